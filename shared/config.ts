@@ -1,0 +1,40 @@
+import { z } from 'zod';
+import { SyncError } from './errors.js';
+
+/**
+ * Reads options from environment variables once, at start-up, into typed config. A wrong or
+ * missing variable stops the process with a message naming the variable (never its value: some
+ * variables hold secrets).
+ */
+export function loadEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const input: Record<string, string | undefined> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    input[key] = value === undefined || value === '' ? undefined : value;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issues = result.error.issues.map((issue) => ({
+    field: issue.path.map(String).join('.'),
+    message: issue.message,
+  }));
+  const lines = issues.map((i) => `  ${i.field}: ${i.message}`).join('\n');
+  throw new SyncError('CONFIG_INVALID', `invalid configuration:\n${lines}`, { issues });
+}
+
+/** An integer from an environment string. */
+export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A boolean from an environment string: true/false/1/0/yes/no. */
+export const envBool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+export const envUrl = (protocols: string[]) =>
+  z
+    .url({ message: `expected a URL (${protocols.join(', ')})` })
+    .refine((v) => protocols.some((p) => v.startsWith(`${p}:`)), {
+      message: `expected a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`,
+    });
+
+export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);

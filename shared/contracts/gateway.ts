@@ -1,0 +1,138 @@
+/**
+ * The agent gateway protocol: what an agent sends to the coordinator and gets back. Every call but
+ * `enroll` carries `Authorization: Bearer <agentToken>`. Paths are under GATEWAY_PREFIX.
+ */
+import { z } from 'zod';
+import { JobKindSchema } from './jobs.js';
+import { ReasonSchema } from './status.js';
+
+export const GATEWAY_PREFIX = '/agent/v1';
+export const GATEWAY_PATHS = {
+  enroll: `${GATEWAY_PREFIX}/enroll`,
+  heartbeat: `${GATEWAY_PREFIX}/heartbeat`,
+  claim: `${GATEWAY_PREFIX}/claim`,
+  extend: `${GATEWAY_PREFIX}/extend`,
+  report: `${GATEWAY_PREFIX}/report`,
+  release: `${GATEWAY_PREFIX}/release`,
+} as const;
+
+const name = z.string().trim().min(1).max(200);
+
+export const EnrollRequestSchema = z.strictObject({
+  enrollmentToken: z.string().min(10).max(200),
+  name,
+  host: z.string().trim().min(1).max(253),
+  version: z.string().trim().min(1).max(50),
+  adapters: z.array(z.string().min(1).max(50)).max(20),
+  concurrency: z.number().int().min(1).max(1000),
+});
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+export const EnrollResponseSchema = z.object({
+  agentId: z.uuid(),
+  siteId: z.uuid(),
+  /** The agent's own credential: shown once, stored hashed by the coordinator. */
+  agentToken: z.string(),
+  state: z.enum(['active', 'pending']),
+});
+export type EnrollResponse = z.infer<typeof EnrollResponseSchema>;
+
+export const HeartbeatRequestSchema = z.strictObject({
+  inFlight: z.number().int().min(0).max(100_000),
+  version: z.string().trim().min(1).max(50).optional(),
+  concurrency: z.number().int().min(1).max(1000).optional(),
+});
+export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
+
+export const HeartbeatResponseSchema = z.object({
+  agentId: z.uuid(),
+  siteId: z.uuid(),
+  state: z.enum(['active', 'pending']),
+  serverTime: z.string(),
+  /** How long a claimed job stays locked without an extension. */
+  lockMs: z.number().int(),
+  /** How often the agent should extend the locks of its jobs in flight. */
+  extendEveryMs: z.number().int(),
+  heartbeatEveryMs: z.number().int(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
+
+export const ClaimRequestSchema = z.strictObject({
+  /** Free slots: the most jobs to hand out. */
+  max: z.number().int().min(1).max(500),
+  /** Long-poll: how long to wait for work when none is queued. */
+  waitMs: z.number().int().min(0).max(30_000).default(20_000),
+});
+export type ClaimRequest = z.input<typeof ClaimRequestSchema>;
+
+export const ClaimedJobSchema = z.object({
+  jobId: z.string(),
+  /** Lock token: proves this agent holds the job on extend and report. */
+  token: z.string(),
+  kind: JobKindSchema,
+  credentialId: z.uuid(),
+  attempt: z.number().int(),
+  target: z.object({
+    id: z.uuid(),
+    kind: z.string(),
+    host: z.string(),
+    connection: z.record(z.string(), z.unknown()),
+  }),
+  username: z.string(),
+  /** The stored password. */
+  password: z.string(),
+  /** For change / reconcile: the password being set. */
+  pendingPassword: z.string().optional(),
+});
+export type ClaimedJob = z.infer<typeof ClaimedJobSchema>;
+
+export const ClaimResponseSchema = z.object({ jobs: z.array(ClaimedJobSchema) });
+export type ClaimResponse = z.infer<typeof ClaimResponseSchema>;
+
+const heldJob = z.strictObject({ jobId: z.string().min(1).max(200), token: z.string().min(1).max(200) });
+
+export const ExtendRequestSchema = z.strictObject({ jobs: z.array(heldJob).min(1).max(1000) });
+export type ExtendRequest = z.infer<typeof ExtendRequestSchema>;
+export const ExtendResponseSchema = z.object({ extended: z.array(z.string()), lost: z.array(z.string()) });
+export type ExtendResponse = z.infer<typeof ExtendResponseSchema>;
+
+/**
+ * What an adapter found. `ok` means: verify → the password works; change → the new password is set
+ * and works; reconcile → `works` says which one works. A failure always has a reason.
+ * `message` is for operators and must never contain a secret.
+ */
+export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
+  z.strictObject({
+    outcome: z.literal('ok'),
+    works: z.enum(['current', 'pending']).optional(),
+    message: z.string().max(500).optional(),
+  }),
+  z.strictObject({
+    outcome: z.literal('failed'),
+    reason: ReasonSchema.exclude(['stale']),
+    message: z.string().max(500).optional(),
+  }),
+]);
+export type JobOutcome = z.infer<typeof JobOutcomeSchema>;
+
+export const ReportItemSchema = heldJob.extend({
+  result: JobOutcomeSchema,
+  durationMs: z.number().int().min(0).max(86_400_000),
+});
+export type ReportItem = z.infer<typeof ReportItemSchema>;
+
+export const ReportRequestSchema = z.strictObject({ results: z.array(ReportItemSchema).min(1).max(1000) });
+export type ReportRequest = z.infer<typeof ReportRequestSchema>;
+
+export const ReportResponseSchema = z.object({
+  accepted: z.array(z.string()),
+  /** Results refused for good (job not held, finished already, another site): drop them, do not resend. */
+  rejected: z.array(z.object({ jobId: z.string(), code: z.string() })),
+});
+export type ReportResponse = z.infer<typeof ReportResponseSchema>;
+
+/** Hand jobs back (graceful shutdown): they return to the queue for another agent. */
+export const ReleaseRequestSchema = z.strictObject({ jobs: z.array(heldJob).min(1).max(1000) });
+export type ReleaseRequest = z.infer<typeof ReleaseRequestSchema>;
+export const ReleaseResponseSchema = z.object({ released: z.array(z.string()), lost: z.array(z.string()) });
+export type ReleaseResponse = z.infer<typeof ReleaseResponseSchema>;

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+import { SyncError } from '../errors.js';
+import { parseOrThrow } from '../validation.js';
+import { simulatedSpec } from './simulated.js';
+import type { Capabilities, TargetKindSpec } from './spec.js';
+
+export type { Capabilities, TargetKindSpec } from './spec.js';
+
+/** Every kind of the contract. A kind without a spec here is refused at target creation. */
+export const TARGET_KINDS = ['workstation', 'service', 'web', 'simulated'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+export const TargetKindSchema = z.enum(TARGET_KINDS);
+
+const specs = new Map<string, TargetKindSpec>([
+  [simulatedSpec.kind, simulatedSpec as unknown as TargetKindSpec],
+]);
+
+export function targetSpec(kind: string): TargetKindSpec {
+  const spec = specs.get(kind);
+  if (!spec) {
+    throw new SyncError('VALIDATION_FAILED', `kind: no adapter for target kind '${kind}' in this version`, {
+      issues: [{ field: 'kind', message: `no adapter for target kind '${kind}' in this version` }],
+    });
+  }
+  return spec;
+}
+
+export const supportedTargetKinds = (): string[] => [...specs.keys()];
+
+/** Validates a target's connection for its kind, with defaults applied. */
+export function parseConnection(kind: string, connection: unknown): Record<string, unknown> {
+  return parseOrThrow(targetSpec(kind).connectionSchema, connection, 'connection') as Record<string, unknown>;
+}
+
+export function capabilitiesOf(kind: string, connection: unknown): Capabilities {
+  const spec = specs.get(kind);
+  if (!spec) return { verify: false, change: false, changeConfigured: false };
+  return spec.capabilities(spec.connectionSchema.parse(connection));
+}

@@ -1,0 +1,19 @@
+import type { z } from 'zod';
+
+export interface Capabilities {
+  /** The adapter can check the stored password against the target. */
+  verify: boolean;
+  /** The adapter can change the password on the target. */
+  change: boolean;
+  /** The change step is mapped to the password's fields (a web change workflow uses {{newPassword}}). */
+  changeConfigured: boolean;
+}
+
+/** What both sides know of a target kind: its connection schema and what it can do. */
+export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
+  kind: string;
+  connectionSchema: S;
+  /** The host the per-host session limit is keyed on. */
+  host: (connection: z.output<S>) => string;
+  capabilities: (connection: z.output<S>) => Capabilities;
+}
