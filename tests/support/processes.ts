@@ -1,0 +1,235 @@
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { request } from 'undici';
+import { spawnChild, type Child } from './children.js';
+import { ARTIFACTS_DIR, REPO_ROOT } from './paths.js';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
+
+/** Variables for a child: a value replaces, `undefined` removes. */
+export type Env = Record<string, string | undefined>;
+
+/** A pino line parsed, or null for a line that is not JSON. */
+export type LogEntry = { msg?: unknown; level?: unknown; [field: string]: unknown };
+export type LogMatcher = RegExp | ((entry: LogEntry | null, line: string) => boolean);
+
+export interface ManagedProcess {
+  pid: number;
+  /** Every stdout and stderr line so far. */
+  logs(): string[];
+  /** The first line so far or to come that matches; rejects on timeout or exit. */
+  waitForLog(match: LogMatcher, timeoutMs?: number): Promise<string>;
+  kill(signal?: NodeJS.Signals): void;
+  /** SIGTERM, SIGKILL after 10 s; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface CoordinatorProcess extends ManagedProcess {
+  url: string;
+  port: number;
+}
+
+export interface StartOptions {
+  /** Names the log file tests/artifacts/logs/<label>-<pid>.log. */
+  label?: string;
+  timeoutMs?: number;
+}
+
+const running = new Set<ManagedProcess>();
+
+/** Stops every process these helpers started that still runs: `afterAll(stopAll)` in each file. */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((p) => p.stop()));
+}
+
+/** process.env without the test run's own REDIS_* and DATABASE_* variables, then `env` on top. */
+function childEnv(env: Env): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('REDIS_') && !key.startsWith('DATABASE_')) merged[key] = value;
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+function entryOf(line: string): LogEntry | null {
+  if (!line.startsWith('{')) return null;
+  try {
+    return JSON.parse(line) as LogEntry;
+  } catch {
+    return null;
+  }
+}
+
+const matches = (match: LogMatcher, line: string): boolean =>
+  match instanceof RegExp ? match.test(line) : match(entryOf(line), line);
+
+function binary(name: string): string {
+  const path = join(REPO_ROOT, 'dist', name, 'main.js');
+  if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build first`);
+  return path;
+}
+
+function launch(name: string, env: Env, label: string): ManagedProcess {
+  const child: Child = spawnChild(process.execPath, [binary(name)], {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logDir = join(ARTIFACTS_DIR, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const file = createWriteStream(join(logDir, `${label}-${child.pid}.log`));
+  const lines: string[] = [];
+  const watchers = new Set<(line: string) => void>();
+  for (const stream of [child.process.stdout, child.process.stderr]) {
+    if (stream === null) continue;
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      file.write(`${line}\n`);
+      for (const watch of watchers) watch(line);
+    });
+  }
+  void child.exited.finally(() => file.end()).catch(() => undefined);
+
+  const tail = () => lines.slice(-30).join('\n');
+  const waitForLog = (match: LogMatcher, timeoutMs = 30_000): Promise<string> => {
+    const seen = lines.find((line) => matches(match, line));
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        watchers.delete(watch);
+      };
+      const watch = (line: string) => {
+        if (!matches(match, line)) return;
+        done();
+        resolve(line);
+      };
+      const fail = (why: string) => {
+        done();
+        reject(
+          new Error(
+            `${label} (pid ${child.pid}) ${why} before logging ${String(match)}; last lines:\n${tail()}`,
+          ),
+        );
+      };
+      const timer = setTimeout(() => fail(`timed out after ${timeoutMs} ms`), timeoutMs);
+      watchers.add(watch);
+      void child.exited.then(
+        (code) => watchers.has(watch) && fail(`exited with code ${code}`),
+        (error: unknown) => watchers.has(watch) && fail(`failed to run: ${String(error)}`),
+      );
+    });
+  };
+
+  const managed: ManagedProcess = {
+    pid: child.pid,
+    logs: () => [...lines],
+    waitForLog,
+    kill: (signal = 'SIGTERM') => child.process.kill(signal),
+    stop: () => child.stop(10_000),
+    exited: child.exited,
+  };
+  running.add(managed);
+  child.exited.then(
+    () => running.delete(managed),
+    () => running.delete(managed),
+  );
+  return managed;
+}
+
+/** Stops a process that did not get ready, and turns the reason into an error with its last lines. */
+async function failStart(proc: ManagedProcess, label: string, error: unknown): Promise<never> {
+  await proc.stop();
+  const tail = proc.logs().slice(-30).join('\n');
+  throw new Error(`${label} (pid ${proc.pid}) did not get ready: ${String(error)}\nlast lines:\n${tail}`);
+}
+
+/**
+ * Runs `node dist/coordinator/main.js` on a free port (unless env.PORT is given) and resolves
+ * once GET /readyz answers 200. Without DATABASE_URL and DATA_DIR it gets a fresh DATA_DIR.
+ */
+export async function startCoordinator(
+  env: Env = {},
+  options: StartOptions = {},
+): Promise<CoordinatorProcess> {
+  const { label = 'coordinator', timeoutMs = 30_000 } = options;
+  const port = env.PORT === undefined ? await freePort() : Number(env.PORT);
+  const ownDataDir =
+    env.DATABASE_URL === undefined && env.DATA_DIR === undefined
+      ? mkdtempSync(join(tmpdir(), 'test-coordinator-'))
+      : undefined;
+  const proc = launch(
+    'coordinator',
+    { ...env, PORT: String(port), DATA_DIR: ownDataDir ?? env.DATA_DIR },
+    label,
+  );
+  if (ownDataDir !== undefined) {
+    void proc.exited
+      .finally(() => rmSync(ownDataDir, { recursive: true, force: true }))
+      .catch(() => undefined);
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const exited = new AbortController();
+  proc.exited.then(
+    (code) => exited.abort(new Error(`exited with code ${code}`)),
+    (error: unknown) => exited.abort(error),
+  );
+  try {
+    await waitFor(
+      async () => {
+        const res = await request(`${url}/readyz`, { headersTimeout: 2_000, bodyTimeout: 2_000 });
+        await res.body.dump();
+        return res.statusCode === 200;
+      },
+      { timeoutMs, intervalMs: 200, message: `GET ${url}/readyz to answer 200`, signal: exited.signal },
+    );
+  } catch (error) {
+    return failStart(proc, label, error);
+  }
+  return { ...proc, url, port };
+}
+
+/** Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready'. */
+export async function startAgent(env: Env = {}, options: StartOptions = {}): Promise<ManagedProcess> {
+  const { label = 'agent', timeoutMs = 30_000 } = options;
+  const proc = launch('agent', env, label);
+  try {
+    await proc.waitForLog((entry) => entry?.msg === 'agent ready', timeoutMs);
+  } catch (error) {
+    return failStart(proc, label, error);
+  }
+  return proc;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/cli/main.js ...args` to its end (killed after `timeoutMs`). */
+export async function runCli(args: string[], env: Env = {}, timeoutMs = 30_000): Promise<CliResult> {
+  const child = spawnChild(process.execPath, [binary('cli'), ...args], {
+    cwd: REPO_ROOT,
+    env: childEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.process.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const timer = setTimeout(() => child.process.kill('SIGKILL'), timeoutMs);
+  try {
+    const code = await child.exited;
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
