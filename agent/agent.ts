@@ -1,0 +1,209 @@
+import type { Logger } from '../shared/logger.js';
+import type { Adapter } from './adapters/types.js';
+import { BUILT_IN_ADAPTERS, createAdapterRegistry } from './adapters/index.js';
+import { ClaimGate } from './claim-gate.js';
+import { ClaimLoop } from './claim-loop.js';
+import type { AgentConfig } from './config.js';
+import { loadOrEnroll } from './enrollment.js';
+import { GatewayClient } from './gateway.js';
+import { Heartbeat } from './heartbeat.js';
+import { HostLimits } from './host-limits.js';
+import { JsonHttpClient } from './http.js';
+import { InFlight } from './in-flight.js';
+import { JobExecutor } from './job-executor.js';
+import { LockExtender } from './lock-extender.js';
+import { Outbox, outboxPath } from './outbox.js';
+import { Reporter } from './reporter.js';
+import { JobRunner } from './runner.js';
+import { AGENT_VERSION } from './version.js';
+
+export interface AgentOptions {
+  config: AgentConfig;
+  log: Logger;
+  /** Defaults to the built-in adapters. */
+  adapters?: readonly Adapter[];
+  /** The agent cannot go on (its token was revoked); the process should exit non-zero. */
+  onFatal?: (err: Error) => void;
+}
+
+interface Parts {
+  log: Logger;
+  client: GatewayClient;
+  inFlight: InFlight;
+  reporter: Reporter;
+  heartbeat: Heartbeat;
+  claimLoop: ClaimLoop;
+  extender: LockExtender;
+}
+
+/** The most jobs one release call may carry (contract). */
+const MAX_RELEASE = 1000;
+
+/**
+ * The sync agent: enrolls (or loads its identity), then heartbeats, claims jobs into free slots,
+ * runs them through the adapters, extends their locks and reports their results. `stop()` is the
+ * graceful shutdown: no new claims, jobs in flight get AGENT_SHUTDOWN_GRACE_MS to finish, the rest
+ * are released to the queue, and results are flushed (what cannot be delivered stays in the outbox).
+ */
+export class Agent {
+  private readonly lifetime = new AbortController();
+  private readonly adapters: readonly Adapter[];
+  private parts: Parts | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private fatalError: Error | undefined;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.adapters = opts.adapters ?? BUILT_IN_ADAPTERS;
+  }
+
+  /** Resolves once the loops run ('agent ready' is logged after the first successful heartbeat). */
+  start(): Promise<void> {
+    this.starting ??= this.boot();
+    return this.starting;
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async boot(): Promise<void> {
+    const { config } = this.opts;
+    const http = new JsonHttpClient(config.coordinatorUrl, `sync-agent/${AGENT_VERSION}`);
+    const client = new GatewayClient(http, (err) => this.fatal(err));
+    let identity;
+    try {
+      identity = await loadOrEnroll({
+        config,
+        client,
+        adapters: this.adapters.map((a) => a.kind),
+        version: AGENT_VERSION,
+        log: this.opts.log,
+        signal: this.lifetime.signal,
+      });
+    } catch (err) {
+      await client.close();
+      if (this.lifetime.signal.aborted) return;
+      throw err;
+    }
+    client.setAgentToken(identity.agentToken);
+    const log = this.opts.log.child({ agentId: identity.agentId });
+    const inFlight = new InFlight();
+    const gate = new ClaimGate(log);
+    const reporter = new Reporter({
+      client,
+      outbox: new Outbox(outboxPath(config.stateDir)),
+      log,
+      flushMs: config.reportFlushMs,
+    });
+    const executor = new JobExecutor({
+      inFlight,
+      hostLimits: new HostLimits(config.perHostLimit),
+      runner: new JobRunner(createAdapterRegistry(this.adapters), log),
+      report: (item) => reporter.enqueue(item),
+      log,
+    });
+    const heartbeat = new Heartbeat({
+      client,
+      gate,
+      inFlight: () => inFlight.size,
+      version: AGENT_VERSION,
+      concurrency: config.concurrency,
+      log,
+      onBeat: (res, first) => {
+        if (first) log.info({ siteId: identity.siteId, state: res.state }, 'agent ready');
+        reporter.nudge();
+      },
+    });
+    const claimLoop = new ClaimLoop({
+      client,
+      gate,
+      inFlight,
+      concurrency: config.concurrency,
+      waitMs: config.claimWaitMs,
+      execute: (job) => executor.execute(job),
+      log,
+    });
+    const extender = new LockExtender({
+      client,
+      inFlight,
+      gate,
+      everyMs: () => heartbeat.timings.extendEveryMs,
+      log,
+    });
+    this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender };
+    await reporter.open();
+    if (this.lifetime.signal.aborted) return;
+    heartbeat.start();
+    extender.start();
+    claimLoop.start();
+    log.info(
+      { siteId: identity.siteId, name: config.name, concurrency: config.concurrency, version: AGENT_VERSION },
+      'agent started',
+    );
+  }
+
+  private async shutdown(): Promise<void> {
+    this.lifetime.abort();
+    await this.start().catch(() => undefined);
+    const parts = this.parts;
+    if (!parts || this.fatalError) return;
+    const { log, client, inFlight, reporter, heartbeat, claimLoop, extender } = parts;
+    await claimLoop.stop();
+    log.info(
+      { inFlight: inFlight.size, graceMs: this.opts.config.shutdownGraceMs },
+      'stopping: no new claims',
+    );
+    const drained = await inFlight.waitForEmpty(AbortSignal.timeout(this.opts.config.shutdownGraceMs));
+    if (!drained) await this.releaseUnfinished(parts);
+    await Promise.all([extender.stop(), heartbeat.stop()]);
+    await reporter.close();
+    if (reporter.backlog > 0)
+      log.warn({ items: reporter.backlog }, 'results kept in the outbox for the next start');
+    await client.close();
+    log.info('agent stopped');
+  }
+
+  /** Hands the jobs still running back to the queue; their results, if any come, are dropped. */
+  private async releaseUnfinished({ log, client, inFlight }: Parts): Promise<void> {
+    const held = inFlight.all();
+    for (const job of held) inFlight.drop(job.jobId);
+    const jobs = held.map(({ jobId, token }) => ({ jobId, token }));
+    for (let i = 0; i < jobs.length; i += MAX_RELEASE) {
+      const chunk = jobs.slice(i, i + MAX_RELEASE);
+      try {
+        const res = await client.release({ jobs: chunk }, { timeoutMs: 5_000 });
+        log.info({ released: res.released.length, lost: res.lost.length }, 'unfinished jobs released');
+      } catch (err) {
+        log.warn(
+          { err: (err as Error).message, jobs: chunk.length },
+          'release failed: the coordinator returns these jobs when their locks expire',
+        );
+      }
+    }
+  }
+
+  /** The agent token was revoked: stop everything at once, keep unsent results, exit non-zero. */
+  private fatal(err: Error): void {
+    if (this.fatalError) return;
+    this.fatalError = err;
+    this.lifetime.abort();
+    const parts = this.parts;
+    (parts?.log ?? this.opts.log).error(
+      { code: 'UNAUTHENTICATED' },
+      'agent token rejected (revoked?): stopping. To enroll again, remove identity.json from ' +
+        'AGENT_STATE_DIR and start with a new ENROLLMENT_TOKEN',
+    );
+    const teardown = async (): Promise<void> => {
+      if (!parts) return;
+      await Promise.all([parts.claimLoop.stop(), parts.heartbeat.stop(), parts.extender.stop()]);
+      for (const job of parts.inFlight.all()) parts.inFlight.drop(job.jobId);
+      await parts.reporter.persist();
+      await parts.client.close();
+    };
+    void teardown()
+      .catch((e: unknown) => this.opts.log.error({ err: (e as Error).message }, 'teardown failed'))
+      .finally(() => this.opts.onFatal?.(err));
+  }
+}

@@ -1,0 +1,63 @@
+import type { Logger } from '../shared/logger.js';
+import { hasErrorCode } from './http.js';
+
+/** Gateway codes that mean "no work for you now": keep heartbeating, stop claiming. */
+export const PAUSE_CODES = ['AGENT_DISABLED', 'AGENT_PENDING_APPROVAL'] as const;
+export type PauseCode = (typeof PAUSE_CODES)[number];
+
+const PAUSE_TEXT: Record<PauseCode, string> = {
+  AGENT_DISABLED: 'agent disabled by the coordinator: claiming paused',
+  AGENT_PENDING_APPROVAL: 'agent waits for approval: claiming paused',
+};
+
+/**
+ * Whether the agent may claim. Closed until the first heartbeat says `active`; paused by a 403
+ * AGENT_DISABLED / AGENT_PENDING_APPROVAL from any call (logged once per pause, not per beat);
+ * reopened only by a heartbeat that succeeds with state `active`.
+ */
+export class ClaimGate {
+  private state: 'starting' | 'open' | PauseCode = 'starting';
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly log: Logger) {}
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  open(): void {
+    if (this.state === 'open') return;
+    if (this.state !== 'starting') this.log.info({ was: this.state }, 'claiming resumed');
+    this.state = 'open';
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  pause(code: PauseCode): void {
+    if (this.state === code) return;
+    this.state = code;
+    this.log.warn({ code }, PAUSE_TEXT[code]);
+  }
+
+  /** Pauses when `err` is a 403 of PAUSE_CODES; tells whether it did. */
+  pauseOn(err: unknown): boolean {
+    if (!hasErrorCode(err, ...PAUSE_CODES)) return false;
+    this.pause(err.code as PauseCode);
+    return true;
+  }
+
+  /** Resolves when the gate is open or `signal` aborts. */
+  wait(signal: AbortSignal): Promise<void> {
+    if (this.isOpen || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        this.waiters = this.waiters.filter((w) => w !== done);
+        resolve();
+      };
+      this.waiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
+    });
+  }
+}

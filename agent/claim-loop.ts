@@ -1,0 +1,73 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { ClaimedJob } from '../shared/contracts/gateway.js';
+import type { Logger } from '../shared/logger.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { ClaimGate } from './claim-gate.js';
+import type { GatewayClient } from './gateway.js';
+import type { InFlight } from './in-flight.js';
+
+/** The most jobs one claim may ask for (contract). */
+const MAX_CLAIM = 500;
+
+/**
+ * Claims as many jobs as there are free slots, long-polling while the queue is empty. Waits while
+ * all slots are busy or the gate is closed; backs off (250 ms doubling to 5 s, jittered) while the
+ * coordinator is unreachable.
+ */
+export class ClaimLoop {
+  private readonly stopper = new AbortController();
+  private done: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly deps: {
+      client: GatewayClient;
+      gate: ClaimGate;
+      inFlight: InFlight;
+      concurrency: number;
+      waitMs: number;
+      execute: (job: ClaimedJob) => void;
+      log: Logger;
+    },
+  ) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  /** Stops claiming; a long-poll in progress is cancelled. */
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const { client, gate, inFlight, concurrency, waitMs, execute, log } = this.deps;
+    const signal = this.stopper.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      await gate.wait(signal);
+      if (signal.aborted) break;
+      const free = concurrency - inFlight.size;
+      if (free <= 0) {
+        await inFlight.waitForSlot(concurrency, signal);
+        // Let the other jobs finishing in this turn free their slots too: fewer, larger claims.
+        await nextTurn();
+        continue;
+      }
+      try {
+        const { jobs } = await client.claim({ max: Math.min(free, MAX_CLAIM), waitMs }, { signal });
+        if (failures > 0) log.info({ failures }, 'claiming works again');
+        failures = 0;
+        for (const job of jobs) execute(job);
+      } catch (err) {
+        if (signal.aborted) break;
+        if (gate.pauseOn(err)) continue;
+        failures++;
+        const delayMs = backoffDelay(failures);
+        const level = failures === 1 ? 'warn' : 'debug';
+        log[level]({ err: (err as Error).message, failures, delayMs }, 'claim failed; backing off');
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
+
+/** The agent's environment variables. A bad or missing one stops the start with its name. */
+export const AgentEnvSchema = z.object({
+  COORDINATOR_URL: envUrl(['http', 'https']),
+  /** One-time token of a site, needed on the first start only (no identity yet). */
+  ENROLLMENT_TOKEN: z.string().trim().min(10).max(200).optional(),
+  AGENT_STATE_DIR: z.string().min(1).default('./.agent-state'),
+  AGENT_CONCURRENCY: envInt(1, 1000).default(10),
+  AGENT_NAME: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .default(() => os.hostname().slice(0, 200) || 'sync-agent'),
+  AGENT_PER_HOST_LIMIT: envInt(1, 1000).default(4),
+  AGENT_CLAIM_WAIT_MS: envInt(0, 30_000).default(20_000),
+  AGENT_SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
+  AGENT_REPORT_FLUSH_MS: envInt(0, 60_000).default(20),
+  LOG_LEVEL: LogLevelSchema.default('info'),
+});
+
+export interface AgentConfig {
+  coordinatorUrl: string;
+  enrollmentToken: string | undefined;
+  /** Absolute path of the folder holding identity.json and outbox.jsonl. */
+  stateDir: string;
+  concurrency: number;
+  name: string;
+  perHostLimit: number;
+  claimWaitMs: number;
+  shutdownGraceMs: number;
+  reportFlushMs: number;
+  logLevel: string;
+}
+
+/** Reads the agent's config; throws SyncError CONFIG_INVALID naming each bad variable. */
+export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const e = loadEnv(AgentEnvSchema, env);
+  return {
+    coordinatorUrl: e.COORDINATOR_URL,
+    enrollmentToken: e.ENROLLMENT_TOKEN,
+    stateDir: path.resolve(e.AGENT_STATE_DIR),
+    concurrency: e.AGENT_CONCURRENCY,
+    name: e.AGENT_NAME,
+    perHostLimit: e.AGENT_PER_HOST_LIMIT,
+    claimWaitMs: e.AGENT_CLAIM_WAIT_MS,
+    shutdownGraceMs: e.AGENT_SHUTDOWN_GRACE_MS,
+    reportFlushMs: e.AGENT_REPORT_FLUSH_MS,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,74 @@
+import os from 'node:os';
+import { SyncError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { AgentConfig } from './config.js';
+import type { GatewayClient } from './gateway.js';
+import { GatewayHttpError, hasErrorCode, isTransient } from './http.js';
+import { ensureStateDir, identityPath, readIdentity, writeIdentity, type Identity } from './state.js';
+
+export interface EnrollInput {
+  config: Pick<AgentConfig, 'stateDir' | 'enrollmentToken' | 'name' | 'concurrency'>;
+  client: GatewayClient;
+  adapters: string[];
+  version: string;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * The agent's identity: the stored one, or a new one from enrolling with ENROLLMENT_TOKEN (saved
+ * before use). Retries while the coordinator is unreachable; an invalid token or a first start
+ * without one is a SyncError for the operator.
+ */
+export async function loadOrEnroll(input: EnrollInput): Promise<Identity> {
+  const { config, client, adapters, version, log, signal } = input;
+  await ensureStateDir(config.stateDir);
+  const stored = await readIdentity(config.stateDir);
+  if (stored) {
+    if (config.enrollmentToken) log.info('already enrolled: ENROLLMENT_TOKEN ignored');
+    return stored;
+  }
+  if (!config.enrollmentToken) {
+    throw new SyncError(
+      'CONFIG_INVALID',
+      `ENROLLMENT_TOKEN: required on the first start (no identity in ${config.stateDir}); ` +
+        'create one with POST /api/v1/sites/{id}/enrollment-tokens',
+    );
+  }
+  const request = {
+    enrollmentToken: config.enrollmentToken,
+    name: config.name,
+    host: os.hostname().slice(0, 253) || 'unknown',
+    version,
+    adapters,
+    concurrency: config.concurrency,
+  };
+  for (let failures = 1; ; failures++) {
+    try {
+      const res = await client.enroll(request, { signal, timeoutMs: 15_000 });
+      const identity: Identity = { agentId: res.agentId, siteId: res.siteId, agentToken: res.agentToken };
+      await writeIdentity(config.stateDir, identity);
+      log.info(
+        { agentId: res.agentId, siteId: res.siteId, state: res.state, file: identityPath(config.stateDir) },
+        'enrolled',
+      );
+      return identity;
+    } catch (err) {
+      if (signal.aborted) throw new SyncError('UNAVAILABLE', 'enrollment cancelled', { cause: err });
+      if (hasErrorCode(err, 'ENROLLMENT_INVALID')) {
+        throw new SyncError(
+          'ENROLLMENT_INVALID',
+          'ENROLLMENT_TOKEN: rejected by the coordinator (invalid, used or expired)',
+        );
+      }
+      if (!isTransient(err)) {
+        const status = err instanceof GatewayHttpError ? err.status : 0;
+        throw new SyncError('CONFIG_INVALID', `enrollment refused (${status}): ${(err as Error).message}`);
+      }
+      const delayMs = backoffDelay(failures, 500, 10_000);
+      log.warn({ err: (err as Error).message, delayMs }, 'enrollment: coordinator unreachable; retrying');
+      await sleep(delayMs, signal);
+    }
+  }
+}

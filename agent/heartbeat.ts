@@ -1,0 +1,82 @@
+import type { HeartbeatResponse } from '../shared/contracts/gateway.js';
+import type { Logger } from '../shared/logger.js';
+import { backoffDelay, sleep } from './backoff.js';
+import type { ClaimGate } from './claim-gate.js';
+import type { GatewayClient } from './gateway.js';
+
+/** Intervals the coordinator dictates; these apply until its first answer. */
+export interface Timings {
+  heartbeatEveryMs: number;
+  extendEveryMs: number;
+}
+
+const clamp = (v: number, min: number, max: number): number => Math.min(max, Math.max(min, v));
+
+/**
+ * Tells the coordinator the agent is alive every `heartbeatEveryMs`, with its load. The answer
+ * opens or pauses the claim gate and sets the intervals. Until the first success it retries with
+ * backoff, so an agent started before its coordinator comes up quickly.
+ */
+export class Heartbeat {
+  readonly timings: Timings = { heartbeatEveryMs: 15_000, extendEveryMs: 10_000 };
+  private readonly stopper = new AbortController();
+  private done: Promise<void> = Promise.resolve();
+  private succeeded = false;
+  private failures = 0;
+
+  constructor(
+    private readonly deps: {
+      client: GatewayClient;
+      gate: ClaimGate;
+      inFlight: () => number;
+      version: string;
+      concurrency: number;
+      log: Logger;
+      /** Called after every successful heartbeat. */
+      onBeat: (res: HeartbeatResponse, first: boolean) => void;
+    },
+  ) {}
+
+  start(): void {
+    this.done = this.loop();
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.stopper.signal;
+    while (!signal.aborted) {
+      await this.beat(signal);
+      const wait =
+        this.succeeded || this.failures === 0 ? this.timings.heartbeatEveryMs : backoffDelay(this.failures);
+      await sleep(wait, signal);
+    }
+  }
+
+  private async beat(signal: AbortSignal): Promise<void> {
+    const { client, gate, inFlight, version, concurrency, log, onBeat } = this.deps;
+    try {
+      const res = await client.heartbeat(
+        { inFlight: inFlight(), version, concurrency },
+        { signal, timeoutMs: 10_000 },
+      );
+      if (this.failures > 0) log.info({ failures: this.failures }, 'heartbeat works again');
+      this.failures = 0;
+      this.timings.heartbeatEveryMs = clamp(res.heartbeatEveryMs, 100, 300_000);
+      this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
+      if (res.state === 'active') gate.open();
+      else gate.pause('AGENT_PENDING_APPROVAL');
+      const first = !this.succeeded;
+      this.succeeded = true;
+      onBeat(res, first);
+    } catch (err) {
+      if (signal.aborted || gate.pauseOn(err)) return;
+      this.failures++;
+      const level = this.failures === 1 ? 'warn' : 'debug';
+      log[level]({ err: (err as Error).message, failures: this.failures }, 'heartbeat failed');
+    }
+  }
+}

@@ -1,0 +1,46 @@
+import type { ClaimedJob, ReportItem } from '../shared/contracts/gateway.js';
+import type { Logger } from '../shared/logger.js';
+import type { HostLimits } from './host-limits.js';
+import type { InFlight } from './in-flight.js';
+import type { JobRunner } from './runner.js';
+
+/**
+ * Takes a claimed job from claim to report: registers it in flight, runs it under its host's
+ * limiter, hands the result to the reporter, then frees the slot (in that order, so a graceful
+ * stop that waits for the slots also waits for the results to be queued).
+ */
+export class JobExecutor {
+  constructor(
+    private readonly deps: {
+      inFlight: InFlight;
+      hostLimits: HostLimits;
+      runner: JobRunner;
+      report: (item: ReportItem) => void;
+      log: Logger;
+    },
+  ) {}
+
+  execute(job: ClaimedJob): void {
+    const { inFlight, hostLimits, runner, report, log } = this.deps;
+    const held = inFlight.add(job);
+    const jobLog = log.child({ jobId: job.jobId, credentialId: job.credentialId });
+    jobLog.debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
+    void hostLimits
+      .run(job.target.host, async () => {
+        if (held.dropped) return;
+        const started = performance.now();
+        const result = await runner.run(job, held.controller.signal);
+        const durationMs = Math.min(86_400_000, Math.round(performance.now() - started));
+        if (held.dropped) {
+          jobLog.info({ kind: job.kind }, 'job result dropped: job released or its lock lost');
+          return;
+        }
+        if (result.outcome === 'ok')
+          jobLog.debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
+        else jobLog.info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
+        report({ jobId: job.jobId, token: job.token, result, durationMs });
+      })
+      .catch((err: unknown) => jobLog.error({ errName: (err as Error)?.name }, 'job execution failed'))
+      .finally(() => inFlight.finish(held));
+  }
+}

@@ -1,0 +1,208 @@
+import type { ReportItem, ReportResponse } from '../shared/contracts/gateway.js';
+import type { Logger } from '../shared/logger.js';
+import { backoffDelay } from './backoff.js';
+import type { GatewayClient } from './gateway.js';
+import { hasErrorCode, isTransient } from './http.js';
+import type { Outbox } from './outbox.js';
+
+/** Items per report call (the contract allows 1,000). */
+export const REPORT_BATCH = 500;
+
+export interface ReporterOptions {
+  client: Pick<GatewayClient, 'report'>;
+  outbox: Outbox;
+  log: Logger;
+  /** Longest a result waits before it is sent with others. */
+  flushMs: number;
+  /** Backoff between outbox retries while the coordinator is unreachable. */
+  retryBaseMs?: number;
+  retryCapMs?: number;
+}
+
+/**
+ * Delivers job results in batches (every `flushMs`, or at once when 500 are waiting).
+ *
+ * While the coordinator cannot take them (network error, 5xx, or the agent is paused/revoked),
+ * results go to the outbox file and are retried with backoff, oldest first; once the outbox is
+ * in use, new results queue behind it there, so nothing overtakes and nothing lives only in
+ * memory longer than one failed send. `accepted` and `rejected` items are done (rejected ones are
+ * logged). A refusal of the whole batch for a client error (400) drops it: resending cannot help.
+ */
+export class Reporter {
+  private pending: ReportItem[] = [];
+  /** In-memory mirror of the outbox file. */
+  private stored: ReportItem[] = [];
+  private failures = 0;
+  private retryAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private requestTimeoutMs = 30_000;
+  private readonly retryBaseMs: number;
+  private readonly retryCapMs: number;
+
+  constructor(private readonly opts: ReporterOptions) {
+    this.retryBaseMs = opts.retryBaseMs ?? 250;
+    this.retryCapMs = opts.retryCapMs ?? 5_000;
+  }
+
+  /** Loads the outbox left by a previous run and starts sending it, before any new result. */
+  async open(): Promise<void> {
+    const { items, skipped } = await this.opts.outbox.load();
+    if (skipped > 0) this.opts.log.warn({ skipped }, 'outbox: unreadable lines skipped');
+    this.stored = items;
+    if (items.length > 0) {
+      this.opts.log.info({ items: items.length }, 'outbox: sending results of an earlier run');
+      void this.kick();
+    }
+  }
+
+  /** Results queued or stored, not yet delivered. */
+  get backlog(): number {
+    return this.pending.length + this.stored.length;
+  }
+
+  enqueue(item: ReportItem): void {
+    this.pending.push(item);
+    if (this.pending.length >= REPORT_BATCH) void this.kick();
+    else this.schedule(this.opts.flushMs);
+  }
+
+  /** The coordinator answered another call: retry the outbox now rather than at the backoff. */
+  nudge(): void {
+    if (this.stored.length === 0 || this.retryAt === 0) return;
+    this.retryAt = 0;
+    void this.kick();
+  }
+
+  /** Waits for the sends in progress, then makes one last attempt; what fails stays in the outbox. */
+  async close(timeoutMs = 5_000): Promise<void> {
+    this.clearTimer();
+    this.requestTimeoutMs = timeoutMs;
+    this.retryAt = 0;
+    await this.kick();
+    this.clearTimer();
+  }
+
+  /** Without sending: moves every queued result into the outbox file (the agent must exit now). */
+  async persist(): Promise<void> {
+    this.clearTimer();
+    await this.running;
+    await this.store(this.pending.splice(0));
+  }
+
+  private schedule(ms: number): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.kick();
+    }, ms);
+  }
+
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Runs one flush at a time; a request during a flush runs another right after. */
+  private kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      do {
+        this.again = false;
+        try {
+          await this.flush();
+        } catch (err) {
+          this.opts.log.error({ err: (err as Error).message }, 'reporter: flush failed');
+          this.failed();
+        }
+      } while (this.again);
+    })().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async flush(): Promise<void> {
+    this.clearTimer();
+    if (this.stored.length > 0) {
+      await this.store(this.pending.splice(0));
+      const wait = this.retryAt - Date.now();
+      if (wait > 0) return this.schedule(wait);
+      return this.deliverStored();
+    }
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, REPORT_BATCH);
+      if (!(await this.send(batch))) {
+        await this.store([...batch, ...this.pending.splice(0)]);
+        return this.failed();
+      }
+    }
+  }
+
+  private async deliverStored(): Promise<void> {
+    let delivered = 0;
+    try {
+      while (delivered < this.stored.length) {
+        const batch = this.stored.slice(delivered, delivered + REPORT_BATCH);
+        if (!(await this.send(batch))) return this.failed();
+        delivered += batch.length;
+      }
+      this.failures = 0;
+      this.retryAt = 0;
+      this.opts.log.info({ items: delivered }, 'outbox delivered');
+    } finally {
+      // One rewrite per attempt, not per batch: a crash in between only re-sends delivered items,
+      // which the coordinator rejects as not held.
+      if (delivered > 0) {
+        this.stored = this.stored.slice(delivered);
+        await this.opts.outbox.rewrite(this.stored);
+      }
+    }
+  }
+
+  private async store(items: ReportItem[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.opts.outbox.append(items);
+    this.stored.push(...items);
+  }
+
+  private failed(): void {
+    this.failures++;
+    const delay = backoffDelay(this.failures, this.retryBaseMs, this.retryCapMs);
+    this.retryAt = Date.now() + delay;
+    this.schedule(delay);
+  }
+
+  /** True when the batch is done with (delivered, or refused for good). */
+  private async send(batch: ReportItem[]): Promise<boolean> {
+    const { client, log } = this.opts;
+    let res: ReportResponse;
+    try {
+      res = await client.report({ results: batch }, { timeoutMs: this.requestTimeoutMs });
+    } catch (err) {
+      const message = (err as Error).message;
+      if (
+        isTransient(err) ||
+        hasErrorCode(err, 'UNAUTHENTICATED', 'AGENT_DISABLED', 'AGENT_PENDING_APPROVAL')
+      ) {
+        log[this.failures === 0 ? 'warn' : 'debug'](
+          { err: message, items: batch.length },
+          'report not delivered; kept in the outbox',
+        );
+        return false;
+      }
+      log.error({ err: message, items: batch.length }, 'report refused; results dropped');
+      return true;
+    }
+    for (const { jobId, code } of res.rejected) log.warn({ jobId, code }, 'report rejected');
+    const answered = res.accepted.length + res.rejected.length;
+    if (answered < batch.length) {
+      log.warn({ items: batch.length, answered }, 'report answer does not mention every result');
+    }
+    return true;
+  }
+}

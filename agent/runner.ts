@@ -1,0 +1,117 @@
+import { JobOutcomeSchema, type ClaimedJob, type JobOutcome } from '../shared/contracts/gateway.js';
+import type { Logger } from '../shared/logger.js';
+import { targetSpec } from '../shared/targets/index.js';
+import { fieldIssues } from '../shared/validation.js';
+import type { AdapterRegistry } from './adapters/index.js';
+import type { Adapter, AdapterContext, Attempt } from './adapters/types.js';
+import { runChange, runReconcile, runVerify, type Primitives } from './change-protocol.js';
+import { guardMessage } from './message-guard.js';
+
+/** Shown when an adapter threw: the error itself may quote a password, so it goes to the log only by name. */
+export const ADAPTER_BUG_MESSAGE = 'adapter error (a bug in the agent; see its log)';
+
+/**
+ * Runs one claimed job: picks the adapter of the target's kind, parses the connection, runs the
+ * job kind's protocol over the adapter's primitives, and returns an outcome that fits the
+ * contract and carries no password. Never throws.
+ */
+export class JobRunner {
+  constructor(
+    private readonly adapters: AdapterRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  async run(job: ClaimedJob, signal: AbortSignal): Promise<JobOutcome> {
+    const log = this.log.child({ jobId: job.jobId, credentialId: job.credentialId });
+    let outcome: JobOutcome;
+    try {
+      outcome = await this.protocol(job, signal, log);
+    } catch (err) {
+      // Only a bug of the runner itself gets here (adapter throws are caught per call).
+      log.error({ errName: (err as Error)?.name }, 'job runner failed');
+      outcome = { outcome: 'failed', reason: 'error', message: ADAPTER_BUG_MESSAGE };
+    }
+    return sanitize(outcome, [job.password, job.pendingPassword]);
+  }
+
+  private async protocol(job: ClaimedJob, signal: AbortSignal, log: Logger): Promise<JobOutcome> {
+    const adapter = this.adapters.get(job.target.kind);
+    if (!adapter) {
+      return {
+        outcome: 'failed',
+        reason: 'error',
+        message: `no adapter for target kind '${job.target.kind}'`,
+      };
+    }
+    let schema;
+    try {
+      schema = targetSpec(job.target.kind).connectionSchema;
+    } catch {
+      return {
+        outcome: 'failed',
+        reason: 'error',
+        message: `no connection schema for kind '${job.target.kind}'`,
+      };
+    }
+    const parsed = schema.safeParse(job.target.connection);
+    if (!parsed.success) {
+      const fields = fieldIssues(parsed.error, 'connection').map((i) => `${i.field}: ${i.message}`);
+      return {
+        outcome: 'failed',
+        reason: 'error',
+        message: `invalid target connection: ${fields.join('; ')}`,
+      };
+    }
+    const ctx: AdapterContext = {
+      username: job.username,
+      connection: parsed.data as Record<string, unknown>,
+      host: job.target.host,
+      signal,
+      log,
+    };
+    const p = primitives(adapter, ctx);
+    switch (job.kind) {
+      case 'verify':
+        return runVerify(p, job.password);
+      case 'change':
+        if (job.pendingPassword === undefined) return missingPending(job.kind);
+        return runChange(p, job.password, job.pendingPassword);
+      case 'reconcile':
+        if (job.pendingPassword === undefined) return missingPending(job.kind);
+        return runReconcile(p, job.password, job.pendingPassword);
+    }
+  }
+}
+
+const missingPending = (kind: string): JobOutcome => ({
+  outcome: 'failed',
+  reason: 'error',
+  message: `${kind} job without a pending password`,
+});
+
+/** Binds the adapter to the job; a throw becomes an uncertain `error` attempt (never definite). */
+function primitives(adapter: Adapter, ctx: AdapterContext): Primitives {
+  const guarded = async (op: string, call: () => Promise<Attempt>): Promise<Attempt> => {
+    try {
+      return await call();
+    } catch (err) {
+      ctx.log.error({ op, errName: (err as Error)?.name }, 'adapter threw');
+      return { ok: false, reason: 'error', message: ADAPTER_BUG_MESSAGE };
+    }
+  };
+  return {
+    verify: (password) => guarded('verify', () => adapter.verify(ctx, password)),
+    change: (current, next) => guarded('change', () => adapter.change(ctx, current, next)),
+    aborted: () => ctx.signal.aborted,
+  };
+}
+
+/** Strips passwords from the message and makes sure the outcome fits the report contract. */
+function sanitize(outcome: JobOutcome, secrets: readonly (string | undefined)[]): JobOutcome {
+  const message = guardMessage(outcome.message, secrets);
+  const candidate: JobOutcome = { ...outcome };
+  if (message === undefined) delete candidate.message;
+  else candidate.message = message;
+  if (JobOutcomeSchema.safeParse(candidate).success) return candidate;
+  return { outcome: 'failed', reason: 'error', message: 'adapter returned an invalid result' };
+}
