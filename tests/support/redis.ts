@@ -30,6 +30,9 @@ interface Server {
 
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 const EPHEMERAL = ['--save', '', '--appendonly', 'no'];
+const NO_REDIS = `no Redis for tests: set REDIS_URL, start a Docker engine or install ${REDIS_BIN}`;
+
+const hasLocalBinary = (): boolean => spawnSync(REDIS_BIN, ['--version'], { stdio: 'ignore' }).status === 0;
 
 /** One RESP command over a fresh connection; resolves with the first reply line (`+PONG`, `-ERR …`). */
 function command(host: string, port: number, args: string[]): Promise<string> {
@@ -183,10 +186,9 @@ export async function startRedis(): Promise<RedisServer> {
   if (given !== undefined && given !== '') {
     return { url: given, port: Number(new URL(given).port || 6379), stop: async () => undefined };
   }
-  const server = (await dockerAvailable())
-    ? await startContainer(['--appendonly', 'yes'])
-    : await startLocal();
-  return asRedisServer(server);
+  if (await dockerAvailable()) return asRedisServer(await startContainer(['--appendonly', 'yes']));
+  if (hasLocalBinary()) return asRedisServer(await startLocal());
+  throw new Error(NO_REDIS);
 }
 
 /**
@@ -194,12 +196,10 @@ export async function startRedis(): Promise<RedisServer> {
  * or a container when there is no such binary but a Docker engine. Never the shared server.
  */
 export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const server = hasLocalBinary()
-    ? await startLocal()
-    : (await dockerAvailable())
-      ? await startContainer(EPHEMERAL, await freePort())
-      : undefined;
-  if (server === undefined) throw new Error(`neither ${REDIS_BIN} nor a Docker engine is available`);
+  let server: Server;
+  if (hasLocalBinary()) server = await startLocal();
+  else if (await dockerAvailable()) server = await startContainer(EPHEMERAL, await freePort());
+  else throw new Error(NO_REDIS);
   return {
     ...asRedisServer(server),
     restart: server.restart,
@@ -209,8 +209,6 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     },
   };
 }
-
-const hasLocalBinary = (): boolean => spawnSync(REDIS_BIN, ['--version'], { stdio: 'ignore' }).status === 0;
 
 /**
  * A key prefix (for the coordinator's QUEUE_PREFIX, or a test's own keys) that no other test
