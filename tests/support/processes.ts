@@ -144,6 +144,22 @@ function launch(name: string, env: Env, label: string): ManagedProcess {
   return managed;
 }
 
+const scratchDirs = new Set<string>();
+
+/** A fresh folder under the OS temp dir, for a process whose test named none. */
+function scratchDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `test-${name}-`));
+  scratchDirs.add(dir);
+  return dir;
+}
+
+/** Removes `dir` when `proc` exits, if scratchDir() made it. */
+function removeScratchOnExit(proc: ManagedProcess, dir: string | undefined): void {
+  if (dir === undefined || !scratchDirs.delete(dir)) return;
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  proc.exited.then(remove, remove);
+}
+
 /** Stops a process that did not get ready, and turns the reason into an error with its last lines. */
 async function failStart(proc: ManagedProcess, label: string, error: unknown): Promise<never> {
   await proc.stop();
@@ -161,20 +177,9 @@ export async function startCoordinator(
 ): Promise<CoordinatorProcess> {
   const { label = 'coordinator', timeoutMs = 30_000 } = options;
   const port = env.PORT === undefined ? await freePort() : Number(env.PORT);
-  const ownDataDir =
-    env.DATABASE_URL === undefined && env.DATA_DIR === undefined
-      ? mkdtempSync(join(tmpdir(), 'test-coordinator-'))
-      : undefined;
-  const proc = launch(
-    'coordinator',
-    { ...env, PORT: String(port), DATA_DIR: ownDataDir ?? env.DATA_DIR },
-    label,
-  );
-  if (ownDataDir !== undefined) {
-    void proc.exited
-      .finally(() => rmSync(ownDataDir, { recursive: true, force: true }))
-      .catch(() => undefined);
-  }
+  const dataDir = env.DATABASE_URL === undefined ? (env.DATA_DIR ?? scratchDir('coordinator')) : env.DATA_DIR;
+  const proc = launch('coordinator', { ...env, PORT: String(port), DATA_DIR: dataDir }, label);
+  removeScratchOnExit(proc, dataDir);
   const url = `http://127.0.0.1:${port}`;
   const exited = new AbortController();
   proc.exited.then(
@@ -196,10 +201,15 @@ export async function startCoordinator(
   return { ...proc, url, port };
 }
 
-/** Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready'. */
+/**
+ * Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready'. Without
+ * AGENT_STATE_DIR it gets a fresh one (pass one to restart an agent with the same identity).
+ */
 export async function startAgent(env: Env = {}, options: StartOptions = {}): Promise<ManagedProcess> {
   const { label = 'agent', timeoutMs = 30_000 } = options;
-  const proc = launch('agent', env, label);
+  const stateDir = env.AGENT_STATE_DIR ?? scratchDir('agent');
+  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label);
+  removeScratchOnExit(proc, stateDir);
   try {
     await proc.waitForLog((entry) => entry?.msg === 'agent ready', timeoutMs);
   } catch (error) {
