@@ -71,7 +71,7 @@ const waitReady = (host: string, port: number, exited?: Promise<unknown>): Promi
 let runtimeAnswers: Promise<boolean> | undefined;
 
 /** Whether a Docker engine answers testcontainers, decided once per process within 5 s. */
-export function dockerAvailable(): Promise<boolean> {
+function dockerAvailable(): Promise<boolean> {
   runtimeAnswers ??= (async () => {
     const { getContainerRuntimeClient } = await import('testcontainers');
     const timeout = new Promise<never>((_, reject) =>
