@@ -25,6 +25,8 @@ export function targetSpec(kind: string): TargetKindSpec {
   return spec;
 }
 
+export const isSupportedKind = (kind: string): boolean => specs.has(kind);
+
 export const supportedTargetKinds = (): string[] => [...specs.keys()];
 
 /** Validates a target's connection for its kind, with defaults applied. */

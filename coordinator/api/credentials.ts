@@ -1,0 +1,312 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  ChangeBody,
+  CreateCredentialBody,
+  CredentialListQuery,
+  CredentialView,
+  DeleteQuery,
+  listOf,
+} from '../../shared/contracts/api.js';
+import { StatusSchema } from '../../shared/contracts/status.js';
+import { SyncError } from '../../shared/errors.js';
+import { capabilitiesOf } from '../../shared/targets/index.js';
+import type { Ctx } from '../context.js';
+import { audit } from '../http/actor.js';
+import { IdParams, type Routes } from '../http/routes.js';
+import { dispatch } from '../scheduler/dispatch.js';
+import { refreshStatus } from '../status.js';
+import {
+  CREDENTIAL_SELECT,
+  loadCredential,
+  saveCredentials,
+  type CredentialRow,
+} from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
+import { siteFacts } from '../store/sites.js';
+import { credentialView } from './views.js';
+
+const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  if (!z.uuid().safeParse(id).success) {
+    throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page', {
+      issues: [{ field: 'query.cursor', message: 'not a cursor from a previous page' }],
+    });
+  }
+  return id;
+}
+
+async function lockCredential(q: Queryable, id: string): Promise<CredentialRow> {
+  const row = await loadCredential(q, id, true);
+  if (!row) throw new SyncError('NOT_FOUND', `credential ${id} not found`);
+  return row;
+}
+
+export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
+  const save = async (q: Queryable, row: CredentialRow, now: Date) => {
+    refreshStatus(row, (await siteFacts(q, [row.site_id])).get(row.site_id)!, now);
+    await saveCredentials(q, [row]);
+  };
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials',
+    summary: 'Create a credential (its password is stored encrypted; a first verification is queued)',
+    tag: 'credentials',
+    auth: 'operator',
+    body: CreateCredentialBody,
+    response: { status: 201, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
+    handler: async ({ body }, req) => {
+      const id = randomUUID();
+      const row = await ctx.db.tx(async (q) => {
+        const target = await q.query<{ site_id: string }>('SELECT site_id FROM targets WHERE id = $1', [
+          body.targetId,
+        ]);
+        if (!target.rows[0]) {
+          throw new SyncError('VALIDATION_FAILED', `targetId: target ${body.targetId} not found`, {
+            issues: [{ field: 'targetId', message: 'no such target' }],
+          });
+        }
+        if (body.policyId) {
+          const p = await q.query('SELECT 1 FROM policies WHERE id = $1', [body.policyId]);
+          if (p.rows.length === 0) {
+            throw new SyncError('VALIDATION_FAILED', `policyId: policy ${body.policyId} not found`, {
+              issues: [{ field: 'policyId', message: 'no such policy' }],
+            });
+          }
+        }
+        const inserted = await q.query(
+          `INSERT INTO credentials (id, target_id, site_id, username, policy_id, sync_enabled, secret, status,
+                                    verify_interval_s)
+           SELECT $1, $2, $3, $4, $5, $6, $7, 'not_synced', coalesce((SELECT verify_interval_s FROM policies WHERE id = $5), 86400)
+           ON CONFLICT (target_id, username) DO NOTHING`,
+          [
+            id,
+            body.targetId,
+            target.rows[0].site_id,
+            body.username,
+            body.policyId ?? null,
+            body.syncEnabled,
+            ctx.box.seal(body.password, id, 'secret'),
+          ],
+        );
+        if (inserted.rowCount === 0) {
+          throw new SyncError('CONFLICT', `username: the target has a credential for '${body.username}'`);
+        }
+        const row = (await lockCredential(q, id))!;
+        const now = new Date();
+        await save(q, row, now);
+        if (
+          row.status !== 'not_synced' &&
+          row.status !== 'unsyncable' &&
+          capabilitiesOf(row.target_kind, row.target_connection).verify
+        ) {
+          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+        }
+        await audit(q, req, 'credential.create', 'credential', id, {
+          targetId: body.targetId,
+          username: body.username,
+        });
+        return row;
+      });
+      ctx.log.info({ credentialId: id, status: row.status }, 'credential created');
+      return { id, status: row.status };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials',
+    summary: 'List credentials, filtered, in pages (cursor)',
+    tag: 'credentials',
+    auth: 'viewer',
+    query: CredentialListQuery,
+    response: { status: 200, schema: listOf(CredentialView) },
+    handler: async ({ query }) => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, v: unknown) => {
+        params.push(v);
+        where.push(sql.replace('?', `$${params.length}`));
+      };
+      if (query.status) add('c.status = ?', query.status);
+      if (query.reason) add('c.status_reason = ?', query.reason);
+      if (query.siteId) add('c.site_id = ?', query.siteId);
+      if (query.targetId) add('c.target_id = ?', query.targetId);
+      if (query.cursor) add('c.id > ?', decodeCursor(query.cursor));
+      params.push(query.limit + 1);
+      const { rows } = await ctx.db.query<CredentialRow>(
+        `${CREDENTIAL_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT $${params.length}`,
+        params,
+      );
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map(credentialView),
+        nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!.id) : null,
+      };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials/:id',
+    summary: 'Get a credential (never its password)',
+    tag: 'credentials',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: CredentialView },
+    handler: async ({ params }) => {
+      const row = await loadCredential(ctx.db, params.id);
+      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
+      return credentialView(row);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials/:id/password',
+    summary: 'Reveal the stored password (admin; audited)',
+    tag: 'credentials',
+    auth: 'admin',
+    params: IdParams,
+    response: { status: 200, schema: z.object({ password: z.string() }) },
+    handler: async ({ params }, req) => {
+      const row = await loadCredential(ctx.db, params.id);
+      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
+      const password = ctx.box.open(row.secret, row.id, 'secret');
+      await audit(ctx.db, req, 'credential.reveal', 'credential', row.id);
+      return { password };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/verify',
+    summary: 'Sync now: verify the stored password on the target at once',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
+    handler: async ({ params }, req) => {
+      const row = await ctx.db.tx(async (q) => {
+        const row = await lockCredential(q, params.id);
+        const now = new Date();
+        // An operator asking resumes what waits for an operator.
+        row.verify_paused = false;
+        row.suspended = false;
+        row.consecutive_failures = 0;
+        if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
+          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+        } else {
+          await save(q, row, now);
+        }
+        await audit(q, req, 'credential.verify', 'credential', row.id);
+        return row;
+      });
+      return { id: row.id, status: row.status };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/change',
+    summary: 'Change the password now (generated from the policy unless given)',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    body: ChangeBody,
+    response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
+    handler: async ({ params, body }, req) => {
+      const row = await ctx.db.tx(async (q) => {
+        const row = await lockCredential(q, params.id);
+        const now = new Date();
+        if (!row.sync_enabled) throw new SyncError('CONFLICT', 'sync is disabled for this credential');
+        if (row.pending_secret && body.password) {
+          throw new SyncError('CONFLICT', 'a change is already in flight; wait for it to settle');
+        }
+        const caps = capabilitiesOf(row.target_kind, row.target_connection);
+        row.suspended = false;
+        if (!caps.change || !caps.changeConfigured) {
+          row.change_wanted = true;
+          await save(q, row, now);
+        } else if (row.job_state !== 'idle') {
+          // Busy: the change is due now and goes out as soon as the job in flight is over.
+          row.next_change_at = now;
+          await save(q, row, now);
+        } else {
+          await dispatch(
+            ctx,
+            q,
+            [{ row, kind: 'change', ...(body.password ? { password: body.password } : {}) }],
+            now,
+          );
+        }
+        await audit(q, req, 'credential.change', 'credential', row.id, {
+          given: body.password !== undefined,
+        });
+        return row;
+      });
+      if (row.next_change_at) ctx.kickScheduler();
+      return { id: row.id, status: row.status };
+    },
+  });
+
+  routes.add({
+    method: 'DELETE',
+    url: '/api/v1/credentials/:id',
+    summary: 'Delete a credential (refused while a change is in flight unless force=true)',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    query: DeleteQuery,
+    response: { status: 200, schema: z.object({ id: z.uuid(), deleted: z.literal(true) }) },
+    handler: async ({ params, query }, req) => {
+      const force = query.force === 'true';
+      await ctx.db.tx(async (q) => {
+        const row = await lockCredential(q, params.id);
+        const changing =
+          row.pending_secret !== null || (row.job_state !== 'idle' && row.job_kind !== 'verify');
+        if (changing && !force) {
+          throw new SyncError(
+            'CONFLICT',
+            'a password change is in flight: its outcome would be lost; use force=true to delete anyway',
+          );
+        }
+        await q.query('DELETE FROM credentials WHERE id = $1', [row.id]);
+        await audit(q, req, force ? 'credential.force_delete' : 'credential.delete', 'credential', row.id, {
+          changeInFlight: changing,
+        });
+      });
+      return { id: params.id, deleted: true as const };
+    },
+  });
+
+  for (const enabled of [true, false]) {
+    routes.add({
+      method: 'POST',
+      url: `/api/v1/credentials/:id/${enabled ? 'enable' : 'disable'}`,
+      summary: `${enabled ? 'Enable' : 'Disable'} sync for a credential`,
+      tag: 'credentials',
+      auth: 'operator',
+      params: IdParams,
+      response: { status: 200, schema: CredentialView },
+      handler: async ({ params }, req) => {
+        const row = await ctx.db.tx(async (q) => {
+          const row = await lockCredential(q, params.id);
+          const now = new Date();
+          row.sync_enabled = enabled;
+          if (enabled && row.job_state === 'idle') {
+            await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+          } else {
+            if (!enabled) row.next_verify_at = null;
+            await save(q, row, now);
+          }
+          await audit(q, req, enabled ? 'credential.enable' : 'credential.disable', 'credential', row.id);
+          return row;
+        });
+        return credentialView(row);
+      },
+    });
+  }
+}

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { CreateSyncRunBody, listOf, PageQuery, SyncRunView } from '../../shared/contracts/api.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { actorOf, audit } from '../http/actor.js';
+import { IdParams, type Routes } from '../http/routes.js';
+import { startRun } from '../scheduler/runs.js';
+import { syncRunView, type SyncRunRow } from './views.js';
+
+export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/sync-runs',
+    summary: 'Start a manual sync run over a scope (empty scope = everything)',
+    tag: 'sync-runs',
+    auth: 'operator',
+    body: CreateSyncRunBody,
+    response: { status: 201, schema: SyncRunView },
+    handler: async ({ body }, req) => {
+      const id = randomUUID();
+      const run = await ctx.db.tx(async (q) => {
+        const run = await startRun(q, {
+          id,
+          kind: body.kind,
+          scope: body.scope,
+          trigger: 'manual',
+          createdBy: actorOf(req).id,
+        });
+        await audit(q, req, 'sync_run.create', 'sync_run', id, {
+          kind: body.kind,
+          scope: body.scope,
+          impacted: run.impacted,
+        });
+        return run;
+      });
+      ctx.kickScheduler();
+      ctx.log.info({ runId: id, kind: body.kind, impacted: run.impacted }, 'sync run started');
+      return syncRunView(run);
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sync-runs',
+    summary: 'Sync history, newest first',
+    tag: 'sync-runs',
+    auth: 'viewer',
+    query: PageQuery,
+    response: { status: 200, schema: listOf(SyncRunView) },
+    handler: async ({ query }) => {
+      const before = query.cursor ? new Date(Buffer.from(query.cursor, 'base64url').toString()) : null;
+      if (before && Number.isNaN(before.getTime())) {
+        throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page');
+      }
+      const { rows } = await ctx.db.query<SyncRunRow>(
+        `SELECT * FROM sync_runs WHERE ($1::timestamptz IS NULL OR started_at < $1) ORDER BY started_at DESC LIMIT $2`,
+        [before?.toISOString() ?? null, query.limit + 1],
+      );
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map(syncRunView),
+        nextCursor:
+          rows.length > query.limit
+            ? Buffer.from(page.at(-1)!.started_at.toISOString()).toString('base64url')
+            : null,
+      };
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sync-runs/:id',
+    summary: 'A sync run with its counts',
+    tag: 'sync-runs',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: SyncRunView },
+    handler: async ({ params }) => {
+      const { rows } = await ctx.db.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [params.id]);
+      if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
+      return syncRunView(rows[0]);
+    },
+  });
+}

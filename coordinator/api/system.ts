@@ -1,0 +1,55 @@
+import type { Ctx } from '../context.js';
+import { openApiDocument } from '../http/openapi.js';
+import type { Routes } from '../http/routes.js';
+import { VERSION } from '../../shared/version.js';
+
+export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'GET',
+    url: '/healthz',
+    summary: 'Liveness',
+    tag: 'system',
+    auth: 'public',
+    handler: async () => ({ ok: true }),
+  });
+  routes.add({
+    method: 'GET',
+    url: '/readyz',
+    summary: 'Readiness: PostgreSQL and Redis reachable',
+    tag: 'system',
+    auth: 'public',
+    handler: async (_input, _req, reply) => {
+      const check = async (p: () => Promise<unknown>) =>
+        Promise.race([
+          p().then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
+        ]).catch(() => false);
+      const [postgres, redis] = await Promise.all([
+        check(() => ctx.db.query('SELECT 1')),
+        check(() => ctx.queues.connection.ping()),
+      ]);
+      const ok = postgres && redis;
+      void reply.code(ok ? 200 : 503);
+      return { ok, postgres, redis };
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/metrics',
+    summary: 'Prometheus metrics',
+    tag: 'system',
+    auth: 'public',
+    handler: async (_input, _req, reply) => {
+      void reply.header('content-type', ctx.metrics.registry.contentType);
+      return ctx.metrics.registry.metrics();
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/openapi.json',
+    summary: 'This API, described',
+    tag: 'system',
+    auth: 'public',
+    handler: async () => openApiDocument(routes.all, VERSION),
+  });
+}

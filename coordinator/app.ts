@@ -1,0 +1,59 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { SyncError } from '../shared/errors.js';
+import { registerAgentRoutes } from './api/agents.js';
+import { registerAuditRoutes } from './api/audit.js';
+import { registerCredentialRoutes } from './api/credentials.js';
+import { registerSiteRoutes } from './api/sites.js';
+import { registerSummaryRoutes } from './api/summary.js';
+import { registerSyncRunRoutes } from './api/sync-runs.js';
+import { registerSystemRoutes } from './api/system.js';
+import { registerTargetRoutes } from './api/targets.js';
+import type { Ctx } from './context.js';
+import { authenticateAgent } from './gateway/agent-auth.js';
+import { registerGateway } from './gateway/routes.js';
+import { installErrorHandler } from './http/errors.js';
+import { authenticateOperator, hasRole } from './http/operator-auth.js';
+import { Routes } from './http/routes.js';
+
+/** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
+export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
+  const app = Fastify({
+    loggerInstance: ctx.log.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    requestTimeout: 120_000,
+    genReqId: () => crypto.randomUUID(),
+  });
+  installErrorHandler(app, ctx.log);
+  app.addHook('onSend', async (_req, reply, payload) => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('cache-control', 'no-store');
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    ctx.metrics.httpDuration.observe(
+      { route: req.routeOptions.url ?? 'unknown', method: req.method, status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  const routes = new Routes(app, async (req, auth) => {
+    if (auth === 'public') return;
+    if (auth === 'agent') {
+      req.agent = await authenticateAgent(ctx, req.headers.authorization);
+      return;
+    }
+    const operator = await authenticateOperator(ctx, req.headers.authorization);
+    if (!hasRole(operator, auth)) throw new SyncError('FORBIDDEN', `this needs the ${auth} role`);
+    req.operator = operator;
+  });
+  registerSystemRoutes(ctx, routes);
+  registerSiteRoutes(ctx, routes);
+  registerAgentRoutes(ctx, routes);
+  registerTargetRoutes(ctx, routes);
+  registerCredentialRoutes(ctx, routes);
+  registerSummaryRoutes(ctx, routes);
+  registerSyncRunRoutes(ctx, routes);
+  registerAuditRoutes(ctx, routes);
+  registerGateway(ctx, routes);
+  return { app, routes };
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
+import { masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
+import { SyncError } from '../shared/errors.js';
+
+const base64Key = z.string().refine((v) => Buffer.from(v.trim(), 'base64').length === 32, {
+  message: 'expected 32 random bytes in base64 (openssl rand -base64 32)',
+});
+
+export const CoordinatorEnvSchema = z.object({
+  DATABASE_URL: envUrl(['postgres', 'postgresql']).optional(),
+  DATA_DIR: z.string().default('./.data'),
+  REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+  PORT: envInt(0, 65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  COORDINATOR_ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }),
+  COORDINATOR_MASTER_KEY: base64Key.optional(),
+  COORDINATOR_MASTER_KEY_FILE: z.string().optional(),
+  /** Keys that can still open secrets during a master key rotation (comma-separated base64). */
+  COORDINATOR_PREVIOUS_MASTER_KEYS: z.string().optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, { message: 'letters, digits, _ and - only (1-40)' })
+    .default('pws'),
+  LOG_LEVEL: LogLevelSchema.default('info'),
+  SCHEDULER_TICK_MS: envInt(100, 60_000).default(1000),
+  SCHEDULER_BATCH: envInt(1, 10_000).default(1000),
+  RECONCILE_EVERY_MS: envInt(1000, 3_600_000).default(30_000),
+  JOB_LOCK_MS: envInt(5000, 600_000).default(30_000),
+  STALLED_CHECK_MS: envInt(1000, 600_000).default(15_000),
+  HEARTBEAT_EVERY_MS: envInt(1000, 60_000).default(15_000),
+  SUSPEND_AFTER_FAILURES: envInt(1, 1000).default(10),
+  RETRY_LIMIT: envInt(0, 100).default(5),
+  ENROLLMENT_TTL_S: envInt(60, 30 * 86_400).default(86_400),
+  RUN_SCHEDULER: envBool.default(true),
+});
+export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
+
+export interface CoordinatorConfig extends CoordinatorEnv {
+  masterKey: MasterKey;
+  previousMasterKeys: MasterKey[];
+}
+
+/** Validates the environment once, at start-up. Throws CONFIG_INVALID naming the variable. */
+export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): CoordinatorConfig {
+  const parsed = loadEnv(CoordinatorEnvSchema, env);
+  let keyText = parsed.COORDINATOR_MASTER_KEY;
+  if (!keyText && parsed.COORDINATOR_MASTER_KEY_FILE) {
+    try {
+      keyText = readFileSync(parsed.COORDINATOR_MASTER_KEY_FILE, 'utf8').trim();
+    } catch {
+      throw configError('COORDINATOR_MASTER_KEY_FILE', 'cannot read the file it names');
+    }
+    if (!base64Key.safeParse(keyText).success) {
+      throw configError('COORDINATOR_MASTER_KEY_FILE', 'the file must hold 32 random bytes in base64');
+    }
+  }
+  if (!keyText) {
+    throw configError(
+      'COORDINATOR_MASTER_KEY',
+      'required (or COORDINATOR_MASTER_KEY_FILE): openssl rand -base64 32',
+    );
+  }
+  const previous = (parsed.COORDINATOR_PREVIOUS_MASTER_KEYS ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (previous.some((k) => !base64Key.safeParse(k).success)) {
+    throw configError('COORDINATOR_PREVIOUS_MASTER_KEYS', 'each key must be 32 random bytes in base64');
+  }
+  return {
+    ...parsed,
+    masterKey: masterKeyFromBase64(keyText),
+    previousMasterKeys: previous.map(masterKeyFromBase64),
+  };
+}
+
+function configError(variable: string, message: string): SyncError {
+  return new SyncError('CONFIG_INVALID', `invalid configuration:\n  ${variable}: ${message}`, {
+    issues: [{ field: variable, message }],
+  });
+}

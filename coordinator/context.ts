@@ -1,0 +1,20 @@
+import type { SecretBox } from '../shared/crypto.js';
+import type { Logger } from '../shared/logger.js';
+import type { CoordinatorConfig } from './config.js';
+import type { Metrics } from './metrics.js';
+import type { SiteQueues } from './queues/site-queues.js';
+import type { Wake } from './queues/wake.js';
+import type { Db } from './store/db.js';
+
+/** What every part of the coordinator works with, built once in main.ts. */
+export interface Ctx {
+  config: CoordinatorConfig;
+  db: Db;
+  box: SecretBox;
+  queues: SiteQueues;
+  wake: Wake;
+  log: Logger;
+  metrics: Metrics;
+  /** Asks the scheduler to tick soon (new due work), on any replica. */
+  kickScheduler: () => void;
+}

@@ -1,0 +1,35 @@
+import { hashToken, safeEqualHex } from '../../shared/crypto.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { getAgent, type AgentRow } from '../store/agents.js';
+import { getSite } from '../store/sites.js';
+
+/** Agent credentials look like `pwa_<agentId>.<secret>`; operator tokens never do. */
+export const AGENT_TOKEN_PREFIX = 'pwa_';
+const AGENT_TOKEN = /^pwa_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
+
+export const agentToken = (agentId: string, secret: string) => `${AGENT_TOKEN_PREFIX}${agentId}.${secret}`;
+
+/**
+ * Authenticates an agent on every gateway call: its token must match the stored hash, and the
+ * agent must not be revoked (401), must be enabled and approved, and its site enabled (403).
+ */
+export async function authenticateAgent(ctx: Ctx, authorization: string | undefined): Promise<AgentRow> {
+  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
+  const match = token ? AGENT_TOKEN.exec(token) : null;
+  if (!token || !match) throw new SyncError('UNAUTHENTICATED', 'an agent token is required');
+  const agent = await getAgent(ctx.db, match[1]!);
+  if (!agent || agent.revoked_at || !safeEqualHex(agent.token_hash, hashToken(token))) {
+    throw new SyncError('UNAUTHENTICATED', 'agent token invalid or revoked');
+  }
+  if (!agent.enabled) throw new SyncError('AGENT_DISABLED', 'this agent is disabled');
+  if (!agent.approved)
+    throw new SyncError('AGENT_PENDING_APPROVAL', 'this agent waits for an administrator to approve it');
+  const site = await getSite(ctx.db, agent.site_id);
+  if (!site?.enabled) throw new SyncError('AGENT_DISABLED', "this agent's site is disabled");
+  return agent;
+}
+
+/** A lock token names the agent that claimed the job: `<agentId>.<random>`. */
+export const lockTokenFor = (agentId: string, random: string) => `${agentId}.${random}`;
+export const holdsToken = (agent: AgentRow, token: string) => token.startsWith(`${agent.id}.`);

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import type { Job } from 'bullmq';
+import type { ClaimedJob } from '../../shared/contracts/gateway.js';
+import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
+import { targetSpec } from '../../shared/targets/index.js';
+import type { Ctx } from '../context.js';
+import { markClaimed } from '../results/transitions.js';
+import { countInRuns } from '../results/runs.js';
+import { refreshStatus } from '../status.js';
+import type { AgentRow } from '../store/agents.js';
+import { recordAudit } from '../store/audit.js';
+import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { siteFacts } from '../store/sites.js';
+import { lockTokenFor } from './agent-auth.js';
+
+/** How often a waiting claim looks at the queue again without a wake-up (delayed and stalled jobs). */
+const RECHECK_MS = 1000;
+
+/**
+ * Long-poll claim: takes up to `max` jobs of the agent's own site (the agent never names a queue),
+ * waits up to `waitMs` for work when there is none, and returns the jobs with their secrets. Every
+ * hand-out of secrets is audited.
+ */
+export async function claim(
+  ctx: Ctx,
+  agent: AgentRow,
+  max: number,
+  waitMs: number,
+  signal: AbortSignal,
+): Promise<ClaimedJob[]> {
+  const deadline = Date.now() + waitMs;
+  const token = lockTokenFor(agent.id, randomUUID());
+  for (;;) {
+    const jobs = await ctx.queues.take(agent.site_id, token, max);
+    if (jobs.length > 0) {
+      const handed = await handOut(ctx, agent, jobs, token);
+      if (handed.length > 0 || signal.aborted) return handed;
+      continue;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0 || signal.aborted) return [];
+    await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS), signal);
+  }
+}
+
+interface Taken {
+  job: Job<JobData>;
+  kind: JobKind;
+  data: JobData;
+  row: CredentialRow;
+}
+
+async function handOut(
+  ctx: Ctx,
+  agent: AgentRow,
+  jobs: Job<JobData>[],
+  token: string,
+): Promise<ClaimedJob[]> {
+  const skipped: Job<JobData>[] = [];
+  const result = await ctx.db.tx(async (q) => {
+    const now = new Date();
+    const parsed = jobs.map((job) => {
+      const id = parseJobId(job.id ?? '');
+      const data = JobDataSchema.safeParse(job.data);
+      return { job, kind: id?.kind, data: data.success ? data.data : undefined };
+    });
+    const rows = await loadCredentials(
+      q,
+      parsed.flatMap((p) => (p.data ? [p.data.credentialId] : [])),
+      true,
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const taken: Taken[] = [];
+    const claimed: ClaimedJob[] = [];
+    const unsynced: CredentialRow[] = [];
+    for (const p of parsed) {
+      const row = p.data ? byId.get(p.data.credentialId) : undefined;
+      if (!p.kind || !p.data || !row || row.site_id !== agent.site_id) {
+        skipped.push(p.job);
+        continue;
+      }
+      const needsPending = p.kind !== 'verify';
+      const stillWanted =
+        row.sync_enabled &&
+        row.status !== 'not_synced' &&
+        row.status !== 'unsyncable' &&
+        (!needsPending || (row.pending_secret !== null && row.pending_id === p.data.changeId));
+      if (!stillWanted) {
+        skipped.push(p.job);
+        if (row.job_state !== 'idle' && row.job_kind === p.kind) {
+          row.job_state = 'idle';
+          row.job_kind = null;
+          row.job_since = null;
+          unsynced.push(row);
+        }
+        continue;
+      }
+      try {
+        claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token));
+      } catch (err) {
+        // A secret that fails its integrity check is reported on the credential, never handed out.
+        ctx.log.error({ err, credentialId: row.id }, 'stored secret unreadable; job not handed out');
+        skipped.push(p.job);
+        failUnreadable(row, now);
+        unsynced.push(row);
+        continue;
+      }
+      markClaimed(row, now);
+      taken.push({ job: p.job, kind: p.kind, data: p.data, row });
+    }
+    const facts = await siteFacts(q, [agent.site_id]);
+    const touched = [...taken.map((t) => t.row), ...unsynced];
+    for (const row of touched) refreshStatus(row, facts.get(agent.site_id)!, now);
+    await countInRuns(
+      q,
+      unsynced.map((row) => ({ row, count: 'unsynced' as const })),
+      now,
+    );
+    await saveCredentials(q, touched);
+    if (taken.length > 0) {
+      await recordAudit(q, [
+        {
+          actorType: 'agent',
+          actorId: agent.id,
+          action: 'secret.handout',
+          objectType: 'credential',
+          objectId: taken.length === 1 ? taken[0]!.row.id : null,
+          details: {
+            siteId: agent.site_id,
+            credentialIds: taken.map((t) => t.row.id),
+            jobIds: taken.map((t) => t.job.id),
+          },
+        },
+      ]);
+    }
+    return claimed;
+  });
+  // Jobs for credentials that are gone or no longer want the work are finished, not handed out.
+  await Promise.all(
+    skipped.map((job) => job.moveToCompleted({ skipped: true }, token, false).catch(() => undefined)),
+  );
+  for (const j of result) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
+  if (result.length > 0)
+    ctx.log.debug({ agentId: agent.id, siteId: agent.site_id, jobs: result.length }, 'jobs claimed');
+  return result;
+}
+
+function failUnreadable(row: CredentialRow, now: Date): void {
+  row.job_state = 'idle';
+  row.job_kind = null;
+  row.job_since = null;
+  row.last_outcome = 'failed';
+  row.last_reason = 'error';
+  row.last_message = 'the stored secret failed its integrity check (tampered or wrong master key)';
+  row.last_result_at = now;
+  row.next_verify_at = null;
+}
+
+function toClaimed(ctx: Ctx, t: Taken, token: string): ClaimedJob {
+  const spec = targetSpec(t.row.target_kind);
+  const connection = spec.connectionSchema.parse(t.row.target_connection) as Record<string, unknown>;
+  return {
+    jobId: t.job.id!,
+    token,
+    kind: t.kind,
+    credentialId: t.row.id,
+    attempt: t.row.attempt,
+    target: { id: t.row.target_id, kind: t.row.target_kind, host: spec.host(connection), connection },
+    username: t.row.username,
+    password: ctx.box.open(t.row.secret, t.row.id, 'secret'),
+    ...(t.kind !== 'verify' && t.row.pending_secret
+      ? { pendingPassword: ctx.box.open(t.row.pending_secret, t.row.id, 'pending_secret') }
+      : {}),
+  };
+}

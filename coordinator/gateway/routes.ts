@@ -1,0 +1,116 @@
+import type { FastifyRequest } from 'fastify';
+import {
+  ClaimRequestSchema,
+  ClaimResponseSchema,
+  EnrollRequestSchema,
+  EnrollResponseSchema,
+  ExtendRequestSchema,
+  ExtendResponseSchema,
+  GATEWAY_PATHS,
+  HeartbeatRequestSchema,
+  HeartbeatResponseSchema,
+  ReleaseRequestSchema,
+  ReleaseResponseSchema,
+  ReportRequestSchema,
+  ReportResponseSchema,
+} from '../../shared/contracts/gateway.js';
+import type { Ctx } from '../context.js';
+import type { Routes } from '../http/routes.js';
+import type { AgentRow } from '../store/agents.js';
+import { claim } from './claim.js';
+import { enroll } from './enroll.js';
+import { extend, release } from './locks.js';
+import { report } from './report.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    agent?: AgentRow;
+  }
+}
+
+const agentOf = (req: FastifyRequest): AgentRow => req.agent!;
+
+/** The agent gateway: the only door agents have. Every call but enroll is authenticated and site-scoped. */
+export function registerGateway(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.enroll,
+    summary: 'Enroll an agent with a one-time enrollment token',
+    tag: 'gateway',
+    auth: 'public',
+    body: EnrollRequestSchema,
+    response: { status: 201, schema: EnrollResponseSchema },
+    handler: ({ body }) => enroll(ctx, body),
+  });
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.heartbeat,
+    summary: 'Agent heartbeat',
+    tag: 'gateway',
+    auth: 'agent',
+    body: HeartbeatRequestSchema,
+    response: { status: 200, schema: HeartbeatResponseSchema },
+    handler: async ({ body }, req) => {
+      const agent = agentOf(req);
+      await ctx.db.query(
+        `UPDATE agents SET last_heartbeat_at = now(), in_flight = $2, version = coalesce($3, version),
+                concurrency = coalesce($4, concurrency) WHERE id = $1`,
+        [agent.id, body.inFlight, body.version ?? null, body.concurrency ?? null],
+      );
+      return {
+        agentId: agent.id,
+        siteId: agent.site_id,
+        state: 'active',
+        serverTime: new Date().toISOString(),
+        lockMs: ctx.config.JOB_LOCK_MS,
+        extendEveryMs: Math.floor(ctx.config.JOB_LOCK_MS / 3),
+        heartbeatEveryMs: ctx.config.HEARTBEAT_EVERY_MS,
+      };
+    },
+  });
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.claim,
+    summary: 'Claim jobs of the agent site (long-poll)',
+    tag: 'gateway',
+    auth: 'agent',
+    body: ClaimRequestSchema,
+    response: { status: 200, schema: ClaimResponseSchema },
+    handler: async ({ body }, req, reply) => {
+      // The response's 'close' before it was written = the agent went away: stop waiting.
+      const aborted = new AbortController();
+      reply.raw.once('close', () => aborted.abort());
+      return { jobs: await claim(ctx, agentOf(req), body.max, body.waitMs, aborted.signal) };
+    },
+  });
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.extend,
+    summary: 'Extend the locks of jobs in flight',
+    tag: 'gateway',
+    auth: 'agent',
+    body: ExtendRequestSchema,
+    response: { status: 200, schema: ExtendResponseSchema },
+    handler: ({ body }, req) => extend(ctx, agentOf(req), body.jobs),
+  });
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.report,
+    summary: 'Report job results (batched)',
+    tag: 'gateway',
+    auth: 'agent',
+    body: ReportRequestSchema,
+    response: { status: 200, schema: ReportResponseSchema },
+    handler: ({ body }, req) => report(ctx, agentOf(req), body.results),
+  });
+  routes.add({
+    method: 'POST',
+    url: GATEWAY_PATHS.release,
+    summary: 'Hand jobs back to the queue',
+    tag: 'gateway',
+    auth: 'agent',
+    body: ReleaseRequestSchema,
+    response: { status: 200, schema: ReleaseResponseSchema },
+    handler: ({ body }, req) => release(ctx, agentOf(req), body.jobs),
+  });
+}

@@ -1,0 +1,45 @@
+import { hashToken, safeEqualHex } from '../../shared/crypto.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import type { Role } from './routes.js';
+
+export interface Operator {
+  id: string;
+  role: Role;
+}
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+const OPERATOR_TOKEN = /^pwo_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
+
+export const hasRole = (op: Operator, needed: Role) => RANK[op.role] >= RANK[needed];
+
+/**
+ * Operators present a bearer token: the bootstrap admin token (COORDINATOR_ADMIN_TOKEN) or an API
+ * token `pwo_<id>.<secret>` stored hashed. Agent tokens are never accepted here.
+ */
+export async function authenticateOperator(ctx: Ctx, authorization: string | undefined): Promise<Operator> {
+  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
+  if (!token) throw new SyncError('UNAUTHENTICATED', 'a bearer token is required');
+  const hash = hashToken(token);
+  if (safeEqualHex(hash, adminHash(ctx))) return { id: 'bootstrap-admin', role: 'admin' };
+  const match = OPERATOR_TOKEN.exec(token);
+  if (match) {
+    const { rows } = await ctx.db.query<{ id: string; role: Role; token_hash: string }>(
+      'SELECT id, role, token_hash FROM api_tokens WHERE id = $1 AND revoked_at IS NULL',
+      [match[1]],
+    );
+    const row = rows[0];
+    if (row && safeEqualHex(row.token_hash, hash)) return { id: row.id, role: row.role };
+  }
+  throw new SyncError('UNAUTHENTICATED', 'token invalid or revoked');
+}
+
+const adminHashes = new WeakMap<Ctx, string>();
+function adminHash(ctx: Ctx): string {
+  let h = adminHashes.get(ctx);
+  if (!h) {
+    h = hashToken(ctx.config.COORDINATOR_ADMIN_TOKEN);
+    adminHashes.set(ctx, h);
+  }
+  return h;
+}

@@ -1,0 +1,142 @@
+import { Job, Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import {
+  JOB_PRIORITY,
+  jobIdFor,
+  siteQueueName,
+  siteQueuePrefix,
+  type JobData,
+  type JobKind,
+} from '../../shared/contracts/jobs.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Wake } from './wake.js';
+
+export interface NewJob {
+  kind: JobKind;
+  credentialId: string;
+  changeId?: string;
+  delayMs?: number;
+}
+
+interface SiteQueue {
+  queue: Queue<JobData>;
+  workerConnection: Redis;
+  /** Manual processing only: no processor, never started; we call getNextJob with the agent's token. */
+  worker: Worker<JobData>;
+}
+
+export interface SiteQueuesOptions {
+  redisUrl: string;
+  prefix: string;
+  lockMs: number;
+  stalledCheckMs: number;
+  log: Logger;
+  wake: Wake;
+}
+
+/**
+ * One BullMQ queue per site (`site-<siteId>`). Queues share one Redis connection; each site's
+ * manual worker has its own (BullMQ's rule) and runs the stalled-job checker that gives the jobs of
+ * vanished agents back to the queue (BullMQ locks the check, so one replica does it at a time).
+ */
+export class SiteQueues {
+  private readonly sites = new Map<string, SiteQueue>();
+  readonly connection: Redis;
+
+  constructor(private readonly opts: SiteQueuesOptions) {
+    this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+    this.connection.on('error', (err) => opts.log.warn({ err: err.message }, 'redis connection error'));
+  }
+
+  get(siteId: string): SiteQueue {
+    let site = this.sites.get(siteId);
+    if (site) return site;
+    const name = siteQueueName(siteId);
+    const prefix = siteQueuePrefix(this.opts.prefix, siteId);
+    const queue = new Queue<JobData>(name, { connection: this.connection, prefix });
+    const workerConnection = new Redis(this.opts.redisUrl, {
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: true,
+    });
+    const worker = new Worker<JobData>(name, null, {
+      connection: workerConnection as ConnectionOptions,
+      prefix,
+      autorun: false,
+      lockDuration: this.opts.lockMs,
+      stalledInterval: this.opts.stalledCheckMs,
+      maxStalledCount: 3,
+    });
+    worker.on('error', (err) => this.opts.log.warn({ err: err.message, siteId }, 'site worker error'));
+    void worker.startStalledCheckTimer().catch((err: unknown) => {
+      this.opts.log.warn({ err, siteId }, 'stalled checker failed to start');
+    });
+    site = { queue, worker, workerConnection };
+    this.sites.set(siteId, site);
+    return site;
+  }
+
+  /** Adds jobs (deduplicated by their deterministic ids) and wakes the site's waiting claims. */
+  async enqueue(siteId: string, jobs: NewJob[]): Promise<void> {
+    if (jobs.length === 0) return;
+    const { queue } = this.get(siteId);
+    await queue.addBulk(
+      jobs.map((j) => ({
+        name: j.kind,
+        data: {
+          v: 1 as const,
+          credentialId: j.credentialId,
+          ...(j.changeId ? { changeId: j.changeId } : {}),
+        },
+        opts: {
+          jobId: jobIdFor(j.kind, j.credentialId),
+          priority: JOB_PRIORITY[j.kind],
+          removeOnComplete: true,
+          removeOnFail: true,
+          ...(j.delayMs ? { delay: j.delayMs } : {}),
+        },
+      })),
+    );
+    this.opts.wake.notify(siteId);
+  }
+
+  /** Takes up to `max` jobs for an agent, locked with `token`. Never blocks. */
+  async take(siteId: string, token: string, max: number): Promise<Job<JobData>[]> {
+    const { worker } = this.get(siteId);
+    const jobs: Job<JobData>[] = [];
+    while (jobs.length < max) {
+      const job = await worker.getNextJob(token, { block: false });
+      if (!job) break;
+      jobs.push(job);
+    }
+    return jobs;
+  }
+
+  async fetch(siteId: string, jobId: string): Promise<Job<JobData> | undefined> {
+    return Job.fromId<JobData>(this.get(siteId).worker, jobId);
+  }
+
+  /** Which of these job ids exist in the site's queue (any state). */
+  async existing(siteId: string, jobIds: string[]): Promise<Set<string>> {
+    const { queue } = this.get(siteId);
+    const pipeline = this.connection.pipeline();
+    for (const id of jobIds) pipeline.exists(queue.toKey(id));
+    const results = (await pipeline.exec()) ?? [];
+    return new Set(jobIds.filter((_, i) => results[i]?.[1] === 1));
+  }
+
+  async counts(siteId: string): Promise<Record<string, number>> {
+    return this.get(siteId).queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.sites.values()].map(async ({ queue, worker, workerConnection }) => {
+        await worker.close(true).catch(() => undefined);
+        await queue.close().catch(() => undefined);
+        await workerConnection.quit().catch(() => undefined);
+      }),
+    );
+    this.sites.clear();
+    await this.connection.quit().catch(() => undefined);
+  }
+}

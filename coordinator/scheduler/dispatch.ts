@@ -1,0 +1,63 @@
+import type { JobKind } from '../../shared/contracts/jobs.js';
+import type { Ctx } from '../context.js';
+import { generatePassword } from '../policies/generate.js';
+import type { NewJob } from '../queues/site-queues.js';
+import { beginChange, markQueued } from '../results/transitions.js';
+import { rowSealer } from '../secrets.js';
+import { refreshStatus } from '../status.js';
+import { saveCredentials, type CredentialRow } from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
+import { rulesFor } from '../store/policies.js';
+import { siteFacts } from '../store/sites.js';
+
+export interface Work {
+  row: CredentialRow;
+  kind: JobKind;
+  /** For a change: the password to set (else generated from the policy). */
+  password?: string;
+}
+
+/**
+ * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): a change
+ * first stores its new password, sealed, as pending; then the rows are marked queued and saved;
+ * then the jobs are added to the sites' queues. If adding fails, the transaction rolls back and the
+ * work stays due: PostgreSQL never says "queued" for a job Redis does not have, except after Redis
+ * loses it, which the reconciler repairs.
+ */
+export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date): Promise<void> {
+  if (work.length === 0) return;
+  const rules = await rulesFor(
+    q,
+    work.filter((w) => w.kind === 'change' && !w.row.pending_secret).map((w) => w.row.policy_id),
+  );
+  const sealer = rowSealer(ctx.box);
+  const bySite = new Map<string, NewJob[]>();
+  const facts = await siteFacts(
+    q,
+    work.map((w) => w.row.site_id),
+  );
+  for (const w of work) {
+    let kind = w.kind;
+    if (kind === 'change' && w.row.pending_secret && w.row.pending_state === 'uncertain') kind = 'reconcile';
+    if (kind === 'change' && !w.row.pending_secret) {
+      beginChange(
+        w.row,
+        w.password ?? generatePassword(rules.get(w.row.policy_id) ?? rules.get(null)!),
+        sealer,
+      );
+    }
+    markQueued(w.row, kind, now);
+    refreshStatus(w.row, facts.get(w.row.site_id)!, now);
+    const jobs = bySite.get(w.row.site_id) ?? [];
+    jobs.push({ kind, credentialId: w.row.id, ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}) });
+    bySite.set(w.row.site_id, jobs);
+  }
+  await saveCredentials(
+    q,
+    work.map((w) => w.row),
+  );
+  for (const [siteId, jobs] of bySite) {
+    await ctx.queues.enqueue(siteId, jobs);
+    for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
+  }
+}

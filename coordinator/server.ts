@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { SecretBox } from '../shared/crypto.js';
+import { createLogger } from '../shared/logger.js';
+import { VERSION } from '../shared/version.js';
+import { buildApp } from './app.js';
+import type { CoordinatorConfig } from './config.js';
+import type { Ctx } from './context.js';
+import { createMetrics } from './metrics.js';
+import { SiteQueues } from './queues/site-queues.js';
+import { Wake } from './queues/wake.js';
+import { SchedulerRunner } from './scheduler/runner.js';
+import { connectPg, connectPglite } from './store/db.js';
+import { migrate } from './store/migrations.js';
+
+export interface Coordinator {
+  ctx: Ctx;
+  url: string;
+  close: () => Promise<void>;
+}
+
+/** Starts a coordinator: migrations, queues, scheduler, HTTP. */
+export async function startCoordinator(config: CoordinatorConfig): Promise<Coordinator> {
+  const log = createLogger('sync-coordinator', config.LOG_LEVEL);
+  const db = config.DATABASE_URL
+    ? connectPg(config.DATABASE_URL)
+    : await connectPglite(join(config.DATA_DIR, 'postgres'));
+  const applied = await migrate(db);
+  if (applied.length > 0) log.info({ applied }, 'database migrated');
+  const redisOpts = { maxRetriesPerRequest: null, lazyConnect: false } as const;
+  const publisher = new Redis(config.REDIS_URL, redisOpts);
+  const subscriber = new Redis(config.REDIS_URL, redisOpts);
+  for (const r of [publisher, subscriber])
+    r.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+  const wake = new Wake(publisher, subscriber, config.QUEUE_PREFIX, log);
+  await wake.start();
+  const queues = new SiteQueues({
+    redisUrl: config.REDIS_URL,
+    prefix: config.QUEUE_PREFIX,
+    lockMs: config.JOB_LOCK_MS,
+    stalledCheckMs: config.STALLED_CHECK_MS,
+    log,
+    wake,
+  });
+  let scheduler: SchedulerRunner | undefined;
+  const ctx: Ctx = {
+    config,
+    db,
+    box: new SecretBox(config.masterKey, config.previousMasterKeys),
+    queues,
+    wake,
+    log,
+    metrics: createMetrics(),
+    kickScheduler: () => scheduler?.kick(),
+  };
+  // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.
+  const sites = await db.query<{ id: string }>('SELECT id FROM sites');
+  for (const s of sites.rows) queues.get(s.id);
+  if (config.RUN_SCHEDULER) {
+    scheduler = new SchedulerRunner(ctx);
+    await scheduler.start();
+  }
+  const { app } = buildApp(ctx);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.PORT;
+  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+  log.info({ url, version: VERSION, database: db.kind }, 'coordinator listening');
+  return {
+    ctx,
+    url,
+    close: async () => {
+      await app.close();
+      await scheduler?.close();
+      await queues.close();
+      await wake.close();
+      await publisher.quit().catch(() => undefined);
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,30 @@
+import type { Queryable } from './db.js';
+
+export type ActorType = 'operator' | 'agent' | 'system';
+
+export interface AuditEvent {
+  actorType: ActorType;
+  actorId: string;
+  action: string;
+  objectType: string;
+  objectId?: string | null;
+  /** Ids and facts only: never a secret. */
+  details?: Record<string, unknown>;
+}
+
+/** Appends audit events (append-only: nothing updates or deletes them). */
+export async function recordAudit(q: Queryable, events: AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await q.query(
+    `INSERT INTO audit_events (actor_type, actor_id, action, object_type, object_id, details)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])`,
+    [
+      events.map((e) => e.actorType),
+      events.map((e) => e.actorId),
+      events.map((e) => e.action),
+      events.map((e) => e.objectType),
+      events.map((e) => e.objectId ?? null),
+      events.map((e) => JSON.stringify(e.details ?? {})),
+    ],
+  );
+}

@@ -1,0 +1,117 @@
+import type { Reason, Status } from '../../shared/contracts/status.js';
+import type { Queryable } from './db.js';
+
+/** A credential as stored, with its target's kind and connection. Secrets stay sealed here. */
+export interface CredentialRow {
+  id: string;
+  target_id: string;
+  site_id: string;
+  username: string;
+  policy_id: string | null;
+  group_id: string | null;
+  sync_enabled: boolean;
+  secret: string;
+  pending_secret: string | null;
+  pending_id: string | null;
+  /** `new`: not yet tried on the target; `uncertain`: may be set there (reconcile decides). */
+  pending_state: 'new' | 'uncertain' | null;
+  status: Status;
+  status_reason: Reason | null;
+  status_changed_at: Date;
+  job_state: 'idle' | 'queued' | 'active';
+  job_kind: 'verify' | 'change' | 'reconcile' | null;
+  job_since: Date | null;
+  run_id: string | null;
+  attempt: number;
+  last_outcome: 'ok' | 'failed' | null;
+  last_reason: Reason | null;
+  last_message: string | null;
+  last_result_at: Date | null;
+  last_verified_at: Date | null;
+  last_changed_at: Date | null;
+  stale_at: Date | null;
+  next_verify_at: Date | null;
+  next_change_at: Date | null;
+  verify_interval_s: number;
+  verify_paused: boolean;
+  consecutive_failures: number;
+  suspended: boolean;
+  change_wanted: boolean;
+  created_at: Date;
+  updated_at: Date;
+  target_kind: string;
+  target_name: string;
+  target_connection: Record<string, unknown>;
+}
+
+export const CREDENTIAL_SELECT = `
+SELECT c.*, t.kind AS target_kind, t.name AS target_name, t.connection AS target_connection
+FROM credentials c JOIN targets t ON t.id = c.target_id`;
+
+export async function loadCredentials(
+  q: Queryable,
+  ids: string[],
+  forUpdate: boolean,
+): Promise<CredentialRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<CredentialRow>(
+    `${CREDENTIAL_SELECT} WHERE c.id = ANY($1::uuid[]) ORDER BY c.id${forUpdate ? ' FOR UPDATE OF c' : ''}`,
+    [ids],
+  );
+  return rows;
+}
+
+export async function loadCredential(
+  q: Queryable,
+  id: string,
+  forUpdate = false,
+): Promise<CredentialRow | null> {
+  return (await loadCredentials(q, [id], forUpdate))[0] ?? null;
+}
+
+/** The columns a state transition may change, written back in one statement for a whole batch. */
+const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
+  { col: 'sync_enabled', type: 'boolean' },
+  { col: 'secret', type: 'text' },
+  { col: 'pending_secret', type: 'text' },
+  { col: 'pending_id', type: 'uuid' },
+  { col: 'pending_state', type: 'text' },
+  { col: 'status', type: 'text' },
+  { col: 'status_reason', type: 'text' },
+  { col: 'status_changed_at', type: 'timestamptz' },
+  { col: 'job_state', type: 'text' },
+  { col: 'job_kind', type: 'text' },
+  { col: 'job_since', type: 'timestamptz' },
+  { col: 'run_id', type: 'uuid' },
+  { col: 'attempt', type: 'int' },
+  { col: 'last_outcome', type: 'text' },
+  { col: 'last_reason', type: 'text' },
+  { col: 'last_message', type: 'text' },
+  { col: 'last_result_at', type: 'timestamptz' },
+  { col: 'last_verified_at', type: 'timestamptz' },
+  { col: 'last_changed_at', type: 'timestamptz' },
+  { col: 'stale_at', type: 'timestamptz' },
+  { col: 'next_verify_at', type: 'timestamptz' },
+  { col: 'next_change_at', type: 'timestamptz' },
+  { col: 'verify_paused', type: 'boolean' },
+  { col: 'consecutive_failures', type: 'int' },
+  { col: 'suspended', type: 'boolean' },
+  { col: 'change_wanted', type: 'boolean' },
+  { col: 'updated_at', type: 'timestamptz' },
+];
+
+const SAVE_SQL = `
+UPDATE credentials AS c SET ${MUTABLE.map((m) => `${m.col} = u.${m.col}`).join(', ')}
+FROM unnest($1::uuid[], ${MUTABLE.map((m, i) => `$${i + 2}::${m.type}[]`).join(', ')})
+  AS u(id, ${MUTABLE.map((m) => m.col).join(', ')})
+WHERE c.id = u.id`;
+
+const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+
+/** Writes the mutable columns of every row back, in one statement. */
+export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const params: unknown[] = [rows.map((r) => r.id)];
+  for (const m of MUTABLE) params.push(rows.map((r) => toParam(r[m.col])));
+  await q.query(SAVE_SQL, params);
+}

@@ -1,0 +1,80 @@
+import pg from 'pg';
+import { mkdirSync } from 'node:fs';
+
+/** Anything that runs SQL: the pool, or a transaction. */
+export interface Queryable {
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<{ rows: T[]; rowCount: number }>;
+}
+
+/** PostgreSQL, as a server (`pg`) or embedded (PGlite). Same SQL on both. */
+export interface Db extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+// timestamptz, int8 and numeric: parse the way the code expects on both drivers.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+export function connectPg(url: string, max = 10): Db {
+  const pool = new pg.Pool({ connectionString: url, max, application_name: 'sync-coordinator' });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  const query: Queryable['query'] = async (sql, params) => {
+    const r = await pool.query(sql, params as unknown[]);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  };
+  return {
+    kind: 'pg',
+    query,
+    async tx(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({
+          async query(sql, params) {
+            const r = await client.query(sql, params as unknown[]);
+            return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+          },
+        });
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** Embedded PostgreSQL in a data folder: a newcomer needs no database server. */
+export async function connectPglite(dataDir: string): Promise<Db> {
+  mkdirSync(dataDir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create(dataDir);
+  type PgliteResults = { rows: unknown[]; affectedRows?: number };
+  type PgliteQueryable = {
+    query: (sql: string, params?: unknown[]) => Promise<PgliteResults>;
+    exec: (sql: string) => Promise<PgliteResults[]>;
+  };
+  const wrap = (q: PgliteQueryable): Queryable => ({
+    async query<T>(sql: string, params?: unknown[]) {
+      // Without parameters, run as a script (several statements allowed), as pg's simple protocol does.
+      const r =
+        params === undefined ? ((await q.exec(sql)).at(-1) ?? { rows: [] }) : await q.query(sql, params);
+      return { rows: r.rows as T[], rowCount: r.affectedRows ?? r.rows.length };
+    },
+  });
+  return {
+    kind: 'pglite',
+    ...wrap(db),
+    tx: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    close: () => db.close(),
+  };
+}

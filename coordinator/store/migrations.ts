@@ -1,0 +1,177 @@
+import type { Db } from './db.js';
+
+/**
+ * Schema migrations, applied at start. All of them run in one transaction that first takes a
+ * transaction-level advisory lock, so two replicas starting at once apply each migration once:
+ * the second waits, then sees the versions already recorded.
+ */
+const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'backbone',
+    sql: `
+CREATE TABLE sites (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  enabled boolean NOT NULL DEFAULT true,
+  require_approval boolean NOT NULL DEFAULT false,
+  last_sync_at timestamptz,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE enrollment_tokens (
+  id uuid PRIMARY KEY,
+  site_id uuid NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+  token_hash text NOT NULL UNIQUE,
+  expires_at timestamptz NOT NULL,
+  used_at timestamptz,
+  used_by uuid,
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE agents (
+  id uuid PRIMARY KEY,
+  site_id uuid NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  host text NOT NULL,
+  version text NOT NULL,
+  adapters text[] NOT NULL DEFAULT '{}',
+  concurrency int NOT NULL,
+  enabled boolean NOT NULL DEFAULT true,
+  approved boolean NOT NULL DEFAULT true,
+  token_hash text NOT NULL,
+  revoked_at timestamptz,
+  in_flight int NOT NULL DEFAULT 0,
+  last_heartbeat_at timestamptz,
+  enrolled_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX agents_site ON agents (site_id);
+CREATE TABLE api_tokens (
+  id uuid PRIMARY KEY,
+  name text NOT NULL,
+  role text NOT NULL,
+  token_hash text NOT NULL UNIQUE,
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  revoked_at timestamptz
+);
+CREATE TABLE policies (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  rules jsonb NOT NULL,
+  verify_interval_s int NOT NULL DEFAULT 86400,
+  rotate_interval_s int,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE targets (
+  id uuid PRIMARY KEY,
+  site_id uuid NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  kind text NOT NULL,
+  connection jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (site_id, name)
+);
+CREATE TABLE credentials (
+  id uuid PRIMARY KEY,
+  target_id uuid NOT NULL REFERENCES targets(id) ON DELETE CASCADE,
+  site_id uuid NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
+  username text NOT NULL,
+  policy_id uuid REFERENCES policies(id),
+  group_id uuid,
+  sync_enabled boolean NOT NULL DEFAULT true,
+  secret text NOT NULL,
+  pending_secret text,
+  pending_id uuid,
+  pending_state text,
+  status text NOT NULL,
+  status_reason text,
+  status_changed_at timestamptz NOT NULL DEFAULT now(),
+  job_state text NOT NULL DEFAULT 'idle',
+  job_kind text,
+  job_since timestamptz,
+  run_id uuid,
+  attempt int NOT NULL DEFAULT 0,
+  last_outcome text,
+  last_reason text,
+  last_message text,
+  last_result_at timestamptz,
+  last_verified_at timestamptz,
+  last_changed_at timestamptz,
+  stale_at timestamptz,
+  next_verify_at timestamptz,
+  next_change_at timestamptz,
+  verify_interval_s int NOT NULL DEFAULT 86400,
+  verify_paused boolean NOT NULL DEFAULT false,
+  consecutive_failures int NOT NULL DEFAULT 0,
+  suspended boolean NOT NULL DEFAULT false,
+  change_wanted boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (target_id, username)
+);
+CREATE INDEX credentials_verify_due ON credentials (next_verify_at) WHERE next_verify_at IS NOT NULL;
+CREATE INDEX credentials_change_due ON credentials (next_change_at) WHERE next_change_at IS NOT NULL;
+CREATE INDEX credentials_status_id ON credentials (status, id);
+CREATE INDEX credentials_site_status ON credentials (site_id, status);
+CREATE INDEX credentials_target ON credentials (target_id);
+CREATE INDEX credentials_stale ON credentials (stale_at) WHERE status = 'in_sync';
+CREATE INDEX credentials_run ON credentials (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX credentials_in_flight ON credentials (job_since) WHERE job_state <> 'idle';
+CREATE TABLE secret_history (
+  id uuid PRIMARY KEY,
+  credential_id uuid NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+  secret text NOT NULL,
+  replaced_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX secret_history_credential ON secret_history (credential_id, replaced_at DESC);
+CREATE TABLE sync_runs (
+  id uuid PRIMARY KEY,
+  kind text NOT NULL,
+  trigger text NOT NULL,
+  scope jsonb NOT NULL,
+  created_by text NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  impacted int NOT NULL DEFAULT 0,
+  success int NOT NULL DEFAULT 0,
+  unsynced int NOT NULL DEFAULT 0,
+  partial int NOT NULL DEFAULT 0,
+  failed int NOT NULL DEFAULT 0,
+  outcome text
+);
+CREATE INDEX sync_runs_started ON sync_runs (started_at DESC);
+CREATE TABLE audit_events (
+  id bigserial PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(),
+  actor_type text NOT NULL,
+  actor_id text NOT NULL,
+  action text NOT NULL,
+  object_type text NOT NULL,
+  object_id text,
+  details jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_at ON audit_events (id DESC);
+`,
+  },
+];
+
+const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"
+
+export async function migrate(db: Db): Promise<number[]> {
+  return db.tx(async (q) => {
+    await q.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+    await q.query(
+      `CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const { rows } = await q.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await q.query(m.sql);
+      await q.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

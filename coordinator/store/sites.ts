@@ -1,0 +1,34 @@
+import type { SiteFacts } from '../status.js';
+import type { Queryable } from './db.js';
+
+export interface SiteRow {
+  id: string;
+  name: string;
+  enabled: boolean;
+  require_approval: boolean;
+  last_sync_at: Date | null;
+  created_at: Date;
+}
+
+/** Enabled-ness and agent counts of sites, as the status function needs them. */
+export async function siteFacts(q: Queryable, siteIds: Iterable<string>): Promise<Map<string, SiteFacts>> {
+  const ids = [...new Set(siteIds)];
+  const facts = new Map<string, SiteFacts>();
+  if (ids.length === 0) return facts;
+  const { rows } = await q.query<{ id: string; enabled: boolean; agents: number; enabled_agents: number }>(
+    `SELECT s.id, s.enabled,
+            count(a.id) FILTER (WHERE a.revoked_at IS NULL)::int AS agents,
+            count(a.id) FILTER (WHERE a.revoked_at IS NULL AND a.enabled AND a.approved)::int AS enabled_agents
+       FROM sites s LEFT JOIN agents a ON a.site_id = s.id
+      WHERE s.id = ANY($1::uuid[]) GROUP BY s.id`,
+    [ids],
+  );
+  for (const r of rows)
+    facts.set(r.id, { enabled: r.enabled, agents: r.agents, enabledAgents: r.enabled_agents });
+  return facts;
+}
+
+export async function getSite(q: Queryable, id: string): Promise<SiteRow | null> {
+  const { rows } = await q.query<SiteRow>('SELECT * FROM sites WHERE id = $1', [id]);
+  return rows[0] ?? null;
+}

@@ -1,0 +1,175 @@
+/** Operator API schemas (`/api/v1`), shared by the coordinator, the CLI and the tests. */
+import { z } from 'zod';
+import { JobKindSchema } from './jobs.js';
+import { ReasonSchema, StatusSchema } from './status.js';
+import { TargetKindSchema } from '../targets/index.js';
+
+export const API_PREFIX = '/api/v1';
+
+const name = z.string().trim().min(1).max(200);
+const timestamp = z.string().nullable();
+export const Limit = z.coerce.number().int().min(1).max(500).default(50);
+
+export const CreateSiteBody = z.strictObject({ name, requireApproval: z.boolean().default(false) });
+export const SiteView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  enabled: z.boolean(),
+  requireApproval: z.boolean(),
+  lastSyncAt: timestamp,
+  createdAt: z.string(),
+});
+
+export const EnrollmentTokenBody = z.strictObject({
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86_400)
+    .optional(),
+});
+export const EnrollmentTokenView = z.object({ token: z.string(), expiresAt: z.string() });
+
+export const AgentView = z.object({
+  id: z.uuid(),
+  siteId: z.uuid(),
+  name: z.string(),
+  host: z.string(),
+  version: z.string(),
+  adapters: z.array(z.string()),
+  concurrency: z.number(),
+  enabled: z.boolean(),
+  approved: z.boolean(),
+  online: z.boolean(),
+  inFlight: z.number(),
+  lastHeartbeatAt: timestamp,
+  enrolledAt: z.string(),
+});
+export const AgentListQuery = z.strictObject({ siteId: z.uuid().optional() });
+
+export const CreateTargetBody = z.strictObject({
+  siteId: z.uuid(),
+  name,
+  kind: TargetKindSchema,
+  connection: z.record(z.string(), z.unknown()).default({}),
+});
+export const TargetView = z.object({
+  id: z.uuid(),
+  siteId: z.uuid(),
+  name: z.string(),
+  kind: z.string(),
+  connection: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+});
+
+export const CreateCredentialBody = z.strictObject({
+  targetId: z.uuid(),
+  username: z.string().min(1).max(256),
+  password: z.string().min(1).max(1024),
+  policyId: z.uuid().optional(),
+  syncEnabled: z.boolean().default(true),
+});
+export const CredentialView = z.object({
+  id: z.uuid(),
+  targetId: z.uuid(),
+  targetName: z.string(),
+  targetKind: z.string(),
+  siteId: z.uuid(),
+  username: z.string(),
+  policyId: z.uuid().nullable(),
+  groupId: z.uuid().nullable(),
+  syncEnabled: z.boolean(),
+  status: StatusSchema,
+  statusLabel: z.string(),
+  statusReason: ReasonSchema.nullable(),
+  statusChangedAt: z.string(),
+  lastMessage: z.string().nullable(),
+  lastResultAt: timestamp,
+  lastVerifiedAt: timestamp,
+  lastChangedAt: timestamp,
+  nextVerifyAt: timestamp,
+  nextChangeAt: timestamp,
+  job: z.object({ state: z.enum(['idle', 'queued', 'active']), kind: JobKindSchema.nullable() }),
+  changePending: z.boolean(),
+  suspended: z.boolean(),
+  verifyPaused: z.boolean(),
+  consecutiveFailures: z.number(),
+  createdAt: z.string(),
+});
+export type CredentialView = z.infer<typeof CredentialView>;
+
+export const CredentialListQuery = z.strictObject({
+  status: StatusSchema.optional(),
+  reason: ReasonSchema.optional(),
+  siteId: z.uuid().optional(),
+  targetId: z.uuid().optional(),
+  limit: Limit,
+  cursor: z.string().max(200).optional(),
+});
+export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
+export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });
+
+export const StatusCounts = z.record(StatusSchema, z.number());
+export const SummaryView = z.object({
+  byStatus: StatusCounts,
+  suspended: z.number(),
+  sites: z.array(
+    z.object({
+      siteId: z.uuid(),
+      name: z.string(),
+      enabled: z.boolean(),
+      byStatus: StatusCounts,
+      lastSyncAt: timestamp,
+    }),
+  ),
+});
+
+export const SyncRunScope = z.strictObject({
+  siteId: z.uuid().optional(),
+  targetId: z.uuid().optional(),
+  groupId: z.uuid().optional(),
+});
+export const CreateSyncRunBody = z.strictObject({
+  kind: z.enum(['verify', 'change']),
+  scope: SyncRunScope.default({}),
+});
+export const SyncRunView = z.object({
+  id: z.uuid(),
+  kind: z.enum(['verify', 'change']),
+  trigger: z.string(),
+  scope: SyncRunScope,
+  createdBy: z.string(),
+  startedAt: z.string(),
+  finishedAt: timestamp,
+  counts: z.object({
+    impacted: z.number(),
+    success: z.number(),
+    unsynced: z.number(),
+    partial: z.number(),
+    failed: z.number(),
+  }),
+  outcome: z.enum(['success', 'partial', 'failure']).nullable(),
+});
+export type SyncRunView = z.infer<typeof SyncRunView>;
+export const PageQuery = z.strictObject({ limit: Limit, cursor: z.string().max(200).optional() });
+
+export const AuditQuery = z.strictObject({
+  limit: Limit,
+  cursor: z.string().max(40).optional(),
+  actor: z.string().max(200).optional(),
+  action: z.string().max(100).optional(),
+  objectId: z.string().max(200).optional(),
+});
+export const AuditView = z.object({
+  id: z.number(),
+  at: z.string(),
+  actorType: z.string(),
+  actorId: z.string(),
+  action: z.string(),
+  objectType: z.string(),
+  objectId: z.string().nullable(),
+  details: z.record(z.string(), z.unknown()),
+});
+
+export const listOf = <T extends z.ZodType>(item: T) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() });
