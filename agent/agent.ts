@@ -148,7 +148,11 @@ export class Agent {
     this.lifetime.abort();
     await this.start().catch(() => undefined);
     const parts = this.parts;
-    if (!parts || this.fatalError) return;
+    if (this.fatalError) return;
+    if (!parts) {
+      this.opts.log.info('agent stopped');
+      return;
+    }
     const { log, client, inFlight, reporter, heartbeat, claimLoop, extender } = parts;
     await claimLoop.stop();
     log.info(

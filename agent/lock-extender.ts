@@ -36,9 +36,16 @@ export class LockExtender {
 
   private async loop(): Promise<void> {
     const signal = this.stopper.signal;
+    let last = Date.now();
     while (!signal.aborted) {
-      await sleep(this.deps.everyMs(), signal);
-      if (!signal.aborted) await this.extendAll(signal);
+      // Short naps: a new interval from the coordinator applies without waiting out the old one.
+      const due = last + this.deps.everyMs() - Date.now();
+      if (due > 0) {
+        await sleep(Math.min(due, 1_000), signal);
+        continue;
+      }
+      last = Date.now();
+      await this.extendAll(signal);
     }
   }
 

@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../agent/config.js';
+import { SyncError } from '../../shared/errors.js';
+
+const base = { COORDINATOR_URL: 'https://coordinator.example:8443' };
+
+const errorOf = (env: NodeJS.ProcessEnv): SyncError => {
+  try {
+    loadAgentConfig(env);
+  } catch (err) {
+    return err as SyncError;
+  }
+  throw new Error('expected a config error');
+};
+
+describe('agent config', () => {
+  it('applies the defaults', () => {
+    expect(loadAgentConfig(base)).toEqual({
+      coordinatorUrl: 'https://coordinator.example:8443',
+      enrollmentToken: undefined,
+      stateDir: path.resolve('./.agent-state'),
+      concurrency: 10,
+      name: os.hostname(),
+      perHostLimit: 4,
+      claimWaitMs: 20_000,
+      shutdownGraceMs: 20_000,
+      reportFlushMs: 20,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadAgentConfig({
+      ...base,
+      ENROLLMENT_TOKEN: 'enroll-token-0123',
+      AGENT_STATE_DIR: '/var/lib/sync-agent',
+      AGENT_CONCURRENCY: '100',
+      AGENT_NAME: 'dc1-agent',
+      AGENT_PER_HOST_LIMIT: '2',
+      AGENT_CLAIM_WAIT_MS: '5000',
+      AGENT_SHUTDOWN_GRACE_MS: '1000',
+      AGENT_REPORT_FLUSH_MS: '50',
+      LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      concurrency: 100,
+      name: 'dc1-agent',
+      stateDir: '/var/lib/sync-agent',
+      logLevel: 'debug',
+    });
+  });
+
+  it.each([
+    [{}, 'COORDINATOR_URL'],
+    [{ COORDINATOR_URL: 'ftp://x' }, 'COORDINATOR_URL'],
+    [{ ...base, AGENT_CONCURRENCY: '0' }, 'AGENT_CONCURRENCY'],
+    [{ ...base, AGENT_CONCURRENCY: '1001' }, 'AGENT_CONCURRENCY'],
+    [{ ...base, AGENT_CONCURRENCY: 'ten' }, 'AGENT_CONCURRENCY'],
+    [{ ...base, AGENT_CLAIM_WAIT_MS: '60000' }, 'AGENT_CLAIM_WAIT_MS'],
+    [{ ...base, AGENT_PER_HOST_LIMIT: '-1' }, 'AGENT_PER_HOST_LIMIT'],
+    [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ...base, ENROLLMENT_TOKEN: 'short' }, 'ENROLLMENT_TOKEN'],
+  ])('%j: an error naming %s', (env, variable) => {
+    const err = errorOf(env);
+    expect(err).toBeInstanceOf(SyncError);
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toContain(`${variable}:`);
+  });
+
+  it('never echoes a value', () => {
+    expect(errorOf({ ...base, ENROLLMENT_TOKEN: 'tiny' }).message).not.toContain('tiny');
+  });
+});
+
+/** The real entry point, run with tsx: exit code and stderr. */
+async function runMain(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  const tsx = path.resolve('node_modules/.bin/tsx');
+  const child = spawn(tsx, ['agent/main.ts'], { env: { PATH: process.env.PATH, ...env }, stdio: 'pipe' });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  return { code, stderr };
+}
+
+describe('sync-agent start-up errors', () => {
+  it('a bad variable: its name on stderr, exit 1', async () => {
+    const { code, stderr } = await runMain({
+      COORDINATOR_URL: 'http://127.0.0.1:9',
+      AGENT_CONCURRENCY: 'many',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('AGENT_CONCURRENCY');
+  });
+
+  it('first start without identity and ENROLLMENT_TOKEN: clear error, exit 1', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'agent-main-'));
+    try {
+      const { code, stderr } = await runMain({ COORDINATOR_URL: 'http://127.0.0.1:9', AGENT_STATE_DIR: dir });
+      expect(code).toBe(1);
+      expect(stderr).toContain('ENROLLMENT_TOKEN: required on the first start');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
