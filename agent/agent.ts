@@ -139,7 +139,12 @@ export class Agent {
     extender.start();
     claimLoop.start();
     log.info(
-      { siteId: identity.siteId, name: config.name, concurrency: config.concurrency, version: AGENT_VERSION },
+      {
+        siteId: identity.siteId,
+        agentName: config.name,
+        concurrency: config.concurrency,
+        version: AGENT_VERSION,
+      },
       'agent started',
     );
   }
