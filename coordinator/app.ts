@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { SyncError } from '../shared/errors.js';
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
@@ -18,8 +18,8 @@ import { Routes } from './http/routes.js';
 /** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
 export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   const app = Fastify({
-    loggerInstance: ctx.log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are measured (metrics) and errors logged by our own handler; no per-request log lines.
+    logger: false,
     bodyLimit: 1024 * 1024,
     requestTimeout: 120_000,
     genReqId: () => crypto.randomUUID(),

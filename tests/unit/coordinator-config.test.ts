@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCoordinatorConfig } from '../../coordinator/config.js';
+import { SyncError } from '../../shared/errors.js';
+
+const key = randomBytes(32).toString('base64');
+const good = { COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20), COORDINATOR_MASTER_KEY: key };
+
+function errorOf(env: NodeJS.ProcessEnv): SyncError {
+  try {
+    loadCoordinatorConfig(env);
+  } catch (err) {
+    if (err instanceof SyncError) return err;
+    throw err;
+  }
+  throw new Error('expected a configuration error');
+}
+
+describe('coordinator configuration', () => {
+  it('applies the documented defaults', () => {
+    const c = loadCoordinatorConfig(good);
+    expect(c.PORT).toBe(8080);
+    expect(c.DATABASE_URL).toBeUndefined();
+    expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(c.masterKey.key.length).toBe(32);
+  });
+
+  it.each([
+    ['PORT', { PORT: 'eighty' }],
+    ['PORT', { PORT: '70000' }],
+    ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
+    ['REDIS_URL', { REDIS_URL: 'not a url' }],
+    ['COORDINATOR_ADMIN_TOKEN', { COORDINATOR_ADMIN_TOKEN: 'short' }],
+    ['COORDINATOR_MASTER_KEY', { COORDINATOR_MASTER_KEY: Buffer.alloc(16).toString('base64') }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['QUEUE_PREFIX', { QUEUE_PREFIX: 'has:colon' }],
+  ])('names %s when it is wrong', (variable, patch) => {
+    const err = errorOf({ ...good, ...patch });
+    expect(err.code).toBe('CONFIG_INVALID');
+    expect(err.message).toContain(variable);
+    expect(err.issues?.map((i) => i.field)).toContain(variable);
+  });
+
+  it('names a missing admin token and master key', () => {
+    expect(errorOf({ COORDINATOR_MASTER_KEY: key }).message).toContain('COORDINATOR_ADMIN_TOKEN');
+    expect(errorOf({ COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20) }).message).toContain('COORDINATOR_MASTER_KEY');
+  });
+
+  it('never echoes a secret value in the message', () => {
+    const err = errorOf({ ...good, COORDINATOR_MASTER_KEY: 'c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0' });
+    expect(err.message).not.toContain('c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0');
+  });
+
+  it('reads the master key from COORDINATOR_MASTER_KEY_FILE', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'master.key');
+    writeFileSync(file, `${key}\n`);
+    const c = loadCoordinatorConfig({
+      COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20),
+      COORDINATOR_MASTER_KEY_FILE: file,
+    });
+    expect(c.masterKey.key.toString('base64')).toBe(key);
+    writeFileSync(file, 'garbage');
+    expect(
+      errorOf({ COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20), COORDINATOR_MASTER_KEY_FILE: file }).message,
+    ).toContain('COORDINATOR_MASTER_KEY_FILE');
+  });
+});
