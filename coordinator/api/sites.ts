@@ -104,10 +104,15 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
       const expiresAt = new Date(Date.now() + ttl * 1000);
       await ctx.db.tx(async (q) => {
         await q.query(
-          `INSERT INTO enrollment_tokens (id, site_id, token_hash, expires_at, created_by) VALUES ($1, $2, $3, $4, $5)`,
-          [id, params.id, hashToken(token), expiresAt.toISOString(), actorOf(req).id],
+          `INSERT INTO enrollment_tokens (id, site_id, token_hash, expires_at, uses_left, created_by)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [id, params.id, hashToken(token), expiresAt.toISOString(), body.uses, actorOf(req).id],
         );
-        await audit(q, req, 'enrollment_token.create', 'site', params.id, { tokenId: id, expiresAt });
+        await audit(q, req, 'enrollment_token.create', 'site', params.id, {
+          tokenId: id,
+          expiresAt,
+          uses: body.uses,
+        });
       });
       return { token, expiresAt: expiresAt.toISOString() };
     },

@@ -8,14 +8,14 @@ import { recordAudit } from '../store/audit.js';
 import { agentToken } from './agent-auth.js';
 
 /**
- * Trades a one-time, expiring enrollment token for the agent's own credential. The token is used
- * up in the same transaction that creates the agent, so it can never enroll two.
+ * Trades a one-time (or N-time), expiring enrollment token for the agent's own credential. A use is
+ * taken in the same transaction that creates the agent, so a token never enrolls more agents than it allows.
  */
 export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollResponse> {
   const result = await ctx.db.tx(async (q) => {
     const { rows } = await q.query<{ id: string; site_id: string; require_approval: boolean }>(
       `SELECT e.id, e.site_id, s.require_approval FROM enrollment_tokens e JOIN sites s ON s.id = e.site_id
-        WHERE e.token_hash = $1 AND e.used_at IS NULL AND e.expires_at > now() FOR UPDATE OF e`,
+        WHERE e.token_hash = $1 AND e.uses_left > 0 AND e.expires_at > now() FOR UPDATE OF e`,
       [hashToken(req.enrollmentToken)],
     );
     const grant = rows[0];
@@ -38,10 +38,10 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
         hashToken(token),
       ],
     );
-    await q.query('UPDATE enrollment_tokens SET used_at = now(), used_by = $2 WHERE id = $1', [
-      grant.id,
-      agentId,
-    ]);
+    await q.query(
+      'UPDATE enrollment_tokens SET uses_left = uses_left - 1, used_at = now(), used_by = $2 WHERE id = $1',
+      [grant.id, agentId],
+    );
     await recordAudit(q, [
       {
         actorType: 'agent',

@@ -80,7 +80,18 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       // The response's 'close' before it was written = the agent went away: stop waiting.
       const aborted = new AbortController();
       reply.raw.once('close', () => aborted.abort());
-      return { jobs: await claim(ctx, agentOf(req), body.max, body.waitMs, aborted.signal) };
+      const agent = agentOf(req);
+      const jobs = await claim(ctx, agent, body.max, body.waitMs, aborted.signal);
+      if (aborted.signal.aborted && jobs.length > 0) {
+        // Nobody will read this answer: hand the jobs back now rather than after their locks expire.
+        await release(
+          ctx,
+          agent,
+          jobs.map(({ jobId, token }) => ({ jobId, token })),
+        );
+        return { jobs: [] };
+      }
+      return { jobs };
     },
   });
   routes.add({

@@ -23,6 +23,7 @@ CREATE TABLE enrollment_tokens (
   site_id uuid NOT NULL REFERENCES sites(id) ON DELETE CASCADE,
   token_hash text NOT NULL UNIQUE,
   expires_at timestamptz NOT NULL,
+  uses_left int NOT NULL DEFAULT 1,
   used_at timestamptz,
   used_by uuid,
   created_by text NOT NULL,

@@ -1,0 +1,286 @@
+import { readFileSync } from 'node:fs';
+import type { CredentialView, SyncRunView } from '../shared/contracts/api.js';
+import type { ApiClient } from './client.js';
+import { progressBar, table } from './format.js';
+
+export const USAGE = `syncctl: operate the password sync coordinator
+
+  syncctl [--url URL] [--token TOKEN] [--json] COMMAND
+
+  summary                                  counts per status, overall and per site
+  sites list | create NAME [--require-approval] | enable ID | disable ID
+  sites token SITE_ID [--ttl SECONDS]      one-time enrollment token for a new agent
+  agents list [--site ID] | enable ID | disable ID | approve ID | revoke ID
+  targets list [--site ID] | create --site ID --name N --kind K [--connection JSON]
+  credentials list [--status S] [--site ID] [--target ID] [--limit N] [--cursor C]
+  credentials get ID | password ID | verify ID | delete ID [--force]
+  credentials create --target ID --username U (--password P | --password-stdin)
+  credentials change ID [--password P | --password-stdin]
+  runs list | get ID | start --kind verify|change [--site ID] [--target ID] [--wait]
+  sync [--site ID] [--wait]                verify now; --wait shows progress, exits 3 on failures
+  audit [--limit N]
+
+  The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
+  default ~/.config/syncctl/config.json); the URL from --url, SYNCCTL_URL or the file.
+`;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new Error(`missing ${what} (see syncctl --help)`);
+  return value;
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams(
+    Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+function passwordFrom(flags: Flags): string | undefined {
+  if (flags['password-stdin']) return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  return str(flags.password);
+}
+
+export async function runCommand(api: ApiClient, args: string[], flags: Flags): Promise<number> {
+  const [resource, action, id] = args;
+  const out = (value: unknown, render: () => string) =>
+    process.stdout.write(`${flags.json ? JSON.stringify(value, null, 2) : render()}\n`);
+  const path = (p: string) => `/api/v1${p}`;
+
+  switch (`${resource} ${action ?? ''}`.trim()) {
+    case 'summary': {
+      const s = await api.call<{
+        byStatus: Record<string, number>;
+        sites: { name: string; byStatus: Record<string, number> }[];
+      }>('GET', path('/summary'));
+      out(s, () =>
+        table(
+          [{ site: 'ALL', ...s.byStatus }, ...s.sites.map((x) => ({ site: x.name, ...x.byStatus }))],
+          ['site', ...Object.keys(s.byStatus)],
+        ),
+      );
+      return 0;
+    }
+    case 'sites list': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/sites'));
+      out(r, () => table(r.items, ['id', 'name', 'enabled', 'requireApproval', 'lastSyncAt']));
+      return 0;
+    }
+    case 'sites create': {
+      const r = await api.call('POST', path('/sites'), {
+        name: need(id, 'NAME'),
+        requireApproval: flags['require-approval'] === true,
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'sites enable':
+    case 'sites disable':
+    case 'agents enable':
+    case 'agents disable':
+    case 'agents approve':
+    case 'agents revoke': {
+      const r = await api.call('POST', path(`/${resource}/${need(id, 'ID')}/${action}`), {});
+      out(r, () => `${resource!.slice(0, -1)} ${id}: ${action}d`);
+      return 0;
+    }
+    case 'sites token': {
+      const ttl = str(flags.ttl);
+      const r = await api.call<{ token: string; expiresAt: string }>(
+        'POST',
+        path(`/sites/${need(id, 'SITE_ID')}/enrollment-tokens`),
+        ttl ? { ttlSeconds: Number(ttl) } : {},
+      );
+      out(r, () => `${r.token}\n(one-time; expires ${r.expiresAt})`);
+      return 0;
+    }
+    case 'agents list': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>(
+        'GET',
+        path(`/agents${query({ siteId: str(flags.site) })}`),
+      );
+      out(r, () =>
+        table(r.items, [
+          'id',
+          'name',
+          'host',
+          'version',
+          'enabled',
+          'approved',
+          'online',
+          'inFlight',
+          'lastHeartbeatAt',
+        ]),
+      );
+      return 0;
+    }
+    case 'targets list': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>(
+        'GET',
+        path(`/targets${query({ siteId: str(flags.site) })}`),
+      );
+      out(r, () => table(r.items, ['id', 'name', 'kind', 'siteId']));
+      return 0;
+    }
+    case 'targets create': {
+      const connection = str(flags.connection);
+      const r = await api.call('POST', path('/targets'), {
+        siteId: need(str(flags.site), '--site'),
+        name: need(str(flags.name), '--name'),
+        kind: need(str(flags.kind), '--kind'),
+        connection: connection ? (JSON.parse(connection) as unknown) : {},
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'credentials list': {
+      const r = await api.call<{ items: CredentialView[]; nextCursor: string | null }>(
+        'GET',
+        path(
+          `/credentials${query({ status: str(flags.status), siteId: str(flags.site), targetId: str(flags.target), limit: str(flags.limit), cursor: str(flags.cursor) })}`,
+        ),
+      );
+      out(r, () =>
+        [
+          table(r.items as unknown as Record<string, unknown>[], [
+            'id',
+            'username',
+            'targetName',
+            'statusLabel',
+            'statusReason',
+            'lastVerifiedAt',
+          ]),
+          r.nextCursor ? `more: --cursor ${r.nextCursor}` : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+      return 0;
+    }
+    case 'credentials get': {
+      const r = await api.call<CredentialView>('GET', path(`/credentials/${need(id, 'ID')}`));
+      out(r, () =>
+        Object.entries(r)
+          .map(
+            ([k, v]) =>
+              `${k.padEnd(20)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+          )
+          .join('\n'),
+      );
+      return 0;
+    }
+    case 'credentials password': {
+      const r = await api.call<{ password: string }>('GET', path(`/credentials/${need(id, 'ID')}/password`));
+      out(r, () => r.password);
+      return 0;
+    }
+    case 'credentials create': {
+      const r = await api.call('POST', path('/credentials'), {
+        targetId: need(str(flags.target), '--target'),
+        username: need(str(flags.username), '--username'),
+        password: need(passwordFrom(flags), '--password or --password-stdin'),
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'credentials verify':
+    case 'credentials change': {
+      const password = action === 'change' ? passwordFrom(flags) : undefined;
+      const r = await api.call<{ status: string }>(
+        'POST',
+        path(`/credentials/${need(id, 'ID')}/${action}`),
+        password ? { password } : {},
+      );
+      out(r, () => `credential ${id}: ${action} requested (${r.status})`);
+      return 0;
+    }
+    case 'credentials delete': {
+      const r = await api.call(
+        'DELETE',
+        path(`/credentials/${need(id, 'ID')}${flags.force ? '?force=true' : ''}`),
+      );
+      out(r, () => `credential ${id}: deleted`);
+      return 0;
+    }
+    case 'runs list': {
+      const r = await api.call<{ items: SyncRunView[] }>(
+        'GET',
+        path(`/sync-runs${query({ limit: str(flags.limit) })}`),
+      );
+      out(r, () =>
+        table(
+          r.items.map((x) => ({ ...x, ...x.counts, scope: JSON.stringify(x.scope) })),
+          [
+            'id',
+            'kind',
+            'trigger',
+            'scope',
+            'startedAt',
+            'finishedAt',
+            'impacted',
+            'success',
+            'unsynced',
+            'failed',
+            'outcome',
+          ],
+        ),
+      );
+      return 0;
+    }
+    case 'runs get': {
+      const r = await api.call<SyncRunView>('GET', path(`/sync-runs/${need(id, 'ID')}`));
+      out(r, () => JSON.stringify(r, null, 2));
+      return 0;
+    }
+    case 'runs start':
+    case 'sync': {
+      const kind = resource === 'sync' ? 'verify' : need(str(flags.kind), '--kind');
+      const scope = {
+        ...(str(flags.site) ? { siteId: str(flags.site) } : {}),
+        ...(str(flags.target) ? { targetId: str(flags.target) } : {}),
+      };
+      let run = await api.call<SyncRunView>('POST', path('/sync-runs'), { kind, scope });
+      if (!flags.wait) {
+        out(run, () => `sync run ${run.id} started: ${run.counts.impacted} credentials`);
+        return 0;
+      }
+      run = await waitForRun(api, run, !flags.json);
+      out(run, () => `sync run ${run.id}: ${run.outcome} (${JSON.stringify(run.counts)})`);
+      return run.outcome === 'success' ? 0 : 3;
+    }
+    case 'audit': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>(
+        'GET',
+        path(`/audit${query({ limit: str(flags.limit) })}`),
+      );
+      out(r, () => table(r.items, ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId']));
+      return 0;
+    }
+    default:
+      throw new Error(`unknown command '${args.join(' ')}' (see syncctl --help)`);
+  }
+}
+
+async function waitForRun(api: ApiClient, run: SyncRunView, showProgress: boolean): Promise<SyncRunView> {
+  const tty = showProgress && process.stderr.isTTY;
+  while (!run.finishedAt) {
+    const c = run.counts;
+    const done = c.success + c.failed + c.unsynced + c.partial;
+    if (showProgress)
+      process.stderr.write(
+        `${tty ? '\r' : ''}${progressBar(done, c.impacted)} failed ${c.failed}${tty ? '' : '\n'}`,
+      );
+    await new Promise((r) => setTimeout(r, tty ? 250 : 2000));
+    run = await api.call<SyncRunView>('GET', `/api/v1/sync-runs/${run.id}`);
+  }
+  if (showProgress) {
+    const c = run.counts;
+    process.stderr.write(`${tty ? '\r' : ''}${progressBar(c.impacted, c.impacted)} failed ${c.failed}\n`);
+  }
+  return run;
+}

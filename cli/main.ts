@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ApiClient, ApiError } from './client.js';
+import { runCommand, USAGE } from './commands.js';
+import { loadCliConfig } from './config.js';
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      url: { type: 'string' },
+      token: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+      site: { type: 'string' },
+      target: { type: 'string' },
+      status: { type: 'string' },
+      name: { type: 'string' },
+      kind: { type: 'string' },
+      connection: { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      'password-stdin': { type: 'boolean', default: false },
+      'require-approval': { type: 'boolean', default: false },
+      ttl: { type: 'string' },
+      limit: { type: 'string' },
+      cursor: { type: 'string' },
+      force: { type: 'boolean', default: false },
+      wait: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = loadCliConfig({ url: values.url, token: values.token });
+  return runCommand(new ApiClient(config.url, config.token), positionals, values);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ApiError) console.error(`syncctl: ${err.message} (${err.code}, HTTP ${err.status})`);
+    else console.error(`syncctl: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(err instanceof ApiError && err.status < 500 ? 2 : 1);
+  },
+);
