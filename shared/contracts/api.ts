@@ -27,6 +27,8 @@ export const EnrollmentTokenBody = z.strictObject({
     .min(60)
     .max(30 * 86_400)
     .optional(),
+  /** How many agents it may enroll (default 1: one-time). */
+  uses: z.number().int().min(1).max(1000).default(1),
 });
 export const EnrollmentTokenView = z.object({ token: z.string(), expiresAt: z.string() });
 
