@@ -32,15 +32,32 @@ export async function runVerify(p: Primitives, password: string): Promise<JobOut
  * not work. Any doubt whether the target took the new password ends `change_outcome_unknown`, so
  * the coordinator keeps both passwords and reconciles.
  */
-export async function runChange(p: Primitives, current: string, pending: string): Promise<JobOutcome> {
+export interface ChangeOptions {
+  /** False when the pending password was never tried before (skip step 1: one failed login fewer). */
+  pendingMayBeSet: boolean;
+  /** A privileged account can reset the password even when the current one no longer works. */
+  canReset: boolean;
+}
+
+export async function runChange(
+  p: Primitives,
+  current: string,
+  pending: string,
+  opts: ChangeOptions = { pendingMayBeSet: true, canReset: false },
+): Promise<JobOutcome> {
   // 1. Already changed (a previous attempt whose report was lost)?
-  const already = await p.verify(pending);
-  if (already.ok) return OK_PENDING;
-  // The target was not reached: checking the current password would only wait for the same timeout.
-  if (already.reason === 'unreachable') return fromFailure(already);
-  // 2. The current password must still work: no change on an account that is out of sync.
+  if (opts.pendingMayBeSet) {
+    const already = await p.verify(pending);
+    if (already.ok) return OK_PENDING;
+    // The target was not reached: checking the current password would only wait for the same timeout.
+    if (already.reason === 'unreachable') return fromFailure(already);
+  }
+  // 2. The current password must still work: no change on an account that is out of sync, unless a
+  //    privileged account resets it (a wrong or locked current password is then no obstacle).
   const works = await p.verify(current);
-  if (!works.ok) return fromFailure(works);
+  const resettable =
+    opts.canReset && !works.ok && (works.reason === 'mismatch' || works.reason === 'locked_or_disabled');
+  if (!works.ok && !resettable) return fromFailure(works);
   if (p.aborted()) return failed('unreachable', 'job aborted before the change was sent');
   // 3. Change.
   const change = await p.change(current, pending);

@@ -68,6 +68,7 @@ export class JobRunner {
       host: job.target.host,
       signal,
       log,
+      ...(job.kind !== 'verify' && job.privileged ? { privileged: job.privileged } : {}),
     };
     const p = primitives(adapter, ctx);
     switch (job.kind) {
@@ -75,7 +76,10 @@ export class JobRunner {
         return runVerify(p, job.password);
       case 'change':
         if (job.pendingPassword === undefined) return missingPending(job.kind);
-        return runChange(p, job.password, job.pendingPassword);
+        return runChange(p, job.password, job.pendingPassword, {
+          pendingMayBeSet: job.pendingMayBeSet ?? true,
+          canReset: ctx.privileged !== undefined,
+        });
       case 'reconcile':
         if (job.pendingPassword === undefined) return missingPending(job.kind);
         return runReconcile(p, job.password, job.pendingPassword);

@@ -23,6 +23,8 @@ export interface AdapterContext<C extends object = Record<string, unknown>> {
   signal: AbortSignal;
   /** Carries jobId and credentialId; never log a password. */
   log: Logger;
+  /** For change jobs on targets that name one: a privileged account that may reset the password. */
+  privileged?: { username: string; password: string };
 }
 
 /**

@@ -10,6 +10,7 @@ import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { lockTokenFor } from './agent-auth.js';
 
@@ -40,7 +41,19 @@ export async function claim(
     const left = deadline - Date.now();
     if (left <= 0 || signal.aborted) return [];
     await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS), signal);
+    // The agent was authenticated when the call began; it (or its site) may have been disabled or
+    // revoked while it waited. Its next call gets the 403/401.
+    if (!(await stillAllowed(ctx, agent))) return [];
   }
+}
+
+async function stillAllowed(ctx: Ctx, agent: AgentRow): Promise<boolean> {
+  const { rows } = await ctx.db.query<{ ok: boolean }>(
+    `SELECT (a.enabled AND a.approved AND a.revoked_at IS NULL AND s.enabled) AS ok
+       FROM agents a JOIN sites s ON s.id = a.site_id WHERE a.id = $1`,
+    [agent.id],
+  );
+  return rows[0]?.ok === true;
 }
 
 interface Taken {
@@ -70,6 +83,7 @@ async function handOut(
       true,
     );
     const byId = new Map(rows.map((r) => [r.id, r]));
+    const privileged = await privilegedAccounts(ctx, q, agent.site_id, parsed, byId);
     const taken: Taken[] = [];
     const claimed: ClaimedJob[] = [];
     const unsynced: CredentialRow[] = [];
@@ -96,7 +110,7 @@ async function handOut(
         continue;
       }
       try {
-        claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token));
+        claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token, privileged));
       } catch (err) {
         // A secret that fails its integrity check is reported on the credential, never handed out.
         ctx.log.error({ err, credentialId: row.id }, 'stored secret unreadable; job not handed out');
@@ -129,6 +143,9 @@ async function handOut(
             siteId: agent.site_id,
             credentialIds: taken.map((t) => t.row.id),
             jobIds: taken.map((t) => t.job.id),
+            privilegedCredentialIds: claimed.flatMap((c) =>
+              c.privileged ? [privilegedIdOf(byId.get(c.credentialId)!)] : [],
+            ),
           },
         },
       ]);
@@ -156,9 +173,34 @@ function failUnreadable(row: CredentialRow, now: Date): void {
   row.next_verify_at = null;
 }
 
-function toClaimed(ctx: Ctx, t: Taken, token: string): ClaimedJob {
+/** The privileged accounts named by the targets of change / reconcile jobs, from the agent's own site only. */
+async function privilegedAccounts(
+  ctx: Ctx,
+  q: Queryable,
+  siteId: string,
+  parsed: { kind: JobKind | undefined; data: JobData | undefined }[],
+  rows: Map<string, CredentialRow>,
+): Promise<Map<string, CredentialRow>> {
+  const ids = new Set<string>();
+  for (const p of parsed) {
+    const row = p.data ? rows.get(p.data.credentialId) : undefined;
+    if (!row || p.kind === 'verify') continue;
+    const id = privilegedIdOf(row);
+    if (id) ids.add(id);
+  }
+  const found = await loadCredentials(q, [...ids], false);
+  return new Map(found.filter((r) => r.site_id === siteId).map((r) => [r.id, r]));
+}
+
+function privilegedIdOf(row: CredentialRow): string | undefined {
+  const spec = targetSpec(row.target_kind);
+  return spec.privilegedCredentialId?.(spec.connectionSchema.parse(row.target_connection));
+}
+
+function toClaimed(ctx: Ctx, t: Taken, token: string, privileged: Map<string, CredentialRow>): ClaimedJob {
   const spec = targetSpec(t.row.target_kind);
   const connection = spec.connectionSchema.parse(t.row.target_connection) as Record<string, unknown>;
+  const privilegedRow = t.kind === 'verify' ? undefined : privileged.get(privilegedIdOf(t.row) ?? '');
   return {
     jobId: t.job.id!,
     token,
@@ -170,6 +212,17 @@ function toClaimed(ctx: Ctx, t: Taken, token: string): ClaimedJob {
     password: ctx.box.open(t.row.secret, t.row.id, 'secret'),
     ...(t.kind !== 'verify' && t.row.pending_secret
       ? { pendingPassword: ctx.box.open(t.row.pending_secret, t.row.id, 'pending_secret') }
+      : {}),
+    // A job that was started before (stalled, released) may have set the pending password already.
+    pendingMayBeSet:
+      t.kind === 'reconcile' || t.row.pending_state === 'uncertain' || (t.job.attemptsStarted ?? 0) > 1,
+    ...(privilegedRow
+      ? {
+          privileged: {
+            username: privilegedRow.username,
+            password: ctx.box.open(privilegedRow.secret, privilegedRow.id, 'secret'),
+          },
+        }
       : {}),
   };
 }

@@ -83,8 +83,16 @@ export const ClaimedJobSchema = z.object({
   password: z.string(),
   /** For change / reconcile: the password being set. */
   pendingPassword: z.string().optional(),
+  /**
+   * False when the coordinator knows the pending password was never tried on the target (a change's
+   * first attempt): the agent then skips the "already changed?" login, one failed login fewer.
+   */
+  pendingMayBeSet: z.boolean().default(true),
+  /** A privileged account of the same site that may reset this account's password (change / reconcile). */
+  privileged: z.object({ username: z.string(), password: z.string() }).optional(),
 });
-export type ClaimedJob = z.infer<typeof ClaimedJobSchema>;
+/** As sent (the schema's input: `pendingMayBeSet` may be absent and then means true). */
+export type ClaimedJob = z.input<typeof ClaimedJobSchema>;
 
 export const ClaimResponseSchema = z.object({ jobs: z.array(ClaimedJobSchema) });
 export type ClaimResponse = z.infer<typeof ClaimResponseSchema>;

@@ -16,4 +16,6 @@ export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
   /** The host the per-host session limit is keyed on. */
   host: (connection: z.output<S>) => string;
   capabilities: (connection: z.output<S>) => Capabilities;
+  /** The credential (same site) whose password may reset this target's accounts, if the connection names one. */
+  privilegedCredentialId?: (connection: z.output<S>) => string | undefined;
 }

@@ -190,6 +190,31 @@ describe('runner: change job', () => {
     expect(t.password).toBe(PENDING);
   });
 
+  it("first attempt (pendingMayBeSet false): no 'already changed?' login with the pending password", async () => {
+    const t = new ScriptedTarget(CURRENT);
+    expect(await run(t, job('change', { pendingMayBeSet: false }))).toEqual({
+      outcome: 'ok',
+      works: 'pending',
+    });
+    expect(t.calls).toEqual(['verify:current', 'change', 'verify:pending']);
+  });
+
+  it('with a privileged account, a current password that no longer works is reset', async () => {
+    const t = new ScriptedTarget('changed-out-of-band');
+    const privileged = { username: 'root', password: 'r00t' };
+    expect(await run(t, job('change', { privileged, pendingMayBeSet: false }))).toEqual({
+      outcome: 'ok',
+      works: 'pending',
+    });
+    expect(t.calls).toEqual(['verify:current', 'change', 'verify:pending']);
+    const withoutPrivileged = new ScriptedTarget('changed-out-of-band');
+    expect(await run(withoutPrivileged, job('change'))).toMatchObject({
+      outcome: 'failed',
+      reason: 'mismatch',
+    });
+    expect(withoutPrivileged.calls).not.toContain('change');
+  });
+
   it('4. change said ok but the new password does not work: change_outcome_unknown', async () => {
     const t = new ScriptedTarget(CURRENT, { change: { ok: true } });
     const outcome = await run(t, job('change'));
