@@ -1,0 +1,75 @@
+/** Starts the real binaries (dist/coordinator/main.js, dist/agent/main.js) as children. */
+import { binaryPath, logMsg, spawnManaged, type ManagedChild } from './children.js';
+import { sleep } from './net.js';
+
+/** This process's environment with `env` on top (`undefined` removes a variable). */
+export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  const merged: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+export interface CoordinatorChild extends ManagedChild {
+  url: string;
+}
+
+/**
+ * Runs the coordinator with `env` (on top of this process's environment) and resolves once it logs
+ * 'coordinator listening' and GET /readyz answers 200.
+ */
+export async function startCoordinatorChild(
+  env: Record<string, string | undefined>,
+  logFile: string,
+  timeoutMs = 60_000,
+): Promise<CoordinatorChild> {
+  const child = spawnManaged('sync-coordinator', process.execPath, [binaryPath('coordinator')], {
+    env: childEnv(env),
+    logFile,
+  });
+  try {
+    const line = await child.waitForLine((l) => logMsg(l)?.msg === 'coordinator listening', timeoutMs);
+    const url = String(logMsg(line)?.url);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ok = await fetch(`${url}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (ok) break;
+      if (Date.now() > deadline) throw new Error(`${url}/readyz did not answer 200`);
+      await sleep(100);
+    }
+    return Object.assign(child, { url });
+  } catch (err) {
+    await child.stop(2_000);
+    throw err;
+  }
+}
+
+/**
+ * Runs an agent; resolves once it logs 'agent ready' (or, with `until`, the first matching line,
+ * e.g. for a disabled agent that never gets ready).
+ */
+export async function startAgentChild(
+  env: Record<string, string | undefined>,
+  logFile: string,
+  until: (entry: { msg?: unknown }) => boolean = (e) => e.msg === 'agent ready',
+  timeoutMs = 60_000,
+): Promise<ManagedChild> {
+  const child = spawnManaged('sync-agent', process.execPath, [binaryPath('agent')], {
+    env: childEnv(env),
+    logFile,
+  });
+  try {
+    await child.waitForLine((l) => {
+      const entry = logMsg(l);
+      return entry !== undefined && until(entry);
+    }, timeoutMs);
+    return child;
+  } catch (err) {
+    await child.stop(2_000);
+    throw err;
+  }
+}
