@@ -59,7 +59,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 201, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ body }, req) => {
       const id = randomUUID();
-      const row = await ctx.db.tx(async (q) => {
+      const created = await ctx.db.tx(async (q) => {
         const target = await q.query<{ site_id: string }>('SELECT site_id FROM targets WHERE id = $1', [
           body.targetId,
         ]);
@@ -97,19 +97,38 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         const row = (await lockCredential(q, id))!;
         const now = new Date();
         await save(q, row, now);
-        if (
+        const verifiable =
           row.status !== 'not_synced' &&
           row.status !== 'unsyncable' &&
-          capabilitiesOf(row.target_kind, row.target_connection).verify
-        ) {
-          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+          capabilitiesOf(row.target_kind, row.target_connection).verify;
+        if (verifiable) {
+          // Due now; queued below once this row is committed, else by the scheduler.
+          row.next_verify_at = now;
+          await saveCredentials(q, [row]);
         }
         await audit(q, req, 'credential.create', 'credential', id, {
           targetId: body.targetId,
           username: body.username,
         });
-        return row;
+        return { row, verifiable };
       });
+      let row = created.row;
+      if (created.verifiable) {
+        // Queued only after the insert is committed: a claim waiting on the site's queue takes the job
+        // at once, and a job whose credential it cannot see yet would be dropped as obsolete.
+        try {
+          row = await ctx.db.tx(async (q) => {
+            const fresh = await lockCredential(q, id);
+            if (fresh.job_state === 'idle' && fresh.next_verify_at !== null) {
+              await dispatch(ctx, q, [{ row: fresh, kind: 'verify' }], new Date());
+            }
+            return fresh;
+          });
+        } catch (err) {
+          ctx.log.warn({ err, credentialId: id }, 'first verification not queued; the scheduler will');
+          ctx.kickScheduler();
+        }
+      }
       ctx.log.info({ credentialId: id, status: row.status }, 'credential created');
       return { id, status: row.status };
     },
