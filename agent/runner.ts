@@ -1,4 +1,9 @@
-import { JobOutcomeSchema, type ClaimedJob, type JobOutcome } from '../shared/contracts/gateway.js';
+import {
+  JobOutcomeSchema,
+  type ClaimedJob,
+  type JobOutcome,
+  type Observed,
+} from '../shared/contracts/gateway.js';
 import type { Logger } from '../shared/logger.js';
 import { targetSpec } from '../shared/targets/index.js';
 import { fieldIssues } from '../shared/validation.js';
@@ -24,8 +29,10 @@ export class JobRunner {
   async run(job: ClaimedJob, signal: AbortSignal): Promise<JobOutcome> {
     const log = this.log.child({ jobId: job.jobId, credentialId: job.credentialId });
     let outcome: JobOutcome;
+    const observed: { value?: Observed } = {};
     try {
-      outcome = await this.protocol(job, signal, log);
+      outcome = await this.protocol(job, signal, log, observed);
+      if (observed.value) outcome = { ...outcome, observed: observed.value };
     } catch (err) {
       // Only a bug of the runner itself gets here (adapter throws are caught per call).
       log.error({ errName: (err as Error)?.name }, 'job runner failed');
@@ -34,7 +41,12 @@ export class JobRunner {
     return sanitize(outcome, [job.password, job.pendingPassword]);
   }
 
-  private async protocol(job: ClaimedJob, signal: AbortSignal, log: Logger): Promise<JobOutcome> {
+  private async protocol(
+    job: ClaimedJob,
+    signal: AbortSignal,
+    log: Logger,
+    observed: { value?: Observed },
+  ): Promise<JobOutcome> {
     const adapter = this.adapters.get(job.target.kind);
     if (!adapter) {
       return {
@@ -70,7 +82,7 @@ export class JobRunner {
       log,
       ...(job.kind !== 'verify' && job.privileged ? { privileged: job.privileged } : {}),
     };
-    const p = primitives(adapter, ctx);
+    const p = primitives(adapter, ctx, observed);
     switch (job.kind) {
       case 'verify':
         return runVerify(p, job.password);
@@ -94,10 +106,12 @@ const missingPending = (kind: string): JobOutcome => ({
 });
 
 /** Binds the adapter to the job; a throw becomes an uncertain `error` attempt (never definite). */
-function primitives(adapter: Adapter, ctx: AdapterContext): Primitives {
+function primitives(adapter: Adapter, ctx: AdapterContext, observed: { value?: Observed }): Primitives {
   const guarded = async (op: string, call: () => Promise<Attempt>): Promise<Attempt> => {
     try {
-      return await call();
+      const attempt = await call();
+      if (attempt.observed) observed.value = attempt.observed;
+      return attempt;
     } catch (err) {
       ctx.log.error({ op, errName: (err as Error)?.name }, 'adapter threw');
       return { ok: false, reason: 'error', message: ADAPTER_BUG_MESSAGE };

@@ -1,5 +1,6 @@
 import type { Reason } from '../../shared/contracts/status.js';
 import type { Logger } from '../../shared/logger.js';
+import type { Observed } from '../../shared/contracts/gateway.js';
 
 /** Why an attempt failed: any out-of-sync reason but `stale`, which only the coordinator derives. */
 export type AttemptReason = Exclude<Reason, 'stale'>;
@@ -11,8 +12,12 @@ export type AttemptReason = Exclude<Reason, 'stale'>;
  * dropped connection): the runner then treats the change as possibly applied.
  * `message` is shown to operators and must not contain a password (the runner also guards it).
  */
-export type Attempt =
-  { ok: true } | { ok: false; reason: AttemptReason; message?: string; definite?: boolean };
+export type Attempt = (
+  { ok: true } | { ok: false; reason: AttemptReason; message?: string; definite?: boolean }
+) & {
+  /** What the adapter saw on the target for the coordinator to record (e.g. the SSH host key). */
+  observed?: Observed;
+};
 
 export interface AdapterContext<C extends object = Record<string, unknown>> {
   username: string;

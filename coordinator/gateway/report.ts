@@ -11,7 +11,9 @@ import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
+import { targetSpec } from '../../shared/targets/index.js';
 import { holdsToken } from './agent-auth.js';
 
 interface Accepted {
@@ -121,8 +123,47 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         [history.map((h) => h.id), history.map((h) => h.credentialId), history.map((h) => h.secret)],
       );
     }
+    await pinObserved(q, agent, accepted, byId);
     const work: Work[] = follow.map((f) => ({ row: byId.get(f.id)!, kind: f.kind }));
     await dispatch(ctx, q, work, now);
   });
   await ctx.db.query('UPDATE sites SET last_sync_at = now() WHERE id = $1', [agent.site_id]);
+}
+
+/**
+ * Records what agents observed on targets that have nothing pinned yet (trust on first use, e.g. an
+ * SSH host key), compare-and-set so two agents cannot pin two keys; audited for the operator to check.
+ */
+async function pinObserved(
+  q: Queryable,
+  agent: AgentRow,
+  accepted: Accepted[],
+  rows: Map<string, CredentialRow>,
+): Promise<void> {
+  const seen = new Set<string>();
+  for (const a of accepted) {
+    const row = rows.get(a.data.credentialId);
+    const observed = a.item.result.observed;
+    if (!row || !observed || seen.has(row.target_id)) continue;
+    seen.add(row.target_id);
+    const spec = targetSpec(row.target_kind);
+    const pinned = spec.pinObserved?.(spec.connectionSchema.parse(row.target_connection), observed);
+    if (!pinned) continue;
+    const r = await q.query('UPDATE targets SET connection = $2 WHERE id = $1 AND connection = $3::jsonb', [
+      row.target_id,
+      JSON.stringify(pinned),
+      JSON.stringify(row.target_connection),
+    ]);
+    if (r.rowCount === 0) continue;
+    await recordAudit(q, [
+      {
+        actorType: 'agent',
+        actorId: agent.id,
+        action: 'target.pin_observed',
+        objectType: 'target',
+        objectId: row.target_id,
+        details: { observed },
+      },
+    ]);
+  }
 }

@@ -109,16 +109,30 @@ export type ExtendResponse = z.infer<typeof ExtendResponseSchema>;
  * and works; reconcile → `works` says which one works. A failure always has a reason.
  * `message` is for operators and must never contain a secret.
  */
+/**
+ * Facts the agent saw on the target that the coordinator may record: the SSH host key's SHA-256
+ * fingerprint (`SHA256:<base64>`), pinned on first use when the target has none.
+ */
+export const ObservedSchema = z.strictObject({
+  hostKeySha256: z
+    .string()
+    .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/)
+    .optional(),
+});
+export type Observed = z.infer<typeof ObservedSchema>;
+
 export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
   z.strictObject({
     outcome: z.literal('ok'),
     works: z.enum(['current', 'pending']).optional(),
     message: z.string().max(500).optional(),
+    observed: ObservedSchema.optional(),
   }),
   z.strictObject({
     outcome: z.literal('failed'),
     reason: ReasonSchema.exclude(['stale']),
     message: z.string().max(500).optional(),
+    observed: ObservedSchema.optional(),
   }),
 ]);
 export type JobOutcome = z.infer<typeof JobOutcomeSchema>;

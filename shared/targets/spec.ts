@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { Observed } from '../contracts/gateway.js';
 
 export interface Capabilities {
   /** The adapter can check the stored password against the target. */
@@ -18,4 +19,9 @@ export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
   capabilities: (connection: z.output<S>) => Capabilities;
   /** The credential (same site) whose password may reset this target's accounts, if the connection names one. */
   privilegedCredentialId?: (connection: z.output<S>) => string | undefined;
+  /**
+   * Trust on first use: given what an agent observed (e.g. an SSH host key), the connection to store
+   * when the target has nothing pinned yet; undefined = nothing to record.
+   */
+  pinObserved?: (connection: z.output<S>, observed: Observed) => z.output<S> | undefined;
 }
