@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
+import { jobIdFor } from '../../shared/contracts/jobs.js';
+import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
+import {
+  createCredential,
+  createSite,
+  createTarget,
+  FakeAgent,
+  getCredential,
+  held,
+  type ErrorBody,
+} from '../support/fixtures.js';
+import { api } from '../support/http.js';
+import { sleep } from '../support/wait.js';
+
+let c: InProcessCoordinator;
+let siteId: string;
+let targetId: string;
+let agent: FakeAgent;
+
+beforeAll(async () => {
+  c = await startInProcessCoordinator('gateway', inject('redisUrl'));
+  siteId = (await createSite(c.admin)).id;
+  targetId = await createTarget(c.admin, siteId, { latencyMs: 5, host: 'db-1.example' });
+  agent = await FakeAgent.enroll(c.url, c.admin, siteId);
+});
+afterAll(() => c?.close());
+
+/** The credential columns a result changes, straight from PostgreSQL. */
+async function row(id: string) {
+  const { rows } = await c.ctx.db.query<{
+    status: string;
+    job_state: string;
+    last_verified_at: Date | null;
+    updated_at: Date;
+    next_verify_at: Date | null;
+  }>('SELECT status, job_state, last_verified_at, updated_at, next_verify_at FROM credentials WHERE id = $1', [
+    id,
+  ]);
+  return rows[0]!;
+}
+
+const inQueue = async (credentialId: string) =>
+  (await c.ctx.queues.existing(siteId, [jobIdFor('verify', credentialId)])).size === 1;
+
+describe('agent gateway', () => {
+  it('claims jobs with their secrets, audits the hand-out, extends, and takes one report per job', async () => {
+    const creds = await Promise.all([1, 2, 3].map(() => createCredential(c.admin, targetId)));
+    for (const cred of creds) expect(cred.status).toBe('pending_sync');
+
+    const jobs = await agent.claim(10);
+    expect(jobs.map((j) => j.credentialId).sort()).toEqual(creds.map((x) => x.id).sort());
+    for (const job of jobs) {
+      const cred = creds.find((x) => x.id === job.credentialId)!;
+      expect(job).toMatchObject({
+        kind: 'verify',
+        jobId: jobIdFor('verify', cred.id),
+        username: cred.username,
+        password: cred.password,
+        target: { id: targetId, kind: 'simulated', host: 'db-1.example' },
+      });
+      expect(job.target.connection).toMatchObject({ latencyMs: 5 });
+      expect(job.token.startsWith(`${agent.agentId}.`)).toBe(true);
+      expect((await row(cred.id)).status).toBe('being_synced');
+      expect((await getCredential(c.admin, cred.id)).job).toEqual({ state: 'active', kind: 'verify' });
+    }
+
+    // Every hand-out of secrets is audited, naming the agent and each credential.
+    const audit = await c.ctx.db.query<{ actor_type: string; actor_id: string; details: { credentialIds: string[] } }>(
+      `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'secret.handout'`,
+    );
+    expect(audit.rows).toHaveLength(1);
+    expect(audit.rows[0]).toMatchObject({ actor_type: 'agent', actor_id: agent.agentId });
+    expect(audit.rows[0]!.details.credentialIds.sort()).toEqual(creds.map((x) => x.id).sort());
+
+    // Nothing left to claim: the three are held.
+    expect(await agent.claim(10)).toEqual([]);
+
+    const [first, second, third] = jobs as [(typeof jobs)[0], (typeof jobs)[0], (typeof jobs)[0]];
+    const extended = await agent.extend([
+      held(first),
+      held(second),
+      { jobId: third.jobId, token: `${agent.agentId}.bogus-token` },
+      { jobId: third.jobId, token: 'not-even-a-lock-token' },
+    ]);
+    expect(extended.extended.sort()).toEqual([first.jobId, second.jobId].sort());
+    expect(extended.lost).toEqual([third.jobId, third.jobId]);
+
+    const reported = await agent.report([held(first), held(second), held(third)]);
+    expect(reported.accepted.sort()).toEqual(jobs.map((j) => j.jobId).sort());
+    expect(reported.rejected).toEqual([]);
+    for (const job of jobs) {
+      const r = await row(job.credentialId);
+      expect(r.status).toBe('in_sync');
+      expect(r.job_state).toBe('idle');
+      expect(r.last_verified_at).not.toBeNull();
+      expect(r.next_verify_at!.getTime()).toBeGreaterThan(Date.now());
+      expect(await inQueue(job.credentialId)).toBe(false);
+      const view = await getCredential(c.admin, job.credentialId);
+      expect(view.status).toBe('in_sync');
+      expect(JSON.stringify(view)).not.toContain(creds.find((x) => x.id === job.credentialId)!.password);
+    }
+
+    // A second report of the same job is refused and changes nothing.
+    const before = await row(first.credentialId);
+    const again = await agent.report([held(first)], { outcome: 'failed', reason: 'mismatch' });
+    expect(again).toEqual({ accepted: [], rejected: [{ jobId: first.jobId, code: 'JOB_NOT_HELD' }] });
+    expect(await row(first.credentialId)).toEqual(before);
+    // Extending a finished job reports it lost.
+    expect(await agent.extend([held(first)])).toEqual({ extended: [], lost: [first.jobId] });
+  });
+
+  it('a long-poll claim returns as soon as a credential is created', async () => {
+    expect(await agent.claim(10)).toEqual([]);
+    const started = Date.now();
+    const waiting = agent.claim(10, 10_000);
+    await sleep(200);
+    const created = Date.now();
+    const cred = await createCredential(c.admin, targetId);
+    const jobs = await waiting;
+    const answered = Date.now();
+    expect(jobs.map((j) => j.credentialId)).toEqual([cred.id]);
+    expect(answered - started).toBeGreaterThanOrEqual(200);
+    // Waiting claims also re-check every second on their own: only a wake-up answers this fast.
+    expect(answered - created).toBeLessThan(500);
+    expect((await agent.report(jobs.map(held))).accepted).toHaveLength(1);
+    expect((await row(cred.id)).status).toBe('in_sync');
+  });
+
+  it('a long-poll claim returns as soon as an operator presses Sync now', async () => {
+    const cred = await createCredential(c.admin, targetId);
+    const [job] = await agent.claim(10);
+    await agent.report([held(job!)]);
+    expect((await row(cred.id)).status).toBe('in_sync');
+
+    const waiting = agent.claim(10, 10_000);
+    await sleep(200);
+    const pressed = Date.now();
+    const verify = await c.admin.post(`/credentials/${cred.id}/verify`);
+    expect(verify.status).toBe(202);
+    const jobs = await waiting;
+    expect(Date.now() - pressed).toBeLessThan(500);
+    expect(jobs.map((j) => [j.credentialId, j.kind])).toEqual([[cred.id, 'verify']]);
+    expect((await agent.report(jobs.map(held))).accepted).toEqual([jobs[0]!.jobId]);
+  });
+
+  it('refuses gateway calls without a valid agent token', async () => {
+    const forged = `pwa_${agent.agentId}.${'x'.repeat(32)}`;
+    for (const token of [forged, undefined]) {
+      const res = await api(c.url, token).post(GATEWAY_PATHS.claim, { max: 1, waitMs: 0 });
+      expect(res.status).toBe(401);
+      expect((res.body as ErrorBody).error.code).toBe('UNAUTHENTICATED');
+    }
+  });
+});
