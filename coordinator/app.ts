@@ -25,6 +25,9 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     genReqId: () => crypto.randomUUID(),
   });
   installErrorHandler(app, ctx.log);
+  // JSON only: Fastify also parses text/plain by default, which turned such bodies into a confusing
+  // 400 about the body's type instead of 415.
+  app.removeContentTypeParser('text/plain');
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('cache-control', 'no-store');
