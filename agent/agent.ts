@@ -70,7 +70,7 @@ export class Agent {
 
   private async boot(): Promise<void> {
     const { config } = this.opts;
-    const http = new JsonHttpClient(config.coordinatorUrl, `sync-agent/${AGENT_VERSION}`);
+    const http = new JsonHttpClient(config.coordinatorUrl, `sync-agent/${AGENT_VERSION}`, config.tls);
     const client = new GatewayClient(http, (err) => this.fatal(err));
     let identity;
     try {

@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
+import type { TlsFiles } from './http.js';
 
 /** The agent's environment variables. A bad or missing one stops the start with its name. */
 export const AgentEnvSchema = z.object({
@@ -21,6 +22,11 @@ export const AgentEnvSchema = z.object({
   AGENT_SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
   AGENT_REPORT_FLUSH_MS: envInt(0, 60_000).default(20),
   LOG_LEVEL: LogLevelSchema.default('info'),
+  /** CA bundle (PEM) to trust for an https COORDINATOR_URL with a private CA. */
+  AGENT_TLS_CA_FILE: z.string().min(1).optional(),
+  /** Client certificate and key (PEM) for mutual TLS with the coordinator. */
+  AGENT_TLS_CERT_FILE: z.string().min(1).optional(),
+  AGENT_TLS_KEY_FILE: z.string().min(1).optional(),
 });
 
 export interface AgentConfig {
@@ -35,6 +41,7 @@ export interface AgentConfig {
   shutdownGraceMs: number;
   reportFlushMs: number;
   logLevel: string;
+  tls: TlsFiles | undefined;
 }
 
 /** Reads the agent's config; throws SyncError CONFIG_INVALID naming each bad variable. */
@@ -51,5 +58,9 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     shutdownGraceMs: e.AGENT_SHUTDOWN_GRACE_MS,
     reportFlushMs: e.AGENT_REPORT_FLUSH_MS,
     logLevel: e.LOG_LEVEL,
+    tls:
+      e.AGENT_TLS_CA_FILE || e.AGENT_TLS_CERT_FILE || e.AGENT_TLS_KEY_FILE
+        ? { caFile: e.AGENT_TLS_CA_FILE, certFile: e.AGENT_TLS_CERT_FILE, keyFile: e.AGENT_TLS_KEY_FILE }
+        : undefined,
   };
 }

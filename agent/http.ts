@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
 
@@ -45,6 +46,21 @@ export interface RequestOptions {
   bearer?: string;
 }
 
+/** PEM files for TLS to the coordinator: a CA to trust, and a client certificate for mutual TLS. */
+export interface TlsFiles {
+  caFile?: string;
+  certFile?: string;
+  keyFile?: string;
+}
+
+function tlsOptions(files: TlsFiles): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
+  return {
+    ...(files.caFile ? { ca: readFileSync(files.caFile) } : {}),
+    ...(files.certFile ? { cert: readFileSync(files.certFile) } : {}),
+    ...(files.keyFile ? { key: readFileSync(files.keyFile) } : {}),
+  };
+}
+
 /**
  * JSON over HTTP to one origin, on a keep-alive connection pool. Responses are parsed with the
  * contract's zod schema; an answer that does not fit is a 502 INVALID_RESPONSE (transient: the
@@ -57,9 +73,15 @@ export class JsonHttpClient {
   constructor(
     baseUrl: string,
     private readonly userAgent: string,
+    tls?: TlsFiles,
   ) {
     const url = new URL(baseUrl);
-    this.pool = new Pool(url.origin, { connections: 16, keepAliveTimeout: 30_000, pipelining: 1 });
+    this.pool = new Pool(url.origin, {
+      connections: 16,
+      keepAliveTimeout: 30_000,
+      pipelining: 1,
+      ...(tls ? { connect: tlsOptions(tls) } : {}),
+    });
     this.basePath = url.pathname.replace(/\/+$/, '');
   }
 

@@ -1,5 +1,8 @@
+import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { SyncError } from '../shared/errors.js';
+import { GATEWAY_PATHS } from '../shared/contracts/gateway.js';
+import { isSyncError, SyncError } from '../shared/errors.js';
+import { AuthLimiter } from './http/auth-limiter.js';
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialRoutes } from './api/credentials.js';
@@ -8,6 +11,7 @@ import { registerSummaryRoutes } from './api/summary.js';
 import { registerSyncRunRoutes } from './api/sync-runs.js';
 import { registerSystemRoutes } from './api/system.js';
 import { registerTargetRoutes } from './api/targets.js';
+import { registerTokenRoutes } from './api/tokens.js';
 import type { Ctx } from './context.js';
 import { authenticateAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
@@ -17,10 +21,21 @@ import { Routes } from './http/routes.js';
 
 /** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
 export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
+  const tls = ctx.config.tls;
   const app = Fastify({
+    ...(tls
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            // Mutual TLS: ask every client for a certificate; the gateway refuses agents without a valid one.
+            ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {}),
     // Requests are measured (metrics) and errors logged by our own handler; no per-request log lines.
     logger: false,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: ctx.config.BODY_LIMIT_BYTES,
     requestTimeout: 120_000,
     genReqId: () => crypto.randomUUID(),
   });
@@ -39,7 +54,27 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
       reply.elapsedTime / 1000,
     );
   });
+  // Failed authentication (a bad token, a bad enrollment token) is rate limited per source address.
+  const limiter = new AuthLimiter(ctx.config.AUTH_FAILURES_PER_MINUTE);
+  app.addHook('onError', async (req, _reply, err) => {
+    if (isSyncError(err) && (err.code === 'UNAUTHENTICATED' || err.code === 'ENROLLMENT_INVALID'))
+      limiter.fail(req.ip);
+  });
   const routes = new Routes(app, async (req, auth) => {
+    if (auth !== 'public' || req.routeOptions.url === GATEWAY_PATHS.enroll) {
+      const waitMs = limiter.blockedFor(req.ip);
+      if (waitMs > 0) {
+        throw new SyncError(
+          'RATE_LIMITED',
+          `too many failed authentications from this address; retry in ${Math.ceil(waitMs / 1000)} s`,
+        );
+      }
+    }
+    if (tls?.ca && (auth === 'agent' || req.routeOptions.url === GATEWAY_PATHS.enroll)) {
+      if (!(req.raw.socket as TLSSocket).authorized) {
+        throw new SyncError('UNAUTHENTICATED', 'a client certificate signed by the agent CA is required');
+      }
+    }
     if (auth === 'public') return;
     if (auth === 'agent') {
       req.agent = await authenticateAgent(ctx, req.headers.authorization);
@@ -57,6 +92,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerSummaryRoutes(ctx, routes);
   registerSyncRunRoutes(ctx, routes);
   registerAuditRoutes(ctx, routes);
+  registerTokenRoutes(ctx, routes);
   registerGateway(ctx, routes);
   return { app, routes };
 }

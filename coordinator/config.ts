@@ -34,12 +34,42 @@ export const CoordinatorEnvSchema = z.object({
   RETRY_LIMIT: envInt(0, 100).default(5),
   ENROLLMENT_TTL_S: envInt(60, 30 * 86_400).default(86_400),
   RUN_SCHEDULER: envBool.default(true),
+  /** TLS for the listener: certificate and key (PEM files). */
+  TLS_CERT_FILE: z.string().min(1).optional(),
+  TLS_KEY_FILE: z.string().min(1).optional(),
+  /** Mutual TLS for agents: the CA (PEM) that signs agent client certificates; the gateway then requires one. */
+  TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+  /** Failed authentications per source address and minute before it gets 429. */
+  AUTH_FAILURES_PER_MINUTE: envInt(1, 100_000).default(30),
+  /** Largest request body accepted, in bytes. */
+  BODY_LIMIT_BYTES: envInt(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });
 export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
 
 export interface CoordinatorConfig extends CoordinatorEnv {
   masterKey: MasterKey;
   previousMasterKeys: MasterKey[];
+  /** PEM contents for an https listener; `ca` set = agents must present a client certificate it signed. */
+  tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+}
+
+function readPem(variable: string, path: string | undefined): Buffer | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path);
+  } catch {
+    throw configError(variable, 'cannot read the file it names');
+  }
+}
+
+function loadTls(e: CoordinatorEnv): CoordinatorConfig['tls'] {
+  const cert = readPem('TLS_CERT_FILE', e.TLS_CERT_FILE);
+  const key = readPem('TLS_KEY_FILE', e.TLS_KEY_FILE);
+  const ca = readPem('TLS_CLIENT_CA_FILE', e.TLS_CLIENT_CA_FILE);
+  if (!cert && !key && !ca) return undefined;
+  if (!cert) throw configError('TLS_CERT_FILE', 'required with TLS_KEY_FILE or TLS_CLIENT_CA_FILE');
+  if (!key) throw configError('TLS_KEY_FILE', 'required with TLS_CERT_FILE');
+  return { cert, key, ...(ca ? { ca } : {}) };
 }
 
 /** Validates the environment once, at start-up. Throws CONFIG_INVALID naming the variable. */
@@ -73,6 +103,7 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
     ...parsed,
     masterKey: masterKeyFromBase64(keyText),
     previousMasterKeys: previous.map(masterKeyFromBase64),
+    tls: loadTls(parsed),
   };
 }
 

@@ -64,7 +64,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
   await app.listen({ port: config.PORT, host: config.HOST });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
-  const url = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
+  const url = `${config.tls ? 'https' : 'http'}://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;
   log.info({ url, version: VERSION, database: db.kind }, 'coordinator listening');
   return {
     ctx,

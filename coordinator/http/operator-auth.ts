@@ -11,6 +11,8 @@ export interface Operator {
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 const OPERATOR_TOKEN = /^pwo_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
 
+export const operatorToken = (id: string, secret: string) => `pwo_${id}.${secret}`;
+
 export const hasRole = (op: Operator, needed: Role) => RANK[op.role] >= RANK[needed];
 
 /**

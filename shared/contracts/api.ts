@@ -173,5 +173,16 @@ export const AuditView = z.object({
   details: z.record(z.string(), z.unknown()),
 });
 
+export const RoleSchema = z.enum(['viewer', 'operator', 'admin']);
+export const CreateTokenBody = z.strictObject({ name, role: RoleSchema });
+export const TokenView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  role: RoleSchema,
+  createdBy: z.string(),
+  createdAt: z.string(),
+  revokedAt: timestamp,
+});
+
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() });

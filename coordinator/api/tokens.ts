@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { CreateTokenBody, TokenView } from '../../shared/contracts/api.js';
+import { hashToken, randomSecret } from '../../shared/crypto.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { actorOf, audit } from '../http/actor.js';
+import { operatorToken } from '../http/operator-auth.js';
+import { IdParams, type Routes } from '../http/routes.js';
+
+interface TokenRow {
+  id: string;
+  name: string;
+  role: 'viewer' | 'operator' | 'admin';
+  created_by: string;
+  created_at: Date;
+  revoked_at: Date | null;
+}
+
+const tokenView = (t: TokenRow) => ({
+  id: t.id,
+  name: t.name,
+  role: t.role,
+  createdBy: t.created_by,
+  createdAt: t.created_at.toISOString(),
+  revokedAt: t.revoked_at?.toISOString() ?? null,
+});
+
+/** Operator API tokens: created by admins, shown once, stored hashed, revocable. */
+export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/tokens',
+    summary: 'Create an operator API token (the token is shown once)',
+    tag: 'tokens',
+    auth: 'admin',
+    body: CreateTokenBody,
+    response: { status: 201, schema: TokenView.extend({ token: z.string() }) },
+    handler: async ({ body }, req) => {
+      const id = randomUUID();
+      const token = operatorToken(id, randomSecret());
+      const row = await ctx.db.tx(async (q) => {
+        const { rows } = await q.query<TokenRow>(
+          `INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
+          [id, body.name, body.role, hashToken(token), actorOf(req).id],
+        );
+        await audit(q, req, 'token.create', 'token', id, { name: body.name, role: body.role });
+        return rows[0]!;
+      });
+      return { ...tokenView(row), token };
+    },
+  });
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/tokens',
+    summary: 'List operator API tokens (never the tokens themselves)',
+    tag: 'tokens',
+    auth: 'admin',
+    response: { status: 200, schema: z.object({ items: z.array(TokenView) }) },
+    handler: async () => {
+      const { rows } = await ctx.db.query<TokenRow>('SELECT * FROM api_tokens ORDER BY created_at');
+      return { items: rows.map(tokenView) };
+    },
+  });
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/tokens/:id/revoke',
+    summary: 'Revoke an operator API token (refused on its next call)',
+    tag: 'tokens',
+    auth: 'admin',
+    params: IdParams,
+    response: { status: 200, schema: TokenView },
+    handler: async ({ params }, req) => {
+      const row = await ctx.db.tx(async (q) => {
+        const { rows } = await q.query<TokenRow>(
+          'UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *',
+          [params.id],
+        );
+        if (!rows[0]) throw new SyncError('NOT_FOUND', `token ${params.id} not found`);
+        await audit(q, req, 'token.revoke', 'token', params.id);
+        return rows[0];
+      });
+      return tokenView(row);
+    },
+  });
+}
