@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { SecretBox } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
@@ -10,7 +9,7 @@ import { createMetrics } from './metrics.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
 import { SchedulerRunner } from './scheduler/runner.js';
-import { connectPg, connectPglite } from './store/db.js';
+import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';
 
 export interface Coordinator {
@@ -22,9 +21,7 @@ export interface Coordinator {
 /** Starts a coordinator: migrations, queues, scheduler, HTTP. */
 export async function startCoordinator(config: CoordinatorConfig): Promise<Coordinator> {
   const log = createLogger('sync-coordinator', config.LOG_LEVEL);
-  const db = config.DATABASE_URL
-    ? connectPg(config.DATABASE_URL)
-    : await connectPglite(join(config.DATA_DIR, 'postgres'));
+  const db = await connectDb(config);
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'database migrated');
   const redisOpts = { maxRetriesPerRequest: null, lazyConnect: false } as const;

@@ -100,10 +100,30 @@ const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
   { col: 'updated_at', type: 'timestamptz' },
 ];
 
+/**
+ * Settled statuses that differ from the credential's last recorded one go to its status history in
+ * the same statement (every sub-statement sees the rows as they were before the update). Transient
+ * ones (pending, being synced) are left out, so a daily verification that ends where it began adds
+ * nothing.
+ */
 const SAVE_SQL = `
+WITH u AS (
+  SELECT * FROM unnest($1::uuid[], ${MUTABLE.map((m, i) => `$${i + 2}::${m.type}[]`).join(', ')})
+    AS u(id, ${MUTABLE.map((m) => m.col).join(', ')})
+), history AS (
+  INSERT INTO credential_status_history (credential_id, at, status, reason, message)
+  SELECT u.id, u.status_changed_at, u.status, u.status_reason,
+         CASE WHEN u.status = 'out_of_sync' THEN u.last_message END
+    FROM u JOIN credentials c ON c.id = u.id
+   WHERE (c.status IS DISTINCT FROM u.status OR c.status_reason IS DISTINCT FROM u.status_reason)
+     AND u.status NOT IN ('pending_sync', 'being_synced')
+     AND NOT EXISTS (
+       SELECT 1 FROM (SELECT h.status, h.reason FROM credential_status_history h
+                       WHERE h.credential_id = u.id ORDER BY h.id DESC LIMIT 1) last
+        WHERE last.status = u.status AND last.reason IS NOT DISTINCT FROM u.status_reason)
+)
 UPDATE credentials AS c SET ${MUTABLE.map((m) => `${m.col} = u.${m.col}`).join(', ')}
-FROM unnest($1::uuid[], ${MUTABLE.map((m, i) => `$${i + 2}::${m.type}[]`).join(', ')})
-  AS u(id, ${MUTABLE.map((m) => m.col).join(', ')})
+FROM u
 WHERE c.id = u.id`;
 
 const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Anything that runs SQL: the pool, or a transaction. */
 export interface Queryable {
@@ -77,4 +78,14 @@ export async function connectPglite(dataDir: string): Promise<Db> {
     tx: (fn) => db.transaction((tx) => fn(wrap(tx))),
     close: () => db.close(),
   };
+}
+
+/** The database of a configuration: `DATABASE_URL`, else PGlite in `DATA_DIR/postgres`. */
+export async function connectDb(config: {
+  DATABASE_URL?: string | undefined;
+  DATA_DIR: string;
+}): Promise<Db> {
+  return config.DATABASE_URL
+    ? connectPg(config.DATABASE_URL)
+    : connectPglite(join(config.DATA_DIR, 'postgres'));
 }

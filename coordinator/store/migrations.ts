@@ -154,6 +154,52 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_at ON audit_events (id DESC);
 `,
   },
+  {
+    version: 2,
+    name: 'policies_groups_run_items',
+    sql: `
+ALTER TABLE policies ADD COLUMN maintenance_window jsonb;
+CREATE TABLE sync_groups (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  policy_id uuid REFERENCES policies(id),
+  primary_credential_id uuid REFERENCES credentials(id) ON DELETE SET NULL,
+  next_change_at timestamptz,
+  change_run_id uuid,
+  change_state text,
+  change_secret text,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sync_groups_change_due ON sync_groups (next_change_at) WHERE next_change_at IS NOT NULL;
+ALTER TABLE credentials ADD CONSTRAINT credentials_group_fk FOREIGN KEY (group_id) REFERENCES sync_groups(id) ON DELETE SET NULL;
+CREATE INDEX credentials_group ON credentials (group_id) WHERE group_id IS NOT NULL;
+CREATE TABLE sync_run_items (
+  id bigserial PRIMARY KEY,
+  run_id uuid NOT NULL REFERENCES sync_runs(id) ON DELETE CASCADE,
+  credential_id uuid NOT NULL,
+  result text NOT NULL,
+  reason text,
+  at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sync_run_items_run ON sync_run_items (run_id, id);
+`,
+  },
+  {
+    version: 3,
+    name: 'credential status history',
+    sql: `
+CREATE TABLE credential_status_history (
+  id bigserial PRIMARY KEY,
+  credential_id uuid NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+  at timestamptz NOT NULL,
+  status text NOT NULL,
+  reason text,
+  message text
+);
+CREATE INDEX credential_status_history_credential ON credential_status_history (credential_id, id DESC);
+CREATE INDEX credentials_username ON credentials (username, id);
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

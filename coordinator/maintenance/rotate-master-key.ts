@@ -1,0 +1,81 @@
+import type { SecretBox } from '../../shared/crypto.js';
+import { historyField } from '../secrets.js';
+import type { Db } from '../store/db.js';
+
+const PAGE = 500;
+
+export interface RotationProgress {
+  table: 'credentials' | 'secret_history';
+  done: number;
+  rewrapped: number;
+}
+
+/**
+ * Re-wraps every data key (current, pending and history secrets) under the current master key. The
+ * secrets themselves are not re-encrypted. Safe while coordinators run: they are configured with
+ * the new key and the old one in COORDINATOR_PREVIOUS_MASTER_KEYS, so they open either; each page
+ * is re-wrapped in its own short transaction with its rows locked. Idempotent: run it again after
+ * an interruption. Once it reports zero left, the old key can leave the configuration.
+ */
+export async function rotateMasterKey(
+  db: Db,
+  box: SecretBox,
+  onProgress: (p: RotationProgress) => void = () => undefined,
+): Promise<{ credentials: number; history: number }> {
+  const credentials = await rewrapTable(db, 'credentials', onProgress, async (q, after) => {
+    const { rows } = await q.query<{ id: string; secret: string; pending_secret: string | null }>(
+      'SELECT id, secret, pending_secret FROM credentials WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
+      [after, PAGE],
+    );
+    let rewrapped = 0;
+    for (const r of rows) {
+      const secret = box.rewrap(r.secret, r.id, 'secret');
+      const pending = r.pending_secret === null ? null : box.rewrap(r.pending_secret, r.id, 'pending_secret');
+      if (secret === r.secret && pending === r.pending_secret) continue;
+      await q.query('UPDATE credentials SET secret = $2, pending_secret = $3 WHERE id = $1', [
+        r.id,
+        secret,
+        pending,
+      ]);
+      rewrapped += 1;
+    }
+    return { ids: rows.map((r) => r.id), rewrapped };
+  });
+  const history = await rewrapTable(db, 'secret_history', onProgress, async (q, after) => {
+    const { rows } = await q.query<{ id: string; credential_id: string; secret: string }>(
+      'SELECT id, credential_id, secret FROM secret_history WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
+      [after, PAGE],
+    );
+    let rewrapped = 0;
+    for (const r of rows) {
+      const secret = box.rewrap(r.secret, r.credential_id, historyField(r.id));
+      if (secret === r.secret) continue;
+      await q.query('UPDATE secret_history SET secret = $2 WHERE id = $1', [r.id, secret]);
+      rewrapped += 1;
+    }
+    return { ids: rows.map((r) => r.id), rewrapped };
+  });
+  return { credentials, history };
+}
+
+async function rewrapTable(
+  db: Db,
+  table: RotationProgress['table'],
+  onProgress: (p: RotationProgress) => void,
+  page: (
+    q: Parameters<Parameters<Db['tx']>[0]>[0],
+    after: string,
+  ) => Promise<{ ids: string[]; rewrapped: number }>,
+): Promise<number> {
+  let after = '00000000-0000-0000-0000-000000000000';
+  let done = 0;
+  let rewrapped = 0;
+  for (;;) {
+    const r = await db.tx((q) => page(q, after));
+    done += r.ids.length;
+    rewrapped += r.rewrapped;
+    onProgress({ table, done, rewrapped });
+    if (r.ids.length < PAGE) return rewrapped;
+    after = r.ids.at(-1)!;
+  }
+}
