@@ -2,7 +2,13 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
-import { createCredential, createSite, createTarget, FakeAgent, type ErrorBody } from '../support/fixtures.js';
+import {
+  createCredential,
+  createSite,
+  createTarget,
+  FakeAgent,
+  type ErrorBody,
+} from '../support/fixtures.js';
 import type { ApiResponse } from '../support/http.js';
 
 let c: InProcessCoordinator;
@@ -20,7 +26,15 @@ beforeAll(async () => {
 });
 afterAll(() => c?.close());
 
-const TABLES = ['sites', 'enrollment_tokens', 'agents', 'targets', 'credentials', 'sync_runs', 'audit_events'];
+const TABLES = [
+  'sites',
+  'enrollment_tokens',
+  'agents',
+  'targets',
+  'credentials',
+  'sync_runs',
+  'audit_events',
+];
 
 /** Row counts of every table an API call could write to. */
 async function counts(): Promise<Record<string, number>> {
@@ -38,7 +52,11 @@ function expectIssue(res: ApiResponse<unknown>, field: string | RegExp): void {
   expect(body.error.code).toBe('VALIDATION_FAILED');
   const fields = (body.error.issues ?? []).map((i) => i.field);
   if (typeof field === 'string') expect(fields).toContain(field);
-  else expect(fields.some((f) => field.test(f)), `fields: ${fields.join(', ')}`).toBe(true);
+  else
+    expect(
+      fields.some((f) => field.test(f)),
+      `fields: ${fields.join(', ')}`,
+    ).toBe(true);
   for (const issue of body.error.issues ?? []) expect(issue.message.length).toBeGreaterThan(0);
 }
 
@@ -68,13 +86,21 @@ describe('malformed API input', () => {
       await admin.post('/targets', { siteId, name: 'ftp-box', kind: 'ftp', connection: {} }),
       'body.kind',
     );
-    expectIssue(await admin.post('/targets', { siteId: 'site-a', name: 'x', kind: 'simulated' }), 'body.siteId');
+    expectIssue(
+      await admin.post('/targets', { siteId: 'site-a', name: 'x', kind: 'simulated' }),
+      'body.siteId',
+    );
     expectIssue(
       await admin.post('/targets', { siteId, name: 'flaky', kind: 'simulated', connection: { failRate: 2 } }),
       'connection.failRate',
     );
     expectIssue(
-      await admin.post('/targets', { siteId, name: 'slow', kind: 'simulated', connection: { latencyMs: 'slow' } }),
+      await admin.post('/targets', {
+        siteId,
+        name: 'slow',
+        kind: 'simulated',
+        connection: { latencyMs: 'slow' },
+      }),
       'connection.latencyMs',
     );
 
@@ -95,7 +121,10 @@ describe('malformed API input', () => {
     );
 
     expectIssue(await admin.post('/sync-runs', { kind: 'rotate' }), 'body.kind');
-    expectIssue(await admin.post('/sync-runs', { kind: 'verify', scope: { siteId: 'x' } }), 'body.scope.siteId');
+    expectIssue(
+      await admin.post('/sync-runs', { kind: 'verify', scope: { siteId: 'x' } }),
+      'body.scope.siteId',
+    );
 
     expectIssue(await admin.get('/credentials?limit=0'), 'query.limit');
     expectIssue(await admin.get('/credentials?limit=lots'), 'query.limit');
@@ -126,7 +155,9 @@ describe('malformed API input', () => {
     );
 
     expect(await counts()).toEqual(before);
-    const credential = await admin.get<{ status: string; job: { state: string } }>(`/credentials/${credentialId}`);
+    const credential = await admin.get<{ status: string; job: { state: string } }>(
+      `/credentials/${credentialId}`,
+    );
     expect(credential.body).toMatchObject({ status: 'pending_sync', job: { state: 'queued' } });
   });
 

@@ -35,9 +35,10 @@ async function row(id: string) {
     last_verified_at: Date | null;
     updated_at: Date;
     next_verify_at: Date | null;
-  }>('SELECT status, job_state, last_verified_at, updated_at, next_verify_at FROM credentials WHERE id = $1', [
-    id,
-  ]);
+  }>(
+    'SELECT status, job_state, last_verified_at, updated_at, next_verify_at FROM credentials WHERE id = $1',
+    [id],
+  );
   return rows[0]!;
 }
 
@@ -67,9 +68,11 @@ describe('agent gateway', () => {
     }
 
     // Every hand-out of secrets is audited, naming the agent and each credential.
-    const audit = await c.ctx.db.query<{ actor_type: string; actor_id: string; details: { credentialIds: string[] } }>(
-      `SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'secret.handout'`,
-    );
+    const audit = await c.ctx.db.query<{
+      actor_type: string;
+      actor_id: string;
+      details: { credentialIds: string[] };
+    }>(`SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'secret.handout'`);
     expect(audit.rows).toHaveLength(1);
     expect(audit.rows[0]).toMatchObject({ actor_type: 'agent', actor_id: agent.agentId });
     expect(audit.rows[0]!.details.credentialIds.sort()).toEqual(creds.map((x) => x.id).sort());

@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileQueues } from '../../coordinator/scheduler/reconciler.js';
 import { jobIdFor } from '../../shared/contracts/jobs.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
-import { createCredentials, createSite, createTarget, FakeAgent, getCredential, held } from '../support/fixtures.js';
+import {
+  createCredentials,
+  createSite,
+  createTarget,
+  FakeAgent,
+  getCredential,
+  held,
+} from '../support/fixtures.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis.js';
 
 let redis: PrivateRedis;
@@ -34,15 +41,22 @@ describe('reconciler', () => {
     expect((await c.ctx.queues.existing(siteId, jobIds)).size).toBe(0);
     // PostgreSQL still says queued / being synced.
     const statuses = await Promise.all(creds.map(async (x) => (await getCredential(c.admin, x.id)).status));
-    expect(statuses.sort()).toEqual(['being_synced', 'pending_sync', 'pending_sync', 'pending_sync', 'pending_sync']);
+    expect(statuses.sort()).toEqual([
+      'being_synced',
+      'pending_sync',
+      'pending_sync',
+      'pending_sync',
+      'pending_sync',
+    ]);
 
     // Work queued in the last 10 s may still be on its way into Redis: left alone.
     expect(await reconcileQueues(c.ctx)).toBe(0);
     expect((await c.ctx.queues.existing(siteId, jobIds)).size).toBe(0);
 
-    await c.ctx.db.query(`UPDATE credentials SET job_since = job_since - interval '1 minute' WHERE site_id = $1`, [
-      siteId,
-    ]);
+    await c.ctx.db.query(
+      `UPDATE credentials SET job_since = job_since - interval '1 minute' WHERE site_id = $1`,
+      [siteId],
+    );
     expect(await reconcileQueues(c.ctx)).toBe(5);
     expect([...(await c.ctx.queues.existing(siteId, jobIds))].sort()).toEqual([...jobIds].sort());
     // Running it again adds nothing: every job is there.

@@ -107,14 +107,24 @@ describe('scheduler tick', () => {
 
     const after = await rows([...creds.map((x) => x.id), disabled.id]);
     for (const cred of due) {
-      expect(after.get(cred.id)).toMatchObject({ status: 'pending_sync', job_state: 'queued', next_verify_at: null });
+      expect(after.get(cred.id)).toMatchObject({
+        status: 'pending_sync',
+        job_state: 'queued',
+        next_verify_at: null,
+      });
     }
     for (const cred of future) {
       expect(after.get(cred.id)).toMatchObject({ status: 'in_sync', job_state: 'idle' });
       expect(after.get(cred.id)!.next_verify_at).toEqual(before.get(cred.id)!.next_verify_at);
     }
-    expect(after.get(disabled.id)).toMatchObject({ status: 'not_synced', job_state: 'idle', next_verify_at: null });
-    expect([...(await queued(siteId, creds))].sort()).toEqual(due.map((x) => jobIdFor('verify', x.id)).sort());
+    expect(after.get(disabled.id)).toMatchObject({
+      status: 'not_synced',
+      job_state: 'idle',
+      next_verify_at: null,
+    });
+    expect([...(await queued(siteId, creds))].sort()).toEqual(
+      due.map((x) => jobIdFor('verify', x.id)).sort(),
+    );
 
     // Nothing more is due: a second tick queues nothing.
     expect(await tick(c.ctx)).toEqual({ verify: 0, change: 0, stale: 0 });
@@ -134,7 +144,10 @@ describe('scheduler tick', () => {
     // With no time budget left after the first batch, a tick takes exactly one batch.
     expect(await tick(c.ctx, 0)).toMatchObject({ verify: BATCH });
     expect([...(await queued(siteId, creds))].sort()).toEqual(
-      creds.slice(0, BATCH).map((x) => jobIdFor('verify', x.id)).sort(),
+      creds
+        .slice(0, BATCH)
+        .map((x) => jobIdFor('verify', x.id))
+        .sort(),
     );
     expect(await tick(c.ctx, 0)).toMatchObject({ verify: BATCH });
     expect(await tick(c.ctx, 0)).toMatchObject({ verify: 2 });

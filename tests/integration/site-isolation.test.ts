@@ -85,7 +85,10 @@ describe("a site's agent and another site's jobs", () => {
     for (const [path, body] of [
       [GATEWAY_PATHS.claim, { max: 1, waitMs: 0 }],
       [GATEWAY_PATHS.heartbeat, { inFlight: 0 }],
-      [GATEWAY_PATHS.report, { results: [{ jobId: 'v-x', token: 'y', result: { outcome: 'ok' }, durationMs: 1 }] }],
+      [
+        GATEWAY_PATHS.report,
+        { results: [{ jobId: 'v-x', token: 'y', result: { outcome: 'ok' }, durationMs: 1 }] },
+      ],
     ] as const) {
       const res = await asAdmin.post(path, body);
       expect(res.status, path).toBe(401);

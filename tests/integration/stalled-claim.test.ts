@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
-import { createCredential, createSite, createTarget, FakeAgent, getCredential, held } from '../support/fixtures.js';
+import {
+  createCredential,
+  createSite,
+  createTarget,
+  FakeAgent,
+  getCredential,
+  held,
+} from '../support/fixtures.js';
 import { waitFor } from '../support/wait.js';
 
 let c: InProcessCoordinator;

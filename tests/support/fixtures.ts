@@ -9,6 +9,7 @@ import {
   type ReportResponse,
 } from '../../shared/contracts/gateway.js';
 import { api, type ApiClient, type ApiResponse } from './http.js';
+import { waitFor, type WaitOptions } from './wait.js';
 
 /** An API error body: `{error: {code, message, issues?: [{field, message}]}}`. */
 export interface ErrorBody {
@@ -213,4 +214,12 @@ export class FakeAgent {
   heartbeatRaw(inFlight = 0): Promise<ApiResponse<unknown>> {
     return this.gateway.post(GATEWAY_PATHS.heartbeat, { inFlight });
   }
+}
+
+/** waitFor for a check that returns the awaited value or a falsy "not yet": resolves with the value. */
+export async function waitForValue<T>(
+  fn: () => Promise<T | false | undefined | null> | T | false | undefined | null,
+  options: WaitOptions = {},
+): Promise<T> {
+  return (await waitFor(fn, options)) as T;
 }
