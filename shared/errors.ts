@@ -16,7 +16,7 @@ export const ErrorCodes = {
   AGENT_DISABLED: { status: 403, text: 'agent disabled' },
   AGENT_PENDING_APPROVAL: { status: 403, text: 'agent waits for approval' },
   JOB_NOT_HELD: { status: 409, text: 'job not held by this agent' },
-  DECRYPT_FAILED: { status: 500, text: 'a stored secret failed its integrity check' },
+  DECRYPT_FAILED: { status: 422, text: 'a stored secret failed its integrity check' },
   UNAVAILABLE: { status: 503, text: 'dependency unavailable' },
   INTERNAL: { status: 500, text: 'internal error' },
 } as const;

@@ -113,7 +113,10 @@ async function handOut(
         claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token, privileged));
       } catch (err) {
         // A secret that fails its integrity check is reported on the credential, never handed out.
-        ctx.log.error({ err, credentialId: row.id }, 'stored secret unreadable; job not handed out');
+        ctx.log.error(
+          { credentialId: row.id, detail: err instanceof Error ? err.message : String(err) },
+          'stored secret unreadable; job not handed out',
+        );
         skipped.push(p.job);
         failUnreadable(row, now);
         unsynced.push(row);

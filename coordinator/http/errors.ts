@@ -27,7 +27,7 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       e = new SyncError('INTERNAL', `internal error (request ${req.id})`);
     }
     if (e.code === 'DECRYPT_FAILED')
-      log.error({ reqId: req.id, msg2: e.message }, 'secret integrity check failed');
+      log.error({ reqId: req.id, detail: e.message }, 'secret integrity check failed');
     const status = err.statusCode === 413 ? 413 : e.statusCode;
     void reply.code(status).send(e.toJSON());
   });

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
+import { createSite, expectStatus, FakeAgent } from '../support/fixtures.js';
+import { api } from '../support/http.js';
+
+type Role = 'viewer' | 'operator' | 'admin';
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
+
+interface Operation {
+  method: string;
+  path: string;
+  role: Role;
+}
+
+let c: InProcessCoordinator;
+const tokens = {} as Record<Role, string>;
+let operations: Operation[];
+
+beforeAll(async () => {
+  // This file fails authentication on purpose hundreds of times: the limiter gets its own test below.
+  c = await startInProcessCoordinator('security-roles', inject('redisUrl'), {
+    AUTH_FAILURES_PER_MINUTE: '100000',
+  });
+  for (const role of ['viewer', 'operator', 'admin'] as const) {
+    const body = await expectStatus<{ token: string }>(
+      c.admin.post('/tokens', { name: `${role}-token`, role }),
+      201,
+    );
+    tokens[role] = body.token;
+  }
+  // Every operator route, from the route table itself: a route added later is covered too.
+  const doc = await expectStatus<{ paths: Record<string, Record<string, { 'x-required-role': string }>> }>(
+    api(c.url).get('/openapi.json'),
+    200,
+  );
+  operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+    Object.entries(methods)
+      .filter(([, op]) => op['x-required-role'] in RANK)
+      .map(([method, op]) => ({ method: method.toUpperCase(), path, role: op['x-required-role'] as Role })),
+  );
+});
+afterAll(() => c?.close());
+
+function call(token: string | undefined, op: Operation) {
+  const client = api(c.url, token);
+  const path = op.path.replace(/\{[^}]+\}/g, randomUUID());
+  if (op.method === 'GET') return client.get(path);
+  if (op.method === 'DELETE') return client.delete(path);
+  return client.post(path, {});
+}
+
+describe('roles', () => {
+  it('covers the whole operator API', () => {
+    expect(operations.length).toBeGreaterThan(25);
+    expect(operations.map((o) => o.role)).toEqual(expect.arrayContaining(['viewer', 'operator', 'admin']));
+  });
+
+  it('each endpoint with each role: allowed at or above its role, 403 below', async () => {
+    const wrong: string[] = [];
+    for (const op of operations) {
+      for (const role of ['viewer', 'operator', 'admin'] as const) {
+        const res = await call(tokens[role], op);
+        const allowed = RANK[role] >= RANK[op.role];
+        if (allowed ? res.status === 401 || res.status === 403 : res.status !== 403) {
+          wrong.push(`${op.method} ${op.path} as ${role}: ${res.status}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('no token, a bad token, or an agent token: 401 on every operator endpoint', async () => {
+    const site = await createSite(c.admin);
+    const agent = await FakeAgent.enroll(c.url, c.admin, site.id);
+    const wrong: string[] = [];
+    for (const op of operations) {
+      for (const token of [undefined, 'not-a-token-at-all', agent.token]) {
+        const res = await call(token, op);
+        if (res.status !== 401)
+          wrong.push(`${op.method} ${op.path} with ${token ? 'a bad token' : 'none'}: ${res.status}`);
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('an operator token is refused on the agent gateway', async () => {
+    const res = await api(c.url, tokens.admin).post('/agent/v1/claim', { max: 1, waitMs: 0 });
+    expect(res.status).toBe(401);
+  });
+
+  it('a token is shown once: listing never returns it', async () => {
+    const list = await expectStatus<{ items: Record<string, unknown>[] }>(c.admin.get('/tokens'), 200);
+    expect(JSON.stringify(list)).not.toContain(tokens.viewer);
+    expect(list.items.every((t) => !('token' in t))).toBe(true);
+  });
+});
+
+describe('revocation', () => {
+  it('a revoked operator token is refused on its next call', async () => {
+    const created = await expectStatus<{ id: string; token: string }>(
+      c.admin.post('/tokens', { name: 'short-lived', role: 'operator' }),
+      201,
+    );
+    const client = api(`${c.url}/api/v1`, created.token);
+    expect((await client.get('/summary')).status).toBe(200);
+    await expectStatus(c.admin.post(`/tokens/${created.id}/revoke`, {}), 200);
+    expect((await client.get('/summary')).status).toBe(401);
+    const audit = await expectStatus<{ items: { action: string; objectId: string }[] }>(
+      c.admin.get(`/audit?action=token.revoke&objectId=${created.id}`),
+      200,
+    );
+    expect(audit.items).toHaveLength(1);
+  });
+
+  it('a revoked agent is refused on its next call', async () => {
+    const site = await createSite(c.admin);
+    const agent = await FakeAgent.enroll(c.url, c.admin, site.id);
+    expect((await agent.heartbeatRaw()).status).toBe(200);
+    await expectStatus(c.admin.post(`/agents/${agent.agentId}/revoke`, {}), 200);
+    expect((await agent.heartbeatRaw()).status).toBe(401);
+    expect((await agent.gateway.post('/agent/v1/claim', { max: 1, waitMs: 0 })).status).toBe(401);
+  });
+
+  it('an enrollment token works once', async () => {
+    const site = await createSite(c.admin);
+    const { token } = await expectStatus<{ token: string }>(
+      c.admin.post(`/sites/${site.id}/enrollment-tokens`, {}),
+      201,
+    );
+    const body = {
+      enrollmentToken: token,
+      name: 'a',
+      host: 'h',
+      version: '1',
+      adapters: ['simulated'],
+      concurrency: 1,
+    };
+    expect((await api(c.url).post('/agent/v1/enroll', body)).status).toBe(201);
+    const again = await api(c.url).post('/agent/v1/enroll', body);
+    expect(again.status).toBe(401);
+    expect(again.body).toMatchObject({ error: { code: 'ENROLLMENT_INVALID' } });
+  });
+
+  it('an expired enrollment token is refused', async () => {
+    const site = await createSite(c.admin);
+    const { token } = await expectStatus<{ token: string }>(
+      c.admin.post(`/sites/${site.id}/enrollment-tokens`, {}),
+      201,
+    );
+    await c.ctx.db.query(
+      `UPDATE enrollment_tokens SET expires_at = now() - interval '1 second' WHERE site_id = $1`,
+      [site.id],
+    );
+    const res = await api(c.url).post('/agent/v1/enroll', {
+      enrollmentToken: token,
+      name: 'a',
+      host: 'h',
+      version: '1',
+      adapters: [],
+      concurrency: 1,
+    });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe('hardening', () => {
+  it('refuses other content types, oversized bodies, and never shows a stack trace', async () => {
+    const res = await fetch(`${c.url}/api/v1/sites`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'text/plain' },
+      body: 'name=x',
+    });
+    expect(res.status).toBe(415);
+    const big = await fetch(`${c.url}/api/v1/sites`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }),
+    });
+    expect(big.status).toBe(413);
+    const text = await big.text();
+    expect(text).not.toMatch(/at .+\.(js|ts):\d+/);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
+describe('failed authentication is rate limited per source', () => {
+  it('answers 429 after too many failures, even to a good token from that source', async () => {
+    const limited = await startInProcessCoordinator('security-ratelimit', inject('redisUrl'), {
+      AUTH_FAILURES_PER_MINUTE: '5',
+    });
+    try {
+      const bad = api(`${limited.url}/api/v1`, 'wrong-token-wrong-token');
+      for (let i = 0; i < 5; i++) expect((await bad.get('/summary')).status).toBe(401);
+      expect((await bad.get('/summary')).status).toBe(429);
+      expect((await limited.admin.get('/summary')).status).toBe(429);
+      expect((await api(limited.url).get('/healthz')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+});
