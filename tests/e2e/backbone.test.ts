@@ -112,6 +112,9 @@ async function listAgents(): Promise<AgentListItem[]> {
   return body.items;
 }
 
+/** What an agent logs when the coordinator tells it it is disabled. */
+const PAUSED = 'agent disabled by the coordinator: claiming paused';
+
 const logCount = (agent: AgentHandle, msg: string): number =>
   agent.proc.logs().filter((line) => line.includes(`"msg":"${msg}"`)).length;
 
@@ -215,12 +218,12 @@ describe('backbone, end to end', () => {
   });
 
   it('disabling both agents gives agent_disabled; re-enabling and Sync now bring in_sync back', async () => {
-    const paused = agents.map((a) => logCount(a, 'agent disabled by the coordinator: claiming paused'));
+    const paused = agents.map((a) => logCount(a, PAUSED));
     for (const a of agents)
       await expectStatus(admin.post(`/agents/${a.id}/disable`), 200, `disable ${a.name}`);
     expect((await getCredential(admin, synced.id)).status).toBe('agent_disabled');
     expect((await getCredential(admin, failing)).status).toBe('agent_disabled');
-    await waitForEachAgentToLog('agent disabled by the coordinator: claiming paused', paused);
+    await waitForEachAgentToLog(PAUSED, paused);
 
     // Sync now while no agent may work: the job waits, nobody runs it.
     expect((await admin.post(`/credentials/${synced.id}/verify`)).status).toBe(202);
@@ -257,6 +260,11 @@ describe('backbone, end to end', () => {
     const { rows: mark } = await sql.query<{ id: string | null }>('SELECT max(id) AS id FROM audit_events');
     const startAudit = Number(mark[0]!.id ?? 0);
 
+    // The work is queued while both agents are disabled, so the run starts before any of it runs.
+    const paused = agents.map((a) => logCount(a, PAUSED));
+    for (const a of agents)
+      await expectStatus(admin.post(`/agents/${a.id}/disable`), 200, `disable ${a.name}`);
+    await waitForEachAgentToLog(PAUSED, paused);
     const creds = await createCredentials(admin, targetId, 40, 20);
     const ids = new Set(creds.map((x) => x.id));
     const run = await expectStatus<{ id: string; counts: { impacted: number } }>(
@@ -265,6 +273,8 @@ describe('backbone, end to end', () => {
       'POST /sync-runs',
     );
     expect(run.counts.impacted).toBe(40);
+    expect(await handouts(victim.id, startAudit)).toEqual([]);
+    for (const a of agents) await expectStatus(admin.post(`/agents/${a.id}/enable`), 200, `enable ${a.name}`);
 
     // As soon as the victim holds some of them (each takes 3 s), it dies without a word.
     const held = await waitForValue(
