@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import type { TargetKindSpec } from './spec.js';
+import { placeholdersOf, stepUses, templatesOf, WorkflowSchema, type Workflow } from './web-workflow.js';
+
+export type { Workflow } from './web-workflow.js';
+
+/**
+ * A web application's login (docs/adapters/web.md). `login` signs in with {{password}}; `verify`
+ * runs after it in the same session to prove the password works; `change` runs after it to set
+ * {{newPassword}}. Only `login` → unsyncable (it just fills in credentials).
+ */
+export const WebConnectionSchema = z
+  .strictObject({
+    baseUrl: z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).max(2048),
+    login: WorkflowSchema,
+    verify: WorkflowSchema.optional(),
+    change: WorkflowSchema.optional(),
+    tls: z
+      .strictObject({
+        /** False accepts any certificate (test sites only). */
+        rejectUnauthorized: z.boolean().default(true),
+        /** PEM of the CA(s) to trust instead of the system's. */
+        ca: z.string().min(1).max(65_536).optional(),
+      })
+      .prefault({}),
+    /** Per HTTP request (connect, headers and body each). */
+    timeoutMs: z.number().int().min(100).max(300_000).default(15_000),
+  })
+  .superRefine((c, ctx) => {
+    // {{newPassword}} only in change; {{vars.x}} only after a step (of login, or earlier in the same workflow) extracts x.
+    const loginVars = checkWorkflow(c.login, 'login', new Set(), ctx);
+    if (c.verify) checkWorkflow(c.verify, 'verify', loginVars, ctx);
+    if (c.change) checkWorkflow(c.change, 'change', loginVars, ctx);
+  });
+export type WebConnection = z.output<typeof WebConnectionSchema>;
+
+function checkWorkflow(
+  workflow: Workflow,
+  label: 'login' | 'verify' | 'change',
+  inherited: ReadonlySet<string>,
+  ctx: z.RefinementCtx,
+): Set<string> {
+  const known = new Set(inherited);
+  workflow.steps.forEach((step, i) => {
+    for (const [path, template] of templatesOf(step)) {
+      for (const { placeholder } of placeholdersOf(template)) {
+        if (placeholder === undefined) continue; // reported by the step's own schema
+        const at = [label, 'steps', i, ...path];
+        if (placeholder.kind === 'builtin' && placeholder.name === 'newPassword' && label !== 'change') {
+          ctx.addIssue({
+            code: 'custom',
+            message: '{{newPassword}} is only available in the change workflow',
+            path: at,
+          });
+        }
+        if (placeholder.kind === 'var' && !known.has(placeholder.name)) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `{{vars.${placeholder.name}}} is not extracted by an earlier step`,
+            path: at,
+          });
+        }
+      }
+    }
+    for (const e of step.extract ?? []) known.add(e.name);
+  });
+  return known;
+}
+
+/** `host:port` of the base URL: the key of the agent's per-host session limit. */
+export function webHost(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.hostname}:${port}`;
+}
+
+/** Does the change workflow send the new password anywhere? */
+export const changeUsesNewPassword = (c: WebConnection): boolean =>
+  c.change !== undefined && c.change.steps.some((s) => stepUses(s, 'newPassword'));
+
+export const webSpec: TargetKindSpec<typeof WebConnectionSchema> = {
+  kind: 'web',
+  connectionSchema: WebConnectionSchema,
+  host: (c) => webHost(c.baseUrl),
+  capabilities: (c) => ({
+    verify: c.verify !== undefined,
+    change: c.change !== undefined,
+    changeConfigured: changeUsesNewPassword(c),
+  }),
+};
