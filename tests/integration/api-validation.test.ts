@@ -179,7 +179,7 @@ describe('malformed API input', () => {
   });
 
   it('answers an unknown route with a JSON 404', async () => {
-    for (const path of ['/api/v1/nope', '/api/v2/sites', '/agent/v1/steal', '/']) {
+    for (const path of ['/api/v1/nope', '/api/v2/sites', '/agent/v1/steal', '/no-such-page']) {
       const res = await raw('GET', path, undefined);
       expect(res.status, path).toBe(404);
       expect(res.contentType).toContain('application/json');
