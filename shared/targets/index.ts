@@ -3,6 +3,7 @@ import { SyncError } from '../errors.js';
 import { parseOrThrow } from '../validation.js';
 import { simulatedSpec } from './simulated.js';
 import { webSpec } from './web.js';
+import { workstationSpec } from './workstation.js';
 import type { Capabilities, TargetKindSpec } from './spec.js';
 
 export type { Capabilities, TargetKindSpec } from './spec.js';
@@ -15,6 +16,7 @@ export const TargetKindSchema = z.enum(TARGET_KINDS);
 const specs = new Map<string, TargetKindSpec>([
   [simulatedSpec.kind, simulatedSpec as unknown as TargetKindSpec],
   [webSpec.kind, webSpec as unknown as TargetKindSpec],
+  [workstationSpec.kind, workstationSpec as unknown as TargetKindSpec],
 ]);
 
 export function targetSpec(kind: string): TargetKindSpec {

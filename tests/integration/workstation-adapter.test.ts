@@ -1,0 +1,265 @@
+/**
+ * The `workstation` adapter against a real OpenSSH server: Debian's sshd on a loopback port with
+ * its own config and host key, PAM, password logins, throw-away local users and a sudo-capable
+ * privileged user. Needs root (skipped otherwise, with the reason).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
+import { workstationAdapter } from '../../agent/adapters/workstation/index.js';
+import { runChange } from '../../agent/change-protocol.js';
+import { createLogger } from '../../shared/logger.js';
+import {
+  WorkstationConnectionSchema,
+  workstationSpec,
+  type WorkstationConnection,
+} from '../../shared/targets/workstation.js';
+import { freePort } from '../support/ports.js';
+import { canLogin, sshdUnavailable, startSshd, type Sshd, type TestUser } from '../support/sshd.js';
+
+const skipReason = sshdUnavailable();
+if (skipReason) console.warn(`workstation-adapter: ${skipReason}`);
+
+const log = createLogger('test', 'silent');
+const newPassword = (): string => `Nw-${randomBytes(12).toString('base64url')}`;
+
+/** Every password the tests used, and every message the adapter returned: none may quote one. */
+const secrets = new Set<string>();
+const messages: string[] = [];
+
+function ctx(
+  connection: Partial<WorkstationConnection> & { host: string; port: number },
+  username: string,
+  privileged?: TestUser,
+): AdapterContext<WorkstationConnection> {
+  const parsed = WorkstationConnectionSchema.parse({
+    connectTimeoutMs: 5_000,
+    promptTimeoutMs: 5_000,
+    ...connection,
+  });
+  return {
+    username,
+    connection: parsed,
+    host: parsed.host,
+    signal: new AbortController().signal,
+    log,
+    ...(privileged ? { privileged: { username: privileged.username, password: privileged.password } } : {}),
+  };
+}
+
+function seen(attempt: Attempt): Attempt {
+  if (!attempt.ok && attempt.message) messages.push(attempt.message);
+  return attempt;
+}
+
+describe('workstation target spec', () => {
+  const base = { host: 'ws1.example', port: 2222 };
+  it('applies defaults and validates the pin', () => {
+    const c = WorkstationConnectionSchema.parse({ host: 'ws1.example' });
+    expect(c).toEqual({
+      host: 'ws1.example',
+      port: 22,
+      changeVia: 'self',
+      connectTimeoutMs: 10_000,
+      promptTimeoutMs: 10_000,
+    });
+    expect(WorkstationConnectionSchema.safeParse({ ...base, hostKeySha256: 'MD5:aa:bb' }).success).toBe(
+      false,
+    );
+    expect(workstationSpec.host(c)).toBe('ws1.example');
+  });
+
+  it('pins the first observed key only when none is pinned', () => {
+    const c = WorkstationConnectionSchema.parse(base);
+    const key = `SHA256:${'A'.repeat(43)}`;
+    expect(workstationSpec.pinObserved?.(c, { hostKeySha256: key })).toEqual({ ...c, hostKeySha256: key });
+    expect(
+      workstationSpec.pinObserved?.({ ...c, hostKeySha256: key }, { hostKeySha256: key }),
+    ).toBeUndefined();
+    expect(workstationSpec.pinObserved?.(c, {})).toBeUndefined();
+  });
+
+  it('names the privileged credential only for privileged changes, and needs one for them', () => {
+    const id = '8a5e3b5e-4b8f-4c7e-9f4e-2d7f5c1e0a11';
+    const self = WorkstationConnectionSchema.parse({ ...base, privilegedCredentialId: id });
+    const priv = WorkstationConnectionSchema.parse({
+      ...base,
+      changeVia: 'privileged',
+      privilegedCredentialId: id,
+    });
+    const unnamed = WorkstationConnectionSchema.parse({ ...base, changeVia: 'privileged' });
+    expect(workstationSpec.privilegedCredentialId?.(self)).toBeUndefined();
+    expect(workstationSpec.privilegedCredentialId?.(priv)).toBe(id);
+    expect(workstationSpec.capabilities(priv)).toEqual({
+      verify: true,
+      change: true,
+      changeConfigured: true,
+    });
+    expect(workstationSpec.capabilities(unnamed).changeConfigured).toBe(false);
+    expect(workstationSpec.capabilities(self).changeConfigured).toBe(true);
+  });
+});
+
+describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH sshd', () => {
+  let sshd: Sshd;
+  let admin: TestUser;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    admin = await user({ sudo: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await sshd?.stop();
+    for (const message of messages) {
+      for (const secret of secrets) expect(message).not.toContain(secret);
+    }
+  });
+
+  async function user(options: { sudo?: boolean } = {}): Promise<TestUser> {
+    const u = await sshd.createUser(options);
+    secrets.add(u.password);
+    return u;
+  }
+  const at = (extra: Partial<WorkstationConnection> = {}) => ({ host: sshd.host, port: sshd.port, ...extra });
+  const login = (u: string, p: string) => canLogin(sshd.host, sshd.port, u, p);
+
+  it('verifies a password in sync and observes the host key on first use', async () => {
+    const u = await user();
+    const attempt = seen(await workstationAdapter.verify(ctx(at(), u.username), u.password));
+    expect(attempt).toEqual({ ok: true, observed: { hostKeySha256: sshd.fingerprint() } });
+    // With the key pinned there is nothing to observe.
+    const pinned = await workstationAdapter.verify(
+      ctx(at({ hostKeySha256: sshd.fingerprint() }), u.username),
+      u.password,
+    );
+    expect(pinned).toEqual({ ok: true });
+  });
+
+  it('reports a password changed out of band as a definite mismatch', async () => {
+    const u = await user();
+    const other = newPassword();
+    secrets.add(other);
+    await sshd.setPassword(u.username, other);
+    const attempt = seen(await workstationAdapter.verify(ctx(at(), u.username), u.password));
+    expect(attempt).toMatchObject({ ok: false, reason: 'mismatch', definite: true });
+  });
+
+  it('reports an expired account and a forced password change as locked_or_disabled', async () => {
+    const expired = await user();
+    await sshd.root('chage', ['-E', '0', expired.username]);
+    const a = seen(await workstationAdapter.verify(ctx(at(), expired.username), expired.password));
+    expect(a).toMatchObject({ ok: false, reason: 'locked_or_disabled', definite: true });
+    expect(!a.ok && a.message).toMatch(/account has expired/);
+
+    const mustChange = await user();
+    await sshd.root('chage', ['-d', '0', mustChange.username]);
+    const b = seen(await workstationAdapter.verify(ctx(at(), mustChange.username), mustChange.password));
+    expect(b).toMatchObject({ ok: false, reason: 'locked_or_disabled', definite: true });
+    expect(!b.ok && b.message).toMatch(/required to change your password/);
+  });
+
+  it('changes the password as the account itself with passwd', async () => {
+    const u = await user();
+    const next = newPassword();
+    secrets.add(next);
+    const attempt = seen(await workstationAdapter.change(ctx(at(), u.username), u.password, next));
+    expect(attempt).toMatchObject({ ok: true });
+    expect(await login(u.username, next)).toBe(true);
+    expect(await login(u.username, u.password)).toBe(false);
+  });
+
+  it('runs the whole change protocol (already changed? current works? change, prove) with passwd', async () => {
+    const u = await user();
+    const next = newPassword();
+    secrets.add(next);
+    const c = ctx(at(), u.username);
+    const outcome = await runChange(
+      {
+        verify: (p) => workstationAdapter.verify(c, p),
+        change: (cur, nxt) => workstationAdapter.change(c, cur, nxt),
+        aborted: () => false,
+      },
+      u.password,
+      next,
+    );
+    expect(outcome).toEqual({ outcome: 'ok', works: 'pending' });
+    expect(await login(u.username, next)).toBe(true);
+  });
+
+  it("reports passwd's refusal of a weak password as a definite change_failed, password unchanged", async () => {
+    const u = await user();
+    const attempt = seen(await workstationAdapter.change(ctx(at(), u.username), u.password, 'abc'));
+    expect(attempt).toMatchObject({ ok: false, reason: 'change_failed', definite: true });
+    expect(await login(u.username, u.password)).toBe(true);
+  });
+
+  it('refuses a self-change whose current password does not log in, without sending anything', async () => {
+    const u = await user();
+    const attempt = seen(
+      await workstationAdapter.change(ctx(at(), u.username), 'not-the-password', newPassword()),
+    );
+    expect(attempt).toMatchObject({ ok: false, reason: 'mismatch', definite: true });
+    expect(await login(u.username, u.password)).toBe(true);
+  });
+
+  it('resets the password through the privileged account with sudo chpasswd', async () => {
+    const u = await user();
+    const next = newPassword();
+    secrets.add(next);
+    const c = ctx(at({ changeVia: 'privileged' }), u.username, admin);
+    // The current password no longer works: a privileged reset does not need it.
+    const attempt = seen(await workstationAdapter.change(c, 'stale-password', next));
+    expect(attempt).toMatchObject({ ok: true });
+    expect(await login(u.username, next)).toBe(true);
+    expect(await login(u.username, u.password)).toBe(false);
+  });
+
+  it("fails definitely when the privileged account's password or rights are wrong", async () => {
+    const u = await user();
+    const c = ctx(at({ changeVia: 'privileged' }), u.username, {
+      ...admin,
+      password: 'wrong-admin-password',
+    });
+    const wrong = seen(await workstationAdapter.change(c, u.password, newPassword()));
+    expect(wrong).toMatchObject({ ok: false, reason: 'change_failed', definite: true });
+    expect(!wrong.ok && wrong.message).toMatch(/privileged account/);
+
+    const noSudo = await user();
+    const d = ctx(at({ changeVia: 'privileged' }), u.username, noSudo);
+    const refused = seen(await workstationAdapter.change(d, u.password, newPassword()));
+    expect(refused).toMatchObject({ ok: false, reason: 'change_failed', definite: true });
+    expect(await login(u.username, u.password)).toBe(true);
+  });
+
+  it('refuses a changed host key, whatever the password', async () => {
+    const u = await user();
+    const old = sshd.fingerprint();
+    await sshd.restart({ newHostKey: true });
+    expect(sshd.fingerprint()).not.toBe(old);
+    const attempt = seen(
+      await workstationAdapter.verify(ctx(at({ hostKeySha256: old }), u.username), u.password),
+    );
+    expect(attempt).toEqual({
+      ok: false,
+      reason: 'error',
+      message: `host key changed: expected ${old}, got ${sshd.fingerprint()}`,
+      definite: true,
+    });
+    const change = seen(
+      await workstationAdapter.change(ctx(at({ hostKeySha256: old }), u.username), u.password, newPassword()),
+    );
+    expect(change).toMatchObject({ ok: false, reason: 'error', definite: true });
+    expect(await login(u.username, u.password)).toBe(true);
+  });
+
+  it('reports a closed port and an unknown host as unreachable', async () => {
+    const port = await freePort();
+    const closed = seen(await workstationAdapter.verify(ctx({ host: '127.0.0.1', port }, 'nobody'), 'x'));
+    expect(closed).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+    const unknown = seen(
+      await workstationAdapter.verify(ctx({ host: 'no-such-host.invalid', port: 22 }, 'nobody'), 'x'),
+    );
+    expect(unknown).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+  });
+});
