@@ -27,6 +27,8 @@ export const CoordinatorEnvSchema = z.object({
   SCHEDULER_TICK_MS: envInt(100, 60_000).default(1000),
   SCHEDULER_BATCH: envInt(1, 10_000).default(1000),
   RECONCILE_EVERY_MS: envInt(1000, 3_600_000).default(30_000),
+  /** Work queued or claimed more recently than this is left alone by the reconciler (may still be on its way). */
+  RECONCILE_GRACE_MS: envInt(1000, 600_000).default(10_000),
   JOB_LOCK_MS: envInt(5000, 600_000).default(30_000),
   STALLED_CHECK_MS: envInt(1000, 600_000).default(15_000),
   HEARTBEAT_EVERY_MS: envInt(1000, 60_000).default(15_000),

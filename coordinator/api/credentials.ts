@@ -7,6 +7,7 @@ import {
   CredentialView,
   DeleteQuery,
   listOf,
+  PatchCredentialBody,
 } from '../../shared/contracts/api.js';
 import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
@@ -14,7 +15,12 @@ import { capabilitiesOf } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import { audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
+import { constraintsOf, passwordProblems } from '../policies/constraints.js';
+import { scheduleOnAssignment } from '../policies/rotation.js';
+import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
+import { beginChange } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
+import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import {
   CREDENTIAL_SELECT,
@@ -60,22 +66,18 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ body }, req) => {
       const id = randomUUID();
       const created = await ctx.db.tx(async (q) => {
-        const target = await q.query<{ site_id: string }>('SELECT site_id FROM targets WHERE id = $1', [
-          body.targetId,
-        ]);
+        const target = await q.query<{ site_id: string; name: string; kind: string; connection: unknown }>(
+          'SELECT site_id, name, kind, connection FROM targets WHERE id = $1',
+          [body.targetId],
+        );
         if (!target.rows[0]) {
           throw new SyncError('VALIDATION_FAILED', `targetId: target ${body.targetId} not found`, {
             issues: [{ field: 'targetId', message: 'no such target' }],
           });
         }
-        if (body.policyId) {
-          const p = await q.query('SELECT 1 FROM policies WHERE id = $1', [body.policyId]);
-          if (p.rows.length === 0) {
-            throw new SyncError('VALIDATION_FAILED', `policyId: policy ${body.policyId} not found`, {
-              issues: [{ field: 'policyId', message: 'no such policy' }],
-            });
-          }
-        }
+        // A policy must suit the target: some password satisfies both (else a 400 naming policyId).
+        const policy = body.policyId ? await requirePolicy(q, body.policyId, 'policyId') : null;
+        if (policy) rulesForTargets(policy, [target.rows[0]], 'policyId');
         const inserted = await q.query(
           `INSERT INTO credentials (id, target_id, site_id, username, policy_id, sync_enabled, secret, status,
                                     verify_interval_s)
@@ -96,6 +98,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         }
         const row = (await lockCredential(q, id))!;
         const now = new Date();
+        scheduleOnAssignment(row, policy, now);
         await save(q, row, now);
         const verifiable =
           row.status !== 'not_synced' &&
@@ -244,14 +247,25 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         if (row.pending_secret && body.password) {
           throw new SyncError('CONFLICT', 'a change is already in flight; wait for it to settle');
         }
+        if (row.group_id !== null) {
+          throw new SyncError(
+            'CONFLICT',
+            `member of sync group ${row.group_id}: its members share one password; change the group`,
+          );
+        }
+        if (body.password !== undefined) await checkGivenPassword(q, row, body.password);
         const caps = capabilitiesOf(row.target_kind, row.target_connection);
         row.suspended = false;
         if (!caps.change || !caps.changeConfigured) {
           row.change_wanted = true;
           await save(q, row, now);
         } else if (row.job_state !== 'idle') {
-          // Busy: the change is due now and goes out as soon as the job in flight is over.
+          // Busy: the change is due now and goes out as soon as the job in flight is over (asked for:
+          // no maintenance window holds it).
           row.next_change_at = now;
+          row.change_wanted = true;
+          // A given password is stored as pending now (sealed), so it is the one sent.
+          if (body.password !== undefined) beginChange(row, body.password, rowSealer(ctx.box));
           await save(q, row, now);
         } else {
           await dispatch(
@@ -328,4 +342,102 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       },
     });
   }
+
+  routes.add({
+    method: 'PATCH',
+    url: '/api/v1/credentials/:id',
+    summary: "Set a credential's policy (it must suit the target) or sync flag",
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    body: PatchCredentialBody,
+    response: { status: 200, schema: CredentialView },
+    handler: async ({ params, body }, req) => {
+      const row = await ctx.db.tx(async (q) => {
+        const row = await lockCredential(q, params.id);
+        const now = new Date();
+        if (body.policyId !== undefined) {
+          const policy = body.policyId === null ? null : await requirePolicy(q, body.policyId, 'policyId');
+          if (policy) {
+            rulesForTargets(
+              policy,
+              [{ name: row.target_name, kind: row.target_kind, connection: row.target_connection }],
+              'policyId',
+            );
+          }
+          await q.query('UPDATE credentials SET policy_id = $2, verify_interval_s = $3 WHERE id = $1', [
+            row.id,
+            policy?.id ?? null,
+            policy?.verify_interval_s ?? 86_400,
+          ]);
+          row.policy_id = policy?.id ?? null;
+          row.verify_interval_s = policy?.verify_interval_s ?? 86_400;
+          // The new verification interval counts from the last verification.
+          if (row.last_verified_at) {
+            row.stale_at = new Date(row.last_verified_at.getTime() + row.verify_interval_s * 1000);
+            if (row.next_verify_at && row.next_verify_at > row.stale_at) row.next_verify_at = row.stale_at;
+          }
+          scheduleOnAssignment(row, policy, now);
+        }
+        if (body.syncEnabled !== undefined && body.syncEnabled !== row.sync_enabled) {
+          row.sync_enabled = body.syncEnabled;
+          if (!body.syncEnabled) row.next_verify_at = null;
+          else if (row.job_state === 'idle') row.next_verify_at = now;
+        }
+        await save(q, row, now);
+        await audit(q, req, 'credential.update', 'credential', row.id, {
+          ...(body.policyId === undefined ? {} : { policyId: body.policyId }),
+          ...(body.syncEnabled === undefined ? {} : { syncEnabled: body.syncEnabled }),
+        });
+        return row;
+      });
+      if (row.next_verify_at || row.next_change_at) ctx.kickScheduler();
+      return credentialView(row);
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/resume',
+    summary: 'Resume a credential suspended after repeated errors (verified at once, schedule restored)',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    response: { status: 200, schema: CredentialView },
+    handler: async ({ params }, req) => {
+      const row = await ctx.db.tx(async (q) => {
+        const row = await lockCredential(q, params.id);
+        const now = new Date();
+        const was = row.suspended;
+        row.suspended = false;
+        row.consecutive_failures = 0;
+        row.verify_paused = false;
+        row.attempt = 0;
+        if (row.next_change_at === null && row.policy_id !== null) {
+          scheduleOnAssignment(row, await getPolicy(q, row.policy_id), now);
+        }
+        if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
+          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+        } else {
+          await save(q, row, now);
+        }
+        await audit(q, req, 'credential.resume', 'credential', row.id, { wasSuspended: was });
+        return row;
+      });
+      return credentialView(row);
+    },
+  });
+}
+
+/** A password an operator gives must suit the credential's policy (if any) and its target's limits. */
+async function checkGivenPassword(q: Queryable, row: CredentialRow, password: string): Promise<void> {
+  const policy = row.policy_id ? await getPolicy(q, row.policy_id) : null;
+  const problems = passwordProblems(password, policy?.rules ?? null, [
+    constraintsOf(row.target_kind, row.target_connection),
+  ]);
+  if (problems.length === 0) return;
+  const message = `does not suit the ${policy ? `policy '${policy.name}' or the ` : ''}target: ${problems.join('; ')}`;
+  throw new SyncError('VALIDATION_FAILED', `password: ${message}`, {
+    issues: [{ field: 'password', message }],
+  });
 }

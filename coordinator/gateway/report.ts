@@ -3,6 +3,9 @@ import type { Job } from 'bullmq';
 import type { ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
+import { settleGroupChanges, type SettledChange } from '../groups/change.js';
+import { scheduleAfterChange } from '../policies/rotation.js';
+import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
 import { applyResult, type RunCount } from '../results/transitions.js';
 import { dispatch, type Work } from '../scheduler/dispatch.js';
@@ -84,6 +87,13 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     const rows = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const counted: { row: CredentialRow; count: RunCount }[] = [];
+    const settled: SettledChange[] = [];
+    const policies = accepted.some((a) => a.kind !== 'verify')
+      ? await loadPolicies(
+          q,
+          rows.map((r) => r.policy_id),
+        )
+      : new Map<string, PolicyRow>();
     const history: { id: string; credentialId: string; secret: string }[] = [];
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
@@ -107,6 +117,12 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         history.push({ id, credentialId: row.id, secret: ctx.box.seal(plain, row.id, historyField(id)) });
       }
       if (effect.count) counted.push({ row, count: effect.count });
+      if (effect.count && a.kind !== 'verify') {
+        // The change settled: the next rotation, and a sync group's next step.
+        const policy = row.policy_id ? policies.get(row.policy_id) : undefined;
+        scheduleAfterChange(row, policy, effect.count === 'success', now);
+        if (row.group_id !== null) settled.push({ row, changeId: a.data.changeId, count: effect.count });
+      }
       if (effect.followUp) follow.push({ id: row.id, kind: effect.followUp });
       ctx.log.debug(
         { jobId: a.item.jobId, credentialId: row.id, agentId: agent.id, outcome: a.item.result.outcome },
@@ -126,6 +142,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     await pinObserved(q, agent, accepted, byId);
     const work: Work[] = follow.map((f) => ({ row: byId.get(f.id)!, kind: f.kind }));
     await dispatch(ctx, q, work, now);
+    await settleGroupChanges(ctx, q, settled, now);
   });
   await ctx.db.query('UPDATE sites SET last_sync_at = now() WHERE id = $1', [agent.site_id]);
 }

@@ -3,19 +3,37 @@ import type { CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import type { RunCount } from './transitions.js';
 
+/** One credential's result in its run; `reason` defaults to the row's last reason for a failure. */
+export interface RunResult {
+  row: CredentialRow;
+  count: RunCount;
+  reason?: string | null;
+}
+
 /**
- * Counts results in the sync runs their credentials belong to and takes the credentials out of the
- * run (the caller saves the rows). A run is finished once every impacted credential has a result;
- * its outcome is success (all succeeded), failure (none did) or partial.
+ * Counts results in the sync runs their credentials belong to, records each as an item of its run
+ * (`sync_run_items`: the run's drill-down) and takes the credentials out of the run (the caller
+ * saves the rows). A run is finished once every impacted credential has a result; its outcome is
+ * success (all succeeded), failure (none did) or partial.
  */
-export async function countInRuns(
-  q: Queryable,
-  items: { row: CredentialRow; count: RunCount }[],
-  now: Date,
-): Promise<void> {
+export async function countInRuns(q: Queryable, items: RunResult[], now: Date): Promise<void> {
   const inRuns = items.filter((i) => i.row.run_id !== null);
   if (inRuns.length === 0) return;
   const byRun = groupBy(inRuns, (i) => i.row.run_id!);
+  await q.query(
+    `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
+     SELECT u.run_id, u.credential_id, u.result, u.reason, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
+       AS u(run_id, credential_id, result, reason)`,
+    [
+      inRuns.map((i) => i.row.run_id),
+      inRuns.map((i) => i.row.id),
+      inRuns.map((i) => i.count),
+      inRuns.map((i) =>
+        i.reason !== undefined ? i.reason : i.count === 'failed' ? (i.row.last_reason ?? 'error') : null,
+      ),
+      now.toISOString(),
+    ],
+  );
   for (const i of inRuns) i.row.run_id = null;
   const ids: string[] = [];
   const success: number[] = [];

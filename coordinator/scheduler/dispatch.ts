@@ -1,13 +1,16 @@
 import type { JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
+import { isSyncError } from '../../shared/errors.js';
 import { generatePassword } from '../policies/generate.js';
+import { loadPolicies, rulesForTargets } from '../policies/store.js';
+import { countInRuns } from '../results/runs.js';
 import type { NewJob } from '../queues/site-queues.js';
 import { beginChange, markQueued } from '../results/transitions.js';
 import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import { saveCredentials, type CredentialRow } from '../store/credentials.js';
+import type { PolicyRow } from '../policies/store.js';
 import type { Queryable } from '../store/db.js';
-import { rulesFor } from '../store/policies.js';
 import { siteFacts } from '../store/sites.js';
 
 export interface Work {
@@ -26,7 +29,7 @@ export interface Work {
  */
 export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date): Promise<void> {
   if (work.length === 0) return;
-  const rules = await rulesFor(
+  const policies = await loadPolicies(
     q,
     work.filter((w) => w.kind === 'change' && !w.row.pending_secret).map((w) => w.row.policy_id),
   );
@@ -36,15 +39,25 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     q,
     work.map((w) => w.row.site_id),
   );
+  const refused: CredentialRow[] = [];
   for (const w of work) {
     let kind = w.kind;
     if (kind === 'change' && w.row.pending_secret && w.row.pending_state === 'uncertain') kind = 'reconcile';
     if (kind === 'change' && !w.row.pending_secret) {
-      beginChange(
-        w.row,
-        w.password ?? generatePassword(rules.get(w.row.policy_id) ?? rules.get(null)!),
-        sealer,
-      );
+      let password = w.password;
+      if (password === undefined) {
+        try {
+          password = generatePassword(newPasswordRules(w.row, policies));
+        } catch (err) {
+          if (!isSyncError(err)) throw err;
+          // The policy no longer suits the target (its limits changed): nothing to send.
+          refuseChange(w.row, err.message, now);
+          refused.push(w.row);
+          continue;
+        }
+      }
+      beginChange(w.row, password, sealer);
+      w.row.change_wanted = false;
     }
     markQueued(w.row, kind, now);
     refreshStatus(w.row, facts.get(w.row.site_id)!, now);
@@ -52,6 +65,12 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     jobs.push({ kind, credentialId: w.row.id, ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}) });
     bySite.set(w.row.site_id, jobs);
   }
+  for (const row of refused) refreshStatus(row, facts.get(row.site_id)!, now);
+  await countInRuns(
+    q,
+    refused.map((row) => ({ row, count: 'failed' as const })),
+    now,
+  );
   await saveCredentials(
     q,
     work.map((w) => w.row),
@@ -60,4 +79,23 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     await ctx.queues.enqueue(siteId, jobs);
     for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
   }
+}
+
+/** Generation rules for a credential's new password: its policy within its target's limits. */
+function newPasswordRules(row: CredentialRow, policies: Map<string, PolicyRow>) {
+  const policy = row.policy_id ? (policies.get(row.policy_id) ?? null) : null;
+  return rulesForTargets(
+    policy,
+    [{ name: row.target_name, kind: row.target_kind, connection: row.target_connection }],
+    'policyId',
+  );
+}
+
+function refuseChange(row: CredentialRow, message: string, now: Date): void {
+  row.change_wanted = false;
+  row.last_outcome = 'failed';
+  row.last_reason = 'error';
+  row.last_message = message;
+  row.last_result_at = now;
+  row.next_change_at = null;
 }

@@ -4,7 +4,6 @@ import type { Ctx } from '../context.js';
 import { loadCredentials } from '../store/credentials.js';
 import { dispatch } from './dispatch.js';
 
-const GRACE_MS = 10_000;
 const PAGE = 1000;
 
 /**
@@ -17,7 +16,7 @@ export async function reconcileQueues(ctx: Ctx): Promise<number> {
   let readded = 0;
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const cutoff = new Date(Date.now() - GRACE_MS).toISOString();
+    const cutoff = new Date(Date.now() - ctx.config.RECONCILE_GRACE_MS).toISOString();
     const { rows } = await ctx.db.query<{ id: string; site_id: string; job_kind: JobKind }>(
       `SELECT id, site_id, job_kind FROM credentials
         WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`,

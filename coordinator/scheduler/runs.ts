@@ -21,6 +21,11 @@ export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
   const now = new Date().toISOString();
   const scopeSql = `($1::uuid IS NULL OR c.site_id = $1) AND ($2::uuid IS NULL OR c.target_id = $2) AND ($3::uuid IS NULL OR c.group_id = $3)`;
   const scopeParams = [run.scope.siteId ?? null, run.scope.targetId ?? null, run.scope.groupId ?? null];
+  await q.query(
+    `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
+     SELECT c.run_id, c.id, 'unsynced', 'superseded', $4 FROM credentials c WHERE ${scopeSql} AND c.run_id IS NOT NULL`,
+    [...scopeParams, now],
+  );
   const superseded = await q.query<{ run_id: string }>(
     `WITH old AS (SELECT c.run_id, count(*)::int AS n FROM credentials c WHERE ${scopeSql} AND c.run_id IS NOT NULL GROUP BY c.run_id)
      UPDATE sync_runs r SET unsynced = r.unsynced + old.n FROM old WHERE r.id = old.run_id RETURNING r.id AS run_id`,
@@ -42,9 +47,12 @@ export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
          FROM scope WHERE c.id = scope.id AND scope.ok RETURNING 1
      ), cleared AS (
        UPDATE credentials c SET run_id = NULL FROM scope WHERE c.id = scope.id AND NOT scope.ok AND c.run_id IS NOT NULL RETURNING 1
+     ), items AS (
+       INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
+       SELECT $4, scope.id, 'unsynced', 'not_eligible', $6::timestamptz FROM scope WHERE NOT scope.ok RETURNING 1
      )
      SELECT (SELECT count(*) FROM scope)::int AS impacted, (SELECT count(*) FROM marked)::int AS eligible,
-            (SELECT count(*) FROM cleared)::int AS cleared`,
+            (SELECT count(*) FROM cleared)::int AS cleared, (SELECT count(*) FROM items)::int AS items`,
     [...scopeParams, run.id, run.kind, now],
   );
   const { impacted, eligible } = rows[0]!;

@@ -2,6 +2,11 @@ import type { Ctx } from '../context.js';
 import { refreshStatus } from '../status.js';
 import { CREDENTIAL_SELECT, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import { siteFacts } from '../store/sites.js';
+import { capabilitiesOf } from '../../shared/targets/index.js';
+import { loadPolicies } from '../policies/store.js';
+import { deferToWindow } from '../policies/window.js';
+import { countInRuns, type RunResult } from '../results/runs.js';
+import type { Queryable } from '../store/db.js';
 import { dispatch } from './dispatch.js';
 
 export interface TickResult {
@@ -55,14 +60,25 @@ async function takeDue(
       [now.toISOString(), limit],
     );
     if (rows.length === 0) return 0;
-    const due = rows.filter((r) => eligible(r) && (column === 'next_change_at' || !r.verify_paused));
+    let due = rows.filter((r) => eligible(r) && (column === 'next_change_at' || !r.verify_paused));
+    const unsynced: RunResult[] = [];
+    if (column === 'next_change_at') due = await holdScheduledChanges(q, due, now, unsynced);
     // A change due while another job runs waits a little; anything else due that may not run
     // (disabled, suspended, paused, already queued) leaves the index.
     const rest = rows.filter((r) => !due.includes(r));
     for (const r of rest) {
+      if (r[column] !== null && r[column]! > now) continue; // held for a maintenance window
       const waits = column === 'next_change_at' && r.sync_enabled && !r.suspended && r.job_state !== 'idle';
       r[column] = waits ? new Date(now.getTime() + BUSY_RETRY_MS) : null;
     }
+    if (unsynced.length > 0 || column === 'next_change_at') {
+      const facts = await siteFacts(
+        q,
+        rest.map((r) => r.site_id),
+      );
+      for (const r of rest) refreshStatus(r, facts.get(r.site_id)!, now);
+    }
+    await countInRuns(q, unsynced, now);
     await saveCredentials(q, rest);
     await dispatch(
       ctx,
@@ -92,5 +108,45 @@ async function markStale(ctx: Ctx, limit: number): Promise<number> {
     for (const r of rows) refreshStatus(r, facts.get(r.site_id)!, now);
     await saveCredentials(q, rows);
     return rows.length;
+  });
+}
+
+/**
+ * Of the changes due now, those that may start: a change that is only due by its policy's schedule
+ * (no pending password to settle, no run, no operator request) waits for its maintenance window,
+ * and goes to a random time in the window's next opening; a sync group member's schedule belongs to
+ * its group (a run over it counts it unsynced); a target whose change step is not configured shows
+ * `change_not_configured` instead of being sent.
+ */
+async function holdScheduledChanges(
+  q: Queryable,
+  due: CredentialRow[],
+  now: Date,
+  unsynced: RunResult[],
+): Promise<CredentialRow[]> {
+  const fresh = (r: CredentialRow) => r.pending_secret === null;
+  const policies = await loadPolicies(
+    q,
+    due.filter(fresh).map((r) => r.policy_id),
+  );
+  return due.filter((r) => {
+    if (!fresh(r)) return true;
+    if (r.group_id !== null) {
+      r.next_change_at = null;
+      if (r.run_id !== null) unsynced.push({ row: r, count: 'unsynced', reason: 'group_member' });
+      return false;
+    }
+    const caps = capabilitiesOf(r.target_kind, r.target_connection);
+    if (!caps.change || !caps.changeConfigured) {
+      r.next_change_at = null;
+      r.change_wanted = true;
+      if (r.run_id !== null) unsynced.push({ row: r, count: 'unsynced', reason: 'change_not_configured' });
+      return false;
+    }
+    if (r.run_id !== null || r.change_wanted) return true; // asked for: no window
+    const later = deferToWindow(r.policy_id ? policies.get(r.policy_id)?.maintenance_window : null, now);
+    if (later === null) return true;
+    r.next_change_at = later;
+    return false;
   });
 }

@@ -166,7 +166,7 @@ CREATE TABLE sync_groups (
   primary_credential_id uuid REFERENCES credentials(id) ON DELETE SET NULL,
   next_change_at timestamptz,
   change_run_id uuid,
-  change_state text,
+  change_pending_id uuid,
   change_secret text,
   created_at timestamptz NOT NULL DEFAULT now()
 );

@@ -186,3 +186,74 @@ export const TokenView = z.object({
 
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+// Policies, sync groups, run items (issue 4). The policy body is declared with its rules in
+// coordinator/api/policies.ts (the generator's schema).
+export const PolicyView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  rules: z.object({
+    length: z.number(),
+    lower: z.number(),
+    upper: z.number(),
+    digits: z.number(),
+    symbols: z.number(),
+    exclude: z.string(),
+  }),
+  verifyIntervalSeconds: z.number(),
+  rotateIntervalSeconds: z.number().nullable(),
+  maintenanceWindow: z
+    .object({ days: z.array(z.number()), start: z.string(), end: z.string(), timeZone: z.string() })
+    .nullable(),
+  createdAt: z.string(),
+});
+export type PolicyView = z.infer<typeof PolicyView>;
+
+/** Only the fields given change; `policyId: null` removes the policy. */
+export const PatchCredentialBody = z.strictObject({
+  policyId: z.uuid().nullable().optional(),
+  syncEnabled: z.boolean().optional(),
+});
+
+export const SyncRunItemView = z.object({
+  credentialId: z.uuid(),
+  username: z.string().nullable(),
+  targetName: z.string().nullable(),
+  result: z.enum(['success', 'failed', 'unsynced']),
+  reason: z.string().nullable(),
+  at: z.string(),
+});
+export type SyncRunItemView = z.infer<typeof SyncRunItemView>;
+
+export const CreateSyncGroupBody = z.strictObject({
+  name,
+  policyId: z.uuid().optional(),
+  /** The authentication credential: changed first; if it fails nothing else is tried. */
+  primaryCredentialId: z.uuid(),
+  /** The other members (the primary may be listed too). */
+  memberCredentialIds: z.array(z.uuid()).max(1000).default([]),
+});
+export const GroupChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
+export const SyncGroupView = z.object({
+  id: z.uuid(),
+  name: z.string(),
+  policyId: z.uuid().nullable(),
+  primaryCredentialId: z.uuid().nullable(),
+  members: z.array(
+    z.object({
+      credentialId: z.uuid(),
+      username: z.string(),
+      targetId: z.uuid(),
+      targetName: z.string(),
+      primary: z.boolean(),
+      status: StatusSchema,
+      statusReason: ReasonSchema.nullable(),
+      changePending: z.boolean(),
+      lastChangedAt: timestamp,
+    }),
+  ),
+  changeInProgress: z.boolean(),
+  nextChangeAt: timestamp,
+  lastRun: SyncRunView.extend({ items: z.array(SyncRunItemView) }).nullable(),
+  createdAt: z.string(),
+});
+export type SyncGroupView = z.infer<typeof SyncGroupView>;

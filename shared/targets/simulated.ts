@@ -15,6 +15,9 @@ export const SimulatedConnectionSchema = z.strictObject({
   canVerify: z.boolean().default(true),
   canChange: z.boolean().default(true),
   changeConfigured: z.boolean().default(true),
+  /** Password limits the simulated target declares (policies must suit them). */
+  maxPasswordLength: z.number().int().min(1).max(1024).optional(),
+  forbiddenCharacters: z.string().max(200).optional(),
 });
 export type SimulatedConnection = z.infer<typeof SimulatedConnectionSchema>;
 
@@ -23,4 +26,8 @@ export const simulatedSpec: TargetKindSpec<typeof SimulatedConnectionSchema> = {
   connectionSchema: SimulatedConnectionSchema,
   host: (c) => c.host,
   capabilities: (c) => ({ verify: c.canVerify, change: c.canChange, changeConfigured: c.changeConfigured }),
+  passwordConstraints: (c) => ({
+    ...(c.maxPasswordLength === undefined ? {} : { maxLength: c.maxPasswordLength }),
+    ...(c.forbiddenCharacters === undefined ? {} : { forbidden: c.forbiddenCharacters }),
+  }),
 };

@@ -1,6 +1,14 @@
 import type { z } from 'zod';
 import type { Observed } from '../contracts/gateway.js';
 
+/** What a target accepts as a password, beyond any policy: generation and given passwords obey it. */
+export interface PasswordConstraints {
+  /** Longest password the target takes. */
+  maxLength?: number;
+  /** Characters the target refuses (or that break its protocol). */
+  forbidden?: string;
+}
+
 export interface Capabilities {
   /** The adapter can check the stored password against the target. */
   verify: boolean;
@@ -24,4 +32,6 @@ export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
    * when the target has nothing pinned yet; undefined = nothing to record.
    */
   pinObserved?: (connection: z.output<S>, observed: Observed) => z.output<S> | undefined;
+  /** The target's own password limits, if the kind (or this connection) has any. */
+  passwordConstraints?: (connection: z.output<S>) => PasswordConstraints;
 }

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { listOf, PolicyView } from '../../shared/contracts/api.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { audit } from '../http/actor.js';
+import { IdParams, type Routes } from '../http/routes.js';
+import { PasswordRulesSchema } from '../policies/rules.js';
+import { getPolicy, parsePolicyRow, policyView, type PolicyRow } from '../policies/store.js';
+import { MaintenanceWindowSchema } from '../policies/window.js';
+
+const DAY_S = 86_400;
+
+export const CreatePolicyBody = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  /** Generation rules: length, class minimums (0 = may appear, -1 = must not), excluded characters. */
+  rules: PasswordRulesSchema.default(PasswordRulesSchema.parse({})),
+  /** How often its credentials are verified (default 24 h). */
+  verifyIntervalSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(366 * DAY_S)
+    .default(DAY_S),
+  /** Maximum age of a password: a change is scheduled this long after the last one. */
+  rotateIntervalSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(10 * 366 * DAY_S)
+    .optional(),
+  /** Scheduled changes start only inside this window; on-demand changes ignore it. */
+  maintenanceWindow: MaintenanceWindowSchema.optional(),
+});
+
+/**
+ * Password policies. A policy is checked against targets where it is used: assigning it to a
+ * credential (POST/PATCH /credentials) or a sync group whose target cannot take any password the
+ * policy allows is refused with a 400 naming `policyId` (coordinator/policies/store.ts).
+ */
+export function registerPolicyRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/policies',
+    summary: 'Create a password policy (rules, verification and rotation intervals, maintenance window)',
+    tag: 'policies',
+    auth: 'operator',
+    body: CreatePolicyBody,
+    response: { status: 201, schema: PolicyView },
+    handler: async ({ body }, req) => {
+      const id = randomUUID();
+      const row = await ctx.db.tx(async (q) => {
+        const inserted = await q.query<PolicyRow>(
+          `INSERT INTO policies (id, name, rules, verify_interval_s, rotate_interval_s, maintenance_window)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING *`,
+          [
+            id,
+            body.name,
+            JSON.stringify(body.rules),
+            body.verifyIntervalSeconds,
+            body.rotateIntervalSeconds ?? null,
+            body.maintenanceWindow ? JSON.stringify(body.maintenanceWindow) : null,
+          ],
+        );
+        if (inserted.rows.length === 0) {
+          throw new SyncError('CONFLICT', `name: a policy named '${body.name}' exists`);
+        }
+        await audit(q, req, 'policy.create', 'policy', id, { name: body.name });
+        return (await getPolicy(q, id))!;
+      });
+      return policyView(row);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/policies',
+    summary: 'List password policies',
+    tag: 'policies',
+    auth: 'viewer',
+    response: { status: 200, schema: listOf(PolicyView) },
+    handler: async () => {
+      const { rows } = await ctx.db.query<PolicyRow>('SELECT * FROM policies ORDER BY name');
+      return { items: rows.map((r) => policyView(parsePolicyRow(r))), nextCursor: null };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/policies/:id',
+    summary: 'A password policy',
+    tag: 'policies',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: PolicyView },
+    handler: async ({ params }) => {
+      const p = await getPolicy(ctx.db, params.id);
+      if (!p) throw new SyncError('NOT_FOUND', `policy ${params.id} not found`);
+      return policyView(p);
+    },
+  });
+}

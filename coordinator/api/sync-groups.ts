@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import {
+  CreateSyncGroupBody,
+  GroupChangeBody,
+  listOf,
+  SyncGroupView,
+  SyncRunItemView,
+  SyncRunView,
+} from '../../shared/contracts/api.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { actorOf, audit } from '../http/actor.js';
+import { IdParams, type Routes } from '../http/routes.js';
+import { groupPolicy, startGroupChange } from '../groups/change.js';
+import { lastGroupRun, loadGroup, runItems, runItemView, type GroupRow } from '../groups/store.js';
+import { nextRotation } from '../policies/rotation.js';
+import { requirePolicy, rulesForTargets } from '../policies/store.js';
+import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
+import { syncRunView, type SyncRunRow } from './views.js';
+
+async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
+  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.group_id = $1 ORDER BY c.id`, [g.id]);
+  const run = await lastGroupRun(q, g.id);
+  return {
+    id: g.id,
+    name: g.name,
+    policyId: g.policy_id,
+    primaryCredentialId: g.primary_credential_id,
+    members: rows
+      .map((r) => ({
+        credentialId: r.id,
+        username: r.username,
+        targetId: r.target_id,
+        targetName: r.target_name,
+        primary: r.id === g.primary_credential_id,
+        status: r.status,
+        statusReason: r.status_reason,
+        changePending: r.pending_secret !== null,
+        lastChangedAt: r.last_changed_at?.toISOString() ?? null,
+      }))
+      .sort((a, b) => Number(b.primary) - Number(a.primary)),
+    changeInProgress: g.change_pending_id !== null || rows.some((r) => r.pending_secret !== null),
+    nextChangeAt: g.next_change_at?.toISOString() ?? null,
+    lastRun: run ? { ...syncRunView(run), items: (await runItems(q, run.id)).map(runItemView) } : null,
+    createdAt: g.created_at.toISOString(),
+  };
+}
+
+const field = (name: string, message: string) =>
+  new SyncError('VALIDATION_FAILED', `${name}: ${message}`, { issues: [{ field: name, message }] });
+
+/**
+ * Sync groups: several credentials sharing one password; the primary (authentication) credential
+ * is changed first (coordinator/groups/change.ts). A credential belongs to at most one group.
+ */
+export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/sync-groups',
+    summary: 'Create a sync group (one password for several credentials; its policy must suit every member target)',
+    tag: 'sync-groups',
+    auth: 'operator',
+    body: CreateSyncGroupBody,
+    response: { status: 201, schema: SyncGroupView },
+    handler: async ({ body }, req) => {
+      const id = randomUUID();
+      return ctx.db.tx(async (q) => {
+        const now = new Date();
+        const ids = [...new Set([body.primaryCredentialId, ...body.memberCredentialIds])];
+        if (ids.length < 2) throw field('memberCredentialIds', 'a group needs at least two credentials');
+        const rows = await loadCredentials(q, ids, true);
+        const found = new Set(rows.map((r) => r.id));
+        if (!found.has(body.primaryCredentialId)) throw field('primaryCredentialId', 'no such credential');
+        const missing = ids.filter((x) => !found.has(x));
+        if (missing.length > 0) throw field('memberCredentialIds', `no such credential: ${missing.join(', ')}`);
+        const taken = rows.filter((r) => r.group_id !== null);
+        if (taken.length > 0) {
+          throw new SyncError(
+            'CONFLICT',
+            `memberCredentialIds: ${taken.map((r) => r.id).join(', ')} already belong to a sync group`,
+          );
+        }
+        const primary = rows.find((r) => r.id === body.primaryCredentialId)!;
+        const policy = body.policyId
+          ? await requirePolicy(q, body.policyId, 'policyId')
+          : await groupPolicy(q, { policy_id: null }, primary);
+        // One password for every member: the policy must suit every member's target.
+        rulesForTargets(
+          policy,
+          rows.map((r) => ({ name: r.target_name, kind: r.target_kind, connection: r.target_connection })),
+          'policyId',
+        );
+        const inserted = await q.query(
+          `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
+          [id, body.name, body.policyId ?? null, primary.id, nextRotation(policy, null, now)?.toISOString() ?? null],
+        );
+        if (inserted.rowCount === 0) throw new SyncError('CONFLICT', `name: a sync group named '${body.name}' exists`);
+        // The group rotates its members together: their own schedules stop (a pending change still settles).
+        await q.query(
+          `UPDATE credentials SET group_id = $1,
+                  next_change_at = CASE WHEN pending_secret IS NULL AND NOT change_wanted THEN NULL ELSE next_change_at END
+            WHERE id = ANY($2::uuid[])`,
+          [id, ids],
+        );
+        await audit(q, req, 'sync_group.create', 'sync_group', id, {
+          name: body.name,
+          primaryCredentialId: primary.id,
+          memberCredentialIds: ids,
+          policyId: body.policyId ?? null,
+        });
+        return groupView(q, (await loadGroup(q, id))!);
+      });
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sync-groups',
+    summary: 'List sync groups with their members and last run',
+    tag: 'sync-groups',
+    auth: 'viewer',
+    response: { status: 200, schema: listOf(SyncGroupView) },
+    handler: async () => {
+      const { rows } = await ctx.db.query<GroupRow>('SELECT * FROM sync_groups ORDER BY name LIMIT 1000');
+      const items = [];
+      for (const g of rows) items.push(await groupView(ctx.db, g));
+      return { items, nextCursor: null };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sync-groups/:id',
+    summary: 'A sync group: members (primary first), statuses, last run with per-member results',
+    tag: 'sync-groups',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: SyncGroupView },
+    handler: async ({ params }) => {
+      const g = await loadGroup(ctx.db, params.id);
+      if (!g) throw new SyncError('NOT_FOUND', `sync group ${params.id} not found`);
+      return groupView(ctx.db, g);
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/sync-groups/:id/change',
+    summary: 'Change the group password now: the primary first, then every other member (a sync run)',
+    tag: 'sync-groups',
+    auth: 'operator',
+    params: IdParams,
+    body: GroupChangeBody,
+    response: { status: 202, schema: SyncRunView },
+    handler: async ({ params, body }, req) => {
+      const run = await ctx.db.tx(async (q) => {
+        const run = await startGroupChange(ctx, q, params.id, {
+          createdBy: actorOf(req).id,
+          ...(body.password === undefined ? {} : { password: body.password }),
+        });
+        await audit(q, req, 'sync_group.change', 'sync_group', params.id, {
+          runId: run.id,
+          given: body.password !== undefined,
+        });
+        return run;
+      });
+      ctx.kickScheduler();
+      return syncRunView(run);
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sync-runs/:id/items',
+    summary: "A sync run's per-credential results, in the order they came",
+    tag: 'sync-runs',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: z.object({ items: z.array(SyncRunItemView) }) },
+    handler: async ({ params }) => {
+      const { rows } = await ctx.db.query<SyncRunRow>('SELECT id FROM sync_runs WHERE id = $1', [params.id]);
+      if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
+      return { items: (await runItems(ctx.db, params.id)).map(runItemView) };
+    },
+  });
+}

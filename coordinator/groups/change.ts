@@ -1,0 +1,238 @@
+import { randomUUID } from 'node:crypto';
+import { SyncError } from '../../shared/errors.js';
+import { capabilitiesOf } from '../../shared/targets/index.js';
+import type { SyncRunRow } from '../api/views.js';
+import type { Ctx } from '../context.js';
+import { constraintsOf, passwordProblems } from '../policies/constraints.js';
+import { generatePassword } from '../policies/generate.js';
+import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
+import { countInRuns, finishRuns, type RunResult } from '../results/runs.js';
+import { beginChange, type RunCount } from '../results/transitions.js';
+
+import { dispatch, type Work } from '../scheduler/dispatch.js';
+import { rowSealer } from '../secrets.js';
+import { refreshStatus } from '../status.js';
+import { loadCredential, loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import type { Queryable } from '../store/db.js';
+import { siteFacts } from '../store/sites.js';
+import { GROUP_SECRET_FIELD, loadGroup, memberIds, type GroupRow } from './store.js';
+
+const DAY_MS = 86_400_000;
+
+/** The policy a group's password follows: its own, else its primary's, else the defaults (null). */
+export async function groupPolicy(
+  q: Queryable,
+  group: Pick<GroupRow, 'policy_id'>,
+  primary: CredentialRow | undefined,
+): Promise<PolicyRow | null> {
+  const id = group.policy_id ?? primary?.policy_id ?? null;
+  return id ? ((await loadPolicies(q, [id])).get(id) ?? null) : null;
+}
+
+const targetsOf = (rows: CredentialRow[]) =>
+  rows.map((r) => ({ name: r.target_name, kind: r.target_kind, connection: r.target_connection }));
+
+const changeable = (r: CredentialRow): boolean => {
+  const caps = capabilitiesOf(r.target_kind, r.target_connection);
+  return (
+    r.sync_enabled &&
+    !r.suspended &&
+    caps.change &&
+    caps.changeConfigured &&
+    r.status !== 'not_synced' &&
+    r.status !== 'unsyncable'
+  );
+};
+
+async function refreshAndSave(q: Queryable, rows: CredentialRow[], now: Date): Promise<void> {
+  const facts = await siteFacts(
+    q,
+    rows.map((r) => r.site_id),
+  );
+  for (const r of rows) refreshStatus(r, facts.get(r.site_id)!, now);
+  await saveCredentials(q, rows);
+}
+
+export interface GroupChangeRequest {
+  /** Operator id, or `scheduler` for a rotation on the group policy's schedule. */
+  createdBy: string;
+  /** The password to set on every member (else generated). */
+  password?: string;
+}
+
+/**
+ * Starts a sync group's change (design §6.4): ONE password satisfying the group's policy and every
+ * member's target, stored sealed as the primary's pending password (the primary changes first)
+ * and, until the primary's change settles, on the group; every member joins the group's sync run.
+ * The rest is done by settleGroupChanges when the primary's result comes in.
+ */
+export async function startGroupChange(
+  ctx: Ctx,
+  q: Queryable,
+  groupId: string,
+  req: GroupChangeRequest,
+): Promise<SyncRunRow> {
+  const now = new Date();
+  const group = await loadGroup(q, groupId, true);
+  if (!group) throw new SyncError('NOT_FOUND', `sync group ${groupId} not found`);
+  if (group.change_pending_id) {
+    // A plain read: a report settling the primary may hold its row.
+    const primary = group.primary_credential_id ? await loadCredential(q, group.primary_credential_id) : null;
+    if (primary?.pending_id === group.change_pending_id) {
+      throw new SyncError('CONFLICT', "the group's previous change is still in progress (its primary first)");
+    }
+    await abandonGroupChange(ctx, q, group, now); // its primary was deleted or its change discarded
+  }
+  const rows = await loadCredentials(q, await memberIds(q, groupId), true);
+  const primary = rows.find((r) => r.id === group.primary_credential_id);
+  if (!primary) throw new SyncError('CONFLICT', 'the group has no primary credential (deleted?)');
+  const busy = rows.filter((r) => r.pending_secret !== null);
+  if (busy.length > 0) {
+    throw new SyncError(
+      'CONFLICT',
+      `member(s) ${busy.map((r) => r.id).join(', ')} have a change in flight; wait for it to settle`,
+    );
+  }
+  if (!changeable(primary)) {
+    throw new SyncError(
+      'CONFLICT',
+      `the primary credential ${primary.id} cannot be changed now (sync disabled, suspended, or no change step)`,
+    );
+  }
+  const policy = await groupPolicy(q, group, primary);
+  const rules = rulesForTargets(policy, targetsOf(rows), 'policyId');
+  let password = req.password;
+  if (password !== undefined) {
+    const problems = passwordProblems(
+      password,
+      policy?.rules ?? null,
+      rows.map((r) => constraintsOf(r.target_kind, r.target_connection)),
+    );
+    if (problems.length > 0) {
+      const message = `does not suit the group's policy or targets: ${problems.join('; ')}`;
+      throw new SyncError('VALIDATION_FAILED', `password: ${message}`, {
+        issues: [{ field: 'password', message }],
+      });
+    }
+  } else {
+    password = generatePassword(rules);
+  }
+
+  // Every member leaves an older run it was counted in, and joins this one.
+  await countInRuns(
+    q,
+    rows.filter((r) => r.run_id !== null).map((row) => ({ row, count: 'unsynced' as const, reason: 'superseded' })),
+    now,
+  );
+  const runId = randomUUID();
+  await q.query(
+    `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at, impacted)
+     VALUES ($1, 'change', 'group', $2, $3, $4, $5)`,
+    [runId, JSON.stringify({ groupId }), req.createdBy, now.toISOString(), rows.length],
+  );
+  for (const r of rows) r.run_id = runId;
+  beginChange(primary, password, rowSealer(ctx.box));
+  primary.change_wanted = false;
+  if (primary.job_state === 'idle') await dispatch(ctx, q, [{ row: primary, kind: 'change' }], now);
+  else primary.next_change_at = now; // goes out when the job in flight is over (the pending is kept)
+  await refreshAndSave(q, rows, now);
+  await q.query(
+    `UPDATE sync_groups SET change_run_id = $2, change_pending_id = $3, change_secret = $4, next_change_at = NULL
+      WHERE id = $1`,
+    [group.id, runId, primary.pending_id, ctx.box.seal(password, group.id, GROUP_SECRET_FIELD)],
+  );
+  const { rows: run } = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [runId]);
+  return run[0]!;
+}
+
+/** A settled change (success, failure) of a credential that is in a sync group. */
+export interface SettledChange {
+  row: CredentialRow;
+  changeId: string | undefined;
+  count: RunCount;
+}
+
+/**
+ * Carries a group's change on once its primary's change settled: on success, every other member
+ * gets the same password as its pending one and a change job (a busy member as soon as its job is
+ * over); members that cannot take it count unsynced; one member's failure never stops the others.
+ * On failure nothing else is tried: the other members count unsynced (`primary_failed`).
+ * Runs inside the report's transaction, after the batch's rows are saved.
+ */
+export async function settleGroupChanges(
+  ctx: Ctx,
+  q: Queryable,
+  settled: SettledChange[],
+  now: Date,
+): Promise<void> {
+  for (const s of settled) {
+    if (s.row.group_id === null || s.changeId === undefined) continue;
+    // Plain read first: only the group's own pending change takes the group's lock.
+    const peek = await loadGroup(q, s.row.group_id);
+    if (!peek || peek.change_pending_id !== s.changeId) continue;
+    const group = await loadGroup(q, s.row.group_id, true);
+    if (!group || group.change_pending_id !== s.changeId || group.change_run_id === null) continue;
+    const runId = group.change_run_id;
+    const password = group.change_secret ? ctx.box.open(group.change_secret, group.id, GROUP_SECRET_FIELD) : null;
+    const others = (await loadCredentials(q, await memberIds(q, group.id), true)).filter(
+      (r) => r.id !== s.row.id,
+    );
+    const policy = await groupPolicy(q, group, s.row);
+    const interval = (policy?.rotate_interval_s ?? 0) * 1000;
+    const unsynced: RunResult[] = [];
+    const work: Work[] = [];
+    const success = s.count === 'success' && password !== null;
+    for (const o of others) {
+      if (!success) {
+        if (o.run_id === runId) unsynced.push({ row: o, count: 'unsynced', reason: 'primary_failed' });
+      } else if (o.pending_secret !== null) {
+        if (o.run_id === runId) unsynced.push({ row: o, count: 'unsynced', reason: 'change_in_flight' });
+      } else if (!changeable(o)) {
+        if (o.run_id === runId) unsynced.push({ row: o, count: 'unsynced', reason: 'not_changeable' });
+      } else {
+        beginChange(o, password, rowSealer(ctx.box));
+        o.change_wanted = false;
+        if (o.job_state === 'idle') work.push({ row: o, kind: 'change' });
+        else o.next_change_at = now;
+      }
+    }
+    await countInRuns(q, unsynced, now);
+    await refreshAndSave(q, others, now);
+    await dispatch(ctx, q, work, now);
+    const next = interval > 0 ? new Date(now.getTime() + (success ? interval : Math.min(interval, DAY_MS))) : null;
+    await q.query(
+      `UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL,
+              next_change_at = coalesce(next_change_at, $2) WHERE id = $1`,
+      [group.id, next?.toISOString() ?? null],
+    );
+    ctx.log.info(
+      { groupId: group.id, runId, primary: s.row.id, outcome: s.count, members: work.length },
+      success ? 'sync group: primary changed, members queued' : 'sync group: primary failed, members left alone',
+    );
+  }
+}
+
+/** Forgets a group change whose primary went away without a result: its run ends with the rest unsynced. */
+async function abandonGroupChange(ctx: Ctx, q: Queryable, group: GroupRow, now: Date): Promise<void> {
+  const runId = group.change_run_id;
+  if (runId) {
+    const rows = (await loadCredentials(q, await memberIds(q, group.id), true)).filter((r) => r.run_id === runId);
+    await countInRuns(
+      q,
+      rows.map((row) => ({ row, count: 'unsynced' as const, reason: 'abandoned' })),
+      now,
+    );
+    await saveCredentials(q, rows);
+    // Members no longer in the group (the primary, deleted) leave nothing to wait for.
+    await q.query(
+      `UPDATE sync_runs SET unsynced = GREATEST(unsynced, impacted - success - failed - partial) WHERE id = $1 AND finished_at IS NULL`,
+      [runId],
+    );
+    await finishRuns(q, [runId], now);
+  }
+  await q.query(
+    'UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL WHERE id = $1',
+    [group.id],
+  );
+  ctx.log.warn({ groupId: group.id, runId }, 'sync group: abandoned a change whose primary settled elsewhere');
+}
