@@ -99,14 +99,24 @@ export class SiteQueues {
     this.opts.wake.notify(siteId);
   }
 
-  /** Takes up to `max` jobs for an agent, locked with `token`. Never blocks. */
+  /**
+   * Takes up to `max` jobs for an agent, locked with `token`. Never blocks. Each take is one
+   * atomic script call; they go out in growing waves (1, 2, 4, … 64 at once, pipelined on the
+   * worker's connection) instead of one round trip after another, and stop at the first wave that
+   * comes back short (the queue ran dry).
+   */
   async take(siteId: string, token: string, max: number): Promise<Job<JobData>[]> {
     const { worker } = this.get(siteId);
     const jobs: Job<JobData>[] = [];
+    let wave = 1;
     while (jobs.length < max) {
-      const job = await worker.getNextJob(token, { block: false });
-      if (!job) break;
-      jobs.push(job);
+      const size = Math.min(wave, max - jobs.length);
+      const got = await Promise.all(
+        Array.from({ length: size }, () => worker.getNextJob(token, { block: false })),
+      );
+      for (const job of got) if (job) jobs.push(job);
+      if (got.some((job) => !job)) break;
+      wave = Math.min(wave * 2, 64);
     }
     return jobs;
   }
