@@ -15,6 +15,7 @@ import { registerSystemRoutes } from './api/system.js';
 import { registerTargetRoutes } from './api/targets.js';
 import { registerTokenRoutes } from './api/tokens.js';
 import type { Ctx } from './context.js';
+import { registerOperatorSurfaces } from './dashboard/register.js';
 import { authenticateAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
 import { installErrorHandler } from './http/errors.js';
@@ -98,5 +99,6 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerAuditRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
   registerGateway(ctx, routes);
+  registerOperatorSurfaces(ctx, app, routes);
   return { app, routes };
 }

@@ -43,6 +43,65 @@ function decodeCursor(cursor: string): string {
   return id;
 }
 
+interface ListSort {
+  expr: string;
+  type: string;
+  desc: boolean;
+  encode(row: CredentialRow): string;
+  decode(cursor: string): { key: string; id: string };
+}
+
+const SORT_KEYS: Record<string, { expr: string; type: string; key: (r: CredentialRow) => string }> = {
+  id: { expr: 'c.id', type: 'uuid', key: (r) => r.id },
+  username: { expr: 'c.username', type: 'text', key: (r) => r.username },
+  target: { expr: 't.name', type: 'text', key: (r) => r.target_name },
+  status: { expr: 'c.status', type: 'text', key: (r) => r.status },
+  statusChangedAt: {
+    expr: 'c.status_changed_at',
+    type: 'timestamptz',
+    key: (r) => r.status_changed_at.toISOString(),
+  },
+  lastVerifiedAt: {
+    expr: "coalesce(c.last_verified_at, '-infinity'::timestamptz)",
+    type: 'timestamptz',
+    key: (r) => r.last_verified_at?.toISOString() ?? '-infinity',
+  },
+};
+
+/**
+ * Keyset paging for a sort: the cursor carries the last row's sort key and id. Sorted by id (the
+ * default) the cursor is the id alone, as before sorting existed.
+ */
+function listSort(sort: string): ListSort {
+  const desc = sort.startsWith('-');
+  const spec = SORT_KEYS[desc ? sort.slice(1) : sort]!;
+  const plain = spec.expr === 'c.id' && !desc;
+  return {
+    expr: spec.expr,
+    type: spec.type,
+    desc,
+    encode: (row) =>
+      plain
+        ? encodeCursor(row.id)
+        : Buffer.from(JSON.stringify([spec.key(row), row.id])).toString('base64url'),
+    decode: (cursor) => {
+      if (plain) {
+        const id = decodeCursor(cursor);
+        return { key: id, id };
+      }
+      try {
+        const [key, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
+        if (typeof key === 'string' && typeof id === 'string' && z.uuid().safeParse(id).success) {
+          return { key, id };
+        }
+      } catch {
+        // falls through to the error below
+      }
+      return { key: '', id: decodeCursor('') };
+    },
+  };
+}
+
 async function lockCredential(q: Queryable, id: string): Promise<CredentialRow> {
   const row = await loadCredential(q, id, true);
   if (!row) throw new SyncError('NOT_FOUND', `credential ${id} not found`);
@@ -156,16 +215,35 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       if (query.reason) add('c.status_reason = ?', query.reason);
       if (query.siteId) add('c.site_id = ?', query.siteId);
       if (query.targetId) add('c.target_id = ?', query.targetId);
-      if (query.cursor) add('c.id > ?', decodeCursor(query.cursor));
+      if (query.groupId) add('c.group_id = ?', query.groupId);
+      if (query.suspended) add('c.suspended = ?', query.suspended === 'true');
+      if (query.jobState) add('c.job_state = ?', query.jobState);
+      if (query.q) {
+        params.push(`%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
+        where.push(`(c.username ILIKE $${params.length} OR t.name ILIKE $${params.length})`);
+      }
+      const sort = listSort(query.sort);
+      if (query.cursor) {
+        const after = sort.decode(query.cursor);
+        const op = sort.desc ? '<' : '>';
+        if (sort.expr === 'c.id') add(`c.id ${op} ?`, after.id);
+        else {
+          params.push(after.key, after.id);
+          where.push(
+            `(${sort.expr}, c.id) ${op} ($${params.length - 1}::${sort.type}, $${params.length}::uuid)`,
+          );
+        }
+      }
       params.push(query.limit + 1);
+      const dir = sort.desc ? 'DESC' : 'ASC';
       const { rows } = await ctx.db.query<CredentialRow>(
-        `${CREDENTIAL_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.id LIMIT $${params.length}`,
+        `${CREDENTIAL_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT $${params.length}`,
         params,
       );
       const page = rows.slice(0, query.limit);
       return {
         items: page.map(credentialView),
-        nextCursor: rows.length > query.limit ? encodeCursor(page.at(-1)!.id) : null,
+        nextCursor: rows.length > query.limit ? sort.encode(page.at(-1)!) : null,
       };
     },
   });

@@ -1,6 +1,6 @@
 /** Starts the real binaries (dist/coordinator/main.js, dist/agent/main.js) as children. */
 import { binaryPath, logMsg, spawnManaged, type ManagedChild } from './children.js';
-import { sleep } from './net.js';
+import { freePort, sleep } from './net.js';
 
 /** This process's environment with `env` on top (`undefined` removes a variable). */
 export function childEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -17,34 +17,39 @@ export interface CoordinatorChild extends ManagedChild {
 }
 
 /**
- * Runs the coordinator with `env` (on top of this process's environment) and resolves once it logs
- * 'coordinator listening' and GET /readyz answers 200.
+ * Runs the coordinator with `env` (on top of this process's environment; PORT 0 or unset = a free
+ * port) and resolves once GET /readyz answers 200.
  */
 export async function startCoordinatorChild(
   env: Record<string, string | undefined>,
   logFile: string,
   timeoutMs = 60_000,
 ): Promise<CoordinatorChild> {
+  const port = !env.PORT || env.PORT === '0' ? await freePort() : Number(env.PORT);
+  const host = !env.HOST || env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const child = spawnManaged('sync-coordinator', process.execPath, [binaryPath('coordinator')], {
-    env: childEnv(env),
+    env: childEnv({ ...env, PORT: String(port) }),
     logFile,
   });
+  let exited: number | null | undefined;
+  void child.exited.then((code) => (exited = code));
   try {
-    const line = await child.waitForLine((l) => logMsg(l)?.msg === 'coordinator listening', timeoutMs);
-    const url = String(logMsg(line)?.url);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const ok = await fetch(`${url}/readyz`)
+      if (exited !== undefined) throw new Error(`exited with code ${exited}`);
+      const ok = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2_000) })
         .then((r) => r.ok)
         .catch(() => false);
       if (ok) break;
-      if (Date.now() > deadline) throw new Error(`${url}/readyz did not answer 200`);
+      if (Date.now() > deadline) throw new Error(`${url}/readyz did not answer 200 within ${timeoutMs} ms`);
       await sleep(100);
     }
     return Object.assign(child, { url });
   } catch (err) {
     await child.stop(2_000);
-    throw err;
+    const tail = child.lines().slice(-20).join('\n');
+    throw new Error(`sync-coordinator did not get ready: ${(err as Error).message}\nlast lines:\n${tail}`);
   }
 }
 

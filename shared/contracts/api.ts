@@ -100,13 +100,28 @@ export const CredentialView = z.object({
 });
 export type CredentialView = z.infer<typeof CredentialView>;
 
+export const CREDENTIAL_SORTS = [
+  'id',
+  'username',
+  'target',
+  'status',
+  'statusChangedAt',
+  'lastVerifiedAt',
+] as const;
 export const CredentialListQuery = z.strictObject({
   status: StatusSchema.optional(),
   reason: ReasonSchema.optional(),
   siteId: z.uuid().optional(),
   targetId: z.uuid().optional(),
+  groupId: z.uuid().optional(),
+  /** Text search: part of the username or of the target's name (case-insensitive). */
+  q: z.string().trim().min(1).max(200).optional(),
+  suspended: z.enum(['true', 'false']).optional(),
+  jobState: z.enum(['idle', 'queued', 'active']).optional(),
+  /** Sort key, `-` for descending; the default `id` keeps the original order and cursors. */
+  sort: z.enum(CREDENTIAL_SORTS.flatMap((k) => [k, `-${k}`] as const)).default('id'),
   limit: Limit,
-  cursor: z.string().max(200).optional(),
+  cursor: z.string().max(400).optional(),
 });
 export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
 export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });
@@ -182,6 +197,19 @@ export const TokenView = z.object({
   createdBy: z.string(),
   createdAt: z.string(),
   revokedAt: timestamp,
+});
+
+export const StatusHistoryView = z.object({
+  items: z.array(
+    z.object({
+      at: z.string(),
+      status: StatusSchema,
+      statusLabel: z.string(),
+      reason: ReasonSchema.nullable(),
+      message: z.string().nullable(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
 });
 
 export const listOf = <T extends z.ZodType>(item: T) =>
