@@ -35,11 +35,11 @@ const Template = z
   .string()
   .max(8192)
   .superRefine((value, ctx) => {
-    for (const { inner, placeholder } of placeholdersOf(value)) {
+    for (const { placeholder } of placeholdersOf(value)) {
       if (placeholder === undefined) {
         ctx.addIssue({
           code: 'custom',
-          message: `unknown placeholder {{${inner.slice(0, 60)}}}: use {{username}}, {{password}}, {{newPassword}} or {{vars.<name>}}`,
+          message: `unknown placeholder: use {{username}}, {{password}}, {{newPassword}} or {{vars.<name>}}`,
         });
       }
     }
@@ -189,7 +189,7 @@ export const StepSchema = z
         if (bad) {
           ctx.addIssue({
             code: 'custom',
-            message: `unknown placeholder {{${bad.inner.slice(0, 60)}}}: use {{username}}, {{password}}, {{newPassword}} or {{vars.<name>}}`,
+            message: `unknown placeholder: use {{username}}, {{password}}, {{newPassword}} or {{vars.<name>}}`,
             path,
           });
         }
