@@ -1,0 +1,57 @@
+import { PageQuery, StatusHistoryView } from '../../shared/contracts/api.js';
+import { STATUS_LABELS, type Reason, type Status } from '../../shared/contracts/status.js';
+import { SyncError } from '../../shared/errors.js';
+import type { Ctx } from '../context.js';
+import { IdParams, type Routes } from '../http/routes.js';
+
+interface HistoryRow {
+  id: number;
+  at: Date;
+  status: Status;
+  reason: Reason | null;
+  message: string | null;
+}
+
+/**
+ * A credential's status history: every settled status it took, newest first (written with the
+ * credential itself, see store/credentials.ts saveCredentials).
+ */
+export function registerCredentialHistoryRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials/:id/history',
+    summary: 'Status history of a credential, newest first (pending and being-synced steps left out)',
+    tag: 'credentials',
+    auth: 'viewer',
+    params: IdParams,
+    query: PageQuery,
+    response: { status: 200, schema: StatusHistoryView },
+    handler: async ({ params, query }) => {
+      const before = query.cursor === undefined ? null : Number(query.cursor);
+      if (before !== null && !Number.isSafeInteger(before)) {
+        throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page', {
+          issues: [{ field: 'query.cursor', message: 'not a cursor from a previous page' }],
+        });
+      }
+      const exists = await ctx.db.query('SELECT 1 FROM credentials WHERE id = $1', [params.id]);
+      if (exists.rows.length === 0) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
+      const { rows } = await ctx.db.query<HistoryRow>(
+        `SELECT id, at, status, reason, message FROM credential_status_history
+          WHERE credential_id = $1 AND ($2::bigint IS NULL OR id < $2)
+          ORDER BY id DESC LIMIT $3`,
+        [params.id, before, query.limit + 1],
+      );
+      const page = rows.slice(0, query.limit);
+      return {
+        items: page.map((r) => ({
+          at: r.at.toISOString(),
+          status: r.status,
+          statusLabel: STATUS_LABELS[r.status],
+          reason: r.reason,
+          message: r.message,
+        })),
+        nextCursor: rows.length > query.limit ? String(page.at(-1)!.id) : null,
+      };
+    },
+  });
+}

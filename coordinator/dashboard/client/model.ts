@@ -1,0 +1,217 @@
+/** The API's shapes as the dashboard reads them, and the words it shows for codes. */
+
+export const STATUSES = [
+  'not_synced',
+  'unsyncable',
+  'agent_disabled',
+  'being_synced',
+  'pending_sync',
+  'change_not_configured',
+  'in_sync',
+  'out_of_sync',
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Display order on the overview: healthy first, then work in progress, then what needs a person. */
+export const DISPLAY_ORDER: Status[] = [
+  'in_sync',
+  'being_synced',
+  'pending_sync',
+  'out_of_sync',
+  'agent_disabled',
+  'change_not_configured',
+  'unsyncable',
+  'not_synced',
+];
+
+export const STATUS_LABELS: Record<Status, string> = {
+  not_synced: 'Not Synced',
+  in_sync: 'In Sync',
+  out_of_sync: 'Out of Sync',
+  being_synced: 'Being Synced',
+  pending_sync: 'Pending Sync',
+  unsyncable: 'Unsyncable',
+  change_not_configured: 'Change not Configured',
+  agent_disabled: 'Agent Disabled',
+};
+
+export const STATUS_HELP: Record<Status, string> = {
+  not_synced: 'No sync configured: sync is disabled or no adapter handles the target.',
+  in_sync: 'The stored password worked at a verification within the interval.',
+  out_of_sync: 'The stored password could not be verified.',
+  being_synced: 'An agent is working on it right now.',
+  pending_sync: 'A job is queued and waits for an agent.',
+  unsyncable: 'Its adapter can neither verify nor change; never sent to agents.',
+  change_not_configured: "A change is wanted but the adapter's change step is not mapped.",
+  agent_disabled: 'No enabled agent can take its jobs (site or all its agents disabled).',
+};
+
+export const REASONS = [
+  'mismatch',
+  'unreachable',
+  'locked_or_disabled',
+  'workflow_failed',
+  'change_failed',
+  'change_outcome_unknown',
+  'stale',
+  'error',
+] as const;
+export type Reason = (typeof REASONS)[number];
+
+export const REASON_LABELS: Record<Reason, string> = {
+  mismatch: 'Password rejected',
+  unreachable: 'Target unreachable',
+  locked_or_disabled: 'Account locked or disabled',
+  workflow_failed: 'Login page changed',
+  change_failed: 'Change refused',
+  change_outcome_unknown: 'Change outcome unknown',
+  stale: 'Not verified recently',
+  error: 'Error',
+};
+
+/** The last error, in words an operator can act on. */
+export const REASON_EXPLAINED: Record<Reason, string> = {
+  mismatch:
+    'The target rejected the stored password. It is not retried with the same password (that could lock the account): check the password, then press Sync now, or Change now if the target has a privileged reset account.',
+  unreachable:
+    'The agent could not reach the target (network, DNS or timeout). It is retried automatically with backoff.',
+  locked_or_disabled:
+    'The account is locked or disabled on the target. Unlock or enable it there, then press Sync now.',
+  workflow_failed:
+    "The web login page no longer matches the workflow (the site changed its login). Update the target's workflow.",
+  change_failed:
+    'The target refused the new password (its policy, most likely). The old password still works; a later change generates a fresh one.',
+  change_outcome_unknown:
+    'A change may or may not have happened on the target. Both passwords are kept and a reconcile job is finding the one that works.',
+  stale: 'No successful verification within the verification interval. One is scheduled.',
+  error: 'Something unexpected went wrong; the message below says what.',
+};
+
+export interface Credential {
+  id: string;
+  targetId: string;
+  targetName: string;
+  targetKind: string;
+  siteId: string;
+  username: string;
+  policyId: string | null;
+  groupId: string | null;
+  syncEnabled: boolean;
+  status: Status;
+  statusLabel: string;
+  statusReason: Reason | null;
+  statusChangedAt: string;
+  lastMessage: string | null;
+  lastResultAt: string | null;
+  lastVerifiedAt: string | null;
+  lastChangedAt: string | null;
+  nextVerifyAt: string | null;
+  nextChangeAt: string | null;
+  job: { state: 'idle' | 'queued' | 'active'; kind: string | null };
+  changePending: boolean;
+  suspended: boolean;
+  verifyPaused: boolean;
+  consecutiveFailures: number;
+  createdAt: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export interface Summary {
+  byStatus: Record<Status, number>;
+  suspended: number;
+  sites: {
+    siteId: string;
+    name: string;
+    enabled: boolean;
+    byStatus: Record<Status, number>;
+    lastSyncAt: string | null;
+  }[];
+}
+
+export interface SyncRun {
+  id: string;
+  kind: 'verify' | 'change';
+  trigger: string;
+  scope: { siteId?: string; targetId?: string; groupId?: string };
+  createdBy: string;
+  startedAt: string;
+  finishedAt: string | null;
+  counts: { impacted: number; success: number; unsynced: number; partial: number; failed: number };
+  outcome: 'success' | 'partial' | 'failure' | null;
+}
+
+export const OUTCOME_LABELS: Record<string, string> = {
+  success: 'Success',
+  partial: 'Partial success',
+  failure: 'Failure',
+  running: 'Running',
+};
+
+export interface Overview {
+  buckets: {
+    active: number;
+    queued: number;
+    runsInProgress: number;
+    withIssues: number;
+    withIssuesDays: number;
+    suspended: number;
+    notConfigured: number;
+  };
+  sites: {
+    siteId: string;
+    name: string;
+    enabled: boolean;
+    lastSyncAt: string | null;
+    agents: { total: number; enabled: number; online: number };
+    latestRun: SyncRun | null;
+  }[];
+  runsOverTime: {
+    bucket: 'hour' | 'day';
+    points: { at: string; success: number; partial: number; failure: number; running: number }[];
+  };
+}
+
+export interface Site {
+  id: string;
+  name: string;
+  enabled: boolean;
+  requireApproval: boolean;
+  lastSyncAt: string | null;
+}
+
+export interface Agent {
+  id: string;
+  siteId: string;
+  name: string;
+  host: string;
+  version: string;
+  adapters: string[];
+  concurrency: number;
+  enabled: boolean;
+  approved: boolean;
+  online: boolean;
+  inFlight: number;
+  lastHeartbeatAt: string | null;
+}
+
+export interface Target {
+  id: string;
+  siteId: string;
+  name: string;
+  kind: string;
+}
+
+export interface AuditEvent {
+  id: number;
+  at: string;
+  actorType: string;
+  actorId: string;
+  action: string;
+  objectType: string;
+  objectId: string | null;
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,110 @@
+import { api, qs } from '../api.js';
+import { h, refreshRegion, timeEl } from '../dom.js';
+import type { AuditEvent, Page as ApiPage } from '../model.js';
+import type { Page } from '../page.js';
+import { table } from '../ui.js';
+
+const FIELDS: [key: string, label: string, hint: string][] = [
+  ['actor', 'Actor', 'token name, agent id or system'],
+  ['action', 'Action', 'e.g. credential.verify'],
+  ['objectId', 'Object id', 'credential, agent, site or run id'],
+];
+
+export const auditPage: Page = async ({ root, params, setParams }) => {
+  const filter = Object.fromEntries(FIELDS.map(([k]) => [k, params.get(k) ?? undefined]));
+  const events: AuditEvent[] = [];
+  let nextCursor: string | null = null;
+  const list = h('div', {});
+  const inputs = FIELDS.map(([k, label, hint]) => {
+    const input = h('input', {
+      id: `a-${k}`,
+      name: k,
+      value: filter[k] ?? '',
+      placeholder: hint,
+      autocomplete: 'off',
+    });
+    return { k, el: h('div', { class: 'field' }, h('label', { for: `a-${k}` }, label), input), input };
+  });
+  const form = h(
+    'form',
+    { class: 'filters card', role: 'search', 'aria-label': 'Filter audit events' },
+    inputs.map((i) => i.el),
+    h(
+      'div',
+      { class: 'field field-button' },
+      h('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply'),
+    ),
+  );
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    setParams(Object.fromEntries(inputs.map((i) => [i.k, i.input.value.trim() || undefined])));
+  });
+  root.append(
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Audit log'),
+      h('p', { class: 'muted' }, 'Who did what, newest first. Append-only.'),
+    ),
+    form,
+    list,
+  );
+
+  const render = () =>
+    refreshRegion(
+      list,
+      table(
+        'Audit events',
+        ['When', 'Actor', 'Action', 'Object', 'Details'],
+        events.map((e) => [
+          timeEl(e.at),
+          h('span', {}, h('span', { class: 'muted' }, `${e.actorType} `), e.actorId),
+          h('code', {}, e.action),
+          e.objectId
+            ? e.objectType === 'credential'
+              ? h('a', { href: `#/credentials/${e.objectId}` }, `${e.objectType} ${e.objectId.slice(0, 8)}`)
+              : e.objectType === 'sync_run'
+                ? h('a', { href: `#/runs/${e.objectId}` }, `${e.objectType} ${e.objectId.slice(0, 8)}`)
+                : `${e.objectType} ${e.objectId.slice(0, 8)}`
+            : e.objectType,
+          h('code', { class: 'details' }, Object.keys(e.details).length ? JSON.stringify(e.details) : ''),
+        ]),
+        { empty: 'No audit event matches.' },
+      ),
+      nextCursor
+        ? h(
+            'p',
+            {},
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'btn',
+                'data-key': 'more',
+                onclick: async () => {
+                  const page = await api.get<ApiPage<AuditEvent>>(
+                    `/audit${qs({ ...filter, limit: 100, cursor: nextCursor })}`,
+                  );
+                  events.push(...page.items);
+                  nextCursor = page.nextCursor;
+                  render();
+                },
+              },
+              'Load older events',
+            ),
+          )
+        : null,
+    );
+
+  const load = async () => {
+    const page = await api.get<ApiPage<AuditEvent>>(
+      `/audit${qs({ ...filter, limit: Math.max(100, events.length) })}`,
+    );
+    events.length = 0;
+    events.push(...page.items);
+    nextCursor = page.nextCursor;
+    render();
+  };
+  await load();
+  return { title: 'Audit log', refresh: load };
+};

@@ -1,0 +1,313 @@
+import { api, qs } from '../api.js';
+import { h, num, refreshRegion, timeEl } from '../dom.js';
+import {
+  REASON_LABELS,
+  REASONS,
+  STATUS_LABELS,
+  STATUSES,
+  type Credential,
+  type Page as ApiPage,
+  type Site,
+  type Target,
+} from '../model.js';
+import type { Page } from '../page.js';
+import { statusBadge } from '../ui.js';
+
+const FILTERS = [
+  'status',
+  'reason',
+  'siteId',
+  'targetId',
+  'groupId',
+  'q',
+  'suspended',
+  'jobState',
+  'sort',
+  'limit',
+] as const;
+
+const SORTS: [string, string][] = [
+  ['id', 'Default order'],
+  ['username', 'Username A→Z'],
+  ['-username', 'Username Z→A'],
+  ['target', 'Target A→Z'],
+  ['status', 'Status'],
+  ['-statusChangedAt', 'Status changed, newest'],
+  ['statusChangedAt', 'Status changed, oldest'],
+  ['lastVerifiedAt', 'Last verified, oldest first'],
+  ['-lastVerifiedAt', 'Last verified, newest first'],
+];
+
+/** Cursors of the pages before the current one, per filter set (for Previous). */
+const history = new Map<string, string[]>();
+
+export const credentialsPage: Page = async ({ root, params, setParams }) => {
+  const filter: Record<string, string | undefined> = {};
+  for (const k of FILTERS) filter[k] = params.get(k) ?? undefined;
+  const cursor = params.get('cursor') ?? undefined;
+  const signature = JSON.stringify(filter);
+  const stack = history.get(signature) ?? [];
+  history.set(signature, stack);
+  if (!cursor) stack.length = 0;
+
+  const [sites, targets, groups] = await Promise.all([
+    api.get<{ items: Site[] }>('/sites'),
+    api.get<{ items: Target[] }>(`/targets${qs({ siteId: filter.siteId })}`),
+    api.get<{ items: { id: string; name: string }[] }>('/sync-groups').catch(() => null),
+  ]);
+  const siteName = new Map(sites.items.map((s) => [s.id, s.name]));
+
+  const change = (key: string, value: string | undefined) => {
+    const next: Record<string, string | undefined> = { [key]: value, cursor: undefined };
+    if (key === 'siteId') next.targetId = undefined;
+    setParams(next);
+  };
+  const select = (id: string, label: string, key: string, options: [string, string][], all: string) =>
+    h(
+      'div',
+      { class: 'field' },
+      h('label', { for: id }, label),
+      (() => {
+        const s = h(
+          'select',
+          { id, name: key },
+          h('option', { value: '' }, all),
+          options.map(([v, l]) => h('option', { value: v, selected: filter[key] === v }, l)),
+        );
+        s.addEventListener('change', () => change(key, s.value || undefined));
+        return s;
+      })(),
+    );
+
+  const search = h('input', {
+    id: 'f-q',
+    type: 'search',
+    name: 'q',
+    value: filter.q ?? '',
+    placeholder: 'username or target',
+    autocomplete: 'off',
+  });
+  let timer: number | undefined;
+  search.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = window.setTimeout(() => change('q', search.value.trim() || undefined), 400);
+  });
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') {
+      clearTimeout(timer);
+      change('q', search.value.trim() || undefined);
+    }
+  });
+
+  const chips = [
+    filter.suspended === 'true' ? ['suspended', 'Suspended by error'] : null,
+    filter.jobState
+      ? ['jobState', `Job ${filter.jobState === 'active' ? 'running' : filter.jobState}`]
+      : null,
+  ].filter((c): c is string[] => c !== null);
+
+  const groupField = groups
+    ? select(
+        'f-group',
+        'Sync group',
+        'groupId',
+        groups.items.map((g) => [g.id, g.name]),
+        'All groups',
+      )
+    : h(
+        'div',
+        { class: 'field' },
+        h('label', { for: 'f-group' }, 'Sync group id'),
+        (() => {
+          const i = h('input', {
+            id: 'f-group',
+            name: 'groupId',
+            value: filter.groupId ?? '',
+            autocomplete: 'off',
+          });
+          i.addEventListener('change', () => change('groupId', i.value.trim() || undefined));
+          return i;
+        })(),
+      );
+
+  const form = h(
+    'form',
+    {
+      class: 'filters card',
+      role: 'search',
+      'aria-label': 'Filter credentials',
+      onsubmit: (e: Event) => e.preventDefault(),
+    },
+    h('div', { class: 'field field-wide' }, h('label', { for: 'f-q' }, 'Search'), search),
+    select(
+      'f-status',
+      'Status',
+      'status',
+      STATUSES.map((s) => [s, STATUS_LABELS[s]]),
+      'All statuses',
+    ),
+    select(
+      'f-reason',
+      'Reason',
+      'reason',
+      REASONS.map((r) => [r, REASON_LABELS[r]]),
+      'All reasons',
+    ),
+    select(
+      'f-site',
+      'Site',
+      'siteId',
+      sites.items.map((s) => [s.id, s.name]),
+      'All sites',
+    ),
+    select(
+      'f-target',
+      'Target',
+      'targetId',
+      targets.items.map((t) => [t.id, t.name]),
+      'All targets',
+    ),
+    groupField,
+    select('f-sort', 'Sort by', 'sort', SORTS.slice(1), SORTS[0]![1]),
+    select(
+      'f-limit',
+      'Per page',
+      'limit',
+      [
+        ['25', '25'],
+        ['100', '100'],
+        ['250', '250'],
+      ],
+      '50',
+    ),
+  );
+
+  const results = h('div', { 'aria-live': 'polite', 'aria-busy': 'false' });
+  root.append(
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Credentials'),
+      h('p', { class: 'muted' }, 'Filtered and paged on the server.'),
+    ),
+    form,
+    chips.length
+      ? h(
+          'p',
+          { class: 'chips' },
+          'Also filtered: ',
+          chips.map(([k, label]) =>
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'chip',
+                onclick: () => change(k!, undefined),
+                'aria-label': `Remove filter ${label}`,
+              },
+              `${label} ✕`,
+            ),
+          ),
+        )
+      : '',
+    results,
+  );
+
+  const load = async () => {
+    const page = await api.get<ApiPage<Credential>>(`/credentials${qs({ ...filter, cursor })}`);
+    refreshRegion(results, ...renderResults(page));
+  };
+
+  const renderResults = (page: ApiPage<Credential>) => [
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { 'data-testid': 'credential-table' },
+        h('caption', { class: 'sr-only' }, 'Credentials'),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Username', 'Target', 'Site', 'Status', 'Last verified', 'Status since', 'Job'].map((x) =>
+              h('th', { scope: 'col' }, x),
+            ),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          page.items.length === 0
+            ? h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No credential matches these filters.'))
+            : page.items.map((c) =>
+                h(
+                  'tr',
+                  { 'data-id': c.id },
+                  h(
+                    'td',
+                    {},
+                    h('a', { href: `#/credentials/${c.id}`, 'data-key': `cred-${c.id}` }, c.username),
+                  ),
+                  h('td', {}, c.targetName, h('span', { class: 'muted small' }, ` ${c.targetKind}`)),
+                  h('td', {}, siteName.get(c.siteId) ?? c.siteId.slice(0, 8)),
+                  h(
+                    'td',
+                    { 'data-testid': 'status' },
+                    statusBadge(c.status, c.statusReason),
+                    c.suspended ? h('span', { class: 'badge small st-out_of_sync' }, 'suspended') : null,
+                  ),
+                  h('td', {}, timeEl(c.lastVerifiedAt)),
+                  h('td', {}, timeEl(c.statusChangedAt)),
+                  h(
+                    'td',
+                    {},
+                    c.job.state === 'idle'
+                      ? h('span', { class: 'muted' }, 'idle')
+                      : `${c.job.kind ?? ''} ${c.job.state}`,
+                  ),
+                ),
+              ),
+        ),
+      ),
+    ),
+    h(
+      'nav',
+      { class: 'pager', 'aria-label': 'Pages' },
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn',
+          disabled: !cursor,
+          'data-key': 'prev',
+          onclick: () => {
+            const prev = stack.pop();
+            setParams({ cursor: prev || undefined });
+          },
+        },
+        '← Previous',
+      ),
+      h('span', { class: 'muted' }, `Page ${stack.length + 1} · ${num(page.items.length)} shown`),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'btn',
+          disabled: !page.nextCursor,
+          'data-key': 'next',
+          onclick: () => {
+            stack.push(cursor ?? '');
+            setParams({ cursor: page.nextCursor ?? undefined });
+          },
+        },
+        'Next →',
+      ),
+    ),
+  ];
+
+  await load();
+  return { title: 'Credentials', refresh: load };
+};

@@ -1,0 +1,256 @@
+import { api } from '../api.js';
+import { confirmDialog, h, num, refreshRegion, timeEl } from '../dom.js';
+import {
+  DISPLAY_ORDER,
+  STATUS_LABELS,
+  type Agent,
+  type Overview,
+  type Summary,
+  type SyncRun,
+} from '../model.js';
+import { act, type Page } from '../page.js';
+import { button, credentialsHref, outcomeBadge, statusBar } from '../ui.js';
+
+export const sitesPage: Page = async ({ root, params }) => {
+  const body = h('div', {});
+  root.append(
+    h(
+      'div',
+      { class: 'page-head' },
+      h('h1', {}, 'Sites & agents'),
+      h('p', { class: 'muted' }, 'Each site’s latest sync, its credentials and the agents that serve it.'),
+    ),
+    body,
+  );
+  let scrolled = false;
+
+  const load = async () => {
+    const [overview, summary, agents] = await Promise.all([
+      api.get<Overview>('/overview?bucket=day'),
+      api.get<Summary>('/summary'),
+      api.get<{ items: Agent[] }>('/agents'),
+    ]);
+    const counts = new Map(summary.sites.map((s) => [s.siteId, s.byStatus]));
+    refreshRegion(
+      body,
+      overview.sites.length === 0 ? h('p', { class: 'muted' }, 'No sites yet.') : null,
+      overview.sites.map((site) => {
+        const byStatus = counts.get(site.siteId) ?? ({} as Summary['byStatus']);
+        const siteAgents = agents.items.filter((a) => a.siteId === site.siteId);
+        return h(
+          'section',
+          { class: 'card site', id: `site-${site.siteId}`, 'aria-labelledby': `site-title-${site.siteId}` },
+          h(
+            'div',
+            { class: 'site-head' },
+            h('h2', { id: `site-title-${site.siteId}` }, site.name),
+            site.enabled
+              ? h('span', { class: 'badge st-in_sync' }, 'Enabled')
+              : h('span', { class: 'badge st-agent_disabled' }, 'Disabled'),
+            h(
+              'div',
+              { class: 'actions' },
+              button(
+                'Resync',
+                async () => {
+                  await act(
+                    `Resync ${site.name}`,
+                    () => api.post<SyncRun>('/sync-runs', { kind: 'verify', scope: { siteId: site.siteId } }),
+                    `Resync of ${site.name} started`,
+                  );
+                  await load();
+                },
+                {
+                  kind: 'primary',
+                  key: `resync-${site.siteId}`,
+                  title: 'Verify every credential of this site now',
+                },
+              ),
+              site.enabled
+                ? button(
+                    'Disable site',
+                    async () => {
+                      const ok = await confirmDialog({
+                        title: `Disable ${site.name}?`,
+                        body: [
+                          h(
+                            'p',
+                            {},
+                            'Its agents get no work and its credentials show Agent Disabled until the site is enabled again.',
+                          ),
+                        ],
+                        confirm: 'Disable site',
+                        danger: true,
+                      });
+                      if (ok)
+                        await act(
+                          'Disable site',
+                          () => api.post(`/sites/${site.siteId}/disable`),
+                          `${site.name} disabled`,
+                        );
+                      await load();
+                    },
+                    { key: `site-toggle-${site.siteId}` },
+                  )
+                : button(
+                    'Enable site',
+                    async () => {
+                      await act(
+                        'Enable site',
+                        () => api.post(`/sites/${site.siteId}/enable`),
+                        `${site.name} enabled`,
+                      );
+                      await load();
+                    },
+                    { key: `site-toggle-${site.siteId}` },
+                  ),
+            ),
+          ),
+          syncSummary(site),
+          h(
+            'div',
+            { class: 'site-statuses' },
+            statusBar(byStatus, site.name),
+            h(
+              'ul',
+              { class: 'inline-counts' },
+              DISPLAY_ORDER.filter((s) => byStatus[s]).map((s) =>
+                h(
+                  'li',
+                  {},
+                  h(
+                    'a',
+                    { href: credentialsHref({ siteId: site.siteId, status: s }) },
+                    h('span', { class: `swatch fill-${s}`, 'aria-hidden': 'true' }),
+                    `${STATUS_LABELS[s]} ${num(byStatus[s])}`,
+                  ),
+                ),
+              ),
+            ),
+          ),
+          h('h3', {}, `Agents (${site.agents.online} online of ${site.agents.total})`),
+          agentTable(siteAgents, load),
+        );
+      }),
+    );
+    const wanted = params.get('site');
+    if (wanted && !scrolled) {
+      scrolled = true;
+      document.getElementById(`site-${wanted}`)?.scrollIntoView();
+    }
+  };
+  await load();
+  return { title: 'Sites & agents', refresh: load };
+};
+
+function syncSummary(site: Overview['sites'][number]): HTMLElement {
+  const run = site.latestRun;
+  const cell = (label: string, value: string | number | HTMLElement) =>
+    h(
+      'div',
+      { class: 'stat' },
+      h('dt', {}, label),
+      h('dd', {}, typeof value === 'number' ? num(value) : value),
+    );
+  return h(
+    'dl',
+    { class: 'sync-summary', 'aria-label': `Sync summary of ${site.name}` },
+    cell('Last sync', timeEl(site.lastSyncAt)),
+    cell(
+      'Latest run',
+      run
+        ? h('a', { href: `#/runs/${run.id}` }, outcomeBadge(run.finishedAt ? run.outcome : null))
+        : h('span', { class: 'muted' }, 'none yet'),
+    ),
+    cell('Impacted', run?.counts.impacted ?? 0),
+    cell('Success', run?.counts.success ?? 0),
+    cell('Unsynced', run?.counts.unsynced ?? 0),
+    cell('Partial', run?.counts.partial ?? 0),
+    cell('Failed', run?.counts.failed ?? 0),
+  );
+}
+
+function agentTable(agents: Agent[], reload: () => Promise<void>): HTMLElement {
+  if (agents.length === 0) {
+    return h(
+      'p',
+      { class: 'muted' },
+      'No agent enrolled: create an enrollment token (syncctl sites token SITE_ID) and start sync-agent with it.',
+    );
+  }
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      {},
+      h('caption', { class: 'sr-only' }, 'Agents'),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Agent', 'Host', 'Version', 'Online', 'Last heartbeat', 'Jobs in flight', 'State', ''].map((x) =>
+            h('th', { scope: 'col' }, x),
+          ),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        agents.map((a) =>
+          h(
+            'tr',
+            { 'data-agent': a.id },
+            h('th', { scope: 'row' }, a.name),
+            h('td', {}, a.host),
+            h('td', {}, a.version),
+            h(
+              'td',
+              {},
+              h('span', { class: `dot ${a.online ? 'dot-on' : 'dot-off'}`, 'aria-hidden': 'true' }),
+              a.online ? 'Online' : 'Offline',
+            ),
+            h('td', {}, timeEl(a.lastHeartbeatAt)),
+            h('td', { class: 'num' }, `${a.inFlight} / ${a.concurrency}`),
+            h(
+              'td',
+              {},
+              !a.approved ? 'Awaiting approval' : a.enabled ? 'Enabled' : h('strong', {}, 'Disabled'),
+            ),
+            h(
+              'td',
+              {},
+              a.enabled
+                ? button(
+                    'Disable',
+                    async () => {
+                      await act(
+                        `Disable ${a.name}`,
+                        () => api.post(`/agents/${a.id}/disable`),
+                        `${a.name} disabled`,
+                      );
+                      await reload();
+                    },
+                    { key: `agent-${a.id}`, ariaLabel: `Disable ${a.name}` },
+                  )
+                : button(
+                    'Enable',
+                    async () => {
+                      await act(
+                        `Enable ${a.name}`,
+                        () => api.post(`/agents/${a.id}/enable`),
+                        `${a.name} enabled`,
+                      );
+                      await reload();
+                    },
+                    { key: `agent-${a.id}`, ariaLabel: `Enable ${a.name}` },
+                  ),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
