@@ -1,3 +1,4 @@
+import { serviceAdapter } from './service/index.js';
 import { simulatedAdapter } from './simulated/index.js';
 import { webAdapter } from './web/index.js';
 import type { Adapter } from './types.js';
@@ -9,7 +10,12 @@ export type { Adapter, AdapterContext, Attempt, AttemptReason } from './types.js
 export type AdapterRegistry = ReadonlyMap<string, Adapter>;
 
 /** The adapters this agent ships with. A new kind adds its adapter here (agent/adapters/<kind>/). */
-export const BUILT_IN_ADAPTERS: readonly Adapter[] = [simulatedAdapter, webAdapter, workstationAdapter];
+export const BUILT_IN_ADAPTERS: readonly Adapter[] = [
+  simulatedAdapter,
+  serviceAdapter,
+  webAdapter,
+  workstationAdapter,
+];
 
 export function createAdapterRegistry(adapters: readonly Adapter[] = BUILT_IN_ADAPTERS): AdapterRegistry {
   return new Map(adapters.map((a) => [a.kind, a]));

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SyncError } from '../errors.js';
 import { parseOrThrow } from '../validation.js';
+import { serviceSpec } from './service.js';
 import { simulatedSpec } from './simulated.js';
 import { webSpec } from './web.js';
 import { workstationSpec } from './workstation.js';
@@ -15,6 +16,7 @@ export const TargetKindSchema = z.enum(TARGET_KINDS);
 
 const specs = new Map<string, TargetKindSpec>([
   [simulatedSpec.kind, simulatedSpec as unknown as TargetKindSpec],
+  [serviceSpec.kind, serviceSpec as unknown as TargetKindSpec],
   [webSpec.kind, webSpec as unknown as TargetKindSpec],
   [workstationSpec.kind, workstationSpec as unknown as TargetKindSpec],
 ]);
