@@ -21,7 +21,9 @@ import type { Queryable } from '../store/db.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
 async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
-  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.group_id = $1 ORDER BY c.id`, [g.id]);
+  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.group_id = $1 ORDER BY c.id`, [
+    g.id,
+  ]);
   const run = await lastGroupRun(q, g.id);
   return {
     id: g.id,
@@ -59,7 +61,8 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sync-groups',
-    summary: 'Create a sync group (one password for several credentials; its policy must suit every member target)',
+    summary:
+      'Create a sync group (one password for several credentials; its policy must suit every member target)',
     tag: 'sync-groups',
     auth: 'operator',
     body: CreateSyncGroupBody,
@@ -74,7 +77,8 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
         const found = new Set(rows.map((r) => r.id));
         if (!found.has(body.primaryCredentialId)) throw field('primaryCredentialId', 'no such credential');
         const missing = ids.filter((x) => !found.has(x));
-        if (missing.length > 0) throw field('memberCredentialIds', `no such credential: ${missing.join(', ')}`);
+        if (missing.length > 0)
+          throw field('memberCredentialIds', `no such credential: ${missing.join(', ')}`);
         const taken = rows.filter((r) => r.group_id !== null);
         if (taken.length > 0) {
           throw new SyncError(
@@ -95,9 +99,16 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
         const inserted = await q.query(
           `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
-          [id, body.name, body.policyId ?? null, primary.id, nextRotation(policy, null, now)?.toISOString() ?? null],
+          [
+            id,
+            body.name,
+            body.policyId ?? null,
+            primary.id,
+            nextRotation(policy, null, now)?.toISOString() ?? null,
+          ],
         );
-        if (inserted.rowCount === 0) throw new SyncError('CONFLICT', `name: a sync group named '${body.name}' exists`);
+        if (inserted.rowCount === 0)
+          throw new SyncError('CONFLICT', `name: a sync group named '${body.name}' exists`);
         // The group rotates its members together: their own schedules stop (a pending change still settles).
         await q.query(
           `UPDATE credentials SET group_id = $1,

@@ -12,7 +12,12 @@ import { beginChange, type RunCount } from '../results/transitions.js';
 import { dispatch, type Work } from '../scheduler/dispatch.js';
 import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
-import { loadCredential, loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import {
+  loadCredential,
+  loadCredentials,
+  saveCredentials,
+  type CredentialRow,
+} from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { GROUP_SECRET_FIELD, loadGroup, memberIds, type GroupRow } from './store.js';
@@ -121,7 +126,9 @@ export async function startGroupChange(
   // Every member leaves an older run it was counted in, and joins this one.
   await countInRuns(
     q,
-    rows.filter((r) => r.run_id !== null).map((row) => ({ row, count: 'unsynced' as const, reason: 'superseded' })),
+    rows
+      .filter((r) => r.run_id !== null)
+      .map((row) => ({ row, count: 'unsynced' as const, reason: 'superseded' })),
     now,
   );
   const runId = randomUUID();
@@ -173,7 +180,9 @@ export async function settleGroupChanges(
     const group = await loadGroup(q, s.row.group_id, true);
     if (!group || group.change_pending_id !== s.changeId || group.change_run_id === null) continue;
     const runId = group.change_run_id;
-    const password = group.change_secret ? ctx.box.open(group.change_secret, group.id, GROUP_SECRET_FIELD) : null;
+    const password = group.change_secret
+      ? ctx.box.open(group.change_secret, group.id, GROUP_SECRET_FIELD)
+      : null;
     const others = (await loadCredentials(q, await memberIds(q, group.id), true)).filter(
       (r) => r.id !== s.row.id,
     );
@@ -199,7 +208,8 @@ export async function settleGroupChanges(
     await countInRuns(q, unsynced, now);
     await refreshAndSave(q, others, now);
     await dispatch(ctx, q, work, now);
-    const next = interval > 0 ? new Date(now.getTime() + (success ? interval : Math.min(interval, DAY_MS))) : null;
+    const next =
+      interval > 0 ? new Date(now.getTime() + (success ? interval : Math.min(interval, DAY_MS))) : null;
     await q.query(
       `UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL,
               next_change_at = coalesce(next_change_at, $2) WHERE id = $1`,
@@ -207,7 +217,9 @@ export async function settleGroupChanges(
     );
     ctx.log.info(
       { groupId: group.id, runId, primary: s.row.id, outcome: s.count, members: work.length },
-      success ? 'sync group: primary changed, members queued' : 'sync group: primary failed, members left alone',
+      success
+        ? 'sync group: primary changed, members queued'
+        : 'sync group: primary failed, members left alone',
     );
   }
 }
@@ -216,7 +228,9 @@ export async function settleGroupChanges(
 async function abandonGroupChange(ctx: Ctx, q: Queryable, group: GroupRow, now: Date): Promise<void> {
   const runId = group.change_run_id;
   if (runId) {
-    const rows = (await loadCredentials(q, await memberIds(q, group.id), true)).filter((r) => r.run_id === runId);
+    const rows = (await loadCredentials(q, await memberIds(q, group.id), true)).filter(
+      (r) => r.run_id === runId,
+    );
     await countInRuns(
       q,
       rows.map((row) => ({ row, count: 'unsynced' as const, reason: 'abandoned' })),
@@ -234,5 +248,8 @@ async function abandonGroupChange(ctx: Ctx, q: Queryable, group: GroupRow, now: 
     'UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL WHERE id = $1',
     [group.id],
   );
-  ctx.log.warn({ groupId: group.id, runId }, 'sync group: abandoned a change whose primary settled elsewhere');
+  ctx.log.warn(
+    { groupId: group.id, runId },
+    'sync group: abandoned a change whose primary settled elsewhere',
+  );
 }

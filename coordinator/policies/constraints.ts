@@ -66,7 +66,8 @@ export function passwordProblems(
   if (!policy) return problems;
   const min = Math.min(policy.length, max);
   if (chars.length < min) problems.push(`shorter than the policy's ${min} characters`);
-  if (chars.some((ch) => policy.exclude.includes(ch))) problems.push('contains a character the policy excludes');
+  if (chars.some((ch) => policy.exclude.includes(ch)))
+    problems.push('contains a character the policy excludes');
   for (const c of CLASSES) {
     const n = chars.filter((ch) => CHARACTER_CLASSES[c].includes(ch)).length;
     if (policy[c] === -1 && n > 0) problems.push(`must not contain ${c}`);

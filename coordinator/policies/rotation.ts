@@ -7,7 +7,11 @@ const DAY_MS = 86_400_000;
  * When a credential's next scheduled change is due under a policy: one rotation interval after
  * its last change (or after `now` when it never changed), never before `now`. Null = no rotation.
  */
-export function nextRotation(policy: PolicyRow | null | undefined, lastChangedAt: Date | null, now: Date): Date | null {
+export function nextRotation(
+  policy: PolicyRow | null | undefined,
+  lastChangedAt: Date | null,
+  now: Date,
+): Date | null {
   if (!policy?.rotate_interval_s) return null;
   const due = (lastChangedAt ?? now).getTime() + policy.rotate_interval_s * 1000;
   return new Date(Math.max(due, now.getTime()));
