@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { CredentialView, SyncRunView } from '../shared/contracts/api.js';
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
+import { importCredentials } from './import.js';
 
 export const USAGE = `syncctl: operate the password sync coordinator
 
@@ -12,13 +13,18 @@ export const USAGE = `syncctl: operate the password sync coordinator
   sites token SITE_ID [--ttl SECONDS]      one-time enrollment token for a new agent
   agents list [--site ID] | enable ID | disable ID | approve ID | revoke ID
   targets list [--site ID] | create --site ID --name N --kind K [--connection JSON]
-  credentials list [--status S] [--site ID] [--target ID] [--limit N] [--cursor C]
+  credentials list [--status S] [--reason R] [--site ID] [--target ID] [--group ID]
+                   [--search TEXT] [--sort KEY|-KEY] [--limit N] [--cursor C]
   credentials get ID | password ID | verify ID | delete ID [--force]
   credentials create --target ID --username U (--password P | --password-stdin)
   credentials change ID [--password P | --password-stdin]
   runs list | get ID | start --kind verify|change [--site ID] [--target ID] [--wait]
   sync [--site ID] [--wait]                verify now; --wait shows progress, exits 3 on failures
   audit [--limit N]
+  import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
+                                           (target/policy by id or name); bad rows are reported with their
+                                           line and skipped; done rows go to FILE.csv.import-state, so a
+                                           rerun resumes; exits 3 when a row was rejected
 
   The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
   default ~/.config/syncctl/config.json); the URL from --url, SYNCCTL_URL or the file.
@@ -52,7 +58,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     process.stdout.write(`${flags.json ? JSON.stringify(value, null, 2) : render()}\n`);
   const path = (p: string) => `/api/v1${p}`;
 
-  switch (`${resource} ${action ?? ''}`.trim()) {
+  switch (resource === 'import' ? 'import' : `${resource} ${action ?? ''}`.trim()) {
     case 'summary': {
       const s = await api.call<{
         byStatus: Record<string, number>;
@@ -142,7 +148,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       const r = await api.call<{ items: CredentialView[]; nextCursor: string | null }>(
         'GET',
         path(
-          `/credentials${query({ status: str(flags.status), siteId: str(flags.site), targetId: str(flags.target), limit: str(flags.limit), cursor: str(flags.cursor) })}`,
+          `/credentials${query({ status: str(flags.status), reason: str(flags.reason), siteId: str(flags.site), targetId: str(flags.target), groupId: str(flags.group), q: str(flags.search), sort: str(flags.sort), limit: str(flags.limit), cursor: str(flags.cursor) })}`,
         ),
       );
       out(r, () =>
@@ -260,6 +266,26 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       );
       out(r, () => table(r.items, ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId']));
       return 0;
+    }
+    case 'import': {
+      const report = await importCredentials(api, need(action, 'FILE.csv'), {
+        progress: !flags.json,
+        ...(str(flags.state) ? { stateFile: str(flags.state) } : {}),
+      });
+      out(report, () =>
+        [
+          `${report.file}: ${report.rows} rows; imported ${report.imported}, already done ${report.skipped}, rejected ${report.rejected.length}`,
+          report.rejected.length
+            ? `rejected rows (fix them and run the same command again):\n${table(
+                report.rejected.map((r) => ({ line: r.line, reason: r.reason })),
+                ['line', 'reason'],
+              )}`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+      return report.rejected.length ? 3 : 0;
     }
     default:
       throw new Error(`unknown command '${args.join(' ')}' (see syncctl --help)`);
