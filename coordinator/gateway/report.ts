@@ -144,7 +144,13 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     await dispatch(ctx, q, work, now);
     await settleGroupChanges(ctx, q, settled, now);
   });
-  await ctx.db.query('UPDATE sites SET last_sync_at = now() WHERE id = $1', [agent.site_id]);
+  // At most one write a second per site: every report of every agent of the site would otherwise
+  // queue on this one row (a lock and a commit per report batch) for a timestamp shown in seconds.
+  await ctx.db.query(
+    `UPDATE sites SET last_sync_at = now()
+      WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
+    [agent.site_id],
+  );
 }
 
 /**
