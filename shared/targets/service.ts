@@ -70,4 +70,6 @@ export const serviceSpec: TargetKindSpec<typeof ServiceConnectionSchema> = {
   }),
   // Only a privileged change needs the admin account; a `self` target never receives it.
   privilegedCredentialId: (c) => (c.changeVia === 'privileged' ? c.privilegedCredentialId : undefined),
+  // A NUL cannot be part of a PostgreSQL string literal, and ends a C string in MySQL clients.
+  passwordConstraints: () => ({ forbidden: '\u0000' }),
 };

@@ -102,6 +102,7 @@ describe('service connection schema', () => {
     });
     expect(serviceSpec.host(c)).toBe('db.example:5432');
     expect(serviceSpec.capabilities(c)).toEqual({ verify: true, change: true, changeConfigured: true });
+    expect(serviceSpec.passwordConstraints!(c)).toEqual({ forbidden: '\u0000' });
     const m = ServiceConnectionSchema.parse({ driver: 'mysql', host: 'db', changeVia: 'privileged' });
     expect(m).toMatchObject({ port: 3306, accountHost: '%' });
     expect(serviceSpec.capabilities(m).changeConfigured).toBe(false);
@@ -188,6 +189,53 @@ describe('service / postgres: verify', () => {
     controller.abort();
     const ctx = serviceContext(connection(), 'x', { signal: controller.signal });
     expect(await serviceAdapter.verify(ctx, 'y')).toMatchObject({ ok: false, reason: 'unreachable' });
+  });
+});
+
+describe('service / postgres: TLS', () => {
+  let tlsCluster: PostgresCluster;
+  let r: PostgresRole;
+
+  beforeAll(async () => {
+    tlsCluster = await startPostgresCluster({ tls: true });
+    r = await tlsCluster.createRole();
+    secrets.add(r.password);
+  }, 120_000);
+
+  afterAll(async () => {
+    await tlsCluster?.stop();
+  });
+
+  const at = (tls: Record<string, unknown>, host = '127.0.0.1') => ({
+    driver: 'postgres',
+    host,
+    port: tlsCluster.port,
+    connectTimeoutMs: 5_000,
+    tls,
+  });
+
+  it('require: encrypted without checking the certificate', async () => {
+    expect(await verify(at({ mode: 'require' }), r.name, r.password)).toEqual({ ok: true });
+  });
+
+  it('verify-full with the CA: ok, and a change works over it', async () => {
+    const conn = at({ mode: 'verify-full', ca: tlsCluster.caPem });
+    expect(await verify(conn, r.name, r.password)).toEqual({ ok: true });
+    expect(
+      await verify(at({ mode: 'verify-full', ca: tlsCluster.caPem }, 'localhost'), r.name, r.password),
+    ).toEqual({
+      ok: true,
+    });
+    const next = strongPassword();
+    expect(await change(conn, r.name, r.password, next)).toEqual({ ok: true });
+    expect(await verify(conn, r.name, next)).toEqual({ ok: true });
+    r.password = next;
+  });
+
+  it('verify-full without the CA (system roots) → error, never a password verdict', async () => {
+    const attempt = await verify(at({ mode: 'verify-full' }), r.name, r.password);
+    expect(attempt).toMatchObject({ ok: false, reason: 'error', definite: true });
+    expect(!attempt.ok && attempt.message).toMatch(/certificate/i);
   });
 });
 

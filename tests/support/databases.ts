@@ -13,6 +13,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   chownSync,
   existsSync,
   mkdtempSync,
@@ -57,6 +58,8 @@ export interface PostgresCluster {
   port: number;
   /** The cluster's superuser (`postgres`), with a password. */
   superuser: { username: string; password: string };
+  /** PEM of the CA that signed the server's certificate, when started with `tls`. */
+  caPem?: string;
   /** Runs one statement as the superuser. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, values?: unknown[]): Promise<R[]>;
   /** A role with a random name; `options` is SQL after WITH (LOGIN PASSWORD … is added unless NOLOGIN). */
@@ -88,10 +91,58 @@ function osUser(name: string): { uid: number; gid: number } | undefined {
 }
 
 /**
- * Starts a private PostgreSQL cluster on 127.0.0.1 and a free port, scram-sha-256 everywhere.
- * `preload` names shared_preload_libraries (e.g. ['passwordcheck']).
+ * A throw-away CA and a server certificate it signed for 127.0.0.1 and localhost (openssl), in `dir`.
+ * Returns the CA's PEM.
  */
-export async function startPostgresCluster(options: { preload?: string[] } = {}): Promise<PostgresCluster> {
+async function makeCertificates(
+  dir: string,
+  owner: { uid: number; gid: number } | undefined,
+): Promise<string> {
+  const ssl = (args: string[]) => run('openssl', args, { cwd: dir, timeout: 60_000 });
+  await ssl(
+    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=test-ca'].concat([
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+    ]),
+  );
+  await ssl([
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+  ]);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  await ssl(
+    ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial'].concat([
+      '-days',
+      '2',
+      '-extfile',
+      'san.ext',
+      '-out',
+      'server.crt',
+    ]),
+  );
+  chmodSync(join(dir, 'server.key'), 0o600);
+  if (owner) for (const f of ['server.key', 'server.crt']) chownSync(join(dir, f), owner.uid, owner.gid);
+  return readFileSync(join(dir, 'ca.crt'), 'utf8');
+}
+
+/**
+ * Starts a private PostgreSQL cluster on 127.0.0.1 and a free port, scram-sha-256 everywhere.
+ * `preload` names shared_preload_libraries (e.g. ['passwordcheck']); `tls` turns ssl on with a
+ * certificate for 127.0.0.1 / localhost signed by a throw-away CA (`caPem`).
+ */
+export async function startPostgresCluster(
+  options: { preload?: string[]; tls?: boolean } = {},
+): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (bin === undefined) throw new Error('no PostgreSQL server binaries (initdb) under /usr/lib/postgresql');
   // initdb refuses to run as root: the cluster runs as the `postgres` OS user then.
@@ -111,7 +162,9 @@ export async function startPostgresCluster(options: { preload?: string[] } = {})
   const exec = (file: string, args: string[]) =>
     run(join(bin, file), args, { ...as, cwd: dir, env: { ...process.env, LC_ALL: 'C' }, timeout: 60_000 });
 
+  let caPem: string | undefined;
   try {
+    if (options.tls) caPem = await makeCertificates(dir, owner);
     await exec('initdb', [
       '-D',
       data,
@@ -130,6 +183,13 @@ export async function startPostgresCluster(options: { preload?: string[] } = {})
       '-c fsync=off',
       '-c max_connections=50',
       ...(options.preload?.length ? [`-c shared_preload_libraries=${options.preload.join(',')}`] : []),
+      ...(options.tls
+        ? [
+            '-c ssl=on',
+            `-c ssl_cert_file=${join(dir, 'server.crt')}`,
+            `-c ssl_key_file=${join(dir, 'server.key')}`,
+          ]
+        : []),
     ];
     await exec('pg_ctl', [
       '-D',
@@ -170,6 +230,7 @@ export async function startPostgresCluster(options: { preload?: string[] } = {})
     host,
     port,
     superuser,
+    ...(caPem === undefined ? {} : { caPem }),
     query,
     async createRole({ password: pw = strongPassword(), with: extra = 'LOGIN', prefix = 'svc' } = {}) {
       const name = randomName(prefix);

@@ -1,3 +1,5 @@
+import { isIP } from 'node:net';
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import mysql from 'mysql2';
 import type { Connection, ConnectionOptions, SslOptions } from 'mysql2';
 import type { MysqlConnection, ServiceTls } from '../../../shared/targets/service.js';
@@ -122,6 +124,8 @@ async function withSession(
         try {
           await connectOnce(conn);
           connected = true;
+          const identity = checkIpIdentity(c, conn);
+          if (identity) return identity;
         } catch (err) {
           if (ctx.signal.aborted) return ABORTED;
           return onLoginFailure(loginFailure(err, secrets));
@@ -132,6 +136,20 @@ async function withSession(
   } finally {
     await close(conn, connected, c.connectTimeoutMs);
   }
+}
+
+/**
+ * mysql2 checks a certificate's name only for host names: with an IP address it compares against
+ * 'localhost'. For verify-full on an IP, check the peer certificate against the IP here.
+ */
+function checkIpIdentity(c: MysqlConnection, conn: Connection): Failure | undefined {
+  if (c.tls.mode !== 'verify-full' || isIP(c.host) === 0) return undefined;
+  const stream = (conn as unknown as { stream?: Partial<TLSSocket> }).stream;
+  const cert = stream?.getPeerCertificate?.();
+  if (!cert || Object.keys(cert).length === 0)
+    return fail('error', 'TLS: the server presented no certificate');
+  const problem = checkServerIdentity(c.host, cert);
+  return problem ? fail('error', `TLS: ${problem.message}`) : undefined;
 }
 
 /** A polite QUIT when the session is up (bounded in time), else just the socket closed. */

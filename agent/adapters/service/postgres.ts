@@ -18,14 +18,15 @@ import {
 
 type Ctx = AdapterContext<PostgresConnection>;
 
-function sslOf(tls: ServiceTls, host: string): pg.ClientConfig['ssl'] {
+function sslOf(tls: ServiceTls): pg.ClientConfig['ssl'] {
   switch (tls.mode) {
     case 'disable':
       return false;
     case 'require':
       return { rejectUnauthorized: false };
     case 'verify-full':
-      return { rejectUnauthorized: true, ...(tls.ca ? { ca: tls.ca } : {}), servername: host };
+      // pg sends the host name as SNI and Node checks it (or the IP) against the certificate.
+      return { rejectUnauthorized: true, ...(tls.ca ? { ca: tls.ca } : {}) };
   }
 }
 
@@ -74,7 +75,7 @@ async function withSession(
     database: c.database,
     user,
     password,
-    ssl: sslOf(c.tls, c.host),
+    ssl: sslOf(c.tls),
     connectionTimeoutMillis: c.connectTimeoutMs,
     query_timeout: c.connectTimeoutMs,
     application_name: 'password-sync-agent',
