@@ -43,7 +43,33 @@ export class SchedulerRunner {
     this.worker.on('error', (err) => ctx.log.warn({ err: err.message }, 'scheduler worker error'));
   }
 
+  private guard: NodeJS.Timeout | undefined;
+
   async start(): Promise<void> {
+    await this.ensureSchedulers();
+    // Redis holds the schedulers too: after a wipe or a restart without persistence they are gone,
+    // and with them every tick and reconcile. Each replica puts them back when they are missing.
+    this.guard = setInterval(
+      () => {
+        this.ensureSchedulers(true).catch((err: unknown) =>
+          this.ctx.log.warn({ err: (err as Error).message }, 'scheduler check failed'),
+        );
+      },
+      Math.min(this.ctx.config.RECONCILE_EVERY_MS, 5000),
+    );
+    this.guard.unref();
+    void this.worker.run().catch((err: unknown) => this.ctx.log.error({ err }, 'scheduler worker stopped'));
+  }
+
+  private async ensureSchedulers(onlyMissing = false): Promise<void> {
+    if (onlyMissing) {
+      const [tick, reconcile] = await Promise.all([
+        this.queue.getJobScheduler('tick'),
+        this.queue.getJobScheduler('reconcile'),
+      ]);
+      if (tick && reconcile) return;
+      this.ctx.log.warn('scheduler jobs missing from Redis (wiped or restarted): adding them again');
+    }
     const every = this.ctx.config.SCHEDULER_TICK_MS;
     await this.queue.upsertJobScheduler(
       'tick',
@@ -55,7 +81,6 @@ export class SchedulerRunner {
       { every: this.ctx.config.RECONCILE_EVERY_MS },
       { name: 'reconcile', opts: { removeOnComplete: 10, removeOnFail: 50 } },
     );
-    void this.worker.run().catch((err: unknown) => this.ctx.log.error({ err }, 'scheduler worker stopped'));
   }
 
   kick(): void {
@@ -65,6 +90,7 @@ export class SchedulerRunner {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.guard);
     await this.worker.close().catch(() => undefined);
     await this.queue.close().catch(() => undefined);
     await this.connection.quit().catch(() => undefined);
