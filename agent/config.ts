@@ -41,7 +41,7 @@ export interface AgentConfig {
   shutdownGraceMs: number;
   reportFlushMs: number;
   logLevel: string;
-  tls: TlsFiles | undefined;
+  tls?: TlsFiles | undefined;
 }
 
 /** Reads the agent's config; throws SyncError CONFIG_INVALID naming each bad variable. */

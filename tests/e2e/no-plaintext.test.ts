@@ -13,6 +13,7 @@ import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { ADMIN_TOKEN, newMasterKey } from '../support/coordinator.js';
 import {
   createCredential,
+  type CreatedCredential,
   createEnrollmentToken,
   createSite,
   createTarget,
@@ -107,7 +108,7 @@ it('no password in PostgreSQL, Redis, logs at trace level, or the agent state fo
   const target = await createTarget(admin, site.id);
   const failing = await createTarget(admin, site.id, { failRate: 1, failReason: 'unreachable' });
   const given = Array.from({ length: 4 }, (_, i) => `Canary-Plaintext-${i}-${Date.now()}`);
-  const creds = [];
+  const creds: CreatedCredential[] = [];
   for (const [i, password] of given.entries()) {
     creds.push(await createCredential(admin, i === 3 ? failing : target, { password }));
   }
@@ -150,7 +151,7 @@ it('no password in PostgreSQL, Redis, logs at trace level, or the agent state fo
       .join('\n'),
   };
   expect(places['PostgreSQL dump']).toContain(creds[0]!.id); // the dump is real, with our rows in it
-  expect(places.Redis.length).toBeGreaterThan(0);
+  expect(places.Redis!.length).toBeGreaterThan(0);
   expect(places['agent log']).toContain('"level":20'); // debug lines were written
   expect(places['coordinator log']).toContain('"level":20');
   const leaks = Object.entries(places).flatMap(([place, text]) =>

@@ -12,6 +12,7 @@ import {
 } from '../support/coordinator.js';
 import {
   createCredential,
+  type CreatedCredential,
   createSite,
   createTarget,
   FakeAgent,
@@ -35,7 +36,7 @@ afterAll(() => c?.close());
 it('sync-coordinator rotate-master-key re-wraps current, pending and history secrets; the old key is then not needed', async () => {
   const site = await createSite(c.admin);
   const target = await createTarget(c.admin, site.id);
-  const creds = [];
+  const creds: CreatedCredential[] = [];
   for (let i = 0; i < 12; i++)
     creds.push(await createCredential(c.admin, target, { password: `rotation-pw-${i}` }));
   // A change settled (history entry) and one pending (pending secret): every sealed column is covered.
