@@ -149,13 +149,14 @@ const settled = (c: CredentialView) => c.status === 'in_sync' && c.job.state ===
 
 /** Every credential of the target in_sync, idle, with no pending password. */
 async function converged(what: string, timeoutMs = 60_000): Promise<CredentialView[]> {
-  return waitFor(
+  const all = await waitFor(
     async () => {
       const all = await listCredentials(admin, { targetId });
       return all.length >= CREDENTIALS && all.every(settled) ? all : false;
     },
     { timeoutMs, intervalMs: 250, message: `${what}: every credential in_sync, idle, nothing pending` },
   );
+  return all as CredentialView[];
 }
 
 const password = async (id: string) =>
@@ -315,7 +316,7 @@ describe('changes under faults', () => {
     });
     expect(res.status).toBe(200);
     await expectStatus(admin.post(`/credentials/${id}/change`, {}), 202);
-    const after = await waitFor(
+    const after = (await waitFor(
       async () => {
         const c = await getCredential(admin, id);
         return c.job.state === 'idle' && c.lastResultAt !== null && c.statusReason === 'change_failed'
@@ -323,7 +324,7 @@ describe('changes under faults', () => {
           : false;
       },
       { timeoutMs: 30_000, message: 'the change refused by the target' },
-    );
+    )) as CredentialView;
     expect(after).toMatchObject({
       status: 'out_of_sync',
       statusReason: 'change_failed',
