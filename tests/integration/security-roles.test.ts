@@ -47,6 +47,7 @@ function call(token: string | undefined, op: Operation) {
   const path = op.path.replace(/\{[^}]+\}/g, randomUUID());
   if (op.method === 'GET') return client.get(path);
   if (op.method === 'DELETE') return client.delete(path);
+  if (op.method === 'PATCH') return client.patch(path, {});
   return client.post(path, {});
 }
 

@@ -10,6 +10,7 @@ export interface ApiClient {
   get<T = unknown>(path: string): Promise<ApiResponse<T>>;
   post<T = unknown>(path: string, body?: unknown): Promise<ApiResponse<T>>;
   delete<T = unknown>(path: string): Promise<ApiResponse<T>>;
+  patch<T = unknown>(path: string, body?: unknown): Promise<ApiResponse<T>>;
 }
 
 /**
@@ -18,7 +19,7 @@ export interface ApiClient {
  */
 export function api(baseUrl: string, token?: string): ApiClient {
   const base = baseUrl.replace(/\/+$/, '');
-  async function send<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
+  async function send<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown) {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (token !== undefined) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -36,5 +37,6 @@ export function api(baseUrl: string, token?: string): ApiClient {
     get: (path) => send('GET', path),
     post: (path, body) => send('POST', path, body),
     delete: (path) => send('DELETE', path),
+    patch: (path, body) => send('PATCH', path, body),
   };
 }
