@@ -214,6 +214,7 @@ export const StatusHistoryView = z.object({
 
 export const listOf = <T extends z.ZodType>(item: T) =>
   z.object({ items: z.array(item), nextCursor: z.string().nullable() });
+
 // Policies, sync groups, run items (issue 4). The policy body is declared with its rules in
 // coordinator/api/policies.ts (the generator's schema).
 export const PolicyView = z.object({
