@@ -204,6 +204,9 @@ async function main(args: BenchArgs): Promise<void> {
       LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
     },
     join(logDir, 'coordinator.log'),
+    60_000,
+    // e.g. BENCH_COORDINATOR_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it.
+    (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
   );
   cleanups.push({ name: 'coordinator', run: () => coordinator.stop(15_000) });
   const client = api(coordinator.url, adminToken, 64);

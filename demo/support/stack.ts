@@ -24,11 +24,12 @@ export async function startCoordinatorChild(
   env: Record<string, string | undefined>,
   logFile: string,
   timeoutMs = 60_000,
+  nodeArgs: string[] = [],
 ): Promise<CoordinatorChild> {
   const port = !env.PORT || env.PORT === '0' ? await freePort() : Number(env.PORT);
   const host = !env.HOST || env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const child = spawnManaged('sync-coordinator', process.execPath, [binaryPath('coordinator')], {
+  const child = spawnManaged('sync-coordinator', process.execPath, [...nodeArgs, binaryPath('coordinator')], {
     env: childEnv({ ...env, PORT: String(port) }),
     logFile,
   });
