@@ -403,6 +403,7 @@ async function main(): Promise<void> {
   const someId = ids.get(keyOf(DEMO_SITE, 'web-portal', 'admin'))!;
   say();
   say(`Coordinator:  ${base}   (API under ${base}/api/v1, described at ${base}/openapi.json)`);
+  say(`Dashboard:    ${base}/   (sign in with the admin token)`);
   say(`Admin token:  ${secrets.adminToken}`);
   say(`Data folder:  ${dataDir}   (admin token and master key kept in demo-secrets.json)`);
   say();
