@@ -1,6 +1,6 @@
 import type { Ctx } from './context.js';
 import { refreshStatus } from './status.js';
-import { CREDENTIAL_SELECT, saveCredentials, type CredentialRow } from './store/credentials.js';
+import { saveCredentials, selectCredentials } from './store/credentials.js';
 import { siteFacts } from './store/sites.js';
 
 const PAGE = 2000;
@@ -16,8 +16,9 @@ export async function refreshSiteStatuses(ctx: Ctx, siteId: string): Promise<num
   for (;;) {
     const { count, last } = await ctx.db.tx(async (q) => {
       const now = new Date();
-      const { rows } = await q.query<CredentialRow>(
-        `${CREDENTIAL_SELECT} WHERE c.site_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3 FOR UPDATE OF c`,
+      const rows = await selectCredentials(
+        q,
+        `WHERE c.site_id = $1 AND c.id > $2 ORDER BY c.id LIMIT $3 FOR UPDATE OF c`,
         [siteId, after, PAGE],
       );
       const facts = (await siteFacts(q, [siteId])).get(siteId);

@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.js';
 import { refreshStatus } from '../status.js';
-import { CREDENTIAL_SELECT, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { saveCredentials, selectCredentials, type CredentialRow } from '../store/credentials.js';
 import { siteFacts } from '../store/sites.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
 import { loadPolicies } from '../policies/store.js';
@@ -55,8 +55,9 @@ async function takeDue(
 ): Promise<number> {
   return ctx.db.tx(async (q) => {
     const now = new Date();
-    const { rows } = await q.query<CredentialRow>(
-      `${CREDENTIAL_SELECT} WHERE c.${column} <= $1 ORDER BY c.${column} LIMIT $2 FOR UPDATE OF c SKIP LOCKED`,
+    const rows = await selectCredentials(
+      q,
+      `WHERE c.${column} <= $1 ORDER BY c.${column} LIMIT $2 FOR UPDATE OF c SKIP LOCKED`,
       [now.toISOString(), limit],
     );
     if (rows.length === 0) return 0;
@@ -96,8 +97,9 @@ async function takeDue(
 async function markStale(ctx: Ctx, limit: number): Promise<number> {
   return ctx.db.tx(async (q) => {
     const now = new Date();
-    const { rows } = await q.query<CredentialRow>(
-      `${CREDENTIAL_SELECT} WHERE c.status = 'in_sync' AND c.stale_at <= $1 ORDER BY c.stale_at LIMIT $2
+    const rows = await selectCredentials(
+      q,
+      `WHERE c.status = 'in_sync' AND c.stale_at <= $1 ORDER BY c.stale_at LIMIT $2
        FOR UPDATE OF c SKIP LOCKED`,
       [now.toISOString(), limit],
     );

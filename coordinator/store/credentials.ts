@@ -48,17 +48,38 @@ export const CREDENTIAL_SELECT = `
 SELECT c.*, t.kind AS target_kind, t.name AS target_name, t.connection AS target_connection
 FROM credentials c JOIN targets t ON t.id = c.target_id`;
 
+/**
+ * What each loaded row looked like, so a save writes only the columns a transition changed (a
+ * verification never re-sends the sealed secret, and narrow updates keep PostgreSQL's work small).
+ */
+const loaded = new WeakMap<CredentialRow, Map<keyof CredentialRow, unknown>>();
+
+function track(rows: CredentialRow[]): CredentialRow[] {
+  for (const row of rows) loaded.set(row, new Map(MUTABLE.map((m) => [m.col, row[m.col]])));
+  return rows;
+}
+
+/** Rows of `CREDENTIAL_SELECT` followed by `rest` (WHERE … ORDER BY … [FOR UPDATE …]), tracked for saving. */
+export async function selectCredentials(
+  q: Queryable,
+  rest: string,
+  params: unknown[],
+): Promise<CredentialRow[]> {
+  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} ${rest}`, params);
+  return track(rows);
+}
+
 export async function loadCredentials(
   q: Queryable,
   ids: string[],
   forUpdate: boolean,
 ): Promise<CredentialRow[]> {
   if (ids.length === 0) return [];
-  const { rows } = await q.query<CredentialRow>(
-    `${CREDENTIAL_SELECT} WHERE c.id = ANY($1::uuid[]) ORDER BY c.id${forUpdate ? ' FOR UPDATE OF c' : ''}`,
+  return selectCredentials(
+    q,
+    `WHERE c.id = ANY($1::uuid[]) ORDER BY c.id${forUpdate ? ' FOR UPDATE OF c' : ''}`,
     [ids],
   );
-  return rows;
 }
 
 export async function loadCredential(
@@ -100,17 +121,33 @@ const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
   { col: 'updated_at', type: 'timestamptz' },
 ];
 
+const same = (a: unknown, b: unknown): boolean =>
+  a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
+
+/** The columns of `row` that differ from when it was loaded (all of them for an untracked row). */
+function changedColumns(row: CredentialRow): (keyof CredentialRow)[] {
+  const before = loaded.get(row);
+  if (!before) return MUTABLE.map((m) => m.col);
+  return MUTABLE.filter((m) => m.col !== 'updated_at' && !same(before.get(m.col), row[m.col])).map(
+    (m) => m.col,
+  );
+}
+
+/** Columns the status history needs whenever the status is written. */
+const STATUS_COLUMNS: (keyof CredentialRow)[] = [
+  'status',
+  'status_reason',
+  'status_changed_at',
+  'last_message',
+];
+
 /**
  * Settled statuses that differ from the credential's last recorded one go to its status history in
  * the same statement (every sub-statement sees the rows as they were before the update). Transient
  * ones (pending, being synced) are left out, so a daily verification that ends where it began adds
  * nothing.
  */
-const SAVE_SQL = `
-WITH u AS (
-  SELECT * FROM unnest($1::uuid[], ${MUTABLE.map((m, i) => `$${i + 2}::${m.type}[]`).join(', ')})
-    AS u(id, ${MUTABLE.map((m) => m.col).join(', ')})
-), history AS (
+const HISTORY_CTE = `, history AS (
   INSERT INTO credential_status_history (credential_id, at, status, reason, message)
   SELECT u.id, u.status_changed_at, u.status, u.status_reason,
          CASE WHEN u.status = 'out_of_sync' THEN u.last_message END
@@ -121,17 +158,47 @@ WITH u AS (
        SELECT 1 FROM (SELECT h.status, h.reason FROM credential_status_history h
                        WHERE h.credential_id = u.id ORDER BY h.id DESC LIMIT 1) last
         WHERE last.status = u.status AND last.reason IS NOT DISTINCT FROM u.status_reason)
-)
-UPDATE credentials AS c SET ${MUTABLE.map((m) => `${m.col} = u.${m.col}`).join(', ')}
+)`;
+
+const saveSql = new Map<string, string>();
+
+function saveStatement(columns: { col: keyof CredentialRow; type: string }[]): string {
+  const key = columns.map((c) => c.col).join(',');
+  let sql = saveSql.get(key);
+  if (!sql) {
+    const withStatus = columns.some((c) => c.col === 'status');
+    sql = `
+WITH u AS (
+  SELECT * FROM unnest($1::uuid[], ${columns.map((m, i) => `$${i + 2}::${m.type}[]`).join(', ')})
+    AS u(id, ${columns.map((m) => m.col).join(', ')})
+)${withStatus ? HISTORY_CTE : ''}
+UPDATE credentials AS c SET ${columns.map((m) => `${m.col} = u.${m.col}`).join(', ')}
 FROM u
 WHERE c.id = u.id`;
+    saveSql.set(key, sql);
+  }
+  return sql;
+}
 
 const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
 
-/** Writes the mutable columns of every row back, in one statement. */
+/**
+ * Writes back, in one statement, the columns any of the rows changed since they were loaded (rows
+ * that changed nothing are left alone). The rows then count as loaded as they are now.
+ */
 export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const params: unknown[] = [rows.map((r) => r.id)];
-  for (const m of MUTABLE) params.push(rows.map((r) => toParam(r[m.col])));
-  await q.query(SAVE_SQL, params);
+  const changed = new Set<keyof CredentialRow>();
+  const dirty = rows.filter((row) => {
+    const cols = changedColumns(row);
+    for (const c of cols) changed.add(c);
+    return cols.length > 0;
+  });
+  if (dirty.length === 0) return;
+  if (changed.has('status') || changed.has('status_reason')) for (const c of STATUS_COLUMNS) changed.add(c);
+  changed.add('updated_at');
+  const columns = MUTABLE.filter((m) => changed.has(m.col));
+  const params: unknown[] = [dirty.map((r) => r.id)];
+  for (const m of columns) params.push(dirty.map((r) => toParam(r[m.col])));
+  await q.query(saveStatement(columns), params);
+  track(dirty);
 }
