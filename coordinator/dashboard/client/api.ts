@@ -21,7 +21,8 @@ export const whenUnauthenticated = (fn: () => void): void => {
   onUnauthenticated = fn;
 };
 
-async function call<T>(method: string, path: string, body?: unknown, token = getToken()): Promise<T> {
+async function call<T>(method: string, path: string, body?: unknown, explicitToken?: string): Promise<T> {
+  const token = explicitToken ?? getToken();
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -40,7 +41,8 @@ async function call<T>(method: string, path: string, body?: unknown, token = get
   }
   if (!res.ok) {
     const err = (json as { error?: { code?: string; message?: string } } | null)?.error;
-    if (res.status === 401) onUnauthenticated();
+    // A stored token that stopped working ends the session; a token being tried does not.
+    if (res.status === 401 && explicitToken === undefined) onUnauthenticated();
     throw new ApiError(res.status, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.status}`);
   }
   return json as T;
