@@ -1,0 +1,131 @@
+/**
+ * The real `syncctl` binary (dist/cli) against a real coordinator and agent: `import` with good and
+ * bad rows (report with line numbers, exit 3, resumable), `sync --site --wait` exit codes, --json.
+ */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { CredentialView } from '../../shared/contracts/api.js';
+import { startStack, type Stack } from '../browser/stack.js';
+import { ADMIN_TOKEN } from '../support/coordinator.js';
+import {
+  createCredential,
+  createEnrollmentToken,
+  createSite,
+  createTarget,
+  expectStatus,
+} from '../support/fixtures.js';
+import { runCli, startAgent } from '../support/processes.js';
+
+let stack: Stack;
+let dir: string;
+let targetId: string;
+const cli = (...args: string[]) =>
+  runCli(['--url', stack.coordinator.url, '--token', ADMIN_TOKEN, ...args], {}, 60_000);
+
+beforeAll(async () => {
+  stack = await startStack('cli');
+  dir = mkdtempSync(join(tmpdir(), 'cli-import-'));
+  targetId = await createTarget(stack.admin, stack.siteId, {}, 'cli-fileserver');
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+it('imports a CSV row by row, reports bad rows with their line, and resumes', async () => {
+  const csv = join(dir, 'credentials.csv');
+  writeFileSync(
+    csv,
+    [
+      'target,username,password',
+      'cli-fileserver,alice,"pa,ss""word"',
+      `${targetId},bob,secret-2`,
+      'no-such-target,carol,secret-3',
+      'cli-fileserver,,secret-4',
+      'cli-fileserver,dave',
+      'cli-fileserver,alice,again',
+      'cli-fileserver,erin,secret-5',
+      '',
+    ].join('\n'),
+  );
+  const first = await cli('import', csv);
+  expect(first.code, first.stderr).toBe(3);
+  expect(first.stdout).toContain('imported 3');
+  expect(first.stdout).toMatch(/4\s+no target named 'no-such-target'/);
+  expect(first.stdout).toMatch(/5\s+username is empty/);
+  expect(first.stdout).toMatch(/6\s+2 fields, the header has 3/);
+  expect(first.stdout).toMatch(/7\s+same target and username as line 2/);
+  expect(first.stderr).toContain('3/3 100%');
+
+  const list = await expectStatus<{ items: CredentialView[] }>(
+    stack.admin.get(`/credentials?targetId=${targetId}&sort=username`),
+    200,
+  );
+  expect(list.items.map((c) => c.username)).toEqual(['alice', 'bob', 'erin']);
+  const alice = list.items[0]!;
+  const password = await expectStatus<{ password: string }>(
+    stack.admin.get(`/credentials/${alice.id}/password`),
+    200,
+  );
+  expect(password.password).toBe('pa,ss"word');
+  expect(readFileSync(`${csv}.import-state`, 'utf8').trim().split('\n')).toHaveLength(3);
+
+  // Fix a row and run the same command again: only what is missing is created.
+  writeFileSync(
+    csv,
+    readFileSync(csv, 'utf8').replace('cli-fileserver,,secret-4', 'cli-fileserver,frank,secret-4'),
+  );
+  const second = await cli('--json', 'import', csv);
+  expect(second.code).toBe(3);
+  const report = JSON.parse(second.stdout) as {
+    imported: number;
+    skipped: number;
+    rejected: { line: number }[];
+  };
+  expect(report.imported).toBe(1);
+  expect(report.skipped).toBe(3);
+  expect(report.rejected.map((r) => r.line)).toEqual([4, 6, 7]);
+});
+
+it('refuses a file without the required columns, with a clear error', async () => {
+  const csv = join(dir, 'bad-header.csv');
+  writeFileSync(csv, 'host,user,pass\nx,y,z\n');
+  const r = await cli('import', csv);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('unknown column(s) host, user, pass');
+});
+
+it('sync --site --wait exits 0 when every credential succeeded and 3 when some failed', async () => {
+  const ok = await cli('--json', 'sync', '--site', stack.siteId, '--wait');
+  expect(ok.code, ok.stderr).toBe(0);
+  const run = JSON.parse(ok.stdout) as { outcome: string; counts: { success: number } };
+  expect(run.outcome).toBe('success');
+  expect(run.counts.success).toBe(4);
+
+  const { id: failingSite } = await createSite(stack.admin, 'cli-failing-site');
+  await startAgent(
+    {
+      COORDINATOR_URL: stack.coordinator.url,
+      ENROLLMENT_TOKEN: await createEnrollmentToken(stack.admin, failingSite),
+      AGENT_NAME: 'cli-failing-agent',
+      LOG_LEVEL: 'info',
+    },
+    { label: 'cli-failing-agent' },
+  );
+  const good = await createTarget(stack.admin, failingSite, {}, 'good');
+  const bad = await createTarget(stack.admin, failingSite, { failRate: 1, failReason: 'mismatch' }, 'bad');
+  await createCredential(stack.admin, good);
+  await createCredential(stack.admin, bad);
+  const partial = await cli('sync', '--site', failingSite, '--wait');
+  expect(partial.code, partial.stderr).toBe(3);
+  expect(partial.stdout).toContain('partial');
+  expect(partial.stderr).toContain('2/2 100%');
+});
+
+it('unknown commands and API errors are clear', async () => {
+  const r = await cli('credentials', 'get', '00000000-0000-4000-8000-000000000000');
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('not found');
+});
