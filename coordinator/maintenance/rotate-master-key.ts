@@ -1,17 +1,19 @@
 import type { SecretBox } from '../../shared/crypto.js';
+import { GROUP_SECRET_FIELD } from '../groups/store.js';
 import { historyField } from '../secrets.js';
 import type { Db } from '../store/db.js';
 
 const PAGE = 500;
 
 export interface RotationProgress {
-  table: 'credentials' | 'secret_history';
+  table: 'credentials' | 'secret_history' | 'sync_groups';
   done: number;
   rewrapped: number;
 }
 
 /**
- * Re-wraps every data key (current, pending and history secrets) under the current master key. The
+ * Re-wraps every data key (current, pending and history secrets, a group change's shared password)
+ * under the current master key. The
  * secrets themselves are not re-encrypted. Safe while coordinators run: they are configured with
  * the new key and the old one in COORDINATOR_PREVIOUS_MASTER_KEYS, so they open either; each page
  * is re-wrapped in its own short transaction with its rows locked. Idempotent: run it again after
@@ -21,7 +23,7 @@ export async function rotateMasterKey(
   db: Db,
   box: SecretBox,
   onProgress: (p: RotationProgress) => void = () => undefined,
-): Promise<{ credentials: number; history: number }> {
+): Promise<{ credentials: number; history: number; groups: number }> {
   const credentials = await rewrapTable(db, 'credentials', onProgress, async (q, after) => {
     const { rows } = await q.query<{ id: string; secret: string; pending_secret: string | null }>(
       'SELECT id, secret, pending_secret FROM credentials WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
@@ -55,7 +57,22 @@ export async function rotateMasterKey(
     }
     return { ids: rows.map((r) => r.id), rewrapped };
   });
-  return { credentials, history };
+  const groups = await rewrapTable(db, 'sync_groups', onProgress, async (q, after) => {
+    const { rows } = await q.query<{ id: string; change_secret: string | null }>(
+      'SELECT id, change_secret FROM sync_groups WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
+      [after, PAGE],
+    );
+    let rewrapped = 0;
+    for (const r of rows) {
+      if (r.change_secret === null) continue;
+      const secret = box.rewrap(r.change_secret, r.id, GROUP_SECRET_FIELD);
+      if (secret === r.change_secret) continue;
+      await q.query('UPDATE sync_groups SET change_secret = $2 WHERE id = $1', [r.id, secret]);
+      rewrapped += 1;
+    }
+    return { ids: rows.map((r) => r.id), rewrapped };
+  });
+  return { credentials, history, groups };
 }
 
 async function rewrapTable(
