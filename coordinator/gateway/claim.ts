@@ -4,7 +4,6 @@ import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
-import { markClaimed } from '../results/transitions.js';
 import { countInRuns } from '../results/runs.js';
 import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
@@ -12,7 +11,9 @@ import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
+import { markClaimed } from '../results/transitions.js';
 import { lockTokenFor } from './agent-auth.js';
+import { markBeingSynced } from './being-synced.js';
 
 /** How often a waiting claim looks at the queue again without a wake-up (delayed and stalled jobs). */
 const RECHECK_MS = 1000;
@@ -63,6 +64,19 @@ interface Taken {
   row: CredentialRow;
 }
 
+/** A job not handed out whose credential needs settling: no longer wanted, or its secret unreadable. */
+interface Settle {
+  id: string;
+  kind: JobKind;
+  unreadable: boolean;
+}
+
+/**
+ * Hands claimed jobs out. The credentials are read without row locks and not written: claiming is
+ * the hot path, and the lock tokens in Redis already make a job one agent's. "Being synced" becomes
+ * visible a moment later (being-synced.ts), only for jobs still running then. The rare jobs that are
+ * not handed out are settled in a transaction of their own.
+ */
 async function handOut(
   ctx: Ctx,
   agent: AgentRow,
@@ -70,99 +84,128 @@ async function handOut(
   token: string,
 ): Promise<ClaimedJob[]> {
   const skipped: Job<JobData>[] = [];
-  const result = await ctx.db.tx(async (q) => {
-    const now = new Date();
-    const parsed = jobs.map((job) => {
-      const id = parseJobId(job.id ?? '');
-      const data = JobDataSchema.safeParse(job.data);
-      return { job, kind: id?.kind, data: data.success ? data.data : undefined };
-    });
-    const rows = await loadCredentials(
-      q,
-      parsed.flatMap((p) => (p.data ? [p.data.credentialId] : [])),
-      true,
-    );
-    const byId = new Map(rows.map((r) => [r.id, r]));
-    const privileged = await privilegedAccounts(ctx, q, agent.site_id, parsed, byId);
-    const taken: Taken[] = [];
-    const claimed: ClaimedJob[] = [];
-    const unsynced: CredentialRow[] = [];
-    for (const p of parsed) {
-      const row = p.data ? byId.get(p.data.credentialId) : undefined;
-      if (!p.kind || !p.data || !row || row.site_id !== agent.site_id) {
-        skipped.push(p.job);
-        continue;
-      }
-      const needsPending = p.kind !== 'verify';
-      const stillWanted =
-        row.sync_enabled &&
-        row.status !== 'not_synced' &&
-        row.status !== 'unsyncable' &&
-        (!needsPending || (row.pending_secret !== null && row.pending_id === p.data.changeId));
-      if (!stillWanted) {
-        skipped.push(p.job);
-        if (row.job_state !== 'idle' && row.job_kind === p.kind) {
-          row.job_state = 'idle';
-          row.job_kind = null;
-          row.job_since = null;
-          unsynced.push(row);
-        }
-        continue;
-      }
-      try {
-        claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token, privileged));
-      } catch (err) {
-        // A secret that fails its integrity check is reported on the credential, never handed out.
-        ctx.log.error(
-          { credentialId: row.id, detail: err instanceof Error ? err.message : String(err) },
-          'stored secret unreadable; job not handed out',
-        );
-        skipped.push(p.job);
-        failUnreadable(row, now);
-        unsynced.push(row);
-        continue;
-      }
-      markClaimed(row, now);
-      taken.push({ job: p.job, kind: p.kind, data: p.data, row });
-    }
-    const facts = await siteFacts(q, [agent.site_id]);
-    const touched = [...taken.map((t) => t.row), ...unsynced];
-    for (const row of touched) refreshStatus(row, facts.get(agent.site_id)!, now);
-    await countInRuns(
-      q,
-      unsynced.map((row) => ({ row, count: 'unsynced' as const })),
-      now,
-    );
-    await saveCredentials(q, touched);
-    if (taken.length > 0) {
-      await recordAudit(q, [
-        {
-          actorType: 'agent',
-          actorId: agent.id,
-          action: 'secret.handout',
-          objectType: 'credential',
-          objectId: taken.length === 1 ? taken[0]!.row.id : null,
-          details: {
-            siteId: agent.site_id,
-            credentialIds: taken.map((t) => t.row.id),
-            jobIds: taken.map((t) => t.job.id),
-            privilegedCredentialIds: claimed.flatMap((c) =>
-              c.privileged ? [privilegedIdOf(byId.get(c.credentialId)!)] : [],
-            ),
-          },
-        },
-      ]);
-    }
-    return claimed;
+  const settle: Settle[] = [];
+  const parsed = jobs.map((job) => {
+    const id = parseJobId(job.id ?? '');
+    const data = JobDataSchema.safeParse(job.data);
+    return { job, kind: id?.kind, data: data.success ? data.data : undefined };
   });
+  const rows = await loadCredentials(
+    ctx.db,
+    parsed.flatMap((p) => (p.data ? [p.data.credentialId] : [])),
+    false,
+  );
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const privileged = await privilegedAccounts(ctx, ctx.db, agent.site_id, parsed, byId);
+  const taken: Taken[] = [];
+  const claimed: ClaimedJob[] = [];
+  for (const p of parsed) {
+    const row = p.data ? byId.get(p.data.credentialId) : undefined;
+    if (!p.kind || !p.data || !row || row.site_id !== agent.site_id) {
+      skipped.push(p.job);
+      continue;
+    }
+    if (!stillWanted(row, p.kind, p.data)) {
+      skipped.push(p.job);
+      settle.push({ id: row.id, kind: p.kind, unreadable: false });
+      continue;
+    }
+    try {
+      claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token, privileged));
+    } catch (err) {
+      // A secret that fails its integrity check is reported on the credential, never handed out.
+      ctx.log.error(
+        { credentialId: row.id, detail: err instanceof Error ? err.message : String(err) },
+        'stored secret unreadable; job not handed out',
+      );
+      skipped.push(p.job);
+      settle.push({ id: row.id, kind: p.kind, unreadable: true });
+      continue;
+    }
+    taken.push({ job: p.job, kind: p.kind, data: p.data, row });
+  }
+  if (taken.length > 0) {
+    await recordAudit(ctx.db, [
+      {
+        actorType: 'agent',
+        actorId: agent.id,
+        action: 'secret.handout',
+        objectType: 'credential',
+        objectId: taken.length === 1 ? taken[0]!.row.id : null,
+        details: {
+          siteId: agent.site_id,
+          credentialIds: taken.map((t) => t.row.id),
+          jobIds: taken.map((t) => t.job.id),
+          privilegedCredentialIds: claimed.flatMap((c) =>
+            c.privileged ? [privilegedIdOf(byId.get(c.credentialId)!)] : [],
+          ),
+        },
+      },
+    ]);
+    const verifies = taken.filter((t) => t.kind === 'verify');
+    markBeingSynced(
+      ctx,
+      verifies.map((t) => ({ id: t.row.id, kind: t.kind, queuedAt: t.row.job_since })),
+    );
+  }
+  // A change or reconcile is recorded as running before the agent hears of it: if its job is lost
+  // later, PostgreSQL knows the new password may be set (the reconciler then sends a reconcile).
+  const changes = taken.filter((t) => t.kind !== 'verify').map((t) => t.row.id);
+  if (settle.length > 0 || changes.length > 0) await settleInPostgres(ctx, agent.site_id, settle, changes);
   // Jobs for credentials that are gone or no longer want the work are finished, not handed out.
   await Promise.all(
     skipped.map((job) => job.moveToCompleted({ skipped: true }, token, false).catch(() => undefined)),
   );
-  for (const j of result) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
-  if (result.length > 0)
-    ctx.log.debug({ agentId: agent.id, siteId: agent.site_id, jobs: result.length }, 'jobs claimed');
-  return result;
+  for (const j of claimed) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
+  if (claimed.length > 0)
+    ctx.log.debug({ agentId: agent.id, siteId: agent.site_id, jobs: claimed.length }, 'jobs claimed');
+  return claimed;
+}
+
+function stillWanted(row: CredentialRow, kind: JobKind, data: JobData): boolean {
+  const needsPending = kind !== 'verify';
+  return (
+    row.sync_enabled &&
+    row.status !== 'not_synced' &&
+    row.status !== 'unsyncable' &&
+    (!needsPending || (row.pending_secret !== null && row.pending_id === data.changeId))
+  );
+}
+
+/** Marks changes as running, and takes skipped credentials out of their job (and run); locked, re-checked. */
+async function settleInPostgres(
+  ctx: Ctx,
+  siteId: string,
+  settle: Settle[],
+  changes: string[],
+): Promise<void> {
+  await ctx.db.tx(async (q) => {
+    const now = new Date();
+    const ids = [...settle.map((s) => s.id), ...changes];
+    const rows = new Map((await loadCredentials(q, ids, true)).map((r) => [r.id, r]));
+    const running = changes.flatMap((id) => rows.get(id) ?? []).filter((r) => r.job_state === 'queued');
+    for (const row of running) markClaimed(row, now);
+    const touched: CredentialRow[] = [];
+    for (const s of settle) {
+      const row = rows.get(s.id);
+      if (!row || row.job_state === 'idle' || row.job_kind !== s.kind) continue;
+      if (s.unreadable) failUnreadable(row, now);
+      else {
+        row.job_state = 'idle';
+        row.job_kind = null;
+        row.job_since = null;
+      }
+      touched.push(row);
+    }
+    const facts = (await siteFacts(q, [siteId])).get(siteId)!;
+    for (const row of [...touched, ...running]) refreshStatus(row, facts, now);
+    await countInRuns(
+      q,
+      touched.map((row) => ({ row, count: 'unsynced' as const })),
+      now,
+    );
+    await saveCredentials(q, [...touched, ...running]);
+  });
 }
 
 function failUnreadable(row: CredentialRow, now: Date): void {

@@ -10,6 +10,7 @@ import {
   getCredential,
   held,
   type ErrorBody,
+  waitForValue,
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { sleep } from '../support/wait.js';
@@ -63,7 +64,8 @@ describe('agent gateway', () => {
       });
       expect(job.target.connection).toMatchObject({ latencyMs: 5 });
       expect(job.token.startsWith(`${agent.agentId}.`)).toBe(true);
-      expect((await row(cred.id)).status).toBe('being_synced');
+      // "Being synced" shows once the job has run for a moment (being-synced.ts), not at the claim.
+      await waitForValue(async () => (await row(cred.id)).status === 'being_synced');
       expect((await getCredential(c.admin, cred.id)).job).toEqual({ state: 'active', kind: 'verify' });
     }
 

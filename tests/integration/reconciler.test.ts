@@ -9,6 +9,7 @@ import {
   FakeAgent,
   getCredential,
   held,
+  waitForValue,
 } from '../support/fixtures.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis.js';
 
@@ -35,6 +36,9 @@ describe('reconciler', () => {
     // One of them is being worked on when Redis goes.
     const [active] = await agent.claim(1);
     expect(active).toBeDefined();
+    await waitForValue(
+      async () => (await getCredential(c.admin, active!.credentialId)).status === 'being_synced',
+    );
     expect((await c.ctx.queues.existing(siteId, jobIds)).size).toBe(5);
 
     await redis.flushall();

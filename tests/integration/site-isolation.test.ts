@@ -9,6 +9,7 @@ import {
   held,
   type CreatedCredential,
   type ErrorBody,
+  waitForValue,
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 
@@ -43,7 +44,10 @@ describe("a site's agent and another site's jobs", () => {
     const bJobs = await b.agent.claim(50);
     expect(bJobs.map((j) => j.credentialId).sort()).toEqual(b.creds.map((x) => x.id).sort());
     const [bJob] = bJobs as [(typeof bJobs)[0]];
-    const before = await credentialState(bJob.credentialId);
+    const before = await waitForValue(async () => {
+      const state = await credentialState(bJob.credentialId);
+      return state.status === 'being_synced' && state;
+    });
     expect(before).toMatchObject({ status: 'being_synced', job_state: 'active' });
 
     // With B's job id and B's own lock token (stolen from B's claim), and with A's token.
@@ -75,7 +79,9 @@ describe("a site's agent and another site's jobs", () => {
     const done = await b.agent.report(bJobs.map(held));
     expect(done.accepted.sort()).toEqual(bJobs.map((j) => j.jobId).sort());
     for (const cred of b.creds) expect((await credentialState(cred.id)).status).toBe('in_sync');
-    for (const cred of a.creds) expect((await credentialState(cred.id)).status).toBe('being_synced');
+    for (const cred of a.creds) {
+      await waitForValue(async () => (await credentialState(cred.id)).status === 'being_synced');
+    }
     expect((await a.agent.report(aJobs.map(held))).accepted).toHaveLength(2);
   });
 

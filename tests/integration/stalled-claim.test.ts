@@ -7,6 +7,7 @@ import {
   FakeAgent,
   getCredential,
   held,
+  waitForValue,
 } from '../support/fixtures.js';
 import { waitFor } from '../support/wait.js';
 
@@ -31,7 +32,7 @@ describe('a claim whose agent vanished', () => {
     const [lost] = await gone.claim(10);
     expect(lost?.credentialId).toBe(cred.id);
     const claimedAt = Date.now();
-    expect((await getCredential(c.admin, cred.id)).status).toBe('being_synced');
+    await waitForValue(async () => (await getCredential(c.admin, cred.id)).status === 'being_synced');
     // `gone` never extends and never reports. While its lock holds, nobody else gets the job.
     expect(await other.claim(10)).toEqual([]);
 
