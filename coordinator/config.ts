@@ -26,6 +26,8 @@ export const CoordinatorEnvSchema = z.object({
   LOG_LEVEL: LogLevelSchema.default('info'),
   SCHEDULER_TICK_MS: envInt(100, 60_000).default(1000),
   SCHEDULER_BATCH: envInt(1, 10_000).default(1000),
+  /** Batches a tick queues at the same time. */
+  SCHEDULER_LANES: envInt(1, 16).default(3),
   RECONCILE_EVERY_MS: envInt(1000, 3_600_000).default(30_000),
   /** Work queued or claimed more recently than this is left alone by the reconciler (may still be on its way). */
   RECONCILE_GRACE_MS: envInt(1000, 600_000).default(10_000),

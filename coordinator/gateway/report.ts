@@ -63,7 +63,11 @@ async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promis
   if (!id || !holdsToken(agent, item.token)) return 'JOB_NOT_HELD';
   let job: Job<JobData> | undefined;
   try {
-    job = await ctx.queues.fetch(agent.site_id, item.jobId);
+    // A verify job's id says all its data holds: no read from Redis. Changes carry a change id: read it.
+    job =
+      id.kind === 'verify'
+        ? ctx.queues.verifyJob(agent.site_id, item.jobId, id.credentialId)
+        : await ctx.queues.fetch(agent.site_id, item.jobId);
   } catch {
     return 'JOB_NOT_HELD';
   }

@@ -11,6 +11,9 @@ import {
 import type { Logger } from '../../shared/logger.js';
 import type { Wake } from './wake.js';
 
+/** The most takes sent to Redis at once by one claim. */
+const MAX_WAVE = 128;
+
 export interface NewJob {
   kind: JobKind;
   credentialId: string;
@@ -75,6 +78,10 @@ export class SiteQueues {
     return site;
   }
 
+  private jobOptions(kind: JobKind) {
+    return { priority: JOB_PRIORITY[kind], removeOnComplete: true, removeOnFail: true };
+  }
+
   /** Adds jobs (deduplicated by their deterministic ids) and wakes the site's waiting claims. */
   async enqueue(siteId: string, jobs: NewJob[]): Promise<void> {
     if (jobs.length === 0) return;
@@ -89,9 +96,7 @@ export class SiteQueues {
         },
         opts: {
           jobId: jobIdFor(j.kind, j.credentialId),
-          priority: JOB_PRIORITY[j.kind],
-          removeOnComplete: true,
-          removeOnFail: true,
+          ...this.jobOptions(j.kind),
           ...(j.delayMs ? { delay: j.delayMs } : {}),
         },
       })),
@@ -100,15 +105,15 @@ export class SiteQueues {
   }
 
   /**
-   * Takes up to `max` jobs for an agent, locked with `token`. Never blocks. Each take is one
-   * atomic script call; they go out in growing waves (1, 2, 4, … 64 at once, pipelined on the
-   * worker's connection) instead of one round trip after another, and stop at the first wave that
-   * comes back short (the queue ran dry).
+   * Takes up to `max` jobs for an agent, locked with `token`. Never blocks. Each take is one atomic
+   * script call; they go out pipelined in waves, the first sized by how many jobs wait (one cheap
+   * count), then doubling, and stop at the first wave that comes back short (the queue ran dry).
    */
   async take(siteId: string, token: string, max: number): Promise<Job<JobData>[]> {
-    const { worker } = this.get(siteId);
+    const { queue, worker } = this.get(siteId);
     const jobs: Job<JobData>[] = [];
-    let wave = 1;
+    const waiting = await queue.getJobCountByTypes('wait', 'prioritized');
+    let wave = Math.max(1, Math.min(waiting, MAX_WAVE));
     while (jobs.length < max) {
       const size = Math.min(wave, max - jobs.length);
       const got = await Promise.all(
@@ -116,9 +121,23 @@ export class SiteQueues {
       );
       for (const job of got) if (job) jobs.push(job);
       if (got.some((job) => !job)) break;
-      wave = Math.min(wave * 2, 64);
+      wave = Math.min(wave * 2, MAX_WAVE);
     }
     return jobs;
+  }
+
+  /**
+   * A handle on a held verify job without reading it from Redis: its id says everything its data
+   * holds, and its options are the ones `enqueue` always sets. Completing it checks the lock.
+   */
+  verifyJob(siteId: string, jobId: string, credentialId: string): Job<JobData> {
+    return new Job<JobData>(
+      this.get(siteId).worker,
+      'verify',
+      { v: 1, credentialId },
+      this.jobOptions('verify'),
+      jobId,
+    );
   }
 
   async fetch(siteId: string, jobId: string): Promise<Job<JobData> | undefined> {

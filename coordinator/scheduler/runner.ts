@@ -16,6 +16,7 @@ export class SchedulerRunner {
   private readonly queue: Queue;
   private readonly worker: Worker;
   private readonly connection: Redis;
+  private closing = false;
 
   constructor(private readonly ctx: Ctx) {
     const prefix = `${ctx.config.QUEUE_PREFIX}:{${QUEUE}}`;
@@ -26,7 +27,9 @@ export class SchedulerRunner {
       QUEUE,
       async (job) => {
         if (job.name === 'reconcile') return { readded: await reconcileQueues(ctx) };
-        const r = await tick(ctx);
+        // Work left when the budget ran out (a big run): go on at once rather than at the next period.
+        let r = await tick(ctx);
+        while (r.more && !this.closing) r = await tick(ctx);
         if (r.verify + r.change + r.stale > 0) ctx.log.debug({ ...r }, 'scheduler tick');
         return r;
       },
@@ -90,6 +93,7 @@ export class SchedulerRunner {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.guard);
     await this.worker.close().catch(() => undefined);
     await this.queue.close().catch(() => undefined);

@@ -13,6 +13,8 @@ export interface TickResult {
   verify: number;
   change: number;
   stale: number;
+  /** The time budget ran out with work still due: tick again at once. */
+  more: boolean;
 }
 
 /** How long a change due on a busy credential waits before the tick looks again. */
@@ -27,24 +29,34 @@ const eligible = (r: CredentialRow) => r.sync_enabled && !r.suspended && r.job_s
  * credentials whose last verification is older than their interval into `out_of_sync` / `stale`.
  */
 export async function tick(ctx: Ctx, budgetMs = 5000): Promise<TickResult> {
-  const started = Date.now();
-  const result: TickResult = { verify: 0, change: 0, stale: 0 };
+  const result: TickResult = { verify: 0, change: 0, stale: 0, more: false };
   const batch = ctx.config.SCHEDULER_BATCH;
-  const more = (n: number) => n === batch && Date.now() - started < budgetMs;
-
-  let n: number;
-  do {
-    n = await takeDue(ctx, 'next_verify_at', batch);
-    result.verify += n;
-  } while (more(n));
-  do {
-    n = await takeDue(ctx, 'next_change_at', batch);
-    result.change += n;
-  } while (more(n));
-  do {
-    n = await markStale(ctx, batch);
-    result.stale += n;
-  } while (more(n));
+  /**
+   * Takes batches until one comes back short or the budget is spent (each kind of work has its own,
+   * so a huge verification run does not starve changes); `lanes` batches at a time (SKIP LOCKED keeps
+   * them disjoint), so queueing a big run overlaps PostgreSQL and Redis round trips.
+   */
+  const drain = async (take: () => Promise<number>, lanes: number): Promise<number> => {
+    const started = Date.now();
+    let total = 0;
+    let dry = false;
+    const lane = async () => {
+      while (!dry) {
+        const n = await take();
+        total += n;
+        if (n < batch) dry = true;
+        else if (Date.now() - started >= budgetMs) {
+          result.more = true;
+          return;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
+    return total;
+  };
+  result.verify = await drain(() => takeDue(ctx, 'next_verify_at', batch), ctx.config.SCHEDULER_LANES);
+  result.change = await drain(() => takeDue(ctx, 'next_change_at', batch), ctx.config.SCHEDULER_LANES);
+  result.stale = await drain(() => markStale(ctx, batch), 1);
   return result;
 }
 

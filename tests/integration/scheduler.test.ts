@@ -22,6 +22,8 @@ beforeAll(async () => {
   c = await startInProcessCoordinator('scheduler', inject('redisUrl'), {
     RUN_SCHEDULER: 'false',
     SCHEDULER_BATCH: String(BATCH),
+    // One batch at a time, so the batch tests can count them; lanes are covered below.
+    SCHEDULER_LANES: '1',
   });
 });
 afterAll(() => c?.close());
@@ -103,7 +105,7 @@ describe('scheduler tick', () => {
     const before = await rows(creds.map((x) => x.id));
 
     const result = await tick(c.ctx);
-    expect(result).toEqual({ verify: 6, change: 0, stale: 0 });
+    expect(result).toEqual({ verify: 6, change: 0, stale: 0, more: false });
 
     const after = await rows([...creds.map((x) => x.id), disabled.id]);
     for (const cred of due) {
@@ -127,7 +129,7 @@ describe('scheduler tick', () => {
     );
 
     // Nothing more is due: a second tick queues nothing.
-    expect(await tick(c.ctx)).toEqual({ verify: 0, change: 0, stale: 0 });
+    expect(await tick(c.ctx)).toEqual({ verify: 0, change: 0, stale: 0, more: false });
     // The agent gets exactly the due ones.
     const done = await claimAndReport(agent, due.length);
     expect(done.sort()).toEqual(due.map((x) => x.id).sort());
@@ -162,6 +164,26 @@ describe('scheduler tick', () => {
     );
     expect(await tick(c.ctx)).toMatchObject({ verify: count });
     expect((await queued(siteId, creds)).size).toBe(count);
+    await claimAndReport(agent, count);
+  });
+
+  it('several lanes take disjoint batches at once, and say when work is left', async () => {
+    const count = 3 * BATCH + 1;
+    const { siteId, agent, creds } = await verifiedSite(count);
+    await setNextVerify(
+      creds.map((x) => x.id),
+      creds.map((_, i) => -60_000 + i * 1_000),
+    );
+    c.ctx.config.SCHEDULER_LANES = 3;
+    try {
+      // Three lanes, one batch each before the (zero) budget is checked: 3 batches, none twice.
+      expect(await tick(c.ctx, 0)).toMatchObject({ verify: 3 * BATCH, more: true });
+      expect((await queued(siteId, creds)).size).toBe(3 * BATCH);
+      expect(await tick(c.ctx)).toMatchObject({ verify: 1, more: false });
+      expect((await queued(siteId, creds)).size).toBe(count);
+    } finally {
+      c.ctx.config.SCHEDULER_LANES = 1;
+    }
     await claimAndReport(agent, count);
   });
 
