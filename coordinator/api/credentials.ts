@@ -124,7 +124,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 201, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ body }, req) => {
       const id = randomUUID();
-      const created = await ctx.db.tx(async (q) => {
+      const row = await ctx.db.tx(async (q) => {
         const target = await q.query<{ site_id: string; name: string; kind: string; connection: unknown }>(
           'SELECT site_id, name, kind, connection FROM targets WHERE id = $1',
           [body.targetId],
@@ -163,34 +163,14 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
           row.status !== 'not_synced' &&
           row.status !== 'unsyncable' &&
           capabilitiesOf(row.target_kind, row.target_connection).verify;
-        if (verifiable) {
-          // Due now; queued below once this row is committed, else by the scheduler.
-          row.next_verify_at = now;
-          await saveCredentials(q, [row]);
-        }
+        // The first verification: its job reaches the queue once this row is committed (dispatch).
+        if (verifiable) await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
         await audit(q, req, 'credential.create', 'credential', id, {
           targetId: body.targetId,
           username: body.username,
         });
-        return { row, verifiable };
+        return row;
       });
-      let row = created.row;
-      if (created.verifiable) {
-        // Queued only after the insert is committed: a claim waiting on the site's queue takes the job
-        // at once, and a job whose credential it cannot see yet would be dropped as obsolete.
-        try {
-          row = await ctx.db.tx(async (q) => {
-            const fresh = await lockCredential(q, id);
-            if (fresh.job_state === 'idle' && fresh.next_verify_at !== null) {
-              await dispatch(ctx, q, [{ row: fresh, kind: 'verify' }], new Date());
-            }
-            return fresh;
-          });
-        } catch (err) {
-          ctx.log.warn({ err, credentialId: id }, 'first verification not queued; the scheduler will');
-          ctx.kickScheduler();
-        }
-      }
       ctx.log.info({ credentialId: id, status: row.status }, 'credential created');
       return { id, status: row.status };
     },

@@ -10,7 +10,7 @@ import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import { saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { PolicyRow } from '../policies/store.js';
-import type { Queryable } from '../store/db.js';
+import { whenCommitted, type Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 
 export interface Work {
@@ -22,10 +22,11 @@ export interface Work {
 
 /**
  * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): a change
- * first stores its new password, sealed, as pending; then the rows are marked queued and saved;
- * then the jobs are added to the sites' queues. If adding fails, the transaction rolls back and the
- * work stays due: PostgreSQL never says "queued" for a job Redis does not have, except after Redis
- * loses it, which the reconciler repairs.
+ * first stores its new password, sealed, as pending; then the rows are marked queued and saved; the
+ * jobs are added to the sites' queues once that transaction has committed, so an agent that takes a
+ * job always finds the row as the job expects it (pending password included). Should adding fail
+ * after the commit, PostgreSQL says "queued" for a job Redis does not have, as after Redis loses
+ * jobs, and the reconciler re-adds it.
  */
 export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date): Promise<void> {
   if (work.length === 0) return;
@@ -75,10 +76,19 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     q,
     work.map((w) => w.row),
   );
-  for (const [siteId, jobs] of bySite) {
-    await ctx.queues.enqueue(siteId, jobs);
-    for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
-  }
+  await whenCommitted(q, async () => {
+    for (const [siteId, jobs] of bySite) {
+      try {
+        await ctx.queues.enqueue(siteId, jobs);
+        for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
+      } catch (err) {
+        ctx.log.error(
+          { siteId, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
+          'queueing failed; the reconciler will re-add these jobs',
+        );
+      }
+    }
+  });
 }
 
 /** Generation rules for a credential's new password: its policy within its target's limits. */

@@ -8,6 +8,21 @@ export interface Queryable {
     sql: string,
     params?: unknown[],
   ): Promise<{ rows: T[]; rowCount: number }>;
+  /**
+   * In a transaction: runs `fn` once it has committed (never if it rolls back), before `tx` returns.
+   * Outside one: absent. `fn` must not throw.
+   */
+  afterCommit?: (fn: () => Promise<void>) => void;
+}
+
+/** Runs `fn` after the transaction of `q` commits, or at once when `q` is not a transaction. */
+export async function whenCommitted(q: Queryable, fn: () => Promise<void>): Promise<void> {
+  if (q.afterCommit) q.afterCommit(fn);
+  else await fn();
+}
+
+async function runHooks(hooks: (() => Promise<void>)[]): Promise<void> {
+  for (const hook of hooks) await hook();
 }
 
 /** PostgreSQL, as a server (`pg`) or embedded (PGlite). Same SQL on both. */
@@ -33,22 +48,26 @@ export function connectPg(url: string, max = 10): Db {
     query,
     async tx(fn) {
       const client = await pool.connect();
+      const hooks: (() => Promise<void>)[] = [];
+      let result;
       try {
         await client.query('BEGIN');
-        const result = await fn({
+        result = await fn({
           async query(sql, params) {
             const r = await client.query(sql, params as unknown[]);
             return { rows: r.rows, rowCount: r.rowCount ?? 0 };
           },
+          afterCommit: (hook) => hooks.push(hook),
         });
         await client.query('COMMIT');
-        return result;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
         throw err;
       } finally {
         client.release();
       }
+      await runHooks(hooks);
+      return result;
     },
     close: () => pool.end(),
   };
@@ -75,7 +94,14 @@ export async function connectPglite(dataDir: string): Promise<Db> {
   return {
     kind: 'pglite',
     ...wrap(db),
-    tx: (fn) => db.transaction((tx) => fn(wrap(tx))),
+    async tx(fn) {
+      const hooks: (() => Promise<void>)[] = [];
+      const result = await db.transaction((tx) =>
+        fn({ ...wrap(tx), afterCommit: (hook) => hooks.push(hook) }),
+      );
+      await runHooks(hooks);
+      return result;
+    },
     close: () => db.close(),
   };
 }

@@ -294,9 +294,11 @@ describe('backbone, end to end', () => {
       ...held,
       ...(await handouts(victim.id, startAudit)).flatMap((h) => h.credentialIds).filter((id) => ids.has(id)),
     ]);
-    const beingSynced = (await listCredentials(admin, { targetId })).filter(
-      (c) => c.status === 'being_synced',
-    );
+    // Jobs still running half a second after their claim show as being synced (being-synced.ts).
+    const beingSynced = await waitForValue(async () => {
+      const list = (await listCredentials(admin, { targetId })).filter((c) => c.status === 'being_synced');
+      return list.length >= heldAtKill.size && list;
+    });
     expect(beingSynced.length).toBeGreaterThanOrEqual(heldAtKill.size);
 
     const finished = await waitForValue(
