@@ -14,6 +14,8 @@ import {
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { sleep } from '../support/wait.js';
+import { dispatch } from '../../coordinator/scheduler/dispatch.js';
+import { loadCredentials } from '../../coordinator/store/credentials.js';
 
 let c: InProcessCoordinator;
 let siteId: string;
@@ -148,6 +150,32 @@ describe('agent gateway', () => {
     expect(Date.now() - pressed).toBeLessThan(600);
     expect(jobs.map((j) => [j.credentialId, j.kind])).toEqual([[cred.id, 'verify']]);
     expect((await agent.report(jobs.map(held))).accepted).toEqual([jobs[0]!.jobId]);
+  });
+
+  it('a queued job reaches Redis only once its transaction has committed', async () => {
+    // Else a waiting claim could take it, read the row without its pending password and drop the change.
+    const cred = await createCredential(c.admin, targetId);
+    await agent.report((await agent.claim(10)).map(held));
+    const jobId = jobIdFor('change', cred.id);
+    const inside = await c.ctx.db.tx(async (q) => {
+      const [row] = await loadCredentials(q, [cred.id], true);
+      await dispatch(c.ctx, q, [{ row: row!, kind: 'change', password: 'given-in-tx-1' }], new Date());
+      return c.ctx.queues.existing(siteId, [jobId]);
+    });
+    expect(inside.size).toBe(0);
+    expect((await c.ctx.queues.existing(siteId, [jobId])).size).toBe(1);
+    const [job] = await agent.claim(5);
+    expect(job).toMatchObject({ kind: 'change', credentialId: cred.id, pendingPassword: 'given-in-tx-1' });
+    await agent.report([held(job!)], { outcome: 'ok', works: 'pending' });
+    // A rolled-back transaction queues nothing.
+    await expect(
+      c.ctx.db.tx(async (q) => {
+        const [row] = await loadCredentials(q, [cred.id], true);
+        await dispatch(c.ctx, q, [{ row: row!, kind: 'verify' }], new Date());
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    expect((await c.ctx.queues.existing(siteId, [jobIdFor('verify', cred.id)])).size).toBe(0);
   });
 
   it('refuses gateway calls without a valid agent token', async () => {
