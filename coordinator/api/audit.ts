@@ -18,7 +18,7 @@ export function registerAuditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/audit',
-    summary: 'Audit events, newest first, filterable by actor, action and object',
+    summary: 'Audit events, newest first, filterable by actor, action, object and time',
     tag: 'audit',
     auth: 'viewer',
     query: AuditQuery,
@@ -32,8 +32,19 @@ export function registerAuditRoutes(ctx: Ctx, routes: Routes): void {
         `SELECT * FROM audit_events
           WHERE ($1::bigint IS NULL OR id < $1) AND ($2::text IS NULL OR actor_id = $2)
             AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR object_id = $4)
+            AND ($6::text IS NULL OR object_type = $6)
+            AND ($7::timestamptz IS NULL OR at >= $7) AND ($8::timestamptz IS NULL OR at < $8)
           ORDER BY id DESC LIMIT $5`,
-        [before, query.actor ?? null, query.action ?? null, query.objectId ?? null, query.limit + 1],
+        [
+          before,
+          query.actor ?? null,
+          query.action ?? null,
+          query.objectId ?? null,
+          query.limit + 1,
+          query.objectType ?? null,
+          query.since ?? null,
+          query.until ?? null,
+        ],
       );
       const page = rows.slice(0, query.limit);
       return {

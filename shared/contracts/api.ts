@@ -176,6 +176,10 @@ export const AuditQuery = z.strictObject({
   actor: z.string().max(200).optional(),
   action: z.string().max(100).optional(),
   objectId: z.string().max(200).optional(),
+  objectType: z.string().max(100).optional(),
+  /** ISO 8601 times: events at or after `since`, before `until`. */
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
 });
 export const AuditView = z.object({
   id: z.number(),

@@ -201,3 +201,29 @@ describe('failed authentication is rate limited per source', () => {
     }
   });
 });
+
+describe('audit', () => {
+  it('filters by actor, action, object type and time', async () => {
+    const before = new Date(Date.now() - 1000).toISOString();
+    const site = await createSite(c.admin);
+    const after = new Date(Date.now() + 1000).toISOString();
+    const q = (params: Record<string, string>) =>
+      expectStatus<{ items: { action: string; objectId: string; actorId: string }[] }>(
+        c.admin.get(`/audit?${new URLSearchParams(params).toString()}`),
+        200,
+      );
+    const hit = await q({
+      action: 'site.create',
+      objectType: 'site',
+      since: before,
+      until: after,
+      actor: 'bootstrap-admin',
+    });
+    expect(hit.items.map((e) => e.objectId)).toContain(site.id);
+    expect((await q({ action: 'site.create', since: after })).items).toEqual([]);
+    expect((await q({ objectType: 'credential', objectId: site.id })).items).toEqual([]);
+    const bad = await c.admin.get('/audit?since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ error: { issues: [{ field: 'query.since' }] } });
+  });
+});
