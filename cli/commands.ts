@@ -20,7 +20,10 @@ export const USAGE = `syncctl: operate the password sync coordinator
   credentials change ID [--password P | --password-stdin]
   runs list | get ID | start --kind verify|change [--site ID] [--target ID] [--wait]
   sync [--site ID] [--wait]                verify now; --wait shows progress, exits 3 on failures
-  audit [--limit N]
+  policies list | get ID | create --name N [--rules JSON] [--verify-interval S] [--rotate-interval S]
+  groups list | get ID | create --name N --primary ID --members ID,ID,… [--policy ID]
+  groups change ID [--password P | --password-stdin] [--wait]   one password, the primary first
+  audit [--limit N] [--action A] [--actor ID] [--since ISO-TIME]
   import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
                                            (target/policy by id or name); bad rows are reported with their
                                            line and skipped; done rows go to FILE.csv.import-state, so a
@@ -259,10 +262,74 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       out(run, () => `sync run ${run.id}: ${run.outcome} (${JSON.stringify(run.counts)})`);
       return run.outcome === 'success' ? 0 : 3;
     }
+    case 'policies list': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/policies'));
+      out(r, () => table(r.items, ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds']));
+      return 0;
+    }
+    case 'policies get':
+    case 'groups get': {
+      const r = await api.call(
+        'GET',
+        path(`/${resource === 'groups' ? 'sync-groups' : 'policies'}/${need(id, 'ID')}`),
+      );
+      out(r, () => JSON.stringify(r, null, 2));
+      return 0;
+    }
+    case 'policies create': {
+      const number = (v: string | boolean | undefined) => (typeof v === 'string' ? Number(v) : undefined);
+      const r = await api.call('POST', path('/policies'), {
+        name: need(str(flags.name), '--name'),
+        rules: JSON.parse(str(flags.rules) ?? '{}') as unknown,
+        ...(str(flags['verify-interval']) ? { verifyIntervalSeconds: number(flags['verify-interval']) } : {}),
+        ...(str(flags['rotate-interval']) ? { rotateIntervalSeconds: number(flags['rotate-interval']) } : {}),
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'groups list': {
+      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/sync-groups'));
+      out(r, () =>
+        table(
+          r.items.map((g) => ({ ...g, members: Array.isArray(g.members) ? g.members.length : g.members })),
+          ['id', 'name', 'policyId', 'primaryCredentialId', 'members'],
+        ),
+      );
+      return 0;
+    }
+    case 'groups create': {
+      const r = await api.call('POST', path('/sync-groups'), {
+        name: need(str(flags.name), '--name'),
+        primaryCredentialId: need(str(flags.primary), '--primary'),
+        memberCredentialIds: need(str(flags.members), '--members')
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+        ...(str(flags.policy) ? { policyId: str(flags.policy) } : {}),
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'groups change': {
+      const password = passwordFrom(flags);
+      let run = await api.call<SyncRunView>(
+        'POST',
+        path(`/sync-groups/${need(id, 'ID')}/change`),
+        password ? { password } : {},
+      );
+      if (flags.wait) run = await waitForRun(api, run, !flags.json);
+      out(
+        run,
+        () => `group change run ${run.id}: ${run.outcome ?? 'running'} (${JSON.stringify(run.counts)})`,
+      );
+      return !flags.wait || run.outcome === 'success' ? 0 : 3;
+    }
     case 'audit': {
       const r = await api.call<{ items: Record<string, unknown>[] }>(
         'GET',
-        path(`/audit${query({ limit: str(flags.limit) })}`),
+        path(
+          `/audit${query({ limit: str(flags.limit), action: str(flags.action), actor: str(flags.actor), since: str(flags.since) })}`,
+        ),
       );
       out(r, () => table(r.items, ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId']));
       return 0;

@@ -32,6 +32,15 @@ async function main(): Promise<number> {
       cursor: { type: 'string' },
       force: { type: 'boolean', default: false },
       wait: { type: 'boolean', default: false },
+      rules: { type: 'string' },
+      'verify-interval': { type: 'string' },
+      'rotate-interval': { type: 'string' },
+      primary: { type: 'string' },
+      members: { type: 'string' },
+      policy: { type: 'string' },
+      action: { type: 'string' },
+      actor: { type: 'string' },
+      since: { type: 'string' },
     },
   });
   if (values.help || positionals.length === 0) {

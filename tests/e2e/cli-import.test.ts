@@ -129,3 +129,54 @@ it('unknown commands and API errors are clear', async () => {
   expect(r.code).toBe(2);
   expect(r.stderr).toContain('not found');
 });
+
+it('policies and sync groups: create, list, change the group with one password, --wait', async () => {
+  const policy = await cli(
+    '--json',
+    'policies',
+    'create',
+    '--name',
+    'cli-policy',
+    '--rules',
+    '{"length":20,"symbols":-1}',
+    '--verify-interval',
+    '43200',
+  );
+  expect(policy.code, policy.stderr).toBe(0);
+  const policyId = (JSON.parse(policy.stdout) as { id: string }).id;
+  expect((await cli('policies', 'list')).stdout).toContain('cli-policy');
+
+  const target = await createTarget(stack.admin, stack.siteId, {}, 'cli-group-target');
+  const members = [];
+  for (const username of ['svc-a', 'svc-b', 'svc-c'])
+    members.push(await createCredential(stack.admin, target, { username }));
+  const group = await cli(
+    '--json',
+    'groups',
+    'create',
+    '--name',
+    'cli-group',
+    '--primary',
+    members[0]!.id,
+    '--members',
+    members.map((m) => m.id).join(','),
+    '--policy',
+    policyId,
+  );
+  expect(group.code, group.stderr).toBe(0);
+  const groupId = (JSON.parse(group.stdout) as { id: string }).id;
+  expect((await cli('groups', 'list')).stdout).toContain('cli-group');
+
+  const change = await cli('--json', 'groups', 'change', groupId, '--wait');
+  expect(change.code, change.stderr).toBe(0);
+  expect(JSON.parse(change.stdout)).toMatchObject({ outcome: 'success', counts: { success: 3 } });
+  const passwords = new Set<string>();
+  for (const m of members) {
+    passwords.add(
+      (await expectStatus<{ password: string }>(stack.admin.get(`/credentials/${m.id}/password`), 200))
+        .password,
+    );
+  }
+  expect(passwords.size).toBe(1);
+  expect([...passwords][0]).toMatch(/^[A-Za-z0-9]{20}$/);
+});
