@@ -22,6 +22,15 @@ import { installErrorHandler } from './http/errors.js';
 import { authenticateOperator, hasRole } from './http/operator-auth.js';
 import { Routes } from './http/routes.js';
 
+/**
+ * A verified client certificate on this connection. `authorized` alone is not enough: on a resumed
+ * TLS 1.3 session Node reports it true even when the client never sent a certificate (seen here), so
+ * the certificate itself must be there too.
+ */
+function presentsClientCertificate(socket: TLSSocket): boolean {
+  return socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0;
+}
+
 /** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
 export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   const tls = ctx.config.tls;
@@ -74,7 +83,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
       }
     }
     if (tls?.ca && (auth === 'agent' || req.routeOptions.url === GATEWAY_PATHS.enroll)) {
-      if (!(req.raw.socket as TLSSocket).authorized) {
+      if (!presentsClientCertificate(req.raw.socket as TLSSocket)) {
         throw new SyncError('UNAUTHENTICATED', 'a client certificate signed by the agent CA is required');
       }
     }
