@@ -9,6 +9,7 @@ import { GatewayClient } from './gateway.js';
 import { Heartbeat } from './heartbeat.js';
 import { HostLimits } from './host-limits.js';
 import { JsonHttpClient } from './http.js';
+import { AgentMetrics } from './metrics.js';
 import { InFlight } from './in-flight.js';
 import { JobExecutor } from './job-executor.js';
 import { LockExtender } from './lock-extender.js';
@@ -34,6 +35,7 @@ interface Parts {
   heartbeat: Heartbeat;
   claimLoop: ClaimLoop;
   extender: LockExtender;
+  metrics: AgentMetrics | undefined;
 }
 
 /** The most jobs one release call may carry (contract). */
@@ -97,11 +99,21 @@ export class Agent {
       log,
       flushMs: config.reportFlushMs,
     });
+    const metrics = config.metrics
+      ? new AgentMetrics({
+          inFlight: () => inFlight.size,
+          backlog: () => reporter.backlog,
+          concurrency: config.concurrency,
+        })
+      : undefined;
     const executor = new JobExecutor({
       inFlight,
       hostLimits: new HostLimits(config.perHostLimit),
       runner: new JobRunner(createAdapterRegistry(this.adapters), log),
-      report: (item) => reporter.enqueue(item),
+      report: (item) => {
+        metrics?.record(item);
+        reporter.enqueue(item);
+      },
       log,
     });
     const heartbeat = new Heartbeat({
@@ -132,7 +144,11 @@ export class Agent {
       everyMs: () => heartbeat.timings.extendEveryMs,
       log,
     });
-    this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender };
+    this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics };
+    if (metrics && config.metrics) {
+      const port = await metrics.listen(config.metrics.port, config.metrics.host);
+      log.info({ url: `http://${config.metrics.host}:${port}/metrics` }, 'agent metrics listening');
+    }
     await reporter.open();
     if (this.lifetime.signal.aborted) return;
     heartbeat.start();
@@ -158,7 +174,7 @@ export class Agent {
       this.opts.log.info('agent stopped');
       return;
     }
-    const { log, client, inFlight, reporter, heartbeat, claimLoop, extender } = parts;
+    const { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics } = parts;
     await claimLoop.stop();
     log.info(
       { inFlight: inFlight.size, graceMs: this.opts.config.shutdownGraceMs },
@@ -171,6 +187,7 @@ export class Agent {
     if (reporter.backlog > 0)
       log.warn({ items: reporter.backlog }, 'results kept in the outbox for the next start');
     await client.close();
+    await metrics?.close();
     log.info('agent stopped');
   }
 

@@ -22,6 +22,9 @@ export const AgentEnvSchema = z.object({
   AGENT_SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
   AGENT_REPORT_FLUSH_MS: envInt(0, 60_000).default(20),
   LOG_LEVEL: LogLevelSchema.default('info'),
+  /** Serve Prometheus metrics on this port (unset: no metrics server). */
+  AGENT_METRICS_PORT: envInt(0, 65535).optional(),
+  AGENT_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
   /** CA bundle (PEM) to trust for an https COORDINATOR_URL with a private CA. */
   AGENT_TLS_CA_FILE: z.string().min(1).optional(),
   /** Client certificate and key (PEM) for mutual TLS with the coordinator. */
@@ -42,6 +45,7 @@ export interface AgentConfig {
   reportFlushMs: number;
   logLevel: string;
   tls?: TlsFiles | undefined;
+  metrics?: { port: number; host: string } | undefined;
 }
 
 /** Reads the agent's config; throws SyncError CONFIG_INVALID naming each bad variable. */
@@ -58,6 +62,10 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
     shutdownGraceMs: e.AGENT_SHUTDOWN_GRACE_MS,
     reportFlushMs: e.AGENT_REPORT_FLUSH_MS,
     logLevel: e.LOG_LEVEL,
+    metrics:
+      e.AGENT_METRICS_PORT === undefined
+        ? undefined
+        : { port: e.AGENT_METRICS_PORT, host: e.AGENT_METRICS_HOST },
     tls:
       e.AGENT_TLS_CA_FILE || e.AGENT_TLS_CERT_FILE || e.AGENT_TLS_KEY_FILE
         ? { caFile: e.AGENT_TLS_CA_FILE, certFile: e.AGENT_TLS_CERT_FILE, keyFile: e.AGENT_TLS_KEY_FILE }
