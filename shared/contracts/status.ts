@@ -41,8 +41,6 @@ export const ReasonSchema = z.enum(REASONS);
 
 /** Reasons that mean "the target said no to this password": never retried with the same password. */
 export const AUTH_REASONS: ReadonlySet<Reason> = new Set(['mismatch', 'locked_or_disabled']);
-/** Reasons worth retrying with backoff: the target was never asked. */
-export const RETRYABLE_REASONS: ReadonlySet<Reason> = new Set(['unreachable']);
 
 export const emptyStatusCounts = (): Record<Status, number> =>
   Object.fromEntries(STATUSES.map((s) => [s, 0])) as Record<Status, number>;
