@@ -33,7 +33,6 @@ export function targetSpec(kind: string): TargetKindSpec {
 
 export const isSupportedKind = (kind: string): boolean => specs.has(kind);
 
-
 /** Validates a target's connection for its kind, with defaults applied. */
 export function parseConnection(kind: string, connection: unknown): Record<string, unknown> {
   return parseOrThrow(targetSpec(kind).connectionSchema, connection, 'connection') as Record<string, unknown>;
