@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { isSyncError, SyncError } from '../../shared/errors.js';
 import { parseOrThrow } from '../../shared/validation.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
@@ -67,12 +68,39 @@ export class Routes {
           query: spec.query ? parseOrThrow(spec.query, req.query ?? {}, 'query') : undefined,
           body: spec.body ? parseOrThrow(spec.body, req.body ?? {}, 'body') : undefined,
         } as { body: z.output<B>; query: z.output<Q>; params: z.output<P> };
-        const result = await handler(input, req, reply);
+        let result: unknown;
+        try {
+          result = await handler(input, req, reply);
+        } catch (err) {
+          throw spec.body ? inBody(err) : err;
+        }
         if (spec.response) reply.code(spec.response.status);
         return result ?? (reply.sent ? undefined : {});
       },
     });
   }
+}
+
+const WHERE = /^(body|query|params)(\.|$)/;
+
+/**
+ * A handler checks the body further than its schema (a target that does not exist, a policy that
+ * does not suit, a connection of the target's kind) and names fields relative to the body: name them
+ * as the schema's own issues are named (`body.targetId`, `body.connection.failRate`), so every 400 of
+ * the API speaks one language.
+ */
+function inBody(err: unknown): unknown {
+  if (!isSyncError(err) || err.code !== 'VALIDATION_FAILED' || !err.issues) return err;
+  if (err.issues.every((i) => WHERE.test(i.field))) return err;
+  const issues = err.issues.map((i) => (WHERE.test(i.field) ? i : { ...i, field: `body.${i.field}` }));
+  return new SyncError(
+    'VALIDATION_FAILED',
+    `invalid body: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+    {
+      issues,
+      cause: err,
+    },
+  );
 }
 
 export const IdParams = z.strictObject({ id: z.uuid({ message: 'must be a UUID' }) });

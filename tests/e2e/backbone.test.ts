@@ -338,7 +338,7 @@ describe('backbone, end to end', () => {
       connection: { failRate: 7 },
     });
     expect(bad.status).toBe(400);
-    expect((bad.body as ErrorBody).error.issues?.map((i) => i.field)).toContain('connection.failRate');
+    expect((bad.body as ErrorBody).error.issues?.map((i) => i.field)).toContain('body.connection.failRate');
     const noKind = await admin.post('/targets', { siteId, name: 'bad', kind: 'mainframe' });
     expect((noKind.body as ErrorBody).error.issues?.map((i) => i.field)).toContain('body.kind');
     const noTarget = await admin.post('/credentials', { targetId: 'nope', username: 'u', password: 'p' });

@@ -92,7 +92,7 @@ describe('malformed API input', () => {
     );
     expectIssue(
       await admin.post('/targets', { siteId, name: 'flaky', kind: 'simulated', connection: { failRate: 2 } }),
-      'connection.failRate',
+      'body.connection.failRate',
     );
     expectIssue(
       await admin.post('/targets', {
@@ -101,7 +101,7 @@ describe('malformed API input', () => {
         kind: 'simulated',
         connection: { latencyMs: 'slow' },
       }),
-      'connection.latencyMs',
+      'body.connection.latencyMs',
     );
 
     expectIssue(
@@ -109,6 +109,15 @@ describe('malformed API input', () => {
       'body.targetId',
     );
     expectIssue(await admin.post('/credentials', { targetId, username: 'u' }), 'body.password');
+    // Checks beyond the schema (a target that does not exist) name the field the same way.
+    expectIssue(
+      await admin.post('/credentials', {
+        targetId: '00000000-0000-4000-8000-000000000000',
+        username: 'u',
+        password: 'p',
+      }),
+      'body.targetId',
+    );
     expectIssue(await admin.post('/credentials', { targetId, username: '', password: 'p' }), 'body.username');
     // A well-formed id of a target that does not exist.
     expectIssue(

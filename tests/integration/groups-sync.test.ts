@@ -93,7 +93,7 @@ describe('sync groups', () => {
     });
     expect(res.status).toBe(400);
     expect((res.body as ErrorBody).error.issues).toEqual([
-      { field: 'policyId', message: expect.stringMatching(/at most 16/) },
+      { field: 'body.policyId', message: expect.stringMatching(/at most 16/) },
     ]);
     const one = await c.admin.post('/sync-groups', {
       name: uniq('g'),
@@ -228,6 +228,6 @@ describe('sync groups', () => {
       password: 'This-Is-Far-Too-Long-For-Svc-C',
     });
     expect(res.status).toBe(400);
-    expect((res.body as ErrorBody).error.issues?.[0]?.field).toBe('password');
+    expect((res.body as ErrorBody).error.issues?.[0]?.field).toBe('body.password');
   });
 });

@@ -100,7 +100,7 @@ describe('policies', () => {
       policyId: strict.id,
     });
     expect(refused.status).toBe(400);
-    expect(fields(refused.body)).toEqual(['policyId']);
+    expect(fields(refused.body)).toEqual(['body.policyId']);
     expect((refused.body as ErrorBody).error.message).toMatch(/at most 10 characters/);
     expect((await c.admin.get(`/credentials?targetId=${narrow}`)).body).toMatchObject({ items: [] });
 
@@ -125,7 +125,7 @@ describe('policies', () => {
 
     const bad = await patch(`/credentials/${id}`, { policyId: strict.id });
     expect(bad.status).toBe(400);
-    expect(fields(bad.body)).toEqual(['policyId']);
+    expect(fields(bad.body)).toEqual(['body.policyId']);
     expect((await getCredential(c.admin, id)).policyId).toBe(lenient.id);
     const cleared = await patch(`/credentials/${id}`, { policyId: null });
     expect(cleared.status).toBe(200);
@@ -165,7 +165,7 @@ describe('policies', () => {
     for (const given of ['Short1', 'has"quote"Abc12', 'NoDigitsAtAllHere', 'Way-Too-Long-Password-12345']) {
       const res = await c.admin.post(`/credentials/${cred.id}/change`, { password: given });
       expect(res.status, given).toBe(400);
-      expect(fields(res.body)).toEqual(['password']);
+      expect(fields(res.body)).toEqual(['body.password']);
       expect(JSON.stringify(res.body)).not.toContain(given);
     }
     expect((await getCredential(c.admin, cred.id)).changePending).toBe(false);

@@ -71,7 +71,7 @@ describe('web targets through the API', () => {
     expect(res.status).toBe(400);
     const body = res.body as ErrorBody;
     expect(body.error.code).toBe('VALIDATION_FAILED');
-    expect(body.error.issues?.map((i) => i.field)).toEqual(['connection.change.steps.1.url']);
+    expect(body.error.issues?.map((i) => i.field)).toEqual(['body.connection.change.steps.1.url']);
 
     const unknownVar = loginSiteConnection(site.url);
     unknownVar.login.steps[1]!.form!.csrf = '{{vars.nope}}';
@@ -84,7 +84,7 @@ describe('web targets through the API', () => {
     expect(second.status).toBe(400);
     expect((second.body as ErrorBody).error.issues).toEqual([
       {
-        field: 'connection.login.steps.1.form.csrf',
+        field: 'body.connection.login.steps.1.form.csrf',
         message: '{{vars.nope}} is not extracted by an earlier step',
       },
     ]);
