@@ -2,7 +2,7 @@ import { api, qs } from '../api.js';
 import { h, refreshRegion, timeEl } from '../dom.js';
 import type { AuditEvent, Page as ApiPage } from '../model.js';
 import type { Page } from '../page.js';
-import { table } from '../ui.js';
+import { button, table } from '../ui.js';
 
 const FIELDS: [key: string, label: string, hint: string][] = [
   ['actor', 'Actor', 'token name, agent id or system'],
@@ -75,22 +75,17 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
         ? h(
             'p',
             {},
-            h(
-              'button',
-              {
-                type: 'button',
-                class: 'btn',
-                'data-key': 'more',
-                onclick: async () => {
-                  const page = await api.get<ApiPage<AuditEvent>>(
-                    `/audit${qs({ ...filter, limit: 100, cursor: nextCursor })}`,
-                  );
-                  events.push(...page.items);
-                  nextCursor = page.nextCursor;
-                  render();
-                },
-              },
+            button(
               'Load older events',
+              async () => {
+                const page = await api.get<ApiPage<AuditEvent>>(
+                  `/audit${qs({ ...filter, limit: 100, cursor: nextCursor })}`,
+                );
+                events.push(...page.items);
+                nextCursor = page.nextCursor;
+                render();
+              },
+              { key: 'more' },
             ),
           )
         : null,

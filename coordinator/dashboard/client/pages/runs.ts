@@ -2,7 +2,7 @@ import { api, ApiError, qs } from '../api.js';
 import { duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
 import { OUTCOME_LABELS, type Overview, type Page as ApiPage, type Site, type SyncRun } from '../model.js';
 import type { Page } from '../page.js';
-import { legend, outcomeBadge, runsChart, table } from '../ui.js';
+import { button, legend, outcomeBadge, runsChart, table } from '../ui.js';
 
 const scopeText = (run: SyncRun, sites: Map<string, string>): string => {
   const parts = [
@@ -120,22 +120,17 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
         ? h(
             'p',
             {},
-            h(
-              'button',
-              {
-                type: 'button',
-                class: 'btn',
-                'data-key': 'more',
-                onclick: async () => {
-                  const page = await api.get<ApiPage<SyncRun>>(
-                    `/sync-runs${qs({ limit: 100, cursor: nextCursor })}`,
-                  );
-                  runs.push(...page.items);
-                  nextCursor = page.nextCursor;
-                  renderList();
-                },
-              },
+            button(
               'Load older runs',
+              async () => {
+                const page = await api.get<ApiPage<SyncRun>>(
+                  `/sync-runs${qs({ limit: 100, cursor: nextCursor })}`,
+                );
+                runs.push(...page.items);
+                nextCursor = page.nextCursor;
+                renderList();
+              },
+              { key: 'more' },
             ),
           )
         : null,
