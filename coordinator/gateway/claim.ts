@@ -11,7 +11,7 @@ import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
-import { markClaimed } from '../results/transitions.js';
+import { markClaimed, markIdle } from '../results/transitions.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 
@@ -189,12 +189,8 @@ async function settleInPostgres(
     for (const s of settle) {
       const row = rows.get(s.id);
       if (!row || row.job_state === 'idle' || row.job_kind !== s.kind) continue;
+      markIdle(row);
       if (s.unreadable) failUnreadable(row, now);
-      else {
-        row.job_state = 'idle';
-        row.job_kind = null;
-        row.job_since = null;
-      }
       touched.push(row);
     }
     const facts = (await siteFacts(q, [siteId])).get(siteId)!;
@@ -209,9 +205,6 @@ async function settleInPostgres(
 }
 
 function failUnreadable(row: CredentialRow, now: Date): void {
-  row.job_state = 'idle';
-  row.job_kind = null;
-  row.job_since = null;
   row.last_outcome = 'failed';
   row.last_reason = 'error';
   row.last_message = 'the stored secret failed its integrity check (tampered or wrong master key)';

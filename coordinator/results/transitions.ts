@@ -42,7 +42,8 @@ export function markClaimed(row: CredentialRow, now: Date): void {
   row.job_since = now;
 }
 
-function markIdle(row: CredentialRow): void {
+/** The credential's job is over (done, skipped or dropped). */
+export function markIdle(row: CredentialRow): void {
   row.job_state = 'idle';
   row.job_kind = null;
   row.job_since = null;

@@ -1,3 +1,4 @@
+import { groupBy } from '../../shared/collections.js';
 import type { JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
 import { isSyncError } from '../../shared/errors.js';
@@ -35,7 +36,7 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     work.filter((w) => w.kind === 'change' && !w.row.pending_secret).map((w) => w.row.policy_id),
   );
   const sealer = rowSealer(ctx.box);
-  const bySite = new Map<string, NewJob[]>();
+  const queued: { siteId: string; job: NewJob }[] = [];
   const facts = await siteFacts(
     q,
     work.map((w) => w.row.site_id),
@@ -62,9 +63,8 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     }
     markQueued(w.row, kind, now);
     refreshStatus(w.row, facts.get(w.row.site_id)!, now);
-    const jobs = bySite.get(w.row.site_id) ?? [];
-    jobs.push({ kind, credentialId: w.row.id, ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}) });
-    bySite.set(w.row.site_id, jobs);
+    const job = { kind, credentialId: w.row.id, ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}) };
+    queued.push({ siteId: w.row.site_id, job });
   }
   for (const row of refused) refreshStatus(row, facts.get(row.site_id)!, now);
   await countInRuns(
@@ -77,7 +77,8 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     work.map((w) => w.row),
   );
   await whenCommitted(q, async () => {
-    for (const [siteId, jobs] of bySite) {
+    for (const [siteId, items] of groupBy(queued, (x) => x.siteId)) {
+      const jobs = items.map((x) => x.job);
       try {
         await ctx.queues.enqueue(siteId, jobs);
         for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
