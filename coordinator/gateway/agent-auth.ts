@@ -1,8 +1,7 @@
 import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { getAgent, type AgentRow } from '../store/agents.js';
-import { getSite } from '../store/sites.js';
+import type { AgentRow } from '../store/agents.js';
 
 /** Agent credentials look like `pwa_<agentId>.<secret>`; operator tokens never do. */
 export const AGENT_TOKEN_PREFIX = 'pwa_';
@@ -18,15 +17,19 @@ export async function authenticateAgent(ctx: Ctx, authorization: string | undefi
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
   const match = token ? AGENT_TOKEN.exec(token) : null;
   if (!token || !match) throw new SyncError('UNAUTHENTICATED', 'an agent token is required');
-  const agent = await getAgent(ctx.db, match[1]!);
+  // One round trip per gateway call: the agent and whether its site is enabled.
+  const { rows } = await ctx.db.query<AgentRow & { site_enabled: boolean }>(
+    'SELECT a.*, s.enabled AS site_enabled FROM agents a JOIN sites s ON s.id = a.site_id WHERE a.id = $1',
+    [match[1]],
+  );
+  const agent = rows[0];
   if (!agent || agent.revoked_at || !safeEqualHex(agent.token_hash, hashToken(token))) {
     throw new SyncError('UNAUTHENTICATED', 'agent token invalid or revoked');
   }
   if (!agent.enabled) throw new SyncError('AGENT_DISABLED', 'this agent is disabled');
   if (!agent.approved)
     throw new SyncError('AGENT_PENDING_APPROVAL', 'this agent waits for an administrator to approve it');
-  const site = await getSite(ctx.db, agent.site_id);
-  if (!site?.enabled) throw new SyncError('AGENT_DISABLED', "this agent's site is disabled");
+  if (!agent.site_enabled) throw new SyncError('AGENT_DISABLED', "this agent's site is disabled");
   return agent;
 }
 
