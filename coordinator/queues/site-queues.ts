@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Job, Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
@@ -10,6 +11,9 @@ import {
 } from '../../shared/contracts/jobs.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Wake } from './wake.js';
+
+/** How long close() lets a new site's connections finish their set-up. */
+const CLOSE_SETTLE_MS = 2_000;
 
 /** The most takes sent to Redis at once by one claim. */
 const MAX_WAVE = 128;
@@ -160,6 +164,12 @@ export class SiteQueues {
   async close(): Promise<void> {
     await Promise.all(
       [...this.sites.values()].map(async ({ queue, worker, workerConnection }) => {
+        // BullMQ closing a worker whose connections still initialise leaves their rejected set-up
+        // commands unhandled; let them settle first (bounded: Redis may be down).
+        await Promise.race([
+          Promise.allSettled([worker.waitUntilReady(), queue.waitUntilReady()]),
+          delay(CLOSE_SETTLE_MS, undefined, { ref: false }),
+        ]);
         await worker.close(true).catch(() => undefined);
         await queue.close().catch(() => undefined);
         await workerConnection.quit().catch(() => undefined);
