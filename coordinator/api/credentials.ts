@@ -18,7 +18,7 @@ import { IdParams, type Routes } from '../http/routes.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
-import { beginChange } from '../results/transitions.js';
+import { beginChange, settlePendingSoon } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
 import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
@@ -313,7 +313,9 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         }
         if (body.password !== undefined) await checkGivenPassword(q, row, body.password);
         const caps = capabilitiesOf(row.target_kind, row.target_connection);
+        // Asking for a change resumes a suspended credential: its count of errors starts again.
         row.suspended = false;
+        row.consecutive_failures = 0;
         if (!caps.change || !caps.changeConfigured) {
           row.change_wanted = true;
           await save(q, row, now);
@@ -387,6 +389,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
           const row = await lockCredential(q, params.id);
           const now = new Date();
           row.sync_enabled = enabled;
+          if (enabled) settlePendingSoon(row, now);
           if (enabled && row.job_state === 'idle') {
             await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
           } else {
@@ -471,6 +474,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         row.consecutive_failures = 0;
         row.verify_paused = false;
         row.attempt = 0;
+        settlePendingSoon(row, now);
         if (row.next_change_at === null && row.policy_id !== null) {
           scheduleOnAssignment(row, await getPolicy(q, row.policy_id), now);
         }

@@ -11,7 +11,7 @@ import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
-import { markClaimed, markIdle } from '../results/transitions.js';
+import { markHandedOut, markIdle } from '../results/transitions.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 
@@ -71,11 +71,19 @@ interface Settle {
   unreadable: boolean;
 }
 
+/** What a hand-out decided: the jobs going to the agent, and the ones finished without it. */
+interface HandOut {
+  claimed: ClaimedJob[];
+  taken: Taken[];
+  skipped: Job<JobData>[];
+}
+
 /**
- * Hands claimed jobs out. The credentials are read without row locks and not written: claiming is
- * the hot path, and the lock tokens in Redis already make a job one agent's. "Being synced" becomes
- * visible a moment later (being-synced.ts), only for jobs still running then. The rare jobs that are
- * not handed out are settled in a transaction of their own.
+ * Hands claimed jobs out. Verifications (the hot path) read their credentials without row locks
+ * and write nothing: the lock tokens in Redis already make a job one agent's, and "being synced"
+ * becomes visible a moment later (being-synced.ts), only for jobs still running then. Changes and
+ * reconciles are handed out from rows locked in a transaction that records the hand-out and
+ * commits before the agent hears of the job (handOutChanges).
  */
 async function handOut(
   ctx: Ctx,
@@ -83,7 +91,7 @@ async function handOut(
   jobs: Job<JobData>[],
   token: string,
 ): Promise<ClaimedJob[]> {
-  const skipped: Job<JobData>[] = [];
+  const out: HandOut = { claimed: [], taken: [], skipped: [] };
   const settle: Settle[] = [];
   const parsed = jobs.map((job) => {
     const id = parseJobId(job.id ?? '');
@@ -97,33 +105,39 @@ async function handOut(
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   const privileged = await privilegedAccounts(ctx, ctx.db, agent.site_id, parsed, byId);
-  const taken: Taken[] = [];
-  const claimed: ClaimedJob[] = [];
+  const changes: Taken[] = [];
   for (const p of parsed) {
     const row = p.data ? byId.get(p.data.credentialId) : undefined;
     if (!p.kind || !p.data || !row || row.site_id !== agent.site_id) {
-      skipped.push(p.job);
+      out.skipped.push(p.job);
       continue;
     }
     if (!stillWanted(row, p.kind, p.data)) {
-      skipped.push(p.job);
+      out.skipped.push(p.job);
       settle.push({ id: row.id, kind: p.kind, unreadable: false });
       continue;
     }
-    try {
-      claimed.push(toClaimed(ctx, { job: p.job, kind: p.kind, data: p.data, row }, token, privileged));
-    } catch (err) {
-      // A secret that fails its integrity check is reported on the credential, never handed out.
-      ctx.log.error(
-        { credentialId: row.id, detail: err instanceof Error ? err.message : String(err) },
-        'stored secret unreadable; job not handed out',
-      );
-      skipped.push(p.job);
-      settle.push({ id: row.id, kind: p.kind, unreadable: true });
+    const t = { job: p.job, kind: p.kind, data: p.data, row };
+    if (p.kind !== 'verify') {
+      changes.push(t);
       continue;
     }
-    taken.push({ job: p.job, kind: p.kind, data: p.data, row });
+    const claimed = openFor(ctx, t, token, privileged, false);
+    if (claimed) {
+      out.claimed.push(claimed);
+      out.taken.push(t);
+    } else {
+      out.skipped.push(p.job);
+      settle.push({ id: row.id, kind: p.kind, unreadable: true });
+    }
   }
+  if (settle.length > 0 || changes.length > 0) {
+    const more = await handOutChanges(ctx, agent.site_id, settle, changes, token, privileged);
+    out.claimed.push(...more.claimed);
+    out.taken.push(...more.taken);
+    out.skipped.push(...more.skipped);
+  }
+  const { claimed, taken, skipped } = out;
   if (taken.length > 0) {
     await recordAudit(ctx.db, [
       {
@@ -148,10 +162,6 @@ async function handOut(
       verifies.map((t) => ({ id: t.row.id, kind: t.kind, queuedAt: t.row.job_since })),
     );
   }
-  // A change or reconcile is recorded as running before the agent hears of it: if its job is lost
-  // later, PostgreSQL knows the new password may be set (the reconciler then sends a reconcile).
-  const changes = taken.filter((t) => t.kind !== 'verify').map((t) => t.row.id);
-  if (settle.length > 0 || changes.length > 0) await settleInPostgres(ctx, agent.site_id, settle, changes);
   // Jobs for credentials that are gone or no longer want the work are finished, not handed out.
   await Promise.all(
     skipped.map((job) => job.moveToCompleted({ skipped: true }, token, false).catch(() => undefined)),
@@ -172,19 +182,67 @@ function stillWanted(row: CredentialRow, kind: JobKind, data: JobData): boolean 
   );
 }
 
-/** Marks changes as running, and takes skipped credentials out of their job (and run); locked, re-checked. */
-async function settleInPostgres(
+/** The job as handed out, its secrets opened; undefined when a stored secret fails its integrity check. */
+function openFor(
+  ctx: Ctx,
+  t: Taken,
+  token: string,
+  privileged: Map<string, CredentialRow>,
+  pendingMayBeSet: boolean,
+): ClaimedJob | undefined {
+  try {
+    return toClaimed(ctx, t, token, privileged, pendingMayBeSet);
+  } catch (err) {
+    // A secret that fails its integrity check is reported on the credential, never handed out.
+    ctx.log.error(
+      { credentialId: t.row.id, jobId: t.job.id, detail: err instanceof Error ? err.message : String(err) },
+      'stored secret unreadable; job not handed out',
+    );
+    return undefined;
+  }
+}
+
+/**
+ * In one transaction, with the rows locked: hands out change and reconcile jobs whose pending
+ * password is still the one they are about, recording each change's hand-out (so from the commit
+ * on, PostgreSQL knows the pending password may be set, whatever happens to the job or the agent)
+ * and telling the agent whether an earlier attempt may have set it; and takes skipped credentials
+ * out of their job (and run). Commits before the claim answers.
+ */
+async function handOutChanges(
   ctx: Ctx,
   siteId: string,
   settle: Settle[],
-  changes: string[],
-): Promise<void> {
-  await ctx.db.tx(async (q) => {
+  changes: Taken[],
+  token: string,
+  privileged: Map<string, CredentialRow>,
+): Promise<HandOut> {
+  return ctx.db.tx(async (q) => {
+    const out: HandOut = { claimed: [], taken: [], skipped: [] };
     const now = new Date();
-    const ids = [...settle.map((s) => s.id), ...changes];
+    const ids = [...settle.map((s) => s.id), ...changes.map((c) => c.row.id)];
     const rows = new Map((await loadCredentials(q, ids, true)).map((r) => [r.id, r]));
-    const running = changes.flatMap((id) => rows.get(id) ?? []).filter((r) => r.job_state === 'queued');
-    for (const row of running) markClaimed(row, now);
+    const running: CredentialRow[] = [];
+    for (const c of changes) {
+      const row = rows.get(c.row.id);
+      if (!row || !stillWanted(row, c.kind, c.data)) {
+        // Settled or replaced since the unlocked read: this job is not about the pending password now.
+        out.skipped.push(c.job);
+        if (row) settle.push({ id: row.id, kind: c.kind, unreadable: false });
+        continue;
+      }
+      const t = { ...c, row };
+      const probe = openFor(ctx, t, token, privileged, false);
+      if (!probe) {
+        out.skipped.push(c.job);
+        settle.push({ id: row.id, kind: c.kind, unreadable: true });
+        continue;
+      }
+      const mayBeSet = markHandedOut(row, c.kind, now);
+      out.claimed.push({ ...probe, pendingMayBeSet: mayBeSet });
+      out.taken.push(t);
+      running.push(row);
+    }
     const touched: CredentialRow[] = [];
     for (const s of settle) {
       const row = rows.get(s.id);
@@ -201,6 +259,7 @@ async function settleInPostgres(
       now,
     );
     await saveCredentials(q, [...touched, ...running]);
+    return out;
   });
 }
 
@@ -236,7 +295,13 @@ function privilegedIdOf(row: CredentialRow): string | undefined {
   return spec.privilegedCredentialId?.(spec.connectionSchema.parse(row.target_connection));
 }
 
-function toClaimed(ctx: Ctx, t: Taken, token: string, privileged: Map<string, CredentialRow>): ClaimedJob {
+function toClaimed(
+  ctx: Ctx,
+  t: Taken,
+  token: string,
+  privileged: Map<string, CredentialRow>,
+  pendingMayBeSet: boolean,
+): ClaimedJob {
   const spec = targetSpec(t.row.target_kind);
   const connection = spec.connectionSchema.parse(t.row.target_connection) as Record<string, unknown>;
   const privilegedRow = t.kind === 'verify' ? undefined : privileged.get(privilegedIdOf(t.row) ?? '');
@@ -252,9 +317,8 @@ function toClaimed(ctx: Ctx, t: Taken, token: string, privileged: Map<string, Cr
     ...(t.kind !== 'verify' && t.row.pending_secret
       ? { pendingPassword: ctx.box.open(t.row.pending_secret, t.row.id, 'pending_secret') }
       : {}),
-    // A job that was started before (stalled, released) may have set the pending password already.
-    pendingMayBeSet:
-      t.kind === 'reconcile' || t.row.pending_state === 'uncertain' || (t.job.attemptsStarted ?? 0) > 1,
+    // Decided from PostgreSQL (markHandedOut): an earlier hand-out may have set the pending password.
+    pendingMayBeSet,
     ...(privilegedRow
       ? {
           privileged: {

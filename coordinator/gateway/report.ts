@@ -7,7 +7,7 @@ import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
-import { applyResult, type RunCount } from '../results/transitions.js';
+import { applyResult, markIdle, settlePendingSoon, type RunCount } from '../results/transitions.js';
 import { dispatch, type Work } from '../scheduler/dispatch.js';
 import { historyField, rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
@@ -98,15 +98,20 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
           rows.map((r) => r.policy_id),
         )
       : new Map<string, PolicyRow>();
-    const history: { id: string; credentialId: string; secret: string }[] = [];
+    const history: { id: string; credentialId: string; secret: string; kind: HistoryKind }[] = [];
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
       if (!row) continue; // deleted meanwhile
       ctx.metrics.jobsCompleted.inc({ site: agent.site_id, kind: a.kind, outcome: a.item.result.outcome });
       ctx.metrics.jobDuration.observe({ kind: a.kind, adapter: row.target_kind }, a.item.durationMs / 1000);
       if (a.kind !== 'verify' && a.data.changeId !== row.pending_id) {
-        // About a pending password that is no longer the pending one: only the job is over.
-        if (row.job_kind === a.kind) row.job_state = 'idle';
+        // About a pending password that is no longer the pending one: only the job is over (and
+        // counts in its run); a pending password that replaced it is settled next.
+        if (row.job_kind === a.kind && row.job_state !== 'idle') {
+          markIdle(row);
+          settlePendingSoon(row, now);
+          counted.push({ row, count: 'unsynced' });
+        }
         continue;
       }
       const effect = applyResult(row, a.kind, a.item.result, {
@@ -115,10 +120,13 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         suspendAfter: ctx.config.SUSPEND_AFTER_FAILURES,
         ...sealer,
       });
-      if (effect.retired) {
-        const id = randomUUID();
-        const plain = ctx.box.open(effect.retired, row.id, 'secret');
-        history.push({ id, credentialId: row.id, secret: ctx.box.seal(plain, row.id, historyField(id)) });
+      if (effect.retired) history.push(historyEntry(ctx, row.id, effect.retired, 'secret', 'retired'));
+      if (effect.discarded) {
+        history.push(historyEntry(ctx, row.id, effect.discarded, 'pending_secret', 'discarded_pending'));
+        ctx.log.info(
+          { jobId: a.item.jobId, credentialId: row.id, agentId: agent.id },
+          'pending password discarded; kept sealed in secret_history',
+        );
       }
       if (effect.count) counted.push({ row, count: effect.count });
       if (effect.count && a.kind !== 'verify') {
@@ -139,8 +147,14 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     await saveCredentials(q, rows);
     if (history.length > 0) {
       await q.query(
-        `INSERT INTO secret_history (id, credential_id, secret) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[])`,
-        [history.map((h) => h.id), history.map((h) => h.credentialId), history.map((h) => h.secret)],
+        `INSERT INTO secret_history (id, credential_id, secret, kind)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])`,
+        [
+          history.map((h) => h.id),
+          history.map((h) => h.credentialId),
+          history.map((h) => h.secret),
+          history.map((h) => h.kind),
+        ],
       );
     }
     await pinObserved(q, agent, accepted, byId);
@@ -155,6 +169,26 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
       WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
     [agent.site_id],
   );
+}
+
+/**
+ * What secret_history keeps: `retired`, a current password a change replaced; `discarded_pending`,
+ * a pending password that was handed out and then given up (so a change that set it after all,
+ * late, can still be recovered).
+ */
+type HistoryKind = 'retired' | 'discarded_pending';
+
+/** A history entry: the secret re-sealed under the entry's own id (see historyField). */
+function historyEntry(
+  ctx: Ctx,
+  credentialId: string,
+  sealed: string,
+  field: 'secret' | 'pending_secret',
+  kind: HistoryKind,
+): { id: string; credentialId: string; secret: string; kind: HistoryKind } {
+  const id = randomUUID();
+  const plain = ctx.box.open(sealed, credentialId, field);
+  return { id, credentialId, secret: ctx.box.seal(plain, credentialId, historyField(id)), kind };
 }
 
 /**

@@ -23,16 +23,43 @@ export interface ResultEffect {
   count?: RunCount;
   /** The old current password, to keep in history (still sealed by the caller). */
   retired?: string;
+  /**
+   * A pending password that was handed out and is now discarded (sealed as `pending_secret`): the
+   * caller keeps it in history, so even a late change that set it after all can be recovered.
+   */
+  discarded?: string;
   /** Work to queue at once. */
   followUp?: JobKind;
 }
 
 const addMs = (d: Date, ms: number) => new Date(d.getTime() + ms);
 
+/**
+ * Reasons of a change job's failure that prove its own attempt sent nothing to the target (the
+ * agent reports `change_outcome_unknown` whenever it may have: agent/change-protocol.ts).
+ */
+const NOTHING_SENT: ReadonlySet<Reason> = new Set([
+  'unreachable',
+  'mismatch',
+  'locked_or_disabled',
+  'change_failed',
+  'workflow_failed',
+  'error',
+]);
+
+/**
+ * Whether the pending password may already be set on the target: an attempt it was handed out to
+ * has not proven it sent nothing, or a result left it uncertain. PostgreSQL alone decides it.
+ */
+export function pendingMayBeSet(row: CredentialRow): boolean {
+  return row.pending_secret !== null && (row.pending_state === 'uncertain' || row.pending_handouts > 0);
+}
+
 export function markQueued(row: CredentialRow, kind: JobKind, now: Date): void {
   row.job_state = 'queued';
   row.job_kind = kind;
   row.job_since = now;
+  row.job_missing_since = null;
   if (kind === 'verify') row.next_verify_at = null;
   else row.next_change_at = null;
 }
@@ -40,6 +67,19 @@ export function markQueued(row: CredentialRow, kind: JobKind, now: Date): void {
 export function markClaimed(row: CredentialRow, now: Date): void {
   row.job_state = 'active';
   row.job_since = now;
+  row.job_missing_since = null;
+}
+
+/**
+ * A change or reconcile job of this row is handed to an agent (inside the claim's transaction,
+ * before the agent hears of it). Returns whether the agent must reckon with the pending password
+ * being set already; a change's hand-out is counted, so from now on it may be.
+ */
+export function markHandedOut(row: CredentialRow, kind: JobKind, now: Date): boolean {
+  const mayBeSet = kind === 'reconcile' || pendingMayBeSet(row);
+  if (kind === 'change') row.pending_handouts += 1;
+  if (row.job_state === 'queued') markClaimed(row, now);
+  return mayBeSet;
 }
 
 /** The credential's job is over (done, skipped or dropped). */
@@ -47,6 +87,15 @@ export function markIdle(row: CredentialRow): void {
   row.job_state = 'idle';
   row.job_kind = null;
   row.job_since = null;
+  row.job_missing_since = null;
+}
+
+/**
+ * A pending password is waiting with nothing scheduled to settle it (its job was skipped, the
+ * credential suspended): it goes out again soon, as a change, or as a reconcile when it may be set.
+ */
+export function settlePendingSoon(row: CredentialRow, now: Date): void {
+  if (row.pending_secret !== null && row.next_change_at === null) row.next_change_at = now;
 }
 
 /** The stored password worked just now. */
@@ -70,8 +119,18 @@ function verified(row: CredentialRow, o: TransitionOptions): void {
   );
 }
 
-/** A verification (or the check before a change) failed. */
-function failed(row: CredentialRow, reason: Reason, message: string | undefined, o: TransitionOptions): void {
+/**
+ * A verification, a change or a reconcile failed. Authentication failures pause (never retried with
+ * the same password); `retryable` ones (unreachable, an uncertain reconcile) come back with backoff
+ * a bounded number of times, then after the verification interval.
+ */
+function failed(
+  row: CredentialRow,
+  reason: Reason,
+  message: string | undefined,
+  o: TransitionOptions,
+  retryable = reason === 'unreachable',
+): void {
   row.last_outcome = 'failed';
   row.last_reason = reason;
   row.last_message = message ?? null;
@@ -82,7 +141,7 @@ function failed(row: CredentialRow, reason: Reason, message: string | undefined,
     row.verify_paused = true;
     row.next_verify_at = null;
     row.attempt = 0;
-  } else if (reason === 'unreachable' && row.attempt < o.retryLimit) {
+  } else if (retryable && row.attempt < o.retryLimit) {
     row.attempt += 1;
     row.next_verify_at = addMs(o.now, retryDelayMs(row.attempt, o.random));
   } else {
@@ -96,10 +155,35 @@ function failed(row: CredentialRow, reason: Reason, message: string | undefined,
   }
 }
 
-function discardPending(row: CredentialRow): void {
+/**
+ * The work on the pending password comes back when failed() scheduled the next attempt, in the
+ * change lane (dispatch sends a reconcile if the pending password may be set by then). A retry
+ * keeps the run waiting; once retries are used up the result counts.
+ */
+function tryAgainLater(row: CredentialRow): ResultEffect {
+  if (row.suspended) return { count: 'failed' };
+  row.next_change_at = row.next_verify_at;
+  row.next_verify_at = null;
+  return row.attempt > 0 ? {} : { count: 'failed' };
+}
+
+/** Forgets the pending password; returns it (sealed) when it was ever handed out, for history. */
+function discardPending(row: CredentialRow, handedOut: boolean): string | undefined {
+  const sealed = row.pending_secret ?? undefined;
   row.pending_secret = null;
   row.pending_id = null;
   row.pending_state = null;
+  row.pending_handouts = 0;
+  return handedOut ? sealed : undefined;
+}
+
+/** A result left open whether the target has the pending password: both are kept. */
+function uncertain(row: CredentialRow, message: string | undefined, o: TransitionOptions): void {
+  row.pending_state = 'uncertain';
+  row.last_outcome = 'failed';
+  row.last_reason = 'change_outcome_unknown';
+  row.last_message = message ?? null;
+  row.last_result_at = o.now;
 }
 
 /** The pending password is now the one that works on the target. */
@@ -107,16 +191,19 @@ function promote(row: CredentialRow, o: TransitionOptions): string {
   const retired = row.secret;
   const next = o.open(row.pending_secret!, row, 'pending_secret');
   row.secret = o.seal(next, row, 'secret');
-  discardPending(row);
+  discardPending(row, false);
   row.last_changed_at = o.now;
   row.change_wanted = false;
   verified(row, o);
   return retired;
 }
 
+type Failure = Extract<JobOutcome, { outcome: 'failed' }>;
+
 /**
- * Applies an agent's result to the credential (the change protocol of the brief, section 6).
- * Mutates `row`; the caller saves it and carries out the effect.
+ * Applies an agent's result to the credential (the change protocol of the brief, section 6; the
+ * table of docs/change-protocol.md). Mutates `row`; the caller saves it and carries out the effect.
+ * Only the agent holding the job's lock reports, so its own hand-out is one of `pending_handouts`.
  */
 export function applyResult(
   row: CredentialRow,
@@ -139,49 +226,78 @@ export function applyResult(
   }
   if (result.outcome === 'ok') {
     if (kind === 'reconcile' && result.works === 'current') {
-      discardPending(row);
+      // The current password logs in, so the target does not have the pending one.
+      const discarded = discardPending(row, true);
       verified(row, o);
-      return { count: 'failed' };
+      return { count: 'failed', discarded };
     }
     return { count: 'success', retired: promote(row, o) };
   }
-  switch (result.reason) {
-    case 'change_failed':
-      // A definite refusal: the old password still works; a later attempt makes a fresh one.
-      discardPending(row);
-      row.change_wanted = false;
-      failed(row, 'change_failed', result.message, o);
-      return { count: 'failed' };
-    case 'mismatch':
-    case 'locked_or_disabled':
-      if (kind === 'change') discardPending(row); // the check before the change failed: nothing was sent
-      failed(row, result.reason, result.message, o);
-      return { count: 'failed' };
-    case 'unreachable':
-      failed(row, 'unreachable', result.message, o);
-      if (row.attempt > 0 && !row.suspended) {
-        // Retry the same kind of work later with the same pending password (still untouched, or uncertain).
-        row.next_change_at = row.next_verify_at;
-        row.next_verify_at = null;
-        return {};
-      }
-      if (row.pending_state === 'new')
-        discardPending(row); // never reached the target: nothing to settle
-      else row.next_change_at = addMs(o.now, row.verify_interval_s * 1000); // settle it on a later day
-      return { count: 'failed' };
-    default:
-      // Uncertain: the target may have the new password. Keep both, let a reconcile decide.
-      row.pending_state = 'uncertain';
-      row.last_outcome = 'failed';
-      row.last_reason = 'change_outcome_unknown';
-      row.last_message = result.message ?? null;
-      row.last_result_at = o.now;
-      if (kind === 'reconcile') {
-        failed(row, 'change_outcome_unknown', result.message, o);
-        return { count: 'failed' };
-      }
-      return { followUp: 'reconcile' };
+  if (kind === 'change' && NOTHING_SENT.has(result.reason)) {
+    // This attempt sent nothing: its hand-out is accounted for.
+    row.pending_handouts = Math.max(0, row.pending_handouts - 1);
   }
+  return kind === 'change' ? changeFailed(row, result, o) : reconcileFailed(row, result, o);
+}
+
+function changeFailed(row: CredentialRow, result: Failure, o: TransitionOptions): ResultEffect {
+  const { reason, message } = result;
+  if (!NOTHING_SENT.has(reason)) {
+    // Uncertain: the target may have the new password. Keep both, let a reconcile decide.
+    uncertain(row, message, o);
+    return { followUp: 'reconcile' };
+  }
+  // Could another attempt (one that lost this job's lock) or an earlier uncertain result have set it?
+  const elsewhere = pendingMayBeSet(row);
+  if (reason === 'unreachable') {
+    failed(row, 'unreachable', message, o);
+    if (row.attempt > 0 && !row.suspended) return tryAgainLater(row); // the same pending password
+    if (!elsewhere) return { count: 'failed', discarded: discardPending(row, true) }; // never reached the target
+    row.next_change_at = addMs(o.now, row.verify_interval_s * 1000); // settle it on a later day
+    row.next_verify_at = null;
+    return { count: 'failed' };
+  }
+  if (elsewhere) {
+    row.pending_state = 'uncertain';
+    if (AUTH_REASONS.has(reason)) {
+      // Neither password logs in (the agent looked at the pending one before and after): paused
+      // until an operator acts; a reconcile then tries both again.
+      failed(row, reason, message, o);
+      return { count: 'failed' };
+    }
+    // This attempt was refused, but an earlier one may have set it: reconcile before letting go.
+    uncertain(row, message, o);
+    return { followUp: 'reconcile' };
+  }
+  // Nothing can have set the pending password: a definite failure. A later change makes a fresh one.
+  const discarded = discardPending(row, true);
+  failed(row, reason, message, o);
+  if (reason === 'change_failed') {
+    row.change_wanted = false; // the target refused this password
+  } else if (reason === 'workflow_failed' || reason === 'error') {
+    // Nothing was tried on the account (a page that no longer matches, an agent-side error):
+    // the change is still wanted and comes back after the verification interval.
+    row.change_wanted = true;
+    if (!row.suspended) row.next_change_at = addMs(o.now, row.verify_interval_s * 1000);
+  }
+  return { count: 'failed', discarded };
+}
+
+function reconcileFailed(row: CredentialRow, result: Failure, o: TransitionOptions): ResultEffect {
+  const { reason, message } = result;
+  row.pending_state = 'uncertain'; // a reconcile runs only when the pending password may be set
+  if (AUTH_REASONS.has(reason)) {
+    // Neither password logs in: paused until an operator acts (Sync now reconciles again).
+    failed(row, reason, message, o);
+    return { count: 'failed' };
+  }
+  if (reason === 'unreachable') {
+    failed(row, 'unreachable', message, o);
+    return tryAgainLater(row);
+  }
+  // Still open (an error, a page that no longer matches): reconciled again, with backoff.
+  failed(row, 'change_outcome_unknown', message ?? `reconcile failed: ${reason}`, o, true);
+  return tryAgainLater(row);
 }
 
 /** Starts a change: stores the new password, sealed, as pending. Returns its id. */
@@ -192,6 +308,7 @@ export function beginChange(
 ): string {
   row.pending_id = randomUUID();
   row.pending_state = 'new';
+  row.pending_handouts = 0;
   row.pending_secret = o.seal(newPassword, row, 'pending_secret');
   return row.pending_id;
 }

@@ -6,7 +6,7 @@ import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
 import type { NewJob } from '../queues/site-queues.js';
-import { beginChange, markQueued } from '../results/transitions.js';
+import { beginChange, markQueued, pendingMayBeSet } from '../results/transitions.js';
 import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import { saveCredentials, type CredentialRow } from '../store/credentials.js';
@@ -22,8 +22,9 @@ export interface Work {
 }
 
 /**
- * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): a change
- * first stores its new password, sealed, as pending; then the rows are marked queued and saved; the
+ * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): whatever was
+ * asked becomes a `reconcile` while a pending password may be set on the target; a change without
+ * a pending password first stores its new one, sealed, as pending; then the rows are marked queued and saved; the
  * jobs are added to the sites' queues once that transaction has committed, so an agent that takes a
  * job always finds the row as the job expects it (pending password included). Should adding fail
  * after the commit, PostgreSQL says "queued" for a job Redis does not have, as after Redis loses
@@ -43,8 +44,10 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
   );
   const refused: CredentialRow[] = [];
   for (const w of work) {
-    let kind = w.kind;
-    if (kind === 'change' && w.row.pending_secret && w.row.pending_state === 'uncertain') kind = 'reconcile';
+    // A pending password that may be set on the target is settled by a reconcile (it tries both and
+    // keeps the one that works) before anything else: a verification of the current password alone
+    // would fail on a changed account, a fresh change attempt could discard it.
+    const kind: JobKind = pendingMayBeSet(w.row) ? 'reconcile' : w.kind;
     if (kind === 'change' && !w.row.pending_secret) {
       let password = w.password;
       if (password === undefined) {

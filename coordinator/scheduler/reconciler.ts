@@ -1,55 +1,72 @@
 import { groupBy } from '../../shared/collections.js';
 import { jobIdFor, type JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
-import { loadCredentials } from '../store/credentials.js';
+import { loadCredentials, saveCredentials } from '../store/credentials.js';
 import { dispatch } from './dispatch.js';
 
 const PAGE = 1000;
 
 /**
  * Compares the work PostgreSQL says is queued or running with what the site queues hold, and
- * re-adds what is missing (Redis restarted or wiped, an add lost). A change whose job vanished
- * while an agent held it may have happened: it comes back as a `reconcile`, which keeps whichever
- * password works. Returns how many jobs it re-added.
+ * re-adds what is missing (Redis restarted or wiped, an add lost). Work queued or claimed within
+ * RECONCILE_GRACE_MS is left alone (its job may still be on its way into Redis). A job found
+ * missing is first only noted (`job_missing_since`), and re-added once it has been missing for
+ * JOB_LOCK_MS at least: an agent that held it stops before sending a change once it cannot confirm
+ * its lock for half that time, so a re-added job never races a change that is only starting.
+ * Re-added work goes through dispatch, which sends a `reconcile` when the pending password may be
+ * set. Returns how many jobs it re-added.
  */
 export async function reconcileQueues(ctx: Ctx): Promise<number> {
+  const missingForMs = Math.max(ctx.config.RECONCILE_GRACE_MS, ctx.config.JOB_LOCK_MS);
   let readded = 0;
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
     const cutoff = new Date(Date.now() - ctx.config.RECONCILE_GRACE_MS).toISOString();
-    const { rows } = await ctx.db.query<{ id: string; site_id: string; job_kind: JobKind }>(
-      `SELECT id, site_id, job_kind FROM credentials
+    const { rows } = await ctx.db.query<{
+      id: string;
+      site_id: string;
+      job_kind: JobKind;
+      job_missing_since: Date | null;
+    }>(
+      `SELECT id, site_id, job_kind, job_missing_since FROM credentials
         WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`,
       [cutoff, after, PAGE],
     );
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
-    const bySite = groupBy(rows, (r) => r.site_id);
-    for (const [siteId, list] of bySite) {
+    for (const [siteId, list] of groupBy(rows, (r) => r.site_id)) {
       const present = await ctx.queues.existing(
         siteId,
         list.map((r) => jobIdFor(r.job_kind, r.id)),
       );
-      const missing = list.filter((r) => !present.has(jobIdFor(r.job_kind, r.id))).map((r) => r.id);
+      const found = (r: (typeof list)[number]) => present.has(jobIdFor(r.job_kind, r.id));
+      const back = list.filter((r) => found(r) && r.job_missing_since !== null).map((r) => r.id);
+      if (back.length > 0) {
+        await ctx.db.query(
+          `UPDATE credentials SET job_missing_since = NULL WHERE id = ANY($1::uuid[]) AND job_missing_since IS NOT NULL`,
+          [back],
+        );
+      }
+      const missing = list.filter((r) => !found(r)).map((r) => r.id);
       if (missing.length === 0) continue;
       readded += await ctx.db.tx(async (q) => {
         const now = new Date();
         const locked = (await loadCredentials(q, missing, true)).filter(
           (r) => r.job_state !== 'idle' && r.job_since !== null && r.job_since.toISOString() < cutoff,
         );
+        const noticed = locked.filter((r) => r.job_missing_since === null);
+        for (const row of noticed) row.job_missing_since = now;
+        await saveCredentials(q, noticed);
+        const due = locked.filter(
+          (r) => !noticed.includes(r) && now.getTime() - r.job_missing_since!.getTime() >= missingForMs,
+        );
         await dispatch(
           ctx,
           q,
-          locked.map((row) => ({
-            row,
-            kind:
-              row.job_kind === 'change' && row.job_state === 'active'
-                ? ('reconcile' as const)
-                : row.job_kind!,
-          })),
+          due.map((row) => ({ row, kind: row.job_kind! })),
           now,
         );
-        return locked.length;
+        return due.length;
       });
     }
     if (rows.length < PAGE) break;

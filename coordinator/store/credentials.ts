@@ -13,14 +13,22 @@ export interface CredentialRow {
   secret: string;
   pending_secret: string | null;
   pending_id: string | null;
-  /** `new`: not yet tried on the target; `uncertain`: may be set there (reconcile decides). */
+  /** `uncertain`: a result left open whether the target took it (a reconcile decides); else `new`. */
   pending_state: 'new' | 'uncertain' | null;
+  /**
+   * Hand-outs of this pending password in change jobs whose attempt may have set it: counted in the
+   * claim's transaction before the agent hears of the job, taken back only by that attempt's own
+   * result when it proves nothing was sent; reset only with the pending password itself.
+   */
+  pending_handouts: number;
   status: Status;
   status_reason: Reason | null;
   status_changed_at: Date;
   job_state: 'idle' | 'queued' | 'active';
   job_kind: 'verify' | 'change' | 'reconcile' | null;
   job_since: Date | null;
+  /** When the reconciler first found this job missing from Redis (null: present, or not looked yet). */
+  job_missing_since: Date | null;
   run_id: string | null;
   attempt: number;
   last_outcome: 'ok' | 'failed' | null;
@@ -97,12 +105,14 @@ const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
   { col: 'pending_secret', type: 'text' },
   { col: 'pending_id', type: 'uuid' },
   { col: 'pending_state', type: 'text' },
+  { col: 'pending_handouts', type: 'int' },
   { col: 'status', type: 'text' },
   { col: 'status_reason', type: 'text' },
   { col: 'status_changed_at', type: 'timestamptz' },
   { col: 'job_state', type: 'text' },
   { col: 'job_kind', type: 'text' },
   { col: 'job_since', type: 'timestamptz' },
+  { col: 'job_missing_since', type: 'timestamptz' },
   { col: 'run_id', type: 'uuid' },
   { col: 'attempt', type: 'int' },
   { col: 'last_outcome', type: 'text' },

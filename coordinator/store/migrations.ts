@@ -200,6 +200,17 @@ CREATE INDEX credential_status_history_credential ON credential_status_history (
 CREATE INDEX credentials_username ON credentials (username, id);
 `,
   },
+  {
+    version: 4,
+    name: 'change protocol: hand-outs of pending passwords, missing jobs, discarded pendings kept',
+    sql: `
+ALTER TABLE credentials ADD COLUMN pending_handouts int NOT NULL DEFAULT 0;
+ALTER TABLE credentials ADD COLUMN job_missing_since timestamptz;
+-- Hand-outs were not recorded before this version: every pending password that exists may be set already.
+UPDATE credentials SET pending_handouts = 1 WHERE pending_secret IS NOT NULL;
+ALTER TABLE secret_history ADD COLUMN kind text NOT NULL DEFAULT 'retired';
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -4,11 +4,15 @@ import { retryDelayMs } from '../../coordinator/results/backoff.js';
 import {
   applyResult,
   beginChange,
+  markHandedOut,
   markQueued,
+  pendingMayBeSet,
   type TransitionOptions,
 } from '../../coordinator/results/transitions.js';
 import { rowSealer } from '../../coordinator/secrets.js';
 import type { CredentialRow } from '../../coordinator/store/credentials.js';
+import type { JobOutcome } from '../../shared/contracts/gateway.js';
+import type { Reason } from '../../shared/contracts/status.js';
 import { masterKeyFromBase64, SecretBox } from '../../shared/crypto.js';
 
 const box = new SecretBox(masterKeyFromBase64(randomBytes(32).toString('base64')));
@@ -29,12 +33,14 @@ function row(patch: Partial<CredentialRow> = {}): CredentialRow {
     pending_secret: null,
     pending_id: null,
     pending_state: null,
+    pending_handouts: 0,
     status: 'pending_sync',
     status_reason: null,
     status_changed_at: now,
     job_state: 'active',
     job_kind: 'verify',
     job_since: now,
+    job_missing_since: null,
     run_id: null,
     attempt: 0,
     last_outcome: 'ok',
@@ -61,11 +67,15 @@ function row(patch: Partial<CredentialRow> = {}): CredentialRow {
 }
 
 const current = (r: CredentialRow) => box.open(r.secret, r.id, 'secret');
-const changing = () => {
-  const r = row({ job_kind: 'change' });
+const pending = (r: CredentialRow) => box.open(r.pending_secret!, r.id, 'pending_secret');
+/** A change handed out `handouts` times (the reporting attempt's own hand-out included). */
+const changing = (handouts = 1) => {
+  const r = row({ job_kind: 'change', job_state: 'queued' });
   beginChange(r, 'new-password', opts);
+  for (let i = 0; i < handouts; i++) markHandedOut(r, 'change', now);
   return r;
 };
+const failedWith = (reason: Exclude<Reason, 'stale'>): JobOutcome => ({ outcome: 'failed', reason });
 
 describe('verification results', () => {
   it('ok: verified now, next verification one interval later, failures reset', () => {
@@ -163,5 +173,112 @@ describe('change results (the protocol of design section 6)', () => {
     expect(r.pending_secret).not.toBeNull();
     expect(r.next_change_at!.getTime()).toBeGreaterThan(now.getTime());
     expect(current(r)).toBe('old-password');
+  });
+});
+
+describe('a pending password that may be set is never let go without proof (docs/change-protocol.md)', () => {
+  it('a hand-out is recorded: from then on the pending password may be set', () => {
+    const r = row({ job_kind: 'change', job_state: 'queued' });
+    beginChange(r, 'new-password', opts);
+    expect(pendingMayBeSet(r)).toBe(false);
+    expect(markHandedOut(r, 'change', now)).toBe(false); // the first attempt: nothing can be set yet
+    expect(r).toMatchObject({ job_state: 'active', pending_handouts: 1, pending_state: 'new' });
+    expect(pendingMayBeSet(r)).toBe(true);
+    expect(markHandedOut(r, 'change', now)).toBe(true); // a second holder must try pending first
+    expect(markHandedOut(r, 'reconcile', now)).toBe(true);
+    expect(r.pending_handouts).toBe(2); // reconciles never set anything: not counted
+  });
+
+  it('an earlier hand-out open: mismatch does not discard, pending kept as uncertain, paused', () => {
+    const r = changing(2);
+    const effect = applyResult(r, 'change', failedWith('mismatch'), opts);
+    expect(effect).toEqual({ count: 'failed' });
+    expect(pending(r)).toBe('new-password');
+    expect(r).toMatchObject({ pending_state: 'uncertain', verify_paused: true, last_reason: 'mismatch' });
+    expect(current(r)).toBe('old-password');
+  });
+
+  it('an earlier hand-out open: change_failed, workflow_failed or error reconcile instead of discarding', () => {
+    for (const reason of ['change_failed', 'workflow_failed', 'error'] as const) {
+      const r = changing(2);
+      expect(applyResult(r, 'change', failedWith(reason), opts)).toEqual({ followUp: 'reconcile' });
+      expect(pending(r)).toBe('new-password');
+      expect(r.pending_state).toBe('uncertain');
+    }
+  });
+
+  it('scenario D: retries run out on unreachable while an earlier hand-out is open: kept, settled later', () => {
+    const r = changing(2);
+    applyResult(r, 'change', failedWith('unreachable'), { ...opts, retryLimit: 0 });
+    expect(pending(r)).toBe('new-password');
+    expect(pendingMayBeSet(r)).toBe(true); // the earlier hand-out is still open
+    expect(r.next_change_at!.getTime() - now.getTime()).toBe(86_400_000);
+  });
+
+  it('unreachable hand-outs are taken back: retries of an untouched pending stay first attempts', () => {
+    const r = changing(1);
+    expect(applyResult(r, 'change', failedWith('unreachable'), opts)).toEqual({});
+    expect(r.pending_handouts).toBe(0);
+    expect(pendingMayBeSet(r)).toBe(false);
+    expect(r.next_change_at!.getTime()).toBeGreaterThan(now.getTime());
+    expect(r.next_verify_at).toBeNull();
+  });
+
+  it('an uncertain result is never taken back', () => {
+    const r = changing(1);
+    expect(applyResult(r, 'change', failedWith('change_outcome_unknown'), opts)).toEqual({
+      followUp: 'reconcile',
+    });
+    expect(r.pending_handouts).toBe(1);
+    applyResult(r, 'reconcile', failedWith('unreachable'), { ...opts, retryLimit: 0 });
+    expect(pending(r)).toBe('new-password');
+  });
+
+  it('every discarded pending password that was handed out is returned for history', () => {
+    const a = changing(1);
+    const refused = applyResult(a, 'change', failedWith('change_failed'), opts);
+    expect(box.open(refused.discarded!, a.id, 'pending_secret')).toBe('new-password');
+    const b = changing(1);
+    b.pending_state = 'uncertain';
+    const reconciled = applyResult(b, 'reconcile', { outcome: 'ok', works: 'current' }, opts);
+    expect(box.open(reconciled.discarded!, b.id, 'pending_secret')).toBe('new-password');
+    const c = changing(1);
+    const gaveUp = applyResult(c, 'change', failedWith('unreachable'), { ...opts, retryLimit: 0 });
+    expect(box.open(gaveUp.discarded!, c.id, 'pending_secret')).toBe('new-password');
+  });
+
+  it('a first attempt whose check before the change failed with workflow_failed or error keeps its reason and the change', () => {
+    for (const reason of ['workflow_failed', 'error'] as const) {
+      const r = changing(1);
+      const effect = applyResult(r, 'change', failedWith(reason), opts);
+      expect(effect.count).toBe('failed');
+      expect(effect.followUp).toBeUndefined();
+      expect(r).toMatchObject({ pending_secret: null, last_reason: reason, change_wanted: true });
+      expect(r.next_change_at!.getTime() - now.getTime()).toBe(86_400_000);
+      expect(current(r)).toBe('old-password');
+    }
+  });
+
+  it('a reconcile that ends uncertain is retried with backoff, then daily, never dropped', () => {
+    const r = changing(1);
+    r.pending_state = 'uncertain';
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const effect = applyResult(r, 'reconcile', failedWith('workflow_failed'), opts);
+      expect(effect.followUp).toBeUndefined();
+      delays.push(r.next_change_at!.getTime() - now.getTime());
+      expect(r.next_verify_at).toBeNull();
+      expect(r.last_reason).toBe('change_outcome_unknown');
+    }
+    expect(delays).toEqual([7_500, 15_000, 30_000, 86_400_000]);
+    expect(pending(r)).toBe('new-password');
+  });
+
+  it('a reconcile where neither password logs in keeps the pending password and pauses', () => {
+    const r = changing(1);
+    r.pending_state = 'uncertain';
+    expect(applyResult(r, 'reconcile', failedWith('mismatch'), opts)).toEqual({ count: 'failed' });
+    expect(pending(r)).toBe('new-password');
+    expect(r).toMatchObject({ verify_paused: true, next_verify_at: null, pending_state: 'uncertain' });
   });
 });
