@@ -106,16 +106,6 @@ export class Agent {
           concurrency: config.concurrency,
         })
       : undefined;
-    const executor = new JobExecutor({
-      inFlight,
-      hostLimits: new HostLimits(config.perHostLimit),
-      runner: new JobRunner(createAdapterRegistry(this.adapters), log),
-      report: (item) => {
-        metrics?.record(item);
-        reporter.enqueue(item);
-      },
-      log,
-    });
     const heartbeat = new Heartbeat({
       client,
       gate,
@@ -128,20 +118,34 @@ export class Agent {
         reporter.nudge();
       },
     });
+    const extender = new LockExtender({
+      client,
+      inFlight,
+      gate,
+      everyMs: () => heartbeat.timings.extendEveryMs,
+      log,
+    });
+    const executor = new JobExecutor({
+      inFlight,
+      hostLimits: new HostLimits(config.perHostLimit),
+      runner: new JobRunner(createAdapterRegistry(this.adapters), log),
+      report: (item) => {
+        metrics?.record(item);
+        reporter.enqueue(item);
+      },
+      fence: {
+        lockMs: () => heartbeat.timings.lockMs,
+        confirm: (job, timeoutMs) => extender.confirm(job, timeoutMs),
+      },
+      log,
+    });
     const claimLoop = new ClaimLoop({
       client,
       gate,
       inFlight,
       concurrency: config.concurrency,
       waitMs: config.claimWaitMs,
-      execute: (job) => executor.execute(job),
-      log,
-    });
-    const extender = new LockExtender({
-      client,
-      inFlight,
-      gate,
-      everyMs: () => heartbeat.timings.extendEveryMs,
+      execute: (job, claimSentAt) => executor.execute(job, claimSentAt),
       log,
     });
     this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics };

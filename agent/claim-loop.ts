@@ -25,7 +25,8 @@ export class ClaimLoop {
       inFlight: InFlight;
       concurrency: number;
       waitMs: number;
-      execute: (job: ClaimedJob) => void;
+      /** `claimSentAt`: when the claim was sent (performance.now()): the job's lock lasts from then. */
+      execute: (job: ClaimedJob, claimSentAt: number) => void;
       log: Logger;
     },
   ) {}
@@ -55,10 +56,11 @@ export class ClaimLoop {
         continue;
       }
       try {
+        const sentAt = performance.now();
         const { jobs } = await client.claim({ max: Math.min(free, MAX_CLAIM), waitMs }, { signal });
         if (failures > 0) log.info({ failures }, 'claiming works again');
         failures = 0;
-        for (const job of jobs) execute(job);
+        for (const job of jobs) execute(job, sentAt);
       } catch (err) {
         if (signal.aborted) break;
         if (gate.pauseOn(err)) continue;

@@ -8,6 +8,8 @@ import type { GatewayClient } from './gateway.js';
 export interface Timings {
   heartbeatEveryMs: number;
   extendEveryMs: number;
+  /** How long a job's lock lasts without an extension. */
+  lockMs: number;
 }
 
 const clamp = (v: number, min: number, max: number): number => Math.min(max, Math.max(min, v));
@@ -18,7 +20,7 @@ const clamp = (v: number, min: number, max: number): number => Math.min(max, Mat
  * backoff, so an agent started before its coordinator comes up quickly.
  */
 export class Heartbeat {
-  readonly timings: Timings = { heartbeatEveryMs: 15_000, extendEveryMs: 10_000 };
+  readonly timings: Timings = { heartbeatEveryMs: 15_000, extendEveryMs: 10_000, lockMs: 30_000 };
   private readonly stopper = new AbortController();
   private done: Promise<void> = Promise.resolve();
   private succeeded = false;
@@ -67,6 +69,7 @@ export class Heartbeat {
       this.failures = 0;
       this.timings.heartbeatEveryMs = clamp(res.heartbeatEveryMs, 100, 300_000);
       this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
+      this.timings.lockMs = clamp(res.lockMs, 200, 600_000);
       if (res.state === 'active') gate.open();
       else gate.pause('AGENT_PENDING_APPROVAL');
       const first = !this.succeeded;

@@ -8,6 +8,11 @@ export interface HeldJob {
   readonly controller: AbortController;
   /** Set when the job was released or its lock lost: its result must not be reported. */
   dropped: boolean;
+  /**
+   * When (performance.now()) the request that last proved the lock was sent: the claim, then each
+   * successful extend. The lock lasts at least lockMs from then (lock-fence.ts).
+   */
+  lockConfirmedAt: number;
 }
 
 /**
@@ -22,13 +27,15 @@ export class InFlight {
     return this.jobs.size;
   }
 
-  add(job: ClaimedJob): HeldJob {
+  /** `claimSentAt`: when the claim that handed the job out was sent (performance.now()). */
+  add(job: ClaimedJob, claimSentAt = performance.now()): HeldJob {
     const held: HeldJob = {
       jobId: job.jobId,
       token: job.token,
       credentialId: job.credentialId,
       controller: new AbortController(),
       dropped: false,
+      lockConfirmedAt: claimSentAt,
     };
     const previous = this.jobs.get(job.jobId);
     if (previous) {
@@ -55,6 +62,12 @@ export class InFlight {
     held.controller.abort();
     this.finish(held);
     return held;
+  }
+
+  /** An extend sent at `sentAt` (performance.now()) renewed this job's lock, held with `token`. */
+  confirm(jobId: string, token: string, sentAt: number): void {
+    const held = this.jobs.get(jobId);
+    if (held && held.token === token) held.lockConfirmedAt = Math.max(held.lockConfirmedAt, sentAt);
   }
 
   all(): HeldJob[] {

@@ -2,6 +2,7 @@ import type { ClaimedJob, ReportItem } from '../shared/contracts/gateway.js';
 import type { Logger } from '../shared/logger.js';
 import type { HostLimits } from './host-limits.js';
 import type { InFlight } from './in-flight.js';
+import { lockFence, type LockFenceDeps } from './lock-fence.js';
 import type { JobRunner } from './runner.js';
 
 /**
@@ -16,20 +17,22 @@ export class JobExecutor {
       hostLimits: HostLimits;
       runner: JobRunner;
       report: (item: ReportItem) => void;
+      fence: LockFenceDeps;
       log: Logger;
     },
   ) {}
 
-  execute(job: ClaimedJob): void {
-    const { inFlight, hostLimits, runner, report, log } = this.deps;
-    const held = inFlight.add(job);
+  /** `claimSentAt`: when the claim that handed the job out was sent (performance.now()). */
+  execute(job: ClaimedJob, claimSentAt?: number): void {
+    const { inFlight, hostLimits, runner, report, fence, log } = this.deps;
+    const held = inFlight.add(job, claimSentAt);
     const jobLog = log.child({ jobId: job.jobId, credentialId: job.credentialId });
     jobLog.debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
     void hostLimits
       .run(job.target.host, async () => {
         if (held.dropped) return;
         const started = performance.now();
-        const result = await runner.run(job, held.controller.signal);
+        const result = await runner.run(job, held.controller.signal, lockFence(held, fence));
         const durationMs = Math.min(86_400_000, Math.round(performance.now() - started));
         if (held.dropped) {
           jobLog.info({ kind: job.kind }, 'job result dropped: job released or its lock lost');

@@ -2,7 +2,7 @@ import type { Logger } from '../shared/logger.js';
 import { sleep } from './backoff.js';
 import type { ClaimGate } from './claim-gate.js';
 import type { GatewayClient } from './gateway.js';
-import type { InFlight } from './in-flight.js';
+import type { HeldJob, InFlight } from './in-flight.js';
 
 /** The most jobs one extend call may carry (contract). */
 const MAX_EXTEND = 1000;
@@ -50,21 +50,45 @@ export class LockExtender {
   }
 
   async extendAll(signal?: AbortSignal): Promise<void> {
-    const { client, inFlight, gate, log } = this.deps;
-    const held = inFlight.all().map(({ jobId, token }) => ({ jobId, token }));
+    const held = this.deps.inFlight.all().map(({ jobId, token }) => ({ jobId, token }));
     for (let i = 0; i < held.length; i += MAX_EXTEND) {
-      const jobs = held.slice(i, i + MAX_EXTEND);
-      try {
-        const res = await client.extend({ jobs }, { ...(signal ? { signal } : {}), timeoutMs: 10_000 });
-        for (const jobId of res.lost) {
-          const dropped = inFlight.drop(jobId);
-          if (dropped) log.warn({ jobId, credentialId: dropped.credentialId }, 'job lock lost: job aborted');
-        }
-      } catch (err) {
-        if (signal?.aborted) return;
-        gate.pauseOn(err);
-        log.warn({ err: (err as Error).message, jobs: jobs.length }, 'extending job locks failed');
+      await this.extend(held.slice(i, i + MAX_EXTEND), 10_000, signal);
+    }
+  }
+
+  /** Extends one job's lock now (the lock fence asks before a change is sent when the last proof is old). */
+  async confirm(job: HeldJob, timeoutMs: number): Promise<void> {
+    if (job.dropped) return;
+    await this.extend([{ jobId: job.jobId, token: job.token }], timeoutMs, this.stopper.signal);
+  }
+
+  /**
+   * One extend call. Jobs `extended` count as confirmed from the moment the call was sent; a job the
+   * coordinator reports `lost` is no longer ours: aborted, its result dropped. A failed call
+   * confirms nothing (the lock fence then keeps changes from being sent).
+   */
+  private async extend(
+    jobs: { jobId: string; token: string }[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const { client, inFlight, gate, log } = this.deps;
+    const sentAt = performance.now();
+    try {
+      const res = await client.extend({ jobs }, { ...(signal ? { signal } : {}), timeoutMs });
+      const tokens = new Map(jobs.map((j) => [j.jobId, j.token]));
+      for (const jobId of res.extended) {
+        const token = tokens.get(jobId);
+        if (token !== undefined) inFlight.confirm(jobId, token, sentAt);
       }
+      for (const jobId of res.lost) {
+        const dropped = inFlight.drop(jobId);
+        if (dropped) log.warn({ jobId, credentialId: dropped.credentialId }, 'job lock lost: job aborted');
+      }
+    } catch (err) {
+      if (signal?.aborted) return;
+      gate.pauseOn(err);
+      log.warn({ err: (err as Error).message, jobs: jobs.length }, 'extending job locks failed');
     }
   }
 }

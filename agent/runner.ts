@@ -26,24 +26,35 @@ export class JobRunner {
     private readonly log: Logger,
   ) {}
 
-  async run(job: ClaimedJob, signal: AbortSignal): Promise<JobOutcome> {
+  /**
+   * `lockFence` is asked just before a change is sent (see lock-fence.ts); without one (a runner
+   * used outside an agent) only `signal` stops a change.
+   */
+  async run(
+    job: ClaimedJob,
+    signal: AbortSignal,
+    lockFence: () => Promise<boolean> = () => Promise.resolve(true),
+  ): Promise<JobOutcome> {
     const log = this.log.child({ jobId: job.jobId, credentialId: job.credentialId });
     let outcome: JobOutcome;
     const observed: { value?: Observed } = {};
+    // A change that went wrong in an unforeseen way may have been sent: never a definite failure.
+    const unforeseen = job.kind === 'change' ? 'change_outcome_unknown' : 'error';
     try {
-      outcome = await this.protocol(job, signal, log, observed);
+      outcome = await this.protocol(job, signal, lockFence, log, observed);
       if (observed.value) outcome = { ...outcome, observed: observed.value };
     } catch (err) {
       // Only a bug of the runner itself gets here (adapter throws are caught per call).
       log.error({ errName: (err as Error)?.name }, 'job runner failed');
-      outcome = { outcome: 'failed', reason: 'error', message: ADAPTER_BUG_MESSAGE };
+      outcome = { outcome: 'failed', reason: unforeseen, message: ADAPTER_BUG_MESSAGE };
     }
-    return sanitize(outcome, [job.password, job.pendingPassword]);
+    return sanitize(outcome, [job.password, job.pendingPassword], unforeseen);
   }
 
   private async protocol(
     job: ClaimedJob,
     signal: AbortSignal,
+    lockFence: () => Promise<boolean>,
     log: Logger,
     observed: { value?: Observed },
   ): Promise<JobOutcome> {
@@ -82,7 +93,7 @@ export class JobRunner {
       log,
       ...(job.kind !== 'verify' && job.privileged ? { privileged: job.privileged } : {}),
     };
-    const p = primitives(adapter, ctx, observed);
+    const p = primitives(adapter, ctx, observed, lockFence);
     switch (job.kind) {
       case 'verify':
         return runVerify(p, job.password);
@@ -106,7 +117,12 @@ const missingPending = (kind: string): JobOutcome => ({
 });
 
 /** Binds the adapter to the job; a throw becomes an uncertain `error` attempt (never definite). */
-function primitives(adapter: Adapter, ctx: AdapterContext, observed: { value?: Observed }): Primitives {
+function primitives(
+  adapter: Adapter,
+  ctx: AdapterContext,
+  observed: { value?: Observed },
+  lockFence: () => Promise<boolean>,
+): Primitives {
   const guarded = async (op: string, call: () => Promise<Attempt>): Promise<Attempt> => {
     try {
       const attempt = await call();
@@ -120,16 +136,20 @@ function primitives(adapter: Adapter, ctx: AdapterContext, observed: { value?: O
   return {
     verify: (password) => guarded('verify', () => adapter.verify(ctx, password)),
     change: (current, next) => guarded('change', () => adapter.change(ctx, current, next)),
-    aborted: () => ctx.signal.aborted,
+    mayStartChange: async () => !ctx.signal.aborted && (await lockFence()) && !ctx.signal.aborted,
   };
 }
 
 /** Strips passwords from the message and makes sure the outcome fits the report contract. */
-function sanitize(outcome: JobOutcome, secrets: readonly (string | undefined)[]): JobOutcome {
+function sanitize(
+  outcome: JobOutcome,
+  secrets: readonly (string | undefined)[],
+  unforeseen: 'error' | 'change_outcome_unknown',
+): JobOutcome {
   const message = guardMessage(outcome.message, secrets);
   const candidate: JobOutcome = { ...outcome };
   if (message === undefined) delete candidate.message;
   else candidate.message = message;
   if (JobOutcomeSchema.safeParse(candidate).success) return candidate;
-  return { outcome: 'failed', reason: 'error', message: 'adapter returned an invalid result' };
+  return { outcome: 'failed', reason: unforeseen, message: 'adapter returned an invalid result' };
 }

@@ -295,7 +295,7 @@ describe('service / postgres: change', () => {
       {
         verify: (pw) => serviceAdapter.verify(ctx, pw),
         change: (cur, nxt) => serviceAdapter.change(ctx, cur, nxt),
-        aborted: () => false,
+        mayStartChange: () => Promise.resolve(true),
       },
       'stale-stored-password',
       next,

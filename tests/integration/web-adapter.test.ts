@@ -36,7 +36,7 @@ function ctxFor(
 const primitives = (ctx: AdapterContext<WebConnection>): Primitives => ({
   verify: (password) => webAdapter.verify(ctx, password),
   change: (current, next) => webAdapter.change(ctx, current, next),
-  aborted: () => ctx.signal.aborted,
+  mayStartChange: () => Promise.resolve(!ctx.signal.aborted),
 });
 
 /** A user of its own per test, with a password that needs escaping in a form body. */

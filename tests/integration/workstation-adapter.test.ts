@@ -178,7 +178,7 @@ describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH s
       {
         verify: (p) => workstationAdapter.verify(c, p),
         change: (cur, nxt) => workstationAdapter.change(c, cur, nxt),
-        aborted: () => false,
+        mayStartChange: () => Promise.resolve(true),
       },
       u.password,
       next,

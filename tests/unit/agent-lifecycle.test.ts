@@ -30,6 +30,9 @@ class FakeGateway {
   released: string[] = [];
   loseOnExtend = new Set<string>();
   extendCalls = 0;
+  /** Extends answer 503 (the coordinator cannot reach Redis, or the agent is cut off). */
+  failExtends = false;
+  extendEveryMs = 100;
   url = '';
   private server: Server | undefined;
 
@@ -75,7 +78,7 @@ class FakeGateway {
             state: 'active',
             serverTime: new Date().toISOString(),
             lockMs: 1_000,
-            extendEveryMs: 100,
+            extendEveryMs: this.extendEveryMs,
             heartbeatEveryMs: 50,
           },
         ];
@@ -89,6 +92,7 @@ class FakeGateway {
       }
       case GATEWAY_PATHS.extend: {
         this.extendCalls++;
+        if (this.failExtends) return error(503, 'UNAVAILABLE');
         const jobs = body.jobs as Held[];
         const lost = jobs
           .filter((j) => this.loseOnExtend.has(j.jobId) || !this.held.has(j.jobId))
@@ -126,10 +130,15 @@ class Probe {
   total = 0;
   maxTotal = 0;
   aborted: string[] = [];
+  /** Accounts whose change was sent. */
+  changed: string[] = [];
   readonly adapter: Adapter<SimulatedConnection> = {
     kind: 'simulated',
     verify: (ctx) => this.op(ctx),
-    change: (ctx) => this.op(ctx),
+    change: (ctx) => {
+      this.changed.push(ctx.username);
+      return this.op(ctx);
+    },
   };
 
   private async op(ctx: AdapterContext<SimulatedConnection>): Promise<Attempt> {
@@ -281,6 +290,29 @@ describe('agent', () => {
     await delay(50);
     expect(gateway.reports).toEqual([]);
     expect(logged('job lock lost: job aborted')[0]).toMatchObject({ jobId: job.jobId });
+  });
+
+  it('sends no change while it cannot prove it still holds the job lock (extends fail): reports it unsent', async () => {
+    await startAgent();
+    gateway.failExtends = true;
+    // The check before the change takes 0.6 s, more than half the 1 s lock: the last proof is too old.
+    const job = { ...mkJob('host-a', 600, 'change'), pendingMayBeSet: false };
+    gateway.queue.push(job);
+    await waitFor(() => gateway.reports.length === 1, 10_000);
+    expect(probe.changed).toEqual([]);
+    expect(gateway.reports[0]!.result).toMatchObject({ outcome: 'failed', reason: 'unreachable' });
+    expect(gateway.reports[0]!.result.message).toMatch(/lock could not be confirmed/);
+  });
+
+  it('confirms an old lock proof with one more extend just before sending a change', async () => {
+    gateway.extendEveryMs = 60_000; // no periodic extend during the job
+    await startAgent();
+    const job = { ...mkJob('host-a', 600, 'change'), pendingMayBeSet: false };
+    gateway.queue.push(job);
+    await waitFor(() => gateway.reports.length === 1, 10_000);
+    expect(probe.changed).toEqual([job.username]);
+    expect(gateway.reports[0]!.result).toEqual({ outcome: 'ok', works: 'pending' });
+    expect(gateway.extendCalls).toBe(1);
   });
 
   it('graceful stop: no new claims, finishes short jobs, releases the rest, flushes results', async () => {

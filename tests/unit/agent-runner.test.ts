@@ -129,7 +129,14 @@ describe('runner: change job', () => {
   it('2. current does not work: failed with its reason, no change attempted', async () => {
     const t = new ScriptedTarget('something-else');
     expect(await run(t, job('change'))).toEqual({ outcome: 'failed', reason: 'mismatch' });
-    expect(t.calls).toEqual(['verify:pending', 'verify:current']);
+    // The pending password may be set (by an earlier holder of the job): looked at again after the failure.
+    expect(t.calls).toEqual(['verify:pending', 'verify:current', 'verify:pending']);
+    const first = new ScriptedTarget('something-else');
+    expect(await run(first, job('change', { pendingMayBeSet: false }))).toEqual({
+      outcome: 'failed',
+      reason: 'mismatch',
+    });
+    expect(first.calls).toEqual(['verify:current']);
 
     const locked = new ScriptedTarget(CURRENT, {
       verify: { [CURRENT]: { ok: false, reason: 'locked_or_disabled', message: 'locked' } },
@@ -144,14 +151,35 @@ describe('runner: change job', () => {
 
   it('3. definite refusal: change_failed', async () => {
     const t = new ScriptedTarget(CURRENT, {
-      change: { ok: false, reason: 'error', message: 'password policy: too short', definite: true },
+      change: { ok: false, reason: 'change_failed', message: 'password policy: too short', definite: true },
     });
-    expect(await run(t, job('change'))).toEqual({
+    expect(await run(t, job('change', { pendingMayBeSet: false }))).toEqual({
       outcome: 'failed',
       reason: 'change_failed',
       message: 'password policy: too short',
     });
     expect(t.password).toBe(CURRENT);
+  });
+
+  it('3. any other definite failure keeps its own reason (nothing was sent): workflow_failed, error', async () => {
+    for (const reason of ['workflow_failed', 'error'] as const) {
+      const t = new ScriptedTarget(CURRENT, {
+        change: { ok: false, reason, message: 'change page: no field', definite: true },
+      });
+      expect(await run(t, job('change', { pendingMayBeSet: false }))).toEqual({
+        outcome: 'failed',
+        reason,
+        message: 'change page: no field',
+      });
+    }
+  });
+
+  it('3. first attempt: the current password refused at the change login is mismatch (nothing sent)', async () => {
+    const t = new ScriptedTarget(CURRENT, { change: { ok: false, reason: 'mismatch', definite: true } });
+    expect(await run(t, job('change', { pendingMayBeSet: false }))).toEqual({
+      outcome: 'failed',
+      reason: 'mismatch',
+    });
   });
 
   it('3. unreachable before anything was sent (definite): unreachable', async () => {
@@ -236,12 +264,103 @@ describe('runner: change job', () => {
     expect(t.password).toBe(CURRENT);
   });
 
+  it('no change when the lock fence says the lock is not confirmed: unreachable, nothing sent', async () => {
+    const t = new ScriptedTarget(CURRENT);
+    const runner = new JobRunner(createAdapterRegistry([t.adapter()]), log);
+    const outcome = await runner.run(job('change'), new AbortController().signal, () =>
+      Promise.resolve(false),
+    );
+    expect(outcome).toMatchObject({ outcome: 'failed', reason: 'unreachable' });
+    expect(outcome.message).toMatch(/lock could not be confirmed/);
+    expect(t.calls).not.toContain('change');
+    expect(t.password).toBe(CURRENT);
+  });
+
   it('a change job without a pending password is an error', async () => {
     const t = new ScriptedTarget(CURRENT);
     const j = job('change');
     delete j.pendingPassword;
     expect(await run(t, j)).toMatchObject({ outcome: 'failed', reason: 'error' });
     expect(t.calls).toEqual([]);
+  });
+});
+
+/**
+ * A second holder of a stalled job (pendingMayBeSet) while the first one, which lost its lock, is
+ * still running: the first sets the pending password at the worst moment.
+ */
+describe('runner: change job racing an earlier holder of the same job', () => {
+  /** The earlier holder sets PENDING right after the `n`-th call of the second holder. */
+  const racing = (afterCall: string, extra: { change?: ChangeScript } = {}) => {
+    const t = new ScriptedTarget(CURRENT, extra);
+    const adapter = t.adapter();
+    const hook =
+      (name: 'verify' | 'change', inner: (...a: never[]) => Promise<Attempt>) =>
+      async (...args: never[]): Promise<Attempt> => {
+        const answer = await inner(...args);
+        if (t.calls.at(-1) === afterCall && !t.calls.includes('earlier-holder')) {
+          t.calls.push('earlier-holder');
+          t.password = PENDING;
+        }
+        return answer;
+      };
+    adapter.verify = hook('verify', adapter.verify as never);
+    adapter.change = hook('change', adapter.change as never);
+    return { t, runner: new JobRunner(createAdapterRegistry([adapter]), log) };
+  };
+
+  it('sets it during the check of the current password: found on a second look, ok pending', async () => {
+    // The current check is answered after the earlier holder's change: mismatch.
+    const t = new ScriptedTarget(CURRENT);
+    const adapter = t.adapter();
+    const verify = adapter.verify;
+    adapter.verify = async (ctx, pw) => {
+      if (pw === CURRENT) t.password = PENDING;
+      return verify(ctx, pw);
+    };
+    const outcome = await new JobRunner(createAdapterRegistry([adapter]), log).run(
+      job('change'),
+      new AbortController().signal,
+    );
+    expect(outcome).toEqual({ outcome: 'ok', works: 'pending' });
+    expect(t.calls).toEqual(['verify:pending', 'verify:current', 'verify:pending']);
+  });
+
+  it('sets it between the check and the change (the change login fails): found on a second look', async () => {
+    const { t, runner } = racing('verify:current', {
+      change: { ok: false, reason: 'mismatch', message: 'password authentication failed', definite: true },
+    });
+    expect(await runner.run(job('change'), new AbortController().signal)).toEqual({
+      outcome: 'ok',
+      works: 'pending',
+    });
+    expect(t.calls).toEqual([
+      'verify:pending',
+      'verify:current',
+      'earlier-holder',
+      'change',
+      'verify:pending',
+    ]);
+  });
+
+  it('the change login fails and the pending one does not log in yet: uncertain, never a definite failure', async () => {
+    const t = new ScriptedTarget(CURRENT, {
+      change: { ok: false, reason: 'mismatch', message: 'password authentication failed', definite: true },
+    });
+    expect(await run(t, job('change'))).toMatchObject({
+      outcome: 'failed',
+      reason: 'change_outcome_unknown',
+    });
+  });
+
+  it('a definite refusal after the earlier holder set it: found on a second look', async () => {
+    const { runner } = racing('verify:current', {
+      change: { ok: false, reason: 'change_failed', message: 'refused', definite: true },
+    });
+    expect(await runner.run(job('change'), new AbortController().signal)).toEqual({
+      outcome: 'ok',
+      works: 'pending',
+    });
   });
 });
 
@@ -269,6 +388,17 @@ describe('runner: reconcile job', () => {
     });
     expect(await run(locked, job('reconcile'))).toEqual({ outcome: 'failed', reason: 'locked_or_disabled' });
   });
+
+  it("the pending password's check failed for another reason: still open, never 'neither works'", async () => {
+    const t = new ScriptedTarget('other', {
+      verify: { [PENDING]: { ok: false, reason: 'workflow_failed', message: 'login page changed' } },
+    });
+    expect(await run(t, job('reconcile'))).toEqual({
+      outcome: 'failed',
+      reason: 'workflow_failed',
+      message: 'login page changed',
+    });
+  });
 });
 
 describe('runner: guards', () => {
@@ -292,7 +422,7 @@ describe('runner: guards', () => {
     });
     expect(await run(leakyChange, job('change'))).toEqual({
       outcome: 'failed',
-      reason: 'change_failed',
+      reason: 'error',
       message: WITHHELD_MESSAGE,
     });
   });
