@@ -44,12 +44,19 @@ it('sync-coordinator rotate-master-key re-wraps current, pending and history sec
   await agent.report(await agent.claim(50, 0));
   await expectStatus(c.admin.post(`/credentials/${creds[0]!.id}/change`, { password: 'rotated-new-0' }), 202);
   await expectStatus(c.admin.post(`/credentials/${creds[1]!.id}/change`, { password: 'rotated-new-1' }), 202);
+  // A change the target refused: its pending password, handed out, is kept in history too.
+  await expectStatus(c.admin.post(`/credentials/${creds[2]!.id}/change`, { password: 'refused-new-2' }), 202);
   const changes = await agent.claim(10, 0);
   await agent.report(
     changes.filter((j) => j.credentialId === creds[0]!.id),
     { outcome: 'ok', works: 'pending' },
   );
+  await agent.report(
+    changes.filter((j) => j.credentialId === creds[2]!.id),
+    { outcome: 'failed', reason: 'change_failed' },
+  );
   await waitForValue(async () => (await getCredential(c.admin, creds[0]!.id)).lastChangedAt !== null);
+  expect((await getCredential(c.admin, creds[2]!.id)).changePending).toBe(false);
 
   const newKey = newMasterKey();
   const { stderr } = await run(
@@ -65,7 +72,7 @@ it('sync-coordinator rotate-master-key re-wraps current, pending and history sec
       },
     },
   );
-  expect(stderr).toMatch(/12 credentials and 1 history entries re-wrapped/);
+  expect(stderr).toMatch(/12 credentials and 2 history entries re-wrapped/);
 
   const onlyNew = new SecretBox(masterKeyFromBase64(newKey));
   const { rows } = await c.ctx.db.query<{ id: string; secret: string; pending_secret: string | null }>(
@@ -75,11 +82,14 @@ it('sync-coordinator rotate-master-key re-wraps current, pending and history sec
   expect(opened).toEqual(expect.arrayContaining(['rotated-new-0', 'rotation-pw-5']));
   const pending = rows.find((r) => r.id === creds[1]!.id)!;
   expect(onlyNew.open(pending.pending_secret!, pending.id, 'pending_secret')).toBe('rotated-new-1');
-  const history = await c.ctx.db.query<{ id: string; credential_id: string; secret: string }>(
-    'SELECT * FROM secret_history',
+  const history = await c.ctx.db.query<{ id: string; credential_id: string; secret: string; kind: string }>(
+    'SELECT * FROM secret_history ORDER BY kind',
   );
-  expect(history.rows.map((h) => onlyNew.open(h.secret, h.credential_id, historyField(h.id)))).toEqual([
-    'rotation-pw-0',
+  expect(
+    history.rows.map((h) => [h.kind, onlyNew.open(h.secret, h.credential_id, historyField(h.id))]),
+  ).toEqual([
+    ['discarded_pending', 'refused-new-2'],
+    ['retired', 'rotation-pw-0'],
   ]);
   // The old key opens nothing any more.
   const onlyOld = new SecretBox(masterKeyFromBase64(oldKey));

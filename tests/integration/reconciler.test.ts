@@ -61,10 +61,39 @@ describe('reconciler', () => {
       `UPDATE credentials SET job_since = job_since - interval '1 minute' WHERE site_id = $1`,
       [siteId],
     );
+    // Found missing: noted, not re-added yet (an agent that held a job may still be at work for up
+    // to half a lock; it is re-added once it has been missing for a whole lock, JOB_LOCK_MS).
+    expect(await reconcileQueues(c.ctx)).toBe(0);
+    const noted = await c.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM credentials WHERE site_id = $1 AND job_missing_since IS NOT NULL`,
+      [siteId],
+    );
+    expect(noted.rows[0]!.n).toBe(5);
+    await c.ctx.db.query(
+      `UPDATE credentials SET job_missing_since = job_missing_since - interval '29 seconds' WHERE site_id = $1`,
+      [siteId],
+    );
+    expect(await reconcileQueues(c.ctx)).toBe(0); // missing for 29 s < JOB_LOCK_MS (30 s)
+    await c.ctx.db.query(
+      `UPDATE credentials SET job_missing_since = job_missing_since - interval '2 seconds' WHERE site_id = $1`,
+      [siteId],
+    );
     expect(await reconcileQueues(c.ctx)).toBe(5);
     expect([...(await c.ctx.queues.existing(siteId, jobIds))].sort()).toEqual([...jobIds].sort());
     // Running it again adds nothing: every job is there.
     expect(await reconcileQueues(c.ctx)).toBe(0);
+    // A mark from a pass that found a job missing that is there again is cleared, so a later loss
+    // waits its whole time again.
+    await c.ctx.db.query(
+      `UPDATE credentials SET job_missing_since = now() - interval '1 hour', job_since = job_since - interval '1 minute' WHERE site_id = $1`,
+      [siteId],
+    );
+    expect(await reconcileQueues(c.ctx)).toBe(0);
+    const marks = await c.ctx.db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM credentials WHERE site_id = $1 AND job_missing_since IS NOT NULL`,
+      [siteId],
+    );
+    expect(marks.rows[0]!.n).toBe(0);
     expect((await getCredential(c.admin, active!.credentialId)).status).toBe('pending_sync');
 
     // The lock of the job claimed before the wipe is gone with it.
