@@ -32,8 +32,6 @@ import { waitFor } from '../support/wait.js';
 let redis: PrivateRedis;
 let cluster: PostgresCluster;
 let c: InProcessCoordinator;
-let siteId: string;
-let targetId: string;
 const roles: PostgresRole[] = [];
 const log = createLogger('races-test', 'silent');
 const runner = new JobRunner(createAdapterRegistry([serviceAdapter]), log);
@@ -45,8 +43,6 @@ beforeAll(async () => {
     JOB_LOCK_MS: '5000',
     STALLED_CHECK_MS: '1000',
   });
-  siteId = (await createSite(c.admin)).id;
-  targetId = await createTarget('races-postgres');
 }, 120_000);
 
 afterAll(async () => {
@@ -58,33 +54,45 @@ afterAll(async () => {
 
 const run = (job: ClaimedJob, r = runner) => r.run(job, new AbortController().signal);
 
-async function createTarget(name: string): Promise<string> {
-  const body = await expectStatus<{ id: string }>(
-    c.admin.post('/targets', {
-      siteId,
-      name,
-      kind: 'service',
-      connection: { driver: 'postgres', host: cluster.host, port: cluster.port, connectTimeoutMs: 3000 },
-    }),
-    201,
-  );
-  return body.id;
+interface Scene {
+  siteId: string;
+  targetId: string;
+  /** A verified credential for a fresh role. */
+  id: string;
+  role: PostgresRole;
+  agent(name: string): Promise<FakeAgent>;
 }
 
-/** A verified credential for a fresh role (a fake agent ran its first verification). */
-async function credential(target = targetId): Promise<{ id: string; role: PostgresRole }> {
+/**
+ * A site of its own (so no job of another test is ever claimed), a postgres target, and one
+ * credential for a fresh role whose first verification a fake agent ran with the real adapter.
+ */
+async function scene(name: string): Promise<Scene> {
+  const siteId = (await createSite(c.admin, `races-${name}-${Date.now()}`)).id;
+  const targetId = (
+    await expectStatus<{ id: string }>(
+      c.admin.post('/targets', {
+        siteId,
+        name,
+        kind: 'service',
+        connection: { driver: 'postgres', host: cluster.host, port: cluster.port, connectTimeoutMs: 3000 },
+      }),
+      201,
+    )
+  ).id;
   const role = await cluster.createRole({ prefix: 'race' });
   roles.push(role);
   const { id } = await expectStatus<{ id: string }>(
-    c.admin.post('/credentials', { targetId: target, username: role.name, password: role.password }),
+    c.admin.post('/credentials', { targetId, username: role.name, password: role.password }),
     201,
   );
-  const agent = await FakeAgent.enroll(c.url, c.admin, siteId, 'verifier');
-  const [job] = await agent.claim(1);
+  const agent = (agentName: string) => FakeAgent.enroll(c.url, c.admin, siteId, agentName);
+  const verifier = await agent('verifier');
+  const [job] = await verifier.claim(1);
   expect(job).toMatchObject({ kind: 'verify', credentialId: id });
-  await agent.report([held(job!)], await run(job!));
+  await verifier.report([held(job!)], await run(job!));
   expect((await getCredential(c.admin, id)).status).toBe('in_sync');
-  return { id, role };
+  return { siteId, targetId, id, role, agent };
 }
 
 async function requestChange(id: string): Promise<void> {
@@ -121,41 +129,12 @@ async function alterRole(role: PostgresRole, to: string): Promise<void> {
   await cluster.query(`ALTER ROLE ${pg.escapeIdentifier(role.name)} PASSWORD ${pg.escapeLiteral(to)}`);
 }
 
-describe('a pending password that reached the target is never thrown away', () => {
-  it('A: set, agent killed; the next holder finds the target unreachable; the retry reconciles and keeps it', async () => {
-    const { id, role } = await credential();
-    await requestChange(id);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-killed');
-    const jobA = await claimOne(a);
-    expect(jobA).toMatchObject({ kind: 'change', pendingMayBeSet: false });
-    // A runs ALTER ROLE to P (and proves it), then is killed -9 before reporting.
-    expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
-    const p = jobA.pendingPassword!;
-
-    const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-unreachable');
-    const jobB = await claimOne(b);
-    expect(jobB).toMatchObject({ jobId: jobA.jobId, pendingMayBeSet: true });
-    const res = await b.report([held(jobB)], {
-      outcome: 'failed',
-      reason: 'unreachable',
-      message: 'connect ETIMEDOUT',
-    });
-    expect(res.accepted).toEqual([jobB.jobId]);
-    expect(await getCredential(c.admin, id)).toMatchObject({ changePending: true });
-
-    // The retry is a fresh BullMQ job: PostgreSQL, not Redis, says P may be set, so it reconciles.
-    await dueNow(id);
-    const agentC = await FakeAgent.enroll(c.url, c.admin, siteId, 'c-retry');
-    const jobC = await claimOne(agentC);
-    expect(jobC).toMatchObject({ kind: 'reconcile', pendingMayBeSet: true, pendingPassword: p });
-    await agentC.report([held(jobC)], await run(jobC));
-    await expectSettledOn(id, role, p);
-  }, 60_000);
-
+// First and alone: it wipes Redis, under every other test's jobs too.
+describe('a pending password that reached the target is never thrown away, Redis wiped', () => {
   it('B: handed out, released on a graceful shutdown, Redis wiped: the reconciler sends a reconcile', async () => {
-    const { id, role } = await credential();
+    const { id, role, agent } = await scene('b');
     await requestChange(id);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-released');
+    const a = await agent('a-released');
     const jobA = await claimOne(a);
     // A's change went through just as its shutdown grace ran out; it hands the job back.
     expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
@@ -173,7 +152,7 @@ describe('a pending password that reached the target is never thrown away', () =
       [id],
     );
     expect(await reconcileQueues(c.ctx)).toBe(1);
-    const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-after-wipe');
+    const b = await agent('b-after-wipe');
     const jobB = await claimOne(b);
     expect(jobB).toMatchObject({
       kind: 'reconcile',
@@ -183,17 +162,50 @@ describe('a pending password that reached the target is never thrown away', () =
     await b.report([held(jobB)], await run(jobB));
     await expectSettledOn(id, role, jobA.pendingPassword!);
   }, 60_000);
+});
+
+// Each test has a site of its own: they run at the same time (most wait out a 5 s lock).
+describe.concurrent('a pending password that reached the target is never thrown away', () => {
+  it('A: set, agent killed; the next holder finds the target unreachable; the retry reconciles and keeps it', async () => {
+    const { id, role, agent } = await scene('a');
+    await requestChange(id);
+    const a = await agent('a-killed');
+    const jobA = await claimOne(a);
+    expect(jobA).toMatchObject({ kind: 'change', pendingMayBeSet: false });
+    // A runs ALTER ROLE to P (and proves it), then is killed -9 before reporting.
+    expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
+    const p = jobA.pendingPassword!;
+
+    const b = await agent('b-unreachable');
+    const jobB = await claimOne(b);
+    expect(jobB).toMatchObject({ jobId: jobA.jobId, pendingMayBeSet: true });
+    const res = await b.report([held(jobB)], {
+      outcome: 'failed',
+      reason: 'unreachable',
+      message: 'connect ETIMEDOUT',
+    });
+    expect(res.accepted).toEqual([jobB.jobId]);
+    expect(await getCredential(c.admin, id)).toMatchObject({ changePending: true });
+
+    // The retry is a fresh BullMQ job: PostgreSQL, not Redis, says P may be set, so it reconciles.
+    await dueNow(id);
+    const agentC = await agent('c-retry');
+    const jobC = await claimOne(agentC);
+    expect(jobC).toMatchObject({ kind: 'reconcile', pendingMayBeSet: true, pendingPassword: p });
+    await agentC.report([held(jobC)], await run(jobC));
+    await expectSettledOn(id, role, p);
+  }, 60_000);
 
   it('C: handed out, then skipped at claim time (sync disabled); the next change reconciles and keeps it', async () => {
-    const { id, role } = await credential();
+    const { id, role, agent } = await scene('c');
     await requestChange(id);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-skipped');
+    const a = await agent('a-skipped');
     const jobA = await claimOne(a);
     expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' }); // then A vanishes
     await expectStatus(c.admin.post(`/credentials/${id}/disable`), 200);
 
     // The stalled job comes back and is skipped (sync disabled): the credential's job is over.
-    const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-skips');
+    const b = await agent('b-skips');
     await waitFor(
       async () => {
         expect(await b.claim(1, 1000)).toEqual([]);
@@ -214,100 +226,24 @@ describe('a pending password that reached the target is never thrown away', () =
   }, 60_000);
 
   it('D: set, agent killed, retries run out on unreachable: kept, and settled by a later reconcile', async () => {
-    const config = c.ctx.config as { RETRY_LIMIT: number };
-    const limit = config.RETRY_LIMIT;
-    config.RETRY_LIMIT = 0;
-    try {
-      const { id, role } = await credential();
-      await requestChange(id);
-      const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-killed-d');
-      const jobA = await claimOne(a);
-      expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
-      const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-gives-up');
-      const jobB = await claimOne(b);
-      await b.report([held(jobB)], { outcome: 'failed', reason: 'unreachable' });
-      const after = await getCredential(c.admin, id);
-      expect(after).toMatchObject({
-        changePending: true,
-        status: 'out_of_sync',
-        statusReason: 'unreachable',
-      });
-      expect(after.nextChangeAt).not.toBeNull(); // settled on a later day
-      await dueNow(id);
-      const jobC = await claimOne(b);
-      expect(jobC.kind).toBe('reconcile');
-      await b.report([held(jobC)], await run(jobC));
-      await expectSettledOn(id, role, jobA.pendingPassword!);
-    } finally {
-      config.RETRY_LIMIT = limit;
-    }
-  }, 60_000);
-});
-
-describe("a stalled job's first holder changes the password while the second holder checks", () => {
-  /** The postgres adapter, with the first holder's late ALTER ROLE landing right after `after`. */
-  function racingAdapter(
-    role: PostgresRole,
-    p: string,
-    after: 'pending-check' | 'current-check',
-  ): Adapter<ServiceConnection> {
-    let calls = 0;
-    let landed = false;
-    return {
-      kind: 'service',
-      verify: async (ctx, pw) => {
-        const answer = await serviceAdapter.verify(ctx, pw);
-        calls += 1;
-        const due = after === 'pending-check' ? calls === 1 : pw !== p && answer.ok;
-        if (due && !landed) {
-          landed = true;
-          await alterRole(role, p);
-        }
-        return answer;
-      },
-      change: (ctx, current, next) => serviceAdapter.change(ctx, current, next),
-    };
-  }
-
-  for (const after of ['pending-check', 'current-check'] as const) {
-    it(`the first holder's change lands after the second holder's ${after}: the pending password is kept`, async () => {
-      const { id, role } = await credential();
-      await requestChange(id);
-      const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-slow');
-      const jobA = await claimOne(a);
-      const p = jobA.pendingPassword!;
-      // A stalls (no extend): its lock expires, B gets the job while A is still about to change.
-      const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-second');
-      const jobB = await claimOne(b);
-      expect(jobB).toMatchObject({ jobId: jobA.jobId, pendingMayBeSet: true, pendingPassword: p });
-      const racing = new JobRunner(
-        createAdapterRegistry([racingAdapter(role, p, after) as unknown as Adapter]),
-        log,
-      );
-      const outcome = await run(jobB, racing);
-      expect(outcome).toEqual({ outcome: 'ok', works: 'pending' });
-      expect((await b.report([held(jobB)], outcome)).accepted).toEqual([jobB.jobId]);
-      await expectSettledOn(id, role, p);
-      // A's late report is refused: it no longer holds the job.
-      const late = await a.report([held(jobA)], { outcome: 'ok', works: 'pending' });
-      expect(late.rejected).toEqual([{ jobId: jobA.jobId, code: 'JOB_NOT_HELD' }]);
-    }, 60_000);
-  }
-
-  it('a definite failure reported by the second holder reconciles instead of discarding', async () => {
-    const { id, role } = await credential();
+    const { id, role, agent } = await scene('d');
     await requestChange(id);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-late');
+    const a = await agent('a-killed-d');
     const jobA = await claimOne(a);
-    const b = await FakeAgent.enroll(c.url, c.admin, siteId, 'b-refused');
+    expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
+    const b = await agent('b-gives-up');
     const jobB = await claimOne(b);
-    // B saw neither password work yet (an older agent, say) and says mismatch; A's change lands after.
-    await b.report([held(jobB)], { outcome: 'failed', reason: 'mismatch' });
-    await alterRole(role, jobA.pendingPassword!);
-    const view = await getCredential(c.admin, id);
-    expect(view).toMatchObject({ changePending: true, statusReason: 'mismatch', verifyPaused: true });
-    // Sync now (an operator): a reconcile of both, never a verification of the current one alone.
-    await expectStatus(c.admin.post(`/credentials/${id}/verify`), 202);
+    // Its retries are used up (RETRY_LIMIT 5): this unreachable is the last one.
+    await c.ctx.db.query('UPDATE credentials SET attempt = 5 WHERE id = $1', [id]);
+    await b.report([held(jobB)], { outcome: 'failed', reason: 'unreachable' });
+    const after = await getCredential(c.admin, id);
+    expect(after).toMatchObject({
+      changePending: true,
+      status: 'out_of_sync',
+      statusReason: 'unreachable',
+    });
+    expect(after.nextChangeAt).not.toBeNull(); // settled on a later day
+    await dueNow(id);
     const jobC = await claimOne(b);
     expect(jobC.kind).toBe('reconcile');
     await b.report([held(jobC)], await run(jobC));
@@ -315,11 +251,85 @@ describe("a stalled job's first holder changes the password while the second hol
   }, 60_000);
 });
 
-describe('an uncertain pending password is reconciled again until settled', () => {
+describe.concurrent(
+  "a stalled job's first holder changes the password while the second holder checks",
+  () => {
+    /** The postgres adapter, with the first holder's late ALTER ROLE landing right after `after`. */
+    function racingAdapter(
+      role: PostgresRole,
+      p: string,
+      after: 'pending-check' | 'current-check',
+    ): Adapter<ServiceConnection> {
+      let calls = 0;
+      let landed = false;
+      return {
+        kind: 'service',
+        verify: async (ctx, pw) => {
+          const answer = await serviceAdapter.verify(ctx, pw);
+          calls += 1;
+          const due = after === 'pending-check' ? calls === 1 : pw !== p && answer.ok;
+          if (due && !landed) {
+            landed = true;
+            await alterRole(role, p);
+          }
+          return answer;
+        },
+        change: (ctx, current, next) => serviceAdapter.change(ctx, current, next),
+      };
+    }
+
+    for (const after of ['pending-check', 'current-check'] as const) {
+      it(`the first holder's change lands after the second holder's ${after}: the pending password is kept`, async () => {
+        const { id, role, agent } = await scene(`race-${after}`);
+        await requestChange(id);
+        const a = await agent('a-slow');
+        const jobA = await claimOne(a);
+        const p = jobA.pendingPassword!;
+        // A stalls (no extend): its lock expires, B gets the job while A is still about to change.
+        const b = await agent('b-second');
+        const jobB = await claimOne(b);
+        expect(jobB).toMatchObject({ jobId: jobA.jobId, pendingMayBeSet: true, pendingPassword: p });
+        const racing = new JobRunner(
+          createAdapterRegistry([racingAdapter(role, p, after) as unknown as Adapter]),
+          log,
+        );
+        const outcome = await run(jobB, racing);
+        expect(outcome).toEqual({ outcome: 'ok', works: 'pending' });
+        expect((await b.report([held(jobB)], outcome)).accepted).toEqual([jobB.jobId]);
+        await expectSettledOn(id, role, p);
+        // A's late report is refused: it no longer holds the job.
+        const late = await a.report([held(jobA)], { outcome: 'ok', works: 'pending' });
+        expect(late.rejected).toEqual([{ jobId: jobA.jobId, code: 'JOB_NOT_HELD' }]);
+      }, 60_000);
+    }
+
+    it('a definite failure reported by the second holder reconciles instead of discarding', async () => {
+      const { id, role, agent } = await scene('late-mismatch');
+      await requestChange(id);
+      const a = await agent('a-late');
+      const jobA = await claimOne(a);
+      const b = await agent('b-refused');
+      const jobB = await claimOne(b);
+      // B saw neither password work yet (an older agent, say) and says mismatch; A's change lands after.
+      await b.report([held(jobB)], { outcome: 'failed', reason: 'mismatch' });
+      await alterRole(role, jobA.pendingPassword!);
+      const view = await getCredential(c.admin, id);
+      expect(view).toMatchObject({ changePending: true, statusReason: 'mismatch', verifyPaused: true });
+      // Sync now (an operator): a reconcile of both, never a verification of the current one alone.
+      await expectStatus(c.admin.post(`/credentials/${id}/verify`), 202);
+      const jobC = await claimOne(b);
+      expect(jobC.kind).toBe('reconcile');
+      await b.report([held(jobC)], await run(jobC));
+      await expectSettledOn(id, role, jobA.pendingPassword!);
+    }, 60_000);
+  },
+);
+
+describe.concurrent('an uncertain pending password is reconciled again until settled', () => {
   it('a reconcile that ends uncertain is retried; Sync now reconciles; the password that works is kept', async () => {
-    const { id, role } = await credential();
+    const { id, role, agent } = await scene('uncertain');
     await requestChange(id);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-lost-answer');
+    const a = await agent('a-lost-answer');
     const jobA = await claimOne(a);
     expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
     // The answer was lost on the way: uncertain, a reconcile follows at once.
@@ -348,16 +358,15 @@ describe('an uncertain pending password is reconciled again until settled', () =
   }, 60_000);
 });
 
-describe('small things', () => {
+describe.concurrent('small things', () => {
   it('a result about a pending password that was replaced ends the job and counts in its run', async () => {
-    const own = await createTarget('races-replaced');
-    const { id } = await credential(own);
+    const { id, targetId, agent } = await scene('replaced');
     const run0 = await expectStatus<SyncRunView>(
-      c.admin.post('/sync-runs', { kind: 'change', scope: { targetId: own } }),
+      c.admin.post('/sync-runs', { kind: 'change', scope: { targetId } }),
       201,
     );
     await tick(c.ctx);
-    const a = await FakeAgent.enroll(c.url, c.admin, siteId, 'a-replaced');
+    const a = await agent('a-replaced');
     const mine = await claimOne(a);
     expect(mine).toMatchObject({ kind: 'change', credentialId: id });
     // The pending password is replaced while the job runs.
@@ -378,7 +387,7 @@ describe('small things', () => {
   }, 60_000);
 
   it('asking for a change resumes a suspended credential with its error count reset', async () => {
-    const { id } = await credential();
+    const { id } = await scene('resumed');
     await c.ctx.db.query('UPDATE credentials SET suspended = true, consecutive_failures = 9 WHERE id = $1', [
       id,
     ]);
