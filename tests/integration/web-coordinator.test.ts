@@ -175,4 +175,69 @@ describe('web targets through the API', () => {
     expect(stored.password).toBe('Refused-pass-1');
     expect(await site.canLogIn(username, stored.password)).toBe(true);
   });
+
+  it('a redesigned change page (nothing sent) is workflow_failed, not change_failed: the change stays wanted', async () => {
+    const targetId = await createWebTarget(loginSiteConnection(site.url));
+    const username = `redesigned-change-${++n}`;
+    site.addUser(username, 'Redesign-pass-1');
+    const cred = await createCredential(c.admin, targetId, { username, password: 'Redesign-pass-1' });
+    expect(await runQueuedJobs()).toBe(1);
+    site.redesignChange();
+    try {
+      await expectStatus(c.admin.post(`/credentials/${cred.id}/change`, {}), 202, 'change');
+      expect(await runQueuedJobs()).toBe(1);
+      const view = await getCredential(c.admin, cred.id);
+      expect(view).toMatchObject({
+        status: 'out_of_sync',
+        statusReason: 'workflow_failed',
+        changePending: false,
+        job: { state: 'idle' },
+      });
+      expect(view.lastMessage).toMatch(/change workflow, step 'change-page'/);
+      // Not dropped: the change comes back later (after the verification interval), no reconcile now.
+      expect(view.nextChangeAt).not.toBeNull();
+      expect(await agent.claim(10)).toEqual([]);
+      expect(site.getPassword(username)).toBe('Redesign-pass-1');
+    } finally {
+      site.redesignChange(false);
+    }
+    // The page fixed, the operator asks again: it changes.
+    await expectStatus(c.admin.post(`/credentials/${cred.id}/change`, {}), 202, 'change');
+    expect(await runQueuedJobs()).toBe(1);
+    expect(await status(cred.id)).toMatchObject({ status: 'in_sync' });
+    const stored = await expectStatus<{ password: string }>(
+      c.admin.get(`/credentials/${cred.id}/password`),
+      200,
+      'password',
+    );
+    expect(stored.password).not.toBe('Redesign-pass-1');
+    expect(await site.canLogIn(username, stored.password)).toBe(true);
+  });
+
+  it('a change whose check before the change fails (redesigned login page) is workflow_failed: no reconcile, no extra logins', async () => {
+    const targetId = await createWebTarget(loginSiteConnection(site.url));
+    const username = `redesigned-login-${++n}`;
+    site.addUser(username, 'Redesign-pass-2');
+    const cred = await createCredential(c.admin, targetId, { username, password: 'Redesign-pass-2' });
+    expect(await runQueuedJobs()).toBe(1);
+    site.redesign();
+    try {
+      await expectStatus(c.admin.post(`/credentials/${cred.id}/change`, {}), 202, 'change');
+      const before = site.requests().length;
+      expect(await runQueuedJobs()).toBe(1);
+      expect(await status(cred.id)).toMatchObject({ status: 'out_of_sync', reason: 'workflow_failed' });
+      expect((await getCredential(c.admin, cred.id)).changePending).toBe(false);
+      // One check of the current password (the login page), then nothing: no reconcile follows.
+      expect(
+        site
+          .requests()
+          .slice(before)
+          .map((r) => `${r.method} ${r.path}`),
+      ).toEqual(['GET /login']);
+      expect(await agent.claim(10)).toEqual([]);
+    } finally {
+      site.redesign(false);
+    }
+    expect(site.getPassword(username)).toBe('Redesign-pass-2');
+  });
 });

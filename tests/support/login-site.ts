@@ -25,6 +25,8 @@ export interface LoginSite {
   lock(username: string, locked?: boolean): void;
   /** The login page's fields become user_login / user_pass / authenticity_token. */
   redesign(on?: boolean): void;
+  /** The change page's CSRF field becomes authenticity_token (the login page stays as it is). */
+  redesignChange(on?: boolean): void;
   /** Applies a submitted password change, then drops the connection without answering. */
   dropChangeAnswers(on?: boolean): void;
   /** POST /login attempts with a wrong password, per user. */
@@ -79,6 +81,7 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
   const auth = new Map<string, string>();
   const log: { method: string; path: string }[] = [];
   let redesigned = false;
+  let changeRedesigned = false;
   let dropChangeAnswers = false;
 
   const send = (
@@ -171,7 +174,7 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
           200,
           page(
             'Change password',
-            `<form method="post" action="/account/password"><input type="hidden" name="csrf" value="${session.changeCsrf}"><input type="password" name="current"><input type="password" name="new"><input type="password" name="confirm"><button>Save</button></form>`,
+            `<form method="post" action="/account/password"><input type="hidden" name="${changeRedesigned ? 'authenticity_token' : 'csrf'}" value="${session.changeCsrf}"><input type="password" name="current"><input type="password" name="new"><input type="password" name="confirm"><button>Save</button></form>`,
           ),
           sidCookie,
         );
@@ -263,6 +266,9 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
     },
     redesign: (on = true) => {
       redesigned = on;
+    },
+    redesignChange: (on = true) => {
+      changeRedesigned = on;
     },
     dropChangeAnswers: (on = true) => {
       dropChangeAnswers = on;
