@@ -1,6 +1,35 @@
-import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { describe, expect, it, vi } from 'vitest';
 import { generatePassword } from '../../coordinator/policies/generate.js';
-import { CHARACTER_CLASSES, PasswordRulesSchema } from '../../coordinator/policies/rules.js';
+import { CHARACTER_CLASSES, fullAlphabet, PasswordRulesSchema } from '../../coordinator/policies/rules.js';
+
+// The generator's only source of randomness, watched (the real function still answers).
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof crypto>();
+  return { ...actual, randomInt: vi.fn(actual.randomInt) };
+});
+
+/** Pearson's chi-square of `counts` against a uniform distribution. */
+function chiSquare(counts: number[]): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const expected = total / counts.length;
+  return counts.reduce((s, n) => s + (n - expected) ** 2 / expected, 0);
+}
+
+/** The chi-square value exceeded with probability 0.001 for `df` degrees of freedom (Wilson-Hilferty). */
+function critical001(df: number): number {
+  const z = 3.0902;
+  return df * (1 - 2 / (9 * df) + z * Math.sqrt(2 / (9 * df))) ** 3;
+}
+
+/** How often each character of `alphabet` appears in `text`. */
+function countsOf(alphabet: string, texts: string[]): number[] {
+  const index = new Map([...alphabet].map((ch, i) => [ch, i]));
+  const counts = new Array<number>(alphabet.length).fill(0);
+  for (const t of texts) for (const ch of t) counts[index.get(ch)!]! += 1;
+  return counts;
+}
 
 describe('password generation', () => {
   it('always satisfies the rules', () => {
@@ -36,6 +65,35 @@ describe('password generation', () => {
     const expected = 20_000 / 10;
     const chi2 = counts.reduce((s, n) => s + (n - expected) ** 2 / expected, 0);
     expect(chi2).toBeLessThan(27.88); // p = 0.001 for 9 degrees of freedom
+  });
+
+  it('is uniform over the full 90-character alphabet, where modulo bias would be large', () => {
+    // byte % 90 would make 76 characters 1.5 times as likely as the other 14: chi-square about
+    // 0.016 per character drawn, ~650 here, against a critical value of ~136.
+    const rules = PasswordRulesSchema.parse({ length: 100, lower: 0, upper: 0, digits: 0, symbols: 0 });
+    const alphabet = fullAlphabet(rules);
+    expect(alphabet).toHaveLength(90);
+    const passwords = Array.from({ length: 400 }, () => generatePassword(rules));
+    expect(chiSquare(countsOf(alphabet, passwords))).toBeLessThan(critical001(alphabet.length - 1));
+  });
+
+  it('this uniformity check does catch modulo bias (byte % alphabet size)', () => {
+    const alphabet = fullAlphabet(
+      PasswordRulesSchema.parse({ length: 100, lower: 0, upper: 0, digits: 0, symbols: 0 }),
+    );
+    const biased = Array.from({ length: 400 }, () =>
+      [...randomBytes(100)].map((b) => alphabet[b % alphabet.length]).join(''),
+    );
+    expect(chiSquare(countsOf(alphabet, biased))).toBeGreaterThan(critical001(alphabet.length - 1));
+  });
+
+  it('draws every character and every shuffle step from crypto.randomInt', () => {
+    const randomInt = vi.mocked(crypto.randomInt);
+    randomInt.mockClear();
+    const rules = PasswordRulesSchema.parse({ length: 20 });
+    generatePassword(rules);
+    // 20 characters picked, then a Fisher-Yates shuffle of 19 swaps.
+    expect(randomInt).toHaveBeenCalledTimes(39);
   });
 
   it('refuses rules that cannot be met, naming the field', () => {
