@@ -35,8 +35,18 @@ export async function extend(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<E
   return { extended, lost };
 }
 
-/** Hands jobs back to the queue (agent shutting down): another agent takes them. */
-export async function release(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<ReleaseResponse> {
+/**
+ * Hands jobs back to the queue (agent shutting down): another agent takes them. A released change
+ * stays counted as handed out (its agent may have sent it before stopping), unless `undelivered`:
+ * the claim's answer never left the coordinator (its agent went away first), so no agent ever saw
+ * the pending password and the hand-out is taken back.
+ */
+export async function release(
+  ctx: Ctx,
+  agent: AgentRow,
+  jobs: Held[],
+  undelivered = false,
+): Promise<ReleaseResponse> {
   const released: string[] = [];
   const lost: string[] = [];
   await Promise.all(
@@ -62,6 +72,7 @@ export async function release(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<
       const facts = await siteFacts(q, [agent.site_id]);
       for (const row of rows) {
         if (row.job_state === 'active') row.job_state = 'queued';
+        if (undelivered && row.job_kind === 'change' && row.pending_handouts > 0) row.pending_handouts -= 1;
         refreshStatus(row, facts.get(row.site_id)!, now);
       }
       await saveCredentials(q, rows);

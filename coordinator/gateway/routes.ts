@@ -83,11 +83,13 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       const agent = agentOf(req);
       const jobs = await claim(ctx, agent, body.max, body.waitMs, aborted.signal);
       if (aborted.signal.aborted && jobs.length > 0) {
-        // Nobody will read this answer: hand the jobs back now rather than after their locks expire.
+        // Nobody will read this answer: hand the jobs back now rather than after their locks expire
+        // (no agent saw their secrets: a change's hand-out is taken back).
         await release(
           ctx,
           agent,
           jobs.map(({ jobId, token }) => ({ jobId, token })),
+          true,
         );
         return { jobs: [] };
       }

@@ -36,6 +36,8 @@ export interface StartOptions {
   /** Names the log file tests/artifacts/logs/<label>-<pid>.log. */
   label?: string;
   timeoutMs?: number;
+  /** Runs this script instead of the binary (a test-only entry such as fault-agent.ts, built). */
+  script?: string;
 }
 
 const running = new Set<ManagedProcess>();
@@ -76,8 +78,10 @@ function binary(name: string): string {
   return path;
 }
 
-function launch(name: string, env: Env, label: string): ManagedProcess {
-  const child: Child = spawnChild(process.execPath, [binary(name)], {
+function launch(name: string, env: Env, label: string, script?: string): ManagedProcess {
+  if (script !== undefined && !existsSync(script))
+    throw new Error(`${script} is missing: run npm run build first`);
+  const child: Child = spawnChild(process.execPath, [script ?? binary(name)], {
     cwd: REPO_ROOT,
     env: childEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -206,9 +210,9 @@ export async function startCoordinator(
  * AGENT_STATE_DIR it gets a fresh one (pass one to restart an agent with the same identity).
  */
 export async function startAgent(env: Env = {}, options: StartOptions = {}): Promise<ManagedProcess> {
-  const { label = 'agent', timeoutMs = 30_000 } = options;
+  const { label = 'agent', timeoutMs = 30_000, script } = options;
   const stateDir = env.AGENT_STATE_DIR ?? scratchDir('agent');
-  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label);
+  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label, script);
   removeScratchOnExit(proc, stateDir);
   try {
     await proc.waitForLog((entry) => entry?.msg === 'agent ready', timeoutMs);
