@@ -358,6 +358,32 @@ describe.concurrent('an uncertain pending password is reconciled again until set
   }, 60_000);
 });
 
+describe.concurrent('a suspended credential with a pending password that may be set', () => {
+  it('is reconciled on resume, not verified (the current password alone may no longer work)', async () => {
+    const { id, role, agent } = await scene('suspended');
+    await requestChange(id);
+    const a = await agent('a-suspended');
+    const jobA = await claimOne(a);
+    expect(await run(jobA)).toEqual({ outcome: 'ok', works: 'pending' });
+    await a.report([held(jobA)], { outcome: 'failed', reason: 'change_outcome_unknown' });
+    const jobR = await claimOne(a);
+    // Suspended after repeated errors: nothing is scheduled any more.
+    await c.ctx.db.query('UPDATE credentials SET consecutive_failures = 9 WHERE id = $1', [id]);
+    await a.report([held(jobR)], { outcome: 'failed', reason: 'error', message: 'agent trouble' });
+    expect(await getCredential(c.admin, id)).toMatchObject({
+      suspended: true,
+      changePending: true,
+      nextChangeAt: null,
+      nextVerifyAt: null,
+    });
+    expect((await c.admin.post(`/credentials/${id}/resume`)).status).toBe(200);
+    const jobC = await claimOne(a);
+    expect(jobC).toMatchObject({ kind: 'reconcile', pendingPassword: jobA.pendingPassword });
+    await a.report([held(jobC)], await run(jobC));
+    await expectSettledOn(id, role, jobA.pendingPassword!);
+  }, 60_000);
+});
+
 describe.concurrent('small things', () => {
   it('a result about a pending password that was replaced ends the job and counts in its run', async () => {
     const { id, targetId, agent } = await scene('replaced');
