@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAdapter } from '../../agent/adapters/service/index.js';
 import { createAdapterRegistry, type Adapter } from '../../agent/adapters/index.js';
 import { JobRunner } from '../../agent/runner.js';
+import { release } from '../../coordinator/gateway/locks.js';
 import { reconcileQueues } from '../../coordinator/scheduler/reconciler.js';
+import { getAgent } from '../../coordinator/store/agents.js';
 import { tick } from '../../coordinator/scheduler/tick.js';
 import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
 import type { ClaimedJob } from '../../shared/contracts/gateway.js';
@@ -411,6 +413,23 @@ describe.concurrent('small things', () => {
       (await expectStatus<SyncRunView>(c.admin.get(`/sync-runs/${run0.id}`), 200)).finishedAt,
     ).not.toBeNull();
   }, 60_000);
+
+  it('a claim whose agent went away before the answer takes its hand-out back; a release on shutdown does not', async () => {
+    const { id, agent } = await scene('undelivered');
+    await requestChange(id);
+    const a = await agent('a-gone');
+    const row = (await getAgent(c.ctx.db, a.agentId))!;
+    const first = await claimOne(a);
+    expect(first.pendingMayBeSet).toBe(false);
+    // The claim's answer never left the coordinator (gateway/routes.ts): nobody saw the secrets.
+    await release(c.ctx, row, [held(first)], true);
+    const second = await claimOne(a);
+    expect(second).toMatchObject({ jobId: first.jobId, pendingMayBeSet: false });
+    // An agent shutting down hands back a job it may have run: still counted.
+    await release(c.ctx, row, [held(second)]);
+    const third = await claimOne(a);
+    expect(third).toMatchObject({ jobId: first.jobId, pendingMayBeSet: true });
+  });
 
   it('asking for a change resumes a suspended credential with its error count reset', async () => {
     const { id } = await scene('resumed');
