@@ -443,7 +443,10 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         if (body.syncEnabled !== undefined && body.syncEnabled !== row.sync_enabled) {
           row.sync_enabled = body.syncEnabled;
           if (!body.syncEnabled) row.next_verify_at = null;
-          else if (row.job_state === 'idle') row.next_verify_at = now;
+          else {
+            settlePendingSoon(row, now);
+            if (row.job_state === 'idle') row.next_verify_at = now;
+          }
         }
         await save(q, row, now);
         await audit(q, req, 'credential.update', 'credential', row.id, {
