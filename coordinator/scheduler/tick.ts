@@ -79,10 +79,16 @@ async function takeDue(
     // A change due while another job runs waits a little; anything else due that may not run
     // (disabled, suspended, paused, already queued) leaves the index.
     const rest = rows.filter((r) => !due.includes(r));
+    const counted = new Set(unsynced.map((u) => u.row));
     for (const r of rest) {
       if (r[column] !== null && r[column]! > now) continue; // held for a maintenance window
       const waits = column === 'next_change_at' && r.sync_enabled && !r.suspended && r.job_state !== 'idle';
       r[column] = waits ? new Date(now.getTime() + BUSY_RETRY_MS) : null;
+      // Dropped from the index with no job to come: its run would wait for it forever. (A busy row's
+      // job in flight still counts in its run.)
+      if (r.run_id !== null && r.job_state === 'idle' && !counted.has(r)) {
+        unsynced.push({ row: r, count: 'unsynced', reason: notEligibleReason(r) });
+      }
     }
     if (unsynced.length > 0 || column === 'next_change_at') {
       const facts = await siteFacts(
@@ -104,6 +110,13 @@ async function takeDue(
     );
     return rows.length;
   });
+}
+
+function notEligibleReason(r: CredentialRow): string {
+  if (!r.sync_enabled) return 'sync_disabled';
+  if (r.suspended) return 'suspended';
+  if (r.verify_paused) return 'paused';
+  return 'not_eligible';
 }
 
 async function markStale(ctx: Ctx, limit: number): Promise<number> {
