@@ -47,7 +47,11 @@ export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 export const HeartbeatResponseSchema = z.object({
   agentId: z.uuid(),
   siteId: z.uuid(),
-  state: z.enum(['active', 'pending']),
+  /**
+   * `active`: may claim; `pending`: waits for an administrator's approval; `disabled`: the agent or its
+   * site is disabled. Only an active agent's claim, extend, report and release calls are taken (403 else).
+   */
+  state: z.enum(['active', 'pending', 'disabled']),
   serverTime: z.string(),
   /** How long a claimed job stays locked without an extension. */
   lockMs: z.number().int(),
