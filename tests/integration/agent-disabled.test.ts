@@ -207,4 +207,30 @@ describe('agent_disabled', () => {
     ]);
     expect(rows[0]).toEqual({ last_heartbeat_at: null });
   });
+
+  it('revoking the last agent of a site turns its credentials agent_disabled; a new agent brings them back', async () => {
+    const { siteId, agent, cred } = await siteInSync();
+    await expectStatus(c.admin.post(`/agents/${agent.agentId}/revoke`), 200, 'revoke');
+    expect(await status(cred.id)).toBe('agent_disabled');
+    const fresh = await FakeAgent.enroll(c.url, c.admin, siteId);
+    expect(await status(cred.id)).toBe('in_sync');
+    await expectStatus(c.admin.post(`/credentials/${cred.id}/verify`), 202, 'verify');
+    expect(await status(cred.id)).toBe('pending_sync');
+    expect((await fresh.claim(10)).map((j) => j.credentialId)).toEqual([cred.id]);
+  });
+
+  it('a site that never had an agent waits (pending_sync); one whose only agent awaits approval is agent_disabled until approved', async () => {
+    const site = await expectStatus<{ id: string }>(
+      c.admin.post('/sites', { name: `approval-only-${Date.now()}`, requireApproval: true }),
+      201,
+      'POST /sites',
+    );
+    const targetId = await createTarget(c.admin, site.id);
+    const cred = await createCredential(c.admin, targetId);
+    expect(cred.status).toBe('pending_sync');
+    const agent = await FakeAgent.enroll(c.url, c.admin, site.id);
+    expect(await status(cred.id)).toBe('agent_disabled');
+    await expectStatus(c.admin.post(`/agents/${agent.agentId}/approve`), 200, 'approve');
+    expect(await status(cred.id)).toBe('pending_sync');
+  });
 });
