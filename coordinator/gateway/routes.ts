@@ -86,7 +86,9 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       const aborted = new AbortController();
       reply.raw.once('close', () => aborted.abort());
       const agent = agentOf(req);
-      const jobs = await claim(ctx, agent, body.max, body.waitMs, aborted.signal);
+      // A coordinator shutting down ends the wait too (the agent asks again, elsewhere or later).
+      const signal = AbortSignal.any([aborted.signal, ctx.shutdown]);
+      const jobs = await claim(ctx, agent, body.max, body.waitMs, signal);
       if (aborted.signal.aborted && jobs.length > 0) {
         // Nobody will read this answer: hand the jobs back now rather than after their locks expire.
         await release(
