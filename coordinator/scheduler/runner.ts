@@ -58,7 +58,7 @@ export class SchedulerRunner {
         });
         if (!done.ran) return { skipped: 'another replica ticks' };
         const r = done.value;
-        if (r.verify + r.change + r.stale > 0) ctx.log.debug({ ...r }, 'scheduler tick');
+        if (r.verify + r.change + r.groups + r.stale > 0) ctx.log.debug({ ...r }, 'scheduler tick');
         return r;
       },
       {
