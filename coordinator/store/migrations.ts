@@ -200,6 +200,13 @@ CREATE INDEX credential_status_history_credential ON credential_status_history (
 CREATE INDEX credentials_username ON credentials (username, id);
 `,
   },
+  {
+    version: 7,
+    name: 'credential last detail code',
+    sql: `
+ALTER TABLE credentials ADD COLUMN last_detail_code text;
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

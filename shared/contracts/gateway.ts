@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { JobKindSchema } from './jobs.js';
-import { ReasonSchema } from './status.js';
+import { DetailCodeSchema, ReasonSchema } from './status.js';
 
 export const GATEWAY_PREFIX = '/agent/v1';
 export const GATEWAY_PATHS = {
@@ -136,6 +136,8 @@ export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
     outcome: z.literal('failed'),
     reason: ReasonSchema.exclude(['stale']),
     message: z.string().max(500).optional(),
+    /** What exactly went wrong, when it is one of the known cases (stored, shown as `lastErrorCode`). */
+    detailCode: DetailCodeSchema.optional(),
     observed: ObservedSchema.optional(),
   }),
 ]);
