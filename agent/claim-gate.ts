@@ -11,9 +11,10 @@ const PAUSE_TEXT: Record<PauseCode, string> = {
 };
 
 /**
- * Whether the agent may claim. Closed until the first heartbeat says `active`; paused by a 403
- * AGENT_DISABLED / AGENT_PENDING_APPROVAL from any call (logged once per pause, not per beat);
- * reopened only by a heartbeat that succeeds with state `active`.
+ * Whether the agent may claim. Closed until the first heartbeat says `active`; paused by a heartbeat
+ * whose state is `disabled` or `pending`, or by a 403 AGENT_DISABLED / AGENT_PENDING_APPROVAL from
+ * any other call (logged once per pause, not per beat); reopened only by a heartbeat that succeeds
+ * with state `active`.
  */
 export class ClaimGate {
   private state: 'starting' | 'open' | PauseCode = 'starting';

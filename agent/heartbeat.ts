@@ -71,7 +71,7 @@ export class Heartbeat {
       this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
       this.timings.lockMs = clamp(res.lockMs, 200, 600_000);
       if (res.state === 'active') gate.open();
-      else gate.pause('AGENT_PENDING_APPROVAL');
+      else gate.pause(res.state === 'disabled' ? 'AGENT_DISABLED' : 'AGENT_PENDING_APPROVAL');
       const first = !this.succeeded;
       this.succeeded = true;
       onBeat(res, first);

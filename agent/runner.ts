@@ -4,6 +4,7 @@ import {
   type JobOutcome,
   type Observed,
 } from '../shared/contracts/gateway.js';
+import type { DetailCode } from '../shared/contracts/status.js';
 import type { Logger } from '../shared/logger.js';
 import { targetSpec } from '../shared/targets/index.js';
 import { fieldIssues } from '../shared/validation.js';
@@ -37,12 +38,18 @@ export class JobRunner {
   ): Promise<JobOutcome> {
     const log = this.log.child({ jobId: job.jobId, credentialId: job.credentialId });
     let outcome: JobOutcome;
-    const observed: { value?: Observed } = {};
+    const observed: Seen = {};
     // A change that went wrong in an unforeseen way may have been sent: never a definite failure.
     const unforeseen = job.kind === 'change' ? 'change_outcome_unknown' : 'error';
     try {
       outcome = await this.protocol(job, signal, lockFence, log, observed);
       if (observed.value) outcome = { ...outcome, observed: observed.value };
+      // The protocol passes on the reason and message of the attempt that decided the outcome; its
+      // detail code too (the attempt is the one whose message the outcome carries).
+      const detail = observed.detail;
+      if (outcome.outcome === 'failed' && detail && outcome.message === detail.message) {
+        outcome = { ...outcome, detailCode: detail.code };
+      }
     } catch (err) {
       // Only a bug of the runner itself gets here (adapter throws are caught per call).
       log.error({ errName: (err as Error)?.name }, 'job runner failed');
@@ -56,7 +63,7 @@ export class JobRunner {
     signal: AbortSignal,
     lockFence: () => Promise<boolean>,
     log: Logger,
-    observed: { value?: Observed },
+    observed: Seen,
   ): Promise<JobOutcome> {
     const adapter = this.adapters.get(job.target.kind);
     if (!adapter) {
@@ -116,17 +123,26 @@ const missingPending = (kind: string): JobOutcome => ({
   message: `${kind} job without a pending password`,
 });
 
+/** What the adapter's attempts of one job saw: facts to record, and the last failure's detail code. */
+interface Seen {
+  value?: Observed;
+  detail?: { code: DetailCode; message: string | undefined };
+}
+
 /** Binds the adapter to the job; a throw becomes an uncertain `error` attempt (never definite). */
 function primitives(
   adapter: Adapter,
   ctx: AdapterContext,
-  observed: { value?: Observed },
+  observed: Seen,
   lockFence: () => Promise<boolean>,
 ): Primitives {
   const guarded = async (op: string, call: () => Promise<Attempt>): Promise<Attempt> => {
     try {
       const attempt = await call();
       if (attempt.observed) observed.value = attempt.observed;
+      if (!attempt.ok && attempt.detailCode) {
+        observed.detail = { code: attempt.detailCode, message: attempt.message };
+      }
       return attempt;
     } catch (err) {
       ctx.log.error({ op, errName: (err as Error)?.name }, 'adapter threw');

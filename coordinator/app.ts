@@ -16,7 +16,7 @@ import { registerTargetRoutes } from './api/targets.js';
 import { registerTokenRoutes } from './api/tokens.js';
 import type { Ctx } from './context.js';
 import { registerOperatorSurfaces } from './dashboard/register.js';
-import { authenticateAgent } from './gateway/agent-auth.js';
+import { authenticateAgent, identifyAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
 import { installErrorHandler } from './http/errors.js';
 import { authenticateOperator, hasRole } from './http/operator-auth.js';
@@ -82,7 +82,8 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
         );
       }
     }
-    if (tls?.ca && (auth === 'agent' || req.routeOptions.url === GATEWAY_PATHS.enroll)) {
+    const agentCall = auth === 'agent' || auth === 'agent-identified';
+    if (tls?.ca && (agentCall || req.routeOptions.url === GATEWAY_PATHS.enroll)) {
       if (!presentsClientCertificate(req.raw.socket as TLSSocket)) {
         throw new SyncError('UNAUTHENTICATED', 'a client certificate signed by the agent CA is required');
       }
@@ -90,6 +91,10 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     if (auth === 'public') return;
     if (auth === 'agent') {
       req.agent = await authenticateAgent(ctx, req.headers.authorization);
+      return;
+    }
+    if (auth === 'agent-identified') {
+      req.agent = await identifyAgent(ctx, req.headers.authorization);
       return;
     }
     const operator = await authenticateOperator(ctx, req.headers.authorization);

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
-import { masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
+import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
 import { SyncError } from '../shared/errors.js';
 
-const base64Key = z.string().refine((v) => Buffer.from(v.trim(), 'base64').length === 32, {
-  message: 'expected 32 random bytes in base64 (openssl rand -base64 32)',
+const base64Key = z.string().refine(isMasterKeyBase64, {
+  message: 'expected 32 random bytes in base64: 44 characters, as openssl rand -base64 32 prints',
 });
 
 export const CoordinatorEnvSchema = z.object({

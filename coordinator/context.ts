@@ -17,4 +17,9 @@ export interface Ctx {
   metrics: Metrics;
   /** Asks the scheduler to tick soon (new due work), on any replica. */
   kickScheduler: () => void;
+  /**
+   * Aborts when the coordinator starts shutting down, before the HTTP server closes: long-polling
+   * claims end at once (an empty answer) instead of holding the shutdown for up to their wait.
+   */
+  shutdown: AbortSignal;
 }

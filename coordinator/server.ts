@@ -40,6 +40,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     wake,
   });
   let scheduler: SchedulerRunner | undefined;
+  const shutdown = new AbortController();
   const ctx: Ctx = {
     config,
     db,
@@ -49,6 +50,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     log,
     metrics: createMetrics(),
     kickScheduler: () => scheduler?.kick(),
+    shutdown: shutdown.signal,
   };
   // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.
   const sites = await db.query<{ id: string }>('SELECT id FROM sites');
@@ -67,6 +69,9 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     ctx,
     url,
     close: async () => {
+      // Waiting claims answer at once (no jobs), so app.close() only waits for requests doing work;
+      // their agents come back to another replica, or to this one restarted.
+      shutdown.abort();
       await app.close();
       await scheduler?.close();
       await queues.close();

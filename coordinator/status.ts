@@ -8,7 +8,7 @@ export interface StatusFacts {
   /** The target's kind has an adapter in this version. */
   adapterAssigned: boolean;
   capabilities: Capabilities;
-  site: { enabled: boolean; agents: number; enabledAgents: number };
+  site: SiteFacts;
   jobState: 'idle' | 'queued' | 'active';
   /** A change is wanted (rotation due or requested). */
   changeWanted: boolean;
@@ -28,8 +28,10 @@ export interface DerivedStatus {
 /**
  * The one place a status is decided, in the brief's precedence:
  * not_synced > unsyncable > agent_disabled > being_synced > pending_sync > change_not_configured >
- * in_sync > out_of_sync. A site with no agent enrolled yet is not "agent disabled": its work waits
- * for the first agent (pending). Pure: same facts, same answer.
+ * in_sync > out_of_sync. `agent_disabled`: no enabled agent can take the credential's jobs, because
+ * the site is disabled or because it had agents and none of them can work now (disabled, revoked or
+ * awaiting approval: an operator has to act). A site that never had an agent is not "agent
+ * disabled": its work waits for the first agent (pending). Pure: same facts, same answer.
  */
 export function deriveStatus(f: StatusFacts): DerivedStatus {
   if (!f.syncEnabled || !f.adapterAssigned) return { status: 'not_synced', reason: null };
@@ -52,7 +54,9 @@ export function deriveStatus(f: StatusFacts): DerivedStatus {
 /** What the status of a stored credential depends on besides the row itself. */
 export interface SiteFacts {
   enabled: boolean;
+  /** Agents ever enrolled at the site, revoked ones included. */
   agents: number;
+  /** Agents that can take jobs now: enabled, approved, not revoked. */
   enabledAgents: number;
 }
 

@@ -19,7 +19,20 @@ export interface MasterKey {
   key: Buffer;
 }
 
+/**
+ * Exactly 32 bytes in standard base64, as `openssl rand -base64 32` prints them (43 characters and
+ * one `=`; surrounding whitespace ignored). Strict on purpose: Buffer.from(…, 'base64') skips
+ * characters that are not base64 and takes the URL-safe alphabet too, so a mistyped or truncated
+ * key could otherwise decode to some other 32 bytes.
+ */
+const MASTER_KEY_BASE64 = /^[A-Za-z0-9+/]{43}=$/;
+
+export const isMasterKeyBase64 = (value: string): boolean => MASTER_KEY_BASE64.test(value.trim());
+
 export function masterKeyFromBase64(value: string): MasterKey {
+  if (!isMasterKeyBase64(value)) {
+    throw new SyncError('CONFIG_INVALID', 'master key must be 32 bytes in base64');
+  }
   const key = Buffer.from(value.trim(), 'base64');
   if (key.length !== 32) throw new SyncError('CONFIG_INVALID', 'master key must be 32 bytes in base64');
   return { id: createHash('sha256').update(key).digest('base64url').slice(0, 8), key };

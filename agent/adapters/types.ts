@@ -1,4 +1,4 @@
-import type { Reason } from '../../shared/contracts/status.js';
+import type { DetailCode, Reason } from '../../shared/contracts/status.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Observed } from '../../shared/contracts/gateway.js';
 
@@ -13,7 +13,15 @@ export type AttemptReason = Exclude<Reason, 'stale'>;
  * `message` is shown to operators and must not contain a password (the runner also guards it).
  */
 export type Attempt = (
-  { ok: true } | { ok: false; reason: AttemptReason; message?: string; definite?: boolean }
+  | { ok: true }
+  | {
+      ok: false;
+      reason: AttemptReason;
+      message?: string;
+      definite?: boolean;
+      /** A known case worth telling apart (e.g. `host_key_changed`): carried to the coordinator. */
+      detailCode?: DetailCode;
+    }
 ) & {
   /** What the adapter saw on the target for the coordinator to record (e.g. the SSH host key). */
   observed?: Observed;

@@ -18,6 +18,7 @@ import { IdParams, type Routes } from '../http/routes.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
+import { leaveRuns } from '../results/runs.js';
 import { beginChange, settlePendingSoon } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
 import { rowSealer } from '../secrets.js';
@@ -366,6 +367,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
             'a password change is in flight: its outcome would be lost; use force=true to delete anyway',
           );
         }
+        // Its run gets no result from it any more: counted unsynced now, so the run can finish.
+        await leaveRuns(q, [row], 'deleted', new Date());
         await q.query('DELETE FROM credentials WHERE id = $1', [row.id]);
         await audit(q, req, force ? 'credential.force_delete' : 'credential.delete', 'credential', row.id, {
           changeInFlight: changing,
@@ -393,7 +396,10 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
           if (enabled && row.job_state === 'idle') {
             await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
           } else {
-            if (!enabled) row.next_verify_at = null;
+            if (!enabled) {
+              row.next_verify_at = null;
+              await leaveRunsWhenOff(q, row, now);
+            }
             await save(q, row, now);
           }
           await audit(q, req, enabled ? 'credential.enable' : 'credential.disable', 'credential', row.id);
@@ -442,8 +448,10 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         }
         if (body.syncEnabled !== undefined && body.syncEnabled !== row.sync_enabled) {
           row.sync_enabled = body.syncEnabled;
-          if (!body.syncEnabled) row.next_verify_at = null;
-          else {
+          if (!body.syncEnabled) {
+            row.next_verify_at = null;
+            await leaveRunsWhenOff(q, row, now);
+          } else {
             settlePendingSoon(row, now);
             if (row.job_state === 'idle') row.next_verify_at = now;
           }
@@ -492,6 +500,14 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       return credentialView(row);
     },
   });
+}
+
+/**
+ * Sync turned off: the credential's run gets no result from it unless a job already runs on an agent
+ * (that result still counts). Idle or queued (the claim will skip the job), it leaves the run now.
+ */
+async function leaveRunsWhenOff(q: Queryable, row: CredentialRow, now: Date): Promise<void> {
+  if (row.job_state !== 'active') await leaveRuns(q, [row], 'sync_disabled', now);
 }
 
 /** A password an operator gives must suit the credential's policy (if any) and its target's limits. */

@@ -5,6 +5,7 @@ import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { startRun } from '../scheduler/runs.js';
+import type { Queryable } from '../store/db.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
 export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
@@ -19,6 +20,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ body }, req) => {
       const id = randomUUID();
       const run = await ctx.db.tx(async (q) => {
+        await requireScope(q, body.scope);
         const run = await startRun(q, {
           id,
           kind: body.kind,
@@ -79,4 +81,31 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
       return syncRunView(rows[0]);
     },
   });
+}
+
+const SCOPE_TABLES = { siteId: 'sites', targetId: 'targets', groupId: 'sync_groups' } as const;
+
+/**
+ * Each id a scope names must exist: a run over a site that is not there would start, impact nothing
+ * and report success. A 400 names the field (`body.scope.siteId`).
+ */
+async function requireScope(q: Queryable, scope: SyncRunView['scope']): Promise<void> {
+  const issues: { field: string; message: string }[] = [];
+  for (const [field, table] of Object.entries(SCOPE_TABLES) as [keyof typeof SCOPE_TABLES, string][]) {
+    const id = scope[field];
+    if (id === undefined) continue;
+    const { rowCount } = await q.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id]);
+    if (!rowCount)
+      issues.push({
+        field: `body.scope.${field}`,
+        message: `no such ${table.replace(/s$/, '').replace('_', ' ')}`,
+      });
+  }
+  if (issues.length > 0) {
+    throw new SyncError(
+      'VALIDATION_FAILED',
+      `invalid body: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
 }

@@ -47,6 +47,7 @@ export const credentialView = (c: CredentialRow): CredentialView => ({
   statusReason: c.status_reason,
   statusChangedAt: c.status_changed_at.toISOString(),
   lastMessage: c.last_message,
+  lastErrorCode: c.last_outcome === 'failed' ? c.last_detail_code : null,
   lastResultAt: iso(c.last_result_at),
   lastVerifiedAt: iso(c.last_verified_at),
   lastChangedAt: iso(c.last_changed_at),

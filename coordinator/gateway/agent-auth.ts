@@ -9,16 +9,28 @@ const AGENT_TOKEN = /^pwa_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
 
 export const agentToken = (agentId: string, secret: string) => `${AGENT_TOKEN_PREFIX}${agentId}.${secret}`;
 
+/** An agent identified by its token, with whether its site is enabled. */
+export type IdentifiedAgent = AgentRow & { site_enabled: boolean };
+
+/** What an agent may do now: `active` = claim work; `pending` = awaits approval; `disabled` = it or its site is. */
+export type AgentState = 'active' | 'pending' | 'disabled';
+
+export function agentState(agent: IdentifiedAgent): AgentState {
+  if (!agent.enabled || !agent.site_enabled) return 'disabled';
+  if (!agent.approved) return 'pending';
+  return 'active';
+}
+
 /**
- * Authenticates an agent on every gateway call: its token must match the stored hash, and the
- * agent must not be revoked (401), must be enabled and approved, and its site enabled (403).
+ * Identifies an agent by its token: it must match the stored hash and the agent must not be revoked
+ * (401). Says nothing about whether it may work: see authenticateAgent.
  */
-export async function authenticateAgent(ctx: Ctx, authorization: string | undefined): Promise<AgentRow> {
+export async function identifyAgent(ctx: Ctx, authorization: string | undefined): Promise<IdentifiedAgent> {
   const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
   const match = token ? AGENT_TOKEN.exec(token) : null;
   if (!token || !match) throw new SyncError('UNAUTHENTICATED', 'an agent token is required');
   // One round trip per gateway call: the agent and whether its site is enabled.
-  const { rows } = await ctx.db.query<AgentRow & { site_enabled: boolean }>(
+  const { rows } = await ctx.db.query<IdentifiedAgent>(
     'SELECT a.*, s.enabled AS site_enabled FROM agents a JOIN sites s ON s.id = a.site_id WHERE a.id = $1',
     [match[1]],
   );
@@ -26,6 +38,16 @@ export async function authenticateAgent(ctx: Ctx, authorization: string | undefi
   if (!agent || agent.revoked_at || !safeEqualHex(agent.token_hash, hashToken(token))) {
     throw new SyncError('UNAUTHENTICATED', 'agent token invalid or revoked');
   }
+  return agent;
+}
+
+/**
+ * Authenticates an agent on every gateway call that touches work: identified (401 otherwise), and
+ * enabled, approved and of an enabled site (403 otherwise). The heartbeat only identifies: a
+ * disabled or waiting agent still reports that it is alive, and hears its state.
+ */
+export async function authenticateAgent(ctx: Ctx, authorization: string | undefined): Promise<AgentRow> {
+  const agent = await identifyAgent(ctx, authorization);
   if (!agent.enabled) throw new SyncError('AGENT_DISABLED', 'this agent is disabled');
   if (!agent.approved)
     throw new SyncError('AGENT_PENDING_APPROVAL', 'this agent waits for an administrator to approve it');

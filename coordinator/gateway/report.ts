@@ -13,7 +13,7 @@ import { historyField, rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { loadCredentials, saveCredentials, setLastDetail, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { targetSpec } from '../../shared/targets/index.js';
@@ -120,6 +120,13 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         suspendAfter: ctx.config.SUSPEND_AFTER_FAILURES,
         ...sealer,
       });
+      // The result's detail code goes with its reason and message (cleared by a result without one).
+      setLastDetail(
+        row,
+        a.item.result.outcome === 'failed' && row.last_outcome === 'failed'
+          ? (a.item.result.detailCode ?? null)
+          : null,
+      );
       if (effect.retired) history.push(historyEntry(ctx, row.id, effect.retired, 'secret', 'retired'));
       if (effect.discarded) {
         history.push(historyEntry(ctx, row.id, effect.discarded, 'pending_secret', 'discarded_pending'));
@@ -158,6 +165,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
       );
     }
     await pinObserved(q, agent, accepted, byId);
+    await auditHostKeyMismatches(q, agent, accepted, byId);
     const work: Work[] = follow.map((f) => ({ row: byId.get(f.id)!, kind: f.kind }));
     await dispatch(ctx, q, work, now);
     await settleGroupChanges(ctx, q, settled, now);
@@ -227,4 +235,41 @@ async function pinObserved(
       },
     ]);
   }
+}
+
+/**
+ * A changed SSH host key is a security event, not only a failed job: each report of one is audited
+ * for the target (`target.host_key_mismatch`) with the pinned and the presented fingerprints. The
+ * pin stays as it is: only an operator can accept a new key (by updating the target).
+ */
+async function auditHostKeyMismatches(
+  q: Queryable,
+  agent: AgentRow,
+  accepted: Accepted[],
+  rows: Map<string, CredentialRow>,
+): Promise<void> {
+  const seen = new Set<string>();
+  const events = [];
+  for (const a of accepted) {
+    const row = rows.get(a.data.credentialId);
+    const result = a.item.result;
+    if (!row || result.outcome !== 'failed' || result.detailCode !== 'host_key_changed') continue;
+    if (seen.has(row.target_id)) continue;
+    seen.add(row.target_id);
+    const pinned = (row.target_connection as { hostKeySha256?: unknown }).hostKeySha256;
+    events.push({
+      actorType: 'agent' as const,
+      actorId: agent.id,
+      action: 'target.host_key_mismatch',
+      objectType: 'target',
+      objectId: row.target_id,
+      details: {
+        credentialId: row.id,
+        jobId: a.item.jobId,
+        pinned: typeof pinned === 'string' ? pinned : null,
+        presented: result.observed?.hostKeySha256 ?? null,
+      },
+    });
+  }
+  if (events.length > 0) await recordAudit(q, events);
 }

@@ -17,6 +17,7 @@ import {
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import type { AgentRow } from '../store/agents.js';
+import { agentState, type IdentifiedAgent } from './agent-auth.js';
 import { claim } from './claim.js';
 import { enroll } from './enroll.js';
 import { extend, release } from './locks.js';
@@ -45,13 +46,17 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: GATEWAY_PATHS.heartbeat,
-    summary: 'Agent heartbeat',
+    summary:
+      "Agent heartbeat: recorded for every enrolled agent, disabled or waiting too; answers the agent's state",
     tag: 'gateway',
-    auth: 'agent',
+    // A disabled or pending agent is alive all the same: its heartbeat is recorded (online, version,
+    // jobs in flight) and it hears its state, which pauses or resumes its claiming. Every call that
+    // touches work still refuses it with 403.
+    auth: 'agent-identified',
     body: HeartbeatRequestSchema,
     response: { status: 200, schema: HeartbeatResponseSchema },
     handler: async ({ body }, req) => {
-      const agent = agentOf(req);
+      const agent = req.agent as IdentifiedAgent;
       await ctx.db.query(
         `UPDATE agents SET last_heartbeat_at = now(), in_flight = $2, version = coalesce($3, version),
                 concurrency = coalesce($4, concurrency) WHERE id = $1`,
@@ -60,7 +65,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       return {
         agentId: agent.id,
         siteId: agent.site_id,
-        state: 'active',
+        state: agentState(agent),
         serverTime: new Date().toISOString(),
         lockMs: ctx.config.JOB_LOCK_MS,
         extendEveryMs: Math.floor(ctx.config.JOB_LOCK_MS / 3),
@@ -81,7 +86,9 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       const aborted = new AbortController();
       reply.raw.once('close', () => aborted.abort());
       const agent = agentOf(req);
-      const jobs = await claim(ctx, agent, body.max, body.waitMs, aborted.signal);
+      // A coordinator shutting down ends the wait too (the agent asks again, elsewhere or later).
+      const signal = AbortSignal.any([aborted.signal, ctx.shutdown]);
+      const jobs = await claim(ctx, agent, body.max, body.waitMs, signal);
       if (aborted.signal.aborted && jobs.length > 0) {
         // Nobody will read this answer: hand the jobs back now rather than after their locks expire
         // (no agent saw their secrets: a change's hand-out is taken back).

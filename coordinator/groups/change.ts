@@ -164,6 +164,9 @@ export interface SettledChange {
  * gets the same password as its pending one and a change job (a busy member as soon as its job is
  * over); members that cannot take it count unsynced; one member's failure never stops the others.
  * On failure nothing else is tried: the other members count unsynced (`primary_failed`).
+ * "Settled" means the primary's pending password was promoted or discarded: a failure that leaves
+ * it pending (uncertain: it may be set on the target) keeps the group's change open, so the members
+ * follow if a later reconcile finds the new password working.
  * Runs inside the report's transaction, after the batch's rows are saved.
  */
 export async function settleGroupChanges(
@@ -174,6 +177,14 @@ export async function settleGroupChanges(
 ): Promise<void> {
   for (const s of settled) {
     if (s.row.group_id === null || s.changeId === undefined) continue;
+    // The primary still holds this change's password as pending: not settled yet, whatever was counted.
+    if (s.row.pending_secret !== null && s.row.pending_id === s.changeId) {
+      ctx.log.info(
+        { groupId: s.row.group_id, primary: s.row.id, outcome: s.count },
+        'sync group: primary change still uncertain; members wait for it to settle',
+      );
+      continue;
+    }
     // Plain read first: only the group's own pending change takes the group's lock.
     const peek = await loadGroup(q, s.row.group_id);
     if (!peek || peek.change_pending_id !== s.changeId) continue;

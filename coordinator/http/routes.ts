@@ -10,8 +10,12 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   url: string;
   summary: string;
   tag: string;
-  /** Operator role needed; 'agent' = agent gateway; 'public' = no authentication. */
-  auth: Role | 'agent' | 'public';
+  /**
+   * Operator role needed; 'agent' = agent gateway (an enabled, approved agent of an enabled site);
+   * 'agent-identified' = any enrolled agent not revoked, disabled or not (the heartbeat);
+   * 'public' = no authentication.
+   */
+  auth: Role | 'agent' | 'agent-identified' | 'public';
   body?: B;
   query?: Q;
   params?: P;

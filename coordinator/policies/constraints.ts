@@ -3,6 +3,7 @@ import { isSupportedKind, targetSpec } from '../../shared/targets/index.js';
 import { CHARACTER_CLASSES, PasswordRulesSchema, type CharacterClass, type PasswordRules } from './rules.js';
 
 const CLASSES = Object.keys(CHARACTER_CLASSES) as CharacterClass[];
+const ALPHABET = CLASSES.map((c) => CHARACTER_CLASSES[c]).join('');
 
 /** A target's own password limits (none for a kind that declares none). */
 export function constraintsOf(kind: string, connection: unknown): PasswordConstraints {
@@ -18,7 +19,7 @@ export type Merged = { ok: true; rules: PasswordRules } | { ok: false; message: 
 const describe = (c: PasswordConstraints): string =>
   [
     c.maxLength === undefined ? '' : `at most ${c.maxLength} characters`,
-    c.forbidden ? `no ${JSON.stringify(c.forbidden)}` : '',
+    c.forbidden ? `no ${c.forbiddenText ?? JSON.stringify(c.forbidden)}` : '',
   ]
     .filter(Boolean)
     .join(', ');
@@ -36,7 +37,8 @@ export function mergeRules(rules: PasswordRules, constraints: PasswordConstraint
     if (c.maxLength !== undefined) length = Math.min(length, c.maxLength);
     for (const ch of c.forbidden ?? '') if (!exclude.includes(ch)) exclude += ch;
   }
-  if (exclude.length > 200) exclude = [...new Set(exclude)].join('').slice(0, 200);
+  // Only characters generation could pick matter for it (a target may forbid all control characters).
+  if (exclude.length > 200) exclude = [...new Set(exclude)].filter((ch) => ALPHABET.includes(ch)).join('');
   const parsed = PasswordRulesSchema.safeParse({ ...rules, length, exclude });
   if (parsed.success) return { ok: true, rules: parsed.data };
   const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'rules'} ${i.message}`).join('; ');
@@ -61,8 +63,13 @@ export function passwordProblems(
   const chars = [...password];
   const max = Math.min(...constraints.map((c) => c.maxLength ?? Infinity));
   if (chars.length > max) problems.push(`longer than the target's maximum of ${max} characters`);
-  const forbidden = constraints.map((c) => c.forbidden ?? '').join('');
-  if (chars.some((ch) => forbidden.includes(ch))) problems.push('contains a character the target forbids');
+  const forbids = constraints.filter((c) => c.forbidden && chars.some((ch) => c.forbidden!.includes(ch)));
+  if (forbids.length > 0) {
+    const named = forbids.flatMap((c) => (c.forbiddenText ? [c.forbiddenText] : []));
+    problems.push(
+      `contains a character the target forbids${named.length > 0 ? ` (${[...new Set(named)].join(', ')})` : ''}`,
+    );
+  }
   if (!policy) return problems;
   const min = Math.min(policy.length, max);
   if (chars.length < min) problems.push(`shorter than the policy's ${min} characters`);

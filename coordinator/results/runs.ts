@@ -54,6 +54,24 @@ export async function countInRuns(q: Queryable, items: RunResult[], now: Date): 
   await finishRuns(q, ids, now);
 }
 
+/**
+ * Takes credentials that will get no result out of their runs, counted `unsynced` with `reason`
+ * (deleted, sync turned off, no longer eligible when the tick took them), so a run never waits
+ * for them: `finishedAt` is set once every item has a result. Rows without a run are ignored.
+ */
+export async function leaveRuns(
+  q: Queryable,
+  rows: CredentialRow[],
+  reason: string,
+  now: Date,
+): Promise<void> {
+  await countInRuns(
+    q,
+    rows.filter((row) => row.run_id !== null).map((row) => ({ row, count: 'unsynced' as const, reason })),
+    now,
+  );
+}
+
 /** Marks runs finished whose every item has a result. */
 export async function finishRuns(q: Queryable, runIds: string[], now: Date): Promise<void> {
   await q.query(

@@ -6,11 +6,31 @@ import { tick } from './tick.js';
 
 const QUEUE = 'coordinator';
 
+/** PostgreSQL advisory lock keys (arbitrary, fixed; the migrations use 7_340_117). */
+export const TICK_LOCK = 7_340_118;
+export const RECONCILE_LOCK = 7_340_119;
+
+/**
+ * Runs `work` (a tick, a reconcile) on one replica at a time across the whole deployment: under the
+ * PostgreSQL advisory lock `key`, skipped at once when another replica holds it. BullMQ alone does
+ * not give that: a job scheduler adds the next repeat job when the current one starts, so a long
+ * tick on one replica overlapped the next ticks (and kicks) taken by the others.
+ */
+export async function runExclusive<T>(
+  ctx: Ctx,
+  key: number,
+  work: () => Promise<T>,
+): Promise<{ ran: true; value: T } | { ran: false }> {
+  return ctx.db.exclusive(key, work);
+}
+
 /**
  * Runs the scheduler tick and the reconciler as BullMQ job schedulers on the coordinator's own
- * queue: whichever replica's worker takes the repeat job runs it, one at a time. `kick()` adds a
- * one-off tick (deduplicated) so manual runs do not wait for the next period. Concurrent ticks are
- * safe anyway: they take disjoint rows (SKIP LOCKED).
+ * queue: whichever replica's worker takes the repeat job runs it, and a PostgreSQL advisory lock
+ * (runExclusive) makes it one replica at a time: a tick that finds another replica's tick still
+ * running is skipped, the running one goes on while work is due. `kick()` adds a one-off tick
+ * (deduplicated) so manual runs do not wait for the next period. Ticks would be safe even if they
+ * overlapped (they take disjoint rows with SKIP LOCKED); the lock keeps them from competing.
  */
 export class SchedulerRunner {
   private readonly queue: Queue;
@@ -26,11 +46,19 @@ export class SchedulerRunner {
     this.worker = new Worker(
       QUEUE,
       async (job) => {
-        if (job.name === 'reconcile') return { readded: await reconcileQueues(ctx) };
-        // Work left when the budget ran out (a big run): go on at once rather than at the next period.
-        let r = await tick(ctx);
-        while (r.more && !this.closing) r = await tick(ctx);
-        if (r.verify + r.change + r.stale > 0) ctx.log.debug({ ...r }, 'scheduler tick');
+        if (job.name === 'reconcile') {
+          const done = await runExclusive(ctx, RECONCILE_LOCK, () => reconcileQueues(ctx));
+          return done.ran ? { readded: done.value } : { skipped: 'another replica reconciles' };
+        }
+        const done = await runExclusive(ctx, TICK_LOCK, async () => {
+          // Work left when the budget ran out (a big run): go on at once rather than at the next period.
+          let r = await tick(ctx);
+          while (r.more && !this.closing) r = await tick(ctx);
+          return r;
+        });
+        if (!done.ran) return { skipped: 'another replica ticks' };
+        const r = done.value;
+        if (r.verify + r.change + r.groups + r.stale > 0) ctx.log.debug({ ...r }, 'scheduler tick');
         return r;
       },
       {

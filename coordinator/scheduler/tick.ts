@@ -7,15 +7,21 @@ import { loadPolicies } from '../policies/store.js';
 import { deferToWindow } from '../policies/window.js';
 import { countInRuns, type RunResult } from '../results/runs.js';
 import type { Queryable } from '../store/db.js';
+import { takeDueGroups } from '../groups/schedule.js';
 import { dispatch } from './dispatch.js';
 
 export interface TickResult {
   verify: number;
   change: number;
+  /** Sync groups whose scheduled rotation was due (started, or held for their window). */
+  groups: number;
   stale: number;
   /** The time budget ran out with work still due: tick again at once. */
   more: boolean;
 }
+
+/** Groups per transaction: each starts a change (a password, a run, the primary's job). */
+const GROUP_BATCH = 50;
 
 /** How long a change due on a busy credential waits before the tick looks again. */
 const BUSY_RETRY_MS = 2000;
@@ -25,18 +31,20 @@ const eligible = (r: CredentialRow) => r.sync_enabled && !r.suspended && r.job_s
 /**
  * One scheduler tick: takes what is due from the index (`next_verify_at`, `next_change_at`) in
  * batches, locked with SKIP LOCKED so concurrent ticks never take the same rows, and queues it in
- * bulk. Its cost grows with the work due, not with the number of credentials. Also turns `in_sync`
- * credentials whose last verification is older than their interval into `out_of_sync` / `stale`.
+ * bulk. Its cost grows with the work due, not with the number of credentials. Then starts the
+ * changes of sync groups whose rotation is due (`sync_groups.next_change_at`, groups/schedule.ts),
+ * and turns `in_sync` credentials whose last verification is older than their interval into
+ * `out_of_sync` / `stale`.
  */
 export async function tick(ctx: Ctx, budgetMs = 5000): Promise<TickResult> {
-  const result: TickResult = { verify: 0, change: 0, stale: 0, more: false };
+  const result: TickResult = { verify: 0, change: 0, groups: 0, stale: 0, more: false };
   const batch = ctx.config.SCHEDULER_BATCH;
   /**
    * Takes batches until one comes back short or the budget is spent (each kind of work has its own,
    * so a huge verification run does not starve changes); `lanes` batches at a time (SKIP LOCKED keeps
    * them disjoint), so queueing a big run overlaps PostgreSQL and Redis round trips.
    */
-  const drain = async (take: () => Promise<number>, lanes: number): Promise<number> => {
+  const drain = async (take: () => Promise<number>, lanes: number, size = batch): Promise<number> => {
     const started = Date.now();
     let total = 0;
     let dry = false;
@@ -44,7 +52,7 @@ export async function tick(ctx: Ctx, budgetMs = 5000): Promise<TickResult> {
       while (!dry) {
         const n = await take();
         total += n;
-        if (n < batch) dry = true;
+        if (n < size) dry = true;
         else if (Date.now() - started >= budgetMs) {
           result.more = true;
           return;
@@ -56,6 +64,9 @@ export async function tick(ctx: Ctx, budgetMs = 5000): Promise<TickResult> {
   };
   result.verify = await drain(() => takeDue(ctx, 'next_verify_at', batch), ctx.config.SCHEDULER_LANES);
   result.change = await drain(() => takeDue(ctx, 'next_change_at', batch), ctx.config.SCHEDULER_LANES);
+  // Sync groups rotate together on their group policy's schedule (a member's own is off).
+  const groupBatch = Math.min(batch, GROUP_BATCH);
+  result.groups = await drain(() => takeDueGroups(ctx, groupBatch), 1, groupBatch);
   result.stale = await drain(() => markStale(ctx, batch), 1);
   return result;
 }
@@ -79,10 +90,16 @@ async function takeDue(
     // A change due while another job runs waits a little; anything else due that may not run
     // (disabled, suspended, paused, already queued) leaves the index.
     const rest = rows.filter((r) => !due.includes(r));
+    const counted = new Set(unsynced.map((u) => u.row));
     for (const r of rest) {
       if (r[column] !== null && r[column]! > now) continue; // held for a maintenance window
       const waits = column === 'next_change_at' && r.sync_enabled && !r.suspended && r.job_state !== 'idle';
       r[column] = waits ? new Date(now.getTime() + BUSY_RETRY_MS) : null;
+      // Dropped from the index with no job to come: its run would wait for it forever. (A busy row's
+      // job in flight still counts in its run.)
+      if (r.run_id !== null && r.job_state === 'idle' && !counted.has(r)) {
+        unsynced.push({ row: r, count: 'unsynced', reason: notEligibleReason(r) });
+      }
     }
     if (unsynced.length > 0 || column === 'next_change_at') {
       const facts = await siteFacts(
@@ -104,6 +121,13 @@ async function takeDue(
     );
     return rows.length;
   });
+}
+
+function notEligibleReason(r: CredentialRow): string {
+  if (!r.sync_enabled) return 'sync_disabled';
+  if (r.suspended) return 'suspended';
+  if (r.verify_paused) return 'paused';
+  return 'not_eligible';
 }
 
 async function markStale(ctx: Ctx, limit: number): Promise<number> {

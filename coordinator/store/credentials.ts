@@ -1,4 +1,4 @@
-import type { Reason, Status } from '../../shared/contracts/status.js';
+import type { DetailCode, Reason, Status } from '../../shared/contracts/status.js';
 import type { Queryable } from './db.js';
 
 /** A credential as stored, with its target's kind and connection. Secrets stay sealed here. */
@@ -34,6 +34,8 @@ export interface CredentialRow {
   last_outcome: 'ok' | 'failed' | null;
   last_reason: Reason | null;
   last_message: string | null;
+  /** The detail code of the last result (shared/contracts/status.ts DETAIL_CODES), if it had one. */
+  last_detail_code: DetailCode | null;
   last_result_at: Date | null;
   last_verified_at: Date | null;
   last_changed_at: Date | null;
@@ -118,6 +120,7 @@ const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
   { col: 'last_outcome', type: 'text' },
   { col: 'last_reason', type: 'text' },
   { col: 'last_message', type: 'text' },
+  { col: 'last_detail_code', type: 'text' },
   { col: 'last_result_at', type: 'timestamptz' },
   { col: 'last_verified_at', type: 'timestamptz' },
   { col: 'last_changed_at', type: 'timestamptz' },
@@ -192,11 +195,37 @@ WHERE c.id = u.id`;
 
 const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
 
+/** Rows whose last_detail_code was set for the result being saved (see setLastDetail). */
+const detailSet = new WeakSet<CredentialRow>();
+
+/** Records the detail code of the result just applied to `row` (null: it had none). */
+export function setLastDetail(row: CredentialRow, code: DetailCode | null): void {
+  row.last_detail_code = code;
+  detailSet.add(row);
+}
+
+/**
+ * A detail code belongs to the result it came with: a save that records another result or message
+ * (any writer: a report, a refused change, an unreadable secret) without setting one clears it.
+ */
+function keepDetailWithItsResult(row: CredentialRow): void {
+  const set = detailSet.has(row);
+  detailSet.delete(row);
+  if (set || row.last_detail_code === null) return;
+  const before = loaded.get(row);
+  if (!before) return;
+  const moved = (['last_result_at', 'last_message', 'last_reason'] as const).some(
+    (c) => !same(before.get(c), row[c]),
+  );
+  if (moved) row.last_detail_code = null;
+}
+
 /**
  * Writes back, in one statement, the columns any of the rows changed since they were loaded (rows
  * that changed nothing are left alone). The rows then count as loaded as they are now.
  */
 export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Promise<void> {
+  for (const row of rows) keepDetailWithItsResult(row);
   const changed = new Set<keyof CredentialRow>();
   const dirty = rows.filter((row) => {
     const cols = changedColumns(row);

@@ -25,10 +25,19 @@ async function runHooks(hooks: (() => Promise<void>)[]): Promise<void> {
   for (const hook of hooks) await hook();
 }
 
+/** What `exclusive` did: ran `fn` (with its value), or skipped it because the lock was held. */
+export type Exclusive<T> = { ran: true; value: T } | { ran: false };
+
 /** PostgreSQL, as a server (`pg`) or embedded (PGlite). Same SQL on both. */
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding the session advisory lock `key` (pg_try_advisory_lock on a connection of
+   * its own, held for the whole of `fn`, whatever connections `fn` itself uses), or skips it at once
+   * when another session (another replica) holds the lock. A lost connection drops the lock.
+   */
+  exclusive<T>(key: number, fn: () => Promise<T>): Promise<Exclusive<T>>;
   close(): Promise<void>;
 }
 
@@ -69,6 +78,23 @@ export function connectPg(url: string, max = 10): Db {
       await runHooks(hooks);
       return result;
     },
+    async exclusive(key, fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+        if (!rows[0]?.ok) return { ran: false };
+        try {
+          return { ran: true, value: await fn() };
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {
+            broken = true; // the session is gone, and its lock with it: do not reuse the client
+          });
+        }
+      } finally {
+        client.release(broken);
+      }
+    },
     close: () => pool.end(),
   };
 }
@@ -102,6 +128,8 @@ export async function connectPglite(dataDir: string): Promise<Db> {
       await runHooks(hooks);
       return result;
     },
+    // One process owns an embedded database: there is no other replica to exclude.
+    exclusive: async (_key, fn) => ({ ran: true, value: await fn() }),
     close: () => db.close(),
   };
 }

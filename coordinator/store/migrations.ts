@@ -211,6 +211,13 @@ UPDATE credentials SET pending_handouts = 1 WHERE pending_secret IS NOT NULL;
 ALTER TABLE secret_history ADD COLUMN kind text NOT NULL DEFAULT 'retired';
 `,
   },
+  {
+    version: 7,
+    name: 'credential last detail code',
+    sql: `
+ALTER TABLE credentials ADD COLUMN last_detail_code text;
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -10,14 +10,19 @@ export interface SiteRow {
   created_at: Date;
 }
 
-/** Enabled-ness and agent counts of sites, as the status function needs them. */
+/**
+ * Enabled-ness and agent counts of sites, as the status function needs them: `agents` counts every
+ * agent ever enrolled at the site, revoked ones included (a site whose agents were all revoked has
+ * lost its agents: no agent can take its jobs, as when all are disabled); `enabledAgents` those that
+ * can take jobs now (enabled, approved, not revoked).
+ */
 export async function siteFacts(q: Queryable, siteIds: Iterable<string>): Promise<Map<string, SiteFacts>> {
   const ids = [...new Set(siteIds)];
   const facts = new Map<string, SiteFacts>();
   if (ids.length === 0) return facts;
   const { rows } = await q.query<{ id: string; enabled: boolean; agents: number; enabled_agents: number }>(
     `SELECT s.id, s.enabled,
-            count(a.id) FILTER (WHERE a.revoked_at IS NULL)::int AS agents,
+            count(a.id)::int AS agents,
             count(a.id) FILTER (WHERE a.revoked_at IS NULL AND a.enabled AND a.approved)::int AS enabled_agents
        FROM sites s LEFT JOIN agents a ON a.site_id = s.id
       WHERE s.id = ANY($1::uuid[]) GROUP BY s.id`,

@@ -1,7 +1,7 @@
 /** Operator API schemas (`/api/v1`), shared by the coordinator, the CLI and the tests. */
 import { z } from 'zod';
 import { JobKindSchema } from './jobs.js';
-import { ReasonSchema, StatusSchema } from './status.js';
+import { DetailCodeSchema, ReasonSchema, StatusSchema } from './status.js';
 import { TargetKindSchema } from '../targets/index.js';
 
 export const API_PREFIX = '/api/v1';
@@ -86,6 +86,11 @@ export const CredentialView = z.object({
   statusReason: ReasonSchema.nullable(),
   statusChangedAt: z.string(),
   lastMessage: z.string().nullable(),
+  /**
+   * What exactly the last failure was, when it is a known case (`host_key_changed`,
+   * `second_factor_required`): for programs, beside the reason; null otherwise.
+   */
+  lastErrorCode: DetailCodeSchema.nullable(),
   lastResultAt: timestamp,
   lastVerifiedAt: timestamp,
   lastChangedAt: timestamp,

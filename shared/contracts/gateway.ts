@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { JobKindSchema } from './jobs.js';
-import { ReasonSchema } from './status.js';
+import { DetailCodeSchema, ReasonSchema } from './status.js';
 
 export const GATEWAY_PREFIX = '/agent/v1';
 export const GATEWAY_PATHS = {
@@ -47,7 +47,11 @@ export type HeartbeatRequest = z.infer<typeof HeartbeatRequestSchema>;
 export const HeartbeatResponseSchema = z.object({
   agentId: z.uuid(),
   siteId: z.uuid(),
-  state: z.enum(['active', 'pending']),
+  /**
+   * `active`: may claim; `pending`: waits for an administrator's approval; `disabled`: the agent or its
+   * site is disabled. Only an active agent's claim, extend, report and release calls are taken (403 else).
+   */
+  state: z.enum(['active', 'pending', 'disabled']),
   serverTime: z.string(),
   /** How long a claimed job stays locked without an extension. */
   lockMs: z.number().int(),
@@ -132,6 +136,8 @@ export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
     outcome: z.literal('failed'),
     reason: ReasonSchema.exclude(['stale']),
     message: z.string().max(500).optional(),
+    /** What exactly went wrong, when it is one of the known cases (stored, shown as `lastErrorCode`). */
+    detailCode: DetailCodeSchema.optional(),
     observed: ObservedSchema.optional(),
   }),
 ]);

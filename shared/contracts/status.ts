@@ -39,6 +39,16 @@ export const REASONS = [
 export type Reason = (typeof REASONS)[number];
 export const ReasonSchema = z.enum(REASONS);
 
+/**
+ * A machine-readable detail of a failure, beside its reason (the reasons are fixed by the brief): a
+ * program or the dashboard can tell these cases apart from any other `error`.
+ * `host_key_changed`: the SSH server presented a host key other than the pinned one (refused);
+ * `second_factor_required`: the password was right but the server wants another factor too.
+ */
+export const DETAIL_CODES = ['host_key_changed', 'second_factor_required'] as const;
+export type DetailCode = (typeof DETAIL_CODES)[number];
+export const DetailCodeSchema = z.enum(DETAIL_CODES);
+
 /** Reasons that mean "the target said no to this password": never retried with the same password. */
 export const AUTH_REASONS: ReadonlySet<Reason> = new Set(['mismatch', 'locked_or_disabled']);
 

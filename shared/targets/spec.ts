@@ -7,6 +7,8 @@ export interface PasswordConstraints {
   maxLength?: number;
   /** Characters the target refuses (or that break its protocol). */
   forbidden?: string;
+  /** How messages name `forbidden` when listing it would not read well (e.g. control characters). */
+  forbiddenText?: string;
 }
 
 export interface Capabilities {

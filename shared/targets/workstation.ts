@@ -35,6 +35,9 @@ export const WorkstationConnectionSchema = z.strictObject({
 });
 export type WorkstationConnection = z.infer<typeof WorkstationConnectionSchema>;
 
+/** C0 controls and DEL: a line break ends a `passwd` answer or a `chpasswd` record, others reach the terminal. */
+export const CONTROL_CHARACTERS = String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i), 0x7f);
+
 export const workstationSpec: TargetKindSpec<typeof WorkstationConnectionSchema> = {
   kind: 'workstation',
   connectionSchema: WorkstationConnectionSchema,
@@ -46,6 +49,8 @@ export const workstationSpec: TargetKindSpec<typeof WorkstationConnectionSchema>
   }),
   // Only a privileged change needs the privileged account; a `self` target never receives it.
   privilegedCredentialId: (c) => (c.changeVia === 'privileged' ? c.privilegedCredentialId : undefined),
+  // Declared, so a given password with one is refused by the API at once (not at change time).
+  passwordConstraints: () => ({ forbidden: CONTROL_CHARACTERS, forbiddenText: 'control characters' }),
   pinObserved: (c, observed) =>
     c.hostKeySha256 === undefined && observed.hostKeySha256 !== undefined
       ? { ...c, hostKeySha256: observed.hostKeySha256 }

@@ -153,4 +153,43 @@ describe.skipIf(skipReason !== undefined)('workstation, end to end', () => {
     // The privileged account's own password is untouched.
     expect(await canLogin(sshd.host, sshd.port, root.username, root.password)).toBe(true);
   });
+
+  it('a host key that differs from the pin is refused: out_of_sync / error, lastErrorCode host_key_changed, audited', async () => {
+    const user: TestUser = await sshd.createUser();
+    // The pin of another machine's key: to the agent, this server's key has changed.
+    const pinned = `SHA256:${'Q'.repeat(43)}`;
+    const targetId = await createTarget({ hostKeySha256: pinned });
+    const cred = await createCredential(admin, targetId, {
+      username: user.username,
+      password: user.password,
+    });
+    const failed = await credentialWhere(
+      cred.id,
+      (c) => c.status === 'out_of_sync' && c.job.state === 'idle',
+      'the verification to fail on the host key',
+    );
+    expect(failed).toMatchObject({
+      statusReason: 'error',
+      lastErrorCode: 'host_key_changed',
+      lastMessage: `host key changed: expected ${pinned}, got ${sshd.fingerprint()}`,
+    });
+    const audit = await expectStatus<{ items: { action: string; details: Record<string, unknown> }[] }>(
+      admin.get(`/audit?objectType=target&objectId=${targetId}&action=target.host_key_mismatch`),
+      200,
+      'GET /audit',
+    );
+    expect(audit.items).toHaveLength(1);
+    expect(audit.items[0]!.details).toMatchObject({
+      credentialId: cred.id,
+      pinned,
+      presented: sshd.fingerprint(),
+    });
+    // The pin is never replaced by what the agent saw.
+    const target = await expectStatus<{ connection: Record<string, unknown> }>(
+      admin.get(`/targets/${targetId}`),
+      200,
+      'GET target',
+    );
+    expect(target.connection.hostKeySha256).toBe(pinned);
+  });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import type { PolicyView, SyncGroupView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
+import { tick } from '../../coordinator/scheduler/tick.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
@@ -218,6 +219,53 @@ describe('sync groups', () => {
     await agent.report([held(member!)], { outcome: 'ok', works: 'pending' });
     expect(await getSyncRun(c.admin, run.id)).toMatchObject({ outcome: 'success', counts: { success: 2 } });
     expect(await password(ids[1]!)).toBe(change!.pendingPassword);
+  });
+
+  it('a primary failure that leaves its change uncertain keeps the group open: if the new password is later found set, the members follow', async () => {
+    const { agent, creds } = await fourMembers();
+    const ids = creds.map((x) => x.id);
+    const group = await createGroup(ids[0]!, ids.slice(1));
+    const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
+    const [change] = await claimAll(agent, 1);
+    await agent.report([held(change!)], { outcome: 'failed', reason: 'change_outcome_unknown' });
+    // The reconcile fails too without settling anything: the primary keeps the new password as
+    // pending (it may be set on the target). Not counted yet (nothing is settled): the group waits.
+    const [reconcile] = await claimAll(agent, 1);
+    expect(reconcile).toMatchObject({ kind: 'reconcile', credentialId: ids[0] });
+    await agent.report([held(reconcile!)], {
+      outcome: 'failed',
+      reason: 'error',
+      message: 'session dropped',
+    });
+    expect((await getCredential(c.admin, ids[0]!)).changePending).toBe(true);
+    expect(await agent.claim(10, 300)).toEqual([]);
+    const waiting = await getSyncRun(c.admin, run.id);
+    expect(waiting.finishedAt).toBeNull();
+    expect((await items(run.id)).filter((i) => i.reason === 'primary_failed')).toEqual([]);
+    const view = await expectStatus<SyncGroupView>(c.admin.get(`/sync-groups/${group.id}`), 200);
+    expect(view.changeInProgress).toBe(true);
+    // Meanwhile a new group change is refused: the primary's change is not settled.
+    expect((await c.admin.post(`/sync-groups/${group.id}/change`, {})).status).toBe(409);
+
+    // Later the pending password is found working on the primary (a reconcile through the change index).
+    await c.ctx.db.query('UPDATE credentials SET next_change_at = now() WHERE id = $1', [ids[0]]);
+    await tick(c.ctx);
+    const [again] = await claimAll(agent, 1);
+    expect(again).toMatchObject({ kind: 'reconcile', credentialId: ids[0] });
+    await agent.report([held(again!)], { outcome: 'ok', works: 'pending' });
+    expect(await password(ids[0]!)).toBe(change!.pendingPassword);
+
+    // The members now get the same password.
+    const rest = await claimAll(agent, 3);
+    expect(rest.map((j) => j.credentialId).sort()).toEqual(ids.slice(1).sort());
+    expect(new Set(rest.map((j) => j.pendingPassword))).toEqual(new Set([change!.pendingPassword]));
+    await agent.report(rest.map(held), { outcome: 'ok', works: 'pending' });
+    for (const id of ids) expect(await password(id)).toBe(change!.pendingPassword);
+    const done = await getSyncRun(c.admin, run.id);
+    expect(done.finishedAt).not.toBeNull();
+    // The primary's change, settled at last, counts as the success it was.
+    expect(done.counts).toMatchObject({ impacted: 4, success: 4, failed: 0, unsynced: 0 });
+    expect(done.outcome).toBe('success');
   });
 
   it('a given group password is checked against every member target', async () => {

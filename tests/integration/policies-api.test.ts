@@ -175,6 +175,38 @@ describe('policies', () => {
     expect((await getCredential(c.admin, cred.id)).changePending).toBe(true);
   });
 
+  it('a workstation target forbids control characters: a given password with a newline is a 400 at once', async () => {
+    const siteId = (await createSite(c.admin)).id;
+    const target = await expectStatus<{ id: string }>(
+      c.admin.post('/targets', {
+        siteId,
+        name: `ws-${++n}`,
+        kind: 'workstation',
+        connection: { host: '192.0.2.20', port: 22 },
+      }),
+      201,
+    );
+    const cred = await expectStatus<{ id: string }>(
+      c.admin.post('/credentials', { targetId: target.id, username: 'root2', password: 'initial-pw' }),
+      201,
+    );
+    for (const given of [
+      'line\nbreak-Pw-42',
+      'tab\tinside-Pw-42',
+      'nul\u0000inside-Pw-42',
+      'del\u007f-Pw-42',
+    ]) {
+      const res = await c.admin.post(`/credentials/${cred.id}/change`, { password: given });
+      expect(res.status, JSON.stringify(given)).toBe(400);
+      expect(fields(res.body)).toEqual(['body.password']);
+      expect((res.body as ErrorBody).error.message).toContain('control characters');
+    }
+    expect((await getCredential(c.admin, cred.id)).changePending).toBe(false);
+    expect(
+      (await c.admin.post(`/credentials/${cred.id}/change`, { password: 'Fine-Password-42!' })).status,
+    ).toBe(202);
+  });
+
   it('suspends after N consecutive errors (summary counts it) until an operator resumes it', async () => {
     const siteId = (await createSite(c.admin)).id;
     const target = await createTarget(c.admin, siteId);

@@ -105,7 +105,7 @@ describe('scheduler tick', () => {
     const before = await rows(creds.map((x) => x.id));
 
     const result = await tick(c.ctx);
-    expect(result).toEqual({ verify: 6, change: 0, stale: 0, more: false });
+    expect(result).toEqual({ verify: 6, change: 0, groups: 0, stale: 0, more: false });
 
     const after = await rows([...creds.map((x) => x.id), disabled.id]);
     for (const cred of due) {
@@ -129,7 +129,7 @@ describe('scheduler tick', () => {
     );
 
     // Nothing more is due: a second tick queues nothing.
-    expect(await tick(c.ctx)).toEqual({ verify: 0, change: 0, stale: 0, more: false });
+    expect(await tick(c.ctx)).toEqual({ verify: 0, change: 0, groups: 0, stale: 0, more: false });
     // The agent gets exactly the due ones.
     const done = await claimAndReport(agent, due.length);
     expect(done.sort()).toEqual(due.map((x) => x.id).sort());

@@ -18,6 +18,7 @@ import {
   type PostgresRole,
 } from '../support/databases.js';
 import { freePort } from '../support/ports.js';
+import { startSilentTcpServer } from '../support/quiet-servers.js';
 
 let cluster: PostgresCluster;
 const roles: PostgresRole[] = [];
@@ -175,6 +176,23 @@ describe('service / postgres: verify', () => {
     expect(await verify(connection({ host: 'no-such-host.invalid' }), 'x', 'y')).toMatchObject({
       reason: 'unreachable',
     });
+  });
+
+  it('a server that accepts TCP and never answers → unreachable within connectTimeoutMs (definite)', async () => {
+    const silent = await startSilentTcpServer();
+    try {
+      const started = Date.now();
+      const attempt = seen(
+        await verify(connection({ host: silent.host, port: silent.port, connectTimeoutMs: 700 }), 'x', 'y'),
+      );
+      const took = Date.now() - started;
+      expect(attempt).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+      expect(took).toBeGreaterThanOrEqual(600);
+      expect(took).toBeLessThan(5_000);
+      expect(silent.connections()).toBe(1);
+    } finally {
+      await silent.stop();
+    }
   });
 
   it('tls require against a server without TLS → error, not a password verdict', async () => {

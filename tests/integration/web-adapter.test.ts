@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterContext } from '../../agent/adapters/types.js';
 import { webAdapter } from '../../agent/adapters/web/index.js';
@@ -6,6 +9,7 @@ import { createLogger } from '../../shared/logger.js';
 import { WebConnectionSchema, webHost, type WebConnection } from '../../shared/targets/web.js';
 import { freePort } from '../support/ports.js';
 import { loginSiteConnection, startLoginSite, type LoginSite } from '../support/login-site.js';
+import { createPki, type Pki } from '../support/tls.js';
 
 /** The web adapter against the real login site (tests/support/login-site.ts), without a coordinator. */
 
@@ -209,13 +213,120 @@ describe('web adapter against a real login site', () => {
     expect(await webAdapter.verify(parsed, password)).toEqual({ ok: true });
   });
 
-  it('never puts a password in a message', async () => {
+  it('never puts a password in a message, though the site echoes it on its pages', async () => {
     const { username, password } = newUser('secret-in-the-page-1234');
+    site.echoPasswords();
+    try {
+      // The pages do carry the password (else this test could not fail)...
+      const echoing = loginSiteConnection(site.url);
+      echoing.verify.steps[0]!.expect = [
+        { status: 200, bodyMatches: `You used the password ${password}` },
+      ] as never;
+      expect(await webAdapter.verify(ctxFor(username, echoing), password)).toEqual({ ok: true });
+
+      // ...and an unmet expectation on such a page says what it expected, never what the page said.
+      const verify = loginSiteConnection(site.url);
+      verify.verify.steps[0]!.expect = [{ status: 200, bodyMatches: 'never there' }] as never;
+      const attempt = await webAdapter.verify(ctxFor(username, verify), password);
+      expect(attempt).toMatchObject({ ok: false, reason: 'workflow_failed' });
+      expect(JSON.stringify(attempt)).not.toContain(password);
+
+      // The same on the login page that echoes a refused password (no failWhen to recognise it).
+      const login = loginSiteConnection(site.url);
+      delete (login.login.steps[1] as { failWhen?: unknown }).failWhen;
+      const wrong = 'wrong-secret-in-the-page-5678';
+      const refused = await webAdapter.verify(ctxFor(username, login), wrong);
+      expect(refused).toMatchObject({ ok: false, reason: 'workflow_failed' });
+      expect(JSON.stringify(refused)).not.toContain(wrong);
+      expect(JSON.stringify(refused)).not.toContain(password);
+    } finally {
+      site.echoPasswords(false);
+    }
+  });
+});
+
+describe('redirects that would carry the body elsewhere', () => {
+  let other: LoginSite;
+  beforeAll(async () => {
+    other = await startLoginSite();
+  });
+  afterAll(() => other?.close());
+
+  /** Login through POST /moved/login, which answers 307 / 308 to wherever the site is told. */
+  function movedLogin() {
     const connection = loginSiteConnection(site.url);
-    // An expectation on the (echoed) password text must not be quoted back with the page.
-    connection.verify.steps[0]!.expect = [{ status: 200, bodyMatches: 'never there' }] as never;
-    const attempt = await webAdapter.verify(ctxFor(username, connection), password);
-    expect(attempt.ok).toBe(false);
-    expect(JSON.stringify(attempt)).not.toContain(password);
+    Object.assign(connection.login.steps[1]!, {
+      url: '/moved/login',
+      followRedirects: true,
+      expect: [{ status: 200, bodyMatches: 'Welcome, ' }],
+    });
+    return { ...connection, verify: undefined, change: undefined };
+  }
+
+  it('a 307 within the same origin is followed with the body (the login works)', async () => {
+    const { username, password } = newUser('same-origin-pw-1');
+    site.moveLogin('/login', 307);
+    expect(await webAdapter.verify(ctxFor(username, movedLogin()), password)).toEqual({ ok: true });
+  });
+
+  it.each([307, 308] as const)(
+    'a %s to another origin is refused: workflow_failed naming the step, nothing sent there',
+    async (status) => {
+      const { username, password } = newUser(`cross-origin-pw-${status}`);
+      site.moveLogin(`${other.url}/collect`, status);
+      try {
+        const attempt = await webAdapter.verify(ctxFor(username, movedLogin()), password);
+        expect(attempt).toMatchObject({ ok: false, reason: 'workflow_failed', definite: true });
+        expect(attempt.ok === false && attempt.message).toBe(
+          `login workflow, step 'submit-login': refused to follow a ${status} redirect to ${other.url}: it would re-send the step's body to another origin`,
+        );
+        expect(other.bodies()).toEqual([]);
+        expect(other.requests()).toEqual([]);
+      } finally {
+        site.moveLogin('/login');
+      }
+    },
+  );
+});
+
+describe('TLS', () => {
+  let pki: Pki;
+  let server: HttpsServer;
+  let url: string;
+
+  beforeAll(async () => {
+    pki = createPki();
+    const { cert, key } = pki.issue('web-site', 'server');
+    server = createHttpsServer({ cert: pki.pem(cert), key: pki.pem(key) }, (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html' }).end('<p>Welcome</p>');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  const connection = (tls: Record<string, unknown> = {}) => ({
+    baseUrl: url,
+    login: { steps: [{ name: 'home', url: '/', expect: [{ status: 200, bodyMatches: 'Welcome' }] }] },
+    tls,
+    timeoutMs: 3000,
+  });
+
+  it('a certificate the agent cannot trust is error (as for SSH and databases), not unreachable, definite', async () => {
+    const attempt = await webAdapter.verify(ctxFor('someone', connection()), 'a-password');
+    expect(attempt).toMatchObject({ ok: false, reason: 'error', definite: true });
+    expect(attempt.ok === false && attempt.message).toMatch(
+      /^login workflow, step 'home': TLS: the certificate of 127\.0\.0\.1:\d+ was refused \([A-Z_]+\)$/,
+    );
+  });
+
+  it('with the CA in tls.ca it is trusted', async () => {
+    const ca = readFileSync(pki.caCert, 'utf8');
+    expect(await webAdapter.verify(ctxFor('someone', connection({ ca })), 'a-password')).toEqual({
+      ok: true,
+    });
   });
 });

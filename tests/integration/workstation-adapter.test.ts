@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import { workstationAdapter } from '../../agent/adapters/workstation/index.js';
+import { createAdapterRegistry } from '../../agent/adapters/index.js';
 import { runChange } from '../../agent/change-protocol.js';
+import { JobRunner } from '../../agent/runner.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   WorkstationConnectionSchema,
@@ -15,6 +17,7 @@ import {
   type WorkstationConnection,
 } from '../../shared/targets/workstation.js';
 import { freePort } from '../support/ports.js';
+import { startScriptedSshServer, startSilentTcpServer } from '../support/quiet-servers.js';
 import { canLogin, sshdUnavailable, startSshd, type Sshd, type TestUser } from '../support/sshd.js';
 
 const skipReason = sshdUnavailable();
@@ -240,17 +243,77 @@ describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH s
     const attempt = seen(
       await workstationAdapter.verify(ctx(at({ hostKeySha256: old }), u.username), u.password),
     );
+    // Reason `error` (the brief's list is fixed), told apart by its detail code, with the key seen
+    // for the coordinator's audit (it never replaces the pin: see target-pins.test.ts).
     expect(attempt).toEqual({
       ok: false,
       reason: 'error',
       message: `host key changed: expected ${old}, got ${sshd.fingerprint()}`,
       definite: true,
+      detailCode: 'host_key_changed',
+      observed: { hostKeySha256: sshd.fingerprint() },
     });
     const change = seen(
       await workstationAdapter.change(ctx(at({ hostKeySha256: old }), u.username), u.password, newPassword()),
     );
-    expect(change).toMatchObject({ ok: false, reason: 'error', definite: true });
+    expect(change).toMatchObject({
+      ok: false,
+      reason: 'error',
+      definite: true,
+      detailCode: 'host_key_changed',
+    });
     expect(await login(u.username, u.password)).toBe(true);
+    // Through the change protocol too: the outcome the agent reports keeps the detail code.
+    const runner = new JobRunner(createAdapterRegistry([workstationAdapter]), log);
+    const outcome = await runner.run(
+      {
+        jobId: 'v-test',
+        token: 't',
+        kind: 'verify',
+        credentialId: '00000000-0000-4000-8000-000000000001',
+        attempt: 0,
+        target: {
+          id: '00000000-0000-4000-8000-000000000002',
+          kind: 'workstation',
+          host: sshd.host,
+          connection: at({ hostKeySha256: old }),
+        },
+        username: u.username,
+        password: u.password,
+      },
+      new AbortController().signal,
+    );
+    expect(outcome).toMatchObject({
+      outcome: 'failed',
+      reason: 'error',
+      detailCode: 'host_key_changed',
+      observed: { hostKeySha256: sshd.fingerprint() },
+    });
+  });
+
+  it('a right password on a server that wants a second factor is error second_factor_required, not mismatch', async () => {
+    const strict = await startSshd({
+      config: ['PubkeyAuthentication yes', 'AuthenticationMethods password,publickey'],
+    });
+    try {
+      const u = await strict.createUser();
+      secrets.add(u.password);
+      const c = ctx({ host: strict.host, port: strict.port }, u.username);
+      const right = seen(await workstationAdapter.verify(c, u.password));
+      expect(right).toMatchObject({
+        ok: false,
+        reason: 'error',
+        definite: true,
+        detailCode: 'second_factor_required',
+      });
+      expect(!right.ok && right.message).toMatch(/requires another factor after the password \(publickey\)/);
+      // A wrong password is still a mismatch.
+      const wrong = seen(await workstationAdapter.verify(c, `${u.password}-wrong`));
+      expect(wrong).toMatchObject({ ok: false, reason: 'mismatch' });
+      expect(wrong.ok || wrong.detailCode).toBeUndefined();
+    } finally {
+      await strict.stop();
+    }
   });
 
   it('reports a closed port and an unknown host as unreachable', async () => {
@@ -261,5 +324,76 @@ describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH s
       await workstationAdapter.verify(ctx({ host: 'no-such-host.invalid', port: 22 }, 'nobody'), 'x'),
     );
     expect(unknown).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+  });
+});
+
+/** Timeouts, against servers that go quiet (tests/support/quiet-servers.ts); no root needed. */
+describe('workstation adapter timeouts', () => {
+  const quick = (host: string, port: number, extra: Partial<WorkstationConnection> = {}) =>
+    ctx({ host, port, connectTimeoutMs: 600, promptTimeoutMs: 600, ...extra }, 'someone');
+
+  it('a server that accepts TCP and never speaks is unreachable within the connect timeout', async () => {
+    const server = await startSilentTcpServer();
+    try {
+      const started = Date.now();
+      const attempt = seen(await workstationAdapter.verify(quick(server.host, server.port), 'a-password'));
+      const took = Date.now() - started;
+      expect(attempt).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+      expect(!attempt.ok && attempt.message).toMatch(/within 600 ms/);
+      expect(took).toBeGreaterThanOrEqual(500);
+      expect(took).toBeLessThan(3_000);
+      expect(server.connections()).toBe(1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a server that never answers the password is unreachable shortly after the connect timeout', async () => {
+    const server = await startScriptedSshServer({ password: 'never' });
+    try {
+      const started = Date.now();
+      const attempt = seen(await workstationAdapter.verify(quick(server.host, server.port), 'a-password'));
+      expect(attempt).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
+      expect(!attempt.ok && attempt.message).toMatch(/no SSH login .* within 600 ms|no SSH handshake/);
+      expect(Date.now() - started).toBeLessThan(4_000);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('passwd that never prompts: a definite error within promptTimeoutMs, nothing was sent', async () => {
+    const server = await startScriptedSshServer({ password: 'accept', prompts: [] });
+    try {
+      const started = Date.now();
+      const attempt = seen(
+        await workstationAdapter.change(quick(server.host, server.port), 'current-pw', 'next-pw-0123'),
+      );
+      expect(attempt).toMatchObject({ ok: false, reason: 'error', definite: true });
+      expect(!attempt.ok && attempt.message).toMatch(/passwd: no answer within 600 ms after starting/);
+      expect(Date.now() - started).toBeLessThan(4_000);
+      expect(server.received()).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('passwd that goes quiet after the new password: uncertain (the change may have happened)', async () => {
+    const server = await startScriptedSshServer({
+      password: 'accept',
+      prompts: ['Current password: ', 'New password: '],
+    });
+    try {
+      const attempt = seen(
+        await workstationAdapter.change(quick(server.host, server.port), 'current-pw', 'next-pw-0123'),
+      );
+      expect(attempt).toMatchObject({ ok: false, reason: 'error' });
+      expect(!attempt.ok && attempt.definite).toBeFalsy();
+      expect(!attempt.ok && attempt.message).toMatch(
+        /no answer within 600 ms after the new password was sent/,
+      );
+      expect(server.received()).toEqual(['current-pw\n', 'next-pw-0123\n']);
+    } finally {
+      await server.stop();
+    }
   });
 });

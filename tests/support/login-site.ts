@@ -12,9 +12,13 @@ import type { AddressInfo } from 'node:net';
  * - POST /account/password (csrf, current, new, confirm): "Password changed", or "Password does not
  *   meet requirements" (shorter than minLength), "Current password is incorrect", "Passwords do
  *   not match";
- * - POST /api/login (JSON {username, password}): {data: {token}} or 401, for JSON workflows.
- * Users live in memory; helpers set and read passwords out of band, lock users, and switch to a
- * "redesigned" login page whose fields have other names.
+ * - POST /api/login (JSON {username, password}): {data: {token}} or 401, for JSON workflows;
+ * - POST /moved/login: answers `moved` (307 or 308) to `movedTo` (default: /login on this site), so a
+ *   client that follows it re-sends its body there;
+ * - any other POST: records its body (see bodies()) and answers 200 "received".
+ * Users live in memory; helpers set and read passwords out of band, lock users, switch to a
+ * "redesigned" login page whose fields have other names, and make the pages echo the passwords they
+ * were sent (a careless site: what the adapter says about a page must never quote it).
  */
 export interface LoginSite {
   url: string;
@@ -29,6 +33,12 @@ export interface LoginSite {
   redesignChange(on?: boolean): void;
   /** Applies a submitted password change, then drops the connection without answering. */
   dropChangeAnswers(on?: boolean): void;
+  /** The login and home pages print the password the session signed in (or tried) with. */
+  echoPasswords(on?: boolean): void;
+  /** Where POST /moved/login sends its client, and with which status. */
+  moveLogin(to: string, status?: 307 | 308): void;
+  /** Bodies of POST requests to paths this site does not know (what a redirect carried here). */
+  bodies(): { path: string; body: string }[];
   /** POST /login attempts with a wrong password, per user. */
   failedLogins(username: string): number;
   /** Every request so far: method and path (never a body). */
@@ -48,6 +58,8 @@ interface Session {
   csrf: string;
   changeCsrf?: string;
   user?: string;
+  /** The password last submitted in this session (shown only in echo mode). */
+  tried?: string;
 }
 
 const token = (): string => randomBytes(16).toString('hex');
@@ -83,6 +95,14 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
   let redesigned = false;
   let changeRedesigned = false;
   let dropChangeAnswers = false;
+  let echo = false;
+  let movedTo = '/login';
+  let movedStatus: 307 | 308 = 307;
+  const bodies: { path: string; body: string }[] = [];
+  const echoed = (session: Session) =>
+    echo && session.tried !== undefined
+      ? `<p class="debug">You used the password ${escapeHtml(session.tried)}</p>`
+      : '';
 
   const send = (
     res: ServerResponse,
@@ -146,10 +166,16 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
         }
         const username = form.get(u) ?? '';
         const user = users.get(username);
-        if (user?.locked) return send(res, 200, page('Sign in', '<p class="error">Account locked</p>'));
+        session.tried = form.get(p) ?? '';
+        if (user?.locked)
+          return send(res, 200, page('Sign in', `<p class="error">Account locked</p>${echoed(session)}`));
         if (user === undefined || user.password !== (form.get(p) ?? '')) {
           if (user) user.failed += 1;
-          return send(res, 200, page('Sign in', '<p class="error">Invalid username or password</p>'));
+          return send(
+            res,
+            200,
+            page('Sign in', `<p class="error">Invalid username or password</p>${echoed(session)}`),
+          );
         }
         const value = token();
         auth.set(value, username);
@@ -162,7 +188,10 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
         return send(
           res,
           200,
-          page('Home', `<p>Welcome, ${escapeHtml(user)}</p><a href="/account/password">Change password</a>`),
+          page(
+            'Home',
+            `<p>Welcome, ${escapeHtml(user)}</p>${echoed(session)}<a href="/account/password">Change password</a>`,
+          ),
         );
       }
       case 'GET /account/password': {
@@ -229,7 +258,16 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
         res.writeHead(200);
         return void res.end(JSON.stringify({ data: { token: value, user: { name: body.username } } }));
       }
+      case 'POST /moved/login': {
+        await readBody(req);
+        res.writeHead(movedStatus, { location: movedTo });
+        return void res.end();
+      }
       default:
+        if (req.method === 'POST') {
+          bodies.push({ path: url.pathname, body: await readBody(req) });
+          return send(res, 200, page('Received', '<p>received</p>'));
+        }
         return send(res, 404, page('Not found', '<p>Not found</p>'));
     }
   }
@@ -273,6 +311,14 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
     dropChangeAnswers: (on = true) => {
       dropChangeAnswers = on;
     },
+    echoPasswords: (on = true) => {
+      echo = on;
+    },
+    moveLogin: (to, status = 307) => {
+      movedTo = to;
+      movedStatus = status;
+    },
+    bodies: () => [...bodies],
     failedLogins: (username) => users.get(username)?.failed ?? 0,
     requests: () => [...log],
     canLogIn: async (username, password) => {

@@ -18,6 +18,10 @@ export interface RedisServer {
 export interface PrivateRedis extends RedisServer {
   /** Stops and starts it again on the same port. Nothing is saved, so every key is gone. */
   restart(): Promise<void>;
+  /** Stops the server and keeps its port for up(): Redis is unreachable until then. */
+  down(): Promise<void>;
+  /** Starts it again after down(), on the same port (empty). */
+  up(): Promise<void>;
   flushall(): Promise<void>;
 }
 
@@ -26,6 +30,8 @@ interface Server {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
@@ -107,6 +113,13 @@ async function startContainer(args: string[], hostPort?: number): Promise<Server
       await container.restart();
       await waitReady(host, port);
     },
+    down: async () => {
+      await container.stop({ remove: false });
+    },
+    up: async () => {
+      await container.restart();
+      await waitReady(host, port);
+    },
   };
 }
 
@@ -168,6 +181,10 @@ async function startLocal(): Promise<Server> {
       await child?.stop(5_000);
       await launch();
     },
+    down: async () => {
+      await child?.stop(5_000);
+    },
+    up: launch,
   };
 }
 
@@ -203,6 +220,8 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   return {
     ...asRedisServer(server),
     restart: server.restart,
+    down: server.down,
+    up: server.up,
     flushall: async () => {
       const reply = await command(server.host, server.port, ['FLUSHALL']);
       if (reply !== '+OK') throw new Error(`FLUSHALL answered ${reply}`);

@@ -82,10 +82,10 @@ async function portOpen(port: number): Promise<boolean> {
 
 /**
  * Starts Debian's OpenSSH sshd in the foreground on a free loopback port with its own config and
- * ed25519 host key (in a temp dir), PAM on and password logins only. Needs root: see
- * sshdUnavailable().
+ * ed25519 host key (in a temp dir), PAM on and password logins only (`config` lines come first and
+ * so override these, e.g. a second factor). Needs root: see sshdUnavailable().
  */
-export async function startSshd(): Promise<Sshd> {
+export async function startSshd(options: { config?: string[] } = {}): Promise<Sshd> {
   const dir = mkdtempSync(join(tmpdir(), 'test-sshd-'));
   const port = await freePort();
   const keyPath = join(dir, 'ssh_host_ed25519_key');
@@ -111,6 +111,8 @@ export async function startSshd(): Promise<Sshd> {
   writeFileSync(
     configPath,
     [
+      // sshd takes the first value of a keyword: the caller's lines win over the defaults below.
+      ...(options.config ?? []),
       `Port ${port}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${keyPath}`,

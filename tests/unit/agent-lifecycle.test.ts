@@ -22,7 +22,13 @@ class FakeGateway {
   readonly agentId = randomUUID();
   readonly siteId = randomUUID();
   readonly agentToken = `agent-${randomUUID()}`;
-  access: 'active' | 'AGENT_DISABLED' | 'UNAUTHENTICATED' = 'active';
+  access: 'active' | 'AGENT_DISABLED' | 'AGENT_PENDING_APPROVAL' | 'UNAUTHENTICATED' = 'active';
+  /**
+   * As the coordinator does: a disabled or waiting agent's heartbeat is taken (200, its state in the
+   * answer) and every other call refused with 403. False: the heartbeat is refused too (403).
+   */
+  heartbeatWhileRefused = true;
+  heartbeats = 0;
   queue: ClaimedJob[] = [];
   held = new Map<string, ClaimedJob>();
   maxClaim = 0;
@@ -67,7 +73,10 @@ class FakeGateway {
     }
     if (auth !== `Bearer ${this.agentToken}` || this.access === 'UNAUTHENTICATED')
       return error(401, 'UNAUTHENTICATED');
-    if (this.access === 'AGENT_DISABLED') return error(403, 'AGENT_DISABLED');
+    const refused = this.access === 'AGENT_DISABLED' || this.access === 'AGENT_PENDING_APPROVAL';
+    if (url === GATEWAY_PATHS.heartbeat) this.heartbeats++;
+    if (refused && (url !== GATEWAY_PATHS.heartbeat || !this.heartbeatWhileRefused))
+      return error(403, this.access);
     switch (url) {
       case GATEWAY_PATHS.heartbeat:
         return [
@@ -75,7 +84,12 @@ class FakeGateway {
           {
             agentId: this.agentId,
             siteId: this.siteId,
-            state: 'active',
+            state:
+              this.access === 'AGENT_DISABLED'
+                ? 'disabled'
+                : this.access === 'AGENT_PENDING_APPROVAL'
+                  ? 'pending'
+                  : 'active',
             serverTime: new Date().toISOString(),
             lockMs: 1_000,
             extendEveryMs: this.extendEveryMs,
@@ -266,20 +280,36 @@ describe('agent', () => {
       expect(all).not.toContain(secret);
   });
 
-  it('pauses claiming while disabled (logged once), keeps heartbeating, resumes when active again', async () => {
-    await startAgent();
-    gateway.access = 'AGENT_DISABLED';
-    await delay(400);
-    const job = mkJob('host-a', 0);
-    gateway.queue.push(job);
-    await delay(300);
-    expect(gateway.reports).toEqual([]);
-    expect(logged('agent disabled by the coordinator: claiming paused')).toHaveLength(1);
+  it.each([
+    ['AGENT_DISABLED', 'disabled', true, 'agent disabled by the coordinator: claiming paused'],
+    ['AGENT_PENDING_APPROVAL', 'pending', true, 'agent waits for approval: claiming paused'],
+    ['AGENT_DISABLED', 'refused (403)', false, 'agent disabled by the coordinator: claiming paused'],
+  ] as const)(
+    'pauses claiming while %s (heartbeat %s; logged once), keeps heartbeating, resumes when active again',
+    async (access, _heartbeat, heartbeatWhileRefused, message) => {
+      await startAgent();
+      gateway.heartbeatWhileRefused = heartbeatWhileRefused;
+      gateway.access = access;
+      await delay(400);
+      const job = mkJob('host-a', 0);
+      gateway.queue.push(job);
+      const beats = gateway.heartbeats;
+      await delay(300);
+      expect(gateway.reports).toEqual([]);
+      expect(gateway.queue).toEqual([job]);
+      expect(gateway.heartbeats).toBeGreaterThan(beats);
+      expect(logged(message)).toHaveLength(1);
+      // The state is taken as it is: a disabled agent is never told it waits for approval, nor back.
+      const paused = lines
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .filter((l) => String(l.msg).endsWith('claiming paused'));
+      expect(paused.map((l) => l.msg)).toEqual([message]);
 
-    gateway.access = 'active';
-    await waitFor(() => gateway.reports.length === 1);
-    expect(logged('claiming resumed')).toHaveLength(1);
-  });
+      gateway.access = 'active';
+      await waitFor(() => gateway.reports.length === 1);
+      expect(logged('claiming resumed')).toHaveLength(1);
+    },
+  );
 
   it('aborts a job whose lock was lost and does not report it', async () => {
     await startAgent();

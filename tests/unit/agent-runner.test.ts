@@ -111,6 +111,38 @@ describe('runner: verify job', () => {
   });
 });
 
+describe('runner: detail codes', () => {
+  const hostKey: Attempt = {
+    ok: false,
+    reason: 'error',
+    message: 'host key changed: expected A, got B',
+    definite: true,
+    detailCode: 'host_key_changed',
+  };
+
+  it('the outcome carries the detail code of the attempt that decided it', async () => {
+    const t = new ScriptedTarget(CURRENT, { verify: { [CURRENT]: hostKey } });
+    expect(await run(t, job('verify'))).toEqual({
+      outcome: 'failed',
+      reason: 'error',
+      message: 'host key changed: expected A, got B',
+      detailCode: 'host_key_changed',
+    });
+    // Through the change protocol: the check of the current password decides.
+    const c = new ScriptedTarget(CURRENT, { verify: { [CURRENT]: hostKey, [PENDING]: hostKey } });
+    expect(await run(c, job('change'))).toMatchObject({ outcome: 'failed', detailCode: 'host_key_changed' });
+  });
+
+  it('not the detail of an earlier attempt when another one decided', async () => {
+    // "Already changed?" fails with a detail; the current password then fails another way.
+    const t = new ScriptedTarget('something-else', {
+      verify: { [PENDING]: { ...hostKey, message: 'first attempt' } },
+    });
+    const outcome = await run(t, job('change'));
+    expect(outcome).toEqual({ outcome: 'failed', reason: 'mismatch' });
+  });
+});
+
 describe('runner: change job', () => {
   it('1. pending already works: ok pending, nothing changed', async () => {
     const t = new ScriptedTarget(PENDING);

@@ -54,6 +54,46 @@ describe('coordinator configuration', () => {
     expect(err.message).not.toContain('c2VjcmV0LXZhbHVlLXRoYXQtaXMtdG9vLXNob3J0');
   });
 
+  describe('the master key is checked strictly: exactly 32 bytes in standard base64', () => {
+    // Buffer.from(…, 'base64') skips what is not base64 and accepts the URL-safe alphabet: each of
+    // these decoded to 32 bytes and was accepted before, as some key other than the one meant.
+    const bytes = randomBytes(32);
+    bytes[0] = 0xfb; // the first character is then '+' or '/' territory: base64url would differ
+    const std = bytes.toString('base64');
+    it.each([
+      ['a character that is not base64 inside', `${std.slice(0, 20)}!${std.slice(20)}`],
+      ['a space inside', `${std.slice(0, 20)} ${std.slice(20)}`],
+      ['the URL-safe alphabet', bytes.toString('base64url')],
+      ['the padding left off', std.replace(/=$/, '')],
+      ['a key of 33 bytes', randomBytes(33).toString('base64')],
+      ['a key of 31 bytes', randomBytes(31).toString('base64')],
+      ['an empty value', ''],
+    ])('refuses %s, naming COORDINATOR_MASTER_KEY', (_what, value) => {
+      const err = errorOf({ ...good, COORDINATOR_MASTER_KEY: value });
+      expect(err.code).toBe('CONFIG_INVALID');
+      expect(err.issues?.map((i) => i.field)).toEqual(['COORDINATOR_MASTER_KEY']);
+    });
+
+    it('takes what openssl rand -base64 32 prints, surrounding whitespace included', () => {
+      expect(loadCoordinatorConfig({ ...good, COORDINATOR_MASTER_KEY: ` ${std}\n` }).masterKey.key).toEqual(
+        bytes,
+      );
+    });
+
+    it('applies the same check to COORDINATOR_PREVIOUS_MASTER_KEYS and the key file', () => {
+      const bad = `${std.slice(0, 20)}!${std.slice(20)}`;
+      expect(errorOf({ ...good, COORDINATOR_PREVIOUS_MASTER_KEYS: `${key},${bad}` }).message).toContain(
+        'COORDINATOR_PREVIOUS_MASTER_KEYS',
+      );
+      const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+      const file = join(dir, 'master.key');
+      writeFileSync(file, `${bad}\n`);
+      expect(
+        errorOf({ COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20), COORDINATOR_MASTER_KEY_FILE: file }).message,
+      ).toContain('COORDINATOR_MASTER_KEY_FILE');
+    });
+  });
+
   it('reads the master key from COORDINATOR_MASTER_KEY_FILE', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'master.key');

@@ -83,7 +83,27 @@ const table: [string, Partial<StatusFacts>, Status, Reason | null][] = [
     null,
   ],
   ['adapter can neither verify nor change', { capabilities: noCaps }, 'unsyncable', null],
+  // `agents` = agents ever enrolled at the site (revoked included); `enabledAgents` = those that can
+  // take jobs now (enabled, approved, not revoked): see store/sites.ts siteFacts.
   ['every agent of the site disabled', { site: agentsOff }, 'agent_disabled', null],
+  [
+    'every agent of the site revoked, none left',
+    { site: { enabled: true, agents: 1, enabledAgents: 0 }, jobState: 'queued' },
+    'agent_disabled',
+    null,
+  ],
+  [
+    'the only agent awaits approval',
+    { site: { enabled: true, agents: 1, enabledAgents: 0 }, jobState: 'queued' },
+    'agent_disabled',
+    null,
+  ],
+  [
+    'one agent of several can work',
+    { site: { enabled: true, agents: 3, enabledAgents: 1 }, jobState: 'queued' },
+    'pending_sync',
+    null,
+  ],
   ['site disabled', { site: { enabled: false, agents: 1, enabledAgents: 1 } }, 'agent_disabled', null],
   [
     'site without any agent yet: work waits',

@@ -46,6 +46,7 @@ function row(patch: Partial<CredentialRow> = {}): CredentialRow {
     last_outcome: 'ok',
     last_reason: null,
     last_message: null,
+    last_detail_code: null,
     last_result_at: null,
     last_verified_at: new Date(now.getTime() - 3_600_000),
     last_changed_at: null,

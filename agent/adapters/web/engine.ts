@@ -33,15 +33,40 @@ export interface RunInput {
 
 type Failure = Extract<Attempt, { ok: false }>;
 
-/** Why a request got no answer; `unreachable` unless it is a problem of the request itself. */
+/**
+ * Why a step got no usable answer: `unreachable` unless it is a problem of the request itself
+ * (`error`) or the site led the step somewhere it must not follow (`workflow_failed`).
+ */
 class NoAnswer extends Error {
   constructor(
     readonly what: string,
-    readonly reason: 'unreachable' | 'error' = 'unreachable',
+    readonly reason: 'unreachable' | 'error' | 'workflow_failed' = 'unreachable',
   ) {
     super(what);
   }
 }
+
+/**
+ * TLS failures: the site answered, but its certificate does not check out (expired, self-signed,
+ * another name, unknown CA). `error`, as for SSH and databases: retrying cannot help and the
+ * operator must look (a wrong `tls.ca`, or a machine pretending to be the site).
+ */
+const TLS_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
 
 const errorCode = (err: unknown): string | undefined => {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;
@@ -66,6 +91,8 @@ function describeNetworkError(err: unknown, host: string, timeoutMs: number): No
     case undefined:
       return new NoAnswer(`request to ${host} failed (${(err as Error)?.name ?? 'error'})`);
     default:
+      if (TLS_CODES.has(code))
+        return new NoAnswer(`TLS: the certificate of ${host} was refused (${code})`, 'error');
       if (code.startsWith('UND_ERR_INVALID')) return new NoAnswer(`invalid request (${code})`, 'error');
       return new NoAnswer(`request to ${host} failed (${code})`);
   }
@@ -255,7 +282,16 @@ async function send(step: Step, c: SendContext): Promise<Response> {
     if (hop >= MAX_REDIRECTS) {
       throw new NoAnswer(`more than ${MAX_REDIRECTS} redirects`, 'error');
     }
-    url = resolveUrl(location, url);
+    const next = resolveUrl(location, url);
+    // 307 / 308 repeat the request with its body (the password, a token) at the new address: never
+    // to another origin, which the workflow did not name.
+    if ((res.status === 307 || res.status === 308) && body !== undefined && next.origin !== origin) {
+      throw new NoAnswer(
+        `refused to follow a ${res.status} redirect to ${next.origin}: it would re-send the step's body to another origin`,
+        'workflow_failed',
+      );
+    }
+    url = next;
     if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
       method = 'GET';
       body = undefined;

@@ -77,6 +77,7 @@ export function login(
       if (!result.ok) client.end();
       resolve(result);
     };
+    let secondFactor: AuthenticationType[] | undefined;
     const fail = (reason: Failure['reason'], message: string) =>
       finish({ ok: false, attempt: withObserved({ ok: false, reason, message, definite: true }) });
     const onAbort = () => {
@@ -109,7 +110,31 @@ export function login(
     });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyChanged !== undefined) {
-        fail('error', hostKeyChanged);
+        // Refused, never accepted silently: reason `error` (the brief's fixed list) with its own
+        // detail code, and the key seen, for the coordinator to audit next to the pinned one.
+        finish({
+          ok: false,
+          attempt: {
+            ok: false,
+            reason: 'error',
+            message: hostKeyChanged,
+            definite: true,
+            detailCode: 'host_key_changed',
+            ...(seen !== undefined ? { observed: { hostKeySha256: seen } } : {}),
+          },
+        });
+      } else if (err.level === 'client-authentication' && secondFactor !== undefined) {
+        // The password was accepted (partial success) but the server wants more: not a mismatch.
+        finish({
+          ok: false,
+          attempt: withObserved({
+            ok: false,
+            reason: 'error',
+            message: `${where(connection)} requires another factor after the password (${secondFactor.join(', ') || 'no method offered'}): password-only logins cannot verify this account`,
+            definite: true,
+            detailCode: 'second_factor_required',
+          }),
+        });
       } else if (err.level === 'client-authentication') {
         if (ACCOUNT_REFUSED.test(serverNotice)) {
           fail('locked_or_disabled', `account refused by ${where(connection)}: ${oneLine(serverNotice)}`);
@@ -163,7 +188,7 @@ export function login(
       // password once: a refused password is never retried on the same connection.
       authHandler: (
         methodsLeft: AuthenticationType[] | null,
-        _partial: boolean | null,
+        partial: boolean | null,
         next: (method: { type: 'none' | 'password'; username: string; password?: string } | false) => void,
       ) => {
         asked += 1;
@@ -172,6 +197,9 @@ export function login(
           passwordSent = true;
           return next({ type: 'password', username, password });
         }
+        // Asked again right after the password with partial success: it was right, and another
+        // method is required as well (AuthenticationMethods password,publickey, a second factor).
+        if (passwordSent && partial === true) secondFactor = methodsLeft ?? [];
         return next(false);
       },
     } as Parameters<Client['connect']>[0]);

@@ -87,6 +87,16 @@ export const REASON_EXPLAINED: Record<Reason, string> = {
   error: 'Something unexpected went wrong; the message below says what.',
 };
 
+/** Known cases of a failure (the API's `lastErrorCode`), and what they mean for an operator. */
+export const DETAIL_CODES = ['host_key_changed', 'second_factor_required'] as const;
+export type DetailCode = (typeof DETAIL_CODES)[number];
+export const DETAIL_EXPLAINED: Record<DetailCode, string> = {
+  host_key_changed:
+    'The SSH server presented a different host key than the one pinned for this target, so the agent refused to log in (it could be another machine listening at that address). If the key was changed on purpose, put the new fingerprint on the target; otherwise find out why before anything else.',
+  second_factor_required:
+    'The server accepted the password but asks for another factor as well (a key or a one-time code). Password-only logins cannot verify this account: exempt it from the second factor, or do not sync it.',
+};
+
 export interface Credential {
   id: string;
   targetId: string;
@@ -102,6 +112,7 @@ export interface Credential {
   statusReason: Reason | null;
   statusChangedAt: string;
   lastMessage: string | null;
+  lastErrorCode: DetailCode | null;
   lastResultAt: string | null;
   lastVerifiedAt: string | null;
   lastChangedAt: string | null;

@@ -1,6 +1,7 @@
 import { api } from '../api.js';
 import { confirmDialog, h, refreshRegion, timeEl, type Child } from '../dom.js';
 import {
+  DETAIL_EXPLAINED,
   REASON_EXPLAINED,
   REASON_LABELS,
   STATUS_HELP,
@@ -126,6 +127,7 @@ export const credentialPage: Page = async ({ root, path }) => {
       },
       h('h2', { id: 'last-error' }, reason ? `Last error: ${REASON_LABELS[reason]}` : 'Last message'),
       reason ? h('p', {}, REASON_EXPLAINED[reason]) : null,
+      c.lastErrorCode ? h('p', { class: 'detail' }, DETAIL_EXPLAINED[c.lastErrorCode]) : null,
       c.lastMessage
         ? h(
             'p',

@@ -1,0 +1,111 @@
+/**
+ * Servers on loopback that go quiet at a chosen point, for the adapters' timeouts:
+ * - startSilentTcpServer(): accepts TCP connections and never sends a byte (an SSH or database
+ *   server that hangs before its handshake, or a firewall that accepts and drops);
+ * - startScriptedSshServer(): a real SSH server (ssh2's server side) that completes the handshake
+ *   and then, as told, never answers the password, or accepts it and runs a scripted `passwd`
+ *   dialogue that stops answering at a chosen prompt.
+ */
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { Server as SshServer, utils, type ServerChannel } from 'ssh2';
+
+export interface QuietServer {
+  host: string;
+  port: number;
+  /** Connections accepted so far. */
+  connections(): number;
+  stop(): Promise<void>;
+}
+
+async function listen(server: NetServer): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address !== 'object') throw new Error('no address');
+  return address.port;
+}
+
+export async function startSilentTcpServer(): Promise<QuietServer> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    // Reads whatever comes, answers nothing.
+    socket.resume();
+  });
+  const port = await listen(server);
+  return {
+    host: '127.0.0.1',
+    port,
+    connections: () => accepted,
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+export interface ScriptedSsh extends QuietServer {
+  /** What the client wrote on the exec channel (the answers to the prompts). */
+  received(): string[];
+}
+
+/**
+ * `password: 'never'`: the handshake completes, the password request is never answered.
+ * `password: 'accept'`: any password logs in; an exec request gets a channel on which `prompts` are
+ * printed one at a time, each after the client's answer to the one before; after the last one the
+ * server says nothing more (and never exits).
+ */
+export async function startScriptedSshServer(options: {
+  password: 'never' | 'accept';
+  prompts?: string[];
+}): Promise<ScriptedSsh> {
+  const hostKey = utils.generateKeyPairSync('ed25519').private;
+  const received: string[] = [];
+  let accepted = 0;
+  const channels = new Set<ServerChannel>();
+  const clients = new Set<{ end(): void }>();
+  const server = new SshServer({ hostKeys: [hostKey] }, (client) => {
+    accepted++;
+    clients.add(client);
+    client.on('close', () => clients.delete(client));
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      if (ctx.method !== 'password') return ctx.reject(['password']);
+      if (options.password === 'accept') ctx.accept();
+      // 'never': leave the request unanswered.
+    });
+    client.on('session', (accept) => {
+      const session = accept();
+      session.on('pty', (ok) => ok?.());
+      session.on('exec', (ok) => {
+        const channel = ok();
+        channels.add(channel);
+        const prompts = [...(options.prompts ?? [])];
+        const next = () => {
+          const prompt = prompts.shift();
+          if (prompt !== undefined) channel.write(prompt);
+        };
+        channel.on('data', (chunk: Buffer) => {
+          received.push(chunk.toString('utf8'));
+          next();
+        });
+        next();
+      });
+    });
+  });
+  const port = await listen(server as unknown as NetServer);
+  return {
+    host: '127.0.0.1',
+    port,
+    connections: () => accepted,
+    received: () => [...received],
+    stop: async () => {
+      for (const ch of channels) ch.destroy();
+      for (const c of clients) c.end();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
