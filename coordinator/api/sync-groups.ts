@@ -64,7 +64,9 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     summary:
       'Create a sync group (one password for several credentials; its policy must suit every member target)',
     tag: 'sync-groups',
-    auth: 'operator',
+    // Membership decides where the group's password goes (every member's target receives it): an
+    // operator could otherwise add a target of their own and receive the primary's new password.
+    auth: 'admin',
     body: CreateSyncGroupBody,
     response: { status: 201, schema: SyncGroupView },
     handler: async ({ body }, req) => {

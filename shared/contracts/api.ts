@@ -55,6 +55,19 @@ export const CreateTargetBody = z.strictObject({
   kind: TargetKindSchema,
   connection: z.record(z.string(), z.unknown()).default({}),
 });
+/**
+ * Only the fields given change. `connection` is merged into the stored one key by key (a key set to
+ * null is removed, e.g. `hostKeySha256: null` to pin the next key seen), then validated whole with
+ * the kind's schema.
+ */
+export const PatchTargetBody = z
+  .strictObject({
+    name: name.optional(),
+    connection: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((b) => b.name !== undefined || b.connection !== undefined, {
+    message: 'give name or connection',
+  });
 export const TargetView = z.object({
   id: z.uuid(),
   siteId: z.uuid(),
