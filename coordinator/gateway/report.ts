@@ -41,6 +41,9 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       else accepted.push(held);
     }),
   );
+  // A credential of another site (a job that should never have been in this queue) is refused too.
+  const foreign = accepted.length > 0 ? await applyAccepted(ctx, agent, accepted) : new Set<string>();
+  for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
   if (rejected.length > 0) {
     for (const r of rejected) ctx.metrics.reportsRejected.inc({ site: agent.site_id, code: r.code });
     ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, rejected }, 'agent results refused');
@@ -54,8 +57,7 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       },
     ]);
   }
-  if (accepted.length > 0) await applyAccepted(ctx, agent, accepted);
-  return { accepted: accepted.map((a) => a.item.jobId), rejected };
+  return { accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)), rejected };
 }
 
 async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promise<Accepted | string> {
@@ -83,12 +85,16 @@ async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promis
   return { item, kind: id.kind, data: data.data };
 }
 
-async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): Promise<void> {
+/** Applies the results; returns the job ids whose credential is not of the agent's site (not applied). */
+async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): Promise<Set<string>> {
   const follow: { id: string; kind: JobKind }[] = [];
+  const foreign = new Set<string>();
   await ctx.db.tx(async (q) => {
     const now = new Date();
     const sealer = rowSealer(ctx.box);
-    const rows = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
+    const all = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
+    // As claim.ts does: a result never touches a credential of another site than the agent's.
+    const rows = all.filter((r) => r.site_id === agent.site_id);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const counted: { row: CredentialRow; count: RunCount }[] = [];
     const settled: SettledChange[] = [];
@@ -101,7 +107,11 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     const history: { id: string; credentialId: string; secret: string }[] = [];
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
-      if (!row) continue; // deleted meanwhile
+      if (!row) {
+        // Deleted meanwhile, or another site's (refused).
+        if (all.some((r) => r.id === a.data.credentialId)) foreign.add(a.item.jobId);
+        continue;
+      }
       ctx.metrics.jobsCompleted.inc({ site: agent.site_id, kind: a.kind, outcome: a.item.result.outcome });
       ctx.metrics.jobDuration.observe({ kind: a.kind, adapter: row.target_kind }, a.item.durationMs / 1000);
       if (a.kind !== 'verify' && a.data.changeId !== row.pending_id) {
@@ -155,6 +165,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
       WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
     [agent.site_id],
   );
+  return foreign;
 }
 
 /**
