@@ -38,7 +38,7 @@ export class JobRunner {
       log.error({ errName: (err as Error)?.name }, 'job runner failed');
       outcome = { outcome: 'failed', reason: 'error', message: ADAPTER_BUG_MESSAGE };
     }
-    return sanitize(outcome, [job.password, job.pendingPassword]);
+    return sanitize(outcome, [job.password, job.pendingPassword, job.privileged?.password]);
   }
 
   private async protocol(

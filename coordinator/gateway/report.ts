@@ -17,6 +17,7 @@ import { loadCredentials, saveCredentials, type CredentialRow } from '../store/c
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { targetSpec } from '../../shared/targets/index.js';
+import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
 import { holdsToken } from './agent-auth.js';
 
 interface Accepted {
@@ -105,6 +106,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         )
       : new Map<string, PolicyRow>();
     const history: { id: string; credentialId: string; secret: string }[] = [];
+    const privileged = await privilegedOfMessages(q, accepted, byId);
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
       if (!row) {
@@ -119,7 +121,8 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         if (row.job_kind === a.kind) row.job_state = 'idle';
         continue;
       }
-      const effect = applyResult(row, a.kind, a.item.result, {
+      const result = scrubbed(ctx, a, row, privileged);
+      const effect = applyResult(row, a.kind, result, {
         now,
         retryLimit: ctx.config.RETRY_LIMIT,
         suspendAfter: ctx.config.SUSPEND_AFTER_FAILURES,
@@ -166,6 +169,58 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     [agent.site_id],
   );
   return foreign;
+}
+
+/** The privileged credentials of change / reconcile results that carry a message (for scrubbed()). */
+async function privilegedOfMessages(
+  q: Queryable,
+  accepted: Accepted[],
+  rows: Map<string, CredentialRow>,
+): Promise<Map<string, CredentialRow>> {
+  const ids = new Set<string>();
+  for (const a of accepted) {
+    const row = rows.get(a.data.credentialId);
+    if (!row || a.kind === 'verify' || a.item.result.message === undefined) continue;
+    const spec = targetSpec(row.target_kind);
+    const parsed = spec.connectionSchema.safeParse(row.target_connection);
+    const id = parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+    if (id !== undefined) ids.add(id);
+  }
+  return new Map((await loadCredentials(q, [...ids], false)).map((r) => [r.id, r]));
+}
+
+/**
+ * Defence in depth: an agent's message is checked against the passwords the coordinator handed out
+ * with the job (current, pending, the privileged account's) before it is stored as the last message
+ * and in the status history. The agent guards its messages too; this does not rely on it.
+ */
+function scrubbed(
+  ctx: Ctx,
+  a: Accepted,
+  row: CredentialRow,
+  privileged: Map<string, CredentialRow>,
+): ReportItem['result'] {
+  const result = a.item.result;
+  if (result.message === undefined) return result;
+  const secrets: string[] = [];
+  try {
+    secrets.push(ctx.box.open(row.secret, row.id, 'secret'));
+    if (a.kind !== 'verify' && row.pending_secret !== null) {
+      secrets.push(ctx.box.open(row.pending_secret, row.id, 'pending_secret'));
+    }
+    const spec = targetSpec(row.target_kind);
+    const parsed = spec.connectionSchema.safeParse(row.target_connection);
+    const id = a.kind !== 'verify' && parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+    const admin = id === undefined ? undefined : privileged.get(id);
+    if (admin) secrets.push(ctx.box.open(admin.secret, admin.id, 'secret'));
+  } catch {
+    // A secret that cannot be opened cannot be compared: keep no message rather than risk one.
+    return { ...result, message: WITHHELD_MESSAGE };
+  }
+  const message = guardMessage(result.message, secrets);
+  if (message === WITHHELD_MESSAGE && result.message !== WITHHELD_MESSAGE)
+    ctx.log.warn({ credentialId: row.id, jobId: a.item.jobId }, 'agent message withheld');
+  return { ...result, message: message ?? WITHHELD_MESSAGE };
 }
 
 /**
