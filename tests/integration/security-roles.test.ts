@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
+import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import { createSite, expectStatus, FakeAgent } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 
@@ -186,16 +187,65 @@ describe('hardening', () => {
 });
 
 describe('failed authentication is rate limited per source', () => {
-  it('answers 429 after too many failures, even to a good token from that source', async () => {
+  /** GET /api/v1/summary with a token, from a claimed client address (X-Forwarded-For). */
+  const summaryAs = async (url: string, token: string, forwardedFor?: string) => {
+    const res = await request(`${url}/api/v1/summary`, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}),
+      },
+    });
+    await res.body.dump();
+    return res.statusCode;
+  };
+
+  it('answers 429 after too many failures, even to the bootstrap admin token from that source', async () => {
     const limited = await startInProcessCoordinator('security-ratelimit', inject('redisUrl'), {
       AUTH_FAILURES_PER_MINUTE: '5',
     });
     try {
+      const site = await createSite(limited.admin);
+      const agent = await FakeAgent.enroll(limited.url, limited.admin, site.id);
+      const apiToken = (
+        await expectStatus<{ token: string }>(
+          limited.admin.post('/tokens', { name: 'ops', role: 'operator' }),
+          201,
+        )
+      ).token;
       const bad = api(`${limited.url}/api/v1`, 'wrong-token-wrong-token');
       for (let i = 0; i < 5; i++) expect((await bad.get('/summary')).status).toBe(401);
       expect((await bad.get('/summary')).status).toBe(429);
+      // The bootstrap admin token is chosen by a person (maybe weak): limited like any guess.
       expect((await limited.admin.get('/summary')).status).toBe(429);
+      // Without TRUST_PROXY a claimed X-Forwarded-For changes nothing: the socket is the source.
+      expect(await summaryAs(limited.url, ADMIN_TOKEN, '198.51.100.7')).toBe(429);
+      // Tokens nobody can guess still work from a limited source: agents behind one NAT keep going.
+      expect(await summaryAs(limited.url, apiToken)).toBe(200);
+      expect((await agent.heartbeatRaw()).status).toBe(200);
+      // A wrong token of that shape is still just refused (and counted).
+      expect(await summaryAs(limited.url, `pwo_${randomUUID()}.${'x'.repeat(43)}`)).toBe(401);
       expect((await api(limited.url).get('/healthz')).status).toBe(200);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it('behind a trusted proxy, limits the client of X-Forwarded-For (IPv6 by /64)', async () => {
+    const limited = await startInProcessCoordinator('security-ratelimit-proxy', inject('redisUrl'), {
+      AUTH_FAILURES_PER_MINUTE: '3',
+      TRUST_PROXY: '127.0.0.1',
+    });
+    try {
+      for (const [attacker, neighbour, other] of [
+        ['203.0.113.5', '203.0.113.5', '203.0.113.6'],
+        ['2001:db8:1:2::1', '2001:db8:1:2:ffff::9', '2001:db8:1:3::1'],
+      ] as const) {
+        for (let i = 0; i < 3; i++)
+          expect(await summaryAs(limited.url, 'wrong-token-wrong', attacker)).toBe(401);
+        expect(await summaryAs(limited.url, ADMIN_TOKEN, attacker)).toBe(429);
+        expect(await summaryAs(limited.url, ADMIN_TOKEN, neighbour), neighbour).toBe(429);
+        expect(await summaryAs(limited.url, ADMIN_TOKEN, other), other).toBe(200);
+      }
     } finally {
       await limited.close();
     }
