@@ -1,6 +1,7 @@
 import type { TLSSocket } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GATEWAY_PATHS } from '../shared/contracts/gateway.js';
+import { hashToken, safeEqualHex } from '../shared/crypto.js';
 import { isSyncError, SyncError } from '../shared/errors.js';
 import { AuthLimiter, isUnguessableToken, sourceKey } from './http/auth-limiter.js';
 import { registerAgentRoutes } from './api/agents.js';
@@ -68,6 +69,8 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('cache-control', 'no-store');
+    // Served over TLS: browsers keep to HTTPS for this host from now on (a year).
+    if (tls) void reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -94,7 +97,9 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
   };
   const routes = new Routes(app, async (req, auth) => {
-    if (auth !== 'public' || req.routeOptions.url === GATEWAY_PATHS.enroll) {
+    const metricsToken = ctx.config.METRICS_TOKEN;
+    const open = auth === 'public' || (auth === 'metrics' && metricsToken === undefined);
+    if (!open || req.routeOptions.url === GATEWAY_PATHS.enroll) {
       const waitMs = limiter.blockedFor(sourceKey(req.ip));
       const token = presented(req);
       const letThrough = isUnguessableToken(token) && !isBootstrapAdminToken(ctx, token!);
@@ -110,7 +115,14 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
         throw new SyncError('UNAUTHENTICATED', 'a client certificate signed by the agent CA is required');
       }
     }
-    if (auth === 'public') return;
+    if (open) return;
+    if (auth === 'metrics') {
+      const token = presented(req);
+      if (token === undefined || !safeEqualHex(hashToken(token), hashToken(metricsToken!))) {
+        throw new SyncError('UNAUTHENTICATED', 'GET /metrics needs the METRICS_TOKEN bearer token');
+      }
+      return;
+    }
     if (auth === 'agent') {
       req.agent = await authenticateAgent(ctx, req.headers.authorization);
       return;

@@ -88,6 +88,8 @@ export const CoordinatorEnvSchema = z.object({
   /** Mutual TLS for agents: the CA (PEM) that signs agent client certificates; the gateway then requires one. */
   TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
   TRUST_PROXY: TrustProxySchema.optional(),
+  /** Bearer token Prometheus must present on GET /metrics; unset = /metrics is public. */
+  METRICS_TOKEN: z.string().trim().min(16, { message: 'must be at least 16 characters' }).optional(),
   /** Failed authentications per source address and minute before it gets 429. */
   AUTH_FAILURES_PER_MINUTE: envInt(1, 100_000).default(30),
   /** Largest request body accepted, in bytes. */

@@ -10,8 +10,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   url: string;
   summary: string;
   tag: string;
-  /** Operator role needed; 'agent' = agent gateway; 'public' = no authentication. */
-  auth: Role | 'agent' | 'public';
+  /**
+   * Operator role needed; 'agent' = agent gateway; 'public' = no authentication; 'metrics' = the
+   * METRICS_TOKEN bearer when one is configured (public otherwise).
+   */
+  auth: Role | 'agent' | 'public' | 'metrics';
   body?: B;
   query?: Q;
   params?: P;

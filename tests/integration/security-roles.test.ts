@@ -183,6 +183,37 @@ describe('hardening', () => {
     const text = await big.text();
     expect(text).not.toMatch(/at .+\.(js|ts):\d+/);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // HSTS only over TLS (tests/e2e/mtls.test.ts): over plain HTTP it would mean nothing.
+    expect(res.headers.get('strict-transport-security')).toBeNull();
+  });
+});
+
+describe('public endpoints', () => {
+  it('without METRICS_TOKEN, /metrics, /openapi.json, /healthz and /readyz need no token', async () => {
+    for (const path of ['/metrics', '/openapi.json', '/healthz', '/readyz']) {
+      expect((await api(c.url).get(path)).status, path).toBe(200);
+    }
+  });
+
+  it('with METRICS_TOKEN, /metrics needs it as a bearer token (and failures are rate limited)', async () => {
+    const metricsToken = 'prometheus-scrape-token-0123';
+    const guarded = await startInProcessCoordinator('security-metrics', inject('redisUrl'), {
+      METRICS_TOKEN: metricsToken,
+      AUTH_FAILURES_PER_MINUTE: '3',
+    });
+    try {
+      const scrape = (token?: string) => api(guarded.url, token).get('/metrics');
+      expect((await scrape()).status).toBe(401);
+      expect((await scrape(ADMIN_TOKEN)).status).toBe(401); // operator tokens are not metrics tokens
+      const ok = await scrape(metricsToken);
+      expect(ok.status).toBe(200);
+      expect(String(ok.body)).toContain('sync_');
+      expect((await scrape('wrong-metrics-token-wrong')).status).toBe(401);
+      expect((await scrape(metricsToken)).status).toBe(429);
+      expect((await api(guarded.url).get('/healthz')).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
   });
 });
 

@@ -40,6 +40,7 @@ describe('coordinator configuration', () => {
     ['TRUST_PROXY', { TRUST_PROXY: 'yes please' }],
     ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
     ['TRUST_PROXY', { TRUST_PROXY: '0' }],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');
