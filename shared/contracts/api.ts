@@ -30,7 +30,21 @@ export const EnrollmentTokenBody = z.strictObject({
   /** How many agents it may enroll (default 1: one-time). */
   uses: z.number().int().min(1).max(1000).default(1),
 });
-export const EnrollmentTokenView = z.object({ token: z.string(), expiresAt: z.string() });
+export const EnrollmentTokenView = z.object({ id: z.uuid(), token: z.string(), expiresAt: z.string() });
+/** An enrollment token as listed: never the token itself (only its hash is stored). */
+export const EnrollmentTokenListItem = z.object({
+  id: z.uuid(),
+  siteId: z.uuid(),
+  state: z.enum(['active', 'used_up', 'expired', 'revoked']),
+  usesLeft: z.number(),
+  expiresAt: z.string(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: timestamp,
+  lastUsedBy: z.uuid().nullable(),
+  revokedAt: timestamp,
+  revokedBy: z.string().nullable(),
+});
 
 export const AgentView = z.object({
   id: z.uuid(),

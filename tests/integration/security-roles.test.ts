@@ -144,6 +144,49 @@ describe('revocation', () => {
     expect(again.body).toMatchObject({ error: { code: 'ENROLLMENT_INVALID' } });
   });
 
+  it('enrollment tokens are listed without the token, and a revoked one is refused (audited)', async () => {
+    const site = await createSite(c.admin);
+    const created = await expectStatus<{ id: string; token: string }>(
+      c.admin.post(`/sites/${site.id}/enrollment-tokens`, { uses: 2 }),
+      201,
+    );
+    const list = async () =>
+      (
+        await expectStatus<{
+          items: { id: string; state: string; usesLeft: number; revokedBy: string | null }[];
+        }>(c.admin.get(`/sites/${site.id}/enrollment-tokens`), 200)
+      ).items;
+    const listed = await list();
+    expect(listed).toMatchObject([{ id: created.id, state: 'active', usesLeft: 2 }]);
+    const raw = JSON.stringify(await c.admin.get(`/sites/${site.id}/enrollment-tokens`));
+    expect(raw).not.toContain(created.token);
+    expect(raw).not.toContain('hash');
+
+    expect(
+      (await api(`${c.url}/api/v1`, tokens.operator).post(`/enrollment-tokens/${created.id}/revoke`)).status,
+    ).toBe(403);
+    await expectStatus(c.admin.post(`/enrollment-tokens/${created.id}/revoke`, {}), 200);
+    expect(await list()).toMatchObject([
+      { id: created.id, state: 'revoked', usesLeft: 2, revokedBy: 'bootstrap-admin' },
+    ]);
+    const enroll = await api(c.url).post('/agent/v1/enroll', {
+      enrollmentToken: created.token,
+      name: 'a',
+      host: 'h',
+      version: '1',
+      adapters: [],
+      concurrency: 1,
+    });
+    expect(enroll.status).toBe(401);
+    expect(enroll.body).toMatchObject({ error: { code: 'ENROLLMENT_INVALID' } });
+    const audit = await expectStatus<{ items: { actorId: string }[] }>(
+      c.admin.get(`/audit?action=enrollment_token.revoke&objectId=${created.id}`),
+      200,
+    );
+    expect(audit.items).toMatchObject([{ actorId: 'bootstrap-admin' }]);
+    expect((await c.admin.post(`/enrollment-tokens/${randomUUID()}/revoke`, {})).status).toBe(404);
+  });
+
   it('an expired enrollment token is refused', async () => {
     const site = await createSite(c.admin);
     const { token } = await expectStatus<{ token: string }>(
@@ -284,6 +327,21 @@ describe('failed authentication is rate limited per source', () => {
 });
 
 describe('audit', () => {
+  it('is append-only in the database: UPDATE, DELETE and TRUNCATE of audit_events fail', async () => {
+    await createSite(c.admin);
+    const { rows } = await c.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    for (const sql of [
+      `UPDATE audit_events SET actor_id = 'someone-else'`,
+      'DELETE FROM audit_events',
+      'TRUNCATE audit_events',
+    ]) {
+      await expect(c.ctx.db.query(sql), sql).rejects.toThrow(/append-only/);
+    }
+    const after = await c.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM audit_events');
+    expect(after.rows[0]!.n).toBe(rows[0]!.n);
+  });
+
   it('filters by actor, action, object type and time', async () => {
     const before = new Date(Date.now() - 1000).toISOString();
     const site = await createSite(c.admin);
