@@ -174,6 +174,35 @@ describe('sync groups decide where a shared password goes', () => {
   });
 });
 
+describe('choosing a new password is as good as revealing it', () => {
+  it('needs admin: an operator may only ask for a generated one', async () => {
+    const sim = await expectStatus<{ id: string }>(
+      c.admin.post('/targets', {
+        siteId: otherSiteId,
+        name: 'sim-choose',
+        kind: 'simulated',
+        connection: {},
+      }),
+      201,
+    );
+    const a = await createCredential(c.admin, sim.id, { syncEnabled: false });
+    const b = await createCredential(c.admin, sim.id, { syncEnabled: false });
+    for (const id of [a.id, b.id]) await expectStatus(c.admin.post(`/credentials/${id}/enable`, {}), 200);
+    const chosen = 'Operator-Knows-This-1!';
+    const res = await operator.post(`/credentials/${a.id}/change`, { password: chosen });
+    expect(res.status).toBe(403);
+    expect((await getCredential(c.admin, a.id)).changePending).toBe(false);
+    const group = await expectStatus<{ id: string }>(
+      c.admin.post('/sync-groups', { name: 'pair', primaryCredentialId: a.id, memberCredentialIds: [b.id] }),
+      201,
+    );
+    expect((await operator.post(`/sync-groups/${group.id}/change`, { password: chosen })).status).toBe(403);
+    expect(await auditOf('sync_group.change', group.id)).toEqual([]);
+    // Asking for a generated one is an operator's to do.
+    expect((await operator.post(`/sync-groups/${group.id}/change`, {})).status).toBe(202);
+  });
+});
+
 describe('PATCH /targets/{id}', () => {
   it('lets an operator replace a host key pin, audited with the old and new fingerprint', async () => {
     const id = await workstation(operator, { host: 'pc-1.example', hostKeySha256: PIN });
