@@ -134,7 +134,9 @@ export function registerTargetRoutes(ctx: Ctx, routes: Routes): void {
         }
         // A new host, port, URL, TLS setting or privileged account sends the target's passwords (its
         // credentials' and, with a privileged account, that one's) somewhere else: an admin decision.
-        const rerouted = routingOf(spec, before.connection) !== routingOf(spec, connection);
+        const stored = spec.connectionSchema.safeParse(before.connection);
+        const rerouted =
+          routingOf(spec, stored.success ? stored.data : before.connection) !== routingOf(spec, connection);
         if (rerouted && !hasRole(actorOf(req), 'admin')) {
           throw new SyncError(
             'FORBIDDEN',
