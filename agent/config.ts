@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -71,4 +72,21 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
         ? { caFile: e.AGENT_TLS_CA_FILE, certFile: e.AGENT_TLS_CERT_FILE, keyFile: e.AGENT_TLS_KEY_FILE }
         : undefined,
   };
+}
+
+/**
+ * A warning for a COORDINATOR_URL that sends the agent's token and the passwords of its jobs in
+ * plaintext over the network: http:// to anything but a loopback address. Undefined when fine.
+ */
+export function plaintextWarning(coordinatorUrl: string): string | undefined {
+  const url = new URL(coordinatorUrl);
+  if (url.protocol !== 'http:') return undefined;
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const loopback =
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host === '::1' ||
+    (isIP(host) === 4 && host.startsWith('127.'));
+  if (loopback) return undefined;
+  return `COORDINATOR_URL is plain http:// to ${url.host}: the agent token and the passwords of claimed jobs cross the network unencrypted; use https://`;
 }

@@ -3,7 +3,7 @@
 import { isSyncError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import { Agent } from './agent.js';
-import { loadAgentConfig, type AgentConfig } from './config.js';
+import { loadAgentConfig, plaintextWarning, type AgentConfig } from './config.js';
 
 function exitWith(message: string): never {
   console.error(`sync-agent: ${message}`);
@@ -20,6 +20,8 @@ try {
 }
 
 const log = createLogger('sync-agent', config.logLevel);
+const plaintext = plaintextWarning(config.coordinatorUrl);
+if (plaintext !== undefined) log.warn({ coordinatorUrl: config.coordinatorUrl }, plaintext);
 const agent = new Agent({ config, log, onFatal: () => process.exit(1) });
 
 let stopping = false;

@@ -55,7 +55,7 @@ export class JobRunner {
       log.error({ errName: (err as Error)?.name }, 'job runner failed');
       outcome = { outcome: 'failed', reason: unforeseen, message: ADAPTER_BUG_MESSAGE };
     }
-    return sanitize(outcome, [job.password, job.pendingPassword], unforeseen);
+    return sanitize(outcome, [job.password, job.pendingPassword, job.privileged?.password], unforeseen);
   }
 
   private async protocol(

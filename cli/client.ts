@@ -17,7 +17,7 @@ export class ApiClient {
     private readonly token: string,
   ) {}
 
-  async call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
     const res = await request(new URL(path, this.baseUrl), {
       method,
       headers: {

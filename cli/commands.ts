@@ -13,6 +13,8 @@ export const USAGE = `syncctl: operate the password sync coordinator
   sites token SITE_ID [--ttl SECONDS]      one-time enrollment token for a new agent
   agents list [--site ID] | enable ID | disable ID | approve ID | revoke ID
   targets list [--site ID] | create --site ID --name N --kind K [--connection JSON]
+  targets update ID [--name N] [--connection JSON]   merged into the stored connection (null removes a
+                                           field); a new host, port, URL, TLS or privileged account needs admin
   credentials list [--status S] [--reason R] [--site ID] [--target ID] [--group ID]
                    [--search TEXT] [--sort KEY|-KEY] [--limit N] [--cursor C]
   credentials get ID | password ID | verify ID | delete ID [--force]
@@ -143,6 +145,16 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
         name: need(str(flags.name), '--name'),
         kind: need(str(flags.kind), '--kind'),
         connection: connection ? (JSON.parse(connection) as unknown) : {},
+      });
+      out(r, () => JSON.stringify(r));
+      return 0;
+    }
+    case 'targets update': {
+      const connection = str(flags.connection);
+      const name = str(flags.name);
+      const r = await api.call('PATCH', path(`/targets/${need(id, 'ID')}`), {
+        ...(name === undefined ? {} : { name }),
+        ...(connection === undefined ? {} : { connection: JSON.parse(connection) as unknown }),
       });
       out(r, () => JSON.stringify(r));
       return 0;

@@ -1,8 +1,9 @@
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GATEWAY_PATHS } from '../shared/contracts/gateway.js';
+import { hashToken, safeEqualHex } from '../shared/crypto.js';
 import { isSyncError, SyncError } from '../shared/errors.js';
-import { AuthLimiter } from './http/auth-limiter.js';
+import { AuthLimiter, isUnguessableToken, sourceKey } from './http/auth-limiter.js';
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialRoutes } from './api/credentials.js';
@@ -19,7 +20,7 @@ import { registerOperatorSurfaces } from './dashboard/register.js';
 import { authenticateAgent, identifyAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
 import { installErrorHandler } from './http/errors.js';
-import { authenticateOperator, hasRole } from './http/operator-auth.js';
+import { authenticateOperator, hasRole, isBootstrapAdminToken } from './http/operator-auth.js';
 import { Routes } from './http/routes.js';
 
 /**
@@ -29,6 +30,13 @@ import { Routes } from './http/routes.js';
  */
 function presentsClientCertificate(socket: TLSSocket): boolean {
   return socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0;
+}
+
+/** TRUST_PROXY as Fastify takes it: a hop count trusts that many hops nearest the coordinator. */
+function trustProxyOption(
+  value: boolean | number | string[],
+): boolean | string[] | ((addr: string, hop: number) => boolean) {
+  return typeof value === 'number' ? (_addr, hop) => hop < value : value;
 }
 
 /** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
@@ -49,6 +57,9 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     logger: false,
     bodyLimit: ctx.config.BODY_LIMIT_BYTES,
     requestTimeout: 120_000,
+    // Behind a reverse proxy, req.ip (the rate limiter's source) comes from X-Forwarded-For as far
+    // as TRUST_PROXY trusts it; without it the header is ignored (a client could forge it).
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     genReqId: () => crypto.randomUUID(),
   });
   installErrorHandler(app, ctx.log);
@@ -58,6 +69,8 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   app.addHook('onSend', async (_req, reply, payload) => {
     void reply.header('x-content-type-options', 'nosniff');
     void reply.header('cache-control', 'no-store');
+    // Served over TLS: browsers keep to HTTPS for this host from now on (a year).
+    if (tls) void reply.header('strict-transport-security', 'max-age=31536000');
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {
@@ -66,16 +79,31 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
       reply.elapsedTime / 1000,
     );
   });
-  // Failed authentication (a bad token, a bad enrollment token) is rate limited per source address.
+  // Failed authentication (a bad token, a bad enrollment token) is rate limited per source address
+  // (IPv6 per /64). A limited source still gets through with a token nobody can guess (agents and
+  // API tokens, enrollment tokens): what the limiter slows down is guessing, and the one token a
+  // person chooses, the bootstrap admin token, stays limited (docs/threat-model.md).
   const limiter = new AuthLimiter(ctx.config.AUTH_FAILURES_PER_MINUTE);
   app.addHook('onError', async (req, _reply, err) => {
     if (isSyncError(err) && (err.code === 'UNAUTHENTICATED' || err.code === 'ENROLLMENT_INVALID'))
-      limiter.fail(req.ip);
+      limiter.fail(sourceKey(req.ip));
   });
+  const presented = (req: FastifyRequest): string | undefined => {
+    if (req.routeOptions.url === GATEWAY_PATHS.enroll) {
+      const token = (req.body as { enrollmentToken?: unknown } | undefined)?.enrollmentToken;
+      return typeof token === 'string' ? token : undefined;
+    }
+    const header = req.headers.authorization;
+    return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  };
   const routes = new Routes(app, async (req, auth) => {
-    if (auth !== 'public' || req.routeOptions.url === GATEWAY_PATHS.enroll) {
-      const waitMs = limiter.blockedFor(req.ip);
-      if (waitMs > 0) {
+    const metricsToken = ctx.config.METRICS_TOKEN;
+    const open = auth === 'public' || (auth === 'metrics' && metricsToken === undefined);
+    if (!open || req.routeOptions.url === GATEWAY_PATHS.enroll) {
+      const waitMs = limiter.blockedFor(sourceKey(req.ip));
+      const token = presented(req);
+      const letThrough = isUnguessableToken(token) && !isBootstrapAdminToken(ctx, token!);
+      if (waitMs > 0 && !letThrough) {
         throw new SyncError(
           'RATE_LIMITED',
           `too many failed authentications from this address; retry in ${Math.ceil(waitMs / 1000)} s`,
@@ -88,7 +116,14 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
         throw new SyncError('UNAUTHENTICATED', 'a client certificate signed by the agent CA is required');
       }
     }
-    if (auth === 'public') return;
+    if (open) return;
+    if (auth === 'metrics') {
+      const token = presented(req);
+      if (token === undefined || !safeEqualHex(hashToken(token), hashToken(metricsToken!))) {
+        throw new SyncError('UNAUTHENTICATED', 'GET /metrics needs the METRICS_TOKEN bearer token');
+      }
+      return;
+    }
     if (auth === 'agent') {
       req.agent = await authenticateAgent(ctx, req.headers.authorization);
       return;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
 import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
@@ -7,6 +8,49 @@ import { SyncError } from '../shared/errors.js';
 const base64Key = z.string().refine(isMasterKeyBase64, {
   message: 'expected 32 random bytes in base64: 44 characters, as openssl rand -base64 32 prints',
 });
+
+const NAMED_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
+
+/** An address, a CIDR range (`10.0.0.0/8`, `fd00::/8`) or a named range, as proxy-addr takes them. */
+function isProxyRange(item: string): boolean {
+  if (NAMED_RANGES.includes(item)) return true;
+  const [address = '', prefix, extra] = item.split('/');
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * Which proxies are trusted to set X-Forwarded-For (Fastify's trustProxy): `false` (default: the
+ * socket's address is the client), `true` (every hop: only when nothing reaches the coordinator but
+ * through the proxy), a hop count, or a comma-separated list of addresses / CIDR ranges / loopback,
+ * linklocal, uniquelocal.
+ */
+export const TrustProxySchema = z
+  .string()
+  .trim()
+  .transform((value, ctx): boolean | number | string[] => {
+    if (value === 'false') return false;
+    if (value === 'true') return true;
+    if (/^\d+$/.test(value)) {
+      const hops = Number(value);
+      if (hops >= 1 && hops <= 32) return hops;
+    }
+    const items = value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+    const bad = items.find((item) => !isProxyRange(item));
+    if (items.length === 0 || bad !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected false, true, a hop count (1-32) or a comma-separated list of IP addresses, CIDR ranges, loopback, linklocal, uniquelocal${bad === undefined ? '' : `; '${bad}' is none of these`}`,
+      });
+      return z.NEVER;
+    }
+    return items;
+  });
 
 export const CoordinatorEnvSchema = z.object({
   DATABASE_URL: envUrl(['postgres', 'postgresql']).optional(),
@@ -43,6 +87,9 @@ export const CoordinatorEnvSchema = z.object({
   TLS_KEY_FILE: z.string().min(1).optional(),
   /** Mutual TLS for agents: the CA (PEM) that signs agent client certificates; the gateway then requires one. */
   TLS_CLIENT_CA_FILE: z.string().min(1).optional(),
+  TRUST_PROXY: TrustProxySchema.optional(),
+  /** Bearer token Prometheus must present on GET /metrics; unset = /metrics is public. */
+  METRICS_TOKEN: z.string().trim().min(16, { message: 'must be at least 16 characters' }).optional(),
   /** Failed authentications per source address and minute before it gets 429. */
   AUTH_FAILURES_PER_MINUTE: envInt(1, 100_000).default(30),
   /** Largest request body accepted, in bytes. */
@@ -53,6 +100,8 @@ export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
 export interface CoordinatorConfig extends CoordinatorEnv {
   masterKey: MasterKey;
   previousMasterKeys: MasterKey[];
+  /** TRUST_PROXY parsed (false when unset). */
+  trustProxy: boolean | number | string[];
   /** PEM contents for an https listener; `ca` set = agents must present a client certificate it signed. */
   tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
 }
@@ -108,6 +157,7 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
     masterKey: masterKeyFromBase64(keyText),
     previousMasterKeys: previous.map(masterKeyFromBase64),
     tls: loadTls(parsed),
+    trustProxy: parsed.TRUST_PROXY ?? false,
   };
 }
 

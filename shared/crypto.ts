@@ -47,7 +47,10 @@ function gcmSeal(key: Buffer, plaintext: Buffer, aad: string): { iv: Buffer; dat
 }
 
 function gcmOpen(key: Buffer, iv: Buffer, data: Buffer, aad: string): Buffer {
-  const decipher = createDecipheriv('aes-256-gcm', key, iv);
+  // The tag must be the full 16 bytes: GCM accepts shorter tags (down to 4 bytes) unless told not
+  // to, and a truncated tag is far easier to forge.
+  if (iv.length !== IV_BYTES || data.length < TAG_BYTES) throw new Error('malformed sealed value');
+  const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
   decipher.setAAD(Buffer.from(aad, 'utf8'));
   decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
   return Buffer.concat([decipher.update(data.subarray(0, data.length - TAG_BYTES)), decipher.final()]);

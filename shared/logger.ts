@@ -1,43 +1,50 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
 export type { Logger } from 'pino';
 
-/**
- * Paths pino censors wherever they appear in a log object. The code never logs secrets on
- * purpose; this is the net under that rule (tests prove nothing leaks).
- */
-export const REDACT_PATHS = [
+/** Keys that hold secrets wherever they appear in a log object. */
+const SECRET_KEYS = [
   'password',
   'pendingPassword',
   'newPassword',
+  'currentPassword',
+  'oldPassword',
   'secret',
+  'pending_secret',
   'token',
   'agentToken',
   'enrollmentToken',
   'masterKey',
   'authorization',
-  '*.password',
-  '*.pendingPassword',
-  '*.newPassword',
-  '*.secret',
-  '*.token',
-  '*.agentToken',
-  '*.enrollmentToken',
-  'req.headers.authorization',
-  'headers.authorization',
-  '*.headers.authorization',
-  'jobs[*].password',
-  'jobs[*].pendingPassword',
-  'jobs[*].token',
+  'cookie',
 ];
 
-export function createLogger(name: string, level: string, options: LoggerOptions = {}): Logger {
-  return pino({
+/** How deep below the top of a log object a secret key is still found (`*.*.*.key`). */
+const REDACT_DEPTH = 4;
+
+/**
+ * Paths pino censors wherever they appear in a log object, up to REDACT_DEPTH levels deep
+ * (`password`, `*.password`, … `*.*.*.password`: so `job.privileged.password` and
+ * `jobs[*].privileged.password` too; `*` matches array items). The code never logs secrets on
+ * purpose; this is the net under that rule (tests prove nothing leaks).
+ */
+export const REDACT_PATHS = SECRET_KEYS.flatMap((key) =>
+  Array.from({ length: REDACT_DEPTH }, (_, depth) => `${'*.'.repeat(depth)}${key}`),
+);
+
+export function createLogger(
+  name: string,
+  level: string,
+  options: LoggerOptions = {},
+  destination?: DestinationStream,
+): Logger {
+  const settings: LoggerOptions = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: { pid: process.pid, service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
     ...options,
-  });
+  };
+  return destination ? pino(settings, destination) : pino(settings);
 }

@@ -13,7 +13,9 @@ import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
-import { audit } from '../http/actor.js';
+import type { FastifyRequest } from 'fastify';
+import { actorOf, audit } from '../http/actor.js';
+import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
@@ -107,6 +109,20 @@ async function lockCredential(q: Queryable, id: string): Promise<CredentialRow> 
   const row = await loadCredential(q, id, true);
   if (!row) throw new SyncError('NOT_FOUND', `credential ${id} not found`);
   return row;
+}
+
+/**
+ * Whoever chooses the new password knows it: choosing one is as good as a reveal, so it needs the
+ * role that may reveal (admin). An operator may still ask for a change; the password is then
+ * generated from the policy and nobody sees it without the audited reveal.
+ */
+export function requireAdminToChoose(req: FastifyRequest, password: string | undefined): void {
+  if (password !== undefined && !hasRole(actorOf(req), 'admin')) {
+    throw new SyncError(
+      'FORBIDDEN',
+      'choosing the new password needs the admin role (whoever chooses it knows it); leave it out to have one generated',
+    );
+  }
 }
 
 export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
@@ -292,13 +308,14 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/change',
-    summary: 'Change the password now (generated from the policy unless given)',
+    summary: 'Change the password now (generated from the policy; choosing it needs admin)',
     tag: 'credentials',
     auth: 'operator',
     params: IdParams,
     body: ChangeBody,
     response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ params, body }, req) => {
+      requireAdminToChoose(req, body.password);
       const row = await ctx.db.tx(async (q) => {
         const row = await lockCredential(q, params.id);
         const now = new Date();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   CreateSiteBody,
   EnrollmentTokenBody,
+  EnrollmentTokenListItem,
   EnrollmentTokenView,
   SiteView,
 } from '../../shared/contracts/api.js';
@@ -114,7 +115,85 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
           uses: body.uses,
         });
       });
-      return { token, expiresAt: expiresAt.toISOString() };
+      return { id, token, expiresAt: expiresAt.toISOString() };
     },
   });
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/sites/:id/enrollment-tokens',
+    summary:
+      "A site's enrollment tokens, newest first: state, uses left, who created, used and revoked them (never the token)",
+    tag: 'sites',
+    auth: 'admin',
+    params: IdParams,
+    response: { status: 200, schema: z.object({ items: z.array(EnrollmentTokenListItem) }) },
+    handler: async ({ params }) => {
+      await mustGetSite(ctx, params.id);
+      const { rows } = await ctx.db.query<EnrollmentTokenRow>(
+        `SELECT id, site_id, uses_left, expires_at, created_by, created_at, used_at, used_by, revoked_at, revoked_by
+           FROM enrollment_tokens WHERE site_id = $1 ORDER BY created_at DESC, id LIMIT 500`,
+        [params.id],
+      );
+      const now = Date.now();
+      return { items: rows.map((r) => enrollmentTokenView(r, now)) };
+    },
+  });
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/enrollment-tokens/:id/revoke',
+    summary: 'Revoke an enrollment token: it enrolls no agent any more (agents it enrolled stay)',
+    tag: 'sites',
+    auth: 'admin',
+    params: IdParams,
+    response: { status: 200, schema: EnrollmentTokenListItem },
+    handler: async ({ params }, req) =>
+      ctx.db.tx(async (q) => {
+        const { rows } = await q.query<EnrollmentTokenRow>(
+          `UPDATE enrollment_tokens SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
+            WHERE id = $1
+            RETURNING id, site_id, uses_left, expires_at, created_by, created_at, used_at, used_by, revoked_at, revoked_by`,
+          [params.id, actorOf(req).id],
+        );
+        const row = rows[0];
+        if (!row) throw new SyncError('NOT_FOUND', `enrollment token ${params.id} not found`);
+        await audit(q, req, 'enrollment_token.revoke', 'enrollment_token', row.id, { siteId: row.site_id });
+        return enrollmentTokenView(row, Date.now());
+      }),
+  });
+}
+
+interface EnrollmentTokenRow {
+  id: string;
+  site_id: string;
+  uses_left: number;
+  expires_at: Date;
+  created_by: string;
+  created_at: Date;
+  used_at: Date | null;
+  used_by: string | null;
+  revoked_at: Date | null;
+  revoked_by: string | null;
+}
+
+function enrollmentTokenView(r: EnrollmentTokenRow, now: number) {
+  const state = r.revoked_at
+    ? ('revoked' as const)
+    : r.uses_left <= 0
+      ? ('used_up' as const)
+      : r.expires_at.getTime() <= now
+        ? ('expired' as const)
+        : ('active' as const);
+  return {
+    id: r.id,
+    siteId: r.site_id,
+    state,
+    usesLeft: r.uses_left,
+    expiresAt: r.expires_at.toISOString(),
+    createdBy: r.created_by,
+    createdAt: r.created_at.toISOString(),
+    lastUsedAt: r.used_at?.toISOString() ?? null,
+    lastUsedBy: r.used_by,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+    revokedBy: r.revoked_by,
+  };
 }

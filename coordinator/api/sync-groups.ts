@@ -18,6 +18,7 @@ import { nextRotation } from '../policies/rotation.js';
 import { requirePolicy, rulesForTargets } from '../policies/store.js';
 import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
+import { requireAdminToChoose } from './credentials.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
 async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
@@ -64,7 +65,9 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     summary:
       'Create a sync group (one password for several credentials; its policy must suit every member target)',
     tag: 'sync-groups',
-    auth: 'operator',
+    // Membership decides where the group's password goes (every member's target receives it): an
+    // operator could otherwise add a target of their own and receive the primary's new password.
+    auth: 'admin',
     body: CreateSyncGroupBody,
     response: { status: 201, schema: SyncGroupView },
     handler: async ({ body }, req) => {
@@ -160,13 +163,15 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sync-groups/:id/change',
-    summary: 'Change the group password now: the primary first, then every other member (a sync run)',
+    summary:
+      'Change the group password now: the primary first, then every other member (a sync run; choosing it needs admin)',
     tag: 'sync-groups',
     auth: 'operator',
     params: IdParams,
     body: GroupChangeBody,
     response: { status: 202, schema: SyncRunView },
     handler: async ({ params, body }, req) => {
+      requireAdminToChoose(req, body.password);
       const run = await ctx.db.tx(async (q) => {
         const run = await startGroupChange(ctx, q, params.id, {
           createdBy: actorOf(req).id,

@@ -36,9 +36,9 @@ export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/metrics',
-    summary: 'Prometheus metrics',
+    summary: 'Prometheus metrics (bearer METRICS_TOKEN when configured)',
     tag: 'system',
-    auth: 'public',
+    auth: 'metrics',
     handler: async (_input, _req, reply) => {
       void reply.header('content-type', ctx.metrics.registry.contentType);
       return ctx.metrics.registry.metrics();

@@ -12,6 +12,7 @@ import { loadCredentials, saveCredentials, type CredentialRow } from '../store/c
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { markHandedOut, markIdle } from '../results/transitions.js';
+import { privilegedMismatch } from '../privileged.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 
@@ -69,6 +70,8 @@ interface Settle {
   id: string;
   kind: JobKind;
   unreadable: boolean;
+  /** Why the job's privileged account may not be handed out (settled as an error with this message). */
+  refused?: string;
 }
 
 /** What a hand-out decided: the jobs going to the agent, and the ones finished without it. */
@@ -117,6 +120,17 @@ async function handOut(
       settle.push({ id: row.id, kind: p.kind, unreadable: false });
       continue;
     }
+    // The privileged account must still be on the same target (it may have been edited since).
+    const refused = p.kind === 'verify' ? undefined : privilegedRefusal(row, privileged);
+    if (refused !== undefined) {
+      ctx.log.warn(
+        { credentialId: row.id, detail: refused },
+        'privileged account refused; job not handed out',
+      );
+      out.skipped.push(p.job);
+      settle.push({ id: row.id, kind: p.kind, unreadable: false, refused });
+      continue;
+    }
     const t = { job: p.job, kind: p.kind, data: p.data, row };
     if (p.kind !== 'verify') {
       changes.push(t);
@@ -139,23 +153,28 @@ async function handOut(
   }
   const { claimed, taken, skipped } = out;
   if (taken.length > 0) {
-    await recordAudit(ctx.db, [
-      {
-        actorType: 'agent',
-        actorId: agent.id,
-        action: 'secret.handout',
-        objectType: 'credential',
-        objectId: taken.length === 1 ? taken[0]!.row.id : null,
-        details: {
-          siteId: agent.site_id,
-          credentialIds: taken.map((t) => t.row.id),
-          jobIds: taken.map((t) => t.job.id),
-          privilegedCredentialIds: claimed.flatMap((c) =>
-            c.privileged ? [privilegedIdOf(byId.get(c.credentialId)!)] : [],
-          ),
-        },
-      },
-    ]);
+    // One row per password handed out (a privileged account's too), so GET /audit?objectId=<credential>
+    // answers "who received this password"; one INSERT for the whole claim.
+    await recordAudit(
+      ctx.db,
+      claimed.flatMap((c) => {
+        const details = { siteId: agent.site_id, jobId: c.jobId, kind: c.kind };
+        const own = {
+          actorType: 'agent' as const,
+          actorId: agent.id,
+          action: 'secret.handout',
+          objectType: 'credential',
+          objectId: c.credentialId,
+          details,
+        };
+        const privilegedId = c.privileged ? privilegedIdOf(byId.get(c.credentialId)!) : undefined;
+        if (privilegedId === undefined) return [own];
+        return [
+          own,
+          { ...own, objectId: privilegedId, details: { ...details, privilegedFor: c.credentialId } },
+        ];
+      }),
+    );
     const verifies = taken.filter((t) => t.kind === 'verify');
     markBeingSynced(
       ctx,
@@ -249,6 +268,7 @@ async function handOutChanges(
       if (!row || row.job_state === 'idle' || row.job_kind !== s.kind) continue;
       markIdle(row);
       if (s.unreadable) failUnreadable(row, now);
+      if (s.refused !== undefined) failRefused(row, now, s.refused);
       touched.push(row);
     }
     const facts = (await siteFacts(q, [siteId])).get(siteId)!;
@@ -271,7 +291,29 @@ function failUnreadable(row: CredentialRow, now: Date): void {
   row.next_verify_at = null;
 }
 
-/** The privileged accounts named by the targets of change / reconcile jobs, from the agent's own site only. */
+function failRefused(row: CredentialRow, now: Date, why: string): void {
+  row.last_outcome = 'failed';
+  row.last_reason = 'error';
+  row.last_message = `change not sent: ${why}`.slice(0, 500);
+  row.last_result_at = now;
+}
+
+/** Why the privileged account of a change / reconcile job may not go out with it, if it may not. */
+function privilegedRefusal(row: CredentialRow, privileged: Map<string, CredentialRow>): string | undefined {
+  const id = privilegedIdOf(row);
+  if (id === undefined) return undefined;
+  const connection = targetSpec(row.target_kind).connectionSchema.parse(row.target_connection) as Record<
+    string,
+    unknown
+  >;
+  return privilegedMismatch(
+    { siteId: row.site_id, kind: row.target_kind, connection },
+    id,
+    privileged.get(id),
+  );
+}
+
+/** The privileged accounts named by the targets of change / reconcile jobs (checked by privilegedRefusal). */
 async function privilegedAccounts(
   ctx: Ctx,
   q: Queryable,
@@ -287,6 +329,7 @@ async function privilegedAccounts(
     if (id) ids.add(id);
   }
   const found = await loadCredentials(q, [...ids], false);
+  // Another site's account is refused by privilegedRefusal; never handed out in any case.
   return new Map(found.filter((r) => r.site_id === siteId).map((r) => [r.id, r]));
 }
 

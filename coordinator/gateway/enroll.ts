@@ -15,7 +15,8 @@ export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollRespon
   const result = await ctx.db.tx(async (q) => {
     const { rows } = await q.query<{ id: string; site_id: string; require_approval: boolean }>(
       `SELECT e.id, e.site_id, s.require_approval FROM enrollment_tokens e JOIN sites s ON s.id = e.site_id
-        WHERE e.token_hash = $1 AND e.uses_left > 0 AND e.expires_at > now() FOR UPDATE OF e`,
+        WHERE e.token_hash = $1 AND e.uses_left > 0 AND e.expires_at > now() AND e.revoked_at IS NULL
+        FOR UPDATE OF e`,
       [hashToken(req.enrollmentToken)],
     );
     const grant = rows[0];

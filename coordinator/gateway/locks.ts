@@ -4,6 +4,7 @@ import { parseJobId } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
 import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
+import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials } from '../store/credentials.js';
 import { siteFacts } from '../store/sites.js';
 import { holdsToken } from './agent-auth.js';
@@ -11,6 +12,40 @@ import { holdsToken } from './agent-auth.js';
 interface Held {
   jobId: string;
   token: string;
+}
+
+/**
+ * Why a lock call on a job was refused: `not_held` = the agent's token does not hold the job's lock
+ * in the agent's own site queue (another agent's or site's job, a lock that expired, a job that
+ * finished); `foreign_token` = the token was not issued to this agent at all.
+ */
+type Refusal = 'not_held' | 'foreign_token' | 'bad_job_id';
+
+function refusal(agent: AgentRow, { jobId, token }: Held): Refusal | undefined {
+  if (parseJobId(jobId) === null) return 'bad_job_id';
+  if (!holdsToken(agent, token)) return 'foreign_token';
+  return undefined;
+}
+
+/** Audits the refused part of an extend or release call (one event per call), like report.refused. */
+async function auditRefused(
+  ctx: Ctx,
+  agent: AgentRow,
+  action: 'extend.refused' | 'release.refused',
+  refused: { jobId: string; reason: Refusal }[],
+): Promise<void> {
+  if (refused.length === 0) return;
+  ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, refused }, `agent ${action.replace('.', ' ')}`);
+  await recordAudit(ctx.db, [
+    {
+      actorType: 'agent',
+      actorId: agent.id,
+      action,
+      objectType: 'job',
+      objectId: refused.length === 1 ? refused[0]!.jobId : null,
+      details: { siteId: agent.site_id, refused },
+    },
+  ]);
 }
 
 /** A handle on a job by id, without reading it from Redis: lock scripts need only the id and token. */
@@ -21,17 +56,25 @@ const handle = (ctx: Ctx, siteId: string, jobId: string) =>
 export async function extend(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<ExtendResponse> {
   const extended: string[] = [];
   const lost: string[] = [];
+  const refused: { jobId: string; reason: Refusal }[] = [];
   await Promise.all(
-    jobs.map(async ({ jobId, token }) => {
-      const ok =
-        parseJobId(jobId) !== null &&
-        holdsToken(agent, token) &&
-        (await handle(ctx, agent.site_id, jobId)
-          .extendLock(token, ctx.config.JOB_LOCK_MS)
-          .catch(() => 0)) === 1;
-      (ok ? extended : lost).push(jobId);
+    jobs.map(async (job) => {
+      let why = refusal(agent, job);
+      if (why === undefined) {
+        const ok =
+          (await handle(ctx, agent.site_id, job.jobId)
+            .extendLock(job.token, ctx.config.JOB_LOCK_MS)
+            .catch(() => 0)) === 1;
+        if (!ok) why = 'not_held';
+      }
+      if (why === undefined) extended.push(job.jobId);
+      else {
+        lost.push(job.jobId);
+        refused.push({ jobId: job.jobId, reason: why });
+      }
     }),
   );
+  await auditRefused(ctx, agent, 'extend.refused', refused);
   return { extended, lost };
 }
 
@@ -49,18 +92,25 @@ export async function release(
 ): Promise<ReleaseResponse> {
   const released: string[] = [];
   const lost: string[] = [];
+  const refused: { jobId: string; reason: Refusal }[] = [];
   await Promise.all(
-    jobs.map(async ({ jobId, token }) => {
-      let ok = parseJobId(jobId) !== null && holdsToken(agent, token);
-      if (ok) {
-        ok = await handle(ctx, agent.site_id, jobId)
-          .moveToWait(token)
+    jobs.map(async (job) => {
+      let why = refusal(agent, job);
+      if (why === undefined) {
+        const ok = await handle(ctx, agent.site_id, job.jobId)
+          .moveToWait(job.token)
           .then(() => true)
           .catch(() => false);
+        if (!ok) why = 'not_held';
       }
-      (ok ? released : lost).push(jobId);
+      if (why === undefined) released.push(job.jobId);
+      else {
+        lost.push(job.jobId);
+        refused.push({ jobId: job.jobId, reason: why });
+      }
     }),
   );
+  await auditRefused(ctx, agent, 'release.refused', refused);
   if (released.length > 0) {
     await ctx.db.tx(async (q) => {
       const now = new Date();

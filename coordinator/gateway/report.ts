@@ -17,6 +17,7 @@ import { loadCredentials, saveCredentials, setLastDetail, type CredentialRow } f
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { targetSpec } from '../../shared/targets/index.js';
+import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
 import { holdsToken } from './agent-auth.js';
 
 interface Accepted {
@@ -41,6 +42,9 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       else accepted.push(held);
     }),
   );
+  // A credential of another site (a job that should never have been in this queue) is refused too.
+  const foreign = accepted.length > 0 ? await applyAccepted(ctx, agent, accepted) : new Set<string>();
+  for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
   if (rejected.length > 0) {
     for (const r of rejected) ctx.metrics.reportsRejected.inc({ site: agent.site_id, code: r.code });
     ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, rejected }, 'agent results refused');
@@ -54,8 +58,7 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       },
     ]);
   }
-  if (accepted.length > 0) await applyAccepted(ctx, agent, accepted);
-  return { accepted: accepted.map((a) => a.item.jobId), rejected };
+  return { accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)), rejected };
 }
 
 async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promise<Accepted | string> {
@@ -83,12 +86,16 @@ async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promis
   return { item, kind: id.kind, data: data.data };
 }
 
-async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): Promise<void> {
+/** Applies the results; returns the job ids whose credential is not of the agent's site (not applied). */
+async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): Promise<Set<string>> {
   const follow: { id: string; kind: JobKind }[] = [];
+  const foreign = new Set<string>();
   await ctx.db.tx(async (q) => {
     const now = new Date();
     const sealer = rowSealer(ctx.box);
-    const rows = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
+    const all = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
+    // As claim.ts does: a result never touches a credential of another site than the agent's.
+    const rows = all.filter((r) => r.site_id === agent.site_id);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const counted: { row: CredentialRow; count: RunCount }[] = [];
     const settled: SettledChange[] = [];
@@ -99,9 +106,14 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         )
       : new Map<string, PolicyRow>();
     const history: { id: string; credentialId: string; secret: string; kind: HistoryKind }[] = [];
+    const privileged = await privilegedOfMessages(q, accepted, byId);
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
-      if (!row) continue; // deleted meanwhile
+      if (!row) {
+        // Deleted meanwhile, or another site's (refused).
+        if (all.some((r) => r.id === a.data.credentialId)) foreign.add(a.item.jobId);
+        continue;
+      }
       ctx.metrics.jobsCompleted.inc({ site: agent.site_id, kind: a.kind, outcome: a.item.result.outcome });
       ctx.metrics.jobDuration.observe({ kind: a.kind, adapter: row.target_kind }, a.item.durationMs / 1000);
       if (a.kind !== 'verify' && a.data.changeId !== row.pending_id) {
@@ -114,7 +126,8 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         }
         continue;
       }
-      const effect = applyResult(row, a.kind, a.item.result, {
+      const result = scrubbed(ctx, a, row, privileged);
+      const effect = applyResult(row, a.kind, result, {
         now,
         retryLimit: ctx.config.RETRY_LIMIT,
         suspendAfter: ctx.config.SUSPEND_AFTER_FAILURES,
@@ -177,6 +190,59 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
       WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
     [agent.site_id],
   );
+  return foreign;
+}
+
+/** The privileged credentials of change / reconcile results that carry a message (for scrubbed()). */
+async function privilegedOfMessages(
+  q: Queryable,
+  accepted: Accepted[],
+  rows: Map<string, CredentialRow>,
+): Promise<Map<string, CredentialRow>> {
+  const ids = new Set<string>();
+  for (const a of accepted) {
+    const row = rows.get(a.data.credentialId);
+    if (!row || a.kind === 'verify' || a.item.result.message === undefined) continue;
+    const spec = targetSpec(row.target_kind);
+    const parsed = spec.connectionSchema.safeParse(row.target_connection);
+    const id = parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+    if (id !== undefined) ids.add(id);
+  }
+  return new Map((await loadCredentials(q, [...ids], false)).map((r) => [r.id, r]));
+}
+
+/**
+ * Defence in depth: an agent's message is checked against the passwords the coordinator handed out
+ * with the job (current, pending, the privileged account's) before it is stored as the last message
+ * and in the status history. The agent guards its messages too; this does not rely on it.
+ */
+function scrubbed(
+  ctx: Ctx,
+  a: Accepted,
+  row: CredentialRow,
+  privileged: Map<string, CredentialRow>,
+): ReportItem['result'] {
+  const result = a.item.result;
+  if (result.message === undefined) return result;
+  const secrets: string[] = [];
+  try {
+    secrets.push(ctx.box.open(row.secret, row.id, 'secret'));
+    if (a.kind !== 'verify' && row.pending_secret !== null) {
+      secrets.push(ctx.box.open(row.pending_secret, row.id, 'pending_secret'));
+    }
+    const spec = targetSpec(row.target_kind);
+    const parsed = spec.connectionSchema.safeParse(row.target_connection);
+    const id = a.kind !== 'verify' && parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+    const admin = id === undefined ? undefined : privileged.get(id);
+    if (admin) secrets.push(ctx.box.open(admin.secret, admin.id, 'secret'));
+  } catch {
+    // A secret that cannot be opened cannot be compared: keep no message rather than risk one.
+    return { ...result, message: WITHHELD_MESSAGE };
+  }
+  const message = guardMessage(result.message, secrets);
+  if (message === WITHHELD_MESSAGE && result.message !== WITHHELD_MESSAGE)
+    ctx.log.warn({ credentialId: row.id, jobId: a.item.jobId }, 'agent message withheld');
+  return { ...result, message: message ?? WITHHELD_MESSAGE };
 }
 
 /**

@@ -1,7 +1,10 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
 /**
- * Failed authentication is rate limited per source address: after `maxFailures` failures within a
- * window, every request from that address that needs a token (or enrolls) gets 429 until the
- * window ends. Per replica and in memory: it slows guessing down, it is not an account lockout.
+ * Failed authentication is rate limited per source (sourceKey): after `maxFailures` failures within
+ * a window, every request from that source that needs a token (or enrolls) gets 429 until the
+ * window ends, except one presenting an unguessable token (isUnguessableToken). Per replica and in
+ * memory: it slows guessing down, it is not an account lockout.
  */
 export class AuthLimiter {
   private readonly failures = new Map<string, { count: number; since: number }>();
@@ -42,3 +45,39 @@ export class AuthLimiter {
     }
   }
 }
+
+/**
+ * The key a source address is limited under: an IPv4 address as is (also when IPv4-mapped), an
+ * IPv6 address by its /64 (one host usually holds a whole /64, so keying by address would give it
+ * 2^64 fresh budgets).
+ */
+export function sourceKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (isIPv4(ip) || !isIPv6(ip)) return ip;
+  const [head = '', tail = ''] = ip.split('%')[0]!.split('::') as [string?, string?];
+  const left = head === '' ? [] : head.split(':');
+  const right = ip.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
+}
+
+/**
+ * Tokens of 120 random bits or more, in the formats the coordinator issues (agent `pwa_`, operator
+ * `pwo_`, enrollment `pwe_`): nobody guesses one, so a correct one is let through even from a source
+ * that is being limited (agents behind one NAT are not locked out by one bad client among them).
+ * The bootstrap admin token is chosen by a person and may be weak: it is never let through.
+ */
+const UNGUESSABLE = [
+  /^pwa_[0-9a-f-]{36}\.[A-Za-z0-9_-]{20,}$/,
+  /^pwo_[0-9a-f-]{36}\.[A-Za-z0-9_-]{20,}$/,
+  /^pwe_[A-Za-z0-9_-]{20,}$/,
+];
+
+export const isUnguessableToken = (token: string | undefined): boolean =>
+  token !== undefined && UNGUESSABLE.some((format) => format.test(token));

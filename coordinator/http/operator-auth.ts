@@ -36,6 +36,10 @@ export async function authenticateOperator(ctx: Ctx, authorization: string | und
   throw new SyncError('UNAUTHENTICATED', 'token invalid or revoked');
 }
 
+/** Is this the bootstrap admin token (COORDINATOR_ADMIN_TOKEN)? */
+export const isBootstrapAdminToken = (ctx: Ctx, token: string): boolean =>
+  safeEqualHex(hashToken(token), adminHash(ctx));
+
 const adminHashes = new WeakMap<Ctx, string>();
 function adminHash(ctx: Ctx): string {
   let h = adminHashes.get(ctx);

@@ -13,9 +13,10 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   /**
    * Operator role needed; 'agent' = agent gateway (an enabled, approved agent of an enabled site);
    * 'agent-identified' = any enrolled agent not revoked, disabled or not (the heartbeat);
-   * 'public' = no authentication.
+   * 'public' = no authentication; 'metrics' = the METRICS_TOKEN bearer when one is configured
+   * (public otherwise).
    */
-  auth: Role | 'agent' | 'agent-identified' | 'public';
+  auth: Role | 'agent' | 'agent-identified' | 'public' | 'metrics';
   body?: B;
   query?: Q;
   params?: P;

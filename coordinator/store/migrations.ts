@@ -212,6 +212,26 @@ ALTER TABLE secret_history ADD COLUMN kind text NOT NULL DEFAULT 'retired';
 `,
   },
   {
+    version: 6,
+    name: 'security: enrollment token revocation, append-only audit events',
+    sql: `
+ALTER TABLE enrollment_tokens ADD COLUMN revoked_at timestamptz, ADD COLUMN revoked_by text;
+CREATE INDEX enrollment_tokens_site ON enrollment_tokens (site_id, created_at DESC);
+-- The audit trail is append-only for every role the coordinator connects as: an UPDATE, DELETE or
+-- TRUNCATE of audit_events fails. (Dropping the table or the database, as test harnesses do, and a
+-- superuser disabling the trigger for a documented retention job, still work.)
+CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
+  FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only();
+`,
+  },
+  {
     version: 7,
     name: 'credential last detail code',
     sql: `

@@ -30,7 +30,21 @@ export const EnrollmentTokenBody = z.strictObject({
   /** How many agents it may enroll (default 1: one-time). */
   uses: z.number().int().min(1).max(1000).default(1),
 });
-export const EnrollmentTokenView = z.object({ token: z.string(), expiresAt: z.string() });
+export const EnrollmentTokenView = z.object({ id: z.uuid(), token: z.string(), expiresAt: z.string() });
+/** An enrollment token as listed: never the token itself (only its hash is stored). */
+export const EnrollmentTokenListItem = z.object({
+  id: z.uuid(),
+  siteId: z.uuid(),
+  state: z.enum(['active', 'used_up', 'expired', 'revoked']),
+  usesLeft: z.number(),
+  expiresAt: z.string(),
+  createdBy: z.string(),
+  createdAt: z.string(),
+  lastUsedAt: timestamp,
+  lastUsedBy: z.uuid().nullable(),
+  revokedAt: timestamp,
+  revokedBy: z.string().nullable(),
+});
 
 export const AgentView = z.object({
   id: z.uuid(),
@@ -55,6 +69,19 @@ export const CreateTargetBody = z.strictObject({
   kind: TargetKindSchema,
   connection: z.record(z.string(), z.unknown()).default({}),
 });
+/**
+ * Only the fields given change. `connection` is merged into the stored one key by key (a key set to
+ * null is removed, e.g. `hostKeySha256: null` to pin the next key seen), then validated whole with
+ * the kind's schema.
+ */
+export const PatchTargetBody = z
+  .strictObject({
+    name: name.optional(),
+    connection: z.record(z.string(), z.unknown()).optional(),
+  })
+  .refine((b) => b.name !== undefined || b.connection !== undefined, {
+    message: 'give name or connection',
+  });
 export const TargetView = z.object({
   id: z.uuid(),
   siteId: z.uuid(),

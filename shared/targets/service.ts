@@ -63,6 +63,15 @@ export const serviceSpec: TargetKindSpec<typeof ServiceConnectionSchema> = {
   kind: 'service',
   connectionSchema: ServiceConnectionSchema,
   host: (c) => `${c.host}:${c.port}`,
+  endpoint: (c) => `${c.driver}://${c.host.toLowerCase()}:${c.port}`,
+  routing: (c) => ({
+    driver: c.driver,
+    host: c.host.toLowerCase(),
+    port: c.port,
+    tls: c.tls,
+    changeVia: c.changeVia,
+    privilegedCredentialId: c.privilegedCredentialId ?? null,
+  }),
   capabilities: (c) => ({
     verify: true,
     change: true,

@@ -25,6 +25,8 @@ export const simulatedSpec: TargetKindSpec<typeof SimulatedConnectionSchema> = {
   kind: 'simulated',
   connectionSchema: SimulatedConnectionSchema,
   host: (c) => c.host,
+  // No network: nothing a connection change could send elsewhere.
+  routing: () => ({}),
   capabilities: (c) => ({ verify: c.canVerify, change: c.canChange, changeConfigured: c.changeConfigured }),
   passwordConstraints: (c) => ({
     ...(c.maxPasswordLength === undefined ? {} : { maxLength: c.maxPasswordLength }),

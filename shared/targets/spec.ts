@@ -27,6 +27,19 @@ export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
   /** The host the per-host session limit is keyed on. */
   host: (connection: z.output<S>) => string;
   capabilities: (connection: z.output<S>) => Capabilities;
+  /**
+   * Where this target's passwords are sent, e.g. `host:port` (default: `host`). A privileged
+   * credential must be on a target of the same kind with the same endpoint ("on the same target").
+   */
+  endpoint?: (connection: z.output<S>) => string;
+  /**
+   * The parts of a connection that decide where passwords go and how they are protected on the way
+   * (host, port, URLs, TLS, the privileged account). Changing them needs the admin role: it would
+   * send the target's passwords somewhere else. Default: the whole connection.
+   */
+  routing?: (connection: z.output<S>) => unknown;
+  /** What the connection pins of its endpoint (e.g. an SSH host key), if anything. */
+  pinned?: (connection: z.output<S>) => Observed | undefined;
   /** The credential (same site) whose password may reset this target's accounts, if the connection names one. */
   privilegedCredentialId?: (connection: z.output<S>) => string | undefined;
   /**

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import type { TargetKindSpec } from './spec.js';
-import { placeholdersOf, stepUses, templatesOf, WorkflowSchema, type Workflow } from './web-workflow.js';
+import {
+  PLACEHOLDER,
+  placeholdersOf,
+  stepUses,
+  templatesOf,
+  WorkflowSchema,
+  type Workflow,
+} from './web-workflow.js';
 
 export type { Workflow } from './web-workflow.js';
 
@@ -74,6 +81,34 @@ export function webHost(baseUrl: string): string {
   return `${url.hostname}:${port}`;
 }
 
+/** Values a placeholder could render to in a URL (URL-encoded, so never `/`, `\\`, `:` or `@`). */
+const PROBES = ['', 'a', '.'];
+
+/**
+ * The origins the connection's workflows send requests to (the target's own redirects aside): the
+ * base URL's, and that of every step URL, which may be absolute. `*` when a step's origin depends on
+ * a placeholder's value (a placeholder in the host, say), or the URL does not parse.
+ */
+export function webDestinations(c: WebConnection): string[] {
+  const base = new URL(c.baseUrl);
+  const out = new Set([base.origin]);
+  for (const workflow of [c.login, c.verify, c.change]) {
+    for (const step of workflow?.steps ?? []) {
+      const origins = new Set(
+        PROBES.map((probe) => {
+          try {
+            return new URL(step.url.replace(PLACEHOLDER, probe), base).origin;
+          } catch {
+            return '*';
+          }
+        }),
+      );
+      for (const origin of origins.size === 1 ? origins : ['*']) out.add(origin);
+    }
+  }
+  return [...out].sort();
+}
+
 /** Does the change workflow send the new password anywhere? */
 export const changeUsesNewPassword = (c: WebConnection): boolean =>
   c.change !== undefined && c.change.steps.some((s) => stepUses(s, 'newPassword'));
@@ -82,6 +117,7 @@ export const webSpec: TargetKindSpec<typeof WebConnectionSchema> = {
   kind: 'web',
   connectionSchema: WebConnectionSchema,
   host: (c) => webHost(c.baseUrl),
+  routing: (c) => ({ destinations: webDestinations(c), tls: c.tls }),
   capabilities: (c) => ({
     verify: c.verify !== undefined,
     change: c.change !== undefined,

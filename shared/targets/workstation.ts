@@ -42,6 +42,14 @@ export const workstationSpec: TargetKindSpec<typeof WorkstationConnectionSchema>
   kind: 'workstation',
   connectionSchema: WorkstationConnectionSchema,
   host: (c) => c.host,
+  endpoint: (c) => `${c.host.toLowerCase()}:${c.port}`,
+  routing: (c) => ({
+    host: c.host.toLowerCase(),
+    port: c.port,
+    changeVia: c.changeVia,
+    privilegedCredentialId: c.privilegedCredentialId ?? null,
+  }),
+  pinned: (c) => (c.hostKeySha256 === undefined ? undefined : { hostKeySha256: c.hostKeySha256 }),
   capabilities: (c) => ({
     verify: true,
     change: true,

@@ -144,11 +144,12 @@ async function handouts(
   agentId: string,
   afterAuditId = 0,
 ): Promise<{ id: number; credentialIds: string[] }[]> {
-  const { rows } = await sql.query<{ id: string; details: { credentialIds: string[] } }>(
-    `SELECT id, details FROM audit_events WHERE action = 'secret.handout' AND actor_id = $1 AND id > $2 ORDER BY id`,
+  const { rows } = await sql.query<{ id: string; object_id: string }>(
+    `SELECT id, object_id FROM audit_events WHERE action = 'secret.handout' AND actor_id = $1 AND id > $2 ORDER BY id`,
     [agentId, afterAuditId],
   );
-  return rows.map((r) => ({ id: Number(r.id), credentialIds: r.details.credentialIds }));
+  // One event per credential handed out.
+  return rows.map((r) => ({ id: Number(r.id), credentialIds: [r.object_id] }));
 }
 
 describe('backbone, end to end', () => {

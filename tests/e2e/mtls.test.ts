@@ -107,3 +107,9 @@ it('serves https; agents need a client certificate from the agents CA, operators
   const claim = await call('POST', '/agent/v1/claim', { max: 1, waitMs: 0 }, identity.agentToken);
   expect(claim.status).toBe(401);
 }, 60_000);
+
+it('tells browsers to keep to HTTPS (HSTS) when served over TLS', async () => {
+  const res = await request(`${c.url}/healthz`, { dispatcher: caOnly });
+  await res.body.dump();
+  expect(res.headers['strict-transport-security']).toBe('max-age=31536000');
+});

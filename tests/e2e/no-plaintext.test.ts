@@ -1,8 +1,11 @@
 /**
- * "No plaintext anywhere but memory" (issue 5): recognisable passwords go through verifications and
- * changes on the real processes at debug log level; afterwards a PostgreSQL dump, every Redis key and
- * value of the run, every log line of the coordinator and the agent, and the agent's state folder
- * are scanned: no password appears, neither the given ones nor the generated ones.
+ * "No plaintext anywhere but memory" (issue 5): recognisable passwords go through the real
+ * processes at trace log level: verifications; changes (generated and given); a change through a
+ * privileged admin account on a real PostgreSQL server; a sync group change; a change that fails and
+ * keeps its pending password; results held in the agent's outbox while the coordinator is gone.
+ * Afterwards every GET route of the API (as viewer and as admin, but the audited reveal), a
+ * PostgreSQL dump, every Redis key and value of the run, every log line of the coordinator and the
+ * agent, and the agent's state folder are scanned: no password appears, given or generated.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -31,8 +34,11 @@ import {
   type ManagedProcess,
 } from '../support/processes.js';
 import { uniquePrefix } from '../support/redis.js';
+import { startPostgresCluster, type PostgresCluster, type PostgresRole } from '../support/databases.js';
 
 let database: TestDatabase;
+let cluster: PostgresCluster;
+const pgRoles: PostgresRole[] = [];
 let coordinator: CoordinatorProcess;
 let agent: ManagedProcess;
 let admin: ApiClient;
@@ -41,6 +47,7 @@ const prefix = uniquePrefix('e2e-plaintext');
 
 beforeAll(async () => {
   database = await createTestDatabase('e2e-plaintext');
+  cluster = await startPostgresCluster();
   stateDir = mkdtempSync(join(tmpdir(), 'agent-state-'));
   coordinator = await startCoordinator(
     {
@@ -54,10 +61,12 @@ beforeAll(async () => {
     { label: 'e2e-plaintext-coordinator' },
   );
   admin = api(`${coordinator.url}/api/v1`, ADMIN_TOKEN);
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await stopAll();
+  for (const role of pgRoles) await role.drop().catch(() => undefined);
+  await cluster?.stop();
   await database?.drop();
   if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
@@ -94,68 +103,221 @@ async function redisDump(url: string): Promise<string> {
   return parts.join('\n');
 }
 
-it('no password in PostgreSQL, Redis, logs at trace level, or the agent state folder', async () => {
+type View = Awaited<ReturnType<typeof getCredential>>;
+
+const until = (id: string, check: (v: View) => boolean, message: string) =>
+  waitForValue(
+    async () => {
+      const v = await getCredential(admin, id);
+      return check(v) ? v : false;
+    },
+    { timeoutMs: 45_000, intervalMs: 200, message },
+  );
+
+/** Every GET route of the route table (the reveal aside), with each `{id}` filled from its list. */
+async function dumpGetRoutes(client: ApiClient, root: ApiClient): Promise<string> {
+  const doc = await expectStatus<{ paths: Record<string, Record<string, unknown>> }>(
+    api(coordinator.url).get('/openapi.json'),
+    200,
+  );
+  const ids = new Map<string, string[]>();
+  const idsOf = async (resource: string): Promise<string[]> => {
+    if (!ids.has(resource)) {
+      const list = await root.get<{ items?: { id: string }[] }>(`/${resource}`);
+      ids.set(
+        resource,
+        (list.body.items ?? []).map((i) => i.id),
+      );
+    }
+    return ids.get(resource)!;
+  };
+  const parts: string[] = [];
+  let calls = 0;
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    if (!('get' in methods) || path === '/api/v1/credentials/{id}/password') continue;
+    const paths: string[] = [];
+    if (!path.includes('{id}')) paths.push(path);
+    else for (const id of await idsOf(path.split('/')[3]!)) paths.push(path.replace('{id}', id));
+    for (const p of paths) {
+      const res = p.startsWith('/api/v1/')
+        ? await client.get(p.slice('/api/v1'.length))
+        : await api(coordinator.url).get(p);
+      calls += 1;
+      parts.push(
+        `GET ${p} ${res.status}\n${typeof res.body === 'string' ? res.body : JSON.stringify(res.body)}`,
+      );
+    }
+  }
+  expect(calls).toBeGreaterThan(30);
+  return parts.join('\n');
+}
+
+it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the agent state folder', async () => {
   const site = await createSite(admin);
   agent = await startAgent(
     {
       COORDINATOR_URL: coordinator.url,
       ENROLLMENT_TOKEN: await createEnrollmentToken(admin, site.id),
       AGENT_STATE_DIR: stateDir,
+      AGENT_SHUTDOWN_GRACE_MS: '1000',
       LOG_LEVEL: 'trace',
     },
     { label: 'e2e-plaintext-agent' },
   );
+  const stamp = Date.now();
   const target = await createTarget(admin, site.id);
   const failing = await createTarget(admin, site.id, { failRate: 1, failReason: 'unreachable' });
-  const given = Array.from({ length: 4 }, (_, i) => `Canary-Plaintext-${i}-${Date.now()}`);
+  const given = Array.from({ length: 4 }, (_, i) => `Canary-Plaintext-${i}-${stamp}`);
   const creds: CreatedCredential[] = [];
   for (const [i, password] of given.entries()) {
     creds.push(await createCredential(admin, i === 3 ? failing : target, { password }));
   }
-  // Verifications, then changes: a generated password and an operator-given one.
-  await waitForValue(async () => (await getCredential(admin, creds[0]!.id)).status === 'in_sync');
-  const operatorGiven = `Canary-Given-Change-${Date.now()}`;
+  // Sync group members, a credential whose change will fail (keeping its pending password).
+  const members = [0, 1].map((i) => `Canary-Group-${i}-${stamp}`);
+  const group: CreatedCredential[] = [];
+  for (const password of members) group.push(await createCredential(admin, target, { password }));
+  const flakyTarget = await createTarget(admin, site.id, { host: 'flaky' });
+  const flaky = await createCredential(admin, flakyTarget, { password: `Canary-Flaky-${stamp}` });
+  // A PostgreSQL service account changed through an admin account (privileged), on a real server.
+  const pgAdmin = await cluster.createRole({
+    with: 'LOGIN CREATEROLE',
+    password: `Canary-PgAdmin-${stamp}-9x!`,
+  });
+  const pgApp = await cluster.createRole({ password: `Canary-PgApp-${stamp}-9x!` });
+  pgRoles.push(pgApp, pgAdmin);
+  const service = (connection: Record<string, unknown>) =>
+    expectStatus<{ id: string }>(
+      admin.post('/targets', {
+        siteId: site.id,
+        name: `pg-${Math.random().toString(36).slice(2, 8)}`,
+        kind: 'service',
+        connection: {
+          driver: 'postgres',
+          host: cluster.host,
+          port: cluster.port,
+          connectTimeoutMs: 5_000,
+          ...connection,
+        },
+      }),
+      201,
+    );
+  const pgAdminCred = await createCredential(admin, (await service({})).id, {
+    username: pgAdmin.name,
+    password: pgAdmin.password,
+  });
+  const pgAppCred = await createCredential(
+    admin,
+    (await service({ changeVia: 'privileged', privilegedCredentialId: pgAdminCred.id })).id,
+    { username: pgApp.name, password: pgApp.password },
+  );
+
+  const settled = (v: View) => v.status === 'in_sync' && v.job.state === 'idle' && !v.changePending;
+  for (const c of [creds[0]!, creds[1]!, ...group, flaky, pgAdminCred, pgAppCred]) {
+    await until(c.id, settled, `${c.username} in sync`);
+  }
+  // Changes: a generated password, an operator-given one, and one through the privileged account.
+  const operatorGiven = `Canary-Given-Change-${stamp}`;
   await expectStatus(admin.post(`/credentials/${creds[0]!.id}/change`, {}), 202);
   await expectStatus(admin.post(`/credentials/${creds[1]!.id}/change`, { password: operatorGiven }), 202);
-  for (const c of creds.slice(0, 2)) {
-    await waitForValue(async () => {
-      const v = await getCredential(admin, c.id);
-      return v.status === 'in_sync' && v.lastChangedAt !== null;
-    });
+  await expectStatus(admin.post(`/credentials/${pgAppCred.id}/change`, {}), 202);
+  // A sync group change: one new password for both members.
+  const created = await expectStatus<{ id: string }>(
+    admin.post('/sync-groups', {
+      name: `group-${stamp}`,
+      primaryCredentialId: group[0]!.id,
+      memberCredentialIds: [group[1]!.id],
+    }),
+    201,
+  );
+  await expectStatus(admin.post(`/sync-groups/${created.id}/change`, {}), 202);
+  for (const c of [creds[0]!, creds[1]!, pgAppCred, ...group]) {
+    await until(c.id, (v) => settled(v) && v.lastChangedAt !== null, `${c.username} changed`);
   }
-  await waitForValue(async () => (await getCredential(admin, creds[3]!.id)).status === 'out_of_sync');
+  await until(creds[3]!.id, (v) => v.status === 'out_of_sync', 'the failing credential out of sync');
+  // A change that fails (the target became unreachable) and keeps its pending password for a retry.
+  await expectStatus(
+    admin.patch(`/targets/${flakyTarget}`, { connection: { failRate: 1, failReason: 'unreachable' } }),
+    200,
+  );
+  const pendingGiven = `Canary-Pending-${stamp}`;
+  await expectStatus(admin.post(`/credentials/${flaky.id}/change`, { password: pendingGiven }), 202);
+  await until(
+    flaky.id,
+    (v) => v.changePending && v.lastMessage === 'simulated unreachable' && v.job.state !== 'active',
+    'the failed change to wait for its retry, pending password kept',
+  );
 
   // The passwords now in force (generated ones included), read through the audited reveal.
   const current: string[] = [];
-  for (const c of creds) {
+  for (const c of [...creds, ...group, flaky, pgAdminCred, pgAppCred]) {
     current.push(
       (await expectStatus<{ password: string }>(admin.get(`/credentials/${c.id}/password`), 200)).password,
     );
   }
   expect(current[1]).toBe(operatorGiven);
-  const secrets = [...new Set([...given, ...current])];
-  expect(secrets.length).toBeGreaterThanOrEqual(6);
+  expect(await cluster.canLogin(pgApp.name, current.at(-1)!)).toBe(true); // the privileged change was real
+  expect(current[4]).toBe(current[5]); // the group shares one password
 
+  // Every GET route, as a viewer and as an admin.
+  const viewer = await expectStatus<{ token: string }>(
+    admin.post('/tokens', { name: 'viewer', role: 'viewer' }),
+    201,
+  );
+  const responses = [
+    await dumpGetRoutes(api(`${coordinator.url}/api/v1`, viewer.token), admin),
+    await dumpGetRoutes(admin, admin),
+  ].join('\n');
+  expect(responses).toContain(pgAppCred.id);
+
+  // Results held in the outbox: a slow change is running when the coordinator goes away.
+  const slowTarget = await createTarget(admin, site.id, { latencyMs: 2_500, host: 'slow' });
+  const slow = await createCredential(admin, slowTarget, { password: `Canary-Slow-${stamp}` });
+  await until(slow.id, settled, 'the slow credential in sync');
+  const slowPending = `Canary-Slow-Pending-${stamp}`;
+  await expectStatus(admin.post(`/credentials/${slow.id}/change`, { password: slowPending }), 202);
+  await until(slow.id, (v) => v.job.state === 'active', 'the slow change to be claimed');
+  const coordinatorLogs = coordinator.logs();
+  coordinator.kill('SIGKILL');
+  await coordinator.exited;
+  await agent.waitForLog(/kept in the outbox/, 30_000);
   // Flush the agent's outbox and logs: a graceful stop.
   await agent.stop();
+  const outbox = filesUnder(stateDir).find((f) => f.endsWith('outbox.jsonl'));
+  expect(outbox && readFileSync(outbox, 'utf8')).toContain(slow.id);
+
+  const secrets = [
+    ...new Set([
+      ...given,
+      ...members,
+      ...current,
+      pendingGiven,
+      slowPending,
+      `Canary-Slow-${stamp}`,
+      pgAdmin.password,
+      pgApp.password,
+    ]),
+  ];
+  expect(secrets.length).toBeGreaterThanOrEqual(14);
   const places: Record<string, string> = {
+    'API responses': responses,
     'PostgreSQL dump': execFileSync('pg_dump', ['--data-only', database.url], {
       encoding: 'utf8',
       maxBuffer: 256 * 1024 * 1024,
     }),
     Redis: await redisDump(inject('redisUrl')),
-    'coordinator log': coordinator.logs().join('\n'),
+    'coordinator log': [...coordinatorLogs, ...coordinator.logs()].join('\n'),
     'agent log': agent.logs().join('\n'),
     'agent state folder': filesUnder(stateDir)
       .map((f) => `${f}\n${readFileSync(f, 'utf8')}`)
       .join('\n'),
   };
   expect(places['PostgreSQL dump']).toContain(creds[0]!.id); // the dump is real, with our rows in it
+  expect(places['PostgreSQL dump']).toContain('secret.handout');
   expect(places.Redis!.length).toBeGreaterThan(0);
   expect(places['agent log']).toContain('"level":20'); // debug lines were written
   expect(places['coordinator log']).toContain('"level":20');
   const leaks = Object.entries(places).flatMap(([place, text]) =>
-    secrets.filter((s) => text.includes(s)).map((s) => `${place} contains a password (${s.slice(0, 8)}…)`),
+    secrets.filter((s) => text.includes(s)).map((s) => `${place} contains a password (${s.slice(0, 12)}…)`),
   );
   expect(leaks).toEqual([]);
-}, 90_000);
+}, 240_000);

@@ -71,15 +71,17 @@ describe('agent gateway', () => {
       expect((await getCredential(c.admin, cred.id)).job).toEqual({ state: 'active', kind: 'verify' });
     }
 
-    // Every hand-out of secrets is audited, naming the agent and each credential.
+    // Every hand-out of secrets is audited: one event per credential, naming the agent and the job.
     const audit = await c.ctx.db.query<{
       actor_type: string;
       actor_id: string;
-      details: { credentialIds: string[] };
-    }>(`SELECT actor_type, actor_id, details FROM audit_events WHERE action = 'secret.handout'`);
-    expect(audit.rows).toHaveLength(1);
-    expect(audit.rows[0]).toMatchObject({ actor_type: 'agent', actor_id: agent.agentId });
-    expect(audit.rows[0]!.details.credentialIds.sort()).toEqual(creds.map((x) => x.id).sort());
+      object_id: string;
+      details: { jobId: string };
+    }>(`SELECT actor_type, actor_id, object_id, details FROM audit_events WHERE action = 'secret.handout'`);
+    expect(audit.rows).toHaveLength(3);
+    for (const r of audit.rows) expect(r).toMatchObject({ actor_type: 'agent', actor_id: agent.agentId });
+    expect(audit.rows.map((r) => r.object_id).sort()).toEqual(creds.map((x) => x.id).sort());
+    expect(audit.rows.map((r) => r.details.jobId).sort()).toEqual(jobs.map((j) => j.jobId).sort());
 
     // Nothing left to claim: the three are held.
     expect(await agent.claim(10)).toEqual([]);

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { lockTokenFor } from '../../coordinator/gateway/agent-auth.js';
 import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
@@ -74,6 +76,19 @@ describe("a site's agent and another site's jobs", () => {
       `SELECT actor_id FROM audit_events WHERE action = 'report.refused'`,
     );
     expect(refused.rows.map((r) => r.actor_id)).toEqual([a.agent.agentId]);
+    // So are the refused extends and releases: B's token (not A's to use), A's token on B's job.
+    for (const action of ['extend.refused', 'release.refused']) {
+      const { rows } = await c.ctx.db.query<{
+        actor_type: string;
+        actor_id: string;
+        details: { siteId: string; refused: { jobId: string; reason: string }[] };
+      }>(`SELECT actor_type, actor_id, details FROM audit_events WHERE action = $1`, [action]);
+      expect(rows, action).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ actor_type: 'agent', actor_id: a.agent.agentId });
+      expect(rows[0]!.details.siteId).toBe(a.id);
+      expect(rows[0]!.details.refused.map((r) => r.reason).sort()).toEqual(['foreign_token', 'not_held']);
+      expect(rows[0]!.details.refused.every((r) => r.jobId === bJob.jobId)).toBe(true);
+    }
 
     // B, the holder, still finishes its jobs normally.
     const done = await b.agent.report(bJobs.map(held));
@@ -83,6 +98,21 @@ describe("a site's agent and another site's jobs", () => {
       await waitForValue(async () => (await credentialState(cred.id)).status === 'being_synced');
     }
     expect((await a.agent.report(aJobs.map(held))).accepted).toHaveLength(2);
+  });
+
+  it("refuses a result whose job sits in its own queue but names another site's credential", async () => {
+    const [a, b] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    const victim = await createCredential(c.admin, await createTarget(c.admin, b.id), { syncEnabled: false });
+    const before = await credentialState(victim.id);
+    // A job that should never be in A's queue (claim.ts would skip it): taken straight from Redis
+    // with a lock token of A's, the way a tampered queue would hand it to A.
+    await c.ctx.queues.enqueue(a.id, [{ kind: 'verify', credentialId: victim.id }]);
+    const token = lockTokenFor(a.agent.agentId, randomUUID());
+    const [job] = await c.ctx.queues.take(a.id, token, 1);
+    expect(job?.id).toBe(`v-${victim.id}`);
+    const res = await a.agent.report([{ jobId: job!.id!, token }], { outcome: 'failed', reason: 'mismatch' });
+    expect(res).toEqual({ accepted: [], rejected: [{ jobId: job!.id, code: 'JOB_NOT_HELD' }] });
+    expect(await credentialState(victim.id)).toEqual(before);
   });
 
   it('refuses an operator token on gateway routes and an agent token on operator routes', async () => {

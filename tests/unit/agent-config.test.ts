@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadAgentConfig } from '../../agent/config.js';
+import { loadAgentConfig, plaintextWarning } from '../../agent/config.js';
 import { SyncError } from '../../shared/errors.js';
 
 const base = { COORDINATOR_URL: 'https://coordinator.example:8443' };
@@ -104,6 +104,22 @@ describe('sync-agent start-up errors', () => {
       expect(stderr).toContain('ENROLLMENT_TOKEN: required on the first start');
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('plaintext HTTP to the coordinator', () => {
+  it('is warned about unless the coordinator is on loopback', () => {
+    for (const url of ['http://coordinator.example:8080', 'http://10.1.2.3', 'http://[2001:db8::1]:8080']) {
+      expect(plaintextWarning(url), url).toMatch(/plain http:\/\/.*use https:\/\//);
+    }
+    for (const url of [
+      'https://coordinator.example',
+      'http://127.0.0.1:8080',
+      'http://localhost',
+      'http://[::1]:80',
+    ]) {
+      expect(plaintextWarning(url), url).toBeUndefined();
     }
   });
 });

@@ -459,6 +459,23 @@ describe('runner: guards', () => {
     });
   });
 
+  it("replaces a message that contains the privileged account's password", async () => {
+    const privileged = { username: 'root', password: 'R00t-pr1v!' };
+    const leaky = new ScriptedTarget(CURRENT, {
+      change: {
+        ok: false,
+        reason: 'change_failed',
+        message: `sudo refused root with ${privileged.password}`,
+        definite: true,
+      },
+    });
+    expect(await run(leaky, job('change', { privileged, pendingMayBeSet: false }))).toEqual({
+      outcome: 'failed',
+      reason: 'change_failed',
+      message: WITHHELD_MESSAGE,
+    });
+  });
+
   it('cuts long messages to the contract limit', async () => {
     const t = new ScriptedTarget(CURRENT, {
       verify: { [CURRENT]: { ok: false, reason: 'error', message: 'x'.repeat(2000) } },

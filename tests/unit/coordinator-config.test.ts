@@ -37,11 +37,24 @@ describe('coordinator configuration', () => {
     ['COORDINATOR_MASTER_KEY', { COORDINATOR_MASTER_KEY: Buffer.alloc(16).toString('base64') }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['QUEUE_PREFIX', { QUEUE_PREFIX: 'has:colon' }],
+    ['TRUST_PROXY', { TRUST_PROXY: 'yes please' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
+    ['TRUST_PROXY', { TRUST_PROXY: '0' }],
+    ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message).toContain(variable);
     expect(err.issues?.map((i) => i.field)).toContain(variable);
+  });
+
+  it('parses TRUST_PROXY as Fastify takes it (default: trust no proxy)', () => {
+    expect(loadCoordinatorConfig(good).trustProxy).toBe(false);
+    expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(
+      loadCoordinatorConfig({ ...good, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8,loopback' }).trustProxy,
+    ).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8', 'loopback']);
   });
 
   it('names a missing admin token and master key', () => {

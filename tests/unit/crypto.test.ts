@@ -31,6 +31,33 @@ describe('SecretBox (envelope encryption)', () => {
     expect(() => box.open(parts.join('.'), 'cred-1', 'secret')).toThrow(/integrity/);
   });
 
+  it('refuses a truncated authentication tag (only the full 16 bytes count)', () => {
+    // An empty secret's ciphertext is its tag alone: cut to 4, 8 or 12 bytes, GCM would still
+    // accept it unless the tag length is pinned, and a 4-byte tag is forgeable by trial.
+    const sealed = box.seal('', 'cred-1', 'secret');
+    expect(box.open(sealed, 'cred-1', 'secret')).toBe('');
+    const parts = sealed.split('.');
+    for (const keep of [4, 8, 12, 15]) {
+      const cut = [
+        ...parts.slice(0, 5),
+        Buffer.from(parts[5]!, 'base64url').subarray(0, keep).toString('base64url'),
+      ];
+      expect(() => box.open(cut.join('.'), 'cred-1', 'secret'), `${keep} bytes`).toThrow(
+        expect.objectContaining({ code: 'DECRYPT_FAILED' }),
+      );
+    }
+    // The wrapped data key's tag too.
+    const wrapped = Buffer.from(parts[3]!, 'base64url');
+    const shortKey = [
+      ...parts.slice(0, 3),
+      wrapped.subarray(0, 32 + 12).toString('base64url'),
+      ...parts.slice(4),
+    ];
+    expect(() => box.open(shortKey.join('.'), 'cred-1', 'secret')).toThrow(
+      expect.objectContaining({ code: 'DECRYPT_FAILED' }),
+    );
+  });
+
   it('re-wraps data keys under a new master key; the old key is then no longer needed', () => {
     const oldKey = newKey();
     const sealed = new SecretBox(oldKey).seal('pw', 'cred-1', 'secret');
