@@ -158,7 +158,10 @@ async function handOut(
   );
   for (const j of claimed) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
   if (claimed.length > 0)
-    ctx.log.debug({ agentId: agent.id, siteId: agent.site_id, jobs: claimed.length }, 'jobs claimed');
+    ctx.log.debug(
+      { agentId: agent.id, siteId: agent.site_id, jobs: claimed.length, jobIds: claimed.map((j) => j.jobId) },
+      'jobs claimed',
+    );
   return claimed;
 }
 
