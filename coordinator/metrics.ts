@@ -26,6 +26,12 @@ export function createMetrics() {
       labelNames: ['site', 'kind'] as const,
       registers: [registry],
     }),
+    jobsStalled: new Counter({
+      name: 'sync_jobs_stalled_total',
+      help: 'Jobs whose lock expired while an agent held them (agent vanished or stopped extending): back to the queue, counted by the replica whose stalled-job check found them',
+      labelNames: ['site', 'kind'] as const,
+      registers: [registry],
+    }),
     reportsRejected: new Counter({
       name: 'sync_reports_rejected_total',
       help: 'Agent results refused (job not held, other site, finished)',
