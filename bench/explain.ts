@@ -122,6 +122,13 @@ async function seed(db: pg.Client, n: number): Promise<void> {
   await db.query('ANALYZE');
 }
 
+/** The queries of the shared state snapshot (state-snapshot.ts): taken once per COUNTS_MAX_AGE_MS per process. */
+const SNAPSHOT_SQL = [
+  /GROUP BY site_id, status/,
+  /WHERE suspended GROUP BY site_id/,
+  /LEFT JOIN agents a ON a\.site_id = s\.id/,
+];
+
 interface Captured {
   sql: string;
   params: unknown[] | undefined;
@@ -244,7 +251,7 @@ async function main(): Promise<void> {
     ];
 
     const measure = async () => {
-      const results: { label: string; queries: number; ms: number; plan: string }[] = [];
+      const results: { label: string; queries: number; ms: number; shared: number; plan: string }[] = [];
       for (const [label, path] of requests) {
         captured = [];
         const res = await request(`${coordinator.url}${path}`, {
@@ -255,6 +262,7 @@ async function main(): Promise<void> {
         const queries = captured;
         captured = null;
         let ms = 0;
+        let shared = 0;
         const plan = new Set<string>();
         for (const q of queries) {
           const times: number[] = [];
@@ -268,8 +276,9 @@ async function main(): Promise<void> {
             if (i === 0) planSummary(out.Plan, plan);
           }
           ms += median(times);
+          if (SNAPSHOT_SQL.some((re) => re.test(q.sql))) shared += median(times);
         }
-        results.push({ label, queries: queries.length, ms, plan: [...plan].join(', ') });
+        results.push({ label, queries: queries.length, ms, shared, plan: [...plan].join(', ') });
       }
       return results;
     };
@@ -291,6 +300,7 @@ async function main(): Promise<void> {
       queries: a.queries,
       ...(before ? { 'without v5 indexes, ms': before[i]!.ms.toFixed(2) } : {}),
       ms: a.ms.toFixed(2),
+      'of which shared snapshot': a.shared ? a.shared.toFixed(2) : '',
       plan: a.plan,
     }));
     console.table(rows);
