@@ -256,18 +256,24 @@ describe('dashboard', () => {
     await page.getByTestId('bucket-issues').click();
     await page.waitForURL(/#\/runs\?outcome=partial&days=7$/);
     await page.getByRole('heading', { name: 'Sync runs' }).waitFor();
-    // Filtered on the server: only partial runs of the last 7 days.
-    const runs = await expectStatus<{ items: { outcome: string }[] }>(
-      stack.admin.get('/sync-runs?outcome=partial'),
-      200,
-    );
+    // Filtered on the server: only partial runs of the last 7 days, as the API lists them (a run
+    // may finish meanwhile: compared at each poll, over more than one 3 s refresh).
     const table = page.getByRole('table', { name: 'Sync runs' });
     await expect
       .poll(
-        async () =>
-          (await table.locator('tbody tr').allTextContents()).filter((t) => t.includes('Partial')).length,
+        async () => {
+          const runs = await expectStatus<{ items: { id: string }[] }>(
+            stack.admin.get('/sync-runs?outcome=partial'),
+            200,
+          );
+          const shown = await table
+            .locator('tbody tr a[data-key^="run-"]')
+            .evaluateAll((links) => links.map((a) => (a.getAttribute('data-key') ?? '').slice(4)));
+          return JSON.stringify(shown) === JSON.stringify(runs.items.map((r) => r.id));
+        },
+        { timeout: 10_000 },
       )
-      .toBe(runs.items.length);
+      .toBe(true);
 
     await page.goto(`${stack.coordinator.url}/#/`);
     await page.getByTestId('bucket-active').click();
@@ -316,8 +322,10 @@ describe('dashboard', () => {
     await page.goto(`${stack.coordinator.url}/#/credentials`);
     await page.getByLabel('Find target').fill('slow');
     await expect
-      .poll(async () =>
-        (await page.locator('#f-target option').allTextContents()).filter((t) => t !== 'All targets'),
+      .poll(
+        async () =>
+          (await page.locator('#f-target option').allTextContents()).filter((t) => t !== 'All targets'),
+        { timeout: 5_000 },
       )
       .toEqual(['slow-appliance (browser-site)']);
     await page.locator('#f-target').selectOption({ label: 'slow-appliance (browser-site)' });
@@ -351,7 +359,9 @@ describe('dashboard', () => {
     );
     expect(after.password).not.toBe(before.password);
     await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('In Sync');
-    await expect.poll(() => page.locator('dl.facts').textContent()).not.toMatch(/Last changed\s*—/);
+    await expect
+      .poll(() => page.locator('dl.facts').textContent(), { timeout: 10_000 })
+      .not.toMatch(/Last changed\s*—/);
 
     await page.getByRole('button', { name: 'Disable sync' }).click();
     await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('Not Synced');
