@@ -68,7 +68,7 @@ const text = (expr: string): Omit<ListSort, 'desc'> => ({
   expr,
   keySql: `${expr}::text`,
   param: (n) => `$${n}::text`,
-  key: z.string().max(300),
+  key: z.string().max(1024),
 });
 const time = (expr: string): Omit<ListSort, 'desc'> => ({
   expr,

@@ -73,7 +73,7 @@ export const TargetListQuery = z.strictObject({
   /** Part of the name (case-insensitive). */
   q: z.string().trim().min(1).max(200).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(1000),
-  cursor: z.string().max(400).optional(),
+  cursor: z.string().max(4000).optional(),
 });
 
 export const CreateCredentialBody = z.strictObject({
@@ -133,7 +133,7 @@ export const CredentialListQuery = z.strictObject({
   /** Sort key, `-` for descending; the default `id` keeps the original order and cursors. */
   sort: z.enum(CREDENTIAL_SORTS.flatMap((k) => [k, `-${k}`] as const)).default('id'),
   limit: Limit,
-  cursor: z.string().max(400).optional(),
+  cursor: z.string().max(4000).optional(),
 });
 export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
 export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });

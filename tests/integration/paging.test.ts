@@ -80,6 +80,20 @@ describe('credentials list', () => {
     }
   }
 
+  it('a cursor after the longest username (256 characters, not all ASCII) still comes back', async () => {
+    const target = await createTarget(c.admin, (await createSite(c.admin)).id, {}, 'long-names');
+    const long = (ch: string) => ch.repeat(256);
+    for (const u of [long('é'), long('ü'), long('z')])
+      await createCredential(c.admin, target, { username: u });
+    const got = await walk<CredentialView>(`/credentials?targetId=${target}&sort=username`, 1);
+    const onePage = await expectStatus<Page<CredentialView>>(
+      c.admin.get(`/credentials?targetId=${target}&sort=username&limit=10`),
+      200,
+    );
+    expect(got.map((x) => x.id)).toEqual(onePage.items.map((x) => x.id));
+    expect(got).toHaveLength(3);
+  });
+
   it('filters with paging: a text search walks its matches once', async () => {
     const got = await walk<CredentialView>(`/credentials?siteId=${siteId}&q=user&sort=-statusChangedAt`, 2);
     expect(new Set(got.map((x) => x.id)).size).toBe(ids.length);
@@ -157,15 +171,23 @@ describe('targets', () => {
     const other = (await createSite(c.admin)).id;
     for (const n of ['gamma-01', 'gamma-02', 'gamma-03', 'alpha']) await createTarget(c.admin, other, {}, n);
     const all = await walk<{ id: string; name: string }>('/targets', 2);
-    expect(all.map((t) => t.name)).toEqual(['alpha', 'alpha', 'beta', 'gamma-01', 'gamma-02', 'gamma-03']);
-    expect(new Set(all.map((t) => t.id)).size).toBe(6);
+    expect(all.map((t) => t.name)).toEqual([
+      'alpha',
+      'alpha',
+      'beta',
+      'gamma-01',
+      'gamma-02',
+      'gamma-03',
+      'long-names',
+    ]);
+    expect(new Set(all.map((t) => t.id)).size).toBe(7);
     const found = await walk<{ name: string }>('/targets?q=GAMMA-0', 2);
     expect(found.map((t) => t.name)).toEqual(['gamma-01', 'gamma-02', 'gamma-03']);
     const ofSite = await walk<{ name: string }>(`/targets?siteId=${siteId}`, 1);
     expect(ofSite.map((t) => t.name)).toEqual(['alpha', 'beta']);
     // Without a limit: the shape and contents callers had before paging.
     const plain = await expectStatus<Page<unknown>>(c.admin.get('/targets'), 200);
-    expect(plain.items).toHaveLength(6);
+    expect(plain.items).toHaveLength(7);
     expect(plain.nextCursor).toBeNull();
   });
 });
