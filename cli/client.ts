@@ -27,7 +27,20 @@ export class ApiClient {
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const text = await res.body.text();
-    const json = text ? (JSON.parse(text) as unknown) : undefined;
+    let json: unknown;
+    try {
+      json = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      // Not JSON (a proxy's HTML error page, say): report the status and the start of the body.
+      if (res.statusCode >= 400) {
+        throw new ApiError(
+          res.statusCode,
+          'HTTP_ERROR',
+          `HTTP ${res.statusCode} from ${new URL(path, this.baseUrl).host} (not the coordinator's JSON: ${snippet(text)})`,
+        );
+      }
+      throw new Error(`the server answered with something that is not JSON: ${snippet(text)}`);
+    }
     if (res.statusCode >= 400) {
       const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
       throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
@@ -35,3 +48,12 @@ export class ApiClient {
     return json as T;
   }
 }
+
+/** The first line of a body, short, for an error message. */
+const snippet = (text: string): string => {
+  const line = text
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line || 'empty body';
+};

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CredentialView, SyncRunView } from '../shared/contracts/api.js';
+import type { CredentialView, PolicyView, SyncGroupView, SyncRunView } from '../shared/contracts/api.js';
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
 import { importCredentials } from './import.js';
@@ -9,30 +9,46 @@ export const USAGE = `syncctl: operate the password sync coordinator
   syncctl [--url URL] [--token TOKEN] [--json] COMMAND
 
   summary                                  counts per status, overall and per site
+  overview                                 the dashboard's buckets (Active, With Issues, Suspended by Error,
+                                           Not Configured) and each site's latest sync
   sites list | create NAME [--require-approval] | enable ID | disable ID
-  sites token SITE_ID [--ttl SECONDS]      one-time enrollment token for a new agent
+  sites resync ID [--wait]                 verify every credential of the site now (a sync run)
+  sites token SITE_ID [--ttl SECONDS] [--uses N]   enrollment token for new agents (one-time unless --uses)
   agents list [--site ID] | enable ID | disable ID | approve ID | revoke ID
-  targets list [--site ID] | create --site ID --name N --kind K [--connection JSON]
+  targets list [--site ID] [--search TEXT] [--limit N] [--cursor C] [--all]
+  targets create --site ID --name N --kind K [--connection JSON]
   targets update ID [--name N] [--connection JSON]   merged into the stored connection (null removes a
                                            field); a new host, port, URL, TLS or privileged account needs admin
-  credentials list [--status S] [--reason R] [--site ID] [--target ID] [--group ID]
-                   [--search TEXT] [--sort KEY|-KEY] [--limit N] [--cursor C]
-  credentials get ID | password ID | verify ID | delete ID [--force]
-  credentials create --target ID --username U (--password P | --password-stdin)
+  credentials list [--status S] [--reason R] [--site ID] [--target ID] [--group ID] [--search TEXT]
+                   [--suspended] [--job-state idle|queued|active] [--sort KEY|-KEY] [--limit N]
+                   [--cursor C] [--all]
+  credentials get ID | password ID | history ID [--limit N] [--cursor C]
+  credentials verify ID                    Sync now (also resumes a paused or suspended credential)
   credentials change ID [--password P | --password-stdin]
-  runs list | get ID | start --kind verify|change [--site ID] [--target ID] [--wait]
+  credentials enable ID | disable ID       sync on or off
+  credentials resume ID                    resume a credential suspended by errors
+  credentials delete ID [--force]          --force deletes even while a change is in flight
+  credentials create --target ID --username U (--password P | --password-stdin)
+  runs list [--outcome success|partial|failure|running] [--site ID] [--since ISO-TIME] [--limit N]
+            [--cursor C] [--all]
+  runs get ID | items ID [--limit N] [--cursor C] [--all]
+  runs start --kind verify|change [--site ID] [--target ID] [--wait]
   sync [--site ID] [--wait]                verify now; --wait shows progress, exits 3 on failures
   policies list | get ID | create --name N [--rules JSON] [--verify-interval S] [--rotate-interval S]
   groups list | get ID | create --name N --primary ID --members ID,ID,… [--policy ID]
   groups change ID [--password P | --password-stdin] [--wait]   one password, the primary first
-  audit [--limit N] [--action A] [--actor ID] [--since ISO-TIME]
+  audit [--action A] [--actor ID] [--object ID] [--object-type T] [--since ISO-TIME] [--until ISO-TIME]
+        [--limit N] [--cursor C] [--all]
   import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
                                            (target/policy by id or name); bad rows are reported with their
                                            line and skipped; done rows go to FILE.csv.import-state, so a
                                            rerun resumes; exits 3 when a row was rejected
 
+  Lists print one page and the --cursor of the next; --all follows every page.
   The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
-  default ~/.config/syncctl/config.json); the URL from --url, SYNCCTL_URL or the file.
+  default ~/.config/syncctl/config.json: {"url": "…", "token": "…"}); the URL from --url,
+  SYNCCTL_URL or the file. Exit codes: 0 ok, 1 usage or network error, 2 refused by the API
+  (4xx), 3 work finished with failures (sync --wait, import).
 `;
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -57,37 +73,192 @@ function passwordFrom(flags: Flags): string | undefined {
   return str(flags.password);
 }
 
+type Row = Record<string, unknown>;
+interface ListPage<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/** A field per line: `key   value` (objects as JSON). */
+const fields = (r: object): string =>
+  Object.entries(r)
+    .map(([k, v]) => `${k.padEnd(20)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
+    .join('\n');
+
+const RUN_COLUMNS = [
+  'id',
+  'kind',
+  'trigger',
+  'scope',
+  'startedAt',
+  'finishedAt',
+  'impacted',
+  'success',
+  'unsynced',
+  'partial',
+  'failed',
+  'outcome',
+];
+const runRow = (x: SyncRunView): Row => ({
+  ...x,
+  ...x.counts,
+  scope: Object.keys(x.scope).length ? JSON.stringify(x.scope) : 'everything',
+  outcome: x.finishedAt ? x.outcome : 'running',
+});
+
 export async function runCommand(api: ApiClient, args: string[], flags: Flags): Promise<number> {
   const [resource, action, id] = args;
   const out = (value: unknown, render: () => string) =>
     process.stdout.write(`${flags.json ? JSON.stringify(value, null, 2) : render()}\n`);
   const path = (p: string) => `/api/v1${p}`;
 
+  /**
+   * A paged list: one page from --cursor (the next page's cursor printed under the table), or every
+   * page with --all.
+   */
+  const list = async <T extends object>(
+    p: string,
+    params: Record<string, string | undefined>,
+    columns: string[],
+    row: (item: T) => Row = (item) => item as Row,
+  ) => {
+    let page = await api.call<ListPage<T>>(
+      'GET',
+      path(`${p}${query({ ...params, limit: str(flags.limit), cursor: str(flags.cursor) })}`),
+    );
+    if (flags.all) {
+      const items = [...page.items];
+      while (page.nextCursor) {
+        page = await api.call<ListPage<T>>(
+          'GET',
+          path(`${p}${query({ ...params, limit: str(flags.limit) ?? '500', cursor: page.nextCursor })}`),
+        );
+        items.push(...page.items);
+      }
+      page = { items, nextCursor: null };
+    }
+    const result = page;
+    out(result, () =>
+      [table(result.items.map(row), columns), result.nextCursor ? `more: --cursor ${result.nextCursor}` : '']
+        .filter(Boolean)
+        .join('\n'),
+    );
+    return 0;
+  };
+
   switch (resource === 'import' ? 'import' : `${resource} ${action ?? ''}`.trim()) {
     case 'summary': {
       const s = await api.call<{
         byStatus: Record<string, number>;
+        suspended: number;
         sites: { name: string; byStatus: Record<string, number> }[];
       }>('GET', path('/summary'));
       out(s, () =>
-        table(
-          [{ site: 'ALL', ...s.byStatus }, ...s.sites.map((x) => ({ site: x.name, ...x.byStatus }))],
-          ['site', ...Object.keys(s.byStatus)],
-        ),
+        [
+          table(
+            [{ site: 'ALL', ...s.byStatus }, ...s.sites.map((x) => ({ site: x.name, ...x.byStatus }))],
+            ['site', ...Object.keys(s.byStatus)],
+          ),
+          `suspended by error: ${s.suspended}`,
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'overview': {
+      const o = await api.call<{
+        buckets: {
+          active: number;
+          queued: number;
+          delayed: number;
+          runsInProgress: number;
+          withIssues: number;
+          withIssuesDays: number;
+          suspended: number;
+          notConfigured: number;
+        };
+        sites: {
+          siteId: string;
+          name: string;
+          enabled: boolean;
+          lastSyncAt: string | null;
+          agents: { total: number; enabled: number; online: number };
+          jobs: { active: number; queued: number } | null;
+          latestRun: SyncRunView | null;
+        }[];
+      }>('GET', path('/overview'));
+      const b = o.buckets;
+      out(o, () =>
+        [
+          table(
+            [
+              {
+                bucket: 'Active',
+                count: b.active,
+                meaning: `jobs running now (${b.queued} queued, ${b.delayed} waiting to retry)`,
+              },
+              {
+                bucket: 'With Issues',
+                count: b.withIssues,
+                meaning: `runs that ended partial, last ${b.withIssuesDays} days`,
+              },
+              {
+                bucket: 'Suspended by Error',
+                count: b.suspended,
+                meaning: 'not scheduled until an operator acts (credentials resume ID)',
+              },
+              { bucket: 'Not Configured', count: b.notConfigured, meaning: 'sync disabled or no adapter' },
+              { bucket: 'Runs in progress', count: b.runsInProgress, meaning: 'sync runs not finished yet' },
+            ],
+            ['bucket', 'count', 'meaning'],
+          ),
+          '',
+          table(
+            o.sites.map((x) => ({
+              site: x.name,
+              id: x.siteId,
+              enabled: x.enabled,
+              agents: `${x.agents.online}/${x.agents.total} online`,
+              active: x.jobs?.active,
+              queued: x.jobs?.queued,
+              lastSync: x.lastSyncAt,
+              latestRun: x.latestRun ? (x.latestRun.finishedAt ? x.latestRun.outcome : 'running') : null,
+              impacted: x.latestRun?.counts.impacted,
+              success: x.latestRun?.counts.success,
+              unsynced: x.latestRun?.counts.unsynced,
+              partial: x.latestRun?.counts.partial,
+              failed: x.latestRun?.counts.failed,
+            })),
+            [
+              'site',
+              'id',
+              'enabled',
+              'agents',
+              'active',
+              'queued',
+              'lastSync',
+              'latestRun',
+              'impacted',
+              'success',
+              'unsynced',
+              'partial',
+              'failed',
+            ],
+          ),
+        ].join('\n'),
       );
       return 0;
     }
     case 'sites list': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/sites'));
+      const r = await api.call<{ items: Row[] }>('GET', path('/sites'));
       out(r, () => table(r.items, ['id', 'name', 'enabled', 'requireApproval', 'lastSyncAt']));
       return 0;
     }
     case 'sites create': {
-      const r = await api.call('POST', path('/sites'), {
+      const r = await api.call<Row>('POST', path('/sites'), {
         name: need(id, 'NAME'),
         requireApproval: flags['require-approval'] === true,
       });
-      out(r, () => JSON.stringify(r));
+      out(r, () => table([r], ['id', 'name', 'enabled', 'requireApproval']));
       return 0;
     }
     case 'sites enable':
@@ -100,21 +271,30 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       out(r, () => `${resource!.slice(0, -1)} ${id}: ${action}d`);
       return 0;
     }
+    case 'sites resync': {
+      const run = await api.call<SyncRunView>('POST', path('/sync-runs'), {
+        kind: 'verify',
+        scope: { siteId: need(id, 'SITE_ID') },
+      });
+      return finishRun(api, run, flags, out);
+    }
     case 'sites token': {
       const ttl = str(flags.ttl);
+      const uses = str(flags.uses);
       const r = await api.call<{ token: string; expiresAt: string }>(
         'POST',
         path(`/sites/${need(id, 'SITE_ID')}/enrollment-tokens`),
-        ttl ? { ttlSeconds: Number(ttl) } : {},
+        { ...(ttl ? { ttlSeconds: Number(ttl) } : {}), ...(uses ? { uses: Number(uses) } : {}) },
       );
-      out(r, () => `${r.token}\n(one-time; expires ${r.expiresAt})`);
+      out(
+        r,
+        () =>
+          `${r.token}\n(${uses && uses !== '1' ? `enrolls up to ${uses} agents` : 'one-time'}; expires ${r.expiresAt})`,
+      );
       return 0;
     }
     case 'agents list': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>(
-        'GET',
-        path(`/agents${query({ siteId: str(flags.site) })}`),
-      );
+      const r = await api.call<{ items: Row[] }>('GET', path(`/agents${query({ siteId: str(flags.site) })}`));
       out(r, () =>
         table(r.items, [
           'id',
@@ -130,83 +310,90 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       );
       return 0;
     }
-    case 'targets list': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>(
-        'GET',
-        path(`/targets${query({ siteId: str(flags.site) })}`),
-      );
-      out(r, () => table(r.items, ['id', 'name', 'kind', 'siteId']));
-      return 0;
-    }
+    case 'targets list':
+      return list('/targets', { siteId: str(flags.site), q: str(flags.search) }, [
+        'id',
+        'name',
+        'kind',
+        'siteId',
+      ]);
     case 'targets create': {
       const connection = str(flags.connection);
-      const r = await api.call('POST', path('/targets'), {
+      let parsed: unknown = {};
+      if (connection) {
+        try {
+          parsed = JSON.parse(connection);
+        } catch {
+          throw new Error('--connection: not valid JSON');
+        }
+      }
+      const r = await api.call<{ id: string }>('POST', path('/targets'), {
         siteId: need(str(flags.site), '--site'),
         name: need(str(flags.name), '--name'),
         kind: need(str(flags.kind), '--kind'),
-        connection: connection ? (JSON.parse(connection) as unknown) : {},
+        connection: parsed,
       });
-      out(r, () => JSON.stringify(r));
+      out(r, () => table([{ ...r, name: str(flags.name), kind: str(flags.kind) }], ['id', 'name', 'kind']));
       return 0;
     }
     case 'targets update': {
       const connection = str(flags.connection);
       const name = str(flags.name);
-      const r = await api.call('PATCH', path(`/targets/${need(id, 'ID')}`), {
-        ...(name === undefined ? {} : { name }),
-        ...(connection === undefined ? {} : { connection: JSON.parse(connection) as unknown }),
-      });
-      out(r, () => JSON.stringify(r));
+      let parsed: unknown;
+      if (connection !== undefined) {
+        try {
+          parsed = JSON.parse(connection);
+        } catch {
+          throw new Error('--connection: not valid JSON');
+        }
+      }
+      const r = await api.call<{ id: string; name: string; kind: string }>(
+        'PATCH',
+        path(`/targets/${need(id, 'ID')}`),
+        {
+          ...(name === undefined ? {} : { name }),
+          ...(parsed === undefined ? {} : { connection: parsed }),
+        },
+      );
+      out(r, () => table([r], ['id', 'name', 'kind']));
       return 0;
     }
-    case 'credentials list': {
-      const r = await api.call<{ items: CredentialView[]; nextCursor: string | null }>(
-        'GET',
-        path(
-          `/credentials${query({ status: str(flags.status), reason: str(flags.reason), siteId: str(flags.site), targetId: str(flags.target), groupId: str(flags.group), q: str(flags.search), sort: str(flags.sort), limit: str(flags.limit), cursor: str(flags.cursor) })}`,
-        ),
+    case 'credentials list':
+      return list<CredentialView>(
+        '/credentials',
+        {
+          status: str(flags.status),
+          reason: str(flags.reason),
+          siteId: str(flags.site),
+          targetId: str(flags.target),
+          groupId: str(flags.group),
+          q: str(flags.search),
+          suspended: flags.suspended ? 'true' : undefined,
+          jobState: str(flags['job-state']),
+          sort: str(flags.sort),
+        },
+        ['id', 'username', 'targetName', 'statusLabel', 'statusReason', 'job', 'suspended', 'lastVerifiedAt'],
+        (c) => ({ ...c, job: c.job.state === 'idle' ? 'idle' : `${c.job.kind} ${c.job.state}` }),
       );
-      out(r, () =>
-        [
-          table(r.items as unknown as Record<string, unknown>[], [
-            'id',
-            'username',
-            'targetName',
-            'statusLabel',
-            'statusReason',
-            'lastVerifiedAt',
-          ]),
-          r.nextCursor ? `more: --cursor ${r.nextCursor}` : '',
-        ]
-          .filter(Boolean)
-          .join('\n'),
-      );
-      return 0;
-    }
     case 'credentials get': {
       const r = await api.call<CredentialView>('GET', path(`/credentials/${need(id, 'ID')}`));
-      out(r, () =>
-        Object.entries(r)
-          .map(
-            ([k, v]) =>
-              `${k.padEnd(20)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
-          )
-          .join('\n'),
-      );
+      out(r, () => fields(r));
       return 0;
     }
+    case 'credentials history':
+      return list(`/credentials/${need(id, 'ID')}/history`, {}, ['at', 'statusLabel', 'reason', 'message']);
     case 'credentials password': {
       const r = await api.call<{ password: string }>('GET', path(`/credentials/${need(id, 'ID')}/password`));
       out(r, () => r.password);
       return 0;
     }
     case 'credentials create': {
-      const r = await api.call('POST', path('/credentials'), {
+      const r = await api.call<{ id: string; status: string }>('POST', path('/credentials'), {
         targetId: need(str(flags.target), '--target'),
         username: need(str(flags.username), '--username'),
         password: need(passwordFrom(flags), '--password or --password-stdin'),
       });
-      out(r, () => JSON.stringify(r));
+      out(r, () => table([r], ['id', 'status']));
       return 0;
     }
     case 'credentials verify':
@@ -220,44 +407,43 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       out(r, () => `credential ${id}: ${action} requested (${r.status})`);
       return 0;
     }
+    case 'credentials enable':
+    case 'credentials disable':
+    case 'credentials resume': {
+      const r = await api.call<CredentialView>('POST', path(`/credentials/${need(id, 'ID')}/${action}`), {});
+      const did = action === 'resume' ? 'resumed' : `sync ${action}d`;
+      out(r, () => `credential ${id}: ${did} (${r.statusLabel}${r.suspended ? ', suspended' : ''})`);
+      return 0;
+    }
     case 'credentials delete': {
       const r = await api.call(
         'DELETE',
         path(`/credentials/${need(id, 'ID')}${flags.force ? '?force=true' : ''}`),
       );
-      out(r, () => `credential ${id}: deleted`);
+      out(r, () => `credential ${id}: ${flags.force ? 'force ' : ''}deleted`);
       return 0;
     }
-    case 'runs list': {
-      const r = await api.call<{ items: SyncRunView[] }>(
-        'GET',
-        path(`/sync-runs${query({ limit: str(flags.limit) })}`),
+    case 'runs list':
+      return list<SyncRunView>(
+        '/sync-runs',
+        { outcome: str(flags.outcome), siteId: str(flags.site), since: str(flags.since) },
+        RUN_COLUMNS,
+        runRow,
       );
-      out(r, () =>
-        table(
-          r.items.map((x) => ({ ...x, ...x.counts, scope: JSON.stringify(x.scope) })),
-          [
-            'id',
-            'kind',
-            'trigger',
-            'scope',
-            'startedAt',
-            'finishedAt',
-            'impacted',
-            'success',
-            'unsynced',
-            'failed',
-            'outcome',
-          ],
-        ),
-      );
-      return 0;
-    }
     case 'runs get': {
       const r = await api.call<SyncRunView>('GET', path(`/sync-runs/${need(id, 'ID')}`));
-      out(r, () => JSON.stringify(r, null, 2));
+      out(r, () => fields(runRow(r)));
       return 0;
     }
+    case 'runs items':
+      return list(`/sync-runs/${need(id, 'ID')}/items`, {}, [
+        'credentialId',
+        'username',
+        'targetName',
+        'result',
+        'reason',
+        'at',
+      ]);
     case 'runs start':
     case 'sync': {
       const kind = resource === 'sync' ? 'verify' : need(str(flags.kind), '--kind');
@@ -265,42 +451,57 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
         ...(str(flags.site) ? { siteId: str(flags.site) } : {}),
         ...(str(flags.target) ? { targetId: str(flags.target) } : {}),
       };
-      let run = await api.call<SyncRunView>('POST', path('/sync-runs'), { kind, scope });
-      if (!flags.wait) {
-        out(run, () => `sync run ${run.id} started: ${run.counts.impacted} credentials`);
-        return 0;
-      }
-      run = await waitForRun(api, run, !flags.json);
-      out(run, () => `sync run ${run.id}: ${run.outcome} (${JSON.stringify(run.counts)})`);
-      return run.outcome === 'success' ? 0 : 3;
+      const run = await api.call<SyncRunView>('POST', path('/sync-runs'), { kind, scope });
+      return finishRun(api, run, flags, out);
     }
     case 'policies list': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/policies'));
+      const r = await api.call<{ items: Row[] }>('GET', path('/policies'));
       out(r, () => table(r.items, ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds']));
       return 0;
     }
-    case 'policies get':
+    case 'policies get': {
+      const r = await api.call<PolicyView>('GET', path(`/policies/${need(id, 'ID')}`));
+      out(r, () => fields(r));
+      return 0;
+    }
     case 'groups get': {
-      const r = await api.call(
-        'GET',
-        path(`/${resource === 'groups' ? 'sync-groups' : 'policies'}/${need(id, 'ID')}`),
+      const g = await api.call<SyncGroupView>('GET', path(`/sync-groups/${need(id, 'ID')}`));
+      out(g, () =>
+        [
+          fields({
+            id: g.id,
+            name: g.name,
+            policyId: g.policyId,
+            changeInProgress: g.changeInProgress,
+            nextChangeAt: g.nextChangeAt,
+            lastRun: g.lastRun
+              ? `${g.lastRun.id} ${g.lastRun.finishedAt ? g.lastRun.outcome : 'running'}`
+              : null,
+          }),
+          '',
+          table(
+            g.members.map((m) => ({ ...m, primary: m.primary ? 'primary' : '' })),
+            ['credentialId', 'username', 'targetName', 'primary', 'status', 'statusReason', 'lastChangedAt'],
+          ),
+        ].join('\n'),
       );
-      out(r, () => JSON.stringify(r, null, 2));
       return 0;
     }
     case 'policies create': {
       const number = (v: string | boolean | undefined) => (typeof v === 'string' ? Number(v) : undefined);
-      const r = await api.call('POST', path('/policies'), {
+      const r = await api.call<PolicyView>('POST', path('/policies'), {
         name: need(str(flags.name), '--name'),
         rules: JSON.parse(str(flags.rules) ?? '{}') as unknown,
         ...(str(flags['verify-interval']) ? { verifyIntervalSeconds: number(flags['verify-interval']) } : {}),
         ...(str(flags['rotate-interval']) ? { rotateIntervalSeconds: number(flags['rotate-interval']) } : {}),
       });
-      out(r, () => JSON.stringify(r));
+      out(r, () =>
+        table([r as unknown as Row], ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds']),
+      );
       return 0;
     }
     case 'groups list': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>('GET', path('/sync-groups'));
+      const r = await api.call<{ items: Row[] }>('GET', path('/sync-groups'));
       out(r, () =>
         table(
           r.items.map((g) => ({ ...g, members: Array.isArray(g.members) ? g.members.length : g.members })),
@@ -310,7 +511,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       return 0;
     }
     case 'groups create': {
-      const r = await api.call('POST', path('/sync-groups'), {
+      const r = await api.call<SyncGroupView>('POST', path('/sync-groups'), {
         name: need(str(flags.name), '--name'),
         primaryCredentialId: need(str(flags.primary), '--primary'),
         memberCredentialIds: need(str(flags.members), '--members')
@@ -319,7 +520,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
           .filter(Boolean),
         ...(str(flags.policy) ? { policyId: str(flags.policy) } : {}),
       });
-      out(r, () => JSON.stringify(r));
+      out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
       return 0;
     }
     case 'groups change': {
@@ -336,16 +537,19 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       );
       return !flags.wait || run.outcome === 'success' ? 0 : 3;
     }
-    case 'audit': {
-      const r = await api.call<{ items: Record<string, unknown>[] }>(
-        'GET',
-        path(
-          `/audit${query({ limit: str(flags.limit), action: str(flags.action), actor: str(flags.actor), since: str(flags.since) })}`,
-        ),
+    case 'audit':
+      return list(
+        '/audit',
+        {
+          action: str(flags.action),
+          actor: str(flags.actor),
+          objectId: str(flags.object),
+          objectType: str(flags['object-type']),
+          since: str(flags.since),
+          until: str(flags.until),
+        },
+        ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId'],
       );
-      out(r, () => table(r.items, ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId']));
-      return 0;
-    }
     case 'import': {
       const report = await importCredentials(api, need(action, 'FILE.csv'), {
         progress: !flags.json,
@@ -353,7 +557,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       });
       out(report, () =>
         [
-          `${report.file}: ${report.rows} rows; imported ${report.imported}, already done ${report.skipped}, rejected ${report.rejected.length}`,
+          `${report.file}: ${report.rows} rows; imported ${report.imported}, already done ${report.skipped}${report.existing ? ` (${report.existing} found on the coordinator)` : ''}, rejected ${report.rejected.length}`,
           report.rejected.length
             ? `rejected rows (fix them and run the same command again):\n${table(
                 report.rejected.map((r) => ({ line: r.line, reason: r.reason })),
@@ -369,6 +573,22 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     default:
       throw new Error(`unknown command '${args.join(' ')}' (see syncctl --help)`);
   }
+}
+
+/** A run just started: printed, or with --wait followed to its end (exit 3 unless it all succeeded). */
+async function finishRun(
+  api: ApiClient,
+  started: SyncRunView,
+  flags: Flags,
+  out: (value: unknown, render: () => string) => void,
+): Promise<number> {
+  if (!flags.wait) {
+    out(started, () => `sync run ${started.id} started: ${started.counts.impacted} credentials`);
+    return 0;
+  }
+  const run = await waitForRun(api, started, !flags.json);
+  out(run, () => `sync run ${run.id}: ${run.outcome} (${JSON.stringify(run.counts)})`);
+  return run.outcome === 'success' ? 0 : 3;
 }
 
 async function waitForRun(api: ApiClient, run: SyncRunView, showProgress: boolean): Promise<SyncRunView> {

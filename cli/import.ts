@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ApiClient } from './client.js';
 import { ApiError } from './client.js';
 import { parseCsv } from './csv.js';
@@ -20,28 +20,98 @@ export interface ImportReport {
   stateFile: string;
   rows: number;
   imported: number;
-  /** Rows a previous run of this import already created (from the state file). */
+  /** Rows not created because they exist: done by a previous run (the state file) or found on the coordinator. */
   skipped: number;
+  /** Of those, the ones the coordinator already had (409) though the state file did not say so. */
+  existing: number;
   rejected: Rejected[];
 }
 
-const rowHash = (fields: string[]) =>
+/** The first state format: `<line> <sha256 of the row>`, the row's password included (read only, to resume). */
+const legacyRowHash = (fields: string[]) =>
   createHash('sha256').update(JSON.stringify(fields)).digest('base64url').slice(0, 16);
 
+const STATE_HEADER = /^# syncctl import-state v2 key=([\w-]{43})$/;
+
 /**
- * The state file next to the CSV: one line `<line number> <hash of the row>` appended per row
- * created, so an interruption at any point loses nothing, and an edited row is tried again.
+ * The state file next to the CSV: a header with a random key, then one line `<line> <key of the
+ * row>` appended per credential known to exist. A row's key is an HMAC (with that key) of its
+ * target id and username, the credential's identity: never of its password, so the file gives
+ * nothing to guess passwords against, and a row counts as done wherever it moves in the file.
  */
-function loadState(path: string): Map<number, string> {
-  const done = new Map<number, string>();
-  if (!existsSync(path)) return done;
-  for (const entry of readFileSync(path, 'utf8').split('\n')) {
-    if (!entry) continue;
-    const m = /^(\d+) ([\w-]+)$/.exec(entry);
-    if (!m) throw new Error(`${path} is not an import state file (delete it to start over)`);
-    done.set(Number(m[1]), m[2]!);
+class ImportState {
+  private constructor(
+    readonly path: string,
+    private readonly key: Buffer,
+    private readonly done: Set<string>,
+    /** Hashes of a first-format file, matched by row (then the file is rewritten in this format). */
+    private readonly legacy: Map<number, string>,
+  ) {}
+
+  static load(path: string): ImportState {
+    if (!existsSync(path)) return ImportState.fresh(path);
+    const text = readFileSync(path, 'utf8');
+    const lines = text.split('\n');
+    // A crash while appending can leave half a line at the end: that row was not recorded.
+    if (!text.endsWith('\n')) lines.pop();
+    lines.splice(0, lines.length, ...lines.filter(Boolean));
+    const header = STATE_HEADER.exec(lines[0] ?? '');
+    if (header) {
+      const done = new Set<string>();
+      for (const entry of lines.slice(1)) {
+        const m = /^\d+ ([\w-]{43})$/.exec(entry);
+        if (!m) throw new Error(`${path} is not an import state file (delete it to start over)`);
+        done.add(m[1]!);
+      }
+      return new ImportState(path, Buffer.from(header[1]!, 'base64url'), done, new Map());
+    }
+    const legacy = new Map<number, string>();
+    for (const entry of lines) {
+      const m = /^(\d+) ([\w-]+)$/.exec(entry);
+      if (!m) throw new Error(`${path} is not an import state file (delete it to start over)`);
+      legacy.set(Number(m[1]), m[2]!);
+    }
+    const state = ImportState.fresh(path);
+    return new ImportState(path, state.key, state.done, legacy);
   }
-  return done;
+
+  private static fresh(path: string): ImportState {
+    return new ImportState(path, randomBytes(32), new Set(), new Map());
+  }
+
+  keyOf(targetId: string, username: string): string {
+    return createHmac('sha256', this.key)
+      .update(JSON.stringify([targetId.toLowerCase(), username]))
+      .digest('base64url');
+  }
+
+  has(key: string, line: number, fields: string[]): boolean {
+    if (this.done.has(key)) return true;
+    // A first-format entry for this very row: done; it is kept under its new key.
+    if (this.legacy.get(line) === legacyRowHash(fields)) {
+      this.done.add(key);
+      this.legacyLines.push(`${line} ${key}`);
+      return true;
+    }
+    return false;
+  }
+
+  private readonly legacyLines: string[] = [];
+
+  /** Before any row is imported: a first-format file is rewritten (its password hashes dropped). */
+  begin(): void {
+    if (this.legacy.size === 0 && existsSync(this.path)) return;
+    const header = `# syncctl import-state v2 key=${this.key.toString('base64url')}\n`;
+    writeFileSync(`${this.path}.tmp`, header + this.legacyLines.map((l) => `${l}\n`).join(''), {
+      mode: 0o600,
+    });
+    renameSync(`${this.path}.tmp`, this.path);
+  }
+
+  record(line: number, key: string): void {
+    this.done.add(key);
+    appendFileSync(this.path, `${line} ${key}\n`, { mode: 0o600 });
+  }
 }
 
 interface Named {
@@ -91,14 +161,14 @@ export async function importCredentials(
   if (missing.length) throw new Error(`${file} line ${header.line}: missing column(s) ${missing.join(', ')}`);
   const col = (name: string) => columns.indexOf(name);
 
-  const state = loadState(stateFile);
+  const state = ImportState.load(stateFile);
   const [targets, policies] = await Promise.all([
-    api.call<{ items: Named[] }>('GET', '/api/v1/targets'),
+    allTargets(api),
     col('policy') >= 0
       ? api.call<{ items: Named[] }>('GET', '/api/v1/policies').catch(() => ({ items: [] as Named[] }))
       : Promise.resolve({ items: [] as Named[] }),
   ]);
-  const target = resolver('target', targets.items);
+  const target = resolver('target', targets);
   const policy = resolver('policy', policies.items);
 
   const report: ImportReport = {
@@ -107,18 +177,14 @@ export async function importCredentials(
     rows: records.length,
     imported: 0,
     skipped: 0,
+    existing: 0,
     rejected: [],
   };
   const reject = (line: number, reason: string) => report.rejected.push({ line, reason });
-  const work: { line: number; hash: string; body: Record<string, unknown> }[] = [];
+  const work: { line: number; key: string; body: Record<string, unknown> }[] = [];
   const seen = new Map<string, number>();
 
   for (const r of records) {
-    const hash = rowHash(r.fields);
-    if (state.get(r.line) === hash) {
-      report.skipped++;
-      continue;
-    }
     if (r.fields.length !== columns.length) {
       reject(r.line, `${r.fields.length} fields, the header has ${columns.length}`);
       continue;
@@ -146,23 +212,28 @@ export async function importCredentials(
       if (typeof id === 'string') policyId = id;
       else problems.push(id.error);
     }
-    if (targetId && username) {
-      const key = `${targetId}\n${username}`;
+    const key = targetId && username ? state.keyOf(targetId, username) : undefined;
+    if (key) {
       const first = seen.get(key);
       if (first !== undefined) problems.push(`same target and username as line ${first}`);
       else seen.set(key, r.line);
     }
-    if (problems.length) {
+    if (problems.length || !key) {
       reject(r.line, problems.join('; '));
+      continue;
+    }
+    if (state.has(key, r.line, r.fields)) {
+      report.skipped++;
       continue;
     }
     work.push({
       line: r.line,
-      hash,
+      key,
       body: { targetId, username, password, ...(policyId ? { policyId } : {}) },
     });
   }
 
+  state.begin();
   const total = work.length;
   let done = 0;
   const tty = opts.progress && process.stderr.isTTY;
@@ -184,9 +255,16 @@ export async function importCredentials(
       try {
         await api.call('POST', '/api/v1/credentials', item.body);
         report.imported++;
-        appendFileSync(stateFile, `${item.line} ${item.hash}\n`, { mode: 0o600 });
+        state.record(item.line, item.key);
       } catch (err) {
-        if (
+        if (err instanceof ApiError && err.status === 409 && err.code === 'CONFLICT') {
+          // The target has a credential with this username: created by an earlier run whose state
+          // line was lost (it died between the answer and the append), or before this import.
+          // Either way it exists; the row is done, not rejected.
+          report.skipped++;
+          report.existing++;
+          state.record(item.line, item.key);
+        } else if (
           err instanceof ApiError &&
           err.status < 500 &&
           err.status !== 401 &&
@@ -207,4 +285,19 @@ export async function importCredentials(
   if (total && (tty || lastPrinted !== 10)) draw(true);
   report.rejected.sort((a, b) => a.line - b.line);
   return report;
+}
+
+/** Every target (the list is paged), for resolving names. */
+async function allTargets(api: ApiClient): Promise<Named[]> {
+  const items: Named[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: Named[]; nextCursor?: string | null } = await api.call(
+      'GET',
+      `/api/v1/targets?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    );
+    items.push(...page.items);
+    cursor = page.nextCursor ?? null;
+  } while (cursor);
+  return items;
 }

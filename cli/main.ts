@@ -41,6 +41,14 @@ async function main(): Promise<number> {
       action: { type: 'string' },
       actor: { type: 'string' },
       since: { type: 'string' },
+      until: { type: 'string' },
+      object: { type: 'string' },
+      'object-type': { type: 'string' },
+      outcome: { type: 'string' },
+      suspended: { type: 'boolean', default: false },
+      'job-state': { type: 'string' },
+      uses: { type: 'string' },
+      all: { type: 'boolean', default: false },
     },
   });
   if (values.help || positionals.length === 0) {

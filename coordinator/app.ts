@@ -20,6 +20,7 @@ import { registerOperatorSurfaces } from './dashboard/register.js';
 import { authenticateAgent, identifyAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
 import { installErrorHandler } from './http/errors.js';
+import { installRequestLog, requestId } from './http/request-log.js';
 import { authenticateOperator, hasRole, isBootstrapAdminToken } from './http/operator-auth.js';
 import { Routes } from './http/routes.js';
 
@@ -53,16 +54,18 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
           },
         }
       : {}),
-    // Requests are measured (metrics) and errors logged by our own handler; no per-request log lines.
+    // Fastify's own request logging is off: http/request-log.ts writes one line per request, at a
+    // level that keeps the agent gateway's hot path quiet.
     logger: false,
     bodyLimit: ctx.config.BODY_LIMIT_BYTES,
     requestTimeout: 120_000,
     // Behind a reverse proxy, req.ip (the rate limiter's source) comes from X-Forwarded-For as far
     // as TRUST_PROXY trusts it; without it the header is ignored (a client could forge it).
     trustProxy: trustProxyOption(ctx.config.trustProxy),
-    genReqId: () => crypto.randomUUID(),
+    genReqId: requestId,
   });
   installErrorHandler(app, ctx.log);
+  installRequestLog(app, ctx.log);
   // JSON only: Fastify also parses text/plain by default, which turned such bodies into a confusing
   // 400 about the body's type instead of 415.
   app.removeContentTypeParser('text/plain');

@@ -92,6 +92,8 @@ export const CoordinatorEnvSchema = z.object({
   METRICS_TOKEN: z.string().trim().min(16, { message: 'must be at least 16 characters' }).optional(),
   /** Failed authentications per source address and minute before it gets 429. */
   AUTH_FAILURES_PER_MINUTE: envInt(1, 100_000).default(30),
+  /** How old the shared counts of GET /summary, /overview and /metrics may be (per process); 0 = fresh. */
+  COUNTS_MAX_AGE_MS: envInt(0, 60_000).default(2000),
   /** Largest request body accepted, in bytes. */
   BODY_LIMIT_BYTES: envInt(1024, 64 * 1024 * 1024).default(1024 * 1024),
 });

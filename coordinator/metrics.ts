@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { STATUSES } from '../shared/contracts/status.js';
-import type { Queryable } from './store/db.js';
+import type { StateSnapshot } from './state-snapshot.js';
 
 /** Prometheus metrics of one coordinator process. */
 export function createMetrics() {
@@ -23,6 +23,12 @@ export function createMetrics() {
     jobsEnqueued: new Counter({
       name: 'sync_jobs_enqueued_total',
       help: 'Jobs put on site queues',
+      labelNames: ['site', 'kind'] as const,
+      registers: [registry],
+    }),
+    jobsStalled: new Counter({
+      name: 'sync_jobs_stalled_total',
+      help: 'Jobs whose lock expired while an agent held them (agent vanished or stopped extending): back to the queue, counted by the replica whose stalled-job check found them',
       labelNames: ['site', 'kind'] as const,
       registers: [registry],
     }),
@@ -50,39 +56,32 @@ export function createMetrics() {
 }
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** What the scrape-time gauges read: the database and each site's queue counts. */
-export interface StateSources {
-  db: Queryable;
-  queueCounts(siteId: string): Promise<Record<string, number>>;
-  /** Online = a heartbeat within this window. */
-  onlineWindowMs: number;
-}
-
 /**
- * Gauges of the system's state, computed when Prometheus scrapes (one grouped query per gauge
- * family, one BullMQ getJobCounts per site): credentials per site and status, queue depth per site
- * and state, agents online / enabled per site, and site names. Every replica reports the same
- * values; aggregate with max(), not sum(). Registering twice on one registry is a no-op.
+ * Gauges of the system's state, computed when Prometheus scrapes from the coordinator's shared
+ * state snapshot (state-snapshot.ts: at most COUNTS_MAX_AGE_MS old): credentials per site and
+ * status, suspended credentials, queue depth per site and state, agents online / enabled per site,
+ * and site names. Every replica reports the same values; aggregate with max(), not sum().
+ * Registering twice on one registry is a no-op.
  */
-export function installStateGauges(metrics: Metrics, sources: StateSources): void {
+export function installStateGauges(metrics: Metrics, snapshot: () => Promise<StateSnapshot>): void {
   const { registry } = metrics;
   if (registry.getSingleMetric('sync_credentials')) return;
-  let pending: Promise<Snapshot> | null = null;
-  // The gauges of one scrape share one snapshot, taken once.
-  const snapshot = (): Promise<Snapshot> => {
-    pending ??= takeSnapshot(sources)
-      // A database that cannot answer leaves the gauges empty rather than failing the whole scrape.
-      .catch((): Snapshot => ({ sites: [], credentials: [], suspended: new Map(), queues: new Map() }))
-      .finally(() => setTimeout(() => (pending = null), 250).unref());
-    return pending;
-  };
+  // A database that cannot answer leaves the gauges empty rather than failing the whole scrape.
+  const read = (): Promise<StateSnapshot> =>
+    snapshot().catch((): StateSnapshot => ({
+      takenAt: new Date(),
+      sites: [],
+      credentials: [],
+      suspended: new Map(),
+      queues: new Map(),
+    }));
   new Gauge({
     name: 'sync_site_info',
     help: 'One per site: its name (join on site)',
     labelNames: ['site', 'name', 'enabled'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
       for (const site of s.sites)
         this.set({ site: site.id, name: site.name, enabled: String(site.enabled) }, 1);
@@ -94,7 +93,7 @@ export function installStateGauges(metrics: Metrics, sources: StateSources): voi
     labelNames: ['site', 'status'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
       for (const site of s.sites) for (const status of STATUSES) this.set({ site: site.id, status }, 0);
       for (const r of s.credentials) this.set({ site: r.site_id, status: r.status }, r.n);
@@ -106,7 +105,7 @@ export function installStateGauges(metrics: Metrics, sources: StateSources): voi
     labelNames: ['site'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
       for (const site of s.sites) this.set({ site: site.id }, s.suspended.get(site.id) ?? 0);
     },
@@ -117,7 +116,7 @@ export function installStateGauges(metrics: Metrics, sources: StateSources): voi
     labelNames: ['site', 'state'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
       for (const [site, counts] of s.queues) {
         for (const [state, n] of Object.entries(counts)) this.set({ site, state }, n);
@@ -130,9 +129,9 @@ export function installStateGauges(metrics: Metrics, sources: StateSources): voi
     labelNames: ['site'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
-      for (const site of s.sites) this.set({ site: site.id }, site.online);
+      for (const site of s.sites) this.set({ site: site.id }, site.agents_online);
     },
   });
   new Gauge({
@@ -141,49 +140,9 @@ export function installStateGauges(metrics: Metrics, sources: StateSources): voi
     labelNames: ['site'] as const,
     registers: [registry],
     async collect() {
-      const s = await snapshot();
+      const s = await read();
       this.reset();
-      for (const site of s.sites) this.set({ site: site.id }, site.enabled_agents);
+      for (const site of s.sites) this.set({ site: site.id }, site.agents_enabled);
     },
   });
-}
-
-interface Snapshot {
-  sites: { id: string; name: string; enabled: boolean; online: number; enabled_agents: number }[];
-  credentials: { site_id: string; status: string; n: number }[];
-  suspended: Map<string, number>;
-  queues: Map<string, Record<string, number>>;
-}
-
-async function takeSnapshot(sources: StateSources): Promise<Snapshot> {
-  const [sites, credentials, suspended] = await Promise.all([
-    sources.db.query<Snapshot['sites'][number]>(
-      `SELECT s.id, s.name, s.enabled,
-              count(a.id) FILTER (WHERE a.last_heartbeat_at > now() - make_interval(secs => $1))::int AS online,
-              count(a.id) FILTER (WHERE a.enabled)::int AS enabled_agents
-         FROM sites s LEFT JOIN agents a ON a.site_id = s.id AND a.revoked_at IS NULL
-        GROUP BY s.id ORDER BY s.name`,
-      [sources.onlineWindowMs / 1000],
-    ),
-    sources.db.query<Snapshot['credentials'][number]>(
-      'SELECT site_id, status, count(*)::int AS n FROM credentials GROUP BY site_id, status',
-    ),
-    sources.db.query<{ site_id: string; n: number }>(
-      'SELECT site_id, count(*)::int AS n FROM credentials WHERE suspended GROUP BY site_id',
-    ),
-  ]);
-  const queues = new Map<string, Record<string, number>>();
-  await Promise.all(
-    sites.rows.map(async (s) => {
-      // A queue that cannot answer (Redis down) leaves its site out rather than failing the scrape.
-      const counts = await sources.queueCounts(s.id).catch(() => null);
-      if (counts) queues.set(s.id, counts);
-    }),
-  );
-  return {
-    sites: sites.rows,
-    credentials: credentials.rows,
-    suspended: new Map(suspended.rows.map((r) => [r.site_id, r.n])),
-    queues,
-  };
 }

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { parseJobId } from '../shared/contracts/jobs.js';
 import { SecretBox } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
@@ -31,6 +32,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     r.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const wake = new Wake(publisher, subscriber, config.QUEUE_PREFIX, log);
   await wake.start();
+  const metrics = createMetrics();
   const queues = new SiteQueues({
     redisUrl: config.REDIS_URL,
     prefix: config.QUEUE_PREFIX,
@@ -38,6 +40,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     stalledCheckMs: config.STALLED_CHECK_MS,
     log,
     wake,
+    onStalled: (siteId, jobId) =>
+      metrics.jobsStalled.inc({ site: siteId, kind: parseJobId(jobId)?.kind ?? 'unknown' }),
   });
   let scheduler: SchedulerRunner | undefined;
   const shutdown = new AbortController();
@@ -48,7 +52,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     queues,
     wake,
     log,
-    metrics: createMetrics(),
+    metrics,
     kickScheduler: () => scheduler?.kick(),
     shutdown: shutdown.signal,
   };

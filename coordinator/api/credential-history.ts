@@ -1,4 +1,4 @@
-import { PageQuery, StatusHistoryView } from '../../shared/contracts/api.js';
+import { SerialPageQuery, StatusHistoryView } from '../../shared/contracts/api.js';
 import { STATUS_LABELS, type Reason, type Status } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
@@ -24,15 +24,10 @@ export function registerCredentialHistoryRoutes(ctx: Ctx, routes: Routes): void 
     tag: 'credentials',
     auth: 'viewer',
     params: IdParams,
-    query: PageQuery,
+    query: SerialPageQuery,
     response: { status: 200, schema: StatusHistoryView },
     handler: async ({ params, query }) => {
       const before = query.cursor === undefined ? null : Number(query.cursor);
-      if (before !== null && !Number.isSafeInteger(before)) {
-        throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page', {
-          issues: [{ field: 'query.cursor', message: 'not a cursor from a previous page' }],
-        });
-      }
       const exists = await ctx.db.query('SELECT 1 FROM credentials WHERE id = $1', [params.id]);
       if (exists.rows.length === 0) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
       const { rows } = await ctx.db.query<HistoryRow>(

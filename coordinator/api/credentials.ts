@@ -15,6 +15,15 @@ import { capabilitiesOf } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import type { FastifyRequest } from 'fastify';
 import { actorOf, audit } from '../http/actor.js';
+import {
+  badCursor,
+  decodeCursor,
+  encodeCursor,
+  TimeKey,
+  timeKeyParam,
+  timeKeySql,
+  UuidKey,
+} from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
@@ -25,84 +34,80 @@ import { beginChange, settlePendingSoon } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
 import { rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
-import {
-  CREDENTIAL_SELECT,
-  loadCredential,
-  saveCredentials,
-  type CredentialRow,
-} from '../store/credentials.js';
+import { loadCredential, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { credentialView } from './views.js';
 
-const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
-function decodeCursor(cursor: string): string {
+/** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
+const MAX_SEARCH_TARGETS = 1000;
+
+/** The list's rows: a credential with its target, and the sort key of the page's order. */
+const LIST_SELECT = (keySql: string) => `
+SELECT c.*, t.kind AS target_kind, t.name AS target_name, t.connection AS target_connection, ${keySql} AS sort_key
+FROM credentials c JOIN targets t ON t.id = c.target_id`;
+
+/** The default order's cursor: the last id alone (as before sorting existed). */
+const encodeIdCursor = (id: string) => Buffer.from(id).toString('base64url');
+function decodeIdCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString();
-  if (!z.uuid().safeParse(id).success) {
-    throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page', {
-      issues: [{ field: 'query.cursor', message: 'not a cursor from a previous page' }],
-    });
-  }
+  if (!UuidKey.safeParse(id).success) throw badCursor();
   return id;
 }
 
 interface ListSort {
+  /** The ORDER BY expression (an index matches it: migrations v5). */
   expr: string;
-  type: string;
+  /** The sort key as text, computed in SQL (exact: timestamps to the microsecond). */
+  keySql: string;
+  /** The cursor's key read back, as SQL of parameter $n. */
+  param: (n: number) => string;
+  /** What a cursor's key must look like. */
+  key: z.ZodType<string>;
   desc: boolean;
-  encode(row: CredentialRow): string;
-  decode(cursor: string): { key: string; id: string };
 }
 
-const SORT_KEYS: Record<string, { expr: string; type: string; key: (r: CredentialRow) => string }> = {
-  id: { expr: 'c.id', type: 'uuid', key: (r) => r.id },
-  username: { expr: 'c.username', type: 'text', key: (r) => r.username },
-  target: { expr: 't.name', type: 'text', key: (r) => r.target_name },
-  status: { expr: 'c.status', type: 'text', key: (r) => r.status },
-  statusChangedAt: {
-    expr: 'c.status_changed_at',
-    type: 'timestamptz',
-    key: (r) => r.status_changed_at.toISOString(),
-  },
-  lastVerifiedAt: {
-    expr: "coalesce(c.last_verified_at, '-infinity'::timestamptz)",
-    type: 'timestamptz',
-    key: (r) => r.last_verified_at?.toISOString() ?? '-infinity',
-  },
+const text = (expr: string): Omit<ListSort, 'desc'> => ({
+  expr,
+  keySql: `${expr}::text`,
+  param: (n) => `$${n}::text`,
+  key: z.string().max(1024),
+});
+const time = (expr: string): Omit<ListSort, 'desc'> => ({
+  expr,
+  keySql: timeKeySql(expr),
+  param: timeKeyParam,
+  key: TimeKey,
+});
+
+const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
+  id: { expr: 'c.id', keySql: 'c.id::text', param: (n) => `$${n}::uuid`, key: UuidKey },
+  username: text('c.username'),
+  target: text('t.name'),
+  status: text('c.status'),
+  statusChangedAt: time('c.status_changed_at'),
+  lastVerifiedAt: time("coalesce(c.last_verified_at, '-infinity'::timestamptz)"),
 };
 
-/**
- * Keyset paging for a sort: the cursor carries the last row's sort key and id. Sorted by id (the
- * default) the cursor is the id alone, as before sorting existed.
- */
 function listSort(sort: string): ListSort {
   const desc = sort.startsWith('-');
-  const spec = SORT_KEYS[desc ? sort.slice(1) : sort]!;
-  const plain = spec.expr === 'c.id' && !desc;
-  return {
-    expr: spec.expr,
-    type: spec.type,
-    desc,
-    encode: (row) =>
-      plain
-        ? encodeCursor(row.id)
-        : Buffer.from(JSON.stringify([spec.key(row), row.id])).toString('base64url'),
-    decode: (cursor) => {
-      if (plain) {
-        const id = decodeCursor(cursor);
-        return { key: id, id };
-      }
-      try {
-        const [key, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as unknown[];
-        if (typeof key === 'string' && typeof id === 'string' && z.uuid().safeParse(id).success) {
-          return { key, id };
-        }
-      } catch {
-        // falls through to the error below
-      }
-      return { key: '', id: decodeCursor('') };
-    },
-  };
+  return { ...SORT_KEYS[desc ? sort.slice(1) : sort]!, desc };
+}
+
+/**
+ * Keyset paging for a sort: the cursor carries the last row's sort key (rendered by PostgreSQL)
+ * and id. Sorted by id ascending (the default) the cursor is the id alone.
+ */
+const plainOrder = (s: ListSort) => s.expr === 'c.id' && !s.desc;
+const encodeListCursor = (s: ListSort, row: CredentialRow & { sort_key: string }) =>
+  plainOrder(s) ? encodeIdCursor(row.id) : encodeCursor([row.sort_key, row.id]);
+function decodeListCursor(s: ListSort, cursor: string): { key: string; id: string } {
+  if (plainOrder(s)) {
+    const id = decodeIdCursor(cursor);
+    return { key: id, id };
+  }
+  const [key, id] = decodeCursor(cursor, z.tuple([s.key, UuidKey]));
+  return { key, id };
 }
 
 async function lockCredential(q: Queryable, id: string): Promise<CredentialRow> {
@@ -216,31 +221,46 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       if (query.suspended) add('c.suspended = ?', query.suspended === 'true');
       if (query.jobState) add('c.job_state = ?', query.jobState);
       if (query.q) {
-        params.push(`%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-        where.push(`(c.username ILIKE $${params.length} OR t.name ILIKE $${params.length})`);
+        const pattern = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        // The targets whose name matches first, then credentials by username (trigram index) or by
+        // those target ids (credentials_target): an OR across the join would scan every credential.
+        const targets = await ctx.db.query<{ id: string }>(
+          'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
+          [pattern, MAX_SEARCH_TARGETS + 1],
+        );
+        params.push(pattern);
+        if (targets.rows.length > MAX_SEARCH_TARGETS) {
+          where.push(`(c.username ILIKE $${params.length} OR t.name ILIKE $${params.length})`);
+        } else if (targets.rows.length > 0) {
+          params.push(targets.rows.map((r) => r.id));
+          where.push(
+            `(c.username ILIKE $${params.length - 1} OR c.target_id = ANY($${params.length}::uuid[]))`,
+          );
+        } else where.push(`c.username ILIKE $${params.length}`);
       }
       const sort = listSort(query.sort);
       if (query.cursor) {
-        const after = sort.decode(query.cursor);
+        const after = decodeListCursor(sort, query.cursor);
         const op = sort.desc ? '<' : '>';
-        if (sort.expr === 'c.id') add(`c.id ${op} ?`, after.id);
+        if (sort.expr === 'c.id') add(`c.id ${op} ?::uuid`, after.id);
         else {
           params.push(after.key, after.id);
           where.push(
-            `(${sort.expr}, c.id) ${op} ($${params.length - 1}::${sort.type}, $${params.length}::uuid)`,
+            `(${sort.expr}, c.id) ${op} (${sort.param(params.length - 1)}, $${params.length}::uuid)`,
           );
         }
       }
       params.push(query.limit + 1);
       const dir = sort.desc ? 'DESC' : 'ASC';
-      const { rows } = await ctx.db.query<CredentialRow>(
-        `${CREDENTIAL_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT $${params.length}`,
+      const { rows } = await ctx.db.query<CredentialRow & { sort_key: string }>(
+        `${LIST_SELECT(sort.keySql)} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+          ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT $${params.length}`,
         params,
       );
       const page = rows.slice(0, query.limit);
       return {
         items: page.map(credentialView),
-        nextCursor: rows.length > query.limit ? sort.encode(page.at(-1)!) : null,
+        nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
       };
     },
   });

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { SyncRunView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import { ONLINE_WINDOW_MS } from '../store/agents.js';
+import { stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
 /** How far back "With Issues" looks for runs that ended partial. */
@@ -10,10 +10,14 @@ const ISSUES_WINDOW_DAYS = 7;
 
 export const OverviewView = z.object({
   buckets: z.object({
-    /** Jobs an agent runs right now. */
+    /** Jobs agents run right now: BullMQ's active count of every site queue. */
     active: z.number(),
-    /** Jobs queued, waiting for an agent. */
+    /** Jobs queued, waiting for an agent (BullMQ wait + prioritized). */
     queued: z.number(),
+    /** Retries waiting for their backoff (BullMQ delayed). */
+    delayed: z.number(),
+    /** Where active / queued / delayed come from: the queues, or PostgreSQL's job states when Redis did not answer. */
+    jobsFrom: z.enum(['queues', 'database']),
     /** Sync runs not finished yet. */
     runsInProgress: z.number(),
     /** Runs that ended partial within the window. */
@@ -31,6 +35,8 @@ export const OverviewView = z.object({
       enabled: z.boolean(),
       lastSyncAt: z.string().nullable(),
       agents: z.object({ total: z.number(), enabled: z.number(), online: z.number() }),
+      /** The site queue's jobs running and waiting (null when its queue did not answer). */
+      jobs: z.object({ active: z.number(), queued: z.number(), delayed: z.number() }).nullable(),
       /** The site's latest run scoped to it (Resync, sync --site), PingOne's sync summary. */
       latestRun: SyncRunView.nullable(),
     }),
@@ -47,6 +53,8 @@ export const OverviewView = z.object({
       }),
     ),
   }),
+  /** When the shared counts were taken (at most COUNTS_MAX_AGE_MS old). */
+  asOf: z.string(),
 });
 
 const OverviewQuery = z.strictObject({ bucket: z.enum(['hour', 'day']).default('hour') });
@@ -69,44 +77,20 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
       const step = hour ? 3_600_000 : 86_400_000;
       const last = new Date(Math.floor(now.getTime() / step) * step);
       const first = new Date(last.getTime() - (span - 1) * step);
-      const [jobs, counts, runs, sites, series] = await Promise.all([
-        ctx.db.query<{ job_state: string; n: number }>(
-          `SELECT job_state, count(*)::int AS n FROM credentials WHERE job_state <> 'idle' GROUP BY job_state`,
-        ),
-        ctx.db.query<{ suspended: number; not_configured: number }>(
-          `SELECT (SELECT count(*)::int FROM credentials WHERE suspended) AS suspended,
-                  (SELECT count(*)::int FROM credentials WHERE status = 'not_synced') AS not_configured`,
-        ),
+      const [snapshot, runs, latest, series] = await Promise.all([
+        stateSnapshot(ctx),
         ctx.db.query<{ in_progress: number; with_issues: number }>(
           `SELECT count(*) FILTER (WHERE finished_at IS NULL)::int AS in_progress,
                   count(*) FILTER (WHERE outcome = 'partial')::int AS with_issues
              FROM sync_runs WHERE started_at > $1::timestamptz - make_interval(days => $2)`,
           [now.toISOString(), ISSUES_WINDOW_DAYS],
         ),
-        ctx.db.query<
-          SyncRunRow & {
-            site_id: string;
-            site_name: string;
-            site_enabled: boolean;
-            last_sync_at: Date | null;
-            agents_total: number;
-            agents_enabled: number;
-            agents_online: number;
-            run_id: string | null;
-          }
-        >(
-          `SELECT s.id AS site_id, s.name AS site_name, s.enabled AS site_enabled, s.last_sync_at,
-                  a.total AS agents_total, a.enabled AS agents_enabled, a.online AS agents_online,
-                  r.id AS run_id, r.*
+        // Each site's latest run scoped to it: one probe of sync_runs_site (migration 5) per site.
+        ctx.db.query<SyncRunRow & { site_id: string }>(
+          `SELECT s.id AS site_id, r.*
              FROM sites s
              CROSS JOIN LATERAL (
-               SELECT count(*)::int AS total, count(*) FILTER (WHERE enabled)::int AS enabled,
-                      count(*) FILTER (WHERE last_heartbeat_at > $1::timestamptz - make_interval(secs => $2))::int AS online
-                 FROM agents WHERE site_id = s.id AND revoked_at IS NULL) a
-             LEFT JOIN LATERAL (
-               SELECT * FROM sync_runs r WHERE r.scope->>'siteId' = s.id::text ORDER BY r.started_at DESC LIMIT 1) r ON true
-            ORDER BY s.name`,
-          [now.toISOString(), ONLINE_WINDOW_MS / 1000],
+               SELECT * FROM sync_runs r WHERE (r.scope->>'siteId') = s.id::text ORDER BY r.started_at DESC LIMIT 1) r`,
         ),
         ctx.db.query<{ at: Date; success: number; partial: number; failure: number; running: number }>(
           // Buckets in UTC, whatever the session's time zone.
@@ -121,7 +105,8 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
           [step / 1000, first.toISOString()],
         ),
       ]);
-      const job = (state: string) => jobs.rows.find((r) => r.job_state === state)?.n ?? 0;
+      const latestBySite = new Map(latest.rows.map((r) => [r.site_id, r]));
+      const jobs = await jobCounts(ctx, snapshot);
       // Every bucket of the span, empty ones included, so the chart has a steady axis.
       const byTime = new Map(series.rows.map((r) => [r.at.getTime(), r]));
       const points = Array.from({ length: span }, (_, i) => {
@@ -135,26 +120,76 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
           running: r?.running ?? 0,
         };
       });
+      let suspended = 0;
+      for (const n of snapshot.suspended.values()) suspended += n;
+      const notConfigured = snapshot.credentials
+        .filter((r) => r.status === 'not_synced')
+        .reduce((n, r) => n + r.n, 0);
       return {
         buckets: {
-          active: job('active'),
-          queued: job('queued'),
+          active: jobs.total.active,
+          queued: jobs.total.queued,
+          delayed: jobs.total.delayed,
+          jobsFrom: jobs.from,
           runsInProgress: runs.rows[0]?.in_progress ?? 0,
           withIssues: runs.rows[0]?.with_issues ?? 0,
           withIssuesDays: ISSUES_WINDOW_DAYS,
-          suspended: counts.rows[0]?.suspended ?? 0,
-          notConfigured: counts.rows[0]?.not_configured ?? 0,
+          suspended,
+          notConfigured,
         },
-        sites: sites.rows.map((s) => ({
-          siteId: s.site_id,
-          name: s.site_name,
-          enabled: s.site_enabled,
-          lastSyncAt: s.last_sync_at?.toISOString() ?? null,
-          agents: { total: s.agents_total, enabled: s.agents_enabled, online: s.agents_online },
-          latestRun: s.run_id ? syncRunView({ ...s, id: s.run_id }) : null,
-        })),
+        sites: snapshot.sites.map((s) => {
+          const run = latestBySite.get(s.id);
+          return {
+            siteId: s.id,
+            name: s.name,
+            enabled: s.enabled,
+            lastSyncAt: s.last_sync_at?.toISOString() ?? null,
+            agents: { total: s.agents_total, enabled: s.agents_enabled, online: s.agents_online },
+            jobs: jobs.perSite.get(s.id) ?? null,
+            latestRun: run ? syncRunView(run) : null,
+          };
+        }),
         runsOverTime: { bucket: query.bucket, points },
+        asOf: snapshot.takenAt.toISOString(),
       };
     },
   });
+}
+
+interface JobCounts {
+  active: number;
+  queued: number;
+  delayed: number;
+}
+
+/**
+ * Jobs running and waiting, from BullMQ's counts of each site queue (the snapshot's): a job is
+ * active from the moment an agent claims it. PostgreSQL's job_state says `active` only for changes
+ * at once and for verifications running longer than half a second (gateway/being-synced.ts), so it
+ * would undercount. When a queue did not answer (Redis down), PostgreSQL's job states are the
+ * fallback, and `jobsFrom` says so.
+ */
+async function jobCounts(
+  ctx: Ctx,
+  snapshot: StateSnapshot,
+): Promise<{ total: JobCounts; perSite: Map<string, JobCounts>; from: 'queues' | 'database' }> {
+  const perSite = new Map<string, JobCounts>();
+  const total: JobCounts = { active: 0, queued: 0, delayed: 0 };
+  for (const [siteId, c] of snapshot.queues) {
+    const site = {
+      active: c.active ?? 0,
+      queued: (c.wait ?? 0) + (c.prioritized ?? 0),
+      delayed: c.delayed ?? 0,
+    };
+    perSite.set(siteId, site);
+    total.active += site.active;
+    total.queued += site.queued;
+    total.delayed += site.delayed;
+  }
+  if (snapshot.sites.every((s) => snapshot.queues.has(s.id))) return { total, perSite, from: 'queues' };
+  const { rows } = await ctx.db.query<{ job_state: string; n: number }>(
+    `SELECT job_state, count(*)::int AS n FROM credentials WHERE job_state <> 'idle' GROUP BY job_state`,
+  );
+  const n = (state: string) => rows.find((r) => r.job_state === state)?.n ?? 0;
+  return { total: { active: n('active'), queued: n('queued'), delayed: 0 }, perSite, from: 'database' };
 }

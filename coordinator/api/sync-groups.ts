@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
 import {
   CreateSyncGroupBody,
   GroupChangeBody,
   listOf,
+  SerialPageQuery,
   SyncGroupView,
   SyncRunItemView,
   SyncRunView,
@@ -13,7 +13,14 @@ import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { groupPolicy, startGroupChange } from '../groups/change.js';
-import { lastGroupRun, loadGroup, runItems, runItemView, type GroupRow } from '../groups/store.js';
+import {
+  lastGroupRuns,
+  loadGroup,
+  runItems,
+  runItemsOf,
+  runItemView,
+  type GroupRow,
+} from '../groups/store.js';
 import { nextRotation } from '../policies/rotation.js';
 import { requirePolicy, rulesForTargets } from '../policies/store.js';
 import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../store/credentials.js';
@@ -21,34 +28,52 @@ import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
+/**
+ * Groups as the API shows them: members (primary first), statuses, last run with its items. Three
+ * queries for any number of groups (members, last runs, their items), not two per group.
+ */
+async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupView[]> {
+  const ids = groups.map((g) => g.id);
+  const { rows } = await q.query<CredentialRow>(
+    `${CREDENTIAL_SELECT} WHERE c.group_id = ANY($1::uuid[]) ORDER BY c.id`,
+    [ids],
+  );
+  const runs = await lastGroupRuns(q, ids);
+  const items = await runItemsOf(
+    q,
+    [...runs.values()].map((r) => r.id),
+  );
+  return groups.map((g) => {
+    const members = rows.filter((r) => r.group_id === g.id);
+    const run = runs.get(g.id);
+    return {
+      id: g.id,
+      name: g.name,
+      policyId: g.policy_id,
+      primaryCredentialId: g.primary_credential_id,
+      members: members
+        .map((r) => ({
+          credentialId: r.id,
+          username: r.username,
+          targetId: r.target_id,
+          targetName: r.target_name,
+          primary: r.id === g.primary_credential_id,
+          status: r.status,
+          statusReason: r.status_reason,
+          changePending: r.pending_secret !== null,
+          lastChangedAt: r.last_changed_at?.toISOString() ?? null,
+        }))
+        .sort((a, b) => Number(b.primary) - Number(a.primary)),
+      changeInProgress: g.change_pending_id !== null || members.some((r) => r.pending_secret !== null),
+      nextChangeAt: g.next_change_at?.toISOString() ?? null,
+      lastRun: run ? { ...syncRunView(run), items: (items.get(run.id) ?? []).map(runItemView) } : null,
+      createdAt: g.created_at.toISOString(),
+    };
+  });
+}
+
 async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
-  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.group_id = $1 ORDER BY c.id`, [
-    g.id,
-  ]);
-  const run = await lastGroupRun(q, g.id);
-  return {
-    id: g.id,
-    name: g.name,
-    policyId: g.policy_id,
-    primaryCredentialId: g.primary_credential_id,
-    members: rows
-      .map((r) => ({
-        credentialId: r.id,
-        username: r.username,
-        targetId: r.target_id,
-        targetName: r.target_name,
-        primary: r.id === g.primary_credential_id,
-        status: r.status,
-        statusReason: r.status_reason,
-        changePending: r.pending_secret !== null,
-        lastChangedAt: r.last_changed_at?.toISOString() ?? null,
-      }))
-      .sort((a, b) => Number(b.primary) - Number(a.primary)),
-    changeInProgress: g.change_pending_id !== null || rows.some((r) => r.pending_secret !== null),
-    nextChangeAt: g.next_change_at?.toISOString() ?? null,
-    lastRun: run ? { ...syncRunView(run), items: (await runItems(q, run.id)).map(runItemView) } : null,
-    createdAt: g.created_at.toISOString(),
-  };
+  return (await groupViews(q, [g]))[0]!;
 }
 
 const field = (name: string, message: string) =>
@@ -139,9 +164,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: listOf(SyncGroupView) },
     handler: async () => {
       const { rows } = await ctx.db.query<GroupRow>('SELECT * FROM sync_groups ORDER BY name LIMIT 1000');
-      const items = [];
-      for (const g of rows) items.push(await groupView(ctx.db, g));
-      return { items, nextCursor: null };
+      return { items: await groupViews(ctx.db, rows), nextCursor: null };
     },
   });
 
@@ -191,15 +214,22 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/sync-runs/:id/items',
-    summary: "A sync run's per-credential results, in the order they came",
+    summary: "A sync run's per-credential results, in the order they came, in pages (cursor)",
     tag: 'sync-runs',
     auth: 'viewer',
     params: IdParams,
-    response: { status: 200, schema: z.object({ items: z.array(SyncRunItemView) }) },
-    handler: async ({ params }) => {
+    query: SerialPageQuery,
+    response: { status: 200, schema: listOf(SyncRunItemView) },
+    handler: async ({ params, query }) => {
       const { rows } = await ctx.db.query<SyncRunRow>('SELECT id FROM sync_runs WHERE id = $1', [params.id]);
       if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
-      return { items: (await runItems(ctx.db, params.id)).map(runItemView) };
+      const after = query.cursor === undefined ? null : Number(query.cursor);
+      const items = await runItems(ctx.db, params.id, { after, limit: query.limit + 1 });
+      const page = items.slice(0, query.limit);
+      return {
+        items: page.map(runItemView),
+        nextCursor: items.length > query.limit ? String(page.at(-1)!.id) : null,
+      };
     },
   });
 }

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { CreateSyncRunBody, listOf, PageQuery, SyncRunView } from '../../shared/contracts/api.js';
+import { z } from 'zod';
+import { CreateSyncRunBody, listOf, SyncRunListQuery, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
+import { decodeCursor, encodeCursor, TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { startRun } from '../scheduler/runs.js';
 import type { Queryable } from '../store/db.js';
@@ -43,27 +45,38 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/sync-runs',
-    summary: 'Sync history, newest first',
+    summary: 'Sync history, newest first, filterable by outcome, site and start time (keyset-paged)',
     tag: 'sync-runs',
     auth: 'viewer',
-    query: PageQuery,
+    query: SyncRunListQuery,
     response: { status: 200, schema: listOf(SyncRunView) },
     handler: async ({ query }) => {
-      const before = query.cursor ? new Date(Buffer.from(query.cursor, 'base64url').toString()) : null;
-      if (before && Number.isNaN(before.getTime())) {
-        throw new SyncError('VALIDATION_FAILED', 'query.cursor: not a cursor from a previous page');
-      }
-      const { rows } = await ctx.db.query<SyncRunRow>(
-        `SELECT * FROM sync_runs WHERE ($1::timestamptz IS NULL OR started_at < $1) ORDER BY started_at DESC LIMIT $2`,
-        [before?.toISOString() ?? null, query.limit + 1],
+      const after = query.cursor ? decodeCursor(query.cursor, z.tuple([TimeKey, UuidKey])) : null;
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, ...values: unknown[]) => {
+        const n = params.length;
+        params.push(...values);
+        where.push(sql.replace(/\$(\d)/g, (_, i: string) => `$${n + Number(i)}`));
+      };
+      // Ties on started_at (one statement can start several runs) are ordered by id: none is skipped.
+      if (after) add(`(r.started_at, r.id) < (${timeKeyParam(1)}, $2::uuid)`, after[0], after[1]);
+      if (query.outcome === 'running') where.push('r.finished_at IS NULL');
+      else if (query.outcome) add('r.finished_at IS NOT NULL AND r.outcome = $1', query.outcome);
+      if (query.siteId) add("(r.scope->>'siteId') = $1", query.siteId);
+      if (query.since) add('r.started_at >= $1::timestamptz', query.since);
+      params.push(query.limit + 1);
+      const { rows } = await ctx.db.query<SyncRunRow & { sort_key: string }>(
+        `SELECT r.*, ${timeKeySql('r.started_at')} AS sort_key FROM sync_runs r
+          ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+          ORDER BY r.started_at DESC, r.id DESC LIMIT $${params.length}`,
+        params,
       );
       const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
       return {
         items: page.map(syncRunView),
-        nextCursor:
-          rows.length > query.limit
-            ? Buffer.from(page.at(-1)!.started_at.toISOString()).toString('base64url')
-            : null,
+        nextCursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
       };
     },
   });

@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { CreateTargetBody, PatchTargetBody, TargetView } from '../../shared/contracts/api.js';
+import {
+  CreateTargetBody,
+  listOf,
+  PatchTargetBody,
+  TargetListQuery,
+  TargetView,
+} from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import { capabilitiesOf, parseConnection, targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
+import { decodeCursor, encodeCursor, UuidKey } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { inheritPin, namedPrivileged, privilegedMismatch, routingOf } from '../privileged.js';
@@ -195,17 +202,35 @@ export function registerTargetRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/targets',
-    summary: 'List targets',
+    summary: 'List targets by name, in pages (cursor), optionally of one site or matching a text',
     tag: 'targets',
     auth: 'viewer',
-    query: z.strictObject({ siteId: z.uuid().optional() }),
-    response: { status: 200, schema: z.object({ items: z.array(TargetView) }) },
+    query: TargetListQuery,
+    response: { status: 200, schema: listOf(TargetView) },
     handler: async ({ query }) => {
+      const after = query.cursor ? decodeCursor(query.cursor, z.tuple([z.string(), UuidKey])) : null;
+      const where: string[] = [];
+      const params: unknown[] = [];
+      const add = (sql: string, ...values: unknown[]) => {
+        const n = params.length;
+        params.push(...values);
+        where.push(sql.replace(/\$(\d)/g, (_, i: string) => `$${n + Number(i)}`));
+      };
+      if (query.siteId) add('site_id = $1', query.siteId);
+      if (query.q) add(`name ILIKE $1`, `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
+      if (after) add('(name, id) > ($1, $2::uuid)', after[0], after[1]);
+      params.push(query.limit + 1);
       const { rows } = await ctx.db.query<TargetRow>(
-        'SELECT * FROM targets WHERE ($1::uuid IS NULL OR site_id = $1) ORDER BY name',
-        [query.siteId ?? null],
+        `SELECT * FROM targets ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+          ORDER BY name, id LIMIT $${params.length}`,
+        params,
       );
-      return { items: rows.map(targetView) };
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(targetView),
+        nextCursor: rows.length > query.limit && last ? encodeCursor([last.name, last.id]) : null,
+      };
     },
   });
   routes.add({

@@ -4,7 +4,7 @@ import { registerOverviewRoutes } from '../api/overview.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import { installStateGauges } from '../metrics.js';
-import { ONLINE_WINDOW_MS } from '../store/agents.js';
+import { stateSnapshot } from '../state-snapshot.js';
 import { registerDashboardAssets } from './serve.js';
 
 /**
@@ -15,9 +15,5 @@ export function registerOperatorSurfaces(ctx: Ctx, app: FastifyInstance, routes:
   registerDashboardAssets(app);
   registerOverviewRoutes(ctx, routes);
   registerCredentialHistoryRoutes(ctx, routes);
-  installStateGauges(ctx.metrics, {
-    db: ctx.db,
-    queueCounts: (siteId) => ctx.queues.counts(siteId),
-    onlineWindowMs: ONLINE_WINDOW_MS,
-  });
+  installStateGauges(ctx.metrics, () => stateSnapshot(ctx));
 }

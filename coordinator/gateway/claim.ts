@@ -186,8 +186,11 @@ async function handOut(
     skipped.map((job) => job.moveToCompleted({ skipped: true }, token, false).catch(() => undefined)),
   );
   for (const j of claimed) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
-  if (claimed.length > 0)
-    ctx.log.debug({ agentId: agent.id, siteId: agent.site_id, jobs: claimed.length }, 'jobs claimed');
+  if (claimed.length > 0 && ctx.log.isLevelEnabled('debug'))
+    ctx.log.debug(
+      { agentId: agent.id, siteId: agent.site_id, jobs: claimed.length, jobIds: claimed.map((j) => j.jobId) },
+      'jobs claimed',
+    );
   return claimed;
 }
 

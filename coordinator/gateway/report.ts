@@ -156,10 +156,26 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
         if (row.group_id !== null) settled.push({ row, changeId: a.data.changeId, count: effect.count });
       }
       if (effect.followUp) follow.push({ id: row.id, kind: effect.followUp });
-      ctx.log.debug(
-        { jobId: a.item.jobId, credentialId: row.id, agentId: agent.id, outcome: a.item.result.outcome },
-        'result applied',
-      );
+      // A failure is worth a line by default (an operator looks for it); a success only at debug
+      // (thousands a second under load: nothing is built unless debug is on).
+      const failed = a.item.result.outcome === 'failed';
+      if (failed || ctx.log.isLevelEnabled('debug')) {
+        const fields = {
+          jobId: a.item.jobId,
+          credentialId: row.id,
+          agentId: agent.id,
+          siteId: agent.site_id,
+          kind: a.kind,
+          outcome: a.item.result.outcome,
+          durationMs: a.item.durationMs,
+        };
+        if (a.item.result.outcome === 'failed') {
+          ctx.log.info(
+            { ...fields, reason: a.item.result.reason, message: a.item.result.message },
+            'job failed',
+          );
+        } else ctx.log.debug(fields, 'job result');
+      }
     }
     const facts = await siteFacts(q, [agent.site_id]);
     for (const row of rows) refreshStatus(row, facts.get(row.site_id)!, now);

@@ -34,6 +34,7 @@ export async function memberIds(q: Queryable, groupId: string): Promise<string[]
 }
 
 export interface RunItemRow {
+  id: number;
   credential_id: string;
   username: string | null;
   target_name: string | null;
@@ -42,13 +43,21 @@ export interface RunItemRow {
   at: Date;
 }
 
-/** The per-credential results of a run, in the order they came. */
-export async function runItems(q: Queryable, runId: string): Promise<RunItemRow[]> {
+/**
+ * The per-credential results of a run, in the order they came: all of them, or a page (`limit`
+ * items after the item id `after`, through the (run_id, id) index).
+ */
+export async function runItems(
+  q: Queryable,
+  runId: string,
+  page?: { after: number | null; limit: number },
+): Promise<RunItemRow[]> {
   const { rows } = await q.query<RunItemRow>(
-    `SELECT i.credential_id, c.username, t.name AS target_name, i.result, i.reason, i.at
+    `SELECT i.id, i.credential_id, c.username, t.name AS target_name, i.result, i.reason, i.at
        FROM sync_run_items i LEFT JOIN credentials c ON c.id = i.credential_id LEFT JOIN targets t ON t.id = c.target_id
-      WHERE i.run_id = $1 ORDER BY i.id`,
-    [runId],
+      WHERE i.run_id = $1 AND ($2::bigint IS NULL OR i.id > $2)
+      ORDER BY i.id ${page ? 'LIMIT $3' : ''}`,
+    page ? [runId, page.after, page.limit] : [runId, null],
   );
   return rows;
 }
@@ -63,9 +72,34 @@ export const runItemView = (r: RunItemRow) => ({
 });
 
 export async function lastGroupRun(q: Queryable, groupId: string): Promise<SyncRunRow | null> {
-  const { rows } = await q.query<SyncRunRow>(
-    `SELECT * FROM sync_runs WHERE trigger = 'group' AND scope->>'groupId' = $1 ORDER BY started_at DESC LIMIT 1`,
-    [groupId],
+  return (await lastGroupRuns(q, [groupId])).get(groupId) ?? null;
+}
+
+/** The latest run of each of these groups, in one query (one probe of sync_runs_group each). */
+export async function lastGroupRuns(q: Queryable, groupIds: string[]): Promise<Map<string, SyncRunRow>> {
+  if (groupIds.length === 0) return new Map();
+  const { rows } = await q.query<SyncRunRow & { group_id: string }>(
+    `SELECT g.id AS group_id, r.*
+       FROM unnest($1::uuid[]) AS g(id)
+       CROSS JOIN LATERAL (
+         SELECT * FROM sync_runs r
+          WHERE r.trigger = 'group' AND (r.scope->>'groupId') = g.id::text
+          ORDER BY r.started_at DESC LIMIT 1) r`,
+    [groupIds],
   );
-  return rows[0] ?? null;
+  return new Map(rows.map((r) => [r.group_id, r]));
+}
+
+/** The items of several runs (a group run has one per member), in the order they came. */
+export async function runItemsOf(q: Queryable, runIds: string[]): Promise<Map<string, RunItemRow[]>> {
+  const out = new Map<string, RunItemRow[]>(runIds.map((id) => [id, []]));
+  if (runIds.length === 0) return out;
+  const { rows } = await q.query<RunItemRow & { run_id: string }>(
+    `SELECT i.run_id, i.id, i.credential_id, c.username, t.name AS target_name, i.result, i.reason, i.at
+       FROM sync_run_items i LEFT JOIN credentials c ON c.id = i.credential_id LEFT JOIN targets t ON t.id = c.target_id
+      WHERE i.run_id = ANY($1::uuid[]) ORDER BY i.run_id, i.id`,
+    [runIds],
+  );
+  for (const r of rows) out.get(r.run_id)?.push(r);
+  return out;
 }

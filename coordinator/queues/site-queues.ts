@@ -39,6 +39,8 @@ export interface SiteQueuesOptions {
   stalledCheckMs: number;
   log: Logger;
   wake: Wake;
+  /** A job whose lock expired (its agent vanished or stopped extending) went back to the queue. */
+  onStalled?: (siteId: string, jobId: string) => void;
 }
 
 /**
@@ -74,6 +76,11 @@ export class SiteQueues {
       maxStalledCount: 3,
     });
     worker.on('error', (err) => this.opts.log.warn({ err: err.message, siteId }, 'site worker error'));
+    // Emitted by the stalled-job checker of whichever replica ran the check (BullMQ locks it).
+    worker.on('stalled', (jobId) => {
+      this.opts.log.info({ siteId, jobId }, 'job lock expired: back to the queue');
+      this.opts.onStalled?.(siteId, jobId);
+    });
     void worker.startStalledCheckTimer().catch((err: unknown) => {
       this.opts.log.warn({ err, siteId }, 'stalled checker failed to start');
     });

@@ -100,10 +100,12 @@ export function connectPg(url: string, max = 10): Db {
 }
 
 /** Embedded PostgreSQL in a data folder: a newcomer needs no database server. */
-export async function connectPglite(dataDir: string): Promise<Db> {
+export async function connectPglite(dataDir: string, opts: { trigrams?: boolean } = {}): Promise<Db> {
   mkdirSync(dataDir, { recursive: true });
   const { PGlite } = await import('@electric-sql/pglite');
-  const db = await PGlite.create(dataDir);
+  // pg_trgm: the credentials search's trigram indexes (migration 5), as on a PostgreSQL server.
+  const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
+  const db = await PGlite.create(dataDir, opts.trigrams === false ? {} : { extensions: { pg_trgm } });
   type PgliteResults = { rows: unknown[]; affectedRows?: number };
   type PgliteQueryable = {
     query: (sql: string, params?: unknown[]) => Promise<PgliteResults>;

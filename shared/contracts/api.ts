@@ -91,6 +91,18 @@ export const TargetView = z.object({
   createdAt: z.string(),
 });
 
+/**
+ * Targets by name, in pages. Without `limit` a page holds up to 1000 (what the list returned
+ * before it was paged, for callers that read `items` only); the dashboard asks for small pages.
+ */
+export const TargetListQuery = z.strictObject({
+  siteId: z.uuid().optional(),
+  /** Part of the name (case-insensitive). */
+  q: z.string().trim().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+  cursor: z.string().max(4000).optional(),
+});
+
 export const CreateCredentialBody = z.strictObject({
   targetId: z.uuid(),
   username: z.string().min(1).max(256),
@@ -153,7 +165,7 @@ export const CredentialListQuery = z.strictObject({
   /** Sort key, `-` for descending; the default `id` keeps the original order and cursors. */
   sort: z.enum(CREDENTIAL_SORTS.flatMap((k) => [k, `-${k}`] as const)).default('id'),
   limit: Limit,
-  cursor: z.string().max(400).optional(),
+  cursor: z.string().max(4000).optional(),
 });
 export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
 export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });
@@ -171,6 +183,8 @@ export const SummaryView = z.object({
       lastSyncAt: timestamp,
     }),
   ),
+  /** When the counts were taken (they are shared for up to COUNTS_MAX_AGE_MS, 2 s by default). */
+  asOf: z.string(),
 });
 
 export const SyncRunScope = z.strictObject({
@@ -201,10 +215,32 @@ export const SyncRunView = z.object({
 });
 export type SyncRunView = z.infer<typeof SyncRunView>;
 export const PageQuery = z.strictObject({ limit: Limit, cursor: z.string().max(200).optional() });
+/** Pages of rows keyed by a bigserial id (status history, run items): the cursor is that id. */
+export const SerialPageQuery = z.strictObject({
+  limit: Limit,
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'not a cursor from a previous page')
+    .optional(),
+});
+export const SyncRunListQuery = z.strictObject({
+  limit: Limit,
+  cursor: z.string().max(200).optional(),
+  /** Finished with this outcome, or `running` (not finished yet). */
+  outcome: z.enum(['success', 'partial', 'failure', 'running']).optional(),
+  /** Runs scoped to this site (Resync, sync --site). */
+  siteId: z.uuid().optional(),
+  /** Runs started at or after this ISO 8601 time. */
+  since: z.iso.datetime({ offset: true }).optional(),
+});
 
 export const AuditQuery = z.strictObject({
   limit: Limit,
-  cursor: z.string().max(40).optional(),
+  /** The id of the last event of the previous page. */
+  cursor: z
+    .string()
+    .regex(/^\d{1,18}$/, 'not a cursor from a previous page')
+    .optional(),
   actor: z.string().max(200).optional(),
   action: z.string().max(100).optional(),
   objectId: z.string().max(200).optional(),

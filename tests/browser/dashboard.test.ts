@@ -5,8 +5,10 @@
  * main pages go to tests/artifacts/screenshots/ (UPDATE_DOCS_SCREENSHOTS=1 also refreshes
  * docs/screenshots/overview.png for the README).
  */
+import { randomUUID } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Status } from '../../shared/contracts/status.js';
@@ -23,6 +25,7 @@ let stack: Stack;
 let browser: Browser;
 let page: Page;
 let slowId: string;
+let slowTarget: string;
 const fast: string[] = [];
 
 interface Summary {
@@ -41,6 +44,7 @@ beforeAll(async () => {
   stack = await startStack('browser');
   const quick = await createTarget(stack.admin, stack.siteId, {}, 'fileserver-01');
   const slow = await createTarget(stack.admin, stack.siteId, { latencyMs: 2500 }, 'slow-appliance');
+  slowTarget = slow;
   const broken = await createTarget(
     stack.admin,
     stack.siteId,
@@ -218,6 +222,258 @@ describe('dashboard', () => {
     await expect.poll(() => rows.count()).toBe(1);
     await expect.poll(() => rows.first().textContent()).toContain('agent.disable');
     await shot('audit');
+  });
+
+  it('the per-site link of the Overview opens that site on the Sites page', async () => {
+    await page.goto(`${stack.coordinator.url}/#/`);
+    await page.locator(`[data-key="site-${stack.siteId}"]`).click();
+    await page.waitForURL(new RegExp(`#/sites\\?site=${stack.siteId}$`));
+    await page.getByRole('heading', { name: 'Sites & agents' }).waitFor();
+    const section = page.locator(`#site-${stack.siteId}`);
+    await expect
+      .poll(() => page.evaluate('document.activeElement && document.activeElement.id'))
+      .toBe(`site-${stack.siteId}`);
+    await expect.poll(() => section.isVisible()).toBe(true);
+    expect(await section.getAttribute('class')).toContain('site-wanted');
+    await expect.poll(() => section.textContent()).toContain('Jobs now');
+  });
+
+  it('every bucket opens its list: Not Configured, Suspended by Error, With Issues, Active', async () => {
+    const rows = page.getByTestId('credential-table').locator('tbody tr');
+    await page.goto(`${stack.coordinator.url}/#/`);
+    await page.getByTestId('bucket-not-configured').click();
+    await page.waitForURL(/#\/credentials\?status=not_synced$/);
+    await expect.poll(() => rows.count()).toBe(1);
+    await expect.poll(() => rows.first().textContent()).toContain('lab-tester');
+
+    await page.goto(`${stack.coordinator.url}/#/`);
+    await page.getByTestId('bucket-suspended').click();
+    await page.waitForURL(/#\/credentials\?suspended=true$/);
+    await expect.poll(() => rows.first().textContent()).toContain('No credential matches');
+    await expect.poll(() => page.locator('.chips').textContent()).toContain('Suspended by error');
+
+    await page.goto(`${stack.coordinator.url}/#/`);
+    await page.getByTestId('bucket-issues').click();
+    await page.waitForURL(/#\/runs\?outcome=partial&days=7$/);
+    await page.getByRole('heading', { name: 'Sync runs' }).waitFor();
+    // Filtered on the server: only partial runs of the last 7 days, as the API lists them (a run
+    // may finish meanwhile: compared at each poll, over more than one 3 s refresh).
+    const table = page.getByRole('table', { name: 'Sync runs' });
+    await expect
+      .poll(
+        async () => {
+          const runs = await expectStatus<{ items: { id: string }[] }>(
+            stack.admin.get('/sync-runs?outcome=partial'),
+            200,
+          );
+          const shown = await table
+            .locator('tbody tr a[data-key^="run-"]')
+            .evaluateAll((links) => links.map((a) => (a.getAttribute('data-key') ?? '').slice(4)));
+          return JSON.stringify(shown) === JSON.stringify(runs.items.map((r) => r.id));
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+
+    await page.goto(`${stack.coordinator.url}/#/`);
+    await page.getByTestId('bucket-active').click();
+    await page.waitForURL(/#\/credentials\?jobState=active$/);
+    await expect.poll(() => page.locator('.chips').textContent()).toContain('Job running');
+  });
+
+  it('sorts and pages on the server: Next and Previous walk every credential once', async () => {
+    await page.goto(`${stack.coordinator.url}/#/credentials?sort=username&limit=2`);
+    const rows = page.getByTestId('credential-table').locator('tbody tr');
+    const names: string[] = [];
+    for (;;) {
+      await expect.poll(() => rows.count()).toBeGreaterThan(0);
+      const text = await rows.locator('td:first-child a').allTextContents();
+      names.push(...text);
+      const next = page.locator('[data-key="next"]');
+      if (await next.isDisabled()) break;
+      const before = page.url();
+      await next.click();
+      await expect.poll(() => page.url()).not.toBe(before);
+      await expect
+        .poll(async () => (await rows.locator('td:first-child a').allTextContents()).join())
+        .not.toBe(text.join());
+    }
+    const all = await expectStatus<{ items: { username: string }[] }>(
+      stack.admin.get('/credentials?sort=username&limit=500'),
+      200,
+    );
+    expect(names).toEqual(all.items.map((c) => c.username));
+    await page.locator('[data-key="prev"]').click();
+    await expect
+      .poll(() => page.locator('.pager').textContent())
+      .toContain(`Page ${Math.ceil(names.length / 2) - 1}`);
+    // The sort select shows the sort of the URL, and changing it starts again at page 1.
+    expect(await page.getByLabel('Sort by').inputValue()).toBe('username');
+    await page.getByLabel('Sort by').selectOption('-username');
+    await expect.poll(() => page.locator('.pager').textContent()).toContain('Page 1');
+    await expect.poll(() => rows.first().locator('td:first-child a').textContent()).toBe(names.at(-1));
+    await expect.poll(() => page.locator('#announcer').textContent()).toContain('credentials shown');
+    expect(
+      await page.locator('[data-testid=credential-table]').evaluate((el) => el.closest('[aria-live]')),
+    ).toBeNull();
+  });
+
+  it('the target filter searches targets on the server', async () => {
+    await page.goto(`${stack.coordinator.url}/#/credentials`);
+    await page.getByLabel('Find target').fill('slow');
+    await expect
+      .poll(
+        async () =>
+          (await page.locator('#f-target option').allTextContents()).filter((t) => t !== 'All targets'),
+        { timeout: 5_000 },
+      )
+      .toEqual(['slow-appliance (browser-site)']);
+    await page.locator('#f-target').selectOption({ label: 'slow-appliance (browser-site)' });
+    await page.waitForURL(new RegExp(`targetId=${slowTarget}`));
+    const rows = page.getByTestId('credential-table').locator('tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    await expect.poll(() => rows.first().textContent()).toContain('root');
+    expect(await page.locator('#f-target').inputValue()).toBe(slowTarget);
+  });
+
+  it('Change now sets a new password; Disable / Enable sync turn sync off and on', async () => {
+    const id = fast[0]!;
+    const before = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${id}/password`),
+      200,
+    );
+    await page.goto(`${stack.coordinator.url}/#/credentials/${id}`);
+    const status = page.getByTestId('detail-status');
+    await expect.poll(() => status.textContent()).toContain('In Sync');
+    await page.getByRole('button', { name: 'Change now' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toContain('A new password is generated');
+    await dialog.getByRole('button', { name: 'Change password' }).click();
+    await waitFor(async () => (await getCredential(stack.admin, id)).lastChangedAt !== null, {
+      timeoutMs: 20_000,
+      message: 'the change to succeed',
+    });
+    const after = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${id}/password`),
+      200,
+    );
+    expect(after.password).not.toBe(before.password);
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('In Sync');
+    await expect
+      .poll(() => page.locator('dl.facts').textContent(), { timeout: 10_000 })
+      .not.toMatch(/Last changed\s*—/);
+
+    await page.getByRole('button', { name: 'Disable sync' }).click();
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('Not Synced');
+    expect((await getCredential(stack.admin, id)).syncEnabled).toBe(false);
+    expect(await page.getByRole('button', { name: 'Change now' }).isDisabled()).toBe(true);
+    await page.getByRole('button', { name: 'Enable sync' }).click();
+    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toContain('In Sync');
+    expect((await getCredential(stack.admin, id)).syncEnabled).toBe(true);
+  });
+
+  it('Force Delete removes a credential while its change is in flight, after saying what is lost', async () => {
+    const cred = await createCredential(stack.admin, slowTarget, { username: 'svc_inflight' });
+    await waitFor(async () => (await getCredential(stack.admin, cred.id)).status === 'in_sync', {
+      timeoutMs: 20_000,
+      message: 'the credential to be in sync',
+    });
+    await page.goto(`${stack.coordinator.url}/#/credentials/${cred.id}`);
+    await page.getByRole('button', { name: 'Change now' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Change password' }).click();
+    await waitFor(async () => (await getCredential(stack.admin, cred.id)).changePending, {
+      timeoutMs: 10_000,
+      message: 'the change to be in flight',
+    });
+    await page.getByRole('button', { name: 'Force Delete' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toContain('the new password of a change in flight');
+    await shot('force-delete');
+    await dialog.getByRole('button', { name: 'Force delete' }).click();
+    await page.waitForURL(/#\/credentials$/);
+    expect((await stack.admin.get(`/credentials/${cred.id}`)).status).toBe(404);
+    const events = await expectStatus<{ items: { action: string }[] }>(
+      stack.admin.get(`/audit?objectId=${cred.id}&action=credential.force_delete`),
+      200,
+    );
+    expect(events.items).toHaveLength(1);
+  });
+
+  it("a run's items come in pages: Load more items", async () => {
+    const db = new pg.Client({ connectionString: stack.database.url });
+    await db.connect();
+    const runId = randomUUID();
+    try {
+      await db.query(
+        `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, finished_at, impacted, success, outcome)
+         VALUES ($1, 'verify', 'manual', '{}', 'test', now(), 130, 130, 'success')`,
+        [runId],
+      );
+      await db.query(
+        `INSERT INTO sync_run_items (run_id, credential_id, result)
+         SELECT $1, $2, 'success' FROM generate_series(1, 130)`,
+        [runId, fast[1]],
+      );
+    } finally {
+      await db.end();
+    }
+    await page.goto(`${stack.coordinator.url}/#/runs/${runId}`);
+    const items = page.getByRole('table', { name: 'Items of this run' }).locator('tbody tr');
+    await expect.poll(() => items.count()).toBe(100);
+    await page.getByRole('button', { name: 'Load more items' }).click();
+    await expect.poll(() => items.count()).toBe(130);
+    await expect.poll(() => page.getByRole('button', { name: 'Load more items' }).count()).toBe(0);
+    // The live refresh keeps what was loaded.
+    await page.waitForTimeout(3500);
+    expect(await items.count()).toBe(130);
+  });
+
+  it('is accessible: every field has a label, every button a name, focus is visible', async () => {
+    for (const hash of ['#/', '#/credentials', `#/credentials/${fast[1]}`, '#/sites', '#/runs', '#/audit']) {
+      await page.goto(`${stack.coordinator.url}/${hash}`);
+      await page.locator('main .page h1').first().waitFor();
+      // In the page (a script, not a function: these tests are typed without the DOM library).
+      const problems = (await page.evaluate(`(() => {
+        const out = [];
+        const named = (el) =>
+          Boolean(
+            el.getAttribute('aria-label') ||
+              el.getAttribute('aria-labelledby') ||
+              (el.id && document.querySelector('label[for="' + CSS.escape(el.id) + '"]')) ||
+              el.closest('label'),
+          );
+        for (const el of document.querySelectorAll('input, select, textarea')) {
+          if (el.type !== 'hidden' && !named(el)) out.push('unlabelled ' + el.outerHTML.slice(0, 80));
+        }
+        for (const el of document.querySelectorAll('button, a[href]')) {
+          const name = (el.getAttribute('aria-label') || el.textContent || '').trim();
+          if (!name && !el.querySelector('img[alt]:not([alt=""])')) out.push('nameless ' + el.outerHTML.slice(0, 80));
+        }
+        for (const el of document.querySelectorAll('table')) {
+          if (!el.querySelector('caption')) out.push('table without caption');
+        }
+        if (!document.documentElement.lang) out.push('no lang');
+        return out;
+      })()`)) as string[];
+      expect(problems, hash).toEqual([]);
+      // Keyboard focus shows: the first Tab stops go to visible elements with an outline.
+      await page.locator('body').click({ position: { x: 1, y: 1 } });
+      for (let i = 0; i < 3; i++) {
+        await page.keyboard.press('Tab');
+        const focus = (await page.evaluate(`(() => {
+          const el = document.activeElement;
+          if (!el || el === document.body) return null;
+          const style = getComputedStyle(el);
+          return { tag: el.tagName, outline: style.outlineStyle, visible: el.getClientRects().length > 0 };
+        })()`)) as { tag: string; outline: string; visible: boolean } | null;
+        expect(focus, `${hash}: tab ${i + 1}`).not.toBeNull();
+        expect(focus!.visible).toBe(true);
+        expect(focus!.outline, `${hash}: ${focus!.tag}`).not.toBe('none');
+      }
+    }
+  });
+
+  it('the page logged no errors', () => {
     const errors = (page as Page & { errors?: string[] }).errors ?? [];
     expect(errors, errors.join('\n')).toEqual([]);
   });

@@ -2,6 +2,7 @@
  * The real `syncctl` binary (dist/cli) against a real coordinator and agent: `import` with good and
  * bad rows (report with line numbers, exit 3, resumable), `sync --site --wait` exit codes, --json.
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,7 +71,10 @@ it('imports a CSV row by row, reports bad rows with their line, and resumes', as
     200,
   );
   expect(password.password).toBe('pa,ss"word');
-  expect(readFileSync(`${csv}.import-state`, 'utf8').trim().split('\n')).toHaveLength(3);
+  // A header with the state's key, then one line per credential created.
+  const state = readFileSync(`${csv}.import-state`, 'utf8').trim().split('\n');
+  expect(state[0]).toMatch(/^# syncctl import-state v2 key=/);
+  expect(state).toHaveLength(4);
 
   // Fix a row and run the same command again: only what is missing is created.
   writeFileSync(
@@ -87,6 +91,74 @@ it('imports a CSV row by row, reports bad rows with their line, and resumes', as
   expect(report.imported).toBe(1);
   expect(report.skipped).toBe(3);
   expect(report.rejected.map((r) => r.line)).toEqual([4, 6, 7]);
+});
+
+it('resumes after being killed mid-import: rows the coordinator already has are done, not rejected', async () => {
+  // A site of its own (no agent): the sync test below counts the credentials of the stack's site.
+  const { id: bulkSite } = await createSite(stack.admin, 'cli-bulk-site');
+  const target = await createTarget(stack.admin, bulkSite, {}, 'cli-bulk');
+  const csv = join(dir, 'bulk.csv');
+  const rows = Array.from({ length: 240 }, (_, i) => `cli-bulk,bulk-${String(i).padStart(3, '0')},pw-${i}-x`);
+  writeFileSync(csv, ['target,username,password', ...rows, ''].join('\n'));
+  // Killed (SIGKILL) once about a fifth is through: up to 8 requests are in flight at that moment.
+  const killed = await runCli(
+    ['--url', stack.coordinator.url, '--token', ADMIN_TOKEN, 'import', csv],
+    {},
+    60_000,
+    (stderr) => /\/240 ([2-9]\d|100)%/.test(stderr),
+  );
+  expect(killed.code).toBeNull();
+  // The moment a crash can fall in: the coordinator created a row, the state file never heard of it.
+  const statePath = `${csv}.import-state`;
+  const lines = readFileSync(statePath, 'utf8').trim().split('\n');
+  expect(lines.length).toBeGreaterThan(5);
+  writeFileSync(statePath, `${lines.slice(0, -4).join('\n')}\n`);
+  // A done row whose password was edited in the file since is still done (its key is target + username).
+  writeFileSync(csv, readFileSync(csv, 'utf8').replace('bulk-000,pw-0-x', 'bulk-000,edited'));
+
+  const resumed = await cli('--json', 'import', csv);
+  expect(resumed.code, resumed.stderr).toBe(0);
+  const report = JSON.parse(resumed.stdout) as {
+    imported: number;
+    skipped: number;
+    existing: number;
+    rejected: unknown[];
+  };
+  expect(report.rejected).toEqual([]);
+  expect(report.imported + report.skipped).toBe(240);
+  expect(report.existing).toBeGreaterThanOrEqual(4);
+  const created = await expectStatus<{ items: CredentialView[] }>(
+    stack.admin.get(`/credentials?targetId=${target}&limit=500`),
+    200,
+  );
+  expect(created.items.map((c) => c.username).sort()).toEqual(rows.map((r) => r.split(',')[1]).sort());
+  const state = readFileSync(statePath, 'utf8').trim().split('\n');
+  expect(new Set(state.slice(1).map((l) => l.split(' ')[1])).size).toBe(240);
+  // Nothing in it derives from a password: the keys do not change when only passwords do.
+  for (const line of state.slice(1)) expect(line).toMatch(/^\d+ [\w-]{43}$/);
+
+  const again = await cli('--json', 'import', csv);
+  expect(JSON.parse(again.stdout)).toMatchObject({ imported: 0, skipped: 240, existing: 0, rejected: [] });
+});
+
+it('reads a state file of the first format (row hashes) and rewrites it without them', async () => {
+  const { id: legacySite } = await createSite(stack.admin, 'cli-legacy-site');
+  await createTarget(stack.admin, legacySite, {}, 'cli-legacy');
+  const csv = join(dir, 'legacy.csv');
+  writeFileSync(csv, 'target,username,password\ncli-legacy,old-1,pw-1\ncli-legacy,old-2,pw-2\n');
+  const first = await cli('--json', 'import', csv, '--state', join(dir, 'scratch.state'));
+  expect(JSON.parse(first.stdout)).toMatchObject({ imported: 2 });
+  // What an older syncctl wrote for these two rows: line number and a hash of the row.
+  const legacyHash = (fields: string[]) =>
+    createHash('sha256').update(JSON.stringify(fields)).digest('base64url').slice(0, 16);
+  const hashes = [legacyHash(['cli-legacy', 'old-1', 'pw-1']), legacyHash(['cli-legacy', 'old-2', 'pw-2'])];
+  writeFileSync(`${csv}.import-state`, `2 ${hashes[0]}\n3 ${hashes[1]}\n`);
+  const resumed = await cli('--json', 'import', csv);
+  expect(JSON.parse(resumed.stdout)).toMatchObject({ imported: 0, skipped: 2, existing: 0 });
+  const rewritten = readFileSync(`${csv}.import-state`, 'utf8');
+  expect(rewritten).toMatch(/^# syncctl import-state v2 key=/);
+  for (const h of hashes) expect(rewritten).not.toContain(h);
+  expect(rewritten.trim().split('\n')).toHaveLength(3);
 });
 
 it('refuses a file without the required columns, with a clear error', async () => {

@@ -170,6 +170,40 @@ describe('malformed API input', () => {
     expect(credential.body).toMatchObject({ status: 'pending_sync', job: { state: 'queued' } });
   });
 
+  it('a cursor not written by the API is a 400 naming query.cursor, never a 500', async () => {
+    const b64 = (v: unknown) =>
+      Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+    const uuid = '00000000-0000-4000-8000-000000000000';
+    const admin = c.admin;
+    for (const sort of ['statusChangedAt', '-statusChangedAt', 'lastVerifiedAt', '-lastVerifiedAt']) {
+      for (const key of ['notadate', '2024-02-30T00:00:00.000000', '99999-01-01T00:00:00.000000', 42]) {
+        expectIssue(await admin.get(`/credentials?sort=${sort}&cursor=${b64([key, uuid])}`), 'query.cursor');
+      }
+    }
+    expectIssue(
+      await admin.get(`/credentials?sort=username&cursor=${b64(['alice', 'not-a-uuid'])}`),
+      'query.cursor',
+    );
+    expectIssue(await admin.get(`/credentials?sort=username&cursor=${b64('{"a":')}`), 'query.cursor');
+    expectIssue(await admin.get(`/credentials?sort=-id&cursor=${b64(uuid)}`), 'query.cursor');
+    expectIssue(await admin.get(`/sync-runs?cursor=${b64('99999-01-01')}`), 'query.cursor');
+    expectIssue(await admin.get(`/sync-runs?cursor=${b64('2024-01-01T00:00:00Z')}`), 'query.cursor');
+    expectIssue(
+      await admin.get(`/sync-runs?cursor=${b64(['99999-01-01T00:00:00.000000', uuid])}`),
+      'query.cursor',
+    );
+    expectIssue(await admin.get('/sync-runs?outcome=meh'), 'query.outcome');
+    expectIssue(await admin.get('/sync-runs?since=yesterday'), 'query.since');
+    expectIssue(await admin.get('/audit?cursor=abc'), 'query.cursor');
+    expectIssue(await admin.get('/audit?cursor=1e3'), 'query.cursor');
+    expectIssue(await admin.get(`/credentials/${credentialId}/history?cursor=-1`), 'query.cursor');
+    expectIssue(await admin.get(`/sync-runs/${uuid}/items?cursor=x`), 'query.cursor');
+    expectIssue(await admin.get(`/sync-runs/${uuid}/items?limit=501`), 'query.limit');
+    expectIssue(await admin.get(`/targets?cursor=${b64(['a', 'b'])}`), 'query.cursor');
+    expectIssue(await admin.get('/targets?limit=0'), 'query.limit');
+    expectIssue(await admin.get('/overview?bucket=week'), 'query.bucket');
+  });
+
   it('refuses a body that is not JSON: 415 for another content type, 400 for broken JSON', async () => {
     const before = await counts();
     const text = await raw('POST', '/api/v1/sites', 'name=plain', 'text/plain');

@@ -49,7 +49,8 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<void> {
 /**
  * Starts a coordinator inside the test process (coordinator/server.ts) on a free port, with a
  * fresh PostgreSQL database and a QUEUE_PREFIX of its own on `redisUrl`. The scheduler is off unless
- * `env.RUN_SCHEDULER` says otherwise, so tests call tick() / reconcileQueues() themselves.
+ * `env.RUN_SCHEDULER` says otherwise, so tests call tick() / reconcileQueues() themselves. Counts
+ * (summary, overview, metrics) are fresh unless `env.COUNTS_MAX_AGE_MS` says otherwise.
  */
 export async function startInProcessCoordinator(
   label: string,
@@ -70,6 +71,8 @@ export async function startInProcessCoordinator(
       COORDINATOR_MASTER_KEY: newMasterKey(),
       LOG_LEVEL: 'error',
       RUN_SCHEDULER: 'false',
+      // Tests read counts right after changing them; the shared snapshot has a test of its own.
+      COUNTS_MAX_AGE_MS: '0',
       ...env,
     });
     coordinator = await startCoordinator(config);

@@ -228,8 +228,16 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node dist/cli/main.js ...args` to its end (killed after `timeoutMs`). */
-export async function runCli(args: string[], env: Env = {}, timeoutMs = 30_000): Promise<CliResult> {
+/**
+ * Runs `node dist/cli/main.js ...args` to its end (killed after `timeoutMs`); `killWhen` sends it SIGKILL as soon as its stderr so far
+ * satisfies the predicate (a crash at a chosen moment).
+ */
+export async function runCli(
+  args: string[],
+  env: Env = {},
+  timeoutMs = 30_000,
+  killWhen?: (stderr: string) => boolean,
+): Promise<CliResult> {
   const child = spawnChild(process.execPath, [binary('cli'), ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
@@ -238,7 +246,10 @@ export async function runCli(args: string[], env: Env = {}, timeoutMs = 30_000):
   let stdout = '';
   let stderr = '';
   child.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.process.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.process.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    if (killWhen?.(stderr)) child.process.kill('SIGKILL');
+  });
   const timer = setTimeout(() => child.process.kill('SIGKILL'), timeoutMs);
   try {
     const code = await child.exited;

@@ -63,3 +63,28 @@ export function qs(params: Record<string, string | number | undefined | null>): 
   const s = q.toString();
   return s ? `?${s}` : '';
 }
+
+/** The API's largest page. */
+export const MAX_PAGE = 500;
+
+/**
+ * Reads a keyset-paged list from its start until `want` items (or its end), in pages of at most
+ * MAX_PAGE: a refresh of a list the operator has extended with "load more" past 500 rows re-reads
+ * all it shows without asking for a page the API refuses.
+ */
+export async function fetchPages<T>(
+  path: string,
+  params: Record<string, string | number | undefined | null>,
+  want: number,
+): Promise<{ items: T[]; nextCursor: string | null }> {
+  const items: T[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { items: T[]; nextCursor: string | null } = await api.get(
+      `${path}${qs({ ...params, limit: Math.min(MAX_PAGE, want - items.length), cursor })}`,
+    );
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== null && items.length < want);
+  return { items, nextCursor: cursor };
+}

@@ -87,6 +87,18 @@ export function toast(message: string, kind: 'ok' | 'error' = 'ok'): void {
   setTimeout(() => item.remove(), kind === 'error' ? 8000 : 4000);
 }
 
+/**
+ * Tells screen readers something once (what a filter or a page change now shows). Regions that
+ * refresh every few seconds are not live themselves: they would be read out again at every refresh.
+ */
+export function announce(message: string): void {
+  const region = document.getElementById('announcer');
+  if (!region) return;
+  // Cleared first, so the same words said twice are announced twice.
+  region.textContent = '';
+  setTimeout(() => (region.textContent = message), 50);
+}
+
 /** A modal confirmation (native <dialog>: focus trapped, Esc cancels). Resolves true on confirm. */
 export function confirmDialog(opts: {
   title: string;

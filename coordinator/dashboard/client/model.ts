@@ -155,6 +155,15 @@ export interface SyncRun {
   outcome: 'success' | 'partial' | 'failure' | null;
 }
 
+export interface SyncRunItem {
+  credentialId: string;
+  username: string | null;
+  targetName: string | null;
+  result: 'success' | 'failed' | 'unsynced';
+  reason: string | null;
+  at: string;
+}
+
 export const OUTCOME_LABELS: Record<string, string> = {
   success: 'Success',
   partial: 'Partial success',
@@ -166,6 +175,8 @@ export interface Overview {
   buckets: {
     active: number;
     queued: number;
+    delayed: number;
+    jobsFrom: 'queues' | 'database';
     runsInProgress: number;
     withIssues: number;
     withIssuesDays: number;
@@ -178,6 +189,7 @@ export interface Overview {
     enabled: boolean;
     lastSyncAt: string | null;
     agents: { total: number; enabled: number; online: number };
+    jobs: { active: number; queued: number; delayed: number } | null;
     latestRun: SyncRun | null;
   }[];
   runsOverTime: {

@@ -1,4 +1,4 @@
-import { api, qs } from '../api.js';
+import { api, fetchPages, qs } from '../api.js';
 import { h, refreshRegion, timeEl } from '../dom.js';
 import type { AuditEvent, Page as ApiPage } from '../model.js';
 import type { Page } from '../page.js';
@@ -8,6 +8,7 @@ const FIELDS: [key: string, label: string, hint: string][] = [
   ['actor', 'Actor', 'token name, agent id or system'],
   ['action', 'Action', 'e.g. credential.verify'],
   ['objectId', 'Object id', 'credential, agent, site or run id'],
+  ['objectType', 'Object type', 'credential, agent, site, sync_run…'],
 ];
 
 export const auditPage: Page = async ({ root, params, setParams }) => {
@@ -92,9 +93,8 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
     );
 
   const load = async () => {
-    const page = await api.get<ApiPage<AuditEvent>>(
-      `/audit${qs({ ...filter, limit: Math.max(100, events.length) })}`,
-    );
+    // As many as are shown (more than one page after "load older"), in pages the API accepts.
+    const page = await fetchPages<AuditEvent>('/audit', filter, Math.max(100, events.length));
     events.length = 0;
     events.push(...page.items);
     nextCursor = page.nextCursor;

@@ -1,5 +1,5 @@
 import { api, qs } from '../api.js';
-import { h, num, refreshRegion, timeEl } from '../dom.js';
+import { announce, h, num, refreshRegion, replace, timeEl } from '../dom.js';
 import {
   REASON_LABELS,
   REASONS,
@@ -38,6 +38,9 @@ const SORTS: [string, string][] = [
   ['-lastVerifiedAt', 'Last verified, newest first'],
 ];
 
+/** Targets offered in the filter at once (the search finds the others). */
+const TARGET_CHOICES = 50;
+
 /** Cursors of the pages before the current one, per filter set (for Previous). */
 const history = new Map<string, string[]>();
 
@@ -50,9 +53,10 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
   history.set(signature, stack);
   if (!cursor) stack.length = 0;
 
-  const [sites, targets, groups] = await Promise.all([
+  const [sites, targets, chosenTarget, groups] = await Promise.all([
     api.get<{ items: Site[] }>('/sites'),
-    api.get<{ items: Target[] }>(`/targets${qs({ siteId: filter.siteId })}`),
+    api.get<ApiPage<Target>>(`/targets${qs({ siteId: filter.siteId, limit: TARGET_CHOICES })}`),
+    filter.targetId ? api.get<Target>(`/targets/${filter.targetId}`).catch(() => null) : null,
     api.get<{ items: { id: string; name: string }[] }>('/sync-groups').catch(() => null),
   ]);
   const siteName = new Map(sites.items.map((s) => [s.id, s.name]));
@@ -98,6 +102,57 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
       change('q', search.value.trim() || undefined);
     }
   });
+
+  /**
+   * The target filter: a select of the first targets by name (of the chosen site) and a search box
+   * that refills it from the server, so a site with thousands of targets is never loaded whole.
+   */
+  const targetPicker = () => {
+    const siteLabel = (t: Target) => (filter.siteId ? '' : ` (${siteName.get(t.siteId) ?? 'site'})`);
+    const picker = h('select', { id: 'f-target', name: 'targetId' });
+    const fill = (page: ApiPage<Target>) => {
+      const items = [...page.items];
+      if (chosenTarget && !items.some((t) => t.id === chosenTarget.id)) items.unshift(chosenTarget);
+      replace(
+        picker,
+        h('option', { value: '' }, 'All targets'),
+        items.map((t) =>
+          h('option', { value: t.id, selected: filter.targetId === t.id }, `${t.name}${siteLabel(t)}`),
+        ),
+        page.nextCursor
+          ? h('option', { value: '', disabled: true }, '… more: type in “Find target” to narrow')
+          : null,
+      );
+    };
+    fill(targets);
+    picker.addEventListener('change', () => change('targetId', picker.value || undefined));
+    const find = h('input', {
+      id: 'f-target-q',
+      type: 'search',
+      name: 'targetQ',
+      placeholder: 'part of a target name',
+      autocomplete: 'off',
+      'aria-controls': 'f-target',
+    });
+    let findTimer: number | undefined;
+    find.addEventListener('input', () => {
+      clearTimeout(findTimer);
+      findTimer = window.setTimeout(() => {
+        const q = find.value.trim();
+        void api
+          .get<ApiPage<Target>>(`/targets${qs({ siteId: filter.siteId, q, limit: TARGET_CHOICES })}`)
+          .then((page) => {
+            fill(page);
+            announce(`${page.items.length}${page.nextCursor ? '+' : ''} targets match`);
+          })
+          .catch(() => undefined);
+      }, 300);
+    });
+    return [
+      h('div', { class: 'field' }, h('label', { for: 'f-target-q' }, 'Find target'), find),
+      h('div', { class: 'field' }, h('label', { for: 'f-target' }, 'Target'), picker),
+    ];
+  };
 
   const chips = [
     filter.suspended === 'true' ? ['suspended', 'Suspended by error'] : null,
@@ -160,13 +215,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
       sites.items.map((s) => [s.id, s.name]),
       'All sites',
     ),
-    select(
-      'f-target',
-      'Target',
-      'targetId',
-      targets.items.map((t) => [t.id, t.name]),
-      'All targets',
-    ),
+    targetPicker(),
     groupField,
     select('f-sort', 'Sort by', 'sort', SORTS.slice(1), SORTS[0]![1]),
     select(
@@ -182,7 +231,8 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
     ),
   );
 
-  const results = h('div', { 'aria-live': 'polite', 'aria-busy': 'false' });
+  // Not a live region: it is replaced every few seconds; what a filter or page shows is announced once.
+  const results = h('div', {});
   root.append(
     h(
       'div',
@@ -308,6 +358,10 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
     ),
   ];
 
-  await load();
+  const first = await api.get<ApiPage<Credential>>(`/credentials${qs({ ...filter, cursor })}`);
+  refreshRegion(results, ...renderResults(first));
+  announce(
+    `${num(first.items.length)} credential${first.items.length === 1 ? '' : 's'} shown, page ${stack.length + 1}${first.nextCursor ? ', more on the next page' : ''}`,
+  );
   return { title: 'Credentials', refresh: load };
 };

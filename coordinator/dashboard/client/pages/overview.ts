@@ -61,16 +61,25 @@ function view(summary: Summary, overview: Overview) {
         key: 'active',
         label: 'Active',
         value: b.active,
+        // The list shows a verification once it has run for half a second (PostgreSQL's job state);
+        // the count is the queues' own, from the moment an agent claims the job.
         href: credentialsHref({ jobState: 'active' }),
-        help: 'jobs running now',
+        help: 'jobs agents run now',
         tone: 'blue',
-        extra: `${num(b.queued)} queued · ${num(b.runsInProgress)} runs in progress`,
+        extra: [
+          `${num(b.queued)} queued`,
+          b.delayed ? `${num(b.delayed)} waiting to retry` : null,
+          `${num(b.runsInProgress)} runs in progress`,
+          b.jobsFrom === 'database' ? 'queues unavailable: from the database' : null,
+        ]
+          .filter(Boolean)
+          .join(' · '),
       }),
       bucket({
         key: 'issues',
         label: 'With Issues',
         value: b.withIssues,
-        href: '#/runs?outcome=partial',
+        href: `#/runs?outcome=partial&days=${b.withIssuesDays}`,
         help: `runs that ended partial (${b.withIssuesDays} days)`,
         tone: 'amber',
       }),
@@ -179,7 +188,7 @@ function view(summary: Summary, overview: Overview) {
                       { scope: 'row' },
                       h(
                         'a',
-                        { href: `#/sites#site-${site.siteId}`, 'data-key': `site-${site.siteId}` },
+                        { href: `#/sites?site=${site.siteId}`, 'data-key': `site-${site.siteId}` },
                         site.name,
                       ),
                       site.enabled ? null : h('span', { class: 'badge st-agent_disabled small' }, 'disabled'),

@@ -1,6 +1,15 @@
-import { api, ApiError, qs } from '../api.js';
-import { duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
-import { OUTCOME_LABELS, type Overview, type Page as ApiPage, type Site, type SyncRun } from '../model.js';
+import { api, fetchPages, qs } from '../api.js';
+import { announce, duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
+import {
+  OUTCOME_LABELS,
+  REASON_LABELS,
+  type Overview,
+  type Page as ApiPage,
+  type Reason,
+  type Site,
+  type SyncRun,
+  type SyncRunItem,
+} from '../model.js';
 import type { Page } from '../page.js';
 import { button, legend, outcomeBadge, runsChart, table } from '../ui.js';
 
@@ -16,14 +25,23 @@ const scopeText = (run: SyncRun, sites: Map<string, string>): string => {
 const took = (r: SyncRun): string =>
   r.finishedAt ? duration((new Date(r.finishedAt).getTime() - new Date(r.startedAt).getTime()) / 1000) : '—';
 
+/** Rows a list shows at first and adds per "load more". */
+const PAGE = 100;
+
 export const runsPage: Page = async ({ root, params, setParams }) => {
   const outcome = params.get('outcome') ?? '';
+  const days = Number(params.get('days') ?? '') || undefined;
   const bucket = params.get('bucket') === 'day' ? 'day' : 'hour';
   const sites = new Map((await api.get<{ items: Site[] }>('/sites')).items.map((s) => [s.id, s.name]));
   const chart = h('div', {});
   const list = h('div', {});
   const runs: SyncRun[] = [];
   let nextCursor: string | null = null;
+  // Filtered on the server (outcome, start time), so a filter sees every run, not only those loaded.
+  const filter = () => ({
+    outcome: outcome || undefined,
+    since: days ? new Date(Date.now() - days * 86_400_000).toISOString() : undefined,
+  });
 
   const outcomeSelect = h(
     'select',
@@ -71,15 +89,28 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
         h('h2', { id: 'runs-history' }, 'History'),
         h('div', { class: 'field inline' }, h('label', { for: 'f-outcome' }, 'Outcome'), outcomeSelect),
       ),
+      days
+        ? h(
+            'p',
+            { class: 'chips' },
+            'Also filtered: ',
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'chip',
+                onclick: () => setParams({ days: undefined }),
+                'aria-label': `Remove filter last ${days} days`,
+              },
+              `Last ${days} days ✕`,
+            ),
+          )
+        : null,
       list,
     ),
   );
 
-  const matches = (r: SyncRun) =>
-    !outcome || (outcome === 'running' ? !r.finishedAt : r.finishedAt !== null && r.outcome === outcome);
-
   const renderList = () => {
-    const shown = runs.filter(matches);
     refreshRegion(
       list,
       table(
@@ -97,7 +128,7 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
           'Failed',
           'Outcome',
         ],
-        shown.map((r) => [
+        runs.map((r) => [
           h('a', { href: `#/runs/${r.id}`, 'data-key': `run-${r.id}` }, timeEl(r.startedAt)),
           r.trigger,
           r.kind,
@@ -111,9 +142,7 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
           outcomeBadge(r.finishedAt ? r.outcome : null),
         ]),
         {
-          empty: outcome
-            ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run among those loaded.`
-            : 'No sync run yet.',
+          empty: outcome ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run.` : 'No sync run yet.',
         },
       ),
       nextCursor
@@ -124,11 +153,12 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
               'Load older runs',
               async () => {
                 const page = await api.get<ApiPage<SyncRun>>(
-                  `/sync-runs${qs({ limit: 100, cursor: nextCursor })}`,
+                  `/sync-runs${qs({ ...filter(), limit: PAGE, cursor: nextCursor })}`,
                 );
                 runs.push(...page.items);
                 nextCursor = page.nextCursor;
                 renderList();
+                announce(`${num(runs.length)} runs shown`);
               },
               { key: 'more' },
             ),
@@ -140,7 +170,7 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
   const load = async () => {
     const [overview, page] = await Promise.all([
       api.get<Overview>(`/overview?bucket=${bucket}`),
-      api.get<ApiPage<SyncRun>>(`/sync-runs${qs({ limit: Math.max(100, runs.length) })}`),
+      fetchPages<SyncRun>('/sync-runs', filter(), Math.max(PAGE, runs.length)),
     ]);
     refreshRegion(
       chart,
@@ -161,33 +191,61 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
   return { title: 'Sync runs', refresh: load };
 };
 
-interface RunItem {
-  credentialId: string;
-  username?: string;
-  targetName?: string;
-  outcome?: string;
-  result?: string;
-  reason?: string | null;
-  message?: string | null;
-  at?: string | null;
-  finishedAt?: string | null;
-}
-
 export const runPage: Page = async ({ root, path }) => {
   const id = path[1]!;
   const body = h('div', {});
+  const itemsRegion = h('div', {});
   root.append(body);
   const sites = new Map((await api.get<{ items: Site[] }>('/sites')).items.map((s) => [s.id, s.name]));
+  // The run's items, paged: a site-wide run has one per credential (100,000 at a large site).
+  const items: SyncRunItem[] = [];
+  let itemsCursor: string | null = null;
+
+  const renderItems = () =>
+    refreshRegion(
+      itemsRegion,
+      table(
+        'Items of this run',
+        ['Credential', 'Target', 'Result', 'Reason', 'When'],
+        items.map((i) => [
+          h('a', { href: `#/credentials/${i.credentialId}` }, i.username ?? i.credentialId.slice(0, 8)),
+          i.targetName ?? '',
+          i.result,
+          i.reason ? (REASON_LABELS[i.reason as Reason] ?? i.reason) : '',
+          timeEl(i.at),
+        ]),
+        { empty: 'No item results yet.' },
+      ),
+      h('p', { class: 'muted' }, `${num(items.length)} items shown`),
+      itemsCursor
+        ? h(
+            'p',
+            {},
+            button(
+              'Load more items',
+              async () => {
+                const page = await api.get<ApiPage<SyncRunItem>>(
+                  `/sync-runs/${id}/items${qs({ limit: PAGE, cursor: itemsCursor })}`,
+                );
+                items.push(...page.items);
+                itemsCursor = page.nextCursor;
+                renderItems();
+                announce(`${num(items.length)} items shown`);
+              },
+              { key: 'more-items' },
+            ),
+          )
+        : null,
+    );
 
   const load = async () => {
-    const run = await api.get<SyncRun>(`/sync-runs/${id}`);
-    // Per-run items, where this coordinator records them.
-    let items: ApiPage<RunItem> | null = null;
-    try {
-      items = await api.get<ApiPage<RunItem>>(`/sync-runs/${id}/items?limit=200`);
-    } catch (err) {
-      if (!(err instanceof ApiError && err.status === 404)) throw err;
-    }
+    const [run, page] = await Promise.all([
+      api.get<SyncRun>(`/sync-runs/${id}`),
+      fetchPages<SyncRunItem>(`/sync-runs/${id}/items`, {}, Math.max(PAGE, items.length)),
+    ]);
+    items.length = 0;
+    items.push(...page.items);
+    itemsCursor = page.nextCursor;
     const c = run.counts;
     const done = c.success + c.unsynced + c.partial + c.failed;
     const pct = c.impacted ? Math.round((done / c.impacted) * 100) : 100;
@@ -227,29 +285,11 @@ export const runPage: Page = async ({ root, path }) => {
         'section',
         { class: 'card', 'aria-labelledby': 'items' },
         h('h2', { id: 'items' }, 'Items'),
-        items
-          ? table(
-              'Items of this run',
-              ['Credential', 'Target', 'Result', 'Reason', 'Message', 'When'],
-              items.items.map((i) => [
-                h('a', { href: `#/credentials/${i.credentialId}` }, i.username ?? i.credentialId.slice(0, 8)),
-                i.targetName ?? '',
-                i.outcome ?? i.result ?? 'pending',
-                i.reason ?? '',
-                i.message ?? '',
-                timeEl(i.at ?? i.finishedAt ?? null),
-              ]),
-              { empty: 'No item results yet.' },
-            )
-          : h(
-              'p',
-              { class: 'muted' },
-              'This coordinator does not record per-item results of runs. ',
-              h('a', { href: `#/audit?objectId=${run.id}` }, 'Audit events of this run →'),
-            ),
+        itemsRegion,
       ),
     ];
     refreshRegion(body, ...view);
+    renderItems();
   };
   await load();
   return { title: 'Sync run', refresh: load };

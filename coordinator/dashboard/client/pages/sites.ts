@@ -39,7 +39,12 @@ export const sitesPage: Page = async ({ root, params }) => {
         const siteAgents = agents.items.filter((a) => a.siteId === site.siteId);
         return h(
           'section',
-          { class: 'card site', id: `site-${site.siteId}`, 'aria-labelledby': `site-title-${site.siteId}` },
+          {
+            class: `card site${params.get('site') === site.siteId ? ' site-wanted' : ''}`,
+            id: `site-${site.siteId}`,
+            tabindex: -1,
+            'aria-labelledby': `site-title-${site.siteId}`,
+          },
           h(
             'div',
             { class: 'site-head' },
@@ -133,10 +138,17 @@ export const sitesPage: Page = async ({ root, params }) => {
         );
       }),
     );
+    // Opened from a link to one site (the Overview's per-site table): bring it into view and focus
+    // it, once the page is on screen (the first load runs before it is attached).
     const wanted = params.get('site');
-    if (wanted && !scrolled) {
+    const section = wanted ? body.querySelector<HTMLElement>(`#site-${CSS.escape(wanted)}`) : null;
+    if (section && !scrolled) {
       scrolled = true;
-      document.getElementById(`site-${wanted}`)?.scrollIntoView();
+      section.classList.add('site-wanted');
+      setTimeout(() => {
+        section.scrollIntoView({ block: 'start' });
+        section.focus({ preventScroll: true });
+      }, 0);
     }
   };
   await load();
@@ -161,6 +173,12 @@ function syncSummary(site: Overview['sites'][number]): HTMLElement {
       run
         ? h('a', { href: `#/runs/${run.id}` }, outcomeBadge(run.finishedAt ? run.outcome : null))
         : h('span', { class: 'muted' }, 'none yet'),
+    ),
+    cell(
+      'Jobs now',
+      site.jobs
+        ? `${num(site.jobs.active)} running · ${num(site.jobs.queued)} queued`
+        : h('span', { class: 'muted' }, 'queue unavailable'),
     ),
     cell('Impacted', run?.counts.impacted ?? 0),
     cell('Success', run?.counts.success ?? 0),

@@ -1,0 +1,382 @@
+/**
+ * Every dashboard task from the real `syncctl` binary against a real coordinator and agent:
+ * overview buckets, credential actions (enable / disable, resume, history, verify, change, delete
+ * --force), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
+ * audit, sites resync / enable / disable, agents enable / disable, enrollment tokens with --uses,
+ * tables for reads, the config file, and a clear error for a non-JSON answer.
+ */
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
+import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
+import { startStack, type Stack } from '../browser/stack.js';
+import { ADMIN_TOKEN } from '../support/coordinator.js';
+import {
+  createCredential,
+  createSite,
+  createTarget,
+  expectStatus,
+  getCredential,
+} from '../support/fixtures.js';
+import { api } from '../support/http.js';
+import { runCli } from '../support/processes.js';
+import { waitFor } from '../support/wait.js';
+
+let stack: Stack;
+let db: pg.Client;
+let targetId: string;
+let slowTarget: string;
+const creds: { id: string; username: string }[] = [];
+
+const cli = (...args: string[]) =>
+  runCli(['--url', stack.coordinator.url, '--token', ADMIN_TOKEN, ...args], {}, 60_000);
+/** Runs syncctl, insists on exit 0, and parses its --json output. */
+async function json<T>(...args: string[]): Promise<T> {
+  const r = await cli('--json', ...args);
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout) as T;
+}
+async function ok(...args: string[]): Promise<string> {
+  const r = await cli(...args);
+  expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+const inSync = (id: string) =>
+  waitFor(async () => (await getCredential(stack.admin, id)).status === 'in_sync', {
+    timeoutMs: 20_000,
+    message: `${id} to be in sync`,
+  });
+
+beforeAll(async () => {
+  stack = await startStack('cli-commands');
+  db = new pg.Client({ connectionString: stack.database.url });
+  await db.connect();
+  targetId = await createTarget(stack.admin, stack.siteId, {}, 'cmd-fileserver');
+  slowTarget = await createTarget(stack.admin, stack.siteId, { latencyMs: 3000 }, 'cmd-slow');
+  for (const username of ['ann', 'bob', 'cid'])
+    creds.push(await createCredential(stack.admin, targetId, { username }));
+  for (const c of creds) await inSync(c.id);
+}, 120_000);
+
+afterAll(async () => {
+  await db?.end();
+  await stack?.close();
+});
+
+describe('overview and summary', () => {
+  it('overview shows the four buckets and each site', async () => {
+    const o = await json<{
+      buckets: Record<string, number>;
+      sites: { siteId: string; agents: { online: number } }[];
+    }>('overview');
+    expect(Object.keys(o.buckets)).toEqual(
+      expect.arrayContaining(['active', 'withIssues', 'suspended', 'notConfigured', 'queued']),
+    );
+    expect(o.sites.find((s) => s.siteId === stack.siteId)?.agents.online).toBe(1);
+    const text = await ok('overview');
+    for (const label of [
+      'Active',
+      'With Issues',
+      'Suspended by Error',
+      'Not Configured',
+      'cli-commands-site',
+    ])
+      expect(text).toContain(label);
+    expect(await ok('summary')).toContain('suspended by error: ');
+  });
+});
+
+describe('credentials', () => {
+  it('disable and enable sync', async () => {
+    const c = creds[0]!;
+    expect(await ok('credentials', 'disable', c.id)).toContain('sync disabled (Not Synced)');
+    expect((await getCredential(stack.admin, c.id)).syncEnabled).toBe(false);
+    expect(await ok('credentials', 'enable', c.id)).toContain('sync enabled');
+    expect((await getCredential(stack.admin, c.id)).syncEnabled).toBe(true);
+    await inSync(c.id);
+  });
+
+  it('list --suspended finds a suspended credential; resume brings it back', async () => {
+    const c = creds[1]!;
+    await db.query('UPDATE credentials SET suspended = true, consecutive_failures = 10 WHERE id = $1', [
+      c.id,
+    ]);
+    const suspended = await json<{ items: CredentialView[] }>('credentials', 'list', '--suspended');
+    expect(suspended.items.map((x) => x.id)).toEqual([c.id]);
+    expect(await ok('credentials', 'list', '--suspended')).toContain('bob');
+    // The overview's Suspended by Error bucket counts it (its counts may be up to 2 s old).
+    await waitFor(
+      async () => (await json<{ buckets: { suspended: number } }>('overview')).buckets.suspended === 1,
+      {
+        timeoutMs: 10_000,
+        message: 'the Suspended by Error bucket to count it',
+      },
+    );
+    expect(await ok('credentials', 'resume', c.id)).toContain('resumed');
+    const after = await getCredential(stack.admin, c.id);
+    expect(after).toMatchObject({ suspended: false, consecutiveFailures: 0 });
+    expect((await json<{ items: CredentialView[] }>('credentials', 'list', '--suspended')).items).toEqual([]);
+  });
+
+  it('list --job-state active shows a verification running on a slow target', async () => {
+    const slow = await createCredential(stack.admin, slowTarget, { username: 'slowpoke' });
+    await waitFor(
+      async () => {
+        const r = await json<{ items: CredentialView[] }>('credentials', 'list', '--job-state', 'active');
+        return r.items.some((x) => x.id === slow.id);
+      },
+      { timeoutMs: 10_000, message: 'the slow verification to show as running' },
+    );
+    expect(await ok('credentials', 'list', '--job-state', 'active')).toContain('verify active');
+    await inSync(slow.id);
+  });
+
+  it('verify (Sync now), history, change, and delete --force', async () => {
+    const c = creds[2]!;
+    expect(await ok('credentials', 'verify', c.id)).toContain('verify requested');
+    await inSync(c.id);
+    const history = await json<{ items: { status: string }[]; nextCursor: string | null }>(
+      'credentials',
+      'history',
+      c.id,
+    );
+    expect(history.items.map((h) => h.status)).toContain('in_sync');
+    expect(await ok('credentials', 'history', c.id)).toContain('In Sync');
+
+    const before = (
+      await expectStatus<{ password: string }>(stack.admin.get(`/credentials/${c.id}/password`), 200)
+    ).password;
+    expect(await ok('credentials', 'change', c.id)).toContain('change requested');
+    await waitFor(async () => (await getCredential(stack.admin, c.id)).lastChangedAt !== null, {
+      timeoutMs: 20_000,
+      message: 'the change',
+    });
+    const after = (
+      await expectStatus<{ password: string }>(stack.admin.get(`/credentials/${c.id}/password`), 200)
+    ).password;
+    expect(after).not.toBe(before);
+
+    // A change in flight: a plain delete is refused (exit 2, the API's reason), --force deletes.
+    const slow = await createCredential(stack.admin, slowTarget, { username: 'inflight' });
+    await inSync(slow.id);
+    await ok('credentials', 'change', slow.id);
+    await waitFor(async () => (await getCredential(stack.admin, slow.id)).changePending, {
+      timeoutMs: 10_000,
+      message: 'the change to be in flight',
+    });
+    const refused = await cli('credentials', 'delete', slow.id);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('change is in flight');
+    expect(await ok('credentials', 'delete', slow.id, '--force')).toContain('force deleted');
+    expect((await stack.admin.get(`/credentials/${slow.id}`)).status).toBe(404);
+  });
+});
+
+describe('runs and audit, paged', () => {
+  it('sites resync --wait; runs list --cursor and --all; runs get; runs items', async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await cli('--json', 'sites', 'resync', stack.siteId, '--wait');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'success', scope: { siteId: stack.siteId } });
+    }
+    const first = await ok('runs', 'list', '--limit', '1');
+    const cursor = /more: --cursor (\S+)/.exec(first)?.[1];
+    expect(cursor).toBeTruthy();
+    const second = await json<{ items: SyncRunView[] }>('runs', 'list', '--limit', '1', '--cursor', cursor!);
+    expect(second.items).toHaveLength(1);
+    expect(first).not.toContain(second.items[0]!.id);
+    const all = await json<{ items: SyncRunView[]; nextCursor: null }>(
+      'runs',
+      'list',
+      '--all',
+      '--limit',
+      '1',
+    );
+    const api = await expectStatus<{ items: SyncRunView[] }>(stack.admin.get('/sync-runs?limit=500'), 200);
+    expect(all.items.map((r) => r.id)).toEqual(api.items.map((r) => r.id));
+    expect(all.nextCursor).toBeNull();
+    const bySite = await json<{ items: SyncRunView[] }>(
+      'runs',
+      'list',
+      '--site',
+      stack.siteId,
+      '--outcome',
+      'success',
+    );
+    expect(bySite.items.length).toBeGreaterThanOrEqual(3);
+
+    const run = all.items.find((r) => r.scope.siteId === stack.siteId)!;
+    const got = await ok('runs', 'get', run.id);
+    expect(got).toMatch(/impacted\s+\d+/);
+    expect(got).toMatch(/outcome\s+success/);
+    const itemsPage = await ok('runs', 'items', run.id, '--limit', '1');
+    expect(itemsPage).toContain('more: --cursor');
+    expect(itemsPage).toMatch(/success/);
+    const items = await json<{ items: { credentialId: string }[] }>(
+      'runs',
+      'items',
+      run.id,
+      '--all',
+      '--limit',
+      '2',
+    );
+    expect(items.items).toHaveLength(run.counts.impacted);
+  });
+
+  it('audit --cursor, --all and filters', async () => {
+    const first = await ok('audit', '--limit', '2');
+    const cursor = /more: --cursor (\d+)/.exec(first)?.[1];
+    expect(cursor).toBeTruthy();
+    const next = await json<{ items: { id: number }[] }>('audit', '--limit', '2', '--cursor', cursor!);
+    expect(next.items.every((e) => e.id < Number(cursor))).toBe(true);
+    const disables = await json<{ items: { action: string; objectId: string }[] }>(
+      'audit',
+      '--all',
+      '--limit',
+      '1',
+      '--action',
+      'credential.disable',
+    );
+    expect(disables.items.map((e) => e.objectId)).toEqual([creds[0]!.id]);
+    const ofObject = await json<{ items: { objectId: string }[] }>(
+      'audit',
+      '--object',
+      creds[1]!.id,
+      '--object-type',
+      'credential',
+    );
+    expect(ofObject.items.length).toBeGreaterThan(0);
+    expect(ofObject.items.every((e) => e.objectId === creds[1]!.id)).toBe(true);
+  });
+});
+
+describe('sites, agents, targets', () => {
+  it('sites token --uses N enrolls N agents, then no more', async () => {
+    const { id: siteId } = await createSite(stack.admin, 'cli-token-site');
+    const out = await ok('sites', 'token', siteId, '--uses', '2', '--ttl', '600');
+    expect(out).toContain('enrolls up to 2 agents');
+    const token = out.split('\n')[0]!;
+    const enroll = (name: string) =>
+      api(stack.coordinator.url).post(GATEWAY_PATHS.enroll, {
+        enrollmentToken: token,
+        name,
+        host: 'h',
+        version: '1',
+        adapters: ['simulated'],
+        concurrency: 1,
+      });
+    expect((await enroll('one')).status).toBe(201);
+    expect((await enroll('two')).status).toBe(201);
+    expect((await enroll('three')).status).toBe(401);
+  });
+
+  it('agents disable / enable and sites disable / enable', async () => {
+    expect(await ok('agents', 'disable', stack.agentId)).toContain('disabled');
+    const agents = await json<{ items: { id: string; enabled: boolean }[] }>(
+      'agents',
+      'list',
+      '--site',
+      stack.siteId,
+    );
+    expect(agents.items.find((a) => a.id === stack.agentId)?.enabled).toBe(false);
+    await waitFor(async () => (await getCredential(stack.admin, creds[0]!.id)).status === 'agent_disabled', {
+      timeoutMs: 10_000,
+      message: 'agent_disabled',
+    });
+    expect(await ok('agents', 'enable', stack.agentId)).toContain('enabled');
+    await inSync(creds[0]!.id);
+    const { id: siteId } = await createSite(stack.admin, 'cli-toggle-site');
+    await ok('sites', 'disable', siteId);
+    expect(
+      (await json<{ items: { id: string; enabled: boolean }[] }>('sites', 'list')).items.find(
+        (s) => s.id === siteId,
+      )?.enabled,
+    ).toBe(false);
+    await ok('sites', 'enable', siteId);
+    expect(
+      (await json<{ items: { id: string; enabled: boolean }[] }>('sites', 'list')).items.find(
+        (s) => s.id === siteId,
+      )?.enabled,
+    ).toBe(true);
+  });
+
+  it('creates show tables; targets list searches and pages', async () => {
+    const site = await ok('sites', 'create', 'cli-table-site');
+    expect(site).toMatch(/^id\s+name\s+enabled/);
+    const siteId = /\n[-\s]+\n(\S+)/.exec(site)?.[1];
+    expect(siteId).toMatch(/^[0-9a-f-]{36}$/);
+    const target = await ok(
+      'targets',
+      'create',
+      '--site',
+      siteId!,
+      '--name',
+      'cmd-table-target',
+      '--kind',
+      'simulated',
+    );
+    expect(target).toMatch(/^id\s+name\s+kind/);
+    expect(target).toContain('cmd-table-target');
+    const found = await json<{ items: { name: string }[] }>('targets', 'list', '--search', 'CMD-TABLE');
+    expect(found.items.map((t) => t.name)).toEqual(['cmd-table-target']);
+    const paged = await ok('targets', 'list', '--limit', '1');
+    expect(paged).toContain('more: --cursor');
+    const all = await json<{ items: { id: string }[] }>('targets', 'list', '--all', '--limit', '1');
+    const everyTarget = await expectStatus<{ items: { id: string }[] }>(stack.admin.get('/targets'), 200);
+    expect(all.items.map((t) => t.id)).toEqual(everyTarget.items.map((t) => t.id));
+    expect(all.items.length).toBeGreaterThanOrEqual(3);
+    const bad = await cli(
+      'targets',
+      'create',
+      '--site',
+      siteId!,
+      '--name',
+      'x',
+      '--kind',
+      'simulated',
+      '--connection',
+      '{',
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('--connection: not valid JSON');
+  });
+});
+
+describe('configuration and errors', () => {
+  it('reads the URL and token from the config file (SYNCCTL_CONFIG)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncctl-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ url: stack.coordinator.url, token: ADMIN_TOKEN }));
+    const r = await runCli(['--json', 'summary'], {
+      SYNCCTL_CONFIG: file,
+      SYNCCTL_URL: undefined,
+      SYNCCTL_TOKEN: undefined,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toHaveProperty('byStatus');
+  });
+
+  it("an HTML error page (a proxy's 502) is a clear error, not a JSON crash", async () => {
+    const server: Server = createServer((_req, res) => {
+      res
+        .writeHead(502, { 'content-type': 'text/html' })
+        .end('<html><body><h1>502 Bad Gateway</h1></body></html>');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const r = await runCli(['--url', `http://127.0.0.1:${port}`, '--token', ADMIN_TOKEN, 'summary']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('HTTP 502');
+      expect(r.stderr).toContain('502 Bad Gateway');
+      expect(r.stderr).not.toContain('SyntaxError');
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,35 @@
+/**
+ * Migration 5 (indexes of the operator surfaces) on the embedded database without pg_trgm: the
+ * trigram indexes are skipped and everything else applies, so the coordinator still starts where
+ * the extension cannot be had. (With pg_trgm, PGlite and PostgreSQL are covered by the demo test
+ * and every other test.)
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { connectPglite } from '../../coordinator/store/db.js';
+import { migrate } from '../../coordinator/store/migrations.js';
+
+it('applies every migration on PGlite without pg_trgm; a search still works', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'migrations-'));
+  const db = await connectPglite(dir, { trigrams: false });
+  try {
+    expect(await migrate(db)).toEqual([1, 2, 3, 5]);
+    const ext = await db.query<{ extname: string }>('SELECT extname FROM pg_extension');
+    expect(ext.rows.map((r) => r.extname)).not.toContain('pg_trgm');
+    const indexes = (await db.query<{ indexname: string }>('SELECT indexname FROM pg_indexes')).rows.map(
+      (r) => r.indexname,
+    );
+    expect(indexes).toEqual(
+      expect.arrayContaining(['credentials_suspended_site', 'credentials_last_verified', 'sync_runs_site']),
+    );
+    expect(indexes).not.toContain('credentials_username_trgm');
+    const search = await db.query(`SELECT count(*)::int AS n FROM credentials WHERE username ILIKE '%x%'`);
+    expect(search.rows).toEqual([{ n: 0 }]);
+    expect(await migrate(db)).toEqual([]);
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 120_000);
