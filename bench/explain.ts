@@ -30,14 +30,14 @@ const SAMPLES = 5;
 const adminUrl = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-/** The indexes migration 5 adds (dropped for the --compare column). */
+/** The search and sort indexes of migrations 5 and 8 (dropped for the --compare column). */
 const V5_INDEXES = [
   'credentials_suspended_site',
   'credentials_status_changed',
   'credentials_last_verified',
   'credentials_reason',
   'targets_name',
-  'credentials_username_trgm',
+  'credential_names_trgm',
   'targets_name_trgm',
   'audit_events_object',
   'audit_events_action',

@@ -222,21 +222,21 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       if (query.jobState) add('c.job_state = ?', query.jobState);
       if (query.q) {
         const pattern = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
-        // The targets whose name matches first, then credentials by username (trigram index) or by
-        // those target ids (credentials_target): an OR across the join would scan every credential.
+        // The targets whose name matches first, then credentials by username (the trigram index of
+        // credential_names) or by those target ids (the (target_id, username) index): an OR across
+        // the join would scan every credential.
         const targets = await ctx.db.query<{ id: string }>(
           'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
           [pattern, MAX_SEARCH_TARGETS + 1],
         );
         params.push(pattern);
+        const byName = `c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $${params.length})`;
         if (targets.rows.length > MAX_SEARCH_TARGETS) {
-          where.push(`(c.username ILIKE $${params.length} OR t.name ILIKE $${params.length})`);
+          where.push(`(${byName} OR t.name ILIKE $${params.length})`);
         } else if (targets.rows.length > 0) {
           params.push(targets.rows.map((r) => r.id));
-          where.push(
-            `(c.username ILIKE $${params.length - 1} OR c.target_id = ANY($${params.length}::uuid[]))`,
-          );
-        } else where.push(`c.username ILIKE $${params.length}`);
+          where.push(`(${byName} OR c.target_id = ANY($${params.length}::uuid[]))`);
+        } else where.push(byName);
       }
       const sort = listSort(query.sort);
       if (query.cursor) {

@@ -279,6 +279,40 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 ALTER TABLE credentials ADD COLUMN last_detail_code text;
 `,
   },
+  {
+    version: 8,
+    name: 'username search on a table of its own; one redundant credentials index less',
+    // Every verification rewrites its credential row (status, times, job state): PostgreSQL then
+    // writes an entry in every index of the table, a GIN trigram index included (a dozen entries
+    // per username). Usernames never change, so their search index lives on a table written once per
+    // credential; the credentials table keeps the indexes its own queries need.
+    sql: `
+CREATE TABLE credential_names (
+  credential_id uuid PRIMARY KEY REFERENCES credentials(id) ON DELETE CASCADE,
+  username text NOT NULL
+);
+INSERT INTO credential_names (credential_id, username) SELECT id, username FROM credentials;
+CREATE FUNCTION credential_names_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO credential_names (credential_id, username) VALUES (NEW.id, NEW.username)
+    ON CONFLICT (credential_id) DO UPDATE SET username = EXCLUDED.username;
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER credential_names_sync AFTER INSERT OR UPDATE OF username ON credentials
+  FOR EACH ROW EXECUTE FUNCTION credential_names_sync();
+DROP INDEX IF EXISTS credentials_username_trgm;
+DO $do$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+    EXECUTE 'CREATE INDEX credential_names_trgm ON credential_names USING gin (username gin_trgm_ops)';
+  END IF;
+END
+$do$;
+-- Lookups by target use the unique (target_id, username) index.
+DROP INDEX credentials_target;
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"
