@@ -29,6 +29,7 @@ import { IdParams, type Routes } from '../http/routes.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
+import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
 import { leaveRuns } from '../results/runs.js';
 import { beginChange, settlePendingSoon } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
@@ -404,9 +405,13 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
             'a password change is in flight: its outcome would be lost; use force=true to delete anyway',
           );
         }
-        // Its run gets no result from it any more: counted unsynced now, so the run can finish.
-        await leaveRuns(q, [row], 'deleted', new Date());
+        // Its run gets no result from it any more: counted unsynced now, so the run can finish; and
+        // so can a sync group change it was the primary of (ended once it is gone).
+        const now = new Date();
+        const led = await groupChangesLedBy(q, row.id);
+        await leaveRuns(q, [row], 'deleted', now);
         await q.query('DELETE FROM credentials WHERE id = $1', [row.id]);
+        await abandonGroupChanges(ctx, q, led, now);
         await audit(q, req, force ? 'credential.force_delete' : 'credential.delete', 'credential', row.id, {
           changeInFlight: changing,
         });

@@ -235,6 +235,31 @@ export async function settleGroupChanges(
   }
 }
 
+/** The sync groups whose open change `credentialId` is the primary of. */
+export async function groupChangesLedBy(q: Queryable, credentialId: string): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>(
+    'SELECT id FROM sync_groups WHERE primary_credential_id = $1 AND change_pending_id IS NOT NULL',
+    [credentialId],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * The primary of these groups' open changes was deleted: they can never settle now, so they end
+ * here (their runs finish, the other members unsynced) instead of waiting for the next change.
+ */
+export async function abandonGroupChanges(
+  ctx: Ctx,
+  q: Queryable,
+  groupIds: string[],
+  now: Date,
+): Promise<void> {
+  for (const id of groupIds) {
+    const group = await loadGroup(q, id, true);
+    if (group?.change_pending_id) await abandonGroupChange(ctx, q, group, now);
+  }
+}
+
 /** Forgets a group change whose primary went away without a result: its run ends with the rest unsynced. */
 async function abandonGroupChange(ctx: Ctx, q: Queryable, group: GroupRow, now: Date): Promise<void> {
   const runId = group.change_run_id;

@@ -268,6 +268,26 @@ describe('sync groups', () => {
     expect(done.outcome).toBe('success');
   });
 
+  it('force-deleting the primary mid-change ends the group change: its run finishes, the others unsynced', async () => {
+    const { agent, creds } = await fourMembers();
+    const ids = creds.map((x) => x.id);
+    const group = await createGroup(ids[0]!, ids.slice(1));
+    const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
+    const [change] = await claimAll(agent, 1);
+    expect(change).toMatchObject({ kind: 'change', credentialId: ids[0] });
+    expect((await c.admin.delete(`/credentials/${ids[0]}`)).status).toBe(409);
+    expect((await c.admin.delete(`/credentials/${ids[0]}?force=true`)).status).toBe(200);
+    const done = await getSyncRun(c.admin, run.id);
+    expect(done.finishedAt).not.toBeNull();
+    expect(done.counts).toMatchObject({ impacted: 4, success: 0, failed: 0, unsynced: 4 });
+    const view = await expectStatus<SyncGroupView>(c.admin.get(`/sync-groups/${group.id}`), 200);
+    expect(view.changeInProgress).toBe(false);
+    // The primary's late report changes nothing; the members were never sent the new password.
+    await agent.report([held(change!)], { outcome: 'ok', works: 'pending' });
+    expect(await agent.claim(10, 300)).toEqual([]);
+    for (const id of ids.slice(1)) expect(await password(id)).toBe(creds[ids.indexOf(id)]!.password);
+  });
+
   it('a given group password is checked against every member target', async () => {
     const { creds } = await fourMembers();
     const ids = creds.map((x) => x.id);
