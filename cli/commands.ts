@@ -23,6 +23,7 @@ export const USAGE = `syncctl: operate the password sync coordinator
                    [--suspended] [--job-state idle|queued|active] [--sort KEY|-KEY] [--limit N]
                    [--cursor C] [--all]
   credentials get ID | password ID | history ID [--limit N] [--cursor C]
+  credentials password-history ID [--limit N]   earlier passwords kept sealed (admin; audited)
   credentials verify ID                    Sync now (also resumes a paused or suspended credential)
   credentials change ID [--password P | --password-stdin]
   credentials enable ID | disable ID       sync on or off
@@ -385,6 +386,14 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     case 'credentials password': {
       const r = await api.call<{ password: string }>('GET', path(`/credentials/${need(id, 'ID')}/password`));
       out(r, () => r.password);
+      return 0;
+    }
+    case 'credentials password-history': {
+      const r = await api.call<{ items: { id: string; kind: string; at: string; password: string }[] }>(
+        'GET',
+        path(`/credentials/${need(id, 'ID')}/password-history${query({ limit: str(flags.limit) })}`),
+      );
+      out(r, () => table(r.items, ['at', 'kind', 'password']));
       return 0;
     }
     case 'credentials create': {

@@ -7,6 +7,8 @@ import {
   CredentialView,
   DeleteQuery,
   listOf,
+  PasswordHistoryQuery,
+  PasswordHistoryView,
   PatchCredentialBody,
 } from '../../shared/contracts/api.js';
 import { StatusSchema } from '../../shared/contracts/status.js';
@@ -33,7 +35,7 @@ import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
 import { leaveRuns } from '../results/runs.js';
 import { beginChange, settlePendingSoon } from '../results/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
-import { rowSealer } from '../secrets.js';
+import { historyField, rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
 import { loadCredential, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
@@ -295,6 +297,35 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       const password = ctx.box.open(row.secret, row.id, 'secret');
       await audit(ctx.db, req, 'credential.reveal', 'credential', row.id);
       return { password };
+    },
+  });
+
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials/:id/password-history',
+    summary:
+      'Reveal the earlier passwords kept sealed: ones a change replaced, and new ones discarded after they were handed out (admin; audited)',
+    tag: 'credentials',
+    auth: 'admin',
+    params: IdParams,
+    query: PasswordHistoryQuery,
+    response: { status: 200, schema: PasswordHistoryView },
+    handler: async ({ params, query }, req) => {
+      const row = await loadCredential(ctx.db, params.id);
+      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
+      const { rows } = await ctx.db.query<{ id: string; kind: string; secret: string; replaced_at: Date }>(
+        `SELECT id, kind, secret, replaced_at FROM secret_history WHERE credential_id = $1
+          ORDER BY replaced_at DESC, id LIMIT $2`,
+        [row.id, query.limit],
+      );
+      const items = rows.map((h) => ({
+        id: h.id,
+        kind: h.kind as 'retired' | 'discarded_pending',
+        at: h.replaced_at.toISOString(),
+        password: ctx.box.open(h.secret, row.id, historyField(h.id)),
+      }));
+      await audit(ctx.db, req, 'credential.reveal_history', 'credential', row.id, { entries: items.length });
+      return { items };
     },
   });
 

@@ -170,6 +170,20 @@ export const CredentialListQuery = z.strictObject({
 export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
 export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });
 
+/** GET /credentials/{id}/password-history: newest first. */
+export const PasswordHistoryQuery = z.strictObject({ limit: Limit });
+export const PasswordHistoryView = z.object({
+  items: z.array(
+    z.object({
+      id: z.uuid(),
+      /** `retired`: a change replaced it; `discarded_pending`: a new one set aside after it was handed out. */
+      kind: z.enum(['retired', 'discarded_pending']),
+      at: z.iso.datetime(),
+      password: z.string(),
+    }),
+  ),
+});
+
 export const StatusCounts = z.record(StatusSchema, z.number());
 export const SummaryView = z.object({
   byStatus: StatusCounts,

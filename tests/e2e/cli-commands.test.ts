@@ -1,7 +1,7 @@
 /**
  * Every dashboard task from the real `syncctl` binary against a real coordinator and agent:
  * overview buckets, credential actions (enable / disable, resume, history, verify, change, delete
- * --force), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
+ * --force, password-history), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
  * audit, sites resync / enable / disable, agents enable / disable, enrollment tokens with --uses,
  * tables for reads, the config file, and a clear error for a non-JSON answer.
  */
@@ -159,6 +159,14 @@ describe('credentials', () => {
       await expectStatus<{ password: string }>(stack.admin.get(`/credentials/${c.id}/password`), 200)
     ).password;
     expect(after).not.toBe(before);
+    // The password the change replaced, from the audited history reveal.
+    const kept = await json<{ items: { kind: string; password: string }[] }>(
+      'credentials',
+      'password-history',
+      c.id,
+    );
+    expect(kept.items).toEqual([expect.objectContaining({ kind: 'retired', password: before })]);
+    expect(await ok('credentials', 'password-history', c.id)).toContain('retired');
 
     // A change in flight: a plain delete is refused (exit 2, the API's reason), --force deletes.
     const slow = await createCredential(stack.admin, slowTarget, { username: 'inflight' });

@@ -134,7 +134,9 @@ async function dumpGetRoutes(client: ApiClient, root: ApiClient): Promise<string
   const parts: string[] = [];
   let calls = 0;
   for (const [path, methods] of Object.entries(doc.paths)) {
-    if (!('get' in methods) || path === '/api/v1/credentials/{id}/password') continue;
+    // The audited reveals are the one place passwords are meant to appear.
+    const reveals = ['/api/v1/credentials/{id}/password', '/api/v1/credentials/{id}/password-history'];
+    if (!('get' in methods) || reveals.includes(path)) continue;
     const paths: string[] = [];
     if (!path.includes('{id}')) paths.push(path);
     else for (const id of await idsOf(path.split('/')[3]!)) paths.push(path.replace('{id}', id));
