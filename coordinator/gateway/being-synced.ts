@@ -24,7 +24,9 @@ const pending = new WeakMap<Ctx, { items: Claimed[]; timer: NodeJS.Timeout }>();
  * is still running. Most jobs finish sooner (their result is the next write anyway), so the claim
  * path costs PostgreSQL no write for them; a long job shows "being synced" within a second. The
  * mark applies only to a row still queued for the same job (same kind, same queue time): a result
- * or a newer job that came first wins.
+ * or a newer job that came first wins. Rows another transaction holds are skipped, not waited for:
+ * that is almost always the job's own result being written (the mark would be undone at once), and
+ * waiting would hold the marks already taken against the other reports of the batch.
  */
 export function markBeingSynced(ctx: Ctx, claims: Omit<Claimed, 'claimedAt'>[]): void {
   const claimedAt = new Date();
@@ -55,7 +57,7 @@ async function flush(ctx: Ctx, items: Claimed[]): Promise<void> {
     const rows = (
       await selectCredentials(
         q,
-        `WHERE c.id = ANY($1::uuid[]) AND c.job_state = 'queued' ORDER BY c.id FOR UPDATE OF c`,
+        `WHERE c.id = ANY($1::uuid[]) AND c.job_state = 'queued' ORDER BY c.id FOR UPDATE OF c SKIP LOCKED`,
         [[...byId.keys()]],
       )
     ).filter((r) => {
