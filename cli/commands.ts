@@ -1,5 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { CredentialView, PolicyView, SyncGroupView, SyncRunView } from '../shared/contracts/api.js';
+import type {
+  CredentialView,
+  OverviewView,
+  PolicyView,
+  SyncGroupView,
+  SyncRunView,
+} from '../shared/contracts/api.js';
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
 import { importCredentials } from './import.js';
@@ -166,27 +172,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       return 0;
     }
     case 'overview': {
-      const o = await api.call<{
-        buckets: {
-          active: number;
-          queued: number;
-          delayed: number;
-          runsInProgress: number;
-          withIssues: number;
-          withIssuesDays: number;
-          suspended: number;
-          notConfigured: number;
-        };
-        sites: {
-          siteId: string;
-          name: string;
-          enabled: boolean;
-          lastSyncAt: string | null;
-          agents: { total: number; enabled: number; online: number };
-          jobs: { active: number; queued: number } | null;
-          latestRun: SyncRunView | null;
-        }[];
-      }>('GET', path('/overview'));
+      const o = await api.call<OverviewView>('GET', path('/overview'));
       const b = o.buckets;
       out(o, () =>
         [

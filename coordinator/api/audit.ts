@@ -1,5 +1,6 @@
 import { AuditQuery, AuditView, listOf } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
+import { Where } from '../store/where.js';
 import type { Routes } from '../http/routes.js';
 
 interface AuditRow {
@@ -25,25 +26,18 @@ export function registerAuditRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ query }) => {
       // The schema lets digits only through: the id of the previous page's last event.
       const before = query.cursor === undefined ? null : Number(query.cursor);
-      // Only the filters given go into the SQL, so each can use its index (object, action: v5).
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const add = (sql: string, value: unknown) => {
-        params.push(value);
-        where.push(sql.replace('?', `$${params.length}`));
-      };
-      if (before !== null) add('id < ?::bigint', before);
-      if (query.actor) add('actor_id = ?', query.actor);
-      if (query.action) add('action = ?', query.action);
-      if (query.objectId) add('object_id = ?', query.objectId);
-      if (query.objectType) add('object_type = ?', query.objectType);
-      if (query.since) add('at >= ?::timestamptz', query.since);
-      if (query.until) add('at < ?::timestamptz', query.until);
-      params.push(query.limit + 1);
+      const where = new Where();
+      if (before !== null) where.add('id < $1::bigint', before);
+      if (query.actor) where.add('actor_id = $1', query.actor);
+      if (query.action) where.add('action = $1', query.action);
+      if (query.objectId) where.add('object_id = $1', query.objectId);
+      if (query.objectType) where.add('object_type = $1', query.objectType);
+      if (query.since) where.add('at >= $1::timestamptz', query.since);
+      if (query.until) where.add('at < $1::timestamptz', query.until);
+      const limit = where.param(query.limit + 1);
       const { rows } = await ctx.db.query<AuditRow>(
-        `SELECT * FROM audit_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-          ORDER BY id DESC LIMIT $${params.length}`,
-        params,
+        `SELECT * FROM audit_events ${where} ORDER BY id DESC LIMIT ${limit}`,
+        where.params,
       );
       const page = rows.slice(0, query.limit);
       return {

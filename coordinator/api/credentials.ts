@@ -15,6 +15,7 @@ import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
+import { containsPattern, Where } from '../store/where.js';
 import type { FastifyRequest } from 'fastify';
 import { actorOf, audit } from '../http/actor.js';
 import {
@@ -210,21 +211,16 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     query: CredentialListQuery,
     response: { status: 200, schema: listOf(CredentialView) },
     handler: async ({ query }) => {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const add = (sql: string, v: unknown) => {
-        params.push(v);
-        where.push(sql.replace('?', `$${params.length}`));
-      };
-      if (query.status) add('c.status = ?', query.status);
-      if (query.reason) add('c.status_reason = ?', query.reason);
-      if (query.siteId) add('c.site_id = ?', query.siteId);
-      if (query.targetId) add('c.target_id = ?', query.targetId);
-      if (query.groupId) add('c.group_id = ?', query.groupId);
-      if (query.suspended) add('c.suspended = ?', query.suspended === 'true');
-      if (query.jobState) add('c.job_state = ?', query.jobState);
+      const where = new Where();
+      if (query.status) where.add('c.status = $1', query.status);
+      if (query.reason) where.add('c.status_reason = $1', query.reason);
+      if (query.siteId) where.add('c.site_id = $1', query.siteId);
+      if (query.targetId) where.add('c.target_id = $1', query.targetId);
+      if (query.groupId) where.add('c.group_id = $1', query.groupId);
+      if (query.suspended) where.add('c.suspended = $1', query.suspended === 'true');
+      if (query.jobState) where.add('c.job_state = $1', query.jobState);
       if (query.q) {
-        const pattern = `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+        const pattern = containsPattern(query.q);
         // The targets whose name matches first, then credentials by username (the trigram index of
         // credential_names) or by those target ids (the (target_id, username) index): an OR across
         // the join would scan every credential.
@@ -232,33 +228,29 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
           'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
           [pattern, MAX_SEARCH_TARGETS + 1],
         );
-        params.push(pattern);
-        const byName = `c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $${params.length})`;
-        if (targets.rows.length > MAX_SEARCH_TARGETS) {
-          where.push(`(${byName} OR t.name ILIKE $${params.length})`);
-        } else if (targets.rows.length > 0) {
-          params.push(targets.rows.map((r) => r.id));
-          where.push(`(${byName} OR c.target_id = ANY($${params.length}::uuid[]))`);
-        } else where.push(byName);
+        const byName = 'c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $1)';
+        if (targets.rows.length > MAX_SEARCH_TARGETS) where.add(`(${byName} OR t.name ILIKE $1)`, pattern);
+        else if (targets.rows.length > 0) {
+          where.add(
+            `(${byName} OR c.target_id = ANY($2::uuid[]))`,
+            pattern,
+            targets.rows.map((r) => r.id),
+          );
+        } else where.add(byName, pattern);
       }
       const sort = listSort(query.sort);
       if (query.cursor) {
         const after = decodeListCursor(sort, query.cursor);
         const op = sort.desc ? '<' : '>';
-        if (sort.expr === 'c.id') add(`c.id ${op} ?::uuid`, after.id);
-        else {
-          params.push(after.key, after.id);
-          where.push(
-            `(${sort.expr}, c.id) ${op} (${sort.param(params.length - 1)}, $${params.length}::uuid)`,
-          );
-        }
+        if (sort.expr === 'c.id') where.add(`c.id ${op} $1::uuid`, after.id);
+        else where.add(`(${sort.expr}, c.id) ${op} (${sort.param(1)}, $2::uuid)`, after.key, after.id);
       }
-      params.push(query.limit + 1);
+      const limit = where.param(query.limit + 1);
       const dir = sort.desc ? 'DESC' : 'ASC';
       const { rows } = await ctx.db.query<CredentialRow & { sort_key: string }>(
-        `${LIST_SELECT(sort.keySql)} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-          ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT $${params.length}`,
-        params,
+        `${LIST_SELECT(sort.keySql)} ${where}
+          ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT ${limit}`,
+        where.params,
       );
       const page = rows.slice(0, query.limit);
       return {

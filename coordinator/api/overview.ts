@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SyncRunView } from '../../shared/contracts/api.js';
+import { OverviewView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import { stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
@@ -7,55 +7,6 @@ import { syncRunView, type SyncRunRow } from './views.js';
 
 /** How far back "With Issues" looks for runs that ended partial. */
 const ISSUES_WINDOW_DAYS = 7;
-
-export const OverviewView = z.object({
-  buckets: z.object({
-    /** Jobs agents run right now: BullMQ's active count of every site queue. */
-    active: z.number(),
-    /** Jobs queued, waiting for an agent (BullMQ wait + prioritized). */
-    queued: z.number(),
-    /** Retries waiting for their backoff (BullMQ delayed). */
-    delayed: z.number(),
-    /** Where active / queued / delayed come from: the queues, or PostgreSQL's job states when Redis did not answer. */
-    jobsFrom: z.enum(['queues', 'database']),
-    /** Sync runs not finished yet. */
-    runsInProgress: z.number(),
-    /** Runs that ended partial within the window. */
-    withIssues: z.number(),
-    withIssuesDays: z.number(),
-    /** Credentials suspended after repeated errors (not scheduled until an operator acts). */
-    suspended: z.number(),
-    /** Credentials with no sync configured (`not_synced`). */
-    notConfigured: z.number(),
-  }),
-  sites: z.array(
-    z.object({
-      siteId: z.uuid(),
-      name: z.string(),
-      enabled: z.boolean(),
-      lastSyncAt: z.string().nullable(),
-      agents: z.object({ total: z.number(), enabled: z.number(), online: z.number() }),
-      /** The site queue's jobs running and waiting (null when its queue did not answer). */
-      jobs: z.object({ active: z.number(), queued: z.number(), delayed: z.number() }).nullable(),
-      /** The site's latest run scoped to it (Resync, sync --site), PingOne's sync summary. */
-      latestRun: SyncRunView.nullable(),
-    }),
-  ),
-  runsOverTime: z.object({
-    bucket: z.enum(['hour', 'day']),
-    points: z.array(
-      z.object({
-        at: z.string(),
-        success: z.number(),
-        partial: z.number(),
-        failure: z.number(),
-        running: z.number(),
-      }),
-    ),
-  }),
-  /** When the shared counts were taken (at most COUNTS_MAX_AGE_MS old). */
-  asOf: z.string(),
-});
 
 const OverviewQuery = z.strictObject({ bucket: z.enum(['hour', 'day']).default('hour') });
 

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { CreateSyncRunBody, listOf, SyncRunListQuery, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { Where } from '../store/where.js';
 import { actorOf, audit } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
@@ -52,25 +53,18 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: listOf(SyncRunView) },
     handler: async ({ query }) => {
       const after = query.cursor ? decodeCursor(query.cursor, z.tuple([TimeKey, UuidKey])) : null;
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const add = (sql: string, ...values: unknown[]) => {
-        const n = params.length;
-        params.push(...values);
-        where.push(sql.replace(/\$(\d)/g, (_, i: string) => `$${n + Number(i)}`));
-      };
+      const where = new Where();
       // Ties on started_at (one statement can start several runs) are ordered by id: none is skipped.
-      if (after) add(`(r.started_at, r.id) < (${timeKeyParam(1)}, $2::uuid)`, after[0], after[1]);
-      if (query.outcome === 'running') where.push('r.finished_at IS NULL');
-      else if (query.outcome) add('r.finished_at IS NOT NULL AND r.outcome = $1', query.outcome);
-      if (query.siteId) add("(r.scope->>'siteId') = $1", query.siteId);
-      if (query.since) add('r.started_at >= $1::timestamptz', query.since);
-      params.push(query.limit + 1);
+      if (after) where.add(`(r.started_at, r.id) < (${timeKeyParam(1)}, $2::uuid)`, after[0], after[1]);
+      if (query.outcome === 'running') where.add('r.finished_at IS NULL');
+      else if (query.outcome) where.add('r.finished_at IS NOT NULL AND r.outcome = $1', query.outcome);
+      if (query.siteId) where.add("(r.scope->>'siteId') = $1", query.siteId);
+      if (query.since) where.add('r.started_at >= $1::timestamptz', query.since);
+      const limit = where.param(query.limit + 1);
       const { rows } = await ctx.db.query<SyncRunRow & { sort_key: string }>(
-        `SELECT r.*, ${timeKeySql('r.started_at')} AS sort_key FROM sync_runs r
-          ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-          ORDER BY r.started_at DESC, r.id DESC LIMIT $${params.length}`,
-        params,
+        `SELECT r.*, ${timeKeySql('r.started_at')} AS sort_key FROM sync_runs r ${where}
+          ORDER BY r.started_at DESC, r.id DESC LIMIT ${limit}`,
+        where.params,
       );
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);

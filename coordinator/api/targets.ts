@@ -10,6 +10,7 @@ import {
 import { SyncError } from '../../shared/errors.js';
 import { capabilitiesOf, parseConnection, targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
+import { containsPattern, Where } from '../store/where.js';
 import { actorOf, audit } from '../http/actor.js';
 import { decodeCursor, encodeCursor, UuidKey } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
@@ -209,21 +210,14 @@ export function registerTargetRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: listOf(TargetView) },
     handler: async ({ query }) => {
       const after = query.cursor ? decodeCursor(query.cursor, z.tuple([z.string(), UuidKey])) : null;
-      const where: string[] = [];
-      const params: unknown[] = [];
-      const add = (sql: string, ...values: unknown[]) => {
-        const n = params.length;
-        params.push(...values);
-        where.push(sql.replace(/\$(\d)/g, (_, i: string) => `$${n + Number(i)}`));
-      };
-      if (query.siteId) add('site_id = $1', query.siteId);
-      if (query.q) add(`name ILIKE $1`, `%${query.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`);
-      if (after) add('(name, id) > ($1, $2::uuid)', after[0], after[1]);
-      params.push(query.limit + 1);
+      const where = new Where();
+      if (query.siteId) where.add('site_id = $1', query.siteId);
+      if (query.q) where.add('name ILIKE $1', containsPattern(query.q));
+      if (after) where.add('(name, id) > ($1, $2::uuid)', after[0], after[1]);
+      const limit = where.param(query.limit + 1);
       const { rows } = await ctx.db.query<TargetRow>(
-        `SELECT * FROM targets ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-          ORDER BY name, id LIMIT $${params.length}`,
-        params,
+        `SELECT * FROM targets ${where} ORDER BY name, id LIMIT ${limit}`,
+        where.params,
       );
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
