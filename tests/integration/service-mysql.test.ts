@@ -1,6 +1,7 @@
 /**
  * The `service` adapter, driver `mysql`, against the machine's MariaDB (root without password on
- * 127.0.0.1:3306, or TEST_MYSQL_ADMIN_URL): users with random names, dropped afterwards.
+ * 127.0.0.1:3306, or TEST_MYSQL_ADMIN_URL): users with random names, dropped afterwards. That
+ * server has no SSL; TLS that works is tested on a private MariaDB in service-mysql-tls.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { serviceAdapter } from '../../agent/adapters/service/index.js';

@@ -9,6 +9,7 @@
  *
  * MariaDB / MySQL: the machine's server at TEST_MYSQL_ADMIN_URL (default
  * mysql://root@127.0.0.1:3306, root without password) checks passwords; users get random names.
+ * It runs without SSL: TLS is tested on a private MariaDB (mariadb.ts, startMariadbServer).
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 export interface Pki {
   dir: string;
   caCert: string;
-  /** Paths of a certificate and its key. */
-  issue(name: string, kind: 'server' | 'client'): { cert: string; key: string };
+  /**
+   * Paths of a certificate and its key. A server certificate names 127.0.0.1 and localhost unless
+   * `subjectAltName` (openssl syntax, e.g. 'DNS:db.example') says otherwise.
+   */
+  issue(name: string, kind: 'server' | 'client', subjectAltName?: string): { cert: string; key: string };
   pem(path: string): Buffer;
 }
 
@@ -39,12 +42,12 @@ export function createPki(): Pki {
   return {
     dir,
     caCert: join(dir, 'ca.crt'),
-    issue(name, kind) {
+    issue(name, kind, subjectAltName = 'IP:127.0.0.1,DNS:localhost') {
       const ext = join(dir, `${name}.ext`);
       writeFileSync(
         ext,
         kind === 'server'
-          ? 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n'
+          ? `subjectAltName=${subjectAltName}\nextendedKeyUsage=serverAuth\n`
           : 'extendedKeyUsage=clientAuth\n',
       );
       openssl(

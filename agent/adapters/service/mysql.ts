@@ -35,14 +35,19 @@ const ER = {
   MISSING_CURRENT_PASSWORD: 3892,
 } as const;
 
-function sslOf(tls: ServiceTls): SslOptions | undefined {
+function sslOf(tls: ServiceTls, host: string): SslOptions | undefined {
   switch (tls.mode) {
     case 'disable':
       return undefined;
     case 'require':
       return { rejectUnauthorized: false };
     case 'verify-full':
-      return { rejectUnauthorized: true, verifyIdentity: true, ...(tls.ca ? { ca: tls.ca } : {}) };
+      // For an IP host, mysql2 would check the name 'localhost': guardIpIdentity checks the IP instead.
+      return {
+        rejectUnauthorized: true,
+        verifyIdentity: isIP(host) === 0,
+        ...(tls.ca ? { ca: tls.ca } : {}),
+      };
   }
 }
 
@@ -97,7 +102,7 @@ async function withSession(
 ): Promise<Attempt> {
   if (ctx.signal.aborted) return ABORTED;
   const c = ctx.connection;
-  const ssl = sslOf(c.tls);
+  const ssl = sslOf(c.tls, c.host);
   const options: ConnectionOptions = {
     host: c.host,
     port: c.port,
@@ -110,6 +115,7 @@ async function withSession(
     ...(ssl ? { ssl } : {}),
   };
   const conn = mysql.createConnection(options);
+  const ipIdentityChecked = guardIpIdentity(c, conn);
   // A connection that dies later emits 'error'; the pending call reports it, this only keeps the process alive.
   conn.on('error', () => undefined);
   const session: Session = {
@@ -124,8 +130,10 @@ async function withSession(
         try {
           await connectOnce(conn);
           connected = true;
-          const identity = checkIpIdentity(c, conn);
-          if (identity) return identity;
+          // Fails closed should mysql2 ever stop calling startTLS the way guardIpIdentity expects.
+          if (ipIdentityChecked && !ipIdentityChecked()) {
+            return fail('error', `TLS: the server's certificate was not checked against ${c.host}`);
+          }
         } catch (err) {
           if (ctx.signal.aborted) return ABORTED;
           return onLoginFailure(loginFailure(err, secrets));
@@ -139,17 +147,39 @@ async function withSession(
 }
 
 /**
- * mysql2 checks a certificate's name only for host names: with an IP address it compares against
- * 'localhost'. For verify-full on an IP, check the peer certificate against the IP here.
+ * mysql2 checks a certificate's name only for host names: with an IP address it checks the name
+ * 'localhost' (Node's default), so it refuses a certificate for the IP and accepts one that names
+ * localhost only. For verify-full on an IP, mysql2's name check is off (sslOf) and the certificate
+ * is checked against the IP here: in the callback of mysql2's startTLS, once the TLS handshake is
+ * done and before mysql2 sends the credentials, so an impostor gets neither the password's proof
+ * nor a chance to answer for it (an error there ends the handshake, and the login is `error`).
+ * Returns whether the check ran and passed, or undefined when there is nothing to check.
  */
-function checkIpIdentity(c: MysqlConnection, conn: Connection): Failure | undefined {
+function guardIpIdentity(c: MysqlConnection, conn: Connection): (() => boolean) | undefined {
   if (c.tls.mode !== 'verify-full' || isIP(c.host) === 0) return undefined;
-  const stream = (conn as unknown as { stream?: Partial<TLSSocket> }).stream;
+  type OnSecure = (err?: Error) => void;
+  const internals = conn as unknown as {
+    startTLS?: (onSecure: OnSecure) => void;
+    stream?: Partial<TLSSocket>;
+  };
+  const startTLS = internals.startTLS;
+  if (typeof startTLS !== 'function') return () => false;
+  let passed = false;
+  internals.startTLS = (onSecure: OnSecure) =>
+    startTLS.call(conn, (err?: Error) => {
+      if (err) return onSecure(err);
+      const problem = ipIdentityProblem(c.host, internals.stream);
+      passed = problem === undefined;
+      onSecure(problem);
+    });
+  return () => passed;
+}
+
+function ipIdentityProblem(host: string, stream: Partial<TLSSocket> | undefined): Error | undefined {
   const cert = stream?.getPeerCertificate?.();
-  if (!cert || Object.keys(cert).length === 0)
-    return fail('error', 'TLS: the server presented no certificate');
-  const problem = checkServerIdentity(c.host, cert);
-  return problem ? fail('error', `TLS: ${problem.message}`) : undefined;
+  if (!cert || Object.keys(cert).length === 0) return new Error('TLS: the server presented no certificate');
+  const problem = checkServerIdentity(host, cert);
+  return problem ? new Error(`TLS: ${problem.message}`) : undefined;
 }
 
 /** A polite QUIT when the session is up (bounded in time), else just the socket closed. */
