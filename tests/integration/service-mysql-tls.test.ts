@@ -5,9 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serviceAdapter } from '../../agent/adapters/service/index.js';
-import type { Attempt } from '../../agent/adapters/types.js';
-import { serviceContext, strongPassword } from '../support/databases.js';
+import { recordingServiceAdapter, strongPassword } from '../support/databases.js';
 import {
   mariadbUnavailable,
   startMariadbServer,
@@ -55,28 +53,7 @@ describe.skipIf(skipReason !== undefined)('service / mysql: TLS on a private Mar
   const full = (host = '127.0.0.1', extra: Record<string, unknown> = {}) =>
     at({ mode: 'verify-full', ca: server.caPem }, host, extra);
 
-  function seen(attempt: Attempt): Attempt {
-    if (!attempt.ok && attempt.message) messages.push(attempt.message);
-    return attempt;
-  }
-
-  const verify = (conn: Record<string, unknown>, username: string, password: string) => {
-    secrets.add(password);
-    return serviceAdapter.verify(serviceContext(conn, username), password).then(seen);
-  };
-
-  const change = (
-    conn: Record<string, unknown>,
-    username: string,
-    current: string,
-    next: string,
-    admin?: { username: string; password: string },
-  ) => {
-    secrets.add(next);
-    return serviceAdapter
-      .change(serviceContext(conn, username, admin ? { privileged: admin } : {}), current, next)
-      .then(seen);
-  };
+  const { verify, change } = recordingServiceAdapter(secrets, messages);
 
   /** A failure that says nothing about the password. */
   const tlsError = { ok: false, reason: 'error', definite: true };

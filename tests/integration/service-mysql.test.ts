@@ -4,14 +4,12 @@
  * server has no SSL; TLS that works is tested on a private MariaDB in service-mysql-tls.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { serviceAdapter } from '../../agent/adapters/service/index.js';
-import type { Attempt } from '../../agent/adapters/types.js';
 import {
   createMysqlUser,
   mysqlAdmin,
   mysqlCanLogin,
   mysqlServer,
-  serviceContext,
+  recordingServiceAdapter,
   strongPassword,
   type MysqlUser,
 } from '../support/databases.js';
@@ -46,28 +44,7 @@ const admin = () => user({ grant: 'CREATE USER ON *.*' });
 const asAdmin = (a: MysqlUser) => ({ username: a.name, password: a.password });
 const privileged = () => connection({ changeVia: 'privileged', privilegedCredentialId: crypto.randomUUID() });
 
-function seen(attempt: Attempt): Attempt {
-  if (!attempt.ok && attempt.message) messages.push(attempt.message);
-  return attempt;
-}
-
-const verify = (conn: Record<string, unknown>, username: string, password: string) => {
-  secrets.add(password);
-  return serviceAdapter.verify(serviceContext(conn, username), password).then(seen);
-};
-
-const change = (
-  conn: Record<string, unknown>,
-  username: string,
-  current: string,
-  next: string,
-  admin?: { username: string; password: string },
-) => {
-  secrets.add(next);
-  return serviceAdapter
-    .change(serviceContext(conn, username, admin ? { privileged: admin } : {}), current, next)
-    .then(seen);
-};
+const { verify, change } = recordingServiceAdapter(secrets, messages);
 
 describe('service / mysql (MariaDB): verify', () => {
   it('the right password → ok; a wrong one → mismatch (definite)', async () => {
@@ -115,12 +92,10 @@ describe('service / mysql (MariaDB): verify', () => {
     const silent = await startSilentTcpServer();
     try {
       const started = Date.now();
-      const attempt = seen(
-        await verify(
-          connection({ host: silent.host, port: silent.port, connectTimeoutMs: 700 }),
-          'someone',
-          strongPassword(),
-        ),
+      const attempt = await verify(
+        connection({ host: silent.host, port: silent.port, connectTimeoutMs: 700 }),
+        'someone',
+        strongPassword(),
       );
       const took = Date.now() - started;
       expect(attempt).toMatchObject({ ok: false, reason: 'unreachable', definite: true });

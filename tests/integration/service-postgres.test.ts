@@ -7,10 +7,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAdapter } from '../../agent/adapters/service/index.js';
 import { scrub } from '../../agent/adapters/service/common.js';
-import type { Attempt } from '../../agent/adapters/types.js';
 import { runChange } from '../../agent/change-protocol.js';
 import { serviceSpec, ServiceConnectionSchema } from '../../shared/targets/service.js';
 import {
+  recordingServiceAdapter,
   serviceContext,
   startPostgresCluster,
   strongPassword,
@@ -53,42 +53,7 @@ async function role(options: { password?: string; with?: string } = {}): Promise
 /** An admin that may reset other roles' passwords (CREATEROLE, not superuser). */
 const admin = () => role({ with: 'LOGIN CREATEROLE' });
 
-function seen(attempt: Attempt): Attempt {
-  if (!attempt.ok && attempt.message) messages.push(attempt.message);
-  return attempt;
-}
-
-const verify = (
-  conn: Record<string, unknown>,
-  username: string,
-  password: string,
-  privileged?: PostgresRole,
-) => {
-  secrets.add(password);
-  return serviceAdapter
-    .verify(
-      serviceContext(
-        conn,
-        username,
-        privileged ? { privileged: { username: privileged.name, password: privileged.password } } : {},
-      ),
-      password,
-    )
-    .then(seen);
-};
-
-const change = (
-  conn: Record<string, unknown>,
-  username: string,
-  current: string,
-  next: string,
-  privileged?: { username: string; password: string },
-) => {
-  secrets.add(next);
-  return serviceAdapter
-    .change(serviceContext(conn, username, privileged ? { privileged } : {}), current, next)
-    .then(seen);
-};
+const { verify, change } = recordingServiceAdapter(secrets, messages);
 
 describe('service connection schema', () => {
   it('applies the defaults and derives host and capabilities', () => {
@@ -161,7 +126,7 @@ describe('service / postgres: verify', () => {
     // PostgreSQL answers an expired password exactly like a wrong one (28P01).
     expect(await verify(connection(), r.name, r.password)).toMatchObject({ reason: 'mismatch' });
     const viaAdmin = connection({ changeVia: 'privileged', privilegedCredentialId: crypto.randomUUID() });
-    const attempt = await verify(viaAdmin, r.name, r.password, a);
+    const attempt = await verify(viaAdmin, r.name, r.password, { username: a.name, password: a.password });
     expect(attempt).toMatchObject({ ok: false, reason: 'locked_or_disabled' });
     expect(!attempt.ok && attempt.message).toMatch(/expired/);
   });
@@ -182,8 +147,10 @@ describe('service / postgres: verify', () => {
     const silent = await startSilentTcpServer();
     try {
       const started = Date.now();
-      const attempt = seen(
-        await verify(connection({ host: silent.host, port: silent.port, connectTimeoutMs: 700 }), 'x', 'y'),
+      const attempt = await verify(
+        connection({ host: silent.host, port: silent.port, connectTimeoutMs: 700 }),
+        'x',
+        'y',
       );
       const took = Date.now() - started;
       expect(attempt).toMatchObject({ ok: false, reason: 'unreachable', definite: true });

@@ -29,7 +29,8 @@ import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { pino } from 'pino';
-import type { AdapterContext } from '../../agent/adapters/types.js';
+import { serviceAdapter } from '../../agent/adapters/service/index.js';
+import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import {
   ServiceConnectionSchema,
   serviceSpec,
@@ -316,9 +317,16 @@ export async function createMysqlUser(
   return { name, host: '%', password, drop: () => mysqlAdmin('DROP USER IF EXISTS ?@?', [name, '%']) };
 }
 
-/** True when `username` / `password` logs in to the server (and SELECT 1 runs). */
-export async function mysqlCanLogin(username: string, password: string): Promise<boolean> {
-  const { host, port } = mysqlServer();
+/**
+ * True when `username` / `password` logs in (and SELECT 1 runs): on the machine's server, or on
+ * `server` (a private one), over TLS when `tls` (the certificate not checked: that is not the point).
+ */
+export async function mysqlCanLogin(
+  username: string,
+  password: string,
+  { host, port }: MysqlServer = mysqlServer(),
+  tls = false,
+): Promise<boolean> {
   try {
     const conn = await mysql.createConnection({
       host,
@@ -326,6 +334,7 @@ export async function mysqlCanLogin(username: string, password: string): Promise
       user: username,
       password,
       connectTimeout: 5_000,
+      ...(tls ? { ssl: { rejectUnauthorized: false } } : {}),
     });
     try {
       await conn.query('SELECT 1');
@@ -341,6 +350,38 @@ export async function mysqlCanLogin(username: string, password: string): Promise
 // ---------------------------------------------------------------------------------------------
 // Calling the `service` adapter directly
 // ---------------------------------------------------------------------------------------------
+
+type Account = { username: string; password: string };
+
+/**
+ * The `service` adapter called directly, noting every password it was given in `secrets` and every
+ * failure message it returned in `messages`, so a test can prove no message carries a password.
+ */
+export function recordingServiceAdapter(secrets: Set<string>, messages: string[]) {
+  const seen = (attempt: Attempt): Attempt => {
+    if (!attempt.ok && attempt.message) messages.push(attempt.message);
+    return attempt;
+  };
+  const options = (privileged?: Account) => (privileged ? { privileged } : {});
+  return {
+    verify(conn: Record<string, unknown>, username: string, password: string, privileged?: Account) {
+      secrets.add(password);
+      return serviceAdapter.verify(serviceContext(conn, username, options(privileged)), password).then(seen);
+    },
+    change(
+      conn: Record<string, unknown>,
+      username: string,
+      current: string,
+      next: string,
+      privileged?: Account,
+    ) {
+      secrets.add(next);
+      return serviceAdapter
+        .change(serviceContext(conn, username, options(privileged)), current, next)
+        .then(seen);
+    },
+  };
+}
 
 /** An adapter context for `connection` (parsed by the kind's schema, defaults applied). */
 export function serviceContext(

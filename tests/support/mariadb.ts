@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { spawnChild, type Child } from './children.js';
-import { randomName, strongPassword } from './databases.js';
+import { mysqlCanLogin, randomName, strongPassword } from './databases.js';
 import { freePort } from './ports.js';
 import { createPki, type Pki } from './tls.js';
 import { waitFor } from './wait.js';
@@ -216,26 +216,8 @@ export async function startMariadbServer(): Promise<MariadbServer> {
         },
       };
     },
-    async canLogin(username, password, { tls = true } = {}) {
-      try {
-        const conn = await mysql.createConnection({
-          host: '127.0.0.1',
-          port,
-          user: username,
-          password,
-          connectTimeout: 5_000,
-          ...(tls ? { ssl: { rejectUnauthorized: false } } : {}),
-        });
-        try {
-          await conn.query('SELECT 1');
-          return true;
-        } finally {
-          await conn.end();
-        }
-      } catch {
-        return false;
-      }
-    },
+    canLogin: (username, password, { tls = true } = {}) =>
+      mysqlCanLogin(username, password, { host: '127.0.0.1', port }, tls),
     useCertificate,
     useDefaultCertificate: () => useCertificate(defaultCertificate),
     log: readLog,
