@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The API test files run a second time with in-process coordinators on the embedded database
- * (PGlite, what `npm run demo` and a coordinator without DATABASE_URL use): every route the demo,
- * the dashboard and syncctl use, on both databases (tests/support/coordinator.ts reads the project's
- * `database`).
+ * (PGlite, what `npm run demo` and a coordinator without DATABASE_URL use): every route of the route
+ * table (api-reads: every GET, audit-coverage: every write) and the flows the demo, the dashboard
+ * and syncctl use, on both databases (tests/support/coordinator.ts reads the project's `database`).
  */
 const API_FILES = [
   'agent-disabled',
@@ -14,9 +14,7 @@ const API_FILES = [
   'groups-sync',
   'overview',
   'paging',
-  'password-history',
   'policies-api',
-  'site-isolation',
   'sync-run-finish',
 ].map((name) => `tests/integration/${name}.test.ts`);
 /** Runs both drivers itself; in the `pglite` project for the embedded database its global setup prepares. */
