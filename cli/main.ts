@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ApiClient, ApiError } from './client.js';
 import { runCommand, USAGE } from './commands.js';
 import { loadCliConfig } from './config.js';
+import { exitAfterOutput, tolerateClosedReaders } from './output.js';
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -59,11 +60,10 @@ async function main(): Promise<number> {
   return runCommand(new ApiClient(config.url, config.token), positionals, values);
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    if (err instanceof ApiError) console.error(`syncctl: ${err.message} (${err.code}, HTTP ${err.status})`);
-    else console.error(`syncctl: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(err instanceof ApiError && err.status < 500 ? 2 : 1);
-  },
-);
+tolerateClosedReaders();
+// Exits only once the output is written out: a slow reader of a pipe still gets all of it.
+main().then(exitAfterOutput, (err: unknown) => {
+  if (err instanceof ApiError) console.error(`syncctl: ${err.message} (${err.code}, HTTP ${err.status})`);
+  else console.error(`syncctl: ${err instanceof Error ? err.message : String(err)}`);
+  return exitAfterOutput(err instanceof ApiError && err.status < 500 ? 2 : 1);
+});

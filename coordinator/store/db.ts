@@ -1,13 +1,21 @@
 import pg from 'pg';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
+/**
+ * What a statement gave: its rows, and `rowCount`, the count of its command tag on both drivers: the
+ * rows a SELECT returned (so `rowCount === rows.length`), the rows an INSERT, UPDATE or DELETE changed
+ * (with or without RETURNING), 0 for a statement without a count (DDL, SET).
+ */
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
 /** Anything that runs SQL: the pool, or a transaction. */
 export interface Queryable {
-  query<T = Record<string, unknown>>(
-    sql: string,
-    params?: unknown[],
-  ): Promise<{ rows: T[]; rowCount: number }>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<QueryResult<T>>;
   /**
    * In a transaction: runs `fn` once it has committed (never if it rolls back), before `tx` returns.
    * Outside one: absent. `fn` must not throw.
@@ -28,7 +36,18 @@ async function runHooks(hooks: (() => Promise<void>)[]): Promise<void> {
 /** What `exclusive` did: ran `fn` (with its value), or skipped it because the lock was held. */
 export type Exclusive<T> = { ran: true; value: T } | { ran: false };
 
-/** PostgreSQL, as a server (`pg`) or embedded (PGlite). Same SQL on both. */
+/**
+ * PostgreSQL, as a server (`pg`) or embedded (PGlite). Same SQL and the same results on both:
+ * `rowCount` as above; `int8` (counts, bigserial ids) as a number; `timestamptz` as a Date (the
+ * schema has no `date`, `timestamp`, `interval` or `bytea` columns, whose parsing differs between
+ * the drivers); `json`/`jsonb` parsed; arrays both ways (`= ANY($1)`, `$1::uuid[]`). Pass JSON
+ * parameters as `JSON.stringify(...)` strings: `pg` turns a JS array into a PostgreSQL array literal.
+ *
+ * PGlite is one session: its statements and transactions run one at a time, in the order asked,
+ * and `exclusive` needs no lock (one process owns the folder). A statement on the pool (or a second
+ * `tx`) awaited inside a transaction would wait for that transaction forever there; it throws instead
+ * (inside `tx`, use its `q`).
+ */
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
@@ -41,7 +60,7 @@ export interface Db extends Queryable {
   close(): Promise<void>;
 }
 
-// timestamptz, int8 and numeric: parse the way the code expects on both drivers.
+// int8 (count(*), bigserial ids) as a number on both drivers (PGlite: `parsers` below).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export function connectPg(url: string, max = 10): Db {
@@ -102,11 +121,15 @@ export function connectPg(url: string, max = 10): Db {
 /** Embedded PostgreSQL in a data folder: a newcomer needs no database server. */
 export async function connectPglite(dataDir: string, opts: { trigrams?: boolean } = {}): Promise<Db> {
   mkdirSync(dataDir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGlite, types } = await import('@electric-sql/pglite');
   // pg_trgm: the credentials search's trigram indexes (migration 5), as on a PostgreSQL server.
   const { pg_trgm } = await import('@electric-sql/pglite/contrib/pg_trgm');
-  const db = await PGlite.create(dataDir, opts.trigrams === false ? {} : { extensions: { pg_trgm } });
-  type PgliteResults = { rows: unknown[]; affectedRows?: number };
+  const db = await PGlite.create(dataDir, {
+    // pg (above) gives every int8 as a number; PGlite would give a BigInt past 2^53.
+    parsers: { [types.INT8]: (v: string) => Number(v) },
+    ...(opts.trigrams === false ? {} : { extensions: { pg_trgm } }),
+  });
+  type PgliteResults = { rows: unknown[]; rowCount?: number };
   type PgliteQueryable = {
     query: (sql: string, params?: unknown[]) => Promise<PgliteResults>;
     exec: (sql: string) => Promise<PgliteResults[]>;
@@ -116,16 +139,35 @@ export async function connectPglite(dataDir: string, opts: { trigrams?: boolean 
       // Without parameters, run as a script (several statements allowed), as pg's simple protocol does.
       const r =
         params === undefined ? ((await q.exec(sql)).at(-1) ?? { rows: [] }) : await q.query(sql, params);
-      return { rows: r.rows as T[], rowCount: r.affectedRows ?? r.rows.length };
+      // rowCount is the command tag's count, as pg reports it. (PGlite's affectedRows is not: it is 0
+      // for a SELECT, and adds up the statements of a script.)
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     },
   });
+  // The transaction open in this async context, if any: a statement on `db` awaited inside it would
+  // queue behind it forever (one session).
+  const openTx = new AsyncLocalStorage<{ open: boolean }>();
+  const outsideTx = (what: string): void => {
+    if (openTx.getStore()?.open)
+      throw new Error(
+        `${what} inside a transaction on the embedded database would wait for it forever: use the transaction's q`,
+      );
+  };
+  const pool = wrap(db);
   return {
     kind: 'pglite',
-    ...wrap(db),
+    async query(sql, params) {
+      outsideTx('db.query');
+      return pool.query(sql, params);
+    },
     async tx(fn) {
+      outsideTx('db.tx');
       const hooks: (() => Promise<void>)[] = [];
-      const result = await db.transaction((tx) =>
-        fn({ ...wrap(tx), afterCommit: (hook) => hooks.push(hook) }),
+      const state = { open: true };
+      const result = await openTx.run(state, () =>
+        db
+          .transaction((tx) => fn({ ...wrap(tx), afterCommit: (hook) => hooks.push(hook) }))
+          .finally(() => (state.open = false)),
       );
       await runHooks(hooks);
       return result;

@@ -7,6 +7,7 @@ import { masterKeyFromBase64, SecretBox } from '../../shared/crypto.js';
 import {
   ADMIN_TOKEN,
   newMasterKey,
+  postgresUrl,
   startInProcessCoordinator,
   type InProcessCoordinator,
 } from '../support/coordinator.js';
@@ -65,7 +66,7 @@ it('sync-coordinator rotate-master-key re-wraps current, pending and history sec
     {
       env: {
         ...process.env,
-        DATABASE_URL: c.database.url,
+        DATABASE_URL: postgresUrl(c),
         COORDINATOR_ADMIN_TOKEN: ADMIN_TOKEN,
         COORDINATOR_MASTER_KEY: newKey,
         COORDINATOR_PREVIOUS_MASTER_KEYS: oldKey,
@@ -102,7 +103,7 @@ it('sync-coordinator rotate-master-key re-wraps current, pending and history sec
     {
       env: {
         ...process.env,
-        DATABASE_URL: c.database.url,
+        DATABASE_URL: postgresUrl(c),
         COORDINATOR_ADMIN_TOKEN: ADMIN_TOKEN,
         COORDINATOR_MASTER_KEY: newKey,
         COORDINATOR_PREVIOUS_MASTER_KEYS: oldKey,

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { inject } from 'vitest';
 import { loadCoordinatorConfig } from '../../coordinator/config.js';
 import type { Ctx } from '../../coordinator/context.js';
 import { startCoordinator, type Coordinator } from '../../coordinator/server.js';
 import { api, type ApiClient } from './http.js';
+import { createPgliteDatabase, type PgliteDatabase } from './pglite.js';
 import { createTestDatabase, type TestDatabase } from './postgres.js';
 import { uniquePrefix } from './redis.js';
 
@@ -20,11 +22,36 @@ export interface InProcessCoordinator {
   url: string;
   /** The operator API (/api/v1) with the admin token. */
   admin: ApiClient;
-  database: TestDatabase;
+  database: CoordinatorDatabase;
   /** QUEUE_PREFIX: this coordinator's keys in Redis. */
   prefix: string;
   /** Closes the coordinator, removes its Redis keys and drops its database. */
   close(): Promise<void>;
+}
+
+export type DatabaseKind = 'postgres' | 'pglite';
+
+/** A PostgreSQL database on the test server, or an embedded one (PGlite) in a DATA_DIR. */
+export type CoordinatorDatabase =
+  ({ kind: 'postgres' } & TestDatabase) | ({ kind: 'pglite' } & PgliteDatabase);
+
+/**
+ * The database in-process coordinators use in this test file: the vitest project's (`pglite` runs
+ * the API test files again on the embedded database, see vitest.config.ts), PostgreSQL by default.
+ */
+export const testDatabaseKind = (): DatabaseKind => inject('database') ?? 'postgres';
+
+/** The URL of a coordinator's PostgreSQL database, for a test that needs a server (a second process, a raw client). */
+export function postgresUrl(c: InProcessCoordinator): string {
+  if (c.database.kind !== 'postgres')
+    throw new Error('this test needs PostgreSQL, not the embedded database');
+  return c.database.url;
+}
+
+async function createDatabase(kind: DatabaseKind, label: string): Promise<CoordinatorDatabase> {
+  return kind === 'pglite'
+    ? { kind, ...(await createPgliteDatabase(label)) }
+    : { kind, ...(await createTestDatabase(label)) };
 }
 
 /** Deletes every key under `prefix:` (the run's Redis is shared; leave it as found). */
@@ -48,7 +75,7 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<void> {
 
 /**
  * Starts a coordinator inside the test process (coordinator/server.ts) on a free port, with a
- * fresh PostgreSQL database and a QUEUE_PREFIX of its own on `redisUrl`. The scheduler is off unless
+ * fresh database (PostgreSQL, or PGlite in the `pglite` project: `testDatabaseKind()`) and a QUEUE_PREFIX of its own on `redisUrl`. The scheduler is off unless
  * `env.RUN_SCHEDULER` says otherwise, so tests call tick() / reconcileQueues() themselves. Counts
  * (summary, overview, metrics) are fresh unless `env.COUNTS_MAX_AGE_MS` says otherwise.
  */
@@ -56,13 +83,14 @@ export async function startInProcessCoordinator(
   label: string,
   redisUrl: string,
   env: Record<string, string> = {},
+  kind: DatabaseKind = testDatabaseKind(),
 ): Promise<InProcessCoordinator> {
-  const database = await createTestDatabase(label);
+  const database = await createDatabase(kind, label);
   const prefix = uniquePrefix(label);
   let coordinator: Coordinator;
   try {
     const config = loadCoordinatorConfig({
-      DATABASE_URL: database.url,
+      ...(database.kind === 'postgres' ? { DATABASE_URL: database.url } : { DATA_DIR: database.dataDir }),
       REDIS_URL: redisUrl,
       QUEUE_PREFIX: prefix,
       PORT: '0',
