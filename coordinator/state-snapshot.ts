@@ -17,13 +17,52 @@ export interface SiteState {
  * GET /metrics all show: sites and their agents, credentials per site and status, suspended
  * credentials per site, and each site queue's BullMQ job counts.
  */
+/**
+ * Credentials of one site in one status: how many, and their latest results (last_verified_at, and
+ * how many had a result in the last 24 hours, by outcome), counted in the same pass.
+ */
+export interface StatusGroup {
+  site_id: string;
+  status: Status;
+  n: number;
+  last_verified_at: Date | null;
+  checked: number;
+  ok: number;
+  failed: number;
+}
+
 export interface StateSnapshot {
   takenAt: Date;
   sites: SiteState[];
-  credentials: { site_id: string; status: Status; n: number }[];
+  credentials: StatusGroup[];
   suspended: Map<string, number>;
   /** BullMQ's counts (wait, prioritized, active, delayed) per site; a site whose queue did not answer is missing. */
   queues: Map<string, Record<string, number>>;
+}
+
+const DAY_MS = 86_400_000;
+
+/** A site's latest results, as GET /summary and GET /overview show them (shared/contracts/api.ts Last24h). */
+export interface SiteResults {
+  lastVerifiedAt: string | null;
+  last24h: { checked: number; ok: number; failed: number };
+}
+
+/** Each site's latest results, from the snapshot's status groups. */
+export function siteResults(snapshot: StateSnapshot): Map<string, SiteResults> {
+  const bySite = new Map<string, SiteResults>(
+    snapshot.sites.map((s) => [s.id, { lastVerifiedAt: null, last24h: { checked: 0, ok: 0, failed: 0 } }]),
+  );
+  for (const g of snapshot.credentials) {
+    const site = bySite.get(g.site_id);
+    if (!site) continue;
+    site.last24h.checked += g.checked;
+    site.last24h.ok += g.ok;
+    site.last24h.failed += g.failed;
+    const at = g.last_verified_at?.toISOString() ?? null;
+    if (at !== null && (site.lastVerifiedAt === null || at > site.lastVerifiedAt)) site.lastVerifiedAt = at;
+  }
+  return bySite;
 }
 
 const cache = new WeakMap<Ctx, { at: number; settled: boolean; pending: Promise<StateSnapshot> }>();
@@ -64,8 +103,15 @@ async function takeSnapshot(ctx: Ctx): Promise<StateSnapshot> {
         GROUP BY s.id ORDER BY s.name`,
       [ONLINE_WINDOW_MS / 1000],
     ),
-    ctx.db.query<StateSnapshot['credentials'][number]>(
-      'SELECT site_id, status, count(*)::int AS n FROM credentials GROUP BY site_id, status',
+    // One pass over the credentials: the counts per status and each site's latest results (the
+    // schedule's verifications included) share it.
+    ctx.db.query<StatusGroup>(
+      `SELECT site_id, status, count(*)::int AS n, max(last_verified_at) AS last_verified_at,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz)::int AS checked,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'ok')::int AS ok,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'failed')::int AS failed
+         FROM credentials GROUP BY site_id, status`,
+      [new Date(takenAt.getTime() - DAY_MS).toISOString()],
     ),
     // The partial index credentials_suspended_site (migration 5): no scan of the table.
     ctx.db.query<{ site_id: string; n: number }>(

@@ -2,13 +2,14 @@ import { SummaryView } from '../../shared/contracts/api.js';
 import { emptyStatusCounts } from '../../shared/contracts/status.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import { stateSnapshot } from '../state-snapshot.js';
+import { siteResults, stateSnapshot } from '../state-snapshot.js';
 
 export function registerSummaryRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/summary',
-    summary: 'Counts per status, overall and per site (from a snapshot at most COUNTS_MAX_AGE_MS old)',
+    summary:
+      'Counts per status, overall and per site, with the latest results of each site (last verified, last 24 h; from a snapshot at most COUNTS_MAX_AGE_MS old)',
     tag: 'summary',
     auth: 'viewer',
     response: { status: 200, schema: SummaryView },
@@ -23,6 +24,7 @@ export function registerSummaryRoutes(ctx: Ctx, routes: Routes): void {
       }
       let suspended = 0;
       for (const n of snapshot.suspended.values()) suspended += n;
+      const results = siteResults(snapshot);
       return {
         byStatus,
         suspended,
@@ -32,6 +34,7 @@ export function registerSummaryRoutes(ctx: Ctx, routes: Routes): void {
           enabled: s.enabled,
           byStatus: perSite.get(s.id)!,
           lastSyncAt: s.last_sync_at?.toISOString() ?? null,
+          ...results.get(s.id)!,
         })),
         asOf: snapshot.takenAt.toISOString(),
       };

@@ -1,10 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type {
-  OverviewView,
-  SummaryView,
-  SyncRunItemView,
-  SyncRunView,
-} from '../../shared/contracts/api.js';
+import type { OverviewView, SummaryView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
 import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import { tick } from '../../coordinator/scheduler/tick.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
@@ -60,8 +55,7 @@ describe('partial synced', () => {
     const agent = await FakeAgent.enroll(c.url, c.admin, siteId);
     const cred = await createCredential(c.admin, await createTarget(c.admin, siteId));
     await agent.report((await claimAll(agent, 1)).map(held));
-    const issuesBefore = (await expectStatus<OverviewView>(c.admin.get('/overview'), 200)).buckets
-      .withIssues;
+    const issuesBefore = (await expectStatus<OverviewView>(c.admin.get('/overview'), 200)).buckets.withIssues;
 
     const run = await expectStatus<SyncRunView>(
       c.admin.post('/sync-runs', { kind: 'change', scope: { siteId } }),
@@ -91,7 +85,10 @@ describe('partial synced', () => {
     ]);
     // The credential is in sync with the new password.
     expect((await getCredential(c.admin, cred.id)).status).toBe('in_sync');
-    const stored = await expectStatus<{ password: string }>(c.admin.get(`/credentials/${cred.id}/password`), 200);
+    const stored = await expectStatus<{ password: string }>(
+      c.admin.get(`/credentials/${cred.id}/password`),
+      200,
+    );
     expect(stored.password).toBe(newPassword);
     const issuesAfter = (await expectStatus<OverviewView>(c.admin.get('/overview'), 200)).buckets.withIssues;
     expect(issuesAfter).toBe(issuesBefore + 1);
@@ -125,10 +122,11 @@ describe('scheduled work in site summaries and the run history', () => {
     const jobs = await claimAll(agent, 2);
     expect(jobs).toHaveLength(2);
     await agent.report(jobs.filter((j) => j.credentialId === good.id).map(held));
-    await agent.report(
-      jobs.filter((j) => j.credentialId === bad.id).map(held),
-      { outcome: 'failed', reason: 'mismatch', message: 'authentication failed' },
-    );
+    await agent.report(jobs.filter((j) => j.credentialId === bad.id).map(held), {
+      outcome: 'failed',
+      reason: 'mismatch',
+      message: 'authentication failed',
+    });
     expect((await getCredential(c.admin, good.id)).status).toBe('in_sync');
 
     const summary = await expectStatus<SummaryView>(c.admin.get('/summary'), 200);
@@ -167,11 +165,14 @@ describe('scheduled work in site summaries and the run history', () => {
     // More results the same day add to the same entry.
     await expectStatus(c.admin.post(`/credentials/${good.id}/verify`), 202);
     await agent.report((await claimAll(agent, 1)).map(held));
-    await waitForValue(
-      async () => (await getSyncRun(c.admin, entry.id)).counts.success === 2 || null,
-      { timeoutMs: 10_000, message: 'the entry counting the second result' },
+    await waitForValue(async () => (await getSyncRun(c.admin, entry.id)).counts.success === 2 || null, {
+      timeoutMs: 10_000,
+      message: 'the entry counting the second result',
+    });
+    const page = await expectStatus<{ items: SyncRunView[] }>(
+      c.admin.get(`/sync-runs?siteId=${siteId}`),
+      200,
     );
-    const page = await expectStatus<{ items: SyncRunView[] }>(c.admin.get(`/sync-runs?siteId=${siteId}`), 200);
     expect(page.items.filter((r) => r.trigger === 'schedule')).toHaveLength(1);
   });
 
@@ -187,7 +188,10 @@ describe('scheduled work in site summaries and the run history', () => {
         ).items.find((r) => r.trigger === 'schedule'),
       { timeoutMs: 10_000, message: 'the schedule entry' },
     );
-    const run = await expectStatus<SyncRunView>(c.admin.post('/sync-runs', { kind: 'verify', scope: { siteId } }), 201);
+    const run = await expectStatus<SyncRunView>(
+      c.admin.post('/sync-runs', { kind: 'verify', scope: { siteId } }),
+      201,
+    );
     await tick(c.ctx);
     await agent.report((await claimAll(agent, 1)).map(held));
     expect((await getSyncRun(c.admin, run.id)).outcome).toBe('success');
