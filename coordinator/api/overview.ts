@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { OverviewView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import { siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
+import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
 /** How far back "With Issues" looks for runs that ended partial or failed. */
@@ -31,8 +31,9 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
       const step = hour ? 3_600_000 : 86_400_000;
       const last = new Date(Math.floor(now.getTime() / step) * step);
       const first = new Date(last.getTime() - (span - 1) * step);
-      const [snapshot, runs, latest, series] = await Promise.all([
+      const [snapshot, results, runs, latest, series] = await Promise.all([
         stateSnapshot(ctx),
+        siteResults(ctx),
         ctx.db.query<{ in_progress: number; with_issues: number }>(
           `SELECT count(*) FILTER (WHERE finished_at IS NULL)::int AS in_progress,
                   count(*) FILTER (WHERE outcome IN ('partial', 'failure'))::int AS with_issues
@@ -69,7 +70,6 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
       ]);
       const latestBySite = new Map(latest.rows.filter((r) => r.latest).map((r) => [r.site_id, r]));
       const scheduledBySite = new Map(latest.rows.filter((r) => !r.latest).map((r) => [r.site_id, r]));
-      const results = siteResults(snapshot);
       const jobs = await jobCounts(ctx, snapshot);
       // Every bucket of the span, empty ones included, so the chart has a steady axis.
       const byTime = new Map(series.rows.map((r) => [r.at.getTime(), r]));
@@ -109,7 +109,7 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
             name: s.name,
             enabled: s.enabled,
             lastSyncAt: s.last_sync_at?.toISOString() ?? null,
-            ...results.get(s.id)!,
+            ...resultsOf(results, s.id),
             agents: { total: s.agents_total, enabled: s.agents_enabled, online: s.agents_online },
             jobs: jobs.perSite.get(s.id) ?? null,
             latestRun: run ? syncRunView(run) : null,
