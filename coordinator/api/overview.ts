@@ -56,14 +56,15 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
           [today(now).toISOString()],
         ),
         ctx.db.query<{ at: Date; success: number; partial: number; failure: number; running: number }>(
-          // Buckets in UTC, whatever the session's time zone.
+          // Buckets in UTC, whatever the session's time zone. Schedule entries (one per site and day,
+          // started at 00:00) are not runs started at an hour: the history lists them, the chart not.
           `SELECT to_timestamp(floor(extract(epoch FROM started_at) / $1) * $1) AS at,
                   count(*) FILTER (WHERE outcome = 'success')::int AS success,
                   count(*) FILTER (WHERE outcome = 'partial')::int AS partial,
                   count(*) FILTER (WHERE outcome = 'failure')::int AS failure,
                   count(*) FILTER (WHERE finished_at IS NULL)::int AS running
              FROM sync_runs
-            WHERE started_at >= $2::timestamptz
+            WHERE started_at >= $2::timestamptz AND trigger <> 'schedule'
             GROUP BY 1 ORDER BY 1`,
           [step / 1000, first.toISOString()],
         ),

@@ -146,7 +146,12 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
           outcomeBadge(r.finishedAt ? r.outcome : null),
         ]),
         {
-          empty: outcome ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run.` : 'No sync run yet.',
+          empty:
+            outcome === 'issues'
+              ? 'No run with issues.'
+              : outcome
+                ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run.`
+                : 'No sync run yet.',
         },
       ),
       nextCursor
