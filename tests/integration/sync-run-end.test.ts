@@ -338,6 +338,90 @@ describe('POST /sync-runs/{id}/cancel', () => {
     expect((await getSyncRun(c.admin, run.id)).counts).toEqual(cancelled.counts);
   });
 
+  it('a verification run: queued verifications leave the queue and go back to their schedule', async () => {
+    const siteId = (await createSite(c.admin)).id;
+    const agent = await onlineAgent(siteId);
+    const cred = await createCredential(c.admin, await createTarget(c.admin, siteId));
+    await agent.report((await claimAll(agent, 1)).map(held));
+    const run = await startRun({ siteId });
+    await waitForValue(async () => (await jobState(cred.id)) === 'queued' || null, {
+      timeoutMs: 10_000,
+      message: 'the verification queued',
+    });
+    const cancelled = await expectStatus<SyncRunView>(c.admin.post(`/sync-runs/${run.id}/cancel`), 200);
+    expect(cancelled.counts).toEqual({ impacted: 1, success: 0, unsynced: 1, partial: 0, failed: 0 });
+    await waitForValue(async () => queuedJobs(await c.ctx.queues.counts(siteId)) === 0 || null, {
+      timeoutMs: 5000,
+      message: 'the queued verification removed',
+    });
+    const view = await getCredential(c.admin, cred.id);
+    expect(view.status).toBe('in_sync');
+    expect(view.job.state).toBe('idle');
+    expect(new Date(view.nextVerifyAt!).getTime()).toBeGreaterThan(Date.now() + 3_600_000);
+  });
+
+  it("a group's run: the primary's unstarted change is dropped and the group's change ends", async () => {
+    const siteId = (await createSite(c.admin)).id;
+    const agent = await onlineAgent(siteId);
+    const targetId = await createTarget(c.admin, siteId);
+    const primary = await createCredential(c.admin, targetId);
+    const member = await createCredential(c.admin, targetId);
+    await agent.report((await claimAll(agent, 2)).map(held));
+    const group = await expectStatus<{ id: string }>(
+      c.admin.post('/sync-groups', {
+        name: `cancel-group-${Date.now()}`,
+        primaryCredentialId: primary.id,
+        memberCredentialIds: [member.id],
+      }),
+      201,
+    );
+    const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
+    const cancelled = await expectStatus<SyncRunView>(c.admin.post(`/sync-runs/${run.id}/cancel`), 200);
+    expect(cancelled.counts).toEqual({ impacted: 2, success: 0, unsynced: 2, partial: 0, failed: 0 });
+    expect((await getCredential(c.admin, primary.id)).changePending).toBe(false);
+    const view = await expectStatus<{ changeInProgress: boolean }>(
+      c.admin.get(`/sync-groups/${group.id}`),
+      200,
+    );
+    expect(view.changeInProgress).toBe(false);
+    expect(await agent.claim(10, 500)).toEqual([]);
+    expect(await password(primary.id)).toBe(primary.password);
+    // The group can change again.
+    expect((await c.admin.post(`/sync-groups/${group.id}/change`, {})).status).toBe(202);
+  });
+
+  it('a change job a cancel left in the queue (its removal failed) cannot swallow a later change', async () => {
+    const siteId = (await createSite(c.admin)).id;
+    const agent = await onlineAgent(siteId);
+    const cred = await createCredential(c.admin, await createTarget(c.admin, siteId));
+    await agent.report((await claimAll(agent, 1)).map(held));
+    const run = await startRun({ siteId }, 'change');
+    await waitForValue(async () => (await jobState(cred.id)) === 'queued' || null, {
+      timeoutMs: 10_000,
+      message: 'the change queued',
+    });
+    const { rows } = await c.ctx.db.query<{ pending_id: string }>(
+      'SELECT pending_id FROM credentials WHERE id = $1',
+      [cred.id],
+    );
+    const stale = rows[0]!.pending_id;
+    await expectStatus(c.admin.post(`/sync-runs/${run.id}/cancel`), 200);
+    await waitForValue(async () => queuedJobs(await c.ctx.queues.counts(siteId)) === 0 || null, {
+      timeoutMs: 5000,
+      message: 'the queued change removed',
+    });
+    // As if the removal had failed: the old change's job is back in the queue. A new change's job
+    // (same deterministic id) is then deduplicated away by it.
+    await c.ctx.queues.enqueue(siteId, [{ kind: 'change', credentialId: cred.id, changeId: stale }]);
+    await expectStatus(c.admin.post(`/credentials/${cred.id}/change`, {}), 202);
+    // The claim finds the old job about another pending password: skipped, and the new one goes out
+    // (the same claim may already take it).
+    const job = (await claimAll(agent, 1))[0];
+    expect(job).toMatchObject({ kind: 'change', credentialId: cred.id });
+    await agent.report([held(job!)], { outcome: 'ok', works: 'pending' });
+    expect(await password(cred.id)).toBe(job!.pendingPassword);
+  });
+
   it('syncctl runs cancel ID', async () => {
     const siteId = (await createSite(c.admin)).id;
     await onlineAgent(siteId);
