@@ -9,7 +9,7 @@ import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns, finishRuns } from '../results/runs.js';
 import { markIdle, withdrawPending } from '../results/transitions.js';
 import { refreshStatus } from '../status.js';
-import { saveCredentials, selectCredentials, type CredentialRow } from '../store/credentials.js';
+import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import { whenCommitted, type Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 
@@ -64,17 +64,26 @@ export async function withdrawRun(ctx: Ctx, runId: string, budgetMs: number): Pr
   return rows[0]!;
 }
 
-/** One page of withdrawal; returns how many credentials it took out of the run (0: the run is closed). */
+/** One page of withdrawal; returns how many of the run's credentials it looked at (0: the run is closed). */
 async function withdrawPage(ctx: Ctx, q: Queryable, runId: string): Promise<number> {
   const now = new Date();
   const { rows: runs } = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [runId]);
   const run = runs[0];
   if (!run || run.finished_at !== null) return 0;
-  const rows = await selectCredentials(q, 'WHERE c.run_id = $1 ORDER BY c.id LIMIT $2 FOR UPDATE OF c', [
-    runId,
-    PAGE,
-  ]);
-  if (rows.length === 0) {
+  // Any page of the run's credentials (no order: a sorted page of a million-item run would sort them
+  // all, every page), then locked in id order as every writer locks them.
+  const { rows: page } = await q.query<{ id: string }>(
+    'SELECT id FROM credentials WHERE run_id = $1 LIMIT $2',
+    [runId, PAGE],
+  );
+  const rows = (
+    await loadCredentials(
+      q,
+      page.map((r) => r.id),
+      true,
+    )
+  ).filter((r) => r.run_id === runId);
+  if (page.length === 0) {
     // Nothing counted in it any more: whatever is missing from its counts ends unsynced.
     await q.query(
       `UPDATE sync_runs SET unsynced = unsynced + GREATEST(0, impacted - success - partial - failed - unsynced)
@@ -131,7 +140,7 @@ async function withdrawPage(ctx: Ctx, q: Queryable, runId: string): Promise<numb
       void removeJobs(ctx, dropped);
     });
   }
-  return rows.length;
+  return page.length;
 }
 
 /**

@@ -56,15 +56,18 @@ export async function sweepRuns(ctx: Ctx): Promise<SweepResult> {
     );
   }
   const grace = new Date(now.getTime() - ctx.config.RECONCILE_GRACE_MS).toISOString();
+  // A group's members are looked at soon; other runs (where this is only a safety net, and where a
+  // run of a million items would cost a scan of them every sweep) once they are RUN_AGENT_WAIT_MS old.
   result.stranded = await endItems(
     ctx,
     `JOIN sync_runs r ON r.id = c.run_id
-      WHERE c.run_id IS NOT NULL AND r.finished_at IS NULL AND r.cancelled_at IS NULL AND r.started_at <= $1
+      WHERE c.run_id IS NOT NULL AND r.finished_at IS NULL AND r.cancelled_at IS NULL
+        AND r.started_at <= CASE WHEN r.trigger = 'group' THEN $1::timestamptz ELSE $2::timestamptz END
         AND c.job_state = 'idle' AND c.pending_secret IS NULL AND c.next_change_at IS NULL
         AND (r.kind = 'change' OR c.next_verify_at IS NULL)
         AND NOT EXISTS (SELECT 1 FROM sync_groups g JOIN credentials p ON p.id = g.primary_credential_id
                          WHERE g.change_run_id = r.id AND p.run_id = r.id AND p.id <> c.id)`,
-    [grace],
+    [grace, cutoff.toISOString()],
     (row, run) =>
       row.job_state === 'idle' &&
       row.pending_secret === null &&
@@ -150,18 +153,18 @@ async function endItems(
   reasonOf: (row: CredentialRow, run: RunFacts) => string | null,
 ): Promise<number> {
   let ended = 0;
-  let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const n = params.length;
+    // No order and no cursor: ended items leave the run (and the selection), so each page costs
+    // what it takes, even in a run of a million items (an ordered page sorts them all).
     const { rows } = await ctx.db.query<{ id: string } & RunFacts>(
-      `SELECT c.id, r.trigger, r.kind FROM credentials c ${where} AND c.id > $${n + 1} ORDER BY c.id LIMIT $${n + 2}`,
-      [...params, after, PAGE],
+      `SELECT c.id, r.trigger, r.kind FROM credentials c ${where} LIMIT $${params.length + 1}`,
+      [...params, PAGE],
     );
     if (rows.length === 0) break;
-    after = rows.at(-1)!.id;
     const runs = new Map(rows.map((r) => [r.id, r]));
-    ended += await ctx.db.tx(async (q) => {
+    const n = await ctx.db.tx(async (q) => {
       const now = new Date();
+      // Locked in id order (loadCredentials), as every writer locks them: no deadlock.
       const locked = await loadCredentials(
         q,
         rows.map((r) => r.id),
@@ -179,7 +182,9 @@ async function endItems(
       );
       return leaving.length;
     });
-    if (rows.length < PAGE) break;
+    ended += n;
+    // A short page was the last; a page that ended nothing (rows changed meanwhile) stops this sweep.
+    if (rows.length < PAGE || n === 0) break;
   }
   return ended;
 }
