@@ -33,10 +33,10 @@ const CANCEL_BUDGET_MS = 5000;
  *   unsynced with the reason (`site_disabled`, `no_agent`, `agent_disabled`, `agents_offline`); its
  *   job is not withdrawn: it runs when an agent can take it, outside the run;
  * - an item left with nothing to do (idle, no pending password, nothing due of its run's kind: a
- *   change run's item waits for no verification) ends at once: in a
- *   sync group's run, a member whose primary left the run without settling its change
- *   (`primary_unsettled`: the members follow outside the run if the change turns out set);
- *   anywhere else `not_scheduled`;
+ *   change run's item waits for no verification) ends: in a sync group's run at once, a member
+ *   whose primary left the run without settling its change (`primary_unsettled`: the members
+ *   follow outside the run if the change turns out set); in any other run, once it is
+ *   RUN_AGENT_WAIT_MS old, `not_scheduled` (a safety net);
  * - a run with nothing left in it closes; a cancelled run's withdrawal goes on.
  */
 export async function sweepRuns(ctx: Ctx): Promise<SweepResult> {
