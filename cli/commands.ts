@@ -36,9 +36,11 @@ export const USAGE = `syncctl: operate the password sync coordinator
   credentials resume ID                    resume a credential suspended by errors
   credentials delete ID [--force]          --force deletes even while a change is in flight
   credentials create --target ID --username U (--password P | --password-stdin)
-  runs list [--outcome success|partial|failure|running] [--site ID] [--since ISO-TIME] [--limit N]
-            [--cursor C] [--all]
+  runs list [--outcome success|partial|failure|issues|running] [--site ID] [--since ISO-TIME] [--limit N]
+            [--cursor C] [--all]            (issues = partial or failure: the With Issues bucket)
   runs get ID | items ID [--limit N] [--cursor C] [--all]
+  runs cancel ID                           end a running run now: queued work it asked for is dropped,
+                                           changes already handed to an agent finish (docs/sync-runs.md)
   runs start --kind verify|change [--site ID] [--target ID] [--wait]
   sync [--site ID] [--wait]                verify now; --wait shows progress, exits 3 on failures
   policies list | get ID | create --name N [--rules JSON] [--verify-interval S] [--rotate-interval S]
@@ -186,7 +188,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
               {
                 bucket: 'With Issues',
                 count: b.withIssues,
-                meaning: `runs that ended partial, last ${b.withIssuesDays} days`,
+                meaning: `runs that ended partial or failed, last ${b.withIssuesDays} days`,
               },
               {
                 bucket: 'Suspended by Error',
@@ -208,6 +210,8 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
               active: x.jobs?.active,
               queued: x.jobs?.queued,
               lastSync: x.lastSyncAt,
+              lastVerified: x.lastVerifiedAt,
+              last24h: `${x.last24h.ok} ok, ${x.last24h.failed} failed`,
               latestRun: x.latestRun ? (x.latestRun.finishedAt ? x.latestRun.outcome : 'running') : null,
               impacted: x.latestRun?.counts.impacted,
               success: x.latestRun?.counts.success,
@@ -223,6 +227,8 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
               'active',
               'queued',
               'lastSync',
+              'lastVerified',
+              'last24h',
               'latestRun',
               'impacted',
               'success',
@@ -428,6 +434,16 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     case 'runs get': {
       const r = await api.call<SyncRunView>('GET', path(`/sync-runs/${need(id, 'ID')}`));
       out(r, () => fields(runRow(r)));
+      return 0;
+    }
+    case 'runs cancel': {
+      const r = await api.call<SyncRunView>('POST', path(`/sync-runs/${need(id, 'ID')}/cancel`), {});
+      out(r, () =>
+        [
+          `sync run ${r.id} cancelled${r.finishedAt ? '' : ' (still withdrawing its queued work)'}`,
+          fields(runRow(r)),
+        ].join('\n'),
+      );
       return 0;
     }
     case 'runs items':

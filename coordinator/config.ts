@@ -75,6 +75,12 @@ export const CoordinatorEnvSchema = z.object({
   RECONCILE_EVERY_MS: envInt(1000, 3_600_000).default(30_000),
   /** Work queued or claimed more recently than this is left alone by the reconciler (may still be on its way). */
   RECONCILE_GRACE_MS: envInt(1000, 600_000).default(10_000),
+  /**
+   * How long an item of a sync run waits for an agent able to take its job (its site disabled, no
+   * agent ever, all disabled / revoked / awaiting approval, or none online) before it ends unsynced
+   * with that reason (docs/sync-runs.md).
+   */
+  RUN_AGENT_WAIT_MS: envInt(1000, 7 * 86_400_000).default(600_000),
   JOB_LOCK_MS: envInt(5000, 600_000).default(30_000),
   STALLED_CHECK_MS: envInt(1000, 600_000).default(15_000),
   HEARTBEAT_EVERY_MS: envInt(1000, 60_000).default(15_000),

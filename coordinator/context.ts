@@ -2,6 +2,7 @@ import type { SecretBox } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Metrics } from './metrics.js';
+import type { ScheduleCounts } from './results/schedule-counts.js';
 import type { SiteQueues } from './queues/site-queues.js';
 import type { Wake } from './queues/wake.js';
 import type { Db } from './store/db.js';
@@ -15,6 +16,8 @@ export interface Ctx {
   wake: Wake;
   log: Logger;
   metrics: Metrics;
+  /** Results of work outside runs, tallied into the day's `schedule` run of each site. */
+  scheduleCounts: ScheduleCounts;
   /** Asks the scheduler to tick soon (new due work), on any replica. */
   kickScheduler: () => void;
   /**

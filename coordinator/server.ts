@@ -9,6 +9,7 @@ import type { Ctx } from './context.js';
 import { createMetrics } from './metrics.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
+import { ScheduleCounts } from './results/schedule-counts.js';
 import { SchedulerRunner } from './scheduler/runner.js';
 import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';
@@ -53,12 +54,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     wake,
     log,
     metrics,
+    scheduleCounts: new ScheduleCounts(db, log),
     kickScheduler: () => scheduler?.kick(),
     shutdown: shutdown.signal,
   };
   // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.
   const sites = await db.query<{ id: string }>('SELECT id FROM sites');
   for (const s of sites.rows) queues.get(s.id);
+  ctx.scheduleCounts.start();
   if (config.RUN_SCHEDULER) {
     scheduler = new SchedulerRunner(ctx);
     await scheduler.start();
@@ -78,6 +81,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
       shutdown.abort();
       await app.close();
       await scheduler?.close();
+      await ctx.scheduleCounts.close();
       await queues.close();
       await wake.close();
       await publisher.quit().catch(() => undefined);

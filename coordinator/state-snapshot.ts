@@ -26,7 +26,55 @@ export interface StateSnapshot {
   queues: Map<string, Record<string, number>>;
 }
 
-const cache = new WeakMap<Ctx, { at: number; settled: boolean; pending: Promise<StateSnapshot> }>();
+const DAY_MS = 86_400_000;
+
+/**
+ * Site results are read this many times less often than the status counts (30 s with the default
+ * COUNTS_MAX_AGE_MS of 2 s): they need every credential row itself (about 1 s at 1,000,000), where
+ * the status counts come from an index.
+ */
+const RESULTS_AGE_FACTOR = 15;
+
+/** A site's latest results, as GET /summary and GET /overview show them (shared/contracts/api.ts Last24h). */
+export interface SiteResults {
+  lastVerifiedAt: string | null;
+  last24h: { checked: number; ok: number; failed: number };
+}
+
+interface Shared<T> {
+  at: number;
+  settled: boolean;
+  pending: Promise<T>;
+}
+
+/**
+ * One read shared by every reader of this process for `maxAgeMs`, taken by one reader at a time; a
+ * failed read is not kept (the next reader tries again). With 0, readers share only a read in
+ * progress.
+ */
+function sharedRead<T>(
+  cache: WeakMap<Ctx, Shared<T>>,
+  ctx: Ctx,
+  maxAgeMs: number,
+  take: () => Promise<T>,
+): Promise<T> {
+  const hit = cache.get(ctx);
+  if (hit && (!hit.settled || Date.now() - hit.at < maxAgeMs)) return hit.pending;
+  const entry: Shared<T> = { at: Date.now(), settled: false, pending: take() };
+  cache.set(ctx, entry);
+  entry.pending.then(
+    () => {
+      entry.settled = true;
+    },
+    () => {
+      if (cache.get(ctx) === entry) cache.delete(ctx);
+    },
+  );
+  return entry.pending;
+}
+
+const snapshots = new WeakMap<Ctx, Shared<StateSnapshot>>();
+const results = new WeakMap<Ctx, Shared<Map<string, SiteResults>>>();
 
 /**
  * One snapshot shared by every reader of this coordinator process for COUNTS_MAX_AGE_MS (2 s by
@@ -36,21 +84,46 @@ const cache = new WeakMap<Ctx, { at: number; settled: boolean; pending: Promise<
  * only a snapshot being taken (the gauges of one scrape, say).
  */
 export function stateSnapshot(ctx: Ctx): Promise<StateSnapshot> {
-  const hit = cache.get(ctx);
-  if (hit && (!hit.settled || Date.now() - hit.at < ctx.config.COUNTS_MAX_AGE_MS)) return hit.pending;
-  const entry = { at: Date.now(), settled: false, pending: takeSnapshot(ctx) };
-  cache.set(ctx, entry);
-  entry.pending.then(
-    () => {
-      entry.settled = true;
-    },
-    () => {
-      // A failed snapshot is not kept: the next reader tries again.
-      if (cache.get(ctx) === entry) cache.delete(ctx);
-    },
-  );
-  return entry.pending;
+  return sharedRead(snapshots, ctx, ctx.config.COUNTS_MAX_AGE_MS, () => takeSnapshot(ctx));
 }
+
+/**
+ * Each site's latest results, scheduled work included (docs/sync-runs.md): the newest
+ * last_verified_at of its credentials, and those whose latest result came in the last 24 hours, by
+ * outcome. One pass over the credentials, shared for RESULTS_AGE_FACTOR × COUNTS_MAX_AGE_MS; no
+ * table or write of its own. Sites without credentials are missing (read as none).
+ */
+export function siteResults(ctx: Ctx): Promise<Map<string, SiteResults>> {
+  return sharedRead(results, ctx, ctx.config.COUNTS_MAX_AGE_MS * RESULTS_AGE_FACTOR, async () => {
+    const { rows } = await ctx.db.query<{
+      site_id: string;
+      last_verified_at: Date | null;
+      checked: number;
+      ok: number;
+      failed: number;
+    }>(
+      `SELECT site_id, max(last_verified_at) AS last_verified_at,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz)::int AS checked,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'ok')::int AS ok,
+              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'failed')::int AS failed
+         FROM credentials GROUP BY site_id`,
+      [new Date(Date.now() - DAY_MS).toISOString()],
+    );
+    return new Map(
+      rows.map((r) => [
+        r.site_id,
+        {
+          lastVerifiedAt: r.last_verified_at?.toISOString() ?? null,
+          last24h: { checked: r.checked, ok: r.ok, failed: r.failed },
+        },
+      ]),
+    );
+  });
+}
+
+/** A site's results from siteResults(), none for a site without credentials. */
+export const resultsOf = (all: Map<string, SiteResults>, siteId: string): SiteResults =>
+  all.get(siteId) ?? { lastVerifiedAt: null, last24h: { checked: 0, ok: 0, failed: 0 } };
 
 async function takeSnapshot(ctx: Ctx): Promise<StateSnapshot> {
   const takenAt = new Date();

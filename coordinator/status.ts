@@ -28,7 +28,8 @@ export interface DerivedStatus {
 /**
  * The one place a status is decided, in the brief's precedence:
  * not_synced > unsyncable > agent_disabled > being_synced > pending_sync > change_not_configured >
- * in_sync > out_of_sync. `agent_disabled`: no enabled agent can take the credential's jobs, because
+ * in_sync > out_of_sync. A credential never checked yet is `pending_sync` (its first verification
+ * comes at once). `agent_disabled`: no enabled agent can take the credential's jobs, because
  * the site is disabled or because it had agents and none of them can work now (disabled, revoked or
  * awaiting approval: an operator has to act). A site that never had an agent is not "agent
  * disabled": its work waits for the first agent (pending). Pure: same facts, same answer.
@@ -44,6 +45,9 @@ export function deriveStatus(f: StatusFacts): DerivedStatus {
   if (f.changeWanted && (!f.capabilities.change || !f.capabilities.changeConfigured)) {
     return { status: 'change_not_configured', reason: null };
   }
+  // Never checked: its first verification is queued when it is created (or when sync is turned
+  // on); until that first result it is pending, not "not verified recently".
+  if (f.lastOutcome === null && f.capabilities.verify) return { status: 'pending_sync', reason: null };
   if (f.lastOutcome === 'failed') return { status: 'out_of_sync', reason: f.lastReason ?? 'error' };
   const fresh =
     f.lastVerifiedAt !== null && f.now.getTime() - f.lastVerifiedAt.getTime() <= f.verifyIntervalMs;

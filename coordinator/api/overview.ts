@@ -2,11 +2,14 @@ import { z } from 'zod';
 import { OverviewView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import { stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
+import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
 import { syncRunView, type SyncRunRow } from './views.js';
 
-/** How far back "With Issues" looks for runs that ended partial. */
+/** How far back "With Issues" looks for runs that ended partial or failed. */
 const ISSUES_WINDOW_DAYS = 7;
+
+/** 00:00 UTC of the day `at` falls on: the start of that day's schedule entries. */
+const today = (at: Date): Date => new Date(Math.floor(at.getTime() / 86_400_000) * 86_400_000);
 
 const OverviewQuery = z.strictObject({ bucket: z.enum(['hour', 'day']).default('hour') });
 
@@ -28,35 +31,46 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
       const step = hour ? 3_600_000 : 86_400_000;
       const last = new Date(Math.floor(now.getTime() / step) * step);
       const first = new Date(last.getTime() - (span - 1) * step);
-      const [snapshot, runs, latest, series] = await Promise.all([
+      const [snapshot, results, runs, latest, series] = await Promise.all([
         stateSnapshot(ctx),
+        siteResults(ctx),
         ctx.db.query<{ in_progress: number; with_issues: number }>(
           `SELECT count(*) FILTER (WHERE finished_at IS NULL)::int AS in_progress,
-                  count(*) FILTER (WHERE outcome = 'partial')::int AS with_issues
+                  count(*) FILTER (WHERE outcome IN ('partial', 'failure'))::int AS with_issues
              FROM sync_runs WHERE started_at > $1::timestamptz - make_interval(days => $2)`,
           [now.toISOString(), ISSUES_WINDOW_DAYS],
         ),
-        // Each site's latest run scoped to it: one probe of sync_runs_site (migration 5) per site.
-        ctx.db.query<SyncRunRow & { site_id: string }>(
-          `SELECT s.id AS site_id, r.*
+        // Each site's latest run scoped to it (one probe of sync_runs_site, migration 5, per site;
+        // the day's schedule entries are skipped), and today's schedule entry of its verifications
+        // (sync_runs_schedule_day, migration 9).
+        ctx.db.query<SyncRunRow & { site_id: string; latest: boolean }>(
+          `SELECT s.id AS site_id, true AS latest, r.*
              FROM sites s
              CROSS JOIN LATERAL (
-               SELECT * FROM sync_runs r WHERE (r.scope->>'siteId') = s.id::text ORDER BY r.started_at DESC LIMIT 1) r`,
+               SELECT * FROM sync_runs r WHERE (r.scope->>'siteId') = s.id::text AND r.trigger <> 'schedule'
+                ORDER BY r.started_at DESC LIMIT 1) r
+           UNION ALL
+           SELECT (r.scope->>'siteId')::uuid AS site_id, false AS latest, r.*
+             FROM sync_runs r
+            WHERE r.trigger = 'schedule' AND r.kind = 'verify' AND r.started_at = $1::timestamptz`,
+          [today(now).toISOString()],
         ),
         ctx.db.query<{ at: Date; success: number; partial: number; failure: number; running: number }>(
-          // Buckets in UTC, whatever the session's time zone.
+          // Buckets in UTC, whatever the session's time zone. Schedule entries (one per site and day,
+          // started at 00:00) are not runs started at an hour: the history lists them, the chart not.
           `SELECT to_timestamp(floor(extract(epoch FROM started_at) / $1) * $1) AS at,
                   count(*) FILTER (WHERE outcome = 'success')::int AS success,
                   count(*) FILTER (WHERE outcome = 'partial')::int AS partial,
                   count(*) FILTER (WHERE outcome = 'failure')::int AS failure,
                   count(*) FILTER (WHERE finished_at IS NULL)::int AS running
              FROM sync_runs
-            WHERE started_at >= $2::timestamptz
+            WHERE started_at >= $2::timestamptz AND trigger <> 'schedule'
             GROUP BY 1 ORDER BY 1`,
           [step / 1000, first.toISOString()],
         ),
       ]);
-      const latestBySite = new Map(latest.rows.map((r) => [r.site_id, r]));
+      const latestBySite = new Map(latest.rows.filter((r) => r.latest).map((r) => [r.site_id, r]));
+      const scheduledBySite = new Map(latest.rows.filter((r) => !r.latest).map((r) => [r.site_id, r]));
       const jobs = await jobCounts(ctx, snapshot);
       // Every bucket of the span, empty ones included, so the chart has a steady axis.
       const byTime = new Map(series.rows.map((r) => [r.at.getTime(), r]));
@@ -90,14 +104,17 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
         },
         sites: snapshot.sites.map((s) => {
           const run = latestBySite.get(s.id);
+          const scheduled = scheduledBySite.get(s.id);
           return {
             siteId: s.id,
             name: s.name,
             enabled: s.enabled,
             lastSyncAt: s.last_sync_at?.toISOString() ?? null,
+            ...resultsOf(results, s.id),
             agents: { total: s.agents_total, enabled: s.agents_enabled, online: s.agents_online },
             jobs: jobs.perSite.get(s.id) ?? null,
             latestRun: run ? syncRunView(run) : null,
+            scheduled: scheduled ? syncRunView(scheduled) : null,
           };
         }),
         runsOverTime: { bucket: query.bucket, points },

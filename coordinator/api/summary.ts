@@ -2,18 +2,19 @@ import { SummaryView } from '../../shared/contracts/api.js';
 import { emptyStatusCounts } from '../../shared/contracts/status.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import { stateSnapshot } from '../state-snapshot.js';
+import { resultsOf, siteResults, stateSnapshot } from '../state-snapshot.js';
 
 export function registerSummaryRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/summary',
-    summary: 'Counts per status, overall and per site (from a snapshot at most COUNTS_MAX_AGE_MS old)',
+    summary:
+      'Counts per status, overall and per site, with the latest results of each site (counts at most COUNTS_MAX_AGE_MS old, the results 15 times that)',
     tag: 'summary',
     auth: 'viewer',
     response: { status: 200, schema: SummaryView },
     handler: async () => {
-      const snapshot = await stateSnapshot(ctx);
+      const [snapshot, results] = await Promise.all([stateSnapshot(ctx), siteResults(ctx)]);
       const byStatus = emptyStatusCounts();
       const perSite = new Map(snapshot.sites.map((s) => [s.id, emptyStatusCounts()]));
       for (const r of snapshot.credentials) {
@@ -32,6 +33,7 @@ export function registerSummaryRoutes(ctx: Ctx, routes: Routes): void {
           enabled: s.enabled,
           byStatus: perSite.get(s.id)!,
           lastSyncAt: s.last_sync_at?.toISOString() ?? null,
+          ...resultsOf(results, s.id),
         })),
         asOf: snapshot.takenAt.toISOString(),
       };

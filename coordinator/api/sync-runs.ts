@@ -7,6 +7,7 @@ import { Where } from '../store/where.js';
 import { actorOf, audit } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
+import { markCancelled, withdrawRun } from '../scheduler/run-cancel.js';
 import { startRun } from '../scheduler/runs.js';
 import type { Queryable } from '../store/db.js';
 import { syncRunView, type SyncRunRow } from './views.js';
@@ -46,7 +47,8 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/sync-runs',
-    summary: 'Sync history, newest first, filterable by outcome, site and start time (keyset-paged)',
+    summary:
+      'Sync history, newest first (manual and group runs, and one schedule entry per site, kind and day for work outside runs), filterable by outcome, site and start time (keyset-paged)',
     tag: 'sync-runs',
     auth: 'viewer',
     query: SyncRunListQuery,
@@ -57,6 +59,8 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
       // Ties on started_at (one statement can start several runs) are ordered by id: none is skipped.
       if (after) where.add(`(r.started_at, r.id) < (${timeKeyParam(1)}, $2::uuid)`, after[0], after[1]);
       if (query.outcome === 'running') where.add('r.finished_at IS NULL');
+      else if (query.outcome === 'issues')
+        where.add("r.finished_at IS NOT NULL AND r.outcome IN ('partial', 'failure')");
       else if (query.outcome) where.add('r.finished_at IS NOT NULL AND r.outcome = $1', query.outcome);
       if (query.siteId) where.add("(r.scope->>'siteId') = $1", query.siteId);
       if (query.since) where.add('r.started_at >= $1::timestamptz', query.since);
@@ -75,6 +79,31 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     },
   });
   routes.add({
+    method: 'POST',
+    url: '/api/v1/sync-runs/:id/cancel',
+    summary:
+      'Cancel a running sync run: it ends now (items without a result count unsynced, reason cancelled); queued work it asked for is dropped, work an agent holds and changes whose new password may be set finish outside it',
+    tag: 'sync-runs',
+    auth: 'operator',
+    params: IdParams,
+    response: { status: 200, schema: SyncRunView },
+    handler: async ({ params }, req) => {
+      const actor = actorOf(req).id;
+      await ctx.db.tx(async (q) => {
+        const run = await markCancelled(q, params.id, actor);
+        await audit(q, req, 'sync_run.cancel', 'sync_run', params.id, {
+          kind: run.kind,
+          trigger: run.trigger,
+          scope: run.scope,
+        });
+      });
+      // The withdrawal goes on in the run sweep if it takes longer than this (a huge run).
+      const run = await withdrawRun(ctx, params.id, CANCEL_BUDGET_MS);
+      ctx.log.info({ runId: params.id, finished: run.finished_at !== null }, 'sync run cancelled');
+      return syncRunView(run);
+    },
+  });
+  routes.add({
     method: 'GET',
     url: '/api/v1/sync-runs/:id',
     summary: 'A sync run with its counts',
@@ -89,6 +118,9 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     },
   });
 }
+
+/** How long a cancel request withdraws work before it answers (the run sweep finishes the rest). */
+const CANCEL_BUDGET_MS = 5000;
 
 const SCOPE_TABLES = { siteId: 'sites', targetId: 'targets', groupId: 'sync_groups' } as const;
 

@@ -75,6 +75,8 @@ export interface SyncRunRow {
   partial: number;
   failed: number;
   outcome: SyncRunView['outcome'];
+  cancelled_at: Date | null;
+  cancelled_by: string | null;
 }
 
 export const syncRunView = (r: SyncRunRow): SyncRunView => ({
@@ -93,4 +95,6 @@ export const syncRunView = (r: SyncRunRow): SyncRunView => ({
     failed: r.failed,
   },
   outcome: r.outcome,
+  cancelledAt: iso(r.cancelled_at),
+  cancelledBy: r.cancelled_by,
 });

@@ -11,7 +11,7 @@ import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
-import { markHandedOut, markIdle } from '../results/transitions.js';
+import { markHandedOut, markIdle, settlePendingSoon } from '../results/transitions.js';
 import { privilegedMismatch } from '../privileged.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
@@ -72,7 +72,17 @@ interface Settle {
   unreadable: boolean;
   /** Why the job's privileged account may not be handed out (settled as an error with this message). */
   refused?: string;
+  /**
+   * The job is about an older pending password than the credential's (left behind in Redis, e.g. by
+   * a cancelled run whose job removal failed, and standing in for the new change's deduplicated job):
+   * the credential's own pending password goes out again soon.
+   */
+  outdated?: boolean;
 }
+
+/** Whether a change / reconcile job is about another pending password than the one the row waits with. */
+const outdatedChange = (row: CredentialRow, kind: JobKind, data: JobData): boolean =>
+  kind !== 'verify' && row.sync_enabled && row.pending_secret !== null && row.pending_id !== data.changeId;
 
 /** What a hand-out decided: the jobs going to the agent, and the ones finished without it. */
 interface HandOut {
@@ -117,7 +127,12 @@ async function handOut(
     }
     if (!stillWanted(row, p.kind, p.data)) {
       out.skipped.push(p.job);
-      settle.push({ id: row.id, kind: p.kind, unreadable: false });
+      settle.push({
+        id: row.id,
+        kind: p.kind,
+        unreadable: false,
+        outdated: outdatedChange(row, p.kind, p.data),
+      });
       continue;
     }
     // The privileged account must still be on the same target (it may have been edited since).
@@ -250,7 +265,14 @@ async function handOutChanges(
       if (!row || !stillWanted(row, c.kind, c.data)) {
         // Settled or replaced since the unlocked read: this job is not about the pending password now.
         out.skipped.push(c.job);
-        if (row) settle.push({ id: row.id, kind: c.kind, unreadable: false });
+        if (row) {
+          settle.push({
+            id: row.id,
+            kind: c.kind,
+            unreadable: false,
+            outdated: outdatedChange(row, c.kind, c.data),
+          });
+        }
         continue;
       }
       const t = { ...c, row };
@@ -270,6 +292,7 @@ async function handOutChanges(
       const row = rows.get(s.id);
       if (!row || row.job_state === 'idle' || row.job_kind !== s.kind) continue;
       markIdle(row);
+      if (s.outdated) settlePendingSoon(row, now);
       if (s.unreadable) failUnreadable(row, now);
       if (s.refused !== undefined) failRefused(row, now, s.refused);
       touched.push(row);

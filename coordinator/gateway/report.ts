@@ -7,7 +7,7 @@ import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
-import { applyResult, markIdle, settlePendingSoon, type RunCount } from '../results/transitions.js';
+import { applyResult, changed, markIdle, settlePendingSoon, type RunCount } from '../results/transitions.js';
 import { dispatch, type Work } from '../scheduler/dispatch.js';
 import { historyField, rowSealer } from '../secrets.js';
 import { refreshStatus } from '../status.js';
@@ -90,8 +90,12 @@ async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promis
 async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): Promise<Set<string>> {
   const follow: { id: string; kind: JobKind }[] = [];
   const foreign = new Set<string>();
+  /** Results of work outside runs: the day's schedule entry of the site counts them (after the commit). */
+  const outside: { kind: 'verify' | 'change'; count: RunCount }[] = [];
+  let at = new Date();
   await ctx.db.tx(async (q) => {
     const now = new Date();
+    at = now;
     const sealer = rowSealer(ctx.box);
     const all = await loadCredentials(q, [...new Set(accepted.map((a) => a.data.credentialId))], true);
     // As claim.ts does: a result never touches a credential of another site than the agent's.
@@ -148,11 +152,15 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
           'pending password discarded; kept sealed in secret_history',
         );
       }
-      if (effect.count) counted.push({ row, count: effect.count });
+      if (effect.count) {
+        counted.push({ row, count: effect.count });
+        if (row.run_id === null)
+          outside.push({ kind: a.kind === 'verify' ? 'verify' : 'change', count: effect.count });
+      }
       if (effect.count && a.kind !== 'verify') {
         // The change settled: the next rotation, and a sync group's next step.
         const policy = row.policy_id ? policies.get(row.policy_id) : undefined;
-        scheduleAfterChange(row, policy, effect.count === 'success', now);
+        scheduleAfterChange(row, policy, changed(effect.count), now);
         if (row.group_id !== null) settled.push({ row, changeId: a.data.changeId, count: effect.count });
       }
       if (effect.followUp) follow.push({ id: row.id, kind: effect.followUp });
@@ -199,6 +207,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     await dispatch(ctx, q, work, now);
     await settleGroupChanges(ctx, q, settled, now);
   });
+  for (const o of outside) ctx.scheduleCounts.add(agent.site_id, o.kind, o.count, at);
   // At most one write a second per site: every report of every agent of the site would otherwise
   // queue on this one row (a lock and a commit per report batch) for a timestamp shown in seconds.
   await ctx.db.query(

@@ -7,7 +7,7 @@ import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
 import { countInRuns, finishRuns, type RunResult } from '../results/runs.js';
-import { beginChange, type RunCount } from '../results/transitions.js';
+import { beginChange, changed, type RunCount } from '../results/transitions.js';
 
 import { dispatch, type Work } from '../scheduler/dispatch.js';
 import { rowSealer } from '../secrets.js';
@@ -201,7 +201,7 @@ export async function settleGroupChanges(
     const interval = (policy?.rotate_interval_s ?? 0) * 1000;
     const unsynced: RunResult[] = [];
     const work: Work[] = [];
-    const success = s.count === 'success' && password !== null;
+    const success = changed(s.count) && password !== null;
     for (const o of others) {
       if (!success) {
         if (o.run_id === runId) unsynced.push({ row: o, count: 'unsynced', reason: 'primary_failed' });

@@ -1,4 +1,5 @@
 import type { SyncRunRow } from '../api/views.js';
+import type { RunCount } from '../results/transitions.js';
 import type { Queryable } from '../store/db.js';
 
 export interface GroupRow {
@@ -66,7 +67,7 @@ export const runItemView = (r: RunItemRow) => ({
   credentialId: r.credential_id,
   username: r.username,
   targetName: r.target_name,
-  result: r.result as 'success' | 'failed' | 'unsynced',
+  result: r.result as RunCount,
   reason: r.reason,
   at: r.at.toISOString(),
 });

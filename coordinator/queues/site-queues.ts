@@ -164,6 +164,16 @@ export class SiteQueues {
     return new Set(jobIds.filter((_, i) => results[i]?.[1] === 1));
   }
 
+  /**
+   * Removes jobs that no agent holds (a cancelled run's queued work); a job an agent holds now is
+   * left alone (BullMQ refuses to remove a locked job). Returns how many were removed.
+   */
+  async remove(siteId: string, jobIds: string[]): Promise<number> {
+    const { queue } = this.get(siteId);
+    const removed = await Promise.all(jobIds.map((id) => queue.remove(id, { removeChildren: false })));
+    return removed.filter((n) => n === 1).length;
+  }
+
   async counts(siteId: string): Promise<Record<string, number>> {
     return this.get(siteId).queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
   }

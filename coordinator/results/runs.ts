@@ -14,7 +14,7 @@ export interface RunResult {
  * Counts results in the sync runs their credentials belong to, records each as an item of its run
  * (`sync_run_items`: the run's drill-down) and takes the credentials out of the run (the caller
  * saves the rows). A run is finished once every impacted credential has a result; its outcome is
- * success (all succeeded), failure (none did) or partial.
+ * success (all succeeded), failure (none did, even partly) or partial (OUTCOME_SQL).
  */
 export async function countInRuns(q: Queryable, items: RunResult[], now: Date): Promise<void> {
   const inRuns = items.filter((i) => i.row.run_id !== null);
@@ -28,28 +28,23 @@ export async function countInRuns(q: Queryable, items: RunResult[], now: Date): 
       inRuns.map((i) => i.row.run_id),
       inRuns.map((i) => i.row.id),
       inRuns.map((i) => i.count),
-      inRuns.map((i) =>
-        i.reason !== undefined ? i.reason : i.count === 'failed' ? (i.row.last_reason ?? 'error') : null,
-      ),
+      inRuns.map((i) => (i.reason !== undefined ? i.reason : defaultReason(i))),
       now.toISOString(),
     ],
   );
   for (const i of inRuns) i.row.run_id = null;
   const ids: string[] = [];
-  const success: number[] = [];
-  const failed: number[] = [];
-  const unsynced: number[] = [];
+  const counts: Record<RunCount, number[]> = { success: [], partial: [], failed: [], unsynced: [] };
   for (const [runId, list] of byRun) {
     ids.push(runId);
-    success.push(list.filter((i) => i.count === 'success').length);
-    failed.push(list.filter((i) => i.count === 'failed').length);
-    unsynced.push(list.filter((i) => i.count === 'unsynced').length);
+    for (const key of RUN_COUNTS) counts[key].push(list.filter((i) => i.count === key).length);
   }
   await q.query(
-    `UPDATE sync_runs r SET success = r.success + u.s, failed = r.failed + u.f, unsynced = r.unsynced + u.n
-       FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[]) AS u(id, s, f, n)
+    `UPDATE sync_runs r SET success = r.success + u.s, partial = r.partial + u.p, failed = r.failed + u.f,
+            unsynced = r.unsynced + u.n
+       FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[]) AS u(id, s, p, f, n)
       WHERE r.id = u.id`,
-    [ids, success, failed, unsynced],
+    [ids, counts.success, counts.partial, counts.failed, counts.unsynced],
   );
   await finishRuns(q, ids, now);
 }
@@ -72,13 +67,30 @@ export async function leaveRuns(
   );
 }
 
+/**
+ * A run's outcome from its counts (SQL, over the row's columns): `success` when every item
+ * succeeded, `failure` when none succeeded even partly (no success, no partial), else `partial`.
+ */
+export const OUTCOME_SQL = `CASE WHEN failed + unsynced + partial = 0 THEN 'success'
+                                 WHEN success + partial = 0 THEN 'failure' ELSE 'partial' END`;
+
 /** Marks runs finished whose every item has a result. */
 export async function finishRuns(q: Queryable, runIds: string[], now: Date): Promise<void> {
   await q.query(
-    `UPDATE sync_runs SET finished_at = $2,
-            outcome = CASE WHEN failed + unsynced + partial = 0 THEN 'success'
-                           WHEN success = 0 THEN 'failure' ELSE 'partial' END
+    `UPDATE sync_runs SET finished_at = $2, outcome = ${OUTCOME_SQL}
       WHERE id = ANY($1::uuid[]) AND finished_at IS NULL AND success + failed + unsynced + partial >= impacted`,
     [runIds, now.toISOString()],
   );
+}
+
+const RUN_COUNTS: RunCount[] = ['success', 'partial', 'failed', 'unsynced'];
+
+/**
+ * The reason an item is recorded with when the caller gave none: a failure's reason; for a partial
+ * one, what made the change uncertain (`change_outcome_unknown`).
+ */
+function defaultReason(i: RunResult): string | null {
+  if (i.count === 'failed') return i.row.last_reason ?? 'error';
+  if (i.count === 'partial') return 'change_outcome_unknown';
+  return null;
 }

@@ -5,8 +5,15 @@ import { AUTH_REASONS, type Reason } from '../../shared/contracts/status.js';
 import type { CredentialRow } from '../store/credentials.js';
 import { retryDelayMs } from './backoff.js';
 
-/** How a result counts in the sync run it belongs to. */
-export type RunCount = 'success' | 'failed' | 'unsynced';
+/**
+ * How a result counts in the sync run it belongs to. `partial`: the new password is set (the
+ * credential ends in sync with it) but its change did not confirm itself: the change's result was
+ * uncertain or lost, and a reconcile had to find the new password working (docs/sync-runs.md).
+ */
+export type RunCount = 'success' | 'partial' | 'failed' | 'unsynced';
+
+/** Whether a change that counted `count` set its new password (a partial one did too). */
+export const changed = (count: RunCount | undefined): boolean => count === 'success' || count === 'partial';
 
 export interface TransitionOptions {
   now: Date;
@@ -177,6 +184,17 @@ function discardPending(row: CredentialRow, handedOut: boolean): string | undefi
   return handedOut ? sealed : undefined;
 }
 
+/**
+ * Drops a pending password no agent was ever handed (so nothing can have set it on the target), as
+ * when its change is withdrawn before it started; returns whether it did. One that may be set stays:
+ * the change protocol settles it (a change or reconcile finishes it).
+ */
+export function withdrawPending(row: CredentialRow): boolean {
+  if (row.pending_secret === null || pendingMayBeSet(row)) return false;
+  discardPending(row, false);
+  return true;
+}
+
 /** A result left open whether the target has the pending password: both are kept. */
 function uncertain(row: CredentialRow, message: string | undefined, o: TransitionOptions): void {
   row.pending_state = 'uncertain';
@@ -231,7 +249,8 @@ export function applyResult(
       verified(row, o);
       return { count: 'failed', discarded };
     }
-    return { count: 'success', retired: promote(row, o) };
+    // Set, but only a reconcile could tell (the change's own proof failed or its report was lost).
+    return { count: kind === 'reconcile' ? 'partial' : 'success', retired: promote(row, o) };
   }
   if (kind === 'change' && NOTHING_SENT.has(result.reason)) {
     // This attempt sent nothing: its hand-out is accounted for.

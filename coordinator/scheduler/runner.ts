@@ -2,6 +2,7 @@ import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Ctx } from '../context.js';
 import { reconcileQueues } from './reconciler.js';
+import { sweepRuns } from './run-sweep.js';
 import { tick } from './tick.js';
 
 const QUEUE = 'coordinator';
@@ -25,7 +26,7 @@ export async function runExclusive<T>(
 }
 
 /**
- * Runs the scheduler tick and the reconciler as BullMQ job schedulers on the coordinator's own
+ * Runs the scheduler tick and the reconciler (with the run sweep: every run ends) as BullMQ job schedulers on the coordinator's own
  * queue: whichever replica's worker takes the repeat job runs it, and a PostgreSQL advisory lock
  * (runExclusive) makes it one replica at a time: a tick that finds another replica's tick still
  * running is skipped, the running one goes on while work is due. `kick()` adds a one-off tick
@@ -47,8 +48,11 @@ export class SchedulerRunner {
       QUEUE,
       async (job) => {
         if (job.name === 'reconcile') {
-          const done = await runExclusive(ctx, RECONCILE_LOCK, () => reconcileQueues(ctx));
-          return done.ran ? { readded: done.value } : { skipped: 'another replica reconciles' };
+          const done = await runExclusive(ctx, RECONCILE_LOCK, async () => ({
+            readded: await reconcileQueues(ctx),
+            runs: await sweepRuns(ctx),
+          }));
+          return done.ran ? done.value : { skipped: 'another replica reconciles' };
         }
         const done = await runExclusive(ctx, TICK_LOCK, async () => {
           // Work left when the budget ran out (a big run): go on at once rather than at the next period.

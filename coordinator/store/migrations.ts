@@ -313,6 +313,21 @@ $do$;
 DROP INDEX credentials_target;
 `,
   },
+  {
+    version: 9,
+    name: 'every sync run ends: cancel, sites without a working agent, daily schedule entries',
+    // docs/sync-runs.md. A cancelled run records who and when; a site records since when no agent
+    // could take its work (the run sweep ends items that waited RUN_AGENT_WAIT_MS for one); work
+    // outside runs is counted in one 'schedule' run per site, kind and UTC day, found by this index.
+    sql: `
+ALTER TABLE sync_runs ADD COLUMN cancelled_at timestamptz, ADD COLUMN cancelled_by text;
+ALTER TABLE sites ADD COLUMN no_agent_since timestamptz;
+CREATE UNIQUE INDEX sync_runs_schedule_day ON sync_runs ((scope->>'siteId'), kind, started_at)
+  WHERE trigger = 'schedule';
+-- The open runs (the sweep, runs in progress): few rows, so a small partial index.
+CREATE INDEX sync_runs_open ON sync_runs (started_at) WHERE finished_at IS NULL;
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -185,6 +185,20 @@ export const PasswordHistoryView = z.object({
 });
 
 export const StatusCounts = z.record(StatusSchema, z.number());
+/**
+ * A site's latest results, scheduled work included (docs/sync-runs.md): the credentials of the site
+ * whose latest result (a verification, a change, a reconcile; in a run or not) came within the
+ * last 24 hours, and how many of those succeeded or failed.
+ */
+export const Last24h = z.object({ checked: z.number(), ok: z.number(), failed: z.number() });
+/** Fields every site summary carries (GET /summary, GET /overview). */
+const siteResults = {
+  /** The last result of any job of the site (verification or change, scheduled or in a run). */
+  lastSyncAt: timestamp,
+  /** The last time a stored password of the site was seen to work (a verification or a change). */
+  lastVerifiedAt: timestamp,
+  last24h: Last24h,
+};
 export const SummaryView = z.object({
   byStatus: StatusCounts,
   suspended: z.number(),
@@ -194,12 +208,13 @@ export const SummaryView = z.object({
       name: z.string(),
       enabled: z.boolean(),
       byStatus: StatusCounts,
-      lastSyncAt: timestamp,
+      ...siteResults,
     }),
   ),
   /** When the counts were taken (they are shared for up to COUNTS_MAX_AGE_MS, 2 s by default). */
   asOf: z.string(),
 });
+export type SummaryView = z.infer<typeof SummaryView>;
 
 export const SyncRunScope = z.strictObject({
   siteId: z.uuid().optional(),
@@ -210,9 +225,12 @@ export const CreateSyncRunBody = z.strictObject({
   kind: z.enum(['verify', 'change']),
   scope: SyncRunScope.default({}),
 });
+/** What a run's outcome can be once it finished (docs/sync-runs.md). */
+export const RunOutcome = z.enum(['success', 'partial', 'failure']);
 export const SyncRunView = z.object({
   id: z.uuid(),
   kind: z.enum(['verify', 'change']),
+  /** `manual`, `group`, or `schedule` (the day's work outside runs at a site, one entry per UTC day). */
   trigger: z.string(),
   scope: SyncRunScope,
   createdBy: z.string(),
@@ -225,7 +243,10 @@ export const SyncRunView = z.object({
     partial: z.number(),
     failed: z.number(),
   }),
-  outcome: z.enum(['success', 'partial', 'failure']).nullable(),
+  outcome: RunOutcome.nullable(),
+  /** Set when an operator cancelled the run (POST /sync-runs/{id}/cancel), with who did. */
+  cancelledAt: timestamp,
+  cancelledBy: z.string().nullable(),
 });
 export type SyncRunView = z.infer<typeof SyncRunView>;
 export const PageQuery = z.strictObject({ limit: Limit, cursor: z.string().max(200).optional() });
@@ -240,8 +261,11 @@ export const SerialPageQuery = z.strictObject({
 export const SyncRunListQuery = z.strictObject({
   limit: Limit,
   cursor: z.string().max(200).optional(),
-  /** Finished with this outcome, or `running` (not finished yet). */
-  outcome: z.enum(['success', 'partial', 'failure', 'running']).optional(),
+  /**
+   * Finished with this outcome, `issues` (finished `partial` or `failure`: the With Issues bucket),
+   * or `running` (not finished yet).
+   */
+  outcome: z.enum(['success', 'partial', 'failure', 'issues', 'running']).optional(),
   /** Runs scoped to this site (Resync, sync --site). */
   siteId: z.uuid().optional(),
   /** Runs started at or after this ISO 8601 time. */
@@ -333,7 +357,7 @@ export const SyncRunItemView = z.object({
   credentialId: z.uuid(),
   username: z.string().nullable(),
   targetName: z.string().nullable(),
-  result: z.enum(['success', 'failed', 'unsynced']),
+  result: z.enum(['success', 'partial', 'failed', 'unsynced']),
   reason: z.string().nullable(),
   at: z.string(),
 });
@@ -386,7 +410,7 @@ export const OverviewView = z.object({
     jobsFrom: z.enum(['queues', 'database']),
     /** Sync runs not finished yet. */
     runsInProgress: z.number(),
-    /** Runs that ended partial within the window. */
+    /** Runs that ended `partial` or `failure` within the window (`GET /sync-runs?outcome=issues`). */
     withIssues: z.number(),
     withIssuesDays: z.number(),
     /** Credentials suspended after repeated errors (not scheduled until an operator acts). */
@@ -399,12 +423,14 @@ export const OverviewView = z.object({
       siteId: z.uuid(),
       name: z.string(),
       enabled: z.boolean(),
-      lastSyncAt: z.string().nullable(),
+      ...siteResults,
       agents: z.object({ total: z.number(), enabled: z.number(), online: z.number() }),
       /** The site queue's jobs running and waiting (null when its queue did not answer). */
       jobs: z.object({ active: z.number(), queued: z.number(), delayed: z.number() }).nullable(),
-      /** The site's latest run scoped to it (Resync, sync --site), PingOne's sync summary. */
+      /** The site's latest run scoped to it (Resync, sync --site), not counting schedule entries. */
       latestRun: SyncRunView.nullable(),
+      /** Today's schedule entry of the site (its verifications outside runs), if any yet. */
+      scheduled: SyncRunView.nullable(),
     }),
   ),
   runsOverTime: z.object({

@@ -254,16 +254,17 @@ describe('dashboard', () => {
 
     await page.goto(`${stack.coordinator.url}/#/`);
     await page.getByTestId('bucket-issues').click();
-    await page.waitForURL(/#\/runs\?outcome=partial&days=7$/);
+    await page.waitForURL(/#\/runs\?outcome=issues&days=7$/);
     await page.getByRole('heading', { name: 'Sync runs' }).waitFor();
-    // Filtered on the server: only partial runs of the last 7 days, as the API lists them (a run
-    // may finish meanwhile: compared at each poll, over more than one 3 s refresh).
+    // Filtered on the server: only runs with issues (partial or failure) of the last 7 days, as the
+    // API lists them (a run may finish meanwhile: compared at each poll, over more than one 3 s
+    // refresh).
     const table = page.getByRole('table', { name: 'Sync runs' });
     await expect
       .poll(
         async () => {
           const runs = await expectStatus<{ items: { id: string }[] }>(
-            stack.admin.get('/sync-runs?outcome=partial'),
+            stack.admin.get('/sync-runs?outcome=issues'),
             200,
           );
           const shown = await table
@@ -397,6 +398,39 @@ describe('dashboard', () => {
       200,
     );
     expect(events.items).toHaveLength(1);
+  });
+
+  it('Cancel run on the run page ends a run that waits for an agent, after saying what is dropped', async () => {
+    // A site without an agent: its run would wait (RUN_AGENT_WAIT_MS) for one.
+    const { id: siteId } = await expectStatus<{ id: string }>(
+      stack.admin.post('/sites', { name: 'branch-without-agent' }),
+      201,
+    );
+    const target = await createTarget(stack.admin, siteId, {}, 'kiosk-07');
+    await createCredential(stack.admin, target, { username: 'kiosk' });
+    const run = await expectStatus<{ id: string }>(
+      stack.admin.post('/sync-runs', { kind: 'verify', scope: { siteId } }),
+      201,
+    );
+    await page.goto(`${stack.coordinator.url}/#/runs/${run.id}`);
+    await page.getByRole('heading', { name: /^Sync run: verify/ }).waitFor();
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.textContent()).toContain('no agent has started are dropped');
+    await dialog.getByRole('button', { name: 'Cancel run' }).click();
+    const summary = page.locator('dl.sync-summary');
+    await expect.poll(() => summary.textContent(), { timeout: 10_000 }).toContain('Cancelled by');
+    await expect.poll(() => page.locator('.page-head').textContent()).toContain('Failure');
+    await expect.poll(() => page.getByRole('button', { name: 'Cancel run' }).count()).toBe(0);
+    const items = page.getByRole('table', { name: 'Items of this run' });
+    await expect.poll(() => items.textContent()).toContain('kiosk');
+    const done = await expectStatus<{ finishedAt: string | null; cancelledAt: string | null }>(
+      stack.admin.get(`/sync-runs/${run.id}`),
+      200,
+    );
+    expect(done.finishedAt).not.toBeNull();
+    expect(done.cancelledAt).not.toBeNull();
+    await shot('run-cancelled');
   });
 
   it("a run's items come in pages: Load more items", async () => {

@@ -161,6 +161,16 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     () => ({ path: '/sync-runs', body: { kind: 'verify', scope: { targetId } }, object: idOf }),
   ],
   [
+    'POST /api/v1/sync-runs/{id}/cancel',
+    async () => {
+      const run = await expectStatus<{ id: string }>(
+        c.admin.post('/sync-runs', { kind: 'verify', scope: { targetId } }),
+        201,
+      );
+      return { path: `/sync-runs/${run.id}/cancel`, object: run.id };
+    },
+  ],
+  [
     'POST /api/v1/sync-groups',
     () => ({
       path: '/sync-groups',

@@ -26,6 +26,9 @@ describe('coordinator configuration', () => {
     expect(c.DATABASE_URL).toBeUndefined();
     expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
     expect(c.masterKey.key.length).toBe(32);
+    // docs/sync-runs.md: a run item waits 10 minutes for an agent able to take it.
+    expect(c.RUN_AGENT_WAIT_MS).toBe(600_000);
+    expect(loadCoordinatorConfig({ ...good, RUN_AGENT_WAIT_MS: '1000' }).RUN_AGENT_WAIT_MS).toBe(1000);
   });
 
   it.each([
@@ -41,6 +44,8 @@ describe('coordinator configuration', () => {
     ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
     ['TRUST_PROXY', { TRUST_PROXY: '0' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
+    ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: '999' }],
+    ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: 'ten minutes' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');

@@ -27,7 +27,24 @@ const table: [string, Partial<StatusFacts>, Status, Reason | null][] = [
   ['verified an hour ago', {}, 'in_sync', null],
   ['verified exactly at the interval', { lastVerifiedAt: hoursAgo(24) }, 'in_sync', null],
   ['verified longer ago than the interval', { lastVerifiedAt: hoursAgo(25) }, 'out_of_sync', 'stale'],
-  ['never verified, nothing queued', { lastOutcome: null, lastVerifiedAt: null }, 'out_of_sync', 'stale'],
+  // Pending until its first result (its first verification is queued when it is created).
+  ['never checked, nothing queued yet', { lastOutcome: null, lastVerifiedAt: null }, 'pending_sync', null],
+  [
+    'never checked, cannot be verified (change only)',
+    {
+      lastOutcome: null,
+      lastVerifiedAt: null,
+      capabilities: { verify: false, change: true, changeConfigured: true },
+    },
+    'out_of_sync',
+    'stale',
+  ],
+  [
+    'never checked, its site lost its agents',
+    { lastOutcome: null, lastVerifiedAt: null, site: agentsOff },
+    'agent_disabled',
+    null,
+  ],
   [
     'custom interval of 1 h, verified 2 h ago',
     { verifyIntervalMs: 3_600_000, lastVerifiedAt: hoursAgo(2) },

@@ -160,12 +160,17 @@ describe('change results (the protocol of design section 6)', () => {
 
   it('reconcile keeps whichever password works', () => {
     const a = changing();
-    applyResult(a, 'reconcile', { outcome: 'ok', works: 'pending' }, opts);
+    // Set, but only a reconcile could tell: counts partial in its run (docs/sync-runs.md).
+    expect(applyResult(a, 'reconcile', { outcome: 'ok', works: 'pending' }, opts).count).toBe('partial');
     expect(current(a)).toBe('new-password');
     const b = changing();
-    applyResult(b, 'reconcile', { outcome: 'ok', works: 'current' }, opts);
+    expect(applyResult(b, 'reconcile', { outcome: 'ok', works: 'current' }, opts).count).toBe('failed');
     expect(current(b)).toBe('old-password');
     expect(b.pending_secret).toBeNull();
+    // A change that proved its new password at once is a plain success.
+    expect(applyResult(changing(), 'change', { outcome: 'ok', works: 'pending' }, opts).count).toBe(
+      'success',
+    );
   });
 
   it('unreachable before the change keeps the untouched pending password for the retry', () => {

@@ -134,13 +134,19 @@ export interface Page<T> {
 export interface Summary {
   byStatus: Record<Status, number>;
   suspended: number;
-  sites: {
+  sites: ({
     siteId: string;
     name: string;
     enabled: boolean;
     byStatus: Record<Status, number>;
-    lastSyncAt: string | null;
-  }[];
+  } & SiteResults)[];
+}
+
+/** A site's latest results, scheduled work included (GET /summary, GET /overview). */
+export interface SiteResults {
+  lastSyncAt: string | null;
+  lastVerifiedAt: string | null;
+  last24h: { checked: number; ok: number; failed: number };
 }
 
 export interface SyncRun {
@@ -153,13 +159,15 @@ export interface SyncRun {
   finishedAt: string | null;
   counts: { impacted: number; success: number; unsynced: number; partial: number; failed: number };
   outcome: 'success' | 'partial' | 'failure' | null;
+  cancelledAt: string | null;
+  cancelledBy: string | null;
 }
 
 export interface SyncRunItem {
   credentialId: string;
   username: string | null;
   targetName: string | null;
-  result: 'success' | 'failed' | 'unsynced';
+  result: 'success' | 'partial' | 'failed' | 'unsynced';
   reason: string | null;
   at: string;
 }
@@ -168,6 +176,7 @@ export const OUTCOME_LABELS: Record<string, string> = {
   success: 'Success',
   partial: 'Partial success',
   failure: 'Failure',
+  issues: 'With issues (partial or failure)',
   running: 'Running',
 };
 
@@ -183,15 +192,16 @@ export interface Overview {
     suspended: number;
     notConfigured: number;
   };
-  sites: {
+  sites: ({
     siteId: string;
     name: string;
     enabled: boolean;
-    lastSyncAt: string | null;
     agents: { total: number; enabled: number; online: number };
     jobs: { active: number; queued: number; delayed: number } | null;
     latestRun: SyncRun | null;
-  }[];
+    /** Today's schedule entry of the site's verifications outside runs. */
+    scheduled: SyncRun | null;
+  } & SiteResults)[];
   runsOverTime: {
     bucket: 'hour' | 'day';
     points: { at: string; success: number; partial: number; failure: number; running: number }[];

@@ -24,6 +24,12 @@ export function outcomeBadge(outcome: string | null): HTMLElement {
 
 export const link = (href: string, ...children: Child[]): HTMLAnchorElement => h('a', { href }, ...children);
 
+/** A site's results of the last 24 hours (its credentials whose latest result came then), in words. */
+export function last24hText(l: { checked: number; ok: number; failed: number }): HTMLElement {
+  if (l.checked === 0) return h('span', { class: 'muted' }, 'none');
+  return h('span', {}, `${num(l.checked)} checked · ${num(l.ok)} ok · ${num(l.failed)} failed`);
+}
+
 export function credentialsHref(filter: Record<string, string | undefined>): string {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(filter)) if (v) q.set(k, v);

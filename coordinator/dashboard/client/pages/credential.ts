@@ -96,6 +96,10 @@ export const credentialPage: Page = async ({ root, path }) => {
           'Status history, newest first',
           ['When', 'Status', 'Detail'],
           [
+            // The history keeps settled statuses; one waiting for its first result shows where it is.
+            ...(c.lastResultAt === null && (c.status === 'pending_sync' || c.status === 'being_synced')
+              ? [[h('span', { class: 'muted' }, 'now'), statusBadge(c.status), 'waiting for its first check']]
+              : []),
             ...history.map((x) => [timeEl(x.at), statusBadge(x.status, x.reason), x.message ?? '']),
             [timeEl(c.createdAt), h('span', { class: 'muted' }, 'Created'), ''],
           ],

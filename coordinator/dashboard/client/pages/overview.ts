@@ -2,7 +2,15 @@ import { api } from '../api.js';
 import { h, num, refreshRegion, timeEl } from '../dom.js';
 import { DISPLAY_ORDER, STATUS_HELP, STATUS_LABELS, type Overview, type Summary } from '../model.js';
 import type { Page } from '../page.js';
-import { credentialsHref, legend, outcomeBadge, runsChart, statusBar, statusDonut } from '../ui.js';
+import {
+  credentialsHref,
+  last24hText,
+  legend,
+  outcomeBadge,
+  runsChart,
+  statusBar,
+  statusDonut,
+} from '../ui.js';
 
 export const overviewPage: Page = async ({ root }) => {
   const body = h('div', {});
@@ -79,8 +87,8 @@ function view(summary: Summary, overview: Overview) {
         key: 'issues',
         label: 'With Issues',
         value: b.withIssues,
-        href: `#/runs?outcome=partial&days=${b.withIssuesDays}`,
-        help: `runs that ended partial (${b.withIssuesDays} days)`,
+        href: `#/runs?outcome=issues&days=${b.withIssuesDays}`,
+        help: `runs that ended partial or failed (${b.withIssuesDays} days)`,
         tone: 'amber',
       }),
       bucket({
@@ -174,6 +182,7 @@ function view(summary: Summary, overview: Overview) {
                     ),
                   ),
                   h('th', { scope: 'col' }, 'Last sync'),
+                  h('th', { scope: 'col' }, 'Last 24 h'),
                 ),
               ),
               h(
@@ -213,6 +222,7 @@ function view(summary: Summary, overview: Overview) {
                       );
                     }),
                     h('td', {}, timeEl(site.lastSyncAt)),
+                    h('td', {}, last24hText(site.last24h)),
                   ),
                 ),
               ),

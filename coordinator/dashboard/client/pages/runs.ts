@@ -1,5 +1,5 @@
 import { api, fetchPages, qs } from '../api.js';
-import { announce, duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
+import { announce, confirmDialog, duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
 import {
   OUTCOME_LABELS,
   REASON_LABELS,
@@ -10,7 +10,7 @@ import {
   type SyncRun,
   type SyncRunItem,
 } from '../model.js';
-import type { Page } from '../page.js';
+import { act, type Page } from '../page.js';
 import { button, legend, outcomeBadge, runsChart, table } from '../ui.js';
 
 const scopeText = (run: SyncRun, sites: Map<string, string>): string => {
@@ -47,7 +47,7 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
     'select',
     { id: 'f-outcome' },
     h('option', { value: '' }, 'All outcomes'),
-    ['success', 'partial', 'failure', 'running'].map((o) =>
+    ['success', 'partial', 'failure', 'issues', 'running'].map((o) =>
       h('option', { value: o, selected: o === outcome }, OUTCOME_LABELS[o]),
     ),
   );
@@ -67,7 +67,11 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
       'div',
       { class: 'page-head' },
       h('h1', {}, 'Sync runs'),
-      h('p', { class: 'muted' }, 'Manual syncs, Resyncs and group changes, newest first.'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Manual syncs, Resyncs, group changes, and each site’s scheduled work of the day (trigger schedule), newest first.',
+      ),
     ),
     h(
       'section',
@@ -142,7 +146,12 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
           outcomeBadge(r.finishedAt ? r.outcome : null),
         ]),
         {
-          empty: outcome ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run.` : 'No sync run yet.',
+          empty:
+            outcome === 'issues'
+              ? 'No run with issues.'
+              : outcome
+                ? `No ${OUTCOME_LABELS[outcome]?.toLowerCase()} run.`
+                : 'No sync run yet.',
         },
       ),
       nextCursor
@@ -200,6 +209,7 @@ export const runPage: Page = async ({ root, path }) => {
   // The run's items, paged: a site-wide run has one per credential (100,000 at a large site).
   const items: SyncRunItem[] = [];
   let itemsCursor: string | null = null;
+  let schedule = false;
 
   const renderItems = () =>
     refreshRegion(
@@ -214,7 +224,11 @@ export const runPage: Page = async ({ root, path }) => {
           i.reason ? (REASON_LABELS[i.reason as Reason] ?? i.reason) : '',
           timeEl(i.at),
         ]),
-        { empty: 'No item results yet.' },
+        {
+          empty: schedule
+            ? 'A schedule entry counts the day’s results of work outside runs; it keeps no item per credential (see the site’s credentials).'
+            : 'No item results yet.',
+        },
       ),
       h('p', { class: 'muted' }, `${num(items.length)} items shown`),
       itemsCursor
@@ -246,6 +260,7 @@ export const runPage: Page = async ({ root, path }) => {
     items.length = 0;
     items.push(...page.items);
     itemsCursor = page.nextCursor;
+    schedule = run.trigger === 'schedule';
     const c = run.counts;
     const done = c.success + c.unsynced + c.partial + c.failed;
     const pct = c.impacted ? Math.round((done / c.impacted) * 100) : 100;
@@ -256,6 +271,17 @@ export const runPage: Page = async ({ root, path }) => {
         { class: 'page-head' },
         h('h1', {}, `Sync run: ${run.kind}, ${scopeText(run, sites)}`),
         outcomeBadge(run.finishedAt ? run.outcome : null),
+        run.finishedAt
+          ? null
+          : h(
+              'div',
+              { class: 'actions' },
+              button('Cancel run', () => cancel(run), {
+                kind: 'danger',
+                key: 'cancel-run',
+                title: 'End this run now; work not started yet is dropped',
+              }),
+            ),
       ),
       h(
         'dl',
@@ -267,6 +293,12 @@ export const runPage: Page = async ({ root, path }) => {
             ['Started', timeEl(run.startedAt)],
             ['Finished', timeEl(run.finishedAt)],
             ['Took', took(run)],
+            ...(run.cancelledAt
+              ? ([
+                  ['Cancelled', timeEl(run.cancelledAt)],
+                  ['Cancelled by', run.cancelledBy ?? ''],
+                ] as [string, Child][])
+              : []),
             ['Impacted', num(c.impacted)],
             ['Success', num(c.success)],
             ['Unsynced', num(c.unsynced)],
@@ -291,6 +323,35 @@ export const runPage: Page = async ({ root, path }) => {
     refreshRegion(body, ...view);
     renderItems();
   };
+  /** Cancel, after a confirmation that says what happens to the run's work. */
+  const cancel = async (run: SyncRun) => {
+    const ok = await confirmDialog({
+      title: 'Cancel this sync run?',
+      body: [
+        h('p', {}, 'The run ends now: every credential without a result yet counts as unsynced (cancelled).'),
+        h(
+          'ul',
+          {},
+          h(
+            'li',
+            {},
+            'Queued verifications and changes no agent has started are dropped; those credentials go back to their schedule.',
+          ),
+          h(
+            'li',
+            {},
+            'A change an agent is running, or whose new password may already be set, still finishes (or is reconciled), outside the run.',
+          ),
+        ),
+      ],
+      confirm: 'Cancel run',
+      danger: true,
+    });
+    if (ok)
+      await act('Cancel run', () => api.post<SyncRun>(`/sync-runs/${run.id}/cancel`), 'Sync run cancelled');
+    await load();
+  };
+
   await load();
   return { title: 'Sync run', refresh: load };
 };

@@ -9,7 +9,7 @@ import {
   type SyncRun,
 } from '../model.js';
 import { act, type Page } from '../page.js';
-import { button, credentialsHref, outcomeBadge, statusBar } from '../ui.js';
+import { button, credentialsHref, last24hText, outcomeBadge, statusBar } from '../ui.js';
 
 export const sitesPage: Page = async ({ root, params }) => {
   const body = h('div', {});
@@ -18,7 +18,11 @@ export const sitesPage: Page = async ({ root, params }) => {
       'div',
       { class: 'page-head' },
       h('h1', {}, 'Sites & agents'),
-      h('p', { class: 'muted' }, 'Each site’s latest sync, its credentials and the agents that serve it.'),
+      h(
+        'p',
+        { class: 'muted' },
+        'Each site’s latest results (the daily schedule’s included), its latest run, its credentials and the agents that serve it.',
+      ),
     ),
     body,
   );
@@ -155,6 +159,10 @@ export const sitesPage: Page = async ({ root, params }) => {
   return { title: 'Sites & agents', refresh: load };
 };
 
+/**
+ * A site's sync summary: its latest results, the daily schedule's included (last sync, last
+ * verified, the last 24 hours, today's schedule entry), jobs now, and its latest run with counts.
+ */
 function syncSummary(site: Overview['sites'][number]): HTMLElement {
   const run = site.latestRun;
   const cell = (label: string, value: string | number | HTMLElement) =>
@@ -164,27 +172,37 @@ function syncSummary(site: Overview['sites'][number]): HTMLElement {
       h('dt', {}, label),
       h('dd', {}, typeof value === 'number' ? num(value) : value),
     );
+  const runLink = (r: SyncRun | null, none: string) =>
+    r
+      ? h('a', { href: `#/runs/${r.id}` }, outcomeBadge(r.finishedAt ? r.outcome : null))
+      : h('span', { class: 'muted' }, none);
   return h(
-    'dl',
-    { class: 'sync-summary', 'aria-label': `Sync summary of ${site.name}` },
-    cell('Last sync', timeEl(site.lastSyncAt)),
-    cell(
-      'Latest run',
-      run
-        ? h('a', { href: `#/runs/${run.id}` }, outcomeBadge(run.finishedAt ? run.outcome : null))
-        : h('span', { class: 'muted' }, 'none yet'),
+    'div',
+    {},
+    h(
+      'dl',
+      { class: 'sync-summary', 'aria-label': `Latest results of ${site.name}` },
+      cell('Last sync', timeEl(site.lastSyncAt)),
+      cell('Last verified', timeEl(site.lastVerifiedAt)),
+      cell('Last 24 h', last24hText(site.last24h)),
+      cell('Scheduled today', runLink(site.scheduled, 'nothing yet')),
+      cell(
+        'Jobs now',
+        site.jobs
+          ? `${num(site.jobs.active)} running · ${num(site.jobs.queued)} queued`
+          : h('span', { class: 'muted' }, 'queue unavailable'),
+      ),
     ),
-    cell(
-      'Jobs now',
-      site.jobs
-        ? `${num(site.jobs.active)} running · ${num(site.jobs.queued)} queued`
-        : h('span', { class: 'muted' }, 'queue unavailable'),
+    h(
+      'dl',
+      { class: 'sync-summary', 'aria-label': `Latest run of ${site.name}` },
+      cell('Latest run', runLink(run, 'none yet')),
+      cell('Impacted', run?.counts.impacted ?? 0),
+      cell('Success', run?.counts.success ?? 0),
+      cell('Unsynced', run?.counts.unsynced ?? 0),
+      cell('Partial', run?.counts.partial ?? 0),
+      cell('Failed', run?.counts.failed ?? 0),
     ),
-    cell('Impacted', run?.counts.impacted ?? 0),
-    cell('Success', run?.counts.success ?? 0),
-    cell('Unsynced', run?.counts.unsynced ?? 0),
-    cell('Partial', run?.counts.partial ?? 0),
-    cell('Failed', run?.counts.failed ?? 0),
   );
 }
 
