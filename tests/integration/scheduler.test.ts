@@ -96,7 +96,7 @@ describe('scheduler tick', () => {
     );
     await setNextVerify(
       future.map((x) => x.id),
-      [5_000, HOUR_MS, 20 * HOUR_MS],
+      [2 * 60_000, HOUR_MS, 20 * HOUR_MS],
     );
     // A credential with sync disabled leaves the index without being queued.
     const disabled = await createCredential(c.admin, targetId, { syncEnabled: false });
