@@ -95,6 +95,7 @@ export class SiteQueues {
     const name = siteQueueName(siteId);
     const prefix = siteQueuePrefix(this.opts.prefix, siteId);
     const queue = new Queue<JobData>(name, { connection: this.connection, prefix });
+    queue.on('error', () => undefined); // the shared connection's errors, logged once by its own handler
     // Options rather than a connection: BullMQ makes the worker's connection with them as they are,
     // and its blocking one (unused by manual processing) with maxRetriesPerRequest null, its rule.
     const connection: ConnectionOptions = {

@@ -46,6 +46,9 @@ export class SchedulerRunner {
     this.connection = new Redis(ctx.config.REDIS_URL, WAITING_OPTIONS);
     this.connection.on('error', () => undefined);
     this.queue = new Queue(QUEUE, { connection: ctx.queues.connection, prefix });
+    // Errors of the shared connection, forwarded (its job scheduler's too): logged by SiteQueues. A
+    // queue without a listener would print each of them to stderr.
+    this.queue.on('error', () => undefined);
     this.worker = new Worker(
       QUEUE,
       async (job) => {

@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GatewayClient } from '../../agent/gateway.js';
+import { JsonHttpClient } from '../../agent/http.js';
+import { Outbox, outboxPath } from '../../agent/outbox.js';
+import { Reporter } from '../../agent/reporter.js';
 import { GATEWAY_PATHS, type ClaimedJob } from '../../shared/contracts/gateway.js';
 import { jobIdFor } from '../../shared/contracts/jobs.js';
+import { createLogger } from '../../shared/logger.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
@@ -18,6 +26,7 @@ import {
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * Redis stopped, and Redis hanging (frozen with SIGSTOP: connections open, no answers): every route
@@ -243,6 +252,32 @@ function idFor(path: string, w: World): string {
   }
 }
 
+/** The agent's real reporter and outbox (agent/reporter.ts), talking to the coordinator over HTTP. */
+function realReporter(agentToken: string) {
+  const dir = mkdtempSync(join(tmpdir(), 'redis-outage-agent-'));
+  const http = new JsonHttpClient(c.url, 'test-agent');
+  const client = new GatewayClient(http);
+  client.setAgentToken(agentToken);
+  const outbox = new Outbox(outboxPath(dir));
+  const reporter = new Reporter({
+    client,
+    outbox,
+    log: createLogger('test-agent', 'silent'),
+    flushMs: 10,
+    retryBaseMs: 200,
+    retryCapMs: 1_000,
+  });
+  return {
+    reporter,
+    outbox,
+    close: async () => {
+      await reporter.close(1_000);
+      await http.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 interface Answer {
   op: Operation;
   /** The path called, ids in place. */
@@ -356,10 +391,17 @@ describe('with Redis up', () => {
 describe('with Redis stopped', () => {
   it('every route answers within the bound; writes commit; then the work is queued and done once Redis is back', async () => {
     const w = await makeWorld(credentialRoutes());
+    const agent = realReporter(w.agent.token);
     await redis.down();
     let answers: Map<string, Answer>;
     try {
       answers = await callAll(ops, w);
+      // The agent's own reporter gets the 503 and keeps the result in its outbox file.
+      agent.reporter.enqueue({ ...w.held, result: { outcome: 'ok' }, durationMs: 5 });
+      await waitFor(async () => (await agent.outbox.load()).items.length === 1, {
+        timeoutMs: 5_000,
+        message: 'the result to be kept in the outbox',
+      });
     } finally {
       await redis.up();
     }
@@ -381,9 +423,18 @@ describe('with Redis stopped', () => {
     expect(before.status).toBe('pending_sync');
 
     await waitReady();
-    // The report the agent kept (it got 503) is taken now; the lock is still its own.
-    expect(await w.agent.extend([w.held])).toEqual({ extended: [w.held.jobId], lost: [] });
-    expect(await w.agent.report([w.held])).toEqual({ accepted: [w.held.jobId], rejected: [] });
+    // The result kept in the outbox is delivered and taken (the job's lock was still the agent's).
+    try {
+      await waitFor(
+        async () => agent.reporter.backlog === 0 && (await agent.outbox.load()).items.length === 0,
+        {
+          timeoutMs: 10_000,
+          message: 'the outbox to be delivered',
+        },
+      );
+    } finally {
+      await agent.close();
+    }
     expect((await getCredential(c.admin, w.heldCredentialId)).status).toBe('in_sync');
 
     // What was written while Redis was down reaches the queue, without the reconciler (it runs
