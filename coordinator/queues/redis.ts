@@ -45,31 +45,34 @@ function unavailable(what: string, why: string): SyncError {
 }
 
 /**
- * Runs `work` (Redis calls) for a request with a bound: at once UNAVAILABLE when `connection` is not
- * connected, UNAVAILABLE when it has not finished within `timeoutMs` (Redis hangs), UNAVAILABLE for a
- * connection failure; an answer of Redis (a lock refused, say) is thrown as it is. A call cut short
- * may still run in Redis later, if Redis was only slow.
+ * Runs `work` (Redis calls on `connection`): UNAVAILABLE at once when the connection is not
+ * connected (nothing is sent), UNAVAILABLE for a connection failure; an answer of Redis (a lock
+ * refused, say) is thrown as it is.
  */
-export async function boundedRedis<T>(
-  connection: Redis,
-  timeoutMs: number,
-  what: string,
-  work: () => Promise<T>,
-): Promise<T> {
+export async function onRedis<T>(connection: Redis, what: string, work: () => Promise<T>): Promise<T> {
   if (connection.status !== 'ready') throw unavailable(what, `not connected: ${connection.status}`);
+  try {
+    return await work();
+  } catch (err) {
+    if (isConnectionFailure(err)) throw unavailable(what, (err as Error).message);
+    throw err;
+  }
+}
+
+/**
+ * Waits for `pending` at most `timeoutMs`; past it, UNAVAILABLE (Redis hangs). What it waited for
+ * goes on: a call cut short may still run in Redis later.
+ */
+export async function within<T>(pending: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(unavailable(what, `no answer within ${timeoutMs} ms`)), timeoutMs);
   });
-  const pending = Promise.resolve().then(work);
   try {
     return await Promise.race([pending, deadline]);
-  } catch (err) {
-    if (isConnectionFailure(err)) throw unavailable(what, (err as Error).message);
-    throw err;
   } finally {
     clearTimeout(timer);
-    // Cut short: its own failure, later, is of no interest to anyone.
+    // Cut short: its own failure, later, is the business of whoever else awaits it.
     pending.catch(() => undefined);
   }
 }

@@ -10,7 +10,7 @@ import {
   type JobKind,
 } from '../../shared/contracts/jobs.js';
 import type { Logger } from '../../shared/logger.js';
-import { boundedRedis, REQUEST_PATH_OPTIONS } from './redis.js';
+import { isRedisUnavailable, onRedis, REQUEST_PATH_OPTIONS, within } from './redis.js';
 import type { Wake } from './wake.js';
 
 /** How long close() lets a new site's connections finish their set-up. */
@@ -60,9 +60,9 @@ export interface SiteQueuesOptions {
  *
  * Every call that serves a request is bounded (`call`): with Redis down it fails at once, with Redis
  * hanging after REDIS_REQUEST_TIMEOUT_MS, as UNAVAILABLE (503); the connections never keep commands
- * for later (redis.ts). Jobs that could not be added are kept here and added as soon as Redis
- * answers again (within a second of the connection being back); the reconciler is the net for the
- * rest (this process stopped meanwhile, more than RESEND_MAX of them).
+ * for later (redis.ts). Jobs Redis could not take are kept here and added as soon as Redis answers
+ * again (within a second of the connection being back); the reconciler is the net for the rest
+ * (this process stopped meanwhile, more than RESEND_MAX of them).
  */
 export class SiteQueues {
   private readonly sites = new Map<string, SiteQueue>();
@@ -83,10 +83,10 @@ export class SiteQueues {
 
   /**
    * Runs Redis calls for a request within REDIS_REQUEST_TIMEOUT_MS; throws UNAVAILABLE (503) at once
-   * when Redis is not connected, or when it does not answer in time (redis.ts, boundedRedis).
+   * when Redis is not connected, or when it does not answer in time (redis.ts).
    */
   call<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return boundedRedis(this.connection, this.opts.requestTimeoutMs, what, work);
+    return within(onRedis(this.connection, what, work), this.opts.requestTimeoutMs, what);
   }
 
   get(siteId: string): SiteQueue {
@@ -131,35 +131,42 @@ export class SiteQueues {
 
   /**
    * Adds jobs (deduplicated by their deterministic ids) and wakes the site's waiting claims. With
-   * Redis unavailable it throws UNAVAILABLE and keeps the jobs: they are added once Redis answers.
+   * `wait: 'bounded'` (a request) the caller waits at most REDIS_REQUEST_TIMEOUT_MS, then gets
+   * UNAVAILABLE while the adding goes on; with `'added'` (the scheduler) until they are added.
+   * Jobs Redis could not take (not connected, the connection lost) are kept, and added once Redis
+   * answers again; UNAVAILABLE then too.
    */
-  async enqueue(siteId: string, jobs: NewJob[]): Promise<void> {
+  async enqueue(siteId: string, jobs: NewJob[], wait: 'bounded' | 'added' = 'bounded'): Promise<void> {
     if (jobs.length === 0) return;
     const { queue } = this.get(siteId);
-    try {
-      await this.call('queueing jobs', () =>
-        queue.addBulk(
-          jobs.map((j) => ({
-            name: j.kind,
-            data: {
-              v: 1 as const,
-              credentialId: j.credentialId,
-              ...(j.changeId ? { changeId: j.changeId } : {}),
-            },
-            opts: {
-              jobId: jobIdFor(j.kind, j.credentialId),
-              ...this.jobOptions(j.kind),
-              ...(j.delayMs ? { delay: j.delayMs } : {}),
-            },
-          })),
-        ),
-      );
-    } catch (err) {
-      this.keepUnsent(siteId, jobs);
-      throw err;
-    }
-    this.opts.onEnqueued?.(siteId, jobs);
-    this.opts.wake.notify(siteId);
+    const added = onRedis(this.connection, 'queueing jobs', () =>
+      queue.addBulk(
+        jobs.map((j) => ({
+          name: j.kind,
+          data: {
+            v: 1 as const,
+            credentialId: j.credentialId,
+            ...(j.changeId ? { changeId: j.changeId } : {}),
+          },
+          opts: {
+            jobId: jobIdFor(j.kind, j.credentialId),
+            ...this.jobOptions(j.kind),
+            ...(j.delayMs ? { delay: j.delayMs } : {}),
+          },
+        })),
+      ),
+    ).then(
+      () => {
+        this.opts.onEnqueued?.(siteId, jobs);
+        this.opts.wake.notify(siteId);
+      },
+      (err: unknown) => {
+        if (isRedisUnavailable(err)) this.keepUnsent(siteId, jobs);
+        throw err;
+      },
+    );
+    if (wait === 'added') return added;
+    return within(added, this.opts.requestTimeoutMs, 'queueing jobs');
   }
 
   private keepUnsent(siteId: string, jobs: NewJob[]): void {
@@ -192,7 +199,7 @@ export class SiteQueues {
           job.delayMs ? { ...job, delayMs: Math.max(0, job.delayMs - (now - at)) } : job,
         );
         try {
-          await this.enqueue(siteId, jobs);
+          await this.enqueue(siteId, jobs, 'added');
           sent += jobs.length;
         } catch (err) {
           // Kept again by enqueue; the next attempt comes with the timer or the connection's return.
@@ -258,7 +265,8 @@ export class SiteQueues {
   /** Which of these job ids exist in the site's queue (any state). */
   async existing(siteId: string, jobIds: string[]): Promise<Set<string>> {
     const { queue } = this.get(siteId);
-    const results = await this.call('looking up jobs', async () => {
+    // The reconciler's: not a request, so no deadline (it fails at once with Redis down).
+    const results = await onRedis(this.connection, 'looking up jobs', async () => {
       const pipeline = this.connection.pipeline();
       for (const id of jobIds) pipeline.exists(queue.toKey(id));
       return (await pipeline.exec()) ?? [];
