@@ -60,13 +60,21 @@ export async function onRedis<T>(connection: Redis, what: string, work: () => Pr
 }
 
 /**
- * Waits for `pending` at most `timeoutMs`; past it, UNAVAILABLE (Redis hangs). What it waited for
- * goes on: a call cut short may still run in Redis later.
+ * Waits for `pending` at most `timeoutMs`; past it, UNAVAILABLE (Redis hangs), and `cutShort` is
+ * aborted. What it waited for goes on: a call cut short may still run in Redis later.
  */
-export async function within<T>(pending: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+export async function within<T>(
+  pending: Promise<T>,
+  timeoutMs: number,
+  what: string,
+  cutShort?: AbortController,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(unavailable(what, `no answer within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(() => {
+      cutShort?.abort();
+      reject(unavailable(what, `no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
   });
   try {
     return await Promise.race([pending, deadline]);

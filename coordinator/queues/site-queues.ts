@@ -83,10 +83,17 @@ export class SiteQueues {
 
   /**
    * Runs Redis calls for a request within REDIS_REQUEST_TIMEOUT_MS; throws UNAVAILABLE (503) at once
-   * when Redis is not connected, or when it does not answer in time (redis.ts).
+   * when Redis is not connected, or when it does not answer in time (redis.ts). `work` gets a signal
+   * aborted at the deadline: its request has stopped waiting for it.
    */
-  call<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return within(onRedis(this.connection, what, work), this.opts.requestTimeoutMs, what);
+  call<T>(what: string, work: (cutShort: AbortSignal) => Promise<T>): Promise<T> {
+    const cutShort = new AbortController();
+    return within(
+      onRedis(this.connection, what, () => work(cutShort.signal)),
+      this.opts.requestTimeoutMs,
+      what,
+      cutShort,
+    );
   }
 
   get(siteId: string): SiteQueue {
@@ -223,11 +230,11 @@ export class SiteQueues {
    */
   async take(siteId: string, token: string, max: number): Promise<Job<JobData>[]> {
     const { queue, worker } = this.get(siteId);
-    return this.call('taking jobs', async () => {
+    return this.call('taking jobs', async (cutShort) => {
       const jobs: Job<JobData>[] = [];
       const waiting = await queue.getJobCountByTypes('wait', 'prioritized');
       let wave = Math.max(1, Math.min(waiting, MAX_WAVE));
-      while (jobs.length < max) {
+      while (jobs.length < max && !cutShort.aborted) {
         const size = Math.min(wave, max - jobs.length);
         const got = await Promise.allSettled(
           Array.from({ length: size }, () => worker.getNextJob(token, { block: false })),
@@ -238,6 +245,12 @@ export class SiteQueues {
         if (failed && jobs.length === 0) throw failed.reason;
         if (failed || got.some((r) => r.status === 'fulfilled' && !r.value)) break;
         wave = Math.min(wave * 2, MAX_WAVE);
+      }
+      // Redis answered after the claim stopped waiting (it hung): nobody will hear of these jobs,
+      // so they go back to the queue now rather than when their locks expire.
+      if (cutShort.aborted) {
+        await Promise.all(jobs.map((job) => job.moveToWait(token).catch(() => undefined)));
+        return [];
       }
       return jobs;
     });

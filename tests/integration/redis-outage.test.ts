@@ -515,11 +515,17 @@ describe('with Redis hanging', () => {
     }
     expectAnswered(answers, baseline);
     await waitReady();
-    // The credential created meanwhile gets its verification queued.
+    // The credential created meanwhile gets its verification queued, and an agent gets it: the
+    // claim that stopped waiting took nothing once Redis went on (no job waits for a lock to expire).
     const created = answers.get('POST /api/v1/credentials')!.body as { id: string };
+    const owed = jobIdFor('verify', created.id);
+    const claimed = new Set<string>();
     await waitForValue(
-      async () => (await c.ctx.queues.existing(w.siteId, [jobIdFor('verify', created.id)])).size === 1,
-      { timeoutMs: 10_000, message: 'the verification owed to be queued' },
+      async () => {
+        for (const job of await w.agent.claim(50, 500)) claimed.add(job.jobId);
+        return claimed.has(owed);
+      },
+      { timeoutMs: 10_000, message: `job ${owed} to be claimable once Redis goes on` },
     );
   }, 120_000);
 });
