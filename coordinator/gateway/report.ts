@@ -98,13 +98,36 @@ async function completeHeld(
   if (!job || !data.success || data.data.credentialId !== id.credentialId) return 'JOB_NOT_HELD';
   const summary =
     item.result.outcome === 'ok' ? { outcome: 'ok' } : { outcome: 'failed', reason: item.result.reason };
+  const accepted: Accepted = { item, kind: id.kind, data: data.data };
   try {
-    await ctx.queues.call('taking a result', () => job.moveToCompleted(summary, item.token, false));
+    await ctx.queues.call('taking a result', async (cutShort) => {
+      await job.moveToCompleted(summary, item.token, false);
+      // Redis hung and took it after the report had answered 503: applied all the same (sent
+      // again, the agent hears "not held"), never lost.
+      if (cutShort.aborted) applyLate(ctx, agent, accepted);
+    });
   } catch (err) {
     if (isRedisUnavailable(err)) return UNREACHABLE;
     return 'JOB_NOT_HELD'; // lock lost (expired, taken by another agent) or the job finished already
   }
-  return { item, kind: id.kind, data: data.data };
+  return accepted;
+}
+
+function applyLate(ctx: Ctx, agent: AgentRow, accepted: Accepted): void {
+  ctx.log.info(
+    { agentId: agent.id, jobId: accepted.item.jobId },
+    'result taken late (Redis was slow): applied',
+  );
+  applyAccepted(ctx, agent, [accepted]).catch((err: unknown) =>
+    ctx.log.error(
+      {
+        agentId: agent.id,
+        jobId: accepted.item.jobId,
+        err: err instanceof Error ? err.message : String(err),
+      },
+      'a result taken late could not be applied; the reconciler queues its job again',
+    ),
+  );
 }
 
 /** Applies the results; returns the job ids whose credential is not of the agent's site (not applied). */

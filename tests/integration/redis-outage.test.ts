@@ -527,5 +527,10 @@ describe('with Redis hanging', () => {
       },
       { timeoutMs: 10_000, message: `job ${owed} to be claimable once Redis goes on` },
     );
+    // The report answered 503 was taken by Redis when it went on: applied, not lost.
+    await waitForValue(async () => (await getCredential(c.admin, w.heldCredentialId)).status === 'in_sync', {
+      timeoutMs: 10_000,
+      message: 'the result taken late to be applied',
+    });
   }, 120_000);
 });
