@@ -118,16 +118,6 @@ interface World {
   enrollmentToken: string;
 }
 
-async function claimAll(agent: FakeAgent, count: number): Promise<ClaimedJob[]> {
-  const jobs: ClaimedJob[] = [];
-  while (jobs.length < count) {
-    const got = await agent.claim(count - jobs.length, 2_000);
-    if (got.length === 0) break;
-    jobs.push(...got);
-  }
-  return jobs;
-}
-
 async function makeWorld(credentialRoutes: number): Promise<World> {
   const admin = c.admin;
   const siteId = (await createSite(admin)).id;
@@ -135,7 +125,7 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
   const agent = await FakeAgent.enroll(c.url, admin, siteId);
   const idle: string[] = [];
   for (let i = 0; i < credentialRoutes + 4; i++) idle.push((await createCredential(admin, targetId)).id);
-  const first = await claimAll(agent, idle.length);
+  const first = await agent.claimAll(idle.length);
   expect(first).toHaveLength(idle.length);
   await agent.report(first.map(held));
   const groupId = (
@@ -462,7 +452,7 @@ describe('with Redis stopped', () => {
     const agent = await FakeAgent.enroll(c.url, c.admin, siteId);
     const a = await createCredential(c.admin, targetId);
     const b = await createCredential(c.admin, targetId);
-    await agent.report((await claimAll(agent, 2)).map(held));
+    await agent.report((await agent.claimAll(2)).map(held));
     await redis.down();
     await redis.up();
     await waitReady();
