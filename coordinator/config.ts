@@ -63,6 +63,12 @@ export const CoordinatorEnvSchema = z.object({
   COORDINATOR_MASTER_KEY_FILE: z.string().optional(),
   /** Keys that can still open secrets during a master key rotation (comma-separated base64). */
   COORDINATOR_PREVIOUS_MASTER_KEYS: z.string().optional(),
+  /**
+   * Longest a request waits on Redis for one of its calls (a claim, a report, queueing new work,
+   * the queue counts): past it, Redis counts as unavailable for that request. While Redis refuses
+   * connections, calls fail at once.
+   */
+  REDIS_REQUEST_TIMEOUT_MS: envInt(100, 30_000).default(1000),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, { message: 'letters, digits, _ and - only (1-40)' })

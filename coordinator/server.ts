@@ -7,6 +7,7 @@ import { buildApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Ctx } from './context.js';
 import { createMetrics } from './metrics.js';
+import { REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
 import { ScheduleCounts } from './results/schedule-counts.js';
@@ -26,9 +27,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
   const db = await connectDb(config);
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'database migrated');
-  const redisOpts = { maxRetriesPerRequest: null, lazyConnect: false } as const;
-  const publisher = new Redis(config.REDIS_URL, redisOpts);
-  const subscriber = new Redis(config.REDIS_URL, redisOpts);
+  // Publishing a wake-up serves requests (never waits for Redis); the subscriber waits for it and
+  // subscribes again by itself when it is back.
+  const publisher = new Redis(config.REDIS_URL, REQUEST_PATH_OPTIONS);
+  const subscriber = new Redis(config.REDIS_URL, WAITING_OPTIONS);
   for (const r of [publisher, subscriber])
     r.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const wake = new Wake(publisher, subscriber, config.QUEUE_PREFIX, log);
@@ -39,10 +41,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Coord
     prefix: config.QUEUE_PREFIX,
     lockMs: config.JOB_LOCK_MS,
     stalledCheckMs: config.STALLED_CHECK_MS,
+    requestTimeoutMs: config.REDIS_REQUEST_TIMEOUT_MS,
     log,
     wake,
     onStalled: (siteId, jobId) =>
       metrics.jobsStalled.inc({ site: siteId, kind: parseJobId(jobId)?.kind ?? 'unknown' }),
+    onEnqueued: (siteId, jobs) => {
+      for (const j of jobs) metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
+    },
   });
   let scheduler: SchedulerRunner | undefined;
   const shutdown = new AbortController();

@@ -18,6 +18,8 @@ export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
     summary: 'Readiness: PostgreSQL and Redis reachable',
     tag: 'system',
     auth: 'public',
+    unavailable:
+      '`{ok: false, postgres, redis}`: PostgreSQL or Redis did not answer (Redis: at once when not connected, else within REDIS_REQUEST_TIMEOUT_MS; PostgreSQL within 2 s)',
     handler: async (_input, _req, reply) => {
       const check = async (p: () => Promise<unknown>) =>
         Promise.race([
@@ -26,7 +28,7 @@ export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
         ]).catch(() => false);
       const [postgres, redis] = await Promise.all([
         check(() => ctx.db.query('SELECT 1')),
-        check(() => ctx.queues.connection.ping()),
+        check(() => ctx.queues.call('readiness check', () => ctx.queues.connection.ping())),
       ]);
       const ok = postgres && redis;
       void reply.code(ok ? 200 : 503);

@@ -13,6 +13,7 @@ import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { markHandedOut, markIdle, settlePendingSoon } from '../results/transitions.js';
 import { privilegedMismatch } from '../privileged.js';
+import { isRedisUnavailable } from '../queues/redis.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 
@@ -34,7 +35,7 @@ export async function claim(
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
-    const jobs = await ctx.queues.take(agent.site_id, token, max);
+    const jobs = await takeUnlessUnavailable(ctx, agent, token, max);
     if (jobs.length > 0) {
       const handed = await handOut(ctx, agent, jobs, token);
       if (handed.length > 0 || signal.aborted) return handed;
@@ -46,6 +47,29 @@ export async function claim(
     // The agent was authenticated when the call began; it (or its site) may have been disabled or
     // revoked while it waited. Its next call gets the 403/401.
     if (!(await stillAllowed(ctx, agent))) return [];
+  }
+}
+
+/**
+ * The jobs a claim takes, or none while Redis is unavailable: the claim then waits as for an empty
+ * queue (trying again every RECHECK_MS) and answers `{jobs: []}` at its wait's end, so agents keep
+ * their pace instead of calling again at once or backing off.
+ */
+async function takeUnlessUnavailable(
+  ctx: Ctx,
+  agent: AgentRow,
+  token: string,
+  max: number,
+): Promise<Job<JobData>[]> {
+  try {
+    return await ctx.queues.take(agent.site_id, token, max);
+  } catch (err) {
+    if (!isRedisUnavailable(err)) throw err;
+    ctx.log.debug(
+      { agentId: agent.id, siteId: agent.site_id, err: (err as Error).message },
+      'claim: no jobs',
+    );
+    return [];
   }
 }
 
@@ -198,7 +222,11 @@ async function handOut(
   }
   // Jobs for credentials that are gone or no longer want the work are finished, not handed out.
   await Promise.all(
-    skipped.map((job) => job.moveToCompleted({ skipped: true }, token, false).catch(() => undefined)),
+    skipped.map((job) =>
+      ctx.queues
+        .call('finishing a skipped job', () => job.moveToCompleted({ skipped: true }, token, false))
+        .catch(() => undefined),
+    ),
   );
   for (const j of claimed) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
   if (claimed.length > 0 && ctx.log.isLevelEnabled('debug'))

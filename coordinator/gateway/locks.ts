@@ -1,7 +1,9 @@
 import { Job } from 'bullmq';
 import type { ExtendResponse, ReleaseResponse } from '../../shared/contracts/gateway.js';
 import { parseJobId } from '../../shared/contracts/jobs.js';
+import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { isRedisUnavailable } from '../queues/redis.js';
 import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
@@ -52,20 +54,54 @@ async function auditRefused(
 const handle = (ctx: Ctx, siteId: string, jobId: string) =>
   new Job(ctx.queues.get(siteId).worker, 'held', {}, {}, jobId);
 
+/**
+ * One lock operation on a held job, bounded (SiteQueues.call): `held` when Redis did it, `not_held`
+ * when Redis refused it (not this token's lock), `unavailable` when Redis could not be asked.
+ */
+async function onLock(
+  ctx: Ctx,
+  what: string,
+  work: () => Promise<boolean>,
+): Promise<'held' | 'not_held' | 'unavailable'> {
+  try {
+    return (await ctx.queues.call(what, work)) ? 'held' : 'not_held';
+  } catch (err) {
+    return isRedisUnavailable(err) ? 'unavailable' : 'not_held';
+  }
+}
+
+/**
+ * With Redis unavailable a lock call cannot be answered for those jobs: 503, so the agent neither
+ * counts them as extended (its lock fence then holds back their changes) nor gives them up.
+ */
+function unavailableFor(action: string, jobIds: string[]): SyncError {
+  return new SyncError(
+    'UNAVAILABLE',
+    `the job queues (Redis) are unavailable: could not ${action} ${jobIds.length} job(s); ask again`,
+  );
+}
+
 /** Extends the locks of the agent's jobs in flight, all in one call. */
 export async function extend(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<ExtendResponse> {
   const extended: string[] = [];
   const lost: string[] = [];
+  const unreachable: string[] = [];
   const refused: { jobId: string; reason: Refusal }[] = [];
   await Promise.all(
     jobs.map(async (job) => {
       let why = refusal(agent, job);
       if (why === undefined) {
-        const ok =
-          (await handle(ctx, agent.site_id, job.jobId)
-            .extendLock(job.token, ctx.config.JOB_LOCK_MS)
-            .catch(() => 0)) === 1;
-        if (!ok) why = 'not_held';
+        const state = await onLock(
+          ctx,
+          'extending a lock',
+          async () =>
+            (await handle(ctx, agent.site_id, job.jobId).extendLock(job.token, ctx.config.JOB_LOCK_MS)) === 1,
+        );
+        if (state === 'unavailable') {
+          unreachable.push(job.jobId);
+          return;
+        }
+        if (state === 'not_held') why = 'not_held';
       }
       if (why === undefined) extended.push(job.jobId);
       else {
@@ -75,6 +111,7 @@ export async function extend(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<E
     }),
   );
   await auditRefused(ctx, agent, 'extend.refused', refused);
+  if (unreachable.length > 0) throw unavailableFor('extend the locks of', unreachable);
   return { extended, lost };
 }
 
@@ -92,16 +129,21 @@ export async function release(
 ): Promise<ReleaseResponse> {
   const released: string[] = [];
   const lost: string[] = [];
+  const unreachable: string[] = [];
   const refused: { jobId: string; reason: Refusal }[] = [];
   await Promise.all(
     jobs.map(async (job) => {
       let why = refusal(agent, job);
       if (why === undefined) {
-        const ok = await handle(ctx, agent.site_id, job.jobId)
-          .moveToWait(job.token)
-          .then(() => true)
-          .catch(() => false);
-        if (!ok) why = 'not_held';
+        const state = await onLock(ctx, 'handing a job back', async () => {
+          await handle(ctx, agent.site_id, job.jobId).moveToWait(job.token);
+          return true;
+        });
+        if (state === 'unavailable') {
+          unreachable.push(job.jobId);
+          return;
+        }
+        if (state === 'not_held') why = 'not_held';
       }
       if (why === undefined) released.push(job.jobId);
       else {
@@ -129,5 +171,7 @@ export async function release(
     });
     ctx.wake.notify(agent.site_id);
   }
+  // Not handed back: they return to the queue when their locks expire, as for a vanished agent.
+  if (unreachable.length > 0) throw unavailableFor('hand back', unreachable);
   return { released, lost };
 }

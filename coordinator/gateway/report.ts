@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
+import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { isRedisUnavailable } from '../queues/redis.js';
 import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
@@ -35,10 +37,12 @@ interface Accepted {
 export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Promise<ReportResponse> {
   const rejected: ReportResponse['rejected'] = [];
   const accepted: Accepted[] = [];
+  const unreachable: string[] = [];
   await Promise.all(
     items.map(async (item) => {
       const held = await completeHeld(ctx, agent, item);
-      if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
+      if (held === UNREACHABLE) unreachable.push(item.jobId);
+      else if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
       else accepted.push(held);
     }),
   );
@@ -58,10 +62,26 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       },
     ]);
   }
+  if (unreachable.length > 0) {
+    // Not taken, and still the agent's: it keeps them (its outbox) and sends them again. Results of
+    // the same batch taken before Redis went away are applied; sent again, they are refused as not
+    // held (already done).
+    throw new SyncError(
+      'UNAVAILABLE',
+      `the job queues (Redis) are unavailable: ${unreachable.length} of ${items.length} result(s) not taken; send them again`,
+    );
+  }
   return { accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)), rejected };
 }
 
-async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promise<Accepted | string> {
+/** A result that could not be taken because Redis could not be asked (not a refusal). */
+const UNREACHABLE = Symbol('unreachable');
+
+async function completeHeld(
+  ctx: Ctx,
+  agent: AgentRow,
+  item: ReportItem,
+): Promise<Accepted | string | typeof UNREACHABLE> {
   const id = parseJobId(item.jobId);
   if (!id || !holdsToken(agent, item.token)) return 'JOB_NOT_HELD';
   let job: Job<JobData> | undefined;
@@ -71,19 +91,43 @@ async function completeHeld(ctx: Ctx, agent: AgentRow, item: ReportItem): Promis
       id.kind === 'verify'
         ? ctx.queues.verifyJob(agent.site_id, item.jobId, id.credentialId)
         : await ctx.queues.fetch(agent.site_id, item.jobId);
-  } catch {
-    return 'JOB_NOT_HELD';
+  } catch (err) {
+    return isRedisUnavailable(err) ? UNREACHABLE : 'JOB_NOT_HELD';
   }
   const data = JobDataSchema.safeParse(job?.data);
   if (!job || !data.success || data.data.credentialId !== id.credentialId) return 'JOB_NOT_HELD';
   const summary =
     item.result.outcome === 'ok' ? { outcome: 'ok' } : { outcome: 'failed', reason: item.result.reason };
+  const accepted: Accepted = { item, kind: id.kind, data: data.data };
   try {
-    await job.moveToCompleted(summary, item.token, false);
-  } catch {
+    await ctx.queues.call('taking a result', async (cutShort) => {
+      await job.moveToCompleted(summary, item.token, false);
+      // Redis hung and took it after the report had answered 503: applied all the same (sent
+      // again, the agent hears "not held"), never lost.
+      if (cutShort.aborted) applyLate(ctx, agent, accepted);
+    });
+  } catch (err) {
+    if (isRedisUnavailable(err)) return UNREACHABLE;
     return 'JOB_NOT_HELD'; // lock lost (expired, taken by another agent) or the job finished already
   }
-  return { item, kind: id.kind, data: data.data };
+  return accepted;
+}
+
+function applyLate(ctx: Ctx, agent: AgentRow, accepted: Accepted): void {
+  ctx.log.info(
+    { agentId: agent.id, jobId: accepted.item.jobId },
+    'result taken late (Redis was slow): applied',
+  );
+  applyAccepted(ctx, agent, [accepted]).catch((err: unknown) =>
+    ctx.log.error(
+      {
+        agentId: agent.id,
+        jobId: accepted.item.jobId,
+        err: err instanceof Error ? err.message : String(err),
+      },
+      'a result taken late could not be applied; the reconciler queues its job again',
+    ),
+  );
 }
 
 /** Applies the results; returns the job ids whose credential is not of the agent's site (not applied). */

@@ -76,6 +76,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: GATEWAY_PATHS.claim,
+    // With Redis unavailable a claim waits out its waitMs as on an empty queue and answers no jobs.
     summary: 'Claim jobs of the agent site (long-poll)',
     tag: 'gateway',
     auth: 'agent',
@@ -111,6 +112,8 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     auth: 'agent',
     body: ExtendRequestSchema,
     response: { status: 200, schema: ExtendResponseSchema },
+    unavailable:
+      'Redis unavailable: locks could not be extended (none of the jobs counts as extended, none is lost); extend again',
     handler: ({ body }, req) => extend(ctx, agentOf(req), body.jobs),
   });
   routes.add({
@@ -121,6 +124,8 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     auth: 'agent',
     body: ReportRequestSchema,
     response: { status: 200, schema: ReportResponseSchema },
+    unavailable:
+      'Redis unavailable: results not taken; keep the whole batch and send it again (results of it that were taken are then rejected as not held)',
     handler: ({ body }, req) => report(ctx, agentOf(req), body.results),
   });
   routes.add({
@@ -131,6 +136,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     auth: 'agent',
     body: ReleaseRequestSchema,
     response: { status: 200, schema: ReleaseResponseSchema },
+    unavailable: 'Redis unavailable: jobs not handed back; they return to the queue when their locks expire',
     handler: ({ body }, req) => release(ctx, agentOf(req), body.jobs),
   });
 }

@@ -51,6 +51,7 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
         ...(r.auth === 'public'
           ? {}
           : { '401': { description: 'no or bad token' }, '403': { description: 'role too low' } }),
+        ...(r.unavailable ? { '503': { description: r.unavailable } } : {}),
       },
     };
   }

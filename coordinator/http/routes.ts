@@ -22,6 +22,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   params?: P;
   /** Response status and schema, for the OpenAPI document. */
   response?: { status: number; schema?: z.ZodType };
+  /**
+   * When the route answers 503 UNAVAILABLE (for the OpenAPI document): only routes that cannot do
+   * their work without Redis. Every other route answers as usual while Redis is unavailable.
+   */
+  unavailable?: string;
   handler: (
     input: { body: z.output<B>; query: z.output<Q>; params: z.output<P> },
     req: FastifyRequest,
@@ -39,6 +44,7 @@ export interface RegisteredRoute {
   query?: z.ZodType;
   params?: z.ZodType;
   response?: { status: number; schema?: z.ZodType };
+  unavailable?: string;
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type JobKind,
 } from '../../shared/contracts/jobs.js';
 import type { Logger } from '../../shared/logger.js';
+import { isRedisUnavailable, onRedis, REQUEST_PATH_OPTIONS, within } from './redis.js';
 import type { Wake } from './wake.js';
 
 /** How long close() lets a new site's connections finish their set-up. */
@@ -17,6 +18,12 @@ const CLOSE_SETTLE_MS = 2_000;
 
 /** The most takes sent to Redis at once by one claim. */
 const MAX_WAVE = 128;
+
+/** How often jobs that could not be added (Redis unavailable) are tried again. */
+const RESEND_EVERY_MS = 1_000;
+
+/** The most such jobs kept in memory; beyond, the reconciler re-adds them (it reads PostgreSQL). */
+const RESEND_MAX = 100_000;
 
 export interface NewJob {
   kind: JobKind;
@@ -27,7 +34,6 @@ export interface NewJob {
 
 interface SiteQueue {
   queue: Queue<JobData>;
-  workerConnection: Redis;
   /** Manual processing only: no processor, never started; we call getNextJob with the agent's token. */
   worker: Worker<JobData>;
 }
@@ -37,24 +43,57 @@ export interface SiteQueuesOptions {
   prefix: string;
   lockMs: number;
   stalledCheckMs: number;
+  /** Longest a request waits on one call to Redis (REDIS_REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs: number;
   log: Logger;
   wake: Wake;
   /** A job whose lock expired (its agent vanished or stopped extending) went back to the queue. */
   onStalled?: (siteId: string, jobId: string) => void;
+  /** Jobs were added to a site's queue. */
+  onEnqueued?: (siteId: string, jobs: NewJob[]) => void;
 }
 
 /**
  * One BullMQ queue per site (`site-<siteId>`). Queues share one Redis connection; each site's
  * manual worker has its own (BullMQ's rule) and runs the stalled-job checker that gives the jobs of
  * vanished agents back to the queue (BullMQ locks the check, so one replica does it at a time).
+ *
+ * Every call that serves a request is bounded (`call`): with Redis down it fails at once, with Redis
+ * hanging after REDIS_REQUEST_TIMEOUT_MS, as UNAVAILABLE (503); the connections never keep commands
+ * for later (redis.ts). Jobs Redis could not take are kept here and added as soon as Redis answers
+ * again (within a second of the connection being back); the reconciler is the net for the rest
+ * (this process stopped meanwhile, more than RESEND_MAX of them).
  */
 export class SiteQueues {
   private readonly sites = new Map<string, SiteQueue>();
   readonly connection: Redis;
+  /** Jobs not added because Redis was unavailable, per site and job id, with when they were asked for. */
+  private readonly unsent = new Map<string, Map<string, { job: NewJob; at: number }>>();
+  private unsentCount = 0;
+  private resending = false;
+  private readonly resendTimer: NodeJS.Timeout;
 
   constructor(private readonly opts: SiteQueuesOptions) {
-    this.connection = new Redis(opts.redisUrl, { maxRetriesPerRequest: null, enableAutoPipelining: true });
+    this.connection = new Redis(opts.redisUrl, { ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true });
     this.connection.on('error', (err) => opts.log.warn({ err: err.message }, 'redis connection error'));
+    this.connection.on('ready', () => void this.resend());
+    this.resendTimer = setInterval(() => void this.resend(), RESEND_EVERY_MS);
+    this.resendTimer.unref();
+  }
+
+  /**
+   * Runs Redis calls for a request within REDIS_REQUEST_TIMEOUT_MS; throws UNAVAILABLE (503) at once
+   * when Redis is not connected, or when it does not answer in time (redis.ts). `work` gets a signal
+   * aborted at the deadline: its request has stopped waiting for it.
+   */
+  call<T>(what: string, work: (cutShort: AbortSignal) => Promise<T>): Promise<T> {
+    const cutShort = new AbortController();
+    return within(
+      onRedis(this.connection, what, () => work(cutShort.signal)),
+      this.opts.requestTimeoutMs,
+      what,
+      cutShort,
+    );
   }
 
   get(siteId: string): SiteQueue {
@@ -63,12 +102,16 @@ export class SiteQueues {
     const name = siteQueueName(siteId);
     const prefix = siteQueuePrefix(this.opts.prefix, siteId);
     const queue = new Queue<JobData>(name, { connection: this.connection, prefix });
-    const workerConnection = new Redis(this.opts.redisUrl, {
-      maxRetriesPerRequest: null,
+    queue.on('error', () => undefined); // the shared connection's errors, logged once by its own handler
+    // Options rather than a connection: BullMQ makes the worker's connection with them as they are,
+    // and its blocking one (unused by manual processing) with maxRetriesPerRequest null, its rule.
+    const connection: ConnectionOptions = {
+      url: this.opts.redisUrl,
+      ...REQUEST_PATH_OPTIONS,
       enableAutoPipelining: true,
-    });
+    };
     const worker = new Worker<JobData>(name, null, {
-      connection: workerConnection as ConnectionOptions,
+      connection,
       prefix,
       autorun: false,
       lockDuration: this.opts.lockMs,
@@ -84,7 +127,7 @@ export class SiteQueues {
     void worker.startStalledCheckTimer().catch((err: unknown) => {
       this.opts.log.warn({ err, siteId }, 'stalled checker failed to start');
     });
-    site = { queue, worker, workerConnection };
+    site = { queue, worker };
     this.sites.set(siteId, site);
     return site;
   }
@@ -93,26 +136,91 @@ export class SiteQueues {
     return { priority: JOB_PRIORITY[kind], removeOnComplete: true, removeOnFail: true };
   }
 
-  /** Adds jobs (deduplicated by their deterministic ids) and wakes the site's waiting claims. */
-  async enqueue(siteId: string, jobs: NewJob[]): Promise<void> {
+  /**
+   * Adds jobs (deduplicated by their deterministic ids) and wakes the site's waiting claims. With
+   * `wait: 'bounded'` (a request) the caller waits at most REDIS_REQUEST_TIMEOUT_MS, then gets
+   * UNAVAILABLE while the adding goes on; with `'added'` (the scheduler) until they are added.
+   * Jobs Redis could not take (not connected, the connection lost) are kept, and added once Redis
+   * answers again; UNAVAILABLE then too.
+   */
+  async enqueue(siteId: string, jobs: NewJob[], wait: 'bounded' | 'added' = 'bounded'): Promise<void> {
     if (jobs.length === 0) return;
     const { queue } = this.get(siteId);
-    await queue.addBulk(
-      jobs.map((j) => ({
-        name: j.kind,
-        data: {
-          v: 1 as const,
-          credentialId: j.credentialId,
-          ...(j.changeId ? { changeId: j.changeId } : {}),
-        },
-        opts: {
-          jobId: jobIdFor(j.kind, j.credentialId),
-          ...this.jobOptions(j.kind),
-          ...(j.delayMs ? { delay: j.delayMs } : {}),
-        },
-      })),
+    const added = onRedis(this.connection, 'queueing jobs', () =>
+      queue.addBulk(
+        jobs.map((j) => ({
+          name: j.kind,
+          data: {
+            v: 1 as const,
+            credentialId: j.credentialId,
+            ...(j.changeId ? { changeId: j.changeId } : {}),
+          },
+          opts: {
+            jobId: jobIdFor(j.kind, j.credentialId),
+            ...this.jobOptions(j.kind),
+            ...(j.delayMs ? { delay: j.delayMs } : {}),
+          },
+        })),
+      ),
+    ).then(
+      () => {
+        this.opts.onEnqueued?.(siteId, jobs);
+        this.opts.wake.notify(siteId);
+      },
+      (err: unknown) => {
+        if (isRedisUnavailable(err)) this.keepUnsent(siteId, jobs);
+        throw err;
+      },
     );
-    this.opts.wake.notify(siteId);
+    if (wait === 'added') return added;
+    return within(added, this.opts.requestTimeoutMs, 'queueing jobs');
+  }
+
+  private keepUnsent(siteId: string, jobs: NewJob[]): void {
+    const now = Date.now();
+    let site = this.unsent.get(siteId);
+    for (const job of jobs) {
+      const id = jobIdFor(job.kind, job.credentialId);
+      if (site?.has(id)) {
+        site.set(id, { job, at: now });
+        continue;
+      }
+      if (this.unsentCount >= RESEND_MAX) return;
+      if (!site) this.unsent.set(siteId, (site = new Map()));
+      site.set(id, { job, at: now });
+      this.unsentCount++;
+    }
+  }
+
+  /** Adds the jobs kept while Redis was unavailable, their delays counted from when they were asked for. */
+  private async resend(): Promise<void> {
+    if (this.resending || this.unsentCount === 0 || this.connection.status !== 'ready') return;
+    this.resending = true;
+    let sent = 0;
+    try {
+      for (const [siteId, byId] of [...this.unsent]) {
+        this.unsent.delete(siteId);
+        this.unsentCount -= byId.size;
+        const now = Date.now();
+        const jobs = [...byId.values()].map(({ job, at }) =>
+          job.delayMs ? { ...job, delayMs: Math.max(0, job.delayMs - (now - at)) } : job,
+        );
+        try {
+          await this.enqueue(siteId, jobs, 'added');
+          sent += jobs.length;
+        } catch (err) {
+          // Kept again by enqueue; the next attempt comes with the timer or the connection's return.
+          this.opts.log.debug(
+            { siteId, jobs: jobs.length, err: (err as Error).message },
+            'queueing again failed',
+          );
+          break;
+        }
+      }
+    } finally {
+      this.resending = false;
+    }
+    if (sent > 0) this.opts.log.info({ jobs: sent }, 'jobs queued once Redis answered again');
   }
 
   /**
@@ -122,19 +230,30 @@ export class SiteQueues {
    */
   async take(siteId: string, token: string, max: number): Promise<Job<JobData>[]> {
     const { queue, worker } = this.get(siteId);
-    const jobs: Job<JobData>[] = [];
-    const waiting = await queue.getJobCountByTypes('wait', 'prioritized');
-    let wave = Math.max(1, Math.min(waiting, MAX_WAVE));
-    while (jobs.length < max) {
-      const size = Math.min(wave, max - jobs.length);
-      const got = await Promise.all(
-        Array.from({ length: size }, () => worker.getNextJob(token, { block: false })),
-      );
-      for (const job of got) if (job) jobs.push(job);
-      if (got.some((job) => !job)) break;
-      wave = Math.min(wave * 2, MAX_WAVE);
-    }
-    return jobs;
+    return this.call('taking jobs', async (cutShort) => {
+      const jobs: Job<JobData>[] = [];
+      const waiting = await queue.getJobCountByTypes('wait', 'prioritized');
+      let wave = Math.max(1, Math.min(waiting, MAX_WAVE));
+      while (jobs.length < max && !cutShort.aborted) {
+        const size = Math.min(wave, max - jobs.length);
+        const got = await Promise.allSettled(
+          Array.from({ length: size }, () => worker.getNextJob(token, { block: false })),
+        );
+        for (const r of got) if (r.status === 'fulfilled' && r.value) jobs.push(r.value);
+        const failed = got.find((r) => r.status === 'rejected');
+        // Redis went away in the middle: the jobs already taken are handed out all the same.
+        if (failed && jobs.length === 0) throw failed.reason;
+        if (failed || got.some((r) => r.status === 'fulfilled' && !r.value)) break;
+        wave = Math.min(wave * 2, MAX_WAVE);
+      }
+      // Redis answered after the claim stopped waiting (it hung): nobody will hear of these jobs,
+      // so they go back to the queue now rather than when their locks expire.
+      if (cutShort.aborted) {
+        await Promise.all(jobs.map((job) => job.moveToWait(token).catch(() => undefined)));
+        return [];
+      }
+      return jobs;
+    });
   }
 
   /**
@@ -152,15 +271,19 @@ export class SiteQueues {
   }
 
   async fetch(siteId: string, jobId: string): Promise<Job<JobData> | undefined> {
-    return Job.fromId<JobData>(this.get(siteId).worker, jobId);
+    const { worker } = this.get(siteId);
+    return this.call('reading a job', () => Job.fromId<JobData>(worker, jobId));
   }
 
   /** Which of these job ids exist in the site's queue (any state). */
   async existing(siteId: string, jobIds: string[]): Promise<Set<string>> {
     const { queue } = this.get(siteId);
-    const pipeline = this.connection.pipeline();
-    for (const id of jobIds) pipeline.exists(queue.toKey(id));
-    const results = (await pipeline.exec()) ?? [];
+    // The reconciler's: not a request, so no deadline (it fails at once with Redis down).
+    const results = await onRedis(this.connection, 'looking up jobs', async () => {
+      const pipeline = this.connection.pipeline();
+      for (const id of jobIds) pipeline.exists(queue.toKey(id));
+      return (await pipeline.exec()) ?? [];
+    });
     return new Set(jobIds.filter((_, i) => results[i]?.[1] === 1));
   }
 
@@ -175,12 +298,14 @@ export class SiteQueues {
   }
 
   async counts(siteId: string): Promise<Record<string, number>> {
-    return this.get(siteId).queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+    const { queue } = this.get(siteId);
+    return this.call('counting jobs', () => queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'));
   }
 
   async close(): Promise<void> {
+    clearInterval(this.resendTimer);
     await Promise.all(
-      [...this.sites.values()].map(async ({ queue, worker, workerConnection }) => {
+      [...this.sites.values()].map(async ({ queue, worker }) => {
         // BullMQ closing a worker whose connections still initialise leaves their rejected set-up
         // commands unhandled; let them settle first (bounded: Redis may be down).
         await Promise.race([
@@ -189,7 +314,6 @@ export class SiteQueues {
         ]);
         await worker.close(true).catch(() => undefined);
         await queue.close().catch(() => undefined);
-        await workerConnection.quit().catch(() => undefined);
       }),
     );
     this.sites.clear();

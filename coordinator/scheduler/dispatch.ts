@@ -27,10 +27,23 @@ export interface Work {
  * a pending password first stores its new one, sealed, as pending; then the rows are marked queued and saved; the
  * jobs are added to the sites' queues once that transaction has committed, so an agent that takes a
  * job always finds the row as the job expects it (pending password included). Should adding fail
- * after the commit, PostgreSQL says "queued" for a job Redis does not have, as after Redis loses
- * jobs, and the reconciler re-adds it.
+ * after the commit (Redis unavailable: it fails at once; Redis hanging: a request stops waiting after
+ * REDIS_REQUEST_TIMEOUT_MS), the caller's answer does not wait for Redis: the site queues add the
+ * jobs as soon as Redis answers again, and otherwise PostgreSQL says "queued" for a job Redis does
+ * not have, as after Redis loses jobs, and the reconciler re-adds it.
  */
-export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date): Promise<void> {
+export async function dispatch(
+  ctx: Ctx,
+  q: Queryable,
+  work: Work[],
+  now: Date,
+  /**
+   * `request` (default): the caller answers a request and waits for the queues at most
+   * REDIS_REQUEST_TIMEOUT_MS; `scheduler` (tick, reconciler): until the jobs are added, so a long
+   * run is queued batch after batch, never faster than Redis takes it.
+   */
+  waitFor: 'request' | 'scheduler' = 'request',
+): Promise<void> {
   if (work.length === 0) return;
   const policies = await loadPolicies(
     q,
@@ -79,19 +92,21 @@ export async function dispatch(ctx: Ctx, q: Queryable, work: Work[], now: Date):
     q,
     work.map((w) => w.row),
   );
+  // Sites in parallel: with Redis hanging, a request waits one REDIS_REQUEST_TIMEOUT_MS, not one per site.
   await whenCommitted(q, async () => {
-    for (const [siteId, items] of groupBy(queued, (x) => x.siteId)) {
-      const jobs = items.map((x) => x.job);
-      try {
-        await ctx.queues.enqueue(siteId, jobs);
-        for (const j of jobs) ctx.metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
-      } catch (err) {
-        ctx.log.error(
-          { siteId, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
-          'queueing failed; the reconciler will re-add these jobs',
-        );
-      }
-    }
+    await Promise.all(
+      [...groupBy(queued, (x) => x.siteId)].map(async ([siteId, items]) => {
+        const jobs = items.map((x) => x.job);
+        try {
+          await ctx.queues.enqueue(siteId, jobs, waitFor === 'request' ? 'bounded' : 'added');
+        } catch (err) {
+          ctx.log.error(
+            { siteId, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
+            'jobs not queued yet; queued once Redis answers (else by the reconciler)',
+          );
+        }
+      }),
+    );
   });
 }
 

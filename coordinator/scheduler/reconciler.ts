@@ -65,6 +65,7 @@ export async function reconcileQueues(ctx: Ctx): Promise<number> {
           q,
           due.map((row) => ({ row, kind: row.job_kind! })),
           now,
+          'scheduler',
         );
         return due.length;
       });

@@ -1,6 +1,7 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Ctx } from '../context.js';
+import { WAITING_OPTIONS } from '../queues/redis.js';
 import { reconcileQueues } from './reconciler.js';
 import { sweepRuns } from './run-sweep.js';
 import { tick } from './tick.js';
@@ -41,9 +42,14 @@ export class SchedulerRunner {
 
   constructor(private readonly ctx: Ctx) {
     const prefix = `${ctx.config.QUEUE_PREFIX}:{${QUEUE}}`;
-    this.connection = new Redis(ctx.config.REDIS_URL, { maxRetriesPerRequest: null });
+    // The worker waits for Redis (blocking commands); the queue (adding the schedulers, kicks) shares
+    // the site queues' connection, which never keeps a command for later (queues/redis.ts).
+    this.connection = new Redis(ctx.config.REDIS_URL, WAITING_OPTIONS);
     this.connection.on('error', () => undefined);
     this.queue = new Queue(QUEUE, { connection: ctx.queues.connection, prefix });
+    // Errors of the shared connection, forwarded (its job scheduler's too): logged by SiteQueues. A
+    // queue without a listener would print each of them to stderr.
+    this.queue.on('error', () => undefined);
     this.worker = new Worker(
       QUEUE,
       async (job) => {

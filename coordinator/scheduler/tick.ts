@@ -118,6 +118,7 @@ async function takeDue(
         kind: column === 'next_verify_at' ? ('verify' as const) : ('change' as const),
       })),
       now,
+      'scheduler',
     );
     return rows.length;
   });

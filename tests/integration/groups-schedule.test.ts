@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import type { PolicyView, SyncGroupView, SyncRunView } from '../../shared/contracts/api.js';
 import { tick } from '../../coordinator/scheduler/tick.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
@@ -72,16 +71,6 @@ const makeDue = (groupId: string) =>
     groupId,
   ]);
 
-async function claimAll(agent: FakeAgent, count: number): Promise<ClaimedJob[]> {
-  const jobs: ClaimedJob[] = [];
-  while (jobs.length < count) {
-    const got = await agent.claim(count - jobs.length, 1000);
-    if (got.length === 0) break;
-    jobs.push(...got);
-  }
-  return jobs;
-}
-
 const password = async (id: string) =>
   (await expectStatus<{ password: string }>(c.admin.get(`/credentials/${id}/password`), 200)).password;
 
@@ -111,10 +100,10 @@ describe('scheduled rotation of sync groups', () => {
     // A second tick does not start it again.
     expect((await tick(c.ctx)).groups).toBe(0);
 
-    const first = await claimAll(agent, 3);
+    const first = await agent.claimAll(3, 1000);
     expect(first.map((j) => `${j.kind}:${j.credentialId}`)).toEqual([`change:${creds[0]!.id}`]);
     await agent.report([held(first[0]!)], { outcome: 'ok', works: 'pending' });
-    const rest = await claimAll(agent, 2);
+    const rest = await agent.claimAll(2, 1000);
     expect(rest.map((j) => j.credentialId).sort()).toEqual(
       creds
         .slice(1)
@@ -175,7 +164,7 @@ describe('scheduled rotation of sync groups', () => {
     await makeDue(group.id);
     expect((await tick(c.ctx)).groups).toBe(1);
     expect((await getGroup(group.id)).changeInProgress).toBe(true);
-    const [primary] = await claimAll(agent, 1);
+    const [primary] = await agent.claimAll(1, 1000);
     expect(primary).toMatchObject({ kind: 'change', credentialId: creds[0]!.id });
   });
 

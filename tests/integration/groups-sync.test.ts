@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import type { PolicyView, SyncGroupView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
 import { tick } from '../../coordinator/scheduler/tick.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
@@ -61,17 +60,6 @@ async function createGroup(primary: string, members: string[], policyId?: string
   );
 }
 
-/** Claims until `count` jobs are held (or nothing more comes). */
-async function claimAll(agent: FakeAgent, count: number): Promise<ClaimedJob[]> {
-  const jobs: ClaimedJob[] = [];
-  while (jobs.length < count) {
-    const got = await agent.claim(count - jobs.length, 2000);
-    if (got.length === 0) break;
-    jobs.push(...got);
-  }
-  return jobs;
-}
-
 const items = async (runId: string) =>
   (await expectStatus<{ items: SyncRunItemView[] }>(c.admin.get(`/sync-runs/${runId}/items`), 200)).items;
 
@@ -131,7 +119,7 @@ describe('sync groups', () => {
     expect((await c.admin.post(`/sync-groups/${group.id}/change`, {})).status).toBe(409);
 
     // Only the primary's change goes out first.
-    const first = await claimAll(agent, 4);
+    const first = await agent.claimAll(4);
     expect(first.map((j) => `${j.kind}:${j.credentialId}`)).toEqual([`change:${ids[0]}`]);
     const groupPassword = first[0]!.pendingPassword!;
     // It suits every member's target: the 16-character maximum and no '#'.
@@ -140,7 +128,7 @@ describe('sync groups', () => {
     expect((await getCredential(c.admin, ids[1]!)).changePending).toBe(false);
     await agent.report([held(first[0]!)], { outcome: 'ok', works: 'pending' });
 
-    const rest = await claimAll(agent, 3);
+    const rest = await agent.claimAll(3);
     expect(rest.map((j) => j.credentialId).sort()).toEqual(ids.slice(1).sort());
     expect(new Set(rest.map((j) => j.pendingPassword))).toEqual(new Set([groupPassword]));
     const refused = rest.find((j) => j.credentialId === ids[2])!;
@@ -180,7 +168,7 @@ describe('sync groups', () => {
     const ids = creds.map((x) => x.id);
     const group = await createGroup(ids[0]!, ids.slice(1));
     const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
-    const [primary] = await claimAll(agent, 1);
+    const [primary] = await agent.claimAll(1);
     expect(primary?.credentialId).toBe(ids[0]);
     await agent.report([held(primary!)], { outcome: 'failed', reason: 'change_failed' });
     expect(await agent.claim(10, 500)).toEqual([]);
@@ -205,12 +193,12 @@ describe('sync groups', () => {
     const ids = creds.map((x) => x.id);
     const group = await createGroup(ids[0]!, [ids[1]!]);
     const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
-    const [change] = await claimAll(agent, 1);
+    const [change] = await agent.claimAll(1);
     await agent.report([held(change!)], { outcome: 'failed', reason: 'change_outcome_unknown' });
-    const [reconcile] = await claimAll(agent, 1);
+    const [reconcile] = await agent.claimAll(1);
     expect(reconcile).toMatchObject({ kind: 'reconcile', credentialId: ids[0] });
     await agent.report([held(reconcile!)], { outcome: 'ok', works: 'pending' });
-    const [member] = await claimAll(agent, 1);
+    const [member] = await agent.claimAll(1);
     expect(member).toMatchObject({
       kind: 'change',
       credentialId: ids[1],
@@ -230,11 +218,11 @@ describe('sync groups', () => {
     const ids = creds.map((x) => x.id);
     const group = await createGroup(ids[0]!, ids.slice(1));
     const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
-    const [change] = await claimAll(agent, 1);
+    const [change] = await agent.claimAll(1);
     await agent.report([held(change!)], { outcome: 'failed', reason: 'change_outcome_unknown' });
     // The reconcile fails too without settling anything: the primary keeps the new password as
     // pending (it may be set on the target). Not counted yet (nothing is settled): the group waits.
-    const [reconcile] = await claimAll(agent, 1);
+    const [reconcile] = await agent.claimAll(1);
     expect(reconcile).toMatchObject({ kind: 'reconcile', credentialId: ids[0] });
     await agent.report([held(reconcile!)], {
       outcome: 'failed',
@@ -254,13 +242,13 @@ describe('sync groups', () => {
     // Later the pending password is found working on the primary (a reconcile through the change index).
     await c.ctx.db.query('UPDATE credentials SET next_change_at = now() WHERE id = $1', [ids[0]]);
     await tick(c.ctx);
-    const [again] = await claimAll(agent, 1);
+    const [again] = await agent.claimAll(1);
     expect(again).toMatchObject({ kind: 'reconcile', credentialId: ids[0] });
     await agent.report([held(again!)], { outcome: 'ok', works: 'pending' });
     expect(await password(ids[0]!)).toBe(change!.pendingPassword);
 
     // The members now get the same password.
-    const rest = await claimAll(agent, 3);
+    const rest = await agent.claimAll(3);
     expect(rest.map((j) => j.credentialId).sort()).toEqual(ids.slice(1).sort());
     expect(new Set(rest.map((j) => j.pendingPassword))).toEqual(new Set([change!.pendingPassword]));
     await agent.report(rest.map(held), { outcome: 'ok', works: 'pending' });
@@ -278,7 +266,7 @@ describe('sync groups', () => {
     const ids = creds.map((x) => x.id);
     const group = await createGroup(ids[0]!, ids.slice(1));
     const run = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${group.id}/change`, {}), 202);
-    const [change] = await claimAll(agent, 1);
+    const [change] = await agent.claimAll(1);
     expect(change).toMatchObject({ kind: 'change', credentialId: ids[0] });
     expect((await c.admin.delete(`/credentials/${ids[0]}`)).status).toBe(409);
     expect((await c.admin.delete(`/credentials/${ids[0]}?force=true`)).status).toBe(200);

@@ -24,6 +24,7 @@ describe('site queues: closing', () => {
           prefix,
           lockMs: 30_000,
           stalledCheckMs: 15_000,
+          requestTimeoutMs: 1_000,
           log,
           wake,
         });

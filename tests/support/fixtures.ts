@@ -193,6 +193,17 @@ export class FakeAgent {
     return body.jobs;
   }
 
+  /** Claims until `count` jobs are held, or a claim waiting `waitMs` brings nothing more. */
+  async claimAll(count: number, waitMs = 2000): Promise<ClaimedJob[]> {
+    const jobs: ClaimedJob[] = [];
+    while (jobs.length < count) {
+      const got = await this.claim(count - jobs.length, waitMs);
+      if (got.length === 0) break;
+      jobs.push(...got);
+    }
+    return jobs;
+  }
+
   extend(jobs: Held[]): Promise<ExtendResponse> {
     return expectStatus(this.gateway.post(GATEWAY_PATHS.extend, { jobs }), 200, 'extend');
   }

@@ -16,13 +16,24 @@ export interface RedisServer {
 }
 
 export interface PrivateRedis extends RedisServer {
-  /** Stops and starts it again on the same port. Nothing is saved, so every key is gone. */
+  /** Stops and starts it again on the same port. Unless `persistent`, every key is gone. */
   restart(): Promise<void>;
-  /** Stops the server and keeps its port for up(): Redis is unreachable until then. */
+  /** Stops the server (SIGTERM) and keeps its port for up(): Redis is unreachable until then. */
   down(): Promise<void>;
-  /** Starts it again after down(), on the same port (empty). */
+  /** Starts it again after down(), on the same port (empty, unless started `persistent`). */
   up(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and commands get no answer, as from a
+   * Redis that hangs. resume() (SIGCONT) lets it go on where it stopped. Local binary only.
+   */
+  pause(): void;
+  resume(): void;
   flushall(): Promise<void>;
+}
+
+export interface PrivateRedisOptions {
+  /** Keep the keys across down()/up() and restart(): an append-only file in its own folder. */
+  persistent?: boolean;
 }
 
 interface Server {
@@ -32,10 +43,13 @@ interface Server {
   restart(): Promise<void>;
   down(): Promise<void>;
   up(): Promise<void>;
+  pause(): void;
+  resume(): void;
 }
 
 const REDIS_BIN = process.env.REDIS_SERVER_BIN ?? 'redis-server';
 const EPHEMERAL = ['--save', '', '--appendonly', 'no'];
+const PERSISTENT = ['--save', '', '--appendonly', 'yes'];
 const NO_REDIS = `no Redis for tests: set REDIS_URL, start a Docker engine or install ${REDIS_BIN}`;
 
 const hasLocalBinary = (): boolean => spawnSync(REDIS_BIN, ['--version'], { stdio: 'ignore' }).status === 0;
@@ -120,11 +134,15 @@ async function startContainer(args: string[], hostPort?: number): Promise<Server
       await container.restart();
       await waitReady(host, port);
     },
+    pause: () => {
+      throw new Error('pause() needs a local redis-server (a container cannot be frozen from here)');
+    },
+    resume: () => undefined,
   };
 }
 
 /** A `redis-server` child on a loopback port, with its own working folder and nothing saved. */
-async function startLocal(): Promise<Server> {
+async function startLocal(persistence: string[] = EPHEMERAL): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'test-redis-'));
   let port = await freePort();
   let child: Child | undefined;
@@ -134,7 +152,7 @@ async function startLocal(): Promise<Server> {
       String(port),
       '--bind',
       '127.0.0.1',
-      ...EPHEMERAL,
+      ...persistence,
       '--dir',
       dir,
       '--daemonize',
@@ -157,6 +175,11 @@ async function startLocal(): Promise<Server> {
     started.process.stderr?.resume();
     child = started;
   };
+  // A frozen server (pause()) must be let go first: it would not act on SIGTERM.
+  const halt = async (): Promise<void> => {
+    child?.process.kill('SIGCONT');
+    await child?.stop(5_000);
+  };
   // Another process may take the port between freePort() and the bind: try a few ports.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -174,17 +197,17 @@ async function startLocal(): Promise<Server> {
     host: '127.0.0.1',
     port,
     stop: async () => {
-      await child?.stop(5_000);
+      await halt();
       rmSync(dir, { recursive: true, force: true });
     },
     restart: async () => {
-      await child?.stop(5_000);
+      await halt();
       await launch();
     },
-    down: async () => {
-      await child?.stop(5_000);
-    },
+    down: halt,
     up: launch,
+    pause: () => child?.process.kill('SIGSTOP'),
+    resume: () => child?.process.kill('SIGCONT'),
   };
 }
 
@@ -212,16 +235,19 @@ export async function startRedis(): Promise<RedisServer> {
  * A Redis of the caller's own, for tests that restart or wipe it: a local `redis-server` child,
  * or a container when there is no such binary but a Docker engine. Never the shared server.
  */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
+  const persistence = options.persistent ? PERSISTENT : EPHEMERAL;
   let server: Server;
-  if (hasLocalBinary()) server = await startLocal();
-  else if (await dockerAvailable()) server = await startContainer(EPHEMERAL, await freePort());
+  if (hasLocalBinary()) server = await startLocal(persistence);
+  else if (await dockerAvailable()) server = await startContainer(persistence, await freePort());
   else throw new Error(NO_REDIS);
   return {
     ...asRedisServer(server),
     restart: server.restart,
     down: server.down,
     up: server.up,
+    pause: server.pause,
+    resume: server.resume,
     flushall: async () => {
       const reply = await command(server.host, server.port, ['FLUSHALL']);
       if (reply !== '+OK') throw new Error(`FLUSHALL answered ${reply}`);

@@ -25,6 +25,7 @@ describe('coordinator configuration', () => {
     expect(c.PORT).toBe(8080);
     expect(c.DATABASE_URL).toBeUndefined();
     expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(c.REDIS_REQUEST_TIMEOUT_MS).toBe(1000);
     expect(c.masterKey.key.length).toBe(32);
     // docs/sync-runs.md: a run item waits 10 minutes for an agent able to take it.
     expect(c.RUN_AGENT_WAIT_MS).toBe(600_000);
@@ -36,6 +37,8 @@ describe('coordinator configuration', () => {
     ['PORT', { PORT: '70000' }],
     ['DATABASE_URL', { DATABASE_URL: 'mysql://x' }],
     ['REDIS_URL', { REDIS_URL: 'not a url' }],
+    ['REDIS_REQUEST_TIMEOUT_MS', { REDIS_REQUEST_TIMEOUT_MS: '50' }],
+    ['REDIS_REQUEST_TIMEOUT_MS', { REDIS_REQUEST_TIMEOUT_MS: 'soon' }],
     ['COORDINATOR_ADMIN_TOKEN', { COORDINATOR_ADMIN_TOKEN: 'short' }],
     ['COORDINATOR_MASTER_KEY', { COORDINATOR_MASTER_KEY: Buffer.alloc(16).toString('base64') }],
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
