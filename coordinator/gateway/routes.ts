@@ -110,8 +110,9 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ExtendRequestSchema,
+    batch: 'jobs',
     response: { status: 200, schema: ExtendResponseSchema },
-    handler: ({ body }, req) => extend(ctx, agentOf(req), body.jobs),
+    handler: ({ body, refused }, req) => extend(ctx, agentOf(req), body.jobs, refused),
   });
   routes.add({
     method: 'POST',
@@ -120,8 +121,9 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ReportRequestSchema,
+    batch: 'results',
     response: { status: 200, schema: ReportResponseSchema },
-    handler: ({ body }, req) => report(ctx, agentOf(req), body.results),
+    handler: ({ body, refused }, req) => report(ctx, agentOf(req), body.results, refused),
   });
   routes.add({
     method: 'POST',
@@ -130,7 +132,8 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ReleaseRequestSchema,
+    batch: 'jobs',
     response: { status: 200, schema: ReleaseResponseSchema },
-    handler: ({ body }, req) => release(ctx, agentOf(req), body.jobs),
+    handler: ({ body, refused }, req) => release(ctx, agentOf(req), body.jobs, false, refused),
   });
 }

@@ -1,0 +1,69 @@
+import type { FieldIssue } from './errors.js';
+
+/**
+ * Text PostgreSQL cannot store: a NUL (U+0000: refused in `text` and in `jsonb`) and a lone UTF-16
+ * surrogate (JSON can spell one, `"\ud800"`, but it has no UTF-8 form: `jsonb` refuses it and a
+ * `text` column, or a sealed password, would get U+FFFD instead: another value than was sent).
+ */
+const NUL = /\u0000/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+export const NUL_MESSAGE = 'must not contain a NUL character (U+0000)';
+export const SURROGATE_MESSAGE = 'must not contain a lone UTF-16 surrogate (not valid Unicode)';
+
+/** Why `text` cannot be stored as it is, or undefined when it can. */
+export function unstorable(text: string): string | undefined {
+  if (NUL.test(text)) return NUL_MESSAGE;
+  if (LONE_SURROGATE.test(text)) return SURROGATE_MESSAGE;
+  return undefined;
+}
+
+/** `text` with every NUL and lone surrogate replaced by U+FFFD: for audit details and field names. */
+export const storableText = (text: string): string => text.replace(UNSTORABLE, '\ufffd');
+
+/**
+ * JSON.stringify with every string in it (keys too) made storable (storableText), for `jsonb`
+ * (the audit log): values are seen after their toJSON, so dates and the like stay as they were.
+ */
+export const storableJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'string') return storableText(v);
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return v;
+    const keys = Object.keys(v);
+    if (!keys.some((key) => unstorable(key) !== undefined)) return v;
+    return Object.fromEntries(Object.entries(v).map(([key, x]) => [storableText(key), x as unknown]));
+  });
+
+/** The most issues textIssues reports: a megabyte of NULs gets a short answer. */
+const MAX_ISSUES = 20;
+
+/**
+ * Every string in a parsed JSON value (object keys too) that PostgreSQL could not store, as
+ * `{field, message}` issues named like zod's (`body.connection.steps.0.url`; a bad key is named by
+ * its path with U+FFFD in its place). The walk uses its own stack, so no nesting depth the body
+ * limit lets through can overflow the call stack.
+ */
+export function textIssues(value: unknown, root: string): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const stack: { value: unknown; path: string }[] = [{ value, path: root }];
+  while (stack.length > 0 && issues.length < MAX_ISSUES) {
+    const { value: v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      const message = unstorable(v);
+      if (message) issues.push({ field: path, message });
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: `${path}.${i}` });
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i]!;
+        const field = `${path}.${storableText(key)}`;
+        const message = unstorable(key);
+        if (message) issues.push({ field, message: `key ${message}` });
+        else stack.push({ value: child, path: field });
+      }
+    }
+  }
+  return issues;
+}
