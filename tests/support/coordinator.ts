@@ -46,6 +46,20 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<void> {
   }
 }
 
+/** The coordinator's pino output, kept line by line (`startInProcessCoordinator(…, {logs})`). */
+export class LogCapture {
+  readonly lines: string[] = [];
+
+  write(chunk: string): void {
+    for (const line of chunk.split('\n')) if (line !== '') this.lines.push(line);
+  }
+
+  /** Every line, parsed. */
+  entries(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
 /**
  * Starts a coordinator inside the test process (coordinator/server.ts) on a free port, with a
  * fresh PostgreSQL database and a QUEUE_PREFIX of its own on `redisUrl`. The scheduler is off unless
@@ -56,6 +70,7 @@ export async function startInProcessCoordinator(
   label: string,
   redisUrl: string,
   env: Record<string, string> = {},
+  options: { logs?: LogCapture } = {},
 ): Promise<InProcessCoordinator> {
   const database = await createTestDatabase(label);
   const prefix = uniquePrefix(label);
@@ -75,7 +90,7 @@ export async function startInProcessCoordinator(
       COUNTS_MAX_AGE_MS: '0',
       ...env,
     });
-    coordinator = await startCoordinator(config);
+    coordinator = await startCoordinator(config, options.logs ? { logDestination: options.logs } : {});
   } catch (error) {
     await database.drop();
     throw error;
