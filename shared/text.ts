@@ -6,21 +6,22 @@ import type { FieldIssue } from './errors.js';
  * `text` column, or a sealed password, would get U+FFFD instead: another value than was sent).
  */
 const NUL = /\u0000/;
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const BAD = '\\u0000|[\\ud800-\\udbff](?![\\udc00-\\udfff])|(?<![\\ud800-\\udbff])[\\udc00-\\udfff]';
+/** One test for the common case (nothing wrong); `UNSTORABLE_ALL` to replace. */
+const UNSTORABLE = new RegExp(BAD);
+const UNSTORABLE_ALL = new RegExp(BAD, 'g');
 
 export const NUL_MESSAGE = 'must not contain a NUL character (U+0000)';
 export const SURROGATE_MESSAGE = 'must not contain a lone UTF-16 surrogate (not valid Unicode)';
 
 /** Why `text` cannot be stored as it is, or undefined when it can. */
 export function unstorable(text: string): string | undefined {
-  if (NUL.test(text)) return NUL_MESSAGE;
-  if (LONE_SURROGATE.test(text)) return SURROGATE_MESSAGE;
-  return undefined;
+  if (!UNSTORABLE.test(text)) return undefined;
+  return NUL.test(text) ? NUL_MESSAGE : SURROGATE_MESSAGE;
 }
 
 /** `text` with every NUL and lone surrogate replaced by U+FFFD: for audit details and field names. */
-export const storableText = (text: string): string => text.replace(UNSTORABLE, '\ufffd');
+export const storableText = (text: string): string => text.replace(UNSTORABLE_ALL, '\ufffd');
 
 /**
  * JSON.stringify with every string in it (keys too) made storable (storableText), for `jsonb`
@@ -35,25 +36,32 @@ export const storableJson = (value: unknown): string =>
     return Object.fromEntries(Object.entries(v).map(([key, x]) => [storableText(key), x as unknown]));
   });
 
-/** The most issues textIssues reports: a megabyte of NULs gets a short answer. */
+/** The most issues inputIssues reports: a megabyte of NULs gets a short answer. */
 const MAX_ISSUES = 20;
+/** Deeper than this, a request is refused (the deepest the API documents is about 10). */
+export const MAX_DEPTH = 64;
+export const DEPTH_MESSAGE = `nested deeper than ${MAX_DEPTH} levels`;
 
 /**
- * Every string in a parsed JSON value (object keys too) that PostgreSQL could not store, as
- * `{field, message}` issues named like zod's (`body.connection.steps.0.url`; a bad key is named by
- * its path with U+FFFD in its place). The walk uses its own stack, so no nesting depth the body
- * limit lets through can overflow the call stack.
+ * What no schema may let through, as `{field, message}` issues named like zod's
+ * (`body.connection.steps.0.url`; a bad key is named by its path with U+FFFD in its place): every
+ * string (object keys too) PostgreSQL could not store, and nesting deeper than MAX_DEPTH (zod and
+ * JSON.stringify recurse: a deep enough body would overflow the call stack, a 500). The walk uses
+ * its own stack, so no nesting the body limit lets through can overflow it.
  */
-export function textIssues(value: unknown, root: string): FieldIssue[] {
+export function inputIssues(value: unknown, root: string): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  const stack: { value: unknown; path: string }[] = [{ value, path: root }];
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: root, depth: 0 }];
   while (stack.length > 0 && issues.length < MAX_ISSUES) {
-    const { value: v, path } = stack.pop()!;
+    const { value: v, path, depth } = stack.pop()!;
     if (typeof v === 'string') {
       const message = unstorable(v);
       if (message) issues.push({ field: path, message });
+    } else if (v !== null && typeof v === 'object' && depth >= MAX_DEPTH) {
+      issues.push({ field: path, message: DEPTH_MESSAGE });
     } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], path: `${path}.${i}` });
+      for (let i = v.length - 1; i >= 0; i--)
+        stack.push({ value: v[i], path: `${path}.${i}`, depth: depth + 1 });
     } else if (v !== null && typeof v === 'object') {
       const entries = Object.entries(v);
       for (let i = entries.length - 1; i >= 0; i--) {
@@ -61,7 +69,7 @@ export function textIssues(value: unknown, root: string): FieldIssue[] {
         const field = `${path}.${storableText(key)}`;
         const message = unstorable(key);
         if (message) issues.push({ field, message: `key ${message}` });
-        else stack.push({ value: child, path: field });
+        else stack.push({ value: child, path: field, depth: depth + 1 });
       }
     }
   }

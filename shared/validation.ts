@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { SyncError, type FieldIssue } from './errors.js';
-import { textIssues } from './text.js';
+import { inputIssues } from './text.js';
 
 /** Turns zod issues into `field: message` pairs; never echoes the rejected value. */
 export function fieldIssues(error: z.ZodError, root?: string): FieldIssue[] {
@@ -19,15 +19,16 @@ export function invalidInput(issues: FieldIssue[], root?: string): SyncError {
 
 /**
  * Judges `input` by `schema`: first every string in it must be text PostgreSQL can store (no NUL,
- * no lone surrogate: shared/text.ts), whatever the schema says of it, so no schema can let one
- * through; then the schema. Returns the parsed value or the issues naming each bad field.
+ * no lone surrogate) and it must not nest deeper than 64 levels (shared/text.ts), whatever the
+ * schema says of it, so no schema can let one through; then the schema. Returns the parsed value
+ * or the issues naming each bad field.
  */
 export function judge<S extends z.ZodType>(
   schema: S,
   input: unknown,
   root?: string,
 ): { ok: true; value: z.output<S> } | { ok: false; issues: FieldIssue[] } {
-  const text = textIssues(input, root ?? '(root)');
+  const text = inputIssues(input, root ?? '(root)');
   if (text.length > 0) return { ok: false, issues: text };
   const result = schema.safeParse(input);
   return result.success

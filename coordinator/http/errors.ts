@@ -3,14 +3,16 @@ import { isSyncError, SyncError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /**
- * What the log keeps of an unexpected error: its type, code, message and stack. Not the rest: a
+ * What the log keeps of an unexpected error (as `error`, not pino's `err`, whose serializer would
+ * copy every field back): its type, code, message and stack. Not the rest: a
  * database error's `detail`, `where` and `hint` quote the values of the statement (a JSON document,
  * a row), which the log must never hold.
  */
 function internalError(err: unknown): Record<string, unknown> {
   if (!(err instanceof Error)) return { type: typeof err };
   const { code } = err as { code?: unknown };
-  return { type: err.name, ...(code === undefined ? {} : { code }), message: err.message, stack: err.stack };
+  const type = err.constructor.name || err.name;
+  return { type, ...(code === undefined ? {} : { code }), message: err.message, stack: err.stack };
 }
 
 /** Maps every error to `{error: {code, message, issues?}}`; never a stack trace, never a secret. */
@@ -34,7 +36,7 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       e = new SyncError('VALIDATION_FAILED', 'body: too large');
     } else if (err.statusCode === 404) e = new SyncError('NOT_FOUND');
     else {
-      log.error({ err: internalError(err), reqId: req.id, route: req.routeOptions.url }, 'request failed');
+      log.error({ error: internalError(err), reqId: req.id, route: req.routeOptions.url }, 'request failed');
       e = new SyncError('INTERNAL', `internal error (request ${req.id})`);
     }
     if (e.code === 'DECRYPT_FAILED')

@@ -443,4 +443,22 @@ describe('hostile text on every route', () => {
     expect(checked).toBeGreaterThan(40);
     expect(await digests()).toEqual(before);
   });
+
+  it('a body nested deeper than 64 levels is a 400 naming where (zod would overflow: a 500)', async () => {
+    const before = await digests();
+    const op = operations.find((o) => opName(o) === 'POST /api/v1/targets')!;
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    const step = `{"name":"a","method":"POST","url":"/x","json":{"a":${deep}}}`;
+    const raw = `{"siteId":"${ids.sites}","name":"deep","kind":"web","connection":{"baseUrl":"http://127.0.0.1:9","login":{"steps":[${step}]}}}`;
+    const res = await request(urlOf(op), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: raw,
+    });
+    const body = (await res.body.json()) as ErrorBody;
+    expect(res.statusCode, JSON.stringify(body).slice(0, 300)).toBe(400);
+    expect(body.error.issues![0]!.field).toMatch(/^body\.connection\.login\.steps\.0\.json\.a\.0\.0\./);
+    expect(body.error.issues![0]!.message).toBe('nested deeper than 64 levels');
+    expect(await digests()).toEqual(before);
+  });
 });

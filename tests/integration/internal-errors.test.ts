@@ -74,10 +74,11 @@ async function expectInternal(res: ApiResponse<unknown>, secrets: string[], what
     () => logs.lines.find((l) => l.includes(reqId!) && l.includes('"request failed"')),
     { message: `the error line of ${what}` },
   )) as string;
-  const entry = JSON.parse(line) as { level: number; err: Record<string, unknown> };
+  const entry = JSON.parse(line) as { level: number; error: Record<string, unknown> };
   expect(entry.level).toBe(50);
-  expect(Object.keys(entry.err).sort(), what).toEqual(['code', 'message', 'stack', 'type']);
-  expect(entry.err.message).toMatch(/^forced failure on /);
+  expect(Object.keys(entry.error).sort(), what).toEqual(['code', 'message', 'stack', 'type']);
+  expect(entry.error).toMatchObject({ type: 'DatabaseError', code: 'P0001', message: /^forced failure on / });
+  expect(line).not.toContain('"err"');
   const lines = logs.lines.filter((l) => l.includes(reqId!));
   for (const secret of [...secrets, ...(await storedSecrets())]) {
     for (const l of lines) expect(l.includes(secret), `${what}: a secret in ${l}`).toBe(false);
