@@ -46,32 +46,43 @@ export const DEPTH_MESSAGE = `nested deeper than ${MAX_DEPTH} levels`;
  * What no schema may let through, as `{field, message}` issues named like zod's
  * (`body.connection.steps.0.url`; a bad key is named by its path with U+FFFD in its place): every
  * string (object keys too) PostgreSQL could not store, and nesting deeper than MAX_DEPTH (zod and
- * JSON.stringify recurse: a deep enough body would overflow the call stack, a 500). The walk uses
- * its own stack, so no nesting the body limit lets through can overflow it.
+ * JSON.stringify recurse: a deep enough body would overflow the call stack, a 500). The walk stops
+ * at MAX_DEPTH itself, so it cannot overflow; it runs on every request, so it builds a field name
+ * only for an issue.
  */
 export function inputIssues(value: unknown, root: string): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  const stack: { value: unknown; path: string; depth: number }[] = [{ value, path: root, depth: 0 }];
-  while (stack.length > 0 && issues.length < MAX_ISSUES) {
-    const { value: v, path, depth } = stack.pop()!;
+  const path: (string | number)[] = [];
+  const field = () => [root, ...path].join('.');
+  const visit = (v: unknown, depth: number): void => {
+    if (issues.length >= MAX_ISSUES) return;
     if (typeof v === 'string') {
       const message = unstorable(v);
-      if (message) issues.push({ field: path, message });
-    } else if (v !== null && typeof v === 'object' && depth >= MAX_DEPTH) {
-      issues.push({ field: path, message: DEPTH_MESSAGE });
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--)
-        stack.push({ value: v[i], path: `${path}.${i}`, depth: depth + 1 });
-    } else if (v !== null && typeof v === 'object') {
-      const entries = Object.entries(v);
-      for (let i = entries.length - 1; i >= 0; i--) {
-        const [key, child] = entries[i]!;
-        const field = `${path}.${storableText(key)}`;
-        const message = unstorable(key);
-        if (message) issues.push({ field, message: `key ${message}` });
-        else stack.push({ value: child, path: field, depth: depth + 1 });
-      }
+      if (message) issues.push({ field: field(), message });
+      return;
     }
-  }
+    if (v === null || typeof v !== 'object') return;
+    if (depth >= MAX_DEPTH) {
+      issues.push({ field: field(), message: DEPTH_MESSAGE });
+      return;
+    }
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        path.push(i);
+        visit(v[i], depth + 1);
+        path.pop();
+      }
+      return;
+    }
+    const object = v as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      const message = unstorable(key);
+      path.push(message ? storableText(key) : key);
+      if (message) issues.push({ field: field(), message: `key ${message}` });
+      else visit(object[key], depth + 1);
+      path.pop();
+    }
+  };
+  visit(value, 0);
   return issues;
 }

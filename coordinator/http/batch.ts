@@ -24,6 +24,9 @@ export function parseBatch(
   raw: unknown,
   field: string,
 ): { body: Record<string, unknown>; refused: RefusedItem[] } {
+  // The common case, a batch with nothing wrong: judged whole, at the cost of one parse.
+  const whole = judge(schema, raw, 'body');
+  if (whole.ok) return { body: whole.value as Record<string, unknown>, refused: [] };
   const object = schema as z.ZodObject;
   const list = object.shape[field] as z.ZodArray;
   const items = isRecord(raw) ? raw[field] : undefined;
