@@ -53,8 +53,8 @@ export interface RegisteredRoute {
  * Declares a route once: the same zod schemas validate the request (a 400 naming each bad field,
  * before the handler runs, so bad input changes nothing) and describe it in /openapi.json. Every
  * string of every path parameter, query and body (keys too, inside free-form objects too) is
- * checked here first, for every route: a NUL or a lone surrogate is a 400 naming the field
- * (shared/text.ts), never a 500 from PostgreSQL.
+ * checked here first, for every route: a NUL or a lone surrogate (or nesting deeper than 64
+ * levels) is a 400 naming the field (shared/text.ts), never a 500 from PostgreSQL or zod.
  */
 export class Routes {
   readonly all: RegisteredRoute[] = [];
