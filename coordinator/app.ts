@@ -1,5 +1,5 @@
 import type { TLSSocket } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { GATEWAY_PATHS } from '../shared/contracts/gateway.js';
 import { hashToken, safeEqualHex } from '../shared/crypto.js';
 import { isSyncError, SyncError } from '../shared/errors.js';
@@ -19,7 +19,8 @@ import type { Ctx } from './context.js';
 import { registerOperatorSurfaces } from './dashboard/register.js';
 import { authenticateAgent, identifyAgent } from './gateway/agent-auth.js';
 import { registerGateway } from './gateway/routes.js';
-import { installErrorHandler } from './http/errors.js';
+import { bearerToken } from './http/bearer.js';
+import { badPath, installErrorHandler } from './http/errors.js';
 import { installRequestLog, requestId } from './http/request-log.js';
 import { authenticateOperator, hasRole, isBootstrapAdminToken } from './http/operator-auth.js';
 import { Routes } from './http/routes.js';
@@ -63,6 +64,8 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     // as TRUST_PROXY trusts it; without it the header is ignored (a client could forge it).
     trustProxy: trustProxyOption(ctx.config.trustProxy),
     genReqId: requestId,
+    // The only framework error without a route: a path that does not decode (the API's 400).
+    frameworkErrors: (_err, _req, reply: FastifyReply) => void reply.code(400).send(badPath().toJSON()),
   });
   installErrorHandler(app, ctx.log);
   installRequestLog(app, ctx.log);
@@ -96,8 +99,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
       const token = (req.body as { enrollmentToken?: unknown } | undefined)?.enrollmentToken;
       return typeof token === 'string' ? token : undefined;
     }
-    const header = req.headers.authorization;
-    return header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+    return bearerToken(req.headers.authorization);
   };
   const routes = new Routes(app, async (req, auth) => {
     const metricsToken = ctx.config.METRICS_TOKEN;
@@ -107,9 +109,11 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
       const token = presented(req);
       const letThrough = isUnguessableToken(token) && !isBootstrapAdminToken(ctx, token!);
       if (waitMs > 0 && !letThrough) {
+        const retryAfterS = Math.ceil(waitMs / 1000);
         throw new SyncError(
           'RATE_LIMITED',
-          `too many failed authentications from this address; retry in ${Math.ceil(waitMs / 1000)} s`,
+          `too many failed authentications from this address; retry in ${retryAfterS} s`,
+          { retryAfterS },
         );
       }
     }

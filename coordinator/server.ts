@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import type { DestinationStream } from 'pino';
 import { parseJobId } from '../shared/contracts/jobs.js';
 import { SecretBox } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
@@ -21,9 +22,12 @@ export interface Coordinator {
   close: () => Promise<void>;
 }
 
-/** Starts a coordinator: migrations, queues, scheduler, HTTP. */
-export async function startCoordinator(config: CoordinatorConfig): Promise<Coordinator> {
-  const log = createLogger('sync-coordinator', config.LOG_LEVEL);
+/** Starts a coordinator: migrations, queues, scheduler, HTTP; logs to stdout unless told where. */
+export async function startCoordinator(
+  config: CoordinatorConfig,
+  options: { logDestination?: DestinationStream } = {},
+): Promise<Coordinator> {
+  const log = createLogger('sync-coordinator', config.LOG_LEVEL, {}, options.logDestination);
   const db = await connectDb(config);
   const applied = await migrate(db);
   if (applied.length > 0) log.info({ applied }, 'database migrated');

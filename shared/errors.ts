@@ -33,8 +33,14 @@ export class SyncError extends Error {
   readonly code: ErrorCode;
   readonly statusCode: number;
   readonly issues: FieldIssue[] | undefined;
+  /** RATE_LIMITED, UNAVAILABLE: seconds before trying again (the HTTP `Retry-After` header). */
+  readonly retryAfterS: number | undefined;
 
-  constructor(code: ErrorCode, message?: string, options?: { issues?: FieldIssue[]; cause?: unknown }) {
+  constructor(
+    code: ErrorCode,
+    message?: string,
+    options?: { issues?: FieldIssue[]; cause?: unknown; retryAfterS?: number },
+  ) {
     super(
       message ?? ErrorCodes[code].text,
       options?.cause === undefined ? undefined : { cause: options.cause },
@@ -43,6 +49,7 @@ export class SyncError extends Error {
     this.code = code;
     this.statusCode = ErrorCodes[code].status;
     this.issues = options?.issues;
+    this.retryAfterS = options?.retryAfterS;
   }
 
   toJSON(): { error: { code: ErrorCode; message: string; issues?: FieldIssue[] } } {

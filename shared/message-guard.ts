@@ -1,3 +1,5 @@
+import { storableText } from './text.js';
+
 /** What an operator sees instead of a message that would have shown a password. */
 export const WITHHELD_MESSAGE = 'message withheld: it contained a password';
 
@@ -6,6 +8,8 @@ const MAX_MESSAGE = 500;
 /**
  * Returns `message` unless it contains one of `secrets` (as is, URL-encoded or JSON-escaped), in
  * which case the whole message is replaced; long messages are cut to the contract's 500 chars.
+ * What a target said may hold a NUL or, cut short, half a surrogate pair: those become U+FFFD, so
+ * the coordinator (which refuses them in any field: shared/text.ts) never refuses a real result.
  */
 export function guardMessage(
   message: string | undefined,
@@ -17,5 +21,5 @@ export function guardMessage(
     const forms = [secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)];
     if (forms.some((form) => message.includes(form))) return WITHHELD_MESSAGE;
   }
-  return message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message;
+  return storableText(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message);
 }

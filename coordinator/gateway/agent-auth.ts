@@ -1,11 +1,11 @@
 import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { AGENT_TOKEN, bearerToken } from '../http/bearer.js';
 import type { AgentRow } from '../store/agents.js';
 
 /** Agent credentials look like `pwa_<agentId>.<secret>`; operator tokens never do. */
 export const AGENT_TOKEN_PREFIX = 'pwa_';
-const AGENT_TOKEN = /^pwa_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
 
 export const agentToken = (agentId: string, secret: string) => `${AGENT_TOKEN_PREFIX}${agentId}.${secret}`;
 
@@ -26,7 +26,7 @@ export function agentState(agent: IdentifiedAgent): AgentState {
  * (401). Says nothing about whether it may work: see authenticateAgent.
  */
 export async function identifyAgent(ctx: Ctx, authorization: string | undefined): Promise<IdentifiedAgent> {
-  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
+  const token = bearerToken(authorization);
   const match = token ? AGENT_TOKEN.exec(token) : null;
   if (!token || !match) throw new SyncError('UNAUTHENTICATED', 'an agent token is required');
   // One round trip per gateway call: the agent and whether its site is enabled.

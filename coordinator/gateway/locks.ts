@@ -1,8 +1,9 @@
 import { Job } from 'bullmq';
 import type { ExtendResponse, ReleaseResponse } from '../../shared/contracts/gateway.js';
 import { parseJobId } from '../../shared/contracts/jobs.js';
-import { SyncError } from '../../shared/errors.js';
+import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import type { RefusedItem } from '../http/batch.js';
 import { isRedisUnavailable } from '../queues/redis.js';
 import { refreshStatus } from '../status.js';
 import type { AgentRow } from '../store/agents.js';
@@ -19,9 +20,25 @@ interface Held {
 /**
  * Why a lock call on a job was refused: `not_held` = the agent's token does not hold the job's lock
  * in the agent's own site queue (another agent's or site's job, a lock that expired, a job that
- * finished); `foreign_token` = the token was not issued to this agent at all.
+ * finished); `foreign_token` = the token was not issued to this agent at all; `bad_job_id` = not a
+ * job id the coordinator makes; `invalid` = the item failed its schema (`issues` say which field).
  */
-type Refusal = 'not_held' | 'foreign_token' | 'bad_job_id';
+type Refusal = 'not_held' | 'foreign_token' | 'bad_job_id' | 'invalid';
+
+interface Refused {
+  jobId: string;
+  reason: Refusal;
+  issues?: FieldIssue[];
+}
+
+/** The job id a batch item refused by its schema named, as sent ('' when it named none). */
+export const sentJobId = (r: RefusedItem): string => {
+  const jobId = (r.sent as { jobId?: unknown } | null)?.jobId;
+  return typeof jobId === 'string' ? jobId : '';
+};
+
+const invalidItems = (invalid: RefusedItem[]): Refused[] =>
+  invalid.map((r) => ({ jobId: sentJobId(r), reason: 'invalid', issues: r.issues }));
 
 function refusal(agent: AgentRow, { jobId, token }: Held): Refusal | undefined {
   if (parseJobId(jobId) === null) return 'bad_job_id';
@@ -34,7 +51,7 @@ async function auditRefused(
   ctx: Ctx,
   agent: AgentRow,
   action: 'extend.refused' | 'release.refused',
-  refused: { jobId: string; reason: Refusal }[],
+  refused: Refused[],
 ): Promise<void> {
   if (refused.length === 0) return;
   ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, refused }, `agent ${action.replace('.', ' ')}`);
@@ -82,11 +99,16 @@ function unavailableFor(action: string, jobIds: string[]): SyncError {
 }
 
 /** Extends the locks of the agent's jobs in flight, all in one call. */
-export async function extend(ctx: Ctx, agent: AgentRow, jobs: Held[]): Promise<ExtendResponse> {
+export async function extend(
+  ctx: Ctx,
+  agent: AgentRow,
+  jobs: Held[],
+  invalid: RefusedItem[] = [],
+): Promise<ExtendResponse> {
   const extended: string[] = [];
-  const lost: string[] = [];
   const unreachable: string[] = [];
-  const refused: { jobId: string; reason: Refusal }[] = [];
+  const refused = invalidItems(invalid);
+  const lost = refused.map((r) => r.jobId);
   await Promise.all(
     jobs.map(async (job) => {
       let why = refusal(agent, job);
@@ -126,11 +148,12 @@ export async function release(
   agent: AgentRow,
   jobs: Held[],
   undelivered = false,
+  invalid: RefusedItem[] = [],
 ): Promise<ReleaseResponse> {
   const released: string[] = [];
-  const lost: string[] = [];
   const unreachable: string[] = [];
-  const refused: { jobId: string; reason: Refusal }[] = [];
+  const refused = invalidItems(invalid);
+  const lost = refused.map((r) => r.jobId);
   await Promise.all(
     jobs.map(async (job) => {
       let why = refusal(agent, job);

@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
-import { SyncError } from '../../shared/errors.js';
+import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import type { RefusedItem } from '../http/batch.js';
 import { isRedisUnavailable } from '../queues/redis.js';
 import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
@@ -21,6 +22,7 @@ import { siteFacts } from '../store/sites.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
 import { holdsToken } from './agent-auth.js';
+import { sentJobId } from './locks.js';
 
 interface Accepted {
   item: ReportItem;
@@ -34,33 +36,35 @@ interface Accepted {
  * moveToCompleted checks the lock atomically, so of two agents racing for one job only one result
  * is taken. The credential a result applies to is the one of the job, never one the agent names.
  */
-export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Promise<ReportResponse> {
-  const rejected: ReportResponse['rejected'] = [];
+export async function report(
+  ctx: Ctx,
+  agent: AgentRow,
+  items: ReportItem[],
+  invalid: RefusedItem[] = [],
+): Promise<ReportResponse> {
+  const rejected: Rejected[] = invalid.map((r) => ({
+    jobId: sentJobId(r),
+    code: 'VALIDATION_FAILED',
+    issues: r.issues,
+  }));
   const accepted: Accepted[] = [];
   const unreachable: string[] = [];
-  await Promise.all(
-    items.map(async (item) => {
-      const held = await completeHeld(ctx, agent, item);
-      if (held === UNREACHABLE) unreachable.push(item.jobId);
-      else if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
-      else accepted.push(held);
-    }),
-  );
-  // A credential of another site (a job that should never have been in this queue) is refused too.
-  const foreign = accepted.length > 0 ? await applyAccepted(ctx, agent, accepted) : new Set<string>();
-  for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
-  if (rejected.length > 0) {
-    for (const r of rejected) ctx.metrics.reportsRejected.inc({ site: agent.site_id, code: r.code });
-    ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, rejected }, 'agent results refused');
-    await recordAudit(ctx.db, [
-      {
-        actorType: 'agent',
-        actorId: agent.id,
-        action: 'report.refused',
-        objectType: 'job',
-        details: { siteId: agent.site_id, rejected },
-      },
-    ]);
+  let foreign = new Set<string>();
+  try {
+    await Promise.all(
+      items.map(async (item) => {
+        const held = await completeHeld(ctx, agent, item);
+        if (held === UNREACHABLE) unreachable.push(item.jobId);
+        else if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
+        else accepted.push(held);
+      }),
+    );
+    // A credential of another site (a job that should never have been in this queue) is refused too.
+    if (accepted.length > 0) foreign = await applyAccepted(ctx, agent, accepted);
+    for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
+  } finally {
+    // Every refusal is audited, whatever else the batch holds, and even when applying the rest failed.
+    await auditRejected(ctx, agent, rejected);
   }
   if (unreachable.length > 0) {
     // Not taken, and still the agent's: it keeps them (its outbox) and sends them again. Results of
@@ -71,7 +75,27 @@ export async function report(ctx: Ctx, agent: AgentRow, items: ReportItem[]): Pr
       `the job queues (Redis) are unavailable: ${unreachable.length} of ${items.length} result(s) not taken; send them again`,
     );
   }
-  return { accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)), rejected };
+  return {
+    accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
+    rejected: rejected.map(({ jobId, code }) => ({ jobId, code })),
+  };
+}
+
+type Rejected = ReportResponse['rejected'][number] & { issues?: FieldIssue[] };
+
+async function auditRejected(ctx: Ctx, agent: AgentRow, rejected: Rejected[]): Promise<void> {
+  if (rejected.length === 0) return;
+  for (const r of rejected) ctx.metrics.reportsRejected.inc({ site: agent.site_id, code: r.code });
+  ctx.log.warn({ agentId: agent.id, siteId: agent.site_id, rejected }, 'agent results refused');
+  await recordAudit(ctx.db, [
+    {
+      actorType: 'agent',
+      actorId: agent.id,
+      action: 'report.refused',
+      objectType: 'job',
+      details: { siteId: agent.site_id, rejected },
+    },
+  ]);
 }
 
 /** A result that could not be taken because Redis could not be asked (not a refusal). */

@@ -111,10 +111,11 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ExtendRequestSchema,
+    batch: 'jobs',
     response: { status: 200, schema: ExtendResponseSchema },
     unavailable:
       'Redis unavailable: locks could not be extended (none of the jobs counts as extended, none is lost); extend again',
-    handler: ({ body }, req) => extend(ctx, agentOf(req), body.jobs),
+    handler: ({ body, refused }, req) => extend(ctx, agentOf(req), body.jobs, refused),
   });
   routes.add({
     method: 'POST',
@@ -123,10 +124,11 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ReportRequestSchema,
+    batch: 'results',
     response: { status: 200, schema: ReportResponseSchema },
     unavailable:
       'Redis unavailable: results not taken; keep the whole batch and send it again (results of it that were taken are then rejected as not held)',
-    handler: ({ body }, req) => report(ctx, agentOf(req), body.results),
+    handler: ({ body, refused }, req) => report(ctx, agentOf(req), body.results, refused),
   });
   routes.add({
     method: 'POST',
@@ -135,8 +137,9 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     tag: 'gateway',
     auth: 'agent',
     body: ReleaseRequestSchema,
+    batch: 'jobs',
     response: { status: 200, schema: ReleaseResponseSchema },
     unavailable: 'Redis unavailable: jobs not handed back; they return to the queue when their locks expire',
-    handler: ({ body }, req) => release(ctx, agentOf(req), body.jobs),
+    handler: ({ body, refused }, req) => release(ctx, agentOf(req), body.jobs, false, refused),
   });
 }

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { AGENT_TOKEN, ENROLLMENT_TOKEN, OPERATOR_TOKEN } from './bearer.js';
 
 /**
  * Failed authentication is rate limited per source (sourceKey): after `maxFailures` failures within
@@ -73,11 +74,7 @@ export function sourceKey(ip: string): string {
  * that is being limited (agents behind one NAT are not locked out by one bad client among them).
  * The bootstrap admin token is chosen by a person and may be weak: it is never let through.
  */
-const UNGUESSABLE = [
-  /^pwa_[0-9a-f-]{36}\.[A-Za-z0-9_-]{20,}$/,
-  /^pwo_[0-9a-f-]{36}\.[A-Za-z0-9_-]{20,}$/,
-  /^pwe_[A-Za-z0-9_-]{20,}$/,
-];
+const UNGUESSABLE = [AGENT_TOKEN, OPERATOR_TOKEN, ENROLLMENT_TOKEN];
 
 export const isUnguessableToken = (token: string | undefined): boolean =>
   token !== undefined && UNGUESSABLE.some((format) => format.test(token));

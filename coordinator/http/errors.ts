@@ -2,6 +2,19 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { isSyncError, SyncError } from '../../shared/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
+/**
+ * What the log keeps of an unexpected error (as `error`, not pino's `err`, whose serializer would
+ * copy every field back): its type, code, message and stack. Not the rest: a
+ * database error's `detail`, `where` and `hint` quote the values of the statement (a JSON document,
+ * a row), which the log must never hold.
+ */
+function internalError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const { code } = err as { code?: unknown };
+  const type = err.constructor.name || err.name;
+  return { type, ...(code === undefined ? {} : { code }), message: err.message, stack: err.stack };
+}
+
 /** Maps every error to `{error: {code, message, issues?}}`; never a stack trace, never a secret. */
 export function installErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError | SyncError, req, reply) => {
@@ -23,11 +36,12 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
       e = new SyncError('VALIDATION_FAILED', 'body: too large');
     } else if (err.statusCode === 404) e = new SyncError('NOT_FOUND');
     else {
-      log.error({ err, reqId: req.id, route: req.routeOptions.url }, 'request failed');
+      log.error({ error: internalError(err), reqId: req.id, route: req.routeOptions.url }, 'request failed');
       e = new SyncError('INTERNAL', `internal error (request ${req.id})`);
     }
     if (e.code === 'DECRYPT_FAILED')
       log.error({ reqId: req.id, detail: e.message }, 'secret integrity check failed');
+    if (e.retryAfterS !== undefined) void reply.header('retry-after', String(e.retryAfterS));
     const status = err.statusCode === 413 ? 413 : e.statusCode;
     void reply.code(status).send(e.toJSON());
   });
@@ -35,3 +49,12 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
     void reply.code(404).send(new SyncError('NOT_FOUND', 'no such route').toJSON());
   });
 }
+
+/**
+ * Fastify's refusals before routing (`frameworkErrors`): a path that is not valid percent-encoded
+ * UTF-8 (a lone surrogate `%ED%A0%80`, a stray `%FF`) is a 400 in the API's format, naming `path`.
+ */
+export const badPath = (): SyncError =>
+  new SyncError('VALIDATION_FAILED', 'invalid path: not valid percent-encoded UTF-8', {
+    issues: [{ field: 'path', message: 'not valid percent-encoded UTF-8' }],
+  });

@@ -1,8 +1,53 @@
 import { z } from 'zod';
+import { ErrorView } from '../../shared/contracts/api.js';
 import type { RegisteredRoute } from './routes.js';
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
+
+const error = (description: string, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+});
+
+const BAD_INPUT =
+  'invalid input: `error.issues` names each field (`body.name`, `query.q`, `params.id`, `path`); ' +
+  'a NUL or a lone UTF-16 surrogate in any string or key is refused too (docs/api.md#errors)';
+const BATCH =
+  'Each item of `{list}` is judged on its own: an item that fails its schema (a NUL or a lone ' +
+  'surrogate in any of its strings too) is refused and audited alone, and the others are taken; ' +
+  'the body as a whole (its keys, the number of items) is a 400 like any body.';
+
+/** 429 of the auth-failure limiter (coordinator/app.ts): every route that takes a token, and enroll. */
+const TOO_MANY = error(
+  'too many failed authentications from this source (AUTH_FAILURES_PER_MINUTE); try again after `Retry-After` seconds',
+  { 'Retry-After': { description: 'seconds to wait', schema: { type: 'integer', minimum: 1 } } },
+);
+
+/** The error answers of a route, by what it takes and who may call it. */
+function errorResponses(r: RegisteredRoute): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (r.params || r.query || r.body) out['400'] = error(BAD_INPUT);
+  if (r.unavailable) out['503'] = error(r.unavailable);
+  if (r.auth === 'public') {
+    if (!r.url.endsWith('/enroll')) return out;
+    out['401'] = error('enrollment token invalid, used or expired (counted by the limiter)');
+  } else if (r.auth === 'metrics') {
+    out['401'] = error(
+      'METRICS_TOKEN is set and the bearer token is missing or wrong (counted by the limiter)',
+    );
+  } else {
+    out['401'] = error('no bearer token, or a wrong, malformed or revoked one (counted by the limiter)');
+    if (r.auth !== 'agent-identified') {
+      out['403'] = error(
+        r.auth === 'agent' ? 'the agent or its site is disabled, or it awaits approval' : 'role too low',
+      );
+    }
+  }
+  out['429'] = TOO_MANY;
+  return out;
+}
 
 /** The OpenAPI 3 document, generated from the zod schemas the routes validate with. */
 export function openApiDocument(routes: RegisteredRoute[], version: string): Record<string, unknown> {
@@ -28,6 +73,7 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
     const status = String(r.response?.status ?? 200);
     (paths[path] ??= {})[r.method.toLowerCase()] = {
       summary: r.summary,
+      ...(r.batch ? { description: BATCH.replace('{list}', r.batch), 'x-batch-items': r.batch } : {}),
       tags: [r.tag],
       security: r.auth === 'public' ? [] : [{ bearer: [] }],
       'x-required-role': r.auth,
@@ -47,18 +93,17 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
             ? { content: { 'application/json': { schema: jsonSchema(r.response.schema, 'output') } } }
             : {}),
         },
-        '400': { description: 'invalid input: `error.issues` names each field' },
-        ...(r.auth === 'public'
-          ? {}
-          : { '401': { description: 'no or bad token' }, '403': { description: 'role too low' } }),
-        ...(r.unavailable ? { '503': { description: r.unavailable } } : {}),
+        ...errorResponses(r),
       },
     };
   }
   return {
     openapi: '3.0.3',
     info: { title: 'Password sync coordinator', version },
-    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Error: jsonSchema(ErrorView, 'output') },
+    },
     paths,
   };
 }

@@ -1,6 +1,7 @@
 import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { bearerToken, OPERATOR_TOKEN } from './bearer.js';
 import type { Role } from './routes.js';
 
 export interface Operator {
@@ -9,7 +10,6 @@ export interface Operator {
 }
 
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-const OPERATOR_TOKEN = /^pwo_([0-9a-f-]{36})\.([A-Za-z0-9_-]{20,})$/;
 
 export const operatorToken = (id: string, secret: string) => `pwo_${id}.${secret}`;
 
@@ -20,7 +20,7 @@ export const hasRole = (op: Operator, needed: Role) => RANK[op.role] >= RANK[nee
  * token `pwo_<id>.<secret>` stored hashed. Agent tokens are never accepted here.
  */
 export async function authenticateOperator(ctx: Ctx, authorization: string | undefined): Promise<Operator> {
-  const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
+  const token = bearerToken(authorization);
   if (!token) throw new SyncError('UNAUTHENTICATED', 'a bearer token is required');
   const hash = hashToken(token);
   if (safeEqualHex(hash, adminHash(ctx))) return { id: 'bootstrap-admin', role: 'admin' };

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { isSyncError, SyncError } from '../../shared/errors.js';
 import { parseOrThrow } from '../../shared/validation.js';
+import { parseBatch, type RefusedItem } from './batch.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -20,6 +21,12 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   body?: B;
   query?: Q;
   params?: P;
+  /**
+   * A batch call (the agent gateway's extend, report, release): the name of the body's list whose
+   * items are judged one by one (http/batch.ts); the handler gets the good ones in the body and the
+   * bad ones in `refused`, and must answer and audit each of those.
+   */
+  batch?: string;
   /** Response status and schema, for the OpenAPI document. */
   response?: { status: number; schema?: z.ZodType };
   /**
@@ -28,7 +35,7 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
    */
   unavailable?: string;
   handler: (
-    input: { body: z.output<B>; query: z.output<Q>; params: z.output<P> },
+    input: { body: z.output<B>; query: z.output<Q>; params: z.output<P>; refused: RefusedItem[] },
     req: FastifyRequest,
     reply: FastifyReply,
   ) => Promise<unknown>;
@@ -43,13 +50,17 @@ export interface RegisteredRoute {
   body?: z.ZodType;
   query?: z.ZodType;
   params?: z.ZodType;
+  batch?: string;
   response?: { status: number; schema?: z.ZodType };
   unavailable?: string;
 }
 
 /**
  * Declares a route once: the same zod schemas validate the request (a 400 naming each bad field,
- * before the handler runs, so bad input changes nothing) and describe it in /openapi.json.
+ * before the handler runs, so bad input changes nothing) and describe it in /openapi.json. Every
+ * string of every path parameter, query and body (keys too, inside free-form objects too) is
+ * checked here first, for every route: a NUL or a lone surrogate (or nesting deeper than 64
+ * levels) is a 400 naming the field (shared/text.ts), never a 500 from PostgreSQL or zod.
  */
 export class Routes {
   readonly all: RegisteredRoute[] = [];
@@ -74,11 +85,18 @@ export class Routes {
       url: spec.url,
       handler: async (req, reply) => {
         await this.authenticate(req, spec.auth);
-        const input = {
-          params: spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined,
-          query: spec.query ? parseOrThrow(spec.query, req.query ?? {}, 'query') : undefined,
-          body: spec.body ? parseOrThrow(spec.body, req.body ?? {}, 'body') : undefined,
-        } as { body: z.output<B>; query: z.output<Q>; params: z.output<P> };
+        const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;
+        const query = spec.query ? parseOrThrow(spec.query, req.query ?? {}, 'query') : undefined;
+        const { body, refused } =
+          spec.body && spec.batch
+            ? parseBatch(spec.body, req.body ?? {}, spec.batch)
+            : { body: spec.body ? parseOrThrow(spec.body, req.body ?? {}, 'body') : undefined, refused: [] };
+        const input = { params, query, body, refused } as {
+          body: z.output<B>;
+          query: z.output<Q>;
+          params: z.output<P>;
+          refused: RefusedItem[];
+        };
         let result: unknown;
         try {
           result = await handler(input, req, reply);

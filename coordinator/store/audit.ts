@@ -1,3 +1,4 @@
+import { storableJson, storableText } from '../../shared/text.js';
 import type { Queryable } from './db.js';
 
 export type ActorType = 'operator' | 'agent' | 'system';
@@ -12,7 +13,11 @@ export interface AuditEvent {
   details?: Record<string, unknown>;
 }
 
-/** Appends audit events (append-only: nothing updates or deletes them). */
+/**
+ * Appends audit events (append-only: nothing updates or deletes them). What an agent or a client
+ * sent may be recorded (a refused job id): a NUL or a lone surrogate in it is stored as U+FFFD, so
+ * no event is ever lost to text PostgreSQL cannot store.
+ */
 export async function recordAudit(q: Queryable, events: AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
   await q.query(
@@ -20,11 +25,11 @@ export async function recordAudit(q: Queryable, events: AuditEvent[]): Promise<v
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])`,
     [
       events.map((e) => e.actorType),
-      events.map((e) => e.actorId),
+      events.map((e) => storableText(e.actorId)),
       events.map((e) => e.action),
       events.map((e) => e.objectType),
-      events.map((e) => e.objectId ?? null),
-      events.map((e) => JSON.stringify(e.details ?? {})),
+      events.map((e) => (e.objectId == null ? null : storableText(e.objectId))),
+      events.map((e) => storableJson(e.details ?? {})),
     ],
   );
 }

@@ -1,5 +1,6 @@
 /** Operator API schemas (`/api/v1`), shared by the coordinator, the CLI and the tests. */
 import { z } from 'zod';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
 import { JobKindSchema } from './jobs.js';
 import { DetailCodeSchema, ReasonSchema, StatusSchema } from './status.js';
 import { TargetKindSchema } from '../targets/index.js';
@@ -449,3 +450,15 @@ export const OverviewView = z.object({
   asOf: z.string(),
 });
 export type OverviewView = z.infer<typeof OverviewView>;
+
+/**
+ * Every error answer: `code` for programs (shared/errors.ts), `message` for people, and for a 400
+ * `issues` naming each bad field (`body.name`, `query.q`, `params.id`, `body.connection.steps.0.url`).
+ */
+export const ErrorView = z.object({
+  error: z.object({
+    code: z.enum(Object.keys(ErrorCodes) as [ErrorCode, ...ErrorCode[]]),
+    message: z.string(),
+    issues: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  }),
+});

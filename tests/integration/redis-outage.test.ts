@@ -144,6 +144,8 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
   const policyId = (await expectStatus<{ id: string }>(admin.post('/policies', { name: uniq('p') }), 201)).id;
   const spareSiteId = (await createSite(admin)).id;
   const spareTarget = await createTarget(admin, spareSiteId);
+  // A run that stays open (no agent of the spare site claims), so that it can still be cancelled.
+  await createCredential(admin, spareTarget);
   const runId = (
     await expectStatus<{ id: string }>(
       admin.post('/sync-runs', { kind: 'verify', scope: { targetId: spareTarget } }),

@@ -190,7 +190,7 @@ describe('a changed host key', () => {
     expect(await getCredential(c.admin, cred.id)).toMatchObject({ status: 'in_sync', lastErrorCode: null });
   });
 
-  it('the report contract refuses an unknown detail code (400, nothing applied)', async () => {
+  it('the report contract refuses an unknown detail code (the item refused, nothing applied)', async () => {
     const targetId = await workstationTarget();
     const cred = await createCredential(c.admin, targetId, { username: 'erin' });
     const [job] = await claimFor([cred.id]);
@@ -203,8 +203,10 @@ describe('a changed host key', () => {
         },
       ],
     });
-    expect(res.status).toBe(400);
+    // Items are judged one by one (docs/api.md): this one is refused, the job stays the agent's.
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ accepted: [], rejected: [{ jobId: job!.jobId, code: 'VALIDATION_FAILED' }] });
     expect((await getCredential(c.admin, cred.id)).status).not.toBe('out_of_sync');
-    await agent.report([held(job!)]);
+    expect((await agent.report([held(job!)])).accepted).toEqual([job!.jobId]);
   });
 });

@@ -73,6 +73,20 @@ async function removeKeys(redisUrl: string, prefix: string): Promise<void> {
   }
 }
 
+/** The coordinator's pino output, kept line by line (`startInProcessCoordinator(…, {logs})`). */
+export class LogCapture {
+  readonly lines: string[] = [];
+
+  write(chunk: string): void {
+    for (const line of chunk.split('\n')) if (line !== '') this.lines.push(line);
+  }
+
+  /** Every line, parsed. */
+  entries(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+}
+
 /**
  * Starts a coordinator inside the test process (coordinator/server.ts) on a free port, with a
  * fresh database (PostgreSQL, or PGlite in the `pglite` project: `testDatabaseKind()`) and a QUEUE_PREFIX of its own on `redisUrl`. The scheduler is off unless
@@ -83,9 +97,9 @@ export async function startInProcessCoordinator(
   label: string,
   redisUrl: string,
   env: Record<string, string> = {},
-  kind: DatabaseKind = testDatabaseKind(),
+  options: { logs?: LogCapture; kind?: DatabaseKind } = {},
 ): Promise<InProcessCoordinator> {
-  const database = await createDatabase(kind, label);
+  const database = await createDatabase(options.kind ?? testDatabaseKind(), label);
   const prefix = uniquePrefix(label);
   let coordinator: Coordinator;
   try {
@@ -103,7 +117,7 @@ export async function startInProcessCoordinator(
       COUNTS_MAX_AGE_MS: '0',
       ...env,
     });
-    coordinator = await startCoordinator(config);
+    coordinator = await startCoordinator(config, options.logs ? { logDestination: options.logs } : {});
   } catch (error) {
     await database.drop();
     throw error;

@@ -23,4 +23,14 @@ describe('guardMessage', () => {
     expect(guardMessage('a'.repeat(501), [])).toHaveLength(500);
     expect(guardMessage('a'.repeat(500), [])).toHaveLength(500);
   });
+
+  it('makes a message storable: a NUL or half a surrogate pair (also cut short) becomes U+FFFD', () => {
+    expect(guardMessage('bad\u0000byte', [])).toBe('bad\ufffdbyte');
+    expect(guardMessage('lone \ud800 high, lone \udc00 low, pair \ud83d\ude00', [])).toBe(
+      'lone \ufffd high, lone \ufffd low, pair \ud83d\ude00',
+    );
+    // 498 letters, then an emoji (2 code units): the cut at 499 keeps only its high half.
+    const cut = guardMessage(`${'a'.repeat(498)}\ud83d\ude00${'b'.repeat(10)}`, []);
+    expect(cut).toBe(`${'a'.repeat(498)}\ufffd…`);
+  });
 });
