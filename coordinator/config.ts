@@ -3,7 +3,14 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
 import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
+import {
+  defaultAgentVersionRange,
+  SemverSchema,
+  compareVersions,
+  type AgentVersionRange,
+} from '../shared/agent-versions.js';
 import { SyncError } from '../shared/errors.js';
+import { VERSION } from '../shared/version.js';
 
 const base64Key = z.string().refine(isMasterKeyBase64, {
   message: 'expected 32 random bytes in base64: 44 characters, as openssl rand -base64 32 prints',
@@ -96,6 +103,9 @@ export const CoordinatorEnvSchema = z.object({
   COUNTS_MAX_AGE_MS: envInt(0, 60_000).default(2000),
   /** Largest request body accepted, in bytes. */
   BODY_LIMIT_BYTES: envInt(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Oldest and newest agent versions whose claims are taken (defaults: see defaultAgentVersionRange). */
+  AGENT_MIN_VERSION: SemverSchema.optional(),
+  AGENT_MAX_VERSION: SemverSchema.optional(),
 });
 export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
 
@@ -106,6 +116,8 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   trustProxy: boolean | number | string[];
   /** PEM contents for an https listener; `ca` set = agents must present a client certificate it signed. */
   tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+  /** Agent versions whose claims are taken (AGENT_MIN_VERSION, AGENT_MAX_VERSION, this version). */
+  agentVersions: AgentVersionRange;
 }
 
 function readPem(variable: string, path: string | undefined): Buffer | undefined {
@@ -154,8 +166,13 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   if (previous.some((k) => !base64Key.safeParse(k).success)) {
     throw configError('COORDINATOR_PREVIOUS_MASTER_KEYS', 'each key must be 32 random bytes in base64');
   }
+  const { AGENT_MIN_VERSION: min, AGENT_MAX_VERSION: max } = parsed;
+  if (min !== undefined && max !== undefined && compareVersions(min, max) > 0) {
+    throw configError('AGENT_MAX_VERSION', `must not be older than AGENT_MIN_VERSION (${min})`);
+  }
   return {
     ...parsed,
+    agentVersions: defaultAgentVersionRange(VERSION, { min, max }),
     masterKey: masterKeyFromBase64(keyText),
     previousMasterKeys: previous.map(masterKeyFromBase64),
     tls: loadTls(parsed),
