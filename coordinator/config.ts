@@ -1,7 +1,14 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
+import {
+  configError,
+  envBool,
+  envInt,
+  envUrl,
+  loadEnv,
+  LogLevelSchema,
+  readFileSetting,
+} from '../shared/config.js';
 import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
 import {
   defaultAgentVersionRange,
@@ -9,7 +16,6 @@ import {
   compareVersions,
   type AgentVersionRange,
 } from '../shared/agent-versions.js';
-import { SyncError } from '../shared/errors.js';
 import { VERSION } from '../shared/version.js';
 
 const base64Key = z.string().refine(isMasterKeyBase64, {
@@ -120,14 +126,8 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   agentVersions: AgentVersionRange;
 }
 
-function readPem(variable: string, path: string | undefined): Buffer | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path);
-  } catch {
-    throw configError(variable, 'cannot read the file it names');
-  }
-}
+const readPem = (variable: string, path: string | undefined): Buffer | undefined =>
+  path ? readFileSetting(variable, path) : undefined;
 
 function loadTls(e: CoordinatorEnv): CoordinatorConfig['tls'] {
   const cert = readPem('TLS_CERT_FILE', e.TLS_CERT_FILE);
@@ -144,11 +144,9 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   const parsed = loadEnv(CoordinatorEnvSchema, env);
   let keyText = parsed.COORDINATOR_MASTER_KEY;
   if (!keyText && parsed.COORDINATOR_MASTER_KEY_FILE) {
-    try {
-      keyText = readFileSync(parsed.COORDINATOR_MASTER_KEY_FILE, 'utf8').trim();
-    } catch {
-      throw configError('COORDINATOR_MASTER_KEY_FILE', 'cannot read the file it names');
-    }
+    keyText = readFileSetting('COORDINATOR_MASTER_KEY_FILE', parsed.COORDINATOR_MASTER_KEY_FILE)
+      .toString('utf8')
+      .trim();
     if (!base64Key.safeParse(keyText).success) {
       throw configError('COORDINATOR_MASTER_KEY_FILE', 'the file must hold 32 random bytes in base64');
     }
@@ -178,10 +176,4 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
     tls: loadTls(parsed),
     trustProxy: parsed.TRUST_PROXY ?? false,
   };
-}
-
-function configError(variable: string, message: string): SyncError {
-  return new SyncError('CONFIG_INVALID', `invalid configuration:\n  ${variable}: ${message}`, {
-    issues: [{ field: variable, message }],
-  });
 }
