@@ -11,6 +11,8 @@ export const CLOCK_SKEW_WARN_MS = 5_000;
 /** A certificate that ends sooner than this is worth a warning. */
 const EXPIRY_WARN_MS = 14 * 86_400_000;
 
+const daysText = (days: number): string => `${days} day${days === 1 ? '' : 's'}`;
+
 const TRUST_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT',
@@ -171,10 +173,10 @@ function clientCertificate(tls: TlsMaterial | undefined, now: number): Finding |
   if (validTo - now < EXPIRY_WARN_MS)
     return warn(
       check,
-      `the client certificate expires in ${days} days`,
+      `the client certificate expires in ${daysText(days)}`,
       'issue the agent a new client certificate soon',
     );
-  return ok(check, `presented for mutual TLS; valid ${days} more days`);
+  return ok(check, `presented for mutual TLS; valid ${daysText(days)} more`);
 }
 
 function clockFinding(serverDate: string | undefined, sentAt: number, receivedAt: number): Finding {
@@ -261,10 +263,10 @@ export async function probeCoordinator(opts: ProbeOptions): Promise<Finding[]> {
         validTo - now() < EXPIRY_WARN_MS
           ? warn(
               'TLS trust',
-              `certificate verified by ${by}, but it expires in ${days} days`,
+              `certificate of ${t.host} verified by ${by}, but it expires in ${daysText(days)}`,
               'renew the coordinator certificate',
             )
-          : ok('TLS trust', `certificate of ${t.host} verified by ${by}; valid ${days} more days`),
+          : ok('TLS trust', `certificate of ${t.host} verified by ${by}; valid ${daysText(days)} more`),
       );
     } catch (err) {
       findings.push(connectionProblem(t, err, Boolean(tls?.ca), timeoutMs));

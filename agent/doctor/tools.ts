@@ -21,14 +21,15 @@ async function find(command: string, dirs: readonly string[]): Promise<string | 
 }
 
 /**
- * The programs the adapters of `kinds` run are installed (on PATH and in the service's PATH).
- * `pathDirs` defaults to $PATH.
+ * The programs the adapters of `kinds` run are installed: found in `pathDirs` ($PATH) or the
+ * folders systemd gives the service.
  */
 export async function checkTools(
   kinds: readonly string[],
   pathDirs: readonly string[] = (process.env.PATH ?? '').split(':').filter(Boolean),
+  servicePath: readonly string[] = SERVICE_PATH,
 ): Promise<Finding[]> {
-  const dirs = [...new Set([...pathDirs, ...SERVICE_PATH])];
+  const dirs = [...new Set([...pathDirs, ...servicePath])];
   const needed: [string, RequiredTool][] = kinds.flatMap((kind) =>
     (ADAPTER_TOOLS[kind] ?? []).map((tool): [string, RequiredTool] => [kind, tool]),
   );
