@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import {
   createServer as createTcpServer,
@@ -28,7 +28,7 @@ const byCheck = (findings: Finding[], check: string): Finding | undefined =>
 
 /** A coordinator stand-in: GET /healthz answers {ok: true}, its Date `skewMs` off this clock. */
 function healthHandler(skew: { ms: number }) {
-  return (req: { url?: string }, res: import('node:http').ServerResponse) => {
+  return (req: { url?: string }, res: ServerResponse) => {
     res.setHeader('date', new Date(Date.now() + skew.ms).toUTCString());
     if (req.url === '/healthz') res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
     else res.writeHead(404).end('{"error":{"code":"NOT_FOUND","message":"x"}}');
