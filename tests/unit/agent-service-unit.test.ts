@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { stopDeadlineMs } from '../../agent/agent.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, loadAgentConfig } from '../../agent/config.js';
 import { parseEnvFile } from '../../agent/env-file.js';
@@ -55,8 +56,13 @@ describe('the sync-agent systemd unit', () => {
     expect(unit.execStart).toEqual(['/usr/bin/node', '/usr/lib/sync-agent/dist/agent/main.js', 'run']);
   });
 
-  it('TimeoutStopSec leaves the agent time to finish or hand back its jobs before systemd kills it', () => {
+  it('TimeoutStopSec (and Compose’s stop_grace_period) leave the agent time to finish or hand back its jobs', () => {
     expect(unit.timeoutStopMs).toBeGreaterThanOrEqual(stopDeadlineMs(DEFAULT_SHUTDOWN_GRACE_MS));
+    const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as {
+      services: { agent: { stop_grace_period: string } };
+    };
+    const grace = /^(\d+)s$/.exec(compose.services.agent.stop_grace_period)?.[1];
+    expect(Number(grace) * 1000).toBeGreaterThanOrEqual(stopDeadlineMs(DEFAULT_SHUTDOWN_GRACE_MS));
   });
 
   it('the configuration file it reads is valid once COORDINATOR_URL is set, with the state folder the unit allows', () => {
