@@ -204,7 +204,9 @@ function agentTable(agents: Agent[], versions: AgentVersions, reload: () => Prom
     h(
       'p',
       { class: 'muted' },
-      `Agent versions ${versions.min} to ${versions.max} are supported; ${versions.latest} is the latest.`,
+      versions.min === versions.max
+        ? `Agent version ${versions.min} is supported, and the latest.`
+        : `Agent versions ${versions.min} to ${versions.max} are supported; ${versions.latest} is the latest.`,
     ),
     h(
       'table',
