@@ -88,7 +88,8 @@ describe.skipIf(unavailable !== undefined)(
       // A run killed before its clean-up may have left the package: this test owns it now.
       await removePackageAndAccount();
       workDir = mkdtempSync(join(tmpdir(), 'agent-package-'));
-      debs = { v1: await buildPackage(V1, workDir), v2: await buildPackage(V2, workDir) };
+      const [v1, v2] = await Promise.all([buildPackage(V1, workDir), buildPackage(V2, workDir)]);
+      debs = { v1: v1!, v2: v2! };
       database = await createTestDatabase('e2e-agent-package');
       coordinator = await startCoordinator(
         {
