@@ -12,7 +12,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['cli/**', 'bench/**', 'demo/**', 'tests/**'],
+    files: ['cli/**', 'bench/**', 'demo/**', 'packaging/**', 'tests/**'],
     rules: { 'no-console': 'off' },
   },
 );

@@ -14,9 +14,9 @@ import { InFlight } from './in-flight.js';
 import { JobExecutor } from './job-executor.js';
 import { LockExtender } from './lock-extender.js';
 import { Outbox, outboxPath } from './outbox.js';
-import { Reporter } from './reporter.js';
+import { Reporter, REPORT_CLOSE_TIMEOUT_MS, REPORT_TIMEOUT_MS } from './reporter.js';
 import { JobRunner } from './runner.js';
-import { AGENT_VERSION } from './version.js';
+import { VERSION as AGENT_VERSION } from '../shared/version.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -40,6 +40,17 @@ interface Parts {
 
 /** The most jobs one release call may carry (contract). */
 const MAX_RELEASE = 1000;
+/** Deadline of the release call at shutdown. */
+export const RELEASE_TIMEOUT_MS = 5_000;
+
+/**
+ * How long a stop can take after SIGTERM with AGENT_SHUTDOWN_GRACE_MS = `graceMs`: the grace for
+ * jobs to finish, handing back the rest, a report send in progress and the last flush (two batches
+ * at most: concurrency ≤ 1000). A supervisor (systemd's TimeoutStopSec, Compose's
+ * stop_grace_period) must wait at least this long before it kills the agent.
+ */
+export const stopDeadlineMs = (graceMs: number): number =>
+  graceMs + RELEASE_TIMEOUT_MS + REPORT_TIMEOUT_MS + 2 * REPORT_CLOSE_TIMEOUT_MS;
 
 /**
  * The sync agent: enrolls (or loads its identity), then heartbeats, claims jobs into free slots,
@@ -203,7 +214,7 @@ export class Agent {
     for (let i = 0; i < jobs.length; i += MAX_RELEASE) {
       const chunk = jobs.slice(i, i + MAX_RELEASE);
       try {
-        const res = await client.release({ jobs: chunk }, { timeoutMs: 5_000 });
+        const res = await client.release({ jobs: chunk }, { timeoutMs: RELEASE_TIMEOUT_MS });
         log.info({ released: res.released.length, lost: res.lost.length }, 'unfinished jobs released');
       } catch (err) {
         log.warn(

@@ -2,19 +2,23 @@ import type { Logger } from '../shared/logger.js';
 import { hasErrorCode } from './http.js';
 
 /** Gateway codes that mean "no work for you now": keep heartbeating, stop claiming. */
-export const PAUSE_CODES = ['AGENT_DISABLED', 'AGENT_PENDING_APPROVAL'] as const;
+export const PAUSE_CODES = ['AGENT_DISABLED', 'AGENT_PENDING_APPROVAL', 'AGENT_VERSION_UNSUPPORTED'] as const;
 export type PauseCode = (typeof PAUSE_CODES)[number];
 
 const PAUSE_TEXT: Record<PauseCode, string> = {
   AGENT_DISABLED: 'agent disabled by the coordinator: claiming paused',
   AGENT_PENDING_APPROVAL: 'agent waits for approval: claiming paused',
+  AGENT_VERSION_UNSUPPORTED:
+    "the coordinator does not support this agent's version: claiming paused until the agent is " +
+    'upgraded (or the coordinator widens AGENT_MIN_VERSION / AGENT_MAX_VERSION); no job is taken or failed',
 };
 
 /**
  * Whether the agent may claim. Closed until the first heartbeat says `active`; paused by a heartbeat
- * whose state is `disabled` or `pending`, or by a 403 AGENT_DISABLED / AGENT_PENDING_APPROVAL from
- * any other call (logged once per pause, not per beat); reopened only by a heartbeat that succeeds
- * with state `active`.
+ * whose state is `disabled` or `pending` or whose version status is `unsupported`, or by a 403
+ * AGENT_DISABLED / AGENT_PENDING_APPROVAL / AGENT_VERSION_UNSUPPORTED from any other call (logged
+ * once per pause, not per beat, with the coordinator's reason); reopened only by a heartbeat that
+ * succeeds with state `active` and a supported version.
  */
 export class ClaimGate {
   private state: 'starting' | 'open' | PauseCode = 'starting';
@@ -35,16 +39,17 @@ export class ClaimGate {
     for (const wake of waiters) wake();
   }
 
-  pause(code: PauseCode): void {
+  /** `reason`: the coordinator's words, logged with the pause. */
+  pause(code: PauseCode, reason?: string): void {
     if (this.state === code) return;
     this.state = code;
-    this.log.warn({ code }, PAUSE_TEXT[code]);
+    this.log.warn({ code, ...(reason === undefined ? {} : { reason }) }, PAUSE_TEXT[code]);
   }
 
   /** Pauses when `err` is a 403 of PAUSE_CODES; tells whether it did. */
   pauseOn(err: unknown): boolean {
     if (!hasErrorCode(err, ...PAUSE_CODES)) return false;
-    this.pause(err.code as PauseCode);
+    this.pause(err.code as PauseCode, err.message);
     return true;
   }
 

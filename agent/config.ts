@@ -2,14 +2,27 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
-import type { TlsFiles } from './http.js';
+import { configError, envInt, envUrl, loadEnv, LogLevelSchema, readFileSetting } from '../shared/config.js';
+import type { TlsMaterial } from './http.js';
+
+/** What `syncctl sites token` and POST /api/v1/sites/{id}/enrollment-tokens print. */
+export const ENROLLMENT_TOKEN_FORM = /^pwe_[A-Za-z0-9_-]{20,196}$/;
+
+/** How long jobs in flight get to finish after SIGTERM before they are handed back. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 20_000;
 
 /** The agent's environment variables. A bad or missing one stops the start with its name. */
 export const AgentEnvSchema = z.object({
   COORDINATOR_URL: envUrl(['http', 'https']),
   /** One-time token of a site, needed on the first start only (no identity yet). */
-  ENROLLMENT_TOKEN: z.string().trim().min(10).max(200).optional(),
+  ENROLLMENT_TOKEN: z
+    .string()
+    .trim()
+    .regex(ENROLLMENT_TOKEN_FORM, {
+      message:
+        'not an enrollment token: expected pwe_ and letters, digits, _ or - as syncctl sites token prints it',
+    })
+    .optional(),
   AGENT_STATE_DIR: z.string().min(1).default('./.agent-state'),
   AGENT_CONCURRENCY: envInt(1, 1000).default(10),
   AGENT_NAME: z
@@ -20,7 +33,7 @@ export const AgentEnvSchema = z.object({
     .default(() => os.hostname().slice(0, 200) || 'sync-agent'),
   AGENT_PER_HOST_LIMIT: envInt(1, 1000).default(4),
   AGENT_CLAIM_WAIT_MS: envInt(0, 30_000).default(20_000),
-  AGENT_SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(20_000),
+  AGENT_SHUTDOWN_GRACE_MS: envInt(0, 3_600_000).default(DEFAULT_SHUTDOWN_GRACE_MS),
   AGENT_REPORT_FLUSH_MS: envInt(0, 60_000).default(20),
   LOG_LEVEL: LogLevelSchema.default('info'),
   /** Serve Prometheus metrics on this port (unset: no metrics server). */
@@ -45,7 +58,8 @@ export interface AgentConfig {
   shutdownGraceMs: number;
   reportFlushMs: number;
   logLevel: string;
-  tls?: TlsFiles | undefined;
+  /** PEM contents, read at start-up (an unreadable file stops the start naming its variable). */
+  tls?: TlsMaterial | undefined;
   metrics?: { port: number; host: string } | undefined;
 }
 
@@ -67,10 +81,35 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
       e.AGENT_METRICS_PORT === undefined
         ? undefined
         : { port: e.AGENT_METRICS_PORT, host: e.AGENT_METRICS_HOST },
-    tls:
-      e.AGENT_TLS_CA_FILE || e.AGENT_TLS_CERT_FILE || e.AGENT_TLS_KEY_FILE
-        ? { caFile: e.AGENT_TLS_CA_FILE, certFile: e.AGENT_TLS_CERT_FILE, keyFile: e.AGENT_TLS_KEY_FILE }
-        : undefined,
+    tls: loadTls(e),
+  };
+}
+
+type AgentEnv = z.output<typeof AgentEnvSchema>;
+
+const PEM = {
+  certificate: /-----BEGIN CERTIFICATE-----/,
+  'private key': /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+} as const;
+
+function readPemSetting(variable: string, file: string, kind: keyof typeof PEM): Buffer {
+  const pem = readFileSetting(variable, file);
+  if (!PEM[kind].test(pem.toString('latin1'))) {
+    throw configError(variable, `${file} holds no PEM ${kind} (-----BEGIN ...-----)`);
+  }
+  return pem;
+}
+
+/** Reads the TLS files now, so a missing, unreadable or wrong one stops the start naming its variable. */
+function loadTls(e: AgentEnv): TlsMaterial | undefined {
+  const { AGENT_TLS_CA_FILE: caFile, AGENT_TLS_CERT_FILE: certFile, AGENT_TLS_KEY_FILE: keyFile } = e;
+  if (!caFile && !certFile && !keyFile) return undefined;
+  if (certFile && !keyFile) throw configError('AGENT_TLS_KEY_FILE', 'required with AGENT_TLS_CERT_FILE');
+  if (keyFile && !certFile) throw configError('AGENT_TLS_CERT_FILE', 'required with AGENT_TLS_KEY_FILE');
+  return {
+    ...(caFile ? { ca: readPemSetting('AGENT_TLS_CA_FILE', caFile, 'certificate') } : {}),
+    ...(certFile ? { cert: readPemSetting('AGENT_TLS_CERT_FILE', certFile, 'certificate') } : {}),
+    ...(keyFile ? { key: readPemSetting('AGENT_TLS_KEY_FILE', keyFile, 'private key') } : {}),
   };
 }
 

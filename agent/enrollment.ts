@@ -2,6 +2,7 @@ import os from 'node:os';
 import { SyncError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
+import type { EnrollResponse } from '../shared/contracts/gateway.js';
 import type { AgentConfig } from './config.js';
 import type { GatewayClient } from './gateway.js';
 import { GatewayHttpError, hasErrorCode, isTransient } from './http.js';
@@ -21,7 +22,9 @@ export interface EnrollInput {
  * before use). Retries while the coordinator is unreachable; an invalid token or a first start
  * without one is a SyncError for the operator.
  */
-export async function loadOrEnroll(input: EnrollInput): Promise<Identity> {
+export async function loadOrEnroll(
+  input: EnrollInput,
+): Promise<Identity & { state?: EnrollResponse['state'] }> {
   const { config, client, adapters, version, log, signal } = input;
   await ensureStateDir(config.stateDir);
   const stored = await readIdentity(config.stateDir);
@@ -53,7 +56,7 @@ export async function loadOrEnroll(input: EnrollInput): Promise<Identity> {
         { agentId: res.agentId, siteId: res.siteId, state: res.state, file: identityPath(config.stateDir) },
         'enrolled',
       );
-      return identity;
+      return { ...identity, state: res.state };
     } catch (err) {
       if (signal.aborted) throw new SyncError('UNAVAILABLE', 'enrollment cancelled', { cause: err });
       if (hasErrorCode(err, 'ENROLLMENT_INVALID')) {

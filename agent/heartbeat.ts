@@ -25,6 +25,7 @@ export class Heartbeat {
   private done: Promise<void> = Promise.resolve();
   private succeeded = false;
   private failures = 0;
+  private versionStatus: string | undefined;
 
   constructor(
     private readonly deps: {
@@ -70,8 +71,19 @@ export class Heartbeat {
       this.timings.heartbeatEveryMs = clamp(res.heartbeatEveryMs, 100, 300_000);
       this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
       this.timings.lockMs = clamp(res.lockMs, 200, 600_000);
-      if (res.state === 'active') gate.open();
-      else gate.pause(res.state === 'disabled' ? 'AGENT_DISABLED' : 'AGENT_PENDING_APPROVAL');
+      const versionStatus = res.agentVersion?.status;
+      if (res.state !== 'active')
+        gate.pause(res.state === 'disabled' ? 'AGENT_DISABLED' : 'AGENT_PENDING_APPROVAL');
+      else if (versionStatus === 'unsupported')
+        gate.pause('AGENT_VERSION_UNSUPPORTED', res.agentVersion?.message);
+      else gate.open();
+      if (versionStatus === 'update_available' && this.versionStatus !== versionStatus) {
+        log.info(
+          { version, latest: res.agentVersion?.supported.latest },
+          'a newer agent version is available (this one stays supported)',
+        );
+      }
+      this.versionStatus = versionStatus;
       const first = !this.succeeded;
       this.succeeded = true;
       onBeat(res, first);

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import { z } from 'zod';
 
@@ -46,19 +45,11 @@ export interface RequestOptions {
   bearer?: string;
 }
 
-/** PEM files for TLS to the coordinator: a CA to trust, and a client certificate for mutual TLS. */
-export interface TlsFiles {
-  caFile?: string;
-  certFile?: string;
-  keyFile?: string;
-}
-
-function tlsOptions(files: TlsFiles): { ca?: Buffer; cert?: Buffer; key?: Buffer } {
-  return {
-    ...(files.caFile ? { ca: readFileSync(files.caFile) } : {}),
-    ...(files.certFile ? { cert: readFileSync(files.certFile) } : {}),
-    ...(files.keyFile ? { key: readFileSync(files.keyFile) } : {}),
-  };
+/** PEM for TLS to the coordinator: a CA to trust, and a client certificate and key for mutual TLS. */
+export interface TlsMaterial {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
 }
 
 /**
@@ -73,14 +64,14 @@ export class JsonHttpClient {
   constructor(
     baseUrl: string,
     private readonly userAgent: string,
-    tls?: TlsFiles,
+    tls?: TlsMaterial,
   ) {
     const url = new URL(baseUrl);
     this.pool = new Pool(url.origin, {
       connections: 16,
       keepAliveTimeout: 30_000,
       pipelining: 1,
-      ...(tls ? { connect: tlsOptions(tls) } : {}),
+      ...(tls ? { connect: { ...tls } } : {}),
     });
     this.basePath = url.pathname.replace(/\/+$/, '');
   }

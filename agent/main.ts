@@ -1,55 +1,42 @@
 #!/usr/bin/env node
-/** sync-agent: the agent process. Config from the environment (see config.ts). */
-import { isSyncError } from '../shared/errors.js';
-import { createLogger } from '../shared/logger.js';
-import { Agent } from './agent.js';
-import { loadAgentConfig, plaintextWarning, type AgentConfig } from './config.js';
+/**
+ * sync-agent: `run` (the default: the agent process, settings from the environment), `enroll`,
+ * `doctor`, `version`. See cli/args.ts for the command line.
+ */
+import { VERSION } from '../shared/version.js';
+import { parseCommand, USAGE, UsageError, type Command } from './cli/args.js';
+import { doctor } from './cli/doctor.js';
+import { enroll } from './cli/enroll.js';
+import { describe, fail, say } from './cli/output.js';
+import { runAgent } from './cli/run.js';
+import { loadSettings } from './cli/settings.js';
 
-function exitWith(message: string): never {
-  console.error(`sync-agent: ${message}`);
-  process.exit(1);
-}
-
-const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-let config: AgentConfig;
+let command: Command;
 try {
-  config = loadAgentConfig();
+  command = parseCommand(process.argv.slice(2));
 } catch (err) {
-  exitWith(describe(err));
+  if (!(err instanceof UsageError)) throw err;
+  fail(`${err.message}\n\n${USAGE}`, 2);
 }
 
-const log = createLogger('sync-agent', config.logLevel);
-const plaintext = plaintextWarning(config.coordinatorUrl);
-if (plaintext !== undefined) log.warn({ coordinatorUrl: config.coordinatorUrl }, plaintext);
-const agent = new Agent({ config, log, onFatal: () => process.exit(1) });
-
-let stopping = false;
-function onSignal(signal: NodeJS.Signals): void {
-  if (stopping) {
-    log.info({ signal }, 'already stopping');
-    return;
+try {
+  switch (command.name) {
+    case 'help':
+      say(USAGE);
+      break;
+    case 'version':
+      say(VERSION);
+      break;
+    case 'run':
+      await runAgent((await loadSettings(command.config)).env);
+      break;
+    case 'enroll':
+      process.exitCode = await enroll(command, process.env);
+      break;
+    case 'doctor':
+      process.exitCode = await doctor(command, process.env);
+      break;
   }
-  stopping = true;
-  log.info({ signal }, 'signal received: stopping');
-  agent.stop().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      log.error({ err: describe(err) }, 'graceful stop failed');
-      process.exit(1);
-    },
-  );
-}
-process.on('SIGTERM', onSignal);
-process.on('SIGINT', onSignal);
-process.on('unhandledRejection', (reason) => {
-  log.fatal({ err: describe(reason) }, 'unhandled rejection');
-  process.exit(1);
-});
-
-try {
-  await agent.start();
 } catch (err) {
-  log.error({ code: isSyncError(err) ? err.code : undefined, err: describe(err) }, 'agent failed to start');
-  exitWith(describe(err));
+  fail(describe(err));
 }

@@ -7,6 +7,9 @@ import type { Outbox } from './outbox.js';
 
 /** Items per report call (the contract allows 1,000). */
 export const REPORT_BATCH = 500;
+/** Deadline of a report request while running, and of the last ones at shutdown. */
+export const REPORT_TIMEOUT_MS = 30_000;
+export const REPORT_CLOSE_TIMEOUT_MS = 5_000;
 
 export interface ReporterOptions {
   client: Pick<GatewayClient, 'report'>;
@@ -37,7 +40,7 @@ export class Reporter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private requestTimeoutMs = 30_000;
+  private requestTimeoutMs = REPORT_TIMEOUT_MS;
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
 
@@ -76,7 +79,7 @@ export class Reporter {
   }
 
   /** Waits for the sends in progress, then makes one last attempt; what fails stays in the outbox. */
-  async close(timeoutMs = 5_000): Promise<void> {
+  async close(timeoutMs = REPORT_CLOSE_TIMEOUT_MS): Promise<void> {
     this.clearTimer();
     this.requestTimeoutMs = timeoutMs;
     this.retryAt = 0;

@@ -287,19 +287,27 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       return 0;
     }
     case 'agents list': {
-      const r = await api.call<{ items: Row[] }>('GET', path(`/agents${query({ siteId: str(flags.site) })}`));
-      out(r, () =>
-        table(r.items, [
-          'id',
-          'name',
-          'host',
-          'version',
-          'enabled',
-          'approved',
-          'online',
-          'inFlight',
-          'lastHeartbeatAt',
-        ]),
+      const r = await api.call<{
+        items: Row[];
+        agentVersions?: { min: string; max: string; latest: string };
+      }>('GET', path(`/agents${query({ siteId: str(flags.site) })}`));
+      const v = r.agentVersions;
+      const supported = v ? `\nsupported agent versions: ${v.min} to ${v.max} (latest ${v.latest})` : '';
+      out(
+        r,
+        () =>
+          table(r.items, [
+            'id',
+            'name',
+            'host',
+            'version',
+            'versionStatus',
+            'enabled',
+            'approved',
+            'online',
+            'inFlight',
+            'lastHeartbeatAt',
+          ]) + supported,
       );
       return 0;
     }

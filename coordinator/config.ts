@@ -1,9 +1,22 @@
-import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { envBool, envInt, envUrl, loadEnv, LogLevelSchema } from '../shared/config.js';
+import {
+  configError,
+  envBool,
+  envInt,
+  envUrl,
+  loadEnv,
+  LogLevelSchema,
+  readFileSetting,
+} from '../shared/config.js';
 import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
-import { SyncError } from '../shared/errors.js';
+import {
+  defaultAgentVersionRange,
+  SemverSchema,
+  compareVersions,
+  type AgentVersionRange,
+} from '../shared/agent-versions.js';
+import { VERSION } from '../shared/version.js';
 
 const base64Key = z.string().refine(isMasterKeyBase64, {
   message: 'expected 32 random bytes in base64: 44 characters, as openssl rand -base64 32 prints',
@@ -108,6 +121,9 @@ export const CoordinatorEnvSchema = z.object({
   COUNTS_MAX_AGE_MS: envInt(0, 60_000).default(2000),
   /** Largest request body accepted, in bytes. */
   BODY_LIMIT_BYTES: envInt(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /** Oldest and newest agent versions whose claims are taken (defaults: see defaultAgentVersionRange). */
+  AGENT_MIN_VERSION: SemverSchema.optional(),
+  AGENT_MAX_VERSION: SemverSchema.optional(),
 });
 export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
 
@@ -118,16 +134,12 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   trustProxy: boolean | number | string[];
   /** PEM contents for an https listener; `ca` set = agents must present a client certificate it signed. */
   tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
+  /** Agent versions whose claims are taken (AGENT_MIN_VERSION, AGENT_MAX_VERSION, this version). */
+  agentVersions: AgentVersionRange;
 }
 
-function readPem(variable: string, path: string | undefined): Buffer | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path);
-  } catch {
-    throw configError(variable, 'cannot read the file it names');
-  }
-}
+const readPem = (variable: string, path: string | undefined): Buffer | undefined =>
+  path ? readFileSetting(variable, path) : undefined;
 
 function loadTls(e: CoordinatorEnv): CoordinatorConfig['tls'] {
   const cert = readPem('TLS_CERT_FILE', e.TLS_CERT_FILE);
@@ -144,11 +156,9 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   const parsed = loadEnv(CoordinatorEnvSchema, env);
   let keyText = parsed.COORDINATOR_MASTER_KEY;
   if (!keyText && parsed.COORDINATOR_MASTER_KEY_FILE) {
-    try {
-      keyText = readFileSync(parsed.COORDINATOR_MASTER_KEY_FILE, 'utf8').trim();
-    } catch {
-      throw configError('COORDINATOR_MASTER_KEY_FILE', 'cannot read the file it names');
-    }
+    keyText = readFileSetting('COORDINATOR_MASTER_KEY_FILE', parsed.COORDINATOR_MASTER_KEY_FILE)
+      .toString('utf8')
+      .trim();
     if (!base64Key.safeParse(keyText).success) {
       throw configError('COORDINATOR_MASTER_KEY_FILE', 'the file must hold 32 random bytes in base64');
     }
@@ -166,17 +176,16 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   if (previous.some((k) => !base64Key.safeParse(k).success)) {
     throw configError('COORDINATOR_PREVIOUS_MASTER_KEYS', 'each key must be 32 random bytes in base64');
   }
+  const { AGENT_MIN_VERSION: min, AGENT_MAX_VERSION: max } = parsed;
+  if (min !== undefined && max !== undefined && compareVersions(min, max) > 0) {
+    throw configError('AGENT_MAX_VERSION', `must not be older than AGENT_MIN_VERSION (${min})`);
+  }
   return {
     ...parsed,
+    agentVersions: defaultAgentVersionRange(VERSION, { min, max }),
     masterKey: masterKeyFromBase64(keyText),
     previousMasterKeys: previous.map(masterKeyFromBase64),
     tls: loadTls(parsed),
     trustProxy: parsed.TRUST_PROXY ?? false,
   };
-}
-
-function configError(variable: string, message: string): SyncError {
-  return new SyncError('CONFIG_INVALID', `invalid configuration:\n  ${variable}: ${message}`, {
-    issues: [{ field: variable, message }],
-  });
 }

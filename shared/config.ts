@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { SyncError } from './errors.js';
 
@@ -38,3 +39,25 @@ export const envUrl = (protocols: string[]) =>
     });
 
 export const LogLevelSchema = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+
+/** CONFIG_INVALID naming one variable, worded like loadEnv's. */
+export function configError(variable: string, message: string): SyncError {
+  return new SyncError('CONFIG_INVALID', `invalid configuration:\n  ${variable}: ${message}`, {
+    issues: [{ field: variable, message }],
+  });
+}
+
+/**
+ * The contents of the file a variable names; CONFIG_INVALID naming the variable, the path and why
+ * (ENOENT, EACCES: e.g. a file only root may read while the process runs as a service user).
+ */
+export function readFileSetting(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const uid = typeof process.getuid === 'function' ? ` as uid ${process.getuid()}` : '';
+    const why = code === 'EACCES' ? `permission denied${uid}` : code === 'ENOENT' ? 'no such file' : code;
+    throw configError(variable, `cannot read the file it names, ${file} (${why})`);
+  }
+}

@@ -15,6 +15,10 @@ export const ErrorCodes = {
   ENROLLMENT_INVALID: { status: 401, text: 'enrollment token invalid, used or expired' },
   AGENT_DISABLED: { status: 403, text: 'agent disabled' },
   AGENT_PENDING_APPROVAL: { status: 403, text: 'agent waits for approval' },
+  AGENT_VERSION_UNSUPPORTED: {
+    status: 403,
+    text: "the agent's version is not supported by this coordinator",
+  },
   JOB_NOT_HELD: { status: 409, text: 'job not held by this agent' },
   DECRYPT_FAILED: { status: 422, text: 'a stored secret failed its integrity check' },
   UNAVAILABLE: { status: 503, text: 'dependency unavailable' },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AgentVersionRangeSchema } from '../../shared/agent-versions.js';
 import { AgentListQuery, AgentView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
@@ -12,18 +13,23 @@ export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/agents',
-    summary: 'List agents (online = heartbeat within 60 s)',
+    summary:
+      'List agents (online = heartbeat within 60 s; versionStatus against the supported range, which the answer carries as agentVersions)',
     tag: 'agents',
     auth: 'viewer',
     query: AgentListQuery,
-    response: { status: 200, schema: z.object({ items: z.array(AgentView) }) },
+    response: {
+      status: 200,
+      schema: z.object({ items: z.array(AgentView), agentVersions: AgentVersionRangeSchema }),
+    },
     handler: async ({ query }) => {
       const { rows } = await ctx.db.query<AgentRow>(
         `SELECT * FROM agents WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR site_id = $1) ORDER BY enrolled_at`,
         [query.siteId ?? null],
       );
       const now = Date.now();
-      return { items: rows.map((a) => agentView(a, now)) };
+      const versions = ctx.config.agentVersions;
+      return { items: rows.map((a) => agentView(a, versions, now)), agentVersions: versions };
     },
   });
   const actions: { path: string; set: string; action: string }[] = [
@@ -50,7 +56,7 @@ export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
         });
         await refreshSiteStatuses(ctx, before.site_id);
         ctx.wake.notify(before.site_id);
-        return agentView((await getAgent(ctx.db, params.id))!);
+        return agentView((await getAgent(ctx.db, params.id))!, ctx.config.agentVersions);
       },
     });
   }

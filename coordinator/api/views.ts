@@ -1,3 +1,4 @@
+import { versionStatus, type AgentVersionRange } from '../../shared/agent-versions.js';
 import { STATUS_LABELS } from '../../shared/contracts/status.js';
 import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
 import { isOnline, type AgentRow } from '../store/agents.js';
@@ -15,12 +16,13 @@ export const siteView = (s: SiteRow) => ({
   createdAt: s.created_at.toISOString(),
 });
 
-export const agentView = (a: AgentRow, now = Date.now()) => ({
+export const agentView = (a: AgentRow, versions: AgentVersionRange, now = Date.now()) => ({
   id: a.id,
   siteId: a.site_id,
   name: a.name,
   host: a.host,
   version: a.version,
+  versionStatus: versionStatus(a.version, versions),
   adapters: a.adapters,
   concurrency: a.concurrency,
   enabled: a.enabled,

@@ -1,3 +1,4 @@
+import { unsupportedReason } from '../../shared/agent-versions.js';
 import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
@@ -53,6 +54,21 @@ export async function authenticateAgent(ctx: Ctx, authorization: string | undefi
     throw new SyncError('AGENT_PENDING_APPROVAL', 'this agent waits for an administrator to approve it');
   if (!agent.site_enabled) throw new SyncError('AGENT_DISABLED', "this agent's site is disabled");
   return agent;
+}
+
+/**
+ * Claims only: an agent whose version (as its last heartbeat or its enrollment said) is outside the
+ * supported range gets 403 AGENT_VERSION_UNSUPPORTED saying why, and no job, so none of its jobs
+ * fails. Extend, report and release still work: what it holds can finish or go back.
+ */
+export function refuseUnsupportedVersion(ctx: Ctx, agent: AgentRow): void {
+  const reason = unsupportedReason(agent.version, ctx.config.agentVersions);
+  if (reason === undefined) return;
+  ctx.log.info(
+    { agentId: agent.id, siteId: agent.site_id, version: agent.version },
+    `claim refused: ${reason}`,
+  );
+  throw new SyncError('AGENT_VERSION_UNSUPPORTED', reason);
 }
 
 /** A lock token names the agent that claimed the job: `<agentId>.<random>`. */

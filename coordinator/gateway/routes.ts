@@ -14,10 +14,11 @@ import {
   ReportRequestSchema,
   ReportResponseSchema,
 } from '../../shared/contracts/gateway.js';
+import { unsupportedReason, versionStatus } from '../../shared/agent-versions.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import type { AgentRow } from '../store/agents.js';
-import { agentState, type IdentifiedAgent } from './agent-auth.js';
+import { agentState, refuseUnsupportedVersion, type IdentifiedAgent } from './agent-auth.js';
 import { claim } from './claim.js';
 import { enroll } from './enroll.js';
 import { extend, release } from './locks.js';
@@ -62,10 +63,17 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
                 concurrency = coalesce($4, concurrency) WHERE id = $1`,
         [agent.id, body.inFlight, body.version ?? null, body.concurrency ?? null],
       );
+      const version = body.version ?? agent.version;
+      const message = unsupportedReason(version, ctx.config.agentVersions);
       return {
         agentId: agent.id,
         siteId: agent.site_id,
         state: agentState(agent),
+        agentVersion: {
+          status: versionStatus(version, ctx.config.agentVersions),
+          supported: ctx.config.agentVersions,
+          ...(message === undefined ? {} : { message }),
+        },
         serverTime: new Date().toISOString(),
         lockMs: ctx.config.JOB_LOCK_MS,
         extendEveryMs: Math.floor(ctx.config.JOB_LOCK_MS / 3),
@@ -87,6 +95,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       const aborted = new AbortController();
       reply.raw.once('close', () => aborted.abort());
       const agent = agentOf(req);
+      refuseUnsupportedVersion(ctx, agent);
       // A coordinator shutting down ends the wait too (the agent asks again, elsewhere or later).
       const signal = AbortSignal.any([aborted.signal, ctx.shutdown]);
       const jobs = await claim(ctx, agent, body.max, body.waitMs, signal);

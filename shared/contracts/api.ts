@@ -1,6 +1,7 @@
 /** Operator API schemas (`/api/v1`), shared by the coordinator, the CLI and the tests. */
 import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { VersionStatusSchema } from '../agent-versions.js';
 import { JobKindSchema } from './jobs.js';
 import { DetailCodeSchema, ReasonSchema, StatusSchema } from './status.js';
 import { TargetKindSchema } from '../targets/index.js';
@@ -53,6 +54,8 @@ export const AgentView = z.object({
   name: z.string(),
   host: z.string(),
   version: z.string(),
+  /** `up_to_date`, `update_available` (supported, older than the coordinator), `unsupported` (claims refused). */
+  versionStatus: VersionStatusSchema,
   adapters: z.array(z.string()),
   concurrency: z.number(),
   enabled: z.boolean(),

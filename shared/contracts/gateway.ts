@@ -3,6 +3,7 @@
  * `enroll` carries `Authorization: Bearer <agentToken>`. Paths are under GATEWAY_PREFIX.
  */
 import { z } from 'zod';
+import { AgentVersionRangeSchema, VersionStatusSchema } from '../agent-versions.js';
 import { JobKindSchema } from './jobs.js';
 import { DetailCodeSchema, ReasonSchema } from './status.js';
 
@@ -58,6 +59,18 @@ export const HeartbeatResponseSchema = z.object({
   /** How often the agent should extend the locks of its jobs in flight. */
   extendEveryMs: z.number().int(),
   heartbeatEveryMs: z.number().int(),
+  /**
+   * Where the agent's version stands: `unsupported` = its claims are refused (403
+   * AGENT_VERSION_UNSUPPORTED, `message` says why) until it is upgraded or the range widened; its
+   * jobs in flight may still be extended, reported and released. Absent from older coordinators.
+   */
+  agentVersion: z
+    .object({
+      status: VersionStatusSchema,
+      supported: AgentVersionRangeSchema,
+      message: z.string().optional(),
+    })
+    .optional(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 

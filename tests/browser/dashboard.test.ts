@@ -181,6 +181,15 @@ describe('dashboard', () => {
     await page.goto(`${stack.coordinator.url}/#/sites`);
     const row = page.locator(`tr[data-agent="${stack.agentId}"]`);
     await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Online');
+    // The real agent runs the product's own version: up to date, within the range shown above.
+    await expect.poll(() => row.locator('.ver-up_to_date').textContent()).toBe('Up to date');
+    expect(
+      await page
+        .getByText(
+          /^Agent versions? \S+ (to \S+ are supported; \S+ is the latest|is supported, and the latest)\.$/,
+        )
+        .count(),
+    ).toBeGreaterThan(0);
     await shot('sites');
     await row.getByRole('button', { name: /^Disable / }).click();
     await expect.poll(() => row.textContent(), { timeout: 10_000 }).toContain('Disabled');

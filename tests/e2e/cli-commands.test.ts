@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
 import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
+import { VERSION } from '../../shared/version.js';
 import { startStack, type Stack } from '../browser/stack.js';
 import { ADMIN_TOKEN } from '../support/coordinator.js';
 import {
@@ -293,6 +294,13 @@ describe('sites, agents, targets', () => {
       stack.siteId,
     );
     expect(agents.items.find((a) => a.id === stack.agentId)?.enabled).toBe(false);
+    // The table: the real agent is the product's own version, up to date, and the supported range.
+    const table = await ok('agents', 'list', '--site', stack.siteId);
+    expect(table).toMatch(/^id +name +host +version +versionStatus /m);
+    expect(table).toMatch(
+      new RegExp(`^${stack.agentId} .* ${VERSION.replaceAll('.', '\\.')} +up_to_date `, 'm'),
+    );
+    expect(table).toMatch(/^supported agent versions: \S+ to \S+ \(latest \S+\)$/m);
     await waitFor(async () => (await getCredential(stack.admin, creds[0]!.id)).status === 'agent_disabled', {
       timeoutMs: 10_000,
       message: 'agent_disabled',

@@ -8,6 +8,7 @@ import {
   type ReleaseResponse,
   type ReportResponse,
 } from '../../shared/contracts/gateway.js';
+import { VERSION } from '../../shared/version.js';
 import { api, type ApiClient, type ApiResponse } from './http.js';
 import { waitFor, type WaitOptions } from './wait.js';
 
@@ -167,6 +168,7 @@ export class FakeAgent {
     admin: ApiClient,
     siteId: string,
     name = `fake-agent-${suffix()}`,
+    version = VERSION,
   ): Promise<FakeAgent> {
     const enrollmentToken = await createEnrollmentToken(admin, siteId);
     const body = await expectStatus<{ agentId: string; siteId: string; agentToken: string }>(
@@ -174,7 +176,8 @@ export class FakeAgent {
         enrollmentToken,
         name,
         host: 'fake-host',
-        version: 'test',
+        // The product's own version: the coordinator refuses claims from versions it does not support.
+        version,
         adapters: ['simulated'],
         concurrency: 10,
       }),

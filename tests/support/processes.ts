@@ -81,11 +81,19 @@ function binary(name: string): string {
 function launch(name: string, env: Env, label: string, script?: string): ManagedProcess {
   if (script !== undefined && !existsSync(script))
     throw new Error(`${script} is missing: run npm run build first`);
-  const child: Child = spawnChild(process.execPath, [script ?? binary(name)], {
-    cwd: REPO_ROOT,
-    env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return launchCommand(process.execPath, [script ?? binary(name)], { env: childEnv(env), label });
+}
+
+/**
+ * Runs any command as a managed process (logs kept and written to tests/artifacts/logs/), with
+ * exactly `env` (nothing of the test's own environment) in `cwd` (default: the repository).
+ */
+export function launchCommand(
+  command: string,
+  args: string[],
+  { env, label, cwd = REPO_ROOT }: { env: NodeJS.ProcessEnv; label: string; cwd?: string },
+): ManagedProcess {
+  const child: Child = spawnChild(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logDir = join(ARTIFACTS_DIR, 'logs');
   mkdirSync(logDir, { recursive: true });
   const file = createWriteStream(join(logDir, `${label}-${child.pid}.log`));

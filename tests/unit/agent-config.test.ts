@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAgentConfig, plaintextWarning } from '../../agent/config.js';
 import { SyncError } from '../../shared/errors.js';
+import { createPki } from '../support/tls.js';
 
 const base = { COORDINATOR_URL: 'https://coordinator.example:8443' };
 
@@ -36,7 +37,7 @@ describe('agent config', () => {
   it('reads every variable', () => {
     const config = loadAgentConfig({
       ...base,
-      ENROLLMENT_TOKEN: 'enroll-token-0123',
+      ENROLLMENT_TOKEN: 'pwe_AbCdEfGhIjKlMnOpQrStUvWxYz_0123456789-abcd',
       AGENT_STATE_DIR: '/var/lib/sync-agent',
       AGENT_CONCURRENCY: '100',
       AGENT_NAME: 'dc1-agent',
@@ -64,11 +65,49 @@ describe('agent config', () => {
     [{ ...base, AGENT_PER_HOST_LIMIT: '-1' }, 'AGENT_PER_HOST_LIMIT'],
     [{ ...base, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ...base, ENROLLMENT_TOKEN: 'short' }, 'ENROLLMENT_TOKEN'],
+    // Not what syncctl sites token prints: an agent's own credential, a pasted header, quotes.
+    [
+      { ...base, ENROLLMENT_TOKEN: 'pwa_0f6c1d2e-8a4b-4c5d-9e6f-7a8b9c0d1e2f.abcdefghijklmnopqrstuvwxyz' },
+      'ENROLLMENT_TOKEN',
+    ],
+    [{ ...base, ENROLLMENT_TOKEN: 'Bearer pwe_abcdefghijklmnopqrstuvwxyz' }, 'ENROLLMENT_TOKEN'],
+    [{ ...base, ENROLLMENT_TOKEN: '"pwe_abcdefghijklmnopqrstuvwxyz"' }, 'ENROLLMENT_TOKEN'],
+    [{ ...base, AGENT_TLS_CA_FILE: '/nonexistent/ca.pem' }, 'AGENT_TLS_CA_FILE'],
+    [{ ...base, AGENT_TLS_CERT_FILE: '/nonexistent/agent.pem' }, 'AGENT_TLS_KEY_FILE'],
+    [{ ...base, AGENT_TLS_KEY_FILE: '/nonexistent/agent.key' }, 'AGENT_TLS_CERT_FILE'],
   ])('%j: an error naming %s', (env, variable) => {
     const err = errorOf(env);
     expect(err).toBeInstanceOf(SyncError);
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message).toContain(`${variable}:`);
+  });
+
+  it('reads the TLS files at start-up: unreadable or not PEM stops it naming the variable', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'agent-tls-'));
+    try {
+      const pki = createPki();
+      const client = pki.issue('agent', 'client');
+      const loaded = loadAgentConfig({
+        ...base,
+        AGENT_TLS_CA_FILE: pki.caCert,
+        AGENT_TLS_CERT_FILE: client.cert,
+        AGENT_TLS_KEY_FILE: client.key,
+      });
+      expect(loaded.tls?.ca?.toString()).toBe(pki.pem(pki.caCert).toString());
+      expect(loaded.tls?.key?.toString()).toContain('PRIVATE KEY');
+
+      const notPem = path.join(dir, 'ca.txt');
+      await writeFile(notPem, 'hello');
+      expect(errorOf({ ...base, AGENT_TLS_CA_FILE: notPem }).message).toMatch(
+        /AGENT_TLS_CA_FILE: .*ca\.txt holds no PEM certificate/,
+      );
+      expect(errorOf({ ...base, AGENT_TLS_CA_FILE: dir }).message).toMatch(/AGENT_TLS_CA_FILE: cannot read/);
+      expect(errorOf({ ...base, AGENT_TLS_CA_FILE: '/nonexistent/ca.pem' }).message).toContain(
+        'AGENT_TLS_CA_FILE: cannot read the file it names, /nonexistent/ca.pem (no such file)',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('never echoes a value', () => {

@@ -89,7 +89,10 @@ describe('enrollment', () => {
   it('enrolls with the token, saves the identity, and uses it on the next start', async () => {
     const seen: unknown[] = [];
     const client = await gateway(201, { ...identity, state: 'active' }, seen);
-    expect(await loadOrEnroll(enrollInput(client, 'enroll-token-0123'))).toEqual(identity);
+    expect(await loadOrEnroll(enrollInput(client, 'enroll-token-0123'))).toEqual({
+      ...identity,
+      state: 'active',
+    });
     expect(seen).toEqual([
       {
         url: '/agent/v1/enroll',

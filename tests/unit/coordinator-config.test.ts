@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadCoordinatorConfig } from '../../coordinator/config.js';
 import { SyncError } from '../../shared/errors.js';
+import { VERSION } from '../../shared/version.js';
 
 const key = randomBytes(32).toString('base64');
 const good = { COORDINATOR_ADMIN_TOKEN: 'a'.repeat(20), COORDINATOR_MASTER_KEY: key };
@@ -44,6 +45,9 @@ describe('coordinator configuration', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['QUEUE_PREFIX', { QUEUE_PREFIX: 'has:colon' }],
     ['TRUST_PROXY', { TRUST_PROXY: 'yes please' }],
+    ['AGENT_MIN_VERSION', { AGENT_MIN_VERSION: '1.2' }],
+    ['AGENT_MAX_VERSION', { AGENT_MAX_VERSION: 'latest' }],
+    ['AGENT_MAX_VERSION', { AGENT_MIN_VERSION: '2.0.0', AGENT_MAX_VERSION: '1.9.9' }],
     ['TRUST_PROXY', { TRUST_PROXY: '10.0.0.0/33' }],
     ['TRUST_PROXY', { TRUST_PROXY: '0' }],
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
@@ -54,6 +58,16 @@ describe('coordinator configuration', () => {
     expect(err.code).toBe('CONFIG_INVALID');
     expect(err.message).toContain(variable);
     expect(err.issues?.map((i) => i.field)).toContain(variable);
+  });
+
+  it('supports agents from the first compatible release up to its own version unless told otherwise', () => {
+    const [major, minor] = VERSION.split('.').map(Number);
+    const first = major! >= 1 ? `${major}.0.0` : `0.${minor}.0`;
+    expect(loadCoordinatorConfig(good).agentVersions).toEqual({ min: first, max: VERSION, latest: VERSION });
+    expect(
+      loadCoordinatorConfig({ ...good, AGENT_MIN_VERSION: '0.0.1', AGENT_MAX_VERSION: '99.0.0' })
+        .agentVersions,
+    ).toEqual({ min: '0.0.1', max: '99.0.0', latest: VERSION });
   });
 
   it('parses TRUST_PROXY as Fastify takes it (default: trust no proxy)', () => {

@@ -222,6 +222,7 @@ export interface Agent {
   name: string;
   host: string;
   version: string;
+  versionStatus: VersionStatus;
   adapters: string[];
   concurrency: number;
   enabled: boolean;
@@ -229,6 +230,21 @@ export interface Agent {
   online: boolean;
   inFlight: number;
   lastHeartbeatAt: string | null;
+}
+
+export type VersionStatus = 'up_to_date' | 'update_available' | 'unsupported';
+
+export const VERSION_STATUS_LABELS: Record<VersionStatus, string> = {
+  up_to_date: 'Up to date',
+  update_available: 'Update available',
+  unsupported: 'Unsupported',
+};
+
+/** The agent versions the coordinator takes claims from (GET /agents answers them). */
+export interface AgentVersions {
+  min: string;
+  max: string;
+  latest: string;
 }
 
 export interface Target {

@@ -3,7 +3,9 @@ import { confirmDialog, h, num, refreshRegion, timeEl } from '../dom.js';
 import {
   DISPLAY_ORDER,
   STATUS_LABELS,
+  VERSION_STATUS_LABELS,
   type Agent,
+  type AgentVersions,
   type Overview,
   type Summary,
   type SyncRun,
@@ -32,7 +34,7 @@ export const sitesPage: Page = async ({ root, params }) => {
     const [overview, summary, agents] = await Promise.all([
       api.get<Overview>('/overview?bucket=day'),
       api.get<Summary>('/summary'),
-      api.get<{ items: Agent[] }>('/agents'),
+      api.get<{ items: Agent[]; agentVersions: AgentVersions }>('/agents'),
     ]);
     const counts = new Map(summary.sites.map((s) => [s.siteId, s.byStatus]));
     refreshRegion(
@@ -138,7 +140,7 @@ export const sitesPage: Page = async ({ root, params }) => {
             ),
           ),
           h('h3', {}, `Agents (${site.agents.online} online of ${site.agents.total})`),
-          agentTable(siteAgents, load),
+          agentTable(siteAgents, agents.agentVersions, load),
         );
       }),
     );
@@ -206,7 +208,7 @@ function syncSummary(site: Overview['sites'][number]): HTMLElement {
   );
 }
 
-function agentTable(agents: Agent[], reload: () => Promise<void>): HTMLElement {
+function agentTable(agents: Agent[], versions: AgentVersions, reload: () => Promise<void>): HTMLElement {
   if (agents.length === 0) {
     return h(
       'p',
@@ -217,6 +219,13 @@ function agentTable(agents: Agent[], reload: () => Promise<void>): HTMLElement {
   return h(
     'div',
     { class: 'table-wrap' },
+    h(
+      'p',
+      { class: 'muted' },
+      versions.min === versions.max
+        ? `Agent version ${versions.min} is supported, and the latest.`
+        : `Agent versions ${versions.min} to ${versions.max} are supported; ${versions.latest} is the latest.`,
+    ),
     h(
       'table',
       {},
@@ -241,7 +250,24 @@ function agentTable(agents: Agent[], reload: () => Promise<void>): HTMLElement {
             { 'data-agent': a.id },
             h('th', { scope: 'row' }, a.name),
             h('td', {}, a.host),
-            h('td', {}, a.version),
+            h(
+              'td',
+              {},
+              a.version,
+              h(
+                'span',
+                {
+                  class: `badge small ver-${a.versionStatus}`,
+                  title:
+                    a.versionStatus === 'unsupported'
+                      ? 'Its claims are refused: upgrade it (docs/agent-install.md)'
+                      : a.versionStatus === 'update_available'
+                        ? `Version ${versions.latest} is available`
+                        : 'Latest version',
+                },
+                VERSION_STATUS_LABELS[a.versionStatus],
+              ),
+            ),
             h(
               'td',
               {},

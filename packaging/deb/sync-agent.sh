@@ -1,0 +1,7 @@
+#!/bin/sh
+# /usr/bin/sync-agent, installed by the sync-agent Debian package: the agent's commands
+# (run, enroll, doctor, version; sync-agent help). enroll and doctor read and write the service's
+# configuration file and check the account the service runs as.
+export SYNC_AGENT_CONFIG="${SYNC_AGENT_CONFIG:-/etc/sync-agent/agent.env}"
+export SYNC_AGENT_USER="${SYNC_AGENT_USER:-sync-agent}"
+exec /usr/bin/node /usr/lib/sync-agent/dist/agent/main.js "$@"
