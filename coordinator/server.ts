@@ -8,7 +8,7 @@ import { buildApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Ctx } from './context.js';
 import { createMetrics } from './metrics.js';
-import { REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
+import { readyWithin, REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
 import { ScheduleCounts } from './results/schedule-counts.js';
@@ -71,6 +71,10 @@ export async function startCoordinator(
   // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.
   const sites = await db.query<{ id: string }>('SELECT id FROM sites');
   for (const s of sites.rows) queues.get(s.id);
+  // Start serving once the request-path connections are up (or Redis has had 10 s: requests then get
+  // the outage answers of docs/operations.md until it is back).
+  const ready = await Promise.all([queues.connection, publisher].map((r) => readyWithin(r, 10_000)));
+  if (!ready.every(Boolean)) log.warn('Redis is not answering yet: starting anyway, in outage mode');
   ctx.scheduleCounts.start();
   if (config.RUN_SCHEDULER) {
     scheduler = new SchedulerRunner(ctx);

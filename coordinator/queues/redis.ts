@@ -28,6 +28,24 @@ export const REQUEST_PATH_OPTIONS: RedisOptions = {
  */
 export const WAITING_OPTIONS: RedisOptions = { maxRetriesPerRequest: null, retryStrategy: reconnectDelay };
 
+/**
+ * Waits until `connection` is ready, at most `timeoutMs` (false then): at start-up, so the first
+ * requests and /readyz do not find a request-path connection still connecting and answer 503.
+ */
+export async function readyWithin(connection: Redis, timeoutMs: number): Promise<boolean> {
+  if (connection.status === 'ready') return true;
+  return new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      connection.off('ready', onReady);
+      resolve(ok);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), timeoutMs);
+    connection.on('ready', onReady);
+  });
+}
+
 /** What ioredis and BullMQ throw when Redis cannot be reached (as opposed to an answer from Redis). */
 const CONNECTION_FAILURE =
   /Stream isn't writeable|Connection is closed|Command timed out|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN/;

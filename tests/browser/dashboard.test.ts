@@ -121,8 +121,12 @@ describe('dashboard', () => {
         })
         .toBe(String(summary.byStatus[status]));
     }
+    // The unreachable credential is retried with backoff: while a retry runs it is pending or being
+    // synced, so allow for one retry's window.
     await expect
-      .poll(() => page.getByTestId('count-out_of_sync').locator('.count-value').textContent())
+      .poll(() => page.getByTestId('count-out_of_sync').locator('.count-value').textContent(), {
+        timeout: 20_000,
+      })
       .toBe('1');
     await shot('overview');
     if (process.env.UPDATE_DOCS_SCREENSHOTS === '1') {

@@ -23,6 +23,7 @@ import {
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { loginSiteConnection } from '../support/login-site.js';
+import { VERSION } from '../../shared/version.js';
 
 interface JsonSchema {
   type?: string;
@@ -147,12 +148,12 @@ beforeAll(async () => {
         enrollmentToken: await createEnrollmentToken(c.admin, site.id),
         name: `agent-${n()}`,
         host: 'agent-host.example',
-        version: '1.2.3',
+        version: VERSION,
         adapters: ['simulated'],
         concurrency: 2,
       },
     ],
-    'POST /agent/v1/heartbeat': async () => [{ inFlight: 0, version: '1.2.3', concurrency: 2 }],
+    'POST /agent/v1/heartbeat': async () => [{ inFlight: 0, version: VERSION, concurrency: 2 }],
     'POST /agent/v1/claim': async () => [{ max: 1, waitMs: 0 }],
     'POST /agent/v1/extend': async () => [{ jobs: held }],
     'POST /agent/v1/release': async () => [{ jobs: held }],
