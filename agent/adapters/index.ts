@@ -1,3 +1,4 @@
+import { directoryAdapter } from './directory/index.js';
 import { serviceAdapter } from './service/index.js';
 import { simulatedAdapter } from './simulated/index.js';
 import { webAdapter } from './web/index.js';
@@ -15,6 +16,7 @@ export const BUILT_IN_ADAPTERS: readonly Adapter[] = [
   serviceAdapter,
   webAdapter,
   workstationAdapter,
+  directoryAdapter,
 ];
 
 export function createAdapterRegistry(adapters: readonly Adapter[] = BUILT_IN_ADAPTERS): AdapterRegistry {

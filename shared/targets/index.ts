@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SyncError } from '../errors.js';
 import { parseOrThrow } from '../validation.js';
+import { directorySpec } from './directory.js';
 import { serviceSpec } from './service.js';
 import { simulatedSpec } from './simulated.js';
 import { webSpec } from './web.js';
@@ -10,7 +11,7 @@ import type { Capabilities, TargetKindSpec } from './spec.js';
 export type { Capabilities, TargetKindSpec } from './spec.js';
 
 /** Every kind of the contract. A kind without a spec here is refused at target creation. */
-export const TARGET_KINDS = ['workstation', 'service', 'web', 'simulated'] as const;
+export const TARGET_KINDS = ['workstation', 'service', 'web', 'directory', 'simulated'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 export const TargetKindSchema = z.enum(TARGET_KINDS);
 
@@ -19,6 +20,7 @@ const specs = new Map<string, TargetKindSpec>([
   [serviceSpec.kind, serviceSpec as unknown as TargetKindSpec],
   [webSpec.kind, webSpec as unknown as TargetKindSpec],
   [workstationSpec.kind, workstationSpec as unknown as TargetKindSpec],
+  [directorySpec.kind, directorySpec as unknown as TargetKindSpec],
 ]);
 
 export function targetSpec(kind: string): TargetKindSpec {
