@@ -87,6 +87,17 @@ export const REASON_EXPLAINED: Record<Reason, string> = {
   error: 'Something unexpected went wrong; the message below says what.',
 };
 
+/** Target kinds in words (the API's `targetKind`); a kind this list lacks is shown as it is. */
+export const KIND_LABELS: Record<string, string> = {
+  workstation: 'SSH workstation',
+  service: 'database service account',
+  web: 'web login',
+  directory: 'directory (Active Directory / LDAP)',
+  windows: 'Windows (SMB)',
+  simulated: 'simulated',
+};
+export const kindLabel = (kind: string): string => KIND_LABELS[kind] ?? kind;
+
 /** Known cases of a failure (the API's `lastErrorCode`), and what they mean for an operator. */
 export const DETAIL_CODES = [
   'host_key_changed',
