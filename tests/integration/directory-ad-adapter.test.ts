@@ -12,16 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryAdapter } from '../../agent/adapters/directory/index.js';
 import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import { runChange, runReconcile, type Primitives } from '../../agent/change-protocol.js';
-import { createLogger } from '../../shared/logger.js';
 import { DirectoryConnectionSchema, type DirectoryConnection } from '../../shared/targets/directory.js';
-import { runVerifyJob } from '../support/adapter-jobs.js';
+import { adapterContext, runVerifyJob } from '../support/adapter-jobs.js';
 import { acquireSambaDc, sambaDcSkipReason, type DcUser, type SambaDc } from '../support/samba-dc.js';
 import { createPki } from '../support/tls.js';
 
 const skipReason = await sambaDcSkipReason();
 if (skipReason) console.warn(`directory-ad-adapter: ${skipReason}`);
-
-const log = createLogger('test', 'silent');
 
 /** Every password the tests used, and every message the adapter returned: none may quote one. */
 const secrets = new Set<string>();
@@ -51,26 +48,17 @@ describe.skipIf(skipReason !== undefined)(
       }
     });
 
-    function ctx(
+    const ctx = (
       connection: Record<string, unknown>,
       username: string,
       privileged?: { username: string; password: string },
-    ): AdapterContext<DirectoryConnection> {
-      const parsed = DirectoryConnectionSchema.parse({
-        flavour: 'active_directory',
-        connectTimeoutMs: 5_000,
-        operationTimeoutMs: 10_000,
-        ...connection,
-      });
-      return {
+    ): AdapterContext<DirectoryConnection> =>
+      adapterContext(
+        DirectoryConnectionSchema,
+        { flavour: 'active_directory', connectTimeoutMs: 5_000, operationTimeoutMs: 10_000, ...connection },
         username,
-        connection: parsed,
-        host: parsed.host,
-        signal: new AbortController().signal,
-        log,
-        ...(privileged ? { privileged } : {}),
-      };
-    }
+        privileged,
+      );
     const primitives = (c: AdapterContext<DirectoryConnection>): Primitives => ({
       verify: (p) => directoryAdapter.verify(c, p),
       change: (cur, nxt) => directoryAdapter.change(c, cur, nxt),
@@ -158,28 +146,14 @@ describe.skipIf(skipReason !== undefined)(
     });
 
     it('disabled (533), expired account (701), must change (773), locked out (775) and expired password (532): locked_or_disabled, a code each', async () => {
-      const disabled = await user();
-      await dc.modify(
-        `dn: ${disabled.dn}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: 514\n`,
-      );
-      const expiredAccount = await user();
-      await dc.modify(
-        `dn: ${expiredAccount.dn}\nchangetype: modify\nreplace: accountExpires\naccountExpires: 1\n`,
-      );
-      const mustChange = await user();
-      await dc.modify(`dn: ${mustChange.dn}\nchangetype: modify\nreplace: pwdLastSet\npwdLastSet: 0\n`);
-      const locked = await user({ settings: { lockoutThreshold: 2 } });
-      for (let i = 0; i < 2; i++) expect(await dc.canBind(locked.upn, 'Wrong-Password-1!')).toBe(false);
-      // Samba (like Windows) expires passwords only with a maximum age above one day.
-      const expiring = await user({ settings: { maxAgeSeconds: 2 * 86_400 } });
-      await dc.agePassword(expiring, 10);
-
+      const accounts = await dc.accountsInEveryState();
+      for (const u of Object.values(accounts)) secrets.add(u.password);
       const cases: [DcUser, string, string][] = [
-        [disabled, 'account_disabled', 'data 533'],
-        [expiredAccount, 'account_expired', 'data 701'],
-        [mustChange, 'password_must_change', 'data 773'],
-        [locked, 'account_locked', 'data 775'],
-        [expiring, 'password_expired', 'data 532'],
+        [accounts.account_disabled, 'account_disabled', 'data 533'],
+        [accounts.account_expired, 'account_expired', 'data 701'],
+        [accounts.password_must_change, 'password_must_change', 'data 773'],
+        [accounts.account_locked, 'account_locked', 'data 775'],
+        [accounts.password_expired, 'password_expired', 'data 532'],
       ];
       for (const [u, code, data] of cases) {
         const a = seen(await directoryAdapter.verify(ctx(ldaps, u.upn), u.password));

@@ -11,13 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { directoryAdapter } from '../../agent/adapters/directory/index.js';
 import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import { runChange } from '../../agent/change-protocol.js';
-import { createLogger } from '../../shared/logger.js';
 import {
   DirectoryConnectionSchema,
   directorySpec,
   type DirectoryConnection,
 } from '../../shared/targets/directory.js';
-import { runVerifyJob } from '../support/adapter-jobs.js';
+import { adapterContext, runVerifyJob } from '../support/adapter-jobs.js';
 import { freePort } from '../support/ports.js';
 import { startScriptedLdapServer, startSilentTcpServer } from '../support/quiet-servers.js';
 import {
@@ -33,33 +32,23 @@ import { createPki } from '../support/tls.js';
 const skipReason = slapdUnavailable();
 if (skipReason) console.warn(`directory-ldap-adapter: ${skipReason}`);
 
-const log = createLogger('test', 'silent');
 const newPassword = (): string => `Nw-${randomBytes(12).toString('base64url')}`;
 
 /** Every password the tests used, and every message the adapter returned: none may quote one. */
 const secrets = new Set<string>();
 const messages: string[] = [];
 
-function ctx(
+const ctx = (
   connection: Record<string, unknown>,
   username: string,
   privileged?: { username: string; password: string },
-): AdapterContext<DirectoryConnection> {
-  const parsed = DirectoryConnectionSchema.parse({
-    flavour: 'ldap',
-    connectTimeoutMs: 3_000,
-    operationTimeoutMs: 3_000,
-    ...connection,
-  });
-  return {
+): AdapterContext<DirectoryConnection> =>
+  adapterContext(
+    DirectoryConnectionSchema,
+    { flavour: 'ldap', connectTimeoutMs: 3_000, operationTimeoutMs: 3_000, ...connection },
     username,
-    connection: parsed,
-    host: parsed.host,
-    signal: new AbortController().signal,
-    log,
-    ...(privileged ? { privileged } : {}),
-  };
-}
+    privileged,
+  );
 
 function seen(attempt: Attempt): Attempt {
   if (!attempt.ok && attempt.message) messages.push(attempt.message);

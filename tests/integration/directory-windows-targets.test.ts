@@ -143,8 +143,16 @@ describe('directory targets', () => {
       privilegedCredentialId: admin.id,
       ...extra,
     });
-    await expect400('directory', naming({ host: 'dc02.corp.example' }), 'body.connection.privilegedCredentialId');
-    await expect400('directory', naming({ tls: { mode: 'starttls' } }), 'body.connection.privilegedCredentialId');
+    await expect400(
+      'directory',
+      naming({ host: 'dc02.corp.example' }),
+      'body.connection.privilegedCredentialId',
+    );
+    await expect400(
+      'directory',
+      naming({ tls: { mode: 'starttls' } }),
+      'body.connection.privilegedCredentialId',
+    );
     await expect400(
       'directory',
       naming({ tls: { mode: 'ldaps', ca: CA_1 } }),

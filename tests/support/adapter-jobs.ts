@@ -1,4 +1,4 @@
-import type { Adapter } from '../../agent/adapters/types.js';
+import type { Adapter, AdapterContext } from '../../agent/adapters/types.js';
 import { createAdapterRegistry } from '../../agent/adapters/index.js';
 import { JobRunner } from '../../agent/runner.js';
 import type { JobOutcome } from '../../shared/contracts/gateway.js';
@@ -31,4 +31,25 @@ export function runVerifyJob(
     },
     new AbortController().signal,
   );
+}
+
+/**
+ * What the agent hands an adapter for one job: `connection` parsed with the kind's schema (defaults
+ * applied), a fresh abort signal, a silent logger, and the privileged account when given.
+ */
+export function adapterContext<C extends object>(
+  schema: { parse(input: unknown): C },
+  connection: Record<string, unknown>,
+  username: string,
+  privileged?: { username: string; password: string },
+): AdapterContext<C> {
+  const parsed = schema.parse(connection);
+  return {
+    username,
+    connection: parsed,
+    host: String((parsed as { host?: unknown }).host ?? ''),
+    signal: new AbortController().signal,
+    log: createLogger('test', 'silent'),
+    ...(privileged ? { privileged } : {}),
+  };
 }

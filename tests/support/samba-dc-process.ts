@@ -1,6 +1,8 @@
 /**
  * The shared Samba AD DC's processes and files (see samba-dc.ts): provisioning, starting and
- * stopping `samba`, the run folder's state and use lock. No vitest import: global-setup.ts stops
+ * stopping `samba`, the run folder's state and use lock. Its winbindd uses the machine's default
+ * socket (/run/samba/winbindd: smbd on a DC finds it only there), so other Samba servers the tests
+ * run (samba-standalone.ts) are started with _NO_WINBINDD. No vitest import: global-setup.ts stops
  * the DC with stopSharedSambaDc() when the run ends.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -170,6 +172,8 @@ function smbConf(dir: string, provisioned: string, minutes: number): string {
   const tls = join(dir, 'tls');
   const extra = [
     '\tserver services = s3fs, rpc, ldap, winbindd',
+    // IPv4 loopback only: a standalone Samba of the tests (samba-standalone.ts) takes ::1.
+    '\tinterfaces = 127.0.0.1',
     '\tsmb ports = 445',
     '\tdisable netbios = yes',
     `\tpid directory = ${join(dir, 'run')}`,
@@ -183,7 +187,7 @@ function smbConf(dir: string, provisioned: string, minutes: number): string {
   ];
   return provisioned
     .split('\n')
-    .filter((l) => !/^\s*(server services|old password allowed period|log file)\s*=/.test(l))
+    .filter((l) => !/^\s*(server services|old password allowed period|log file|interfaces)\s*=/.test(l))
     .map((l) => (l.trim() === '[global]' ? [l, ...extra].join('\n') : l))
     .join('\n');
 }

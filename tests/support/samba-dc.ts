@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject } from 'vitest';
+import { smbLogon } from './smb-logon.js';
 import {
   acquireLock,
   alive,
@@ -77,6 +78,9 @@ export interface PasswordSettings {
   complexity?: boolean;
 }
 
+export type AccountState =
+  'account_disabled' | 'account_expired' | 'password_must_change' | 'account_locked' | 'password_expired';
+
 export interface SambaDc {
   host: string;
   realm: string;
@@ -107,6 +111,12 @@ export interface SambaDc {
    * accepts only 0 and -1 over LDAP), so a maximum age shorter than that has expired it.
    */
   agePassword(user: DcUser, days: number): Promise<void>;
+  /**
+   * One new account in each state a logon refuses with a right password, keyed by the detail code
+   * the adapters report: disabled, expired, must change, locked out (two failed binds under a PSO
+   * with a threshold of two), and with an expired password (a maximum age of two days, aged ten).
+   */
+  accountsInEveryState(): Promise<Record<AccountState, DcUser>>;
   /** Lets the next file use the DC. */
   release(): Promise<void>;
 }
@@ -251,7 +261,7 @@ async function handle(dir: string, initial: State): Promise<SambaDc> {
   )?.[0];
   if (domainSid === undefined) throw new Error('net getdomainsid named no SID');
 
-  return {
+  const dc: SambaDc = {
     host: DC_HOST,
     realm: DC_REALM,
     domain: DC_DOMAIN,
@@ -308,31 +318,8 @@ async function handle(dir: string, initial: State): Promise<SambaDc> {
       return { username, upn: `${username}@${DC_DNS_DOMAIN}`, dn, password };
     },
     canBind,
-    async canSmb(username, password) {
-      const auth = secretFile(`username = ${username}\npassword = ${password}\ndomain = ${DC_DOMAIN}\n`);
-      try {
-        const r = await exec(
-          '/usr/bin/smbclient',
-          // A signed session and a tree connect to IPC$ (-L would also try SMB1 for the workgroup
-          // list, which the DC does not speak, and wait for it).
-          [
-            `//${DC_HOST}/IPC$`,
-            '-A',
-            auth,
-            '-c',
-            'exit',
-            '--option=client min protocol=SMB2_02',
-            '--client-protection=sign',
-          ],
-          { timeoutMs: 20_000 },
-        );
-        if (r.code === 0) return true;
-        if (/NT_STATUS_(LOGON_FAILURE|WRONG_PASSWORD)/.test(r.out)) return false;
-        throw new Error(`smbclient as ${username}: exit ${r.code}: ${r.out}`);
-      } finally {
-        rmSync(auth, { force: true });
-      }
-    },
+    canSmb: (username, password) =>
+      smbLogon({ host: DC_HOST, port: 445, domain: DC_DOMAIN }, username, password),
     async resetPassword(user, password) {
       await ldif(
         'ldapmodify',
@@ -340,6 +327,26 @@ async function handle(dir: string, initial: State): Promise<SambaDc> {
       );
     },
     modify: (text) => ldif('ldapmodify', text),
+    async accountsInEveryState() {
+      const replace = async (attribute: string, value: string) => {
+        const u = await dc.createUser();
+        await dc.modify(`dn: ${u.dn}\nchangetype: modify\nreplace: ${attribute}\n${attribute}: ${value}\n`);
+        return u;
+      };
+      const locked = await dc.createUser({ settings: { lockoutThreshold: 2 } });
+      for (let i = 0; i < 2; i++) {
+        if (await canBind(locked.upn, 'Wrong-Password-1!')) throw new Error('a wrong password bound');
+      }
+      const expiring = await dc.createUser({ settings: { maxAgeSeconds: 2 * 86_400 } });
+      await dc.agePassword(expiring, 10);
+      return {
+        account_disabled: await replace('userAccountControl', '514'),
+        account_expired: await replace('accountExpires', '1'),
+        password_must_change: await replace('pwdLastSet', '0'),
+        account_locked: locked,
+        password_expired: expiring,
+      };
+    },
     async agePassword(user, days) {
       // FILETIME: 100 ns since 1601-01-01.
       const filetime = (
@@ -353,4 +360,5 @@ async function handle(dir: string, initial: State): Promise<SambaDc> {
       rmSync(join(dir, 'use.lock'), { force: true });
     },
   };
+  return dc;
 }
