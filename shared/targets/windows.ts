@@ -3,6 +3,9 @@ import { HostSchema, hostPort, PortSchema } from './host.js';
 import { changeViaParts, type TargetKindSpec } from './spec.js';
 import { CONTROL_CHARACTERS } from './workstation.js';
 
+/** The longest logon password rpcclient reads (bytes of UTF-8). */
+export const MAX_PASSWORD_BYTES = 128;
+
 /** A domain (or machine) SID: S-1-5-21 and three sub-authorities. */
 export const ACCOUNT_DOMAIN_SID = /^S-1-5-21(?:-\d{1,10}){3}$/;
 
@@ -68,10 +71,11 @@ export const windowsSpec: TargetKindSpec<typeof WindowsConnectionSchema> = {
     c.accountDomainSid === undefined && observed.accountDomainSid !== undefined
       ? { ...c, accountDomainSid: observed.accountDomainSid }
       : undefined,
-  // Windows passwords are at most 256 characters (SAMR's buffers hold 256 UTF-16 units); the
-  // password goes to rpcclient as a line of its standard input, which a control character would break.
+  // rpcclient (Samba's credentials code) reads at most 128 bytes of a logon password from its
+  // descriptor (Windows takes up to 256 characters); the password also goes to rpcclient as a line
+  // of its standard input, which a control character would break.
   passwordConstraints: () => ({
-    maxLength: 256,
+    maxLength: MAX_PASSWORD_BYTES,
     forbidden: CONTROL_CHARACTERS,
     forbiddenText: 'control characters',
   }),

@@ -235,3 +235,115 @@ describe('directory targets', () => {
     expect(await auditOf(targetId, 'target.pin_observed')).toEqual([]);
   });
 });
+
+describe('windows targets', () => {
+  const ws = { host: 'ws01.corp.example', domain: 'WS01' };
+  const SID_1 = 'S-1-5-21-1004336348-1177238915-682003330';
+  const SID_2 = 'S-1-5-21-2222222222-3333333333-4444444444';
+
+  it('the bodies of docs/adapters/windows.md are taken', async () => {
+    const bodies = documented('docs/adapters/windows.md');
+    expect(bodies.length).toBeGreaterThanOrEqual(1);
+    for (const body of bodies) {
+      const connection = { ...body.connection };
+      if (connection.privilegedCredentialId !== undefined) {
+        const adminTarget = await target('windows', {
+          ...connection,
+          changeVia: 'self',
+          privilegedCredentialId: undefined,
+        });
+        connection.privilegedCredentialId = (
+          await createCredential(c.admin, adminTarget, { username: 'Administrator', syncEnabled: false })
+        ).id;
+      }
+      await target(body.kind, connection);
+    }
+  });
+
+  it('a host that is not a host, a port out of range, a malformed SID or domain: 400 naming the field', async () => {
+    await expect400('windows', { host: '\\\\ws01\\c$' }, 'body.connection.host');
+    await expect400('windows', { host: 'smb://ws01' }, 'body.connection.host');
+    await expect400('windows', { host: 'ws01', port: 70_000 }, 'body.connection.port');
+    await expect400(
+      'windows',
+      { host: 'ws01', accountDomainSid: 'S-1-5-32-544' },
+      'body.connection.accountDomainSid',
+    );
+    await expect400('windows', { host: 'ws01', domain: 'CORP\\WS01' }, 'body.connection.domain');
+    await expect400('windows', { host: 'ws01', protection: 'off' }, 'body.connection.protection');
+  });
+
+  it('a privileged credential must be on the same host, port and pinned SID; a target without a pin takes it over', async () => {
+    const adminTarget = await target('windows', { ...ws, accountDomainSid: SID_1 });
+    const admin = await createCredential(c.admin, adminTarget, {
+      username: 'Administrator',
+      syncEnabled: false,
+    });
+    const naming = (extra: Record<string, unknown>) => ({
+      ...ws,
+      changeVia: 'privileged',
+      privilegedCredentialId: admin.id,
+      ...extra,
+    });
+    await expect400(
+      'windows',
+      naming({ host: 'ws02.corp.example' }),
+      'body.connection.privilegedCredentialId',
+    );
+    await expect400('windows', naming({ port: 1445 }), 'body.connection.privilegedCredentialId');
+    await expect400('windows', naming({ accountDomainSid: SID_2 }), 'body.connection.privilegedCredentialId');
+    // A directory credential is not a Windows one, even on the same host.
+    const dirTarget = await target('directory', { flavour: 'active_directory', host: ws.host });
+    const dirAdmin = await createCredential(c.admin, dirTarget, { username: 'a@b.c', syncEnabled: false });
+    await expect400(
+      'windows',
+      naming({ privilegedCredentialId: dirAdmin.id }),
+      'body.connection.privilegedCredentialId',
+    );
+    const id = await target('windows', naming({}));
+    expect((await connectionOf(id)).accountDomainSid).toBe(SID_1);
+  });
+
+  it('pins the account domain SID an agent sees first; another one later is account_domain_changed, audited, the pin stays', async () => {
+    const targetId = await target('windows', { ...ws, host: 'ws03.corp.example' });
+    const cred = await createCredential(c.admin, targetId, { username: 'backup-admin' });
+    const first = await claimFor(cred.id);
+    expect(first.target.connection).toMatchObject({ port: 445, protection: 'sign' });
+    await agent.report([held(first)], { outcome: 'ok', observed: { accountDomainSid: SID_1 } });
+    expect((await connectionOf(targetId)).accountDomainSid).toBe(SID_1);
+    expect(await auditOf(targetId, 'target.pin_observed')).toMatchObject([
+      { details: { observed: { accountDomainSid: SID_1 } } },
+    ]);
+
+    await expectStatus(c.admin.post(`/credentials/${cred.id}/verify`), 202);
+    const second = await claimFor(cred.id);
+    expect(second.target.connection.accountDomainSid).toBe(SID_1);
+    await agent.report([held(second)], {
+      outcome: 'failed',
+      reason: 'error',
+      message: `smb://ws03.corp.example:445 answers for account domain ${SID_2}, not the pinned ${SID_1}`,
+      detailCode: 'account_domain_changed',
+      observed: { accountDomainSid: SID_2 },
+    });
+    expect(await getCredential(c.admin, cred.id)).toMatchObject({
+      statusReason: 'error',
+      lastErrorCode: 'account_domain_changed',
+    });
+    expect((await connectionOf(targetId)).accountDomainSid).toBe(SID_1);
+    expect(await auditOf(targetId, 'target.account_domain_mismatch')).toMatchObject([
+      { details: { credentialId: cred.id, pinned: SID_1, presented: SID_2 } },
+    ]);
+  });
+
+  it('a new password the kind cannot take (over 128 characters, a control character) is refused at once, naming it', async () => {
+    const targetId = await target('windows', { ...ws, host: 'ws04.corp.example' });
+    const cred = await createCredential(c.admin, targetId, { username: 'svc' });
+    for (const password of ['a'.repeat(129), 'ab\ncd-1234']) {
+      const res = await c.admin.post(`/credentials/${cred.id}/change`, { password });
+      expect(res.status).toBe(400);
+      const issues = (res.body as ErrorBody).error.issues ?? [];
+      expect(issues.map((i) => i.field)).toEqual(['body.password']);
+      expect(issues[0]!.message).toMatch(/maximum of 128 characters|forbids \(control characters\)/);
+    }
+  });
+});

@@ -91,7 +91,7 @@ describe('windows target spec', () => {
     expect(issues({ host: 'ws01', protection: 'none' })).toEqual(['protection']);
   });
 
-  it('pins the account domain SID seen first; forbids control characters; 256 characters at most', () => {
+  it('pins the account domain SID seen first; forbids control characters; 128 characters at most', () => {
     const c = WindowsConnectionSchema.parse({ host: 'ws01' });
     const sid = 'S-1-5-21-1-2-3';
     expect(windowsSpec.pinObserved?.(c, { accountDomainSid: sid })).toEqual({ ...c, accountDomainSid: sid });
@@ -99,7 +99,7 @@ describe('windows target spec', () => {
       windowsSpec.pinObserved?.({ ...c, accountDomainSid: sid }, { accountDomainSid: 'S-1-5-21-4-5-6' }),
     ).toBeUndefined();
     expect(windowsSpec.endpoint?.(c)).toBe('smb://ws01:445');
-    expect(windowsSpec.passwordConstraints?.(c)).toMatchObject({ maxLength: 256 });
+    expect(windowsSpec.passwordConstraints?.(c)).toMatchObject({ maxLength: 128 });
   });
 
   it("escapes arguments for rpcclient's command parser", () => {
@@ -437,6 +437,23 @@ describe.skipIf(standaloneSkip !== undefined)(
       expect(await smb.canSmb(u.username, next)).toBe(false);
     });
 
+    it('the longest password rpcclient takes (128 bytes, with spaces, quotes and backslashes) is set, changed and logs on', async () => {
+      const u = await user();
+      const longest = (seed: string) => `${seed}1 "q'\\ ${'Zx9'.repeat(50)}`.slice(0, 128);
+      const first = longest('A');
+      const second = longest('B');
+      secrets.add(first);
+      secrets.add(second);
+      const c = ctx({ ...at, changeVia: 'privileged' }, u.username, smb.admin);
+      expect(seen(await windowsAdapter.change(c, u.password, first))).toMatchObject({ ok: true });
+      expect(await windowsAdapter.verify(ctx(at, u.username), first)).toMatchObject({ ok: true });
+      expect(seen(await windowsAdapter.change(ctx(at, u.username), first, second))).toMatchObject({
+        ok: true,
+      });
+      expect(await smb.canSmb(u.username, second)).toBe(true);
+      expect(await windowsAdapter.verify(ctx(at, u.username), second)).toMatchObject({ ok: true });
+    });
+
     it('a password shorter than the policy is change_failed (password_policy); the stored one still works', async () => {
       const u = await user();
       await smb.setPolicy('min password length', 30);
@@ -480,6 +497,16 @@ describe('windows adapter without a server', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('a password longer than rpcclient can log on with (128 bytes) is an error, never a truncated logon', async () => {
+    const a = seen(await windowsAdapter.verify(ctx({ host: '127.0.0.1' }, 'someone'), 'x'.repeat(129)));
+    expect(a).toMatchObject({ ok: false, reason: 'error', definite: true });
+    expect(!a.ok && a.message).toMatch(/longer than 128 bytes/);
+    const b = seen(
+      await windowsAdapter.change(ctx({ host: '127.0.0.1' }, 'someone'), 'Pw-123456', 'é'.repeat(65)),
+    );
+    expect(b).toMatchObject({ ok: false, reason: 'change_failed', definite: true });
   });
 
   it('without rpcclient on the agent host: error tool_missing', async () => {

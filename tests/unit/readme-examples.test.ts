@@ -38,7 +38,7 @@ const isTarget = (v: unknown): v is TargetExample =>
   typeof v === 'object' && v !== null && 'kind' in v && 'connection' in v;
 
 const readmeTargets = jsonBlocks('README.md').filter((b) => isTarget(b.value));
-const docsTargets = ['workstation', 'service', 'web', 'directory']
+const docsTargets = ['workstation', 'service', 'web', 'directory', 'windows']
   .flatMap((k) => jsonBlocks(`docs/adapters/${k}.md`))
   .filter((b) => isTarget(b.value));
 
@@ -95,7 +95,7 @@ describe('docs/adapters examples', () => {
   });
 
   it('each adapter document has a POST /targets body for its kind that the API takes', () => {
-    for (const kind of ['directory']) {
+    for (const kind of ['directory', 'windows']) {
       const bodies = docsTargets.filter((b) => (b.value as TargetExample).kind === kind);
       expect(bodies.length, kind).toBeGreaterThanOrEqual(1);
       for (const b of bodies) {

@@ -1,4 +1,4 @@
-import type { WindowsConnection } from '../../../shared/targets/windows.js';
+import { MAX_PASSWORD_BYTES, type WindowsConnection } from '../../../shared/targets/windows.js';
 import type { Observed } from '../../../shared/contracts/gateway.js';
 import type { Adapter, AdapterContext, Attempt } from '../types.js';
 import { fail, OK, privilegedLoginFailure, scrub, uncertain, withDetail, type Failure } from '../common.js';
@@ -54,6 +54,16 @@ const fromStatus = (
  */
 async function logOn(ctx: Ctx, username: string, password: string, secrets: readonly string[]) {
   const c = ctx.connection;
+  // Longer, rpcclient would log on with the first 128 bytes only: a mismatch that is not one.
+  if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
+    return {
+      ok: false as const,
+      failure: fail(
+        'error',
+        `the password of ${username} is longer than ${MAX_PASSWORD_BYTES} bytes, more than rpcclient can log on with`,
+      ),
+    };
+  }
   const session = startRpcclient(c, accountArg(c, username), password, ctx.signal);
   const failWith = async (f: Failure): Promise<{ ok: false; failure: Failure }> => {
     await session.close();
@@ -173,10 +183,10 @@ export const windowsAdapter: Adapter<WindowsConnection> = {
   },
   async change(ctx, current, next) {
     const c = ctx.connection;
-    if (/[\x00-\x1f\x7f]/.test(next)) {
+    if (/[\x00-\x1f\x7f]/.test(next) || Buffer.byteLength(next, 'utf8') > MAX_PASSWORD_BYTES) {
       return fail(
         'change_failed',
-        'the new password contains control characters, which rpcclient cannot take',
+        `the new password contains control characters or is longer than ${MAX_PASSWORD_BYTES} bytes, which rpcclient cannot take`,
       );
     }
     const viaAdmin = c.changeVia === 'privileged';
