@@ -499,10 +499,15 @@ describe('windows adapter without a server', () => {
     }
   });
 
-  it('a password longer than rpcclient can log on with (128 bytes) is an error, never a truncated logon', async () => {
+  it('a password longer than rpcclient can log on with (128 bytes) is an error, never a truncated logon; an empty one a mismatch', async () => {
     const a = seen(await windowsAdapter.verify(ctx({ host: '127.0.0.1' }, 'someone'), 'x'.repeat(129)));
     expect(a).toMatchObject({ ok: false, reason: 'error', definite: true });
     expect(!a.ok && a.message).toMatch(/longer than 128 bytes/);
+    expect(seen(await windowsAdapter.verify(ctx({ host: '127.0.0.1' }, 'someone'), ''))).toMatchObject({
+      ok: false,
+      reason: 'mismatch',
+      definite: true,
+    });
     const b = seen(
       await windowsAdapter.change(ctx({ host: '127.0.0.1' }, 'someone'), 'Pw-123456', 'é'.repeat(65)),
     );

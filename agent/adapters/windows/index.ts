@@ -54,6 +54,13 @@ const fromStatus = (
  */
 async function logOn(ctx: Ctx, username: string, password: string, secrets: readonly string[]) {
   const c = ctx.connection;
+  // Windows refuses blank passwords over the network; rpcclient would try an anonymous logon.
+  if (password === '') {
+    return {
+      ok: false as const,
+      failure: fail('mismatch', `an empty password cannot log on as ${username}`),
+    };
+  }
   // Longer, rpcclient would log on with the first 128 bytes only: a mismatch that is not one.
   if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
     return {
