@@ -244,6 +244,8 @@ export async function provision(dir: string, minutes: number): Promise<State> {
       `--realm=${DC_REALM}`,
       `--domain=${DC_DOMAIN}`,
       '--server-role=dc',
+      // Not the machine's host name, which may be longer than a NetBIOS name allows.
+      '--host-name=pwsdc',
       '--dns-backend=NONE',
       `--adminpass=${administrator}`,
       '--option=interfaces=lo',

@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,11 @@ export function sambaStandaloneUnavailable(): string | undefined {
   );
   if (missing.length > 0)
     return `a standalone Samba needs ${missing.join(', ')} (Debian packages samba, smbclient); skipped`;
+  // It listens on the IPv6 loopback (see above).
+  const v6 = existsSync('/proc/net/if_inet6') ? readFileSync('/proc/net/if_inet6', 'utf8') : '';
+  if (!v6.includes('00000000000000000000000000000001')) {
+    return 'a standalone Samba needs the IPv6 loopback (::1), which is off here; skipped';
+  }
   return undefined;
 }
 
