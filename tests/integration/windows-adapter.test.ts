@@ -474,7 +474,7 @@ describe.skipIf(standaloneSkip !== undefined)(
 );
 
 describe('windows adapter without a server', () => {
-  it('a closed port is unreachable; a server that never speaks SMB is unreachable within the connect timeout', async () => {
+  it('a closed port and an unknown host are unreachable; a server that never speaks SMB is unreachable within the connect timeout', async () => {
     const port = await freePort();
     expect(
       seen(await windowsAdapter.verify(ctx({ host: '127.0.0.1', port }, 'someone'), 'Pw-1234567')),
@@ -483,6 +483,9 @@ describe('windows adapter without a server', () => {
       reason: 'unreachable',
       definite: true,
     });
+    expect(
+      seen(await windowsAdapter.verify(ctx({ host: 'no-such-host.invalid' }, 'someone'), 'Pw-1234567')),
+    ).toMatchObject({ ok: false, reason: 'unreachable', definite: true });
     const server = await startSilentTcpServer();
     try {
       const started = Date.now();
