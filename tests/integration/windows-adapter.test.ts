@@ -128,7 +128,7 @@ describe.skipIf(dcSkip !== undefined)('windows adapter against the Samba AD DC (
   /** The test admin as rpcclient names it (DOMAIN\name). */
   const admin = () => ({ username: dc.admin.username.replace(/@.*/, ''), password: dc.admin.password });
 
-  it('verifies with a signed NTLM session, and observes the account domain SID on first use', async () => {
+  it('verifies with a signed NTLM session (and an encrypted one), and observes the account domain SID on first use', async () => {
     const u = await user();
     expect(await windowsAdapter.verify(ctx(at, u.username), u.password)).toEqual({
       ok: true,
@@ -137,6 +137,12 @@ describe.skipIf(dcSkip !== undefined)('windows adapter against the Samba AD DC (
     expect(
       await windowsAdapter.verify(ctx({ ...at, accountDomainSid: dc.domainSid }, u.username), u.password),
     ).toEqual({
+      ok: true,
+    });
+    // SMB 3 encryption required as well (protection: encrypt).
+    expect(
+      await windowsAdapter.verify(ctx({ ...at, protection: 'encrypt' }, u.username), u.password),
+    ).toMatchObject({
       ok: true,
     });
     expect(seen(await windowsAdapter.verify(ctx(at, u.username), `${u.password}x`))).toMatchObject({
