@@ -288,6 +288,7 @@ describe.skipIf(skipReason !== undefined)('directory adapter (ldap) against Open
       expect(Buffer.concat(received).length).toBe(0);
     } finally {
       server.close();
+      rmSync(pki.dir, { recursive: true, force: true });
     }
   });
 
