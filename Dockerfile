@@ -9,6 +9,10 @@ COPY . .
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
+# The windows adapter runs Samba's rpcclient (package smbclient; stdbuf is in coreutils).
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends smbclient \
+  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PORT=8080 \
     DATA_DIR=/var/lib/sync-coordinator

@@ -22,7 +22,8 @@ export const USAGE = `syncctl: operate the password sync coordinator
   sites token SITE_ID [--ttl SECONDS] [--uses N]   enrollment token for new agents (one-time unless --uses)
   agents list [--site ID] | enable ID | disable ID | approve ID | revoke ID
   targets list [--site ID] [--search TEXT] [--limit N] [--cursor C] [--all]
-  targets create --site ID --name N --kind K [--connection JSON]
+  targets create --site ID --name N --kind K [--connection JSON]   K: workstation, service, web,
+                                           directory, windows, simulated (docs/adapters/K.md)
   targets update ID [--name N] [--connection JSON]   merged into the stored connection (null removes a
                                            field); a new host, port, URL, TLS or privileged account needs admin
   credentials list [--status S] [--reason R] [--site ID] [--target ID] [--group ID] [--search TEXT]
@@ -312,12 +313,16 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       return 0;
     }
     case 'targets list':
-      return list('/targets', { siteId: str(flags.site), q: str(flags.search) }, [
-        'id',
-        'name',
-        'kind',
-        'siteId',
-      ]);
+      // The kind with its variant: service/postgres, directory/active_directory.
+      return list<{ kind: string; connection?: Record<string, unknown> }>(
+        '/targets',
+        { siteId: str(flags.site), q: str(flags.search) },
+        ['id', 'name', 'kind', 'siteId'],
+        (t) => {
+          const variant = t.connection?.flavour ?? t.connection?.driver;
+          return { ...t, kind: typeof variant === 'string' ? `${t.kind}/${variant}` : t.kind } as Row;
+        },
+      );
     case 'targets create': {
       const connection = str(flags.connection);
       let parsed: unknown = {};

@@ -7,7 +7,8 @@ import type { CredentialRow } from './store/credentials.js';
  * A privileged credential resets the passwords of a target's accounts, so its own password is
  * handed to the agent with their change jobs and sent to that target. It must therefore be "a
  * privileged credential on the same target" (issue 3): same site, a target of the same kind, the
- * same endpoint (host and port), and no other host key pinned. Otherwise an operator could name
+ * same endpoint (host and port; for directories also the TLS mode and CA), and no other host identity
+ * pinned (SSH host key, TLS certificate, SMB account domain SID). Otherwise an operator could name
  * anyone's credential on a target of their own and receive its password there. Checked when a
  * target is created or edited (a 400) and again at every hand-out (the job is refused).
  */
@@ -26,10 +27,14 @@ export const endpointOf = (spec: TargetKindSpec, connection: unknown): string =>
 export const routingOf = (spec: TargetKindSpec, connection: unknown): string =>
   JSON.stringify(spec.routing ? spec.routing(connection) : connection);
 
+/** Each pinned fact (host key, certificate, domain SID) that both pin must be the same. */
 const samePin = (a: Observed | undefined, b: Observed | undefined): boolean =>
-  a?.hostKeySha256 === undefined ||
-  b?.hostKeySha256 === undefined ||
-  normalizeHostKey(a.hostKeySha256) === normalizeHostKey(b.hostKeySha256);
+  (Object.keys({ ...a, ...b }) as (keyof Observed)[]).every((key) => {
+    const x = a?.[key];
+    const y = b?.[key];
+    if (x === undefined || y === undefined) return true;
+    return key === 'hostKeySha256' ? normalizeHostKey(x) === normalizeHostKey(y) : x === y;
+  });
 
 /** The privileged credential a connection names (changeVia aside: a later edit could turn it on). */
 export function namedPrivileged(connection: Record<string, unknown>): string | undefined {
@@ -60,14 +65,14 @@ export function privilegedMismatch(
     return `privileged credential ${id} is on ${where}, not on this target's ${ours}: it must be on the same target`;
   }
   if (!samePin(spec.pinned?.(theirs.data), spec.pinned?.(target.connection))) {
-    return `privileged credential ${id} is on a target that pins another host key than this one`;
+    return `privileged credential ${id} is on a target that pins another host identity (host key, certificate or domain SID) than this one`;
   }
   return undefined;
 }
 
 /**
  * A target that names a privileged credential takes over what that credential's target pinned
- * (its SSH host key) when it pins nothing itself: the privileged password never goes to a host that
+ * (its SSH host key, TLS certificate or domain SID) when it pins nothing itself: the privileged password never goes to a host that
  * the credential's own target would refuse.
  */
 export function inheritPin(

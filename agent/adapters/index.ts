@@ -1,6 +1,8 @@
+import { directoryAdapter } from './directory/index.js';
 import { serviceAdapter } from './service/index.js';
 import { simulatedAdapter } from './simulated/index.js';
 import { webAdapter } from './web/index.js';
+import { windowsAdapter } from './windows/index.js';
 import type { Adapter } from './types.js';
 import { workstationAdapter } from './workstation/index.js';
 
@@ -15,6 +17,8 @@ export const BUILT_IN_ADAPTERS: readonly Adapter[] = [
   serviceAdapter,
   webAdapter,
   workstationAdapter,
+  directoryAdapter,
+  windowsAdapter,
 ];
 
 export function createAdapterRegistry(adapters: readonly Adapter[] = BUILT_IN_ADAPTERS): AdapterRegistry {

@@ -13,7 +13,7 @@ export interface RequiredTool {
  */
 export const ADAPTER_TOOLS: Readonly<Record<string, readonly RequiredTool[]>> = {
   windows: [
-    { command: 'smbclient', debianPackage: 'smbclient', purpose: 'SMB sessions to Windows hosts' },
-    { command: 'rpcclient', debianPackage: 'samba-common-bin', purpose: 'password changes over SAMR' },
+    { command: 'rpcclient', debianPackage: 'smbclient', purpose: 'SMB logons and SAMR password changes' },
+    { command: 'stdbuf', debianPackage: 'coreutils', purpose: 'line-buffered answers from rpcclient' },
   ],
 };

@@ -71,6 +71,12 @@ const AUDITED_FIELDS = [
   'hostKeySha256',
   'changeVia',
   'privilegedCredentialId',
+  'flavour',
+  'domain',
+  'baseDn',
+  'userDnTemplate',
+  'accountDomainSid',
+  'protection',
 ] as const;
 
 /** The connection merged with a patch: a key set to null is removed. */

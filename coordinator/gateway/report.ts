@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
-import type { ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
+import type { Observed, ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
+import type { DetailCode } from '../../shared/contracts/status.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
@@ -270,7 +271,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
       );
     }
     await pinObserved(q, agent, accepted, byId);
-    await auditHostKeyMismatches(q, agent, accepted, byId);
+    await auditPinMismatches(q, agent, accepted, byId);
     const work: Work[] = follow.map((f) => ({ row: byId.get(f.id)!, kind: f.kind }));
     await dispatch(ctx, q, work, now);
     await settleGroupChanges(ctx, q, settled, now);
@@ -396,12 +397,21 @@ async function pinObserved(
   }
 }
 
+/** The detail codes that report a host identity other than the pinned one, and how each is audited. */
+const PIN_MISMATCHES: Partial<Record<DetailCode, { action: string; fact: keyof Observed }>> = {
+  host_key_changed: { action: 'target.host_key_mismatch', fact: 'hostKeySha256' },
+  tls_certificate_changed: { action: 'target.tls_certificate_mismatch', fact: 'tlsCertificateSha256' },
+  account_domain_changed: { action: 'target.account_domain_mismatch', fact: 'accountDomainSid' },
+};
+
 /**
- * A changed SSH host key is a security event, not only a failed job: each report of one is audited
- * for the target (`target.host_key_mismatch`) with the pinned and the presented fingerprints. The
- * pin stays as it is: only an operator can accept a new key (by updating the target).
+ * A changed host identity (SSH host key, TLS certificate, SMB account domain) is a security event,
+ * not only a failed job: each report of one is audited for the target (`target.host_key_mismatch`,
+ * `target.tls_certificate_mismatch`, `target.account_domain_mismatch`) with the pinned and the
+ * presented value. The pin stays as it is: only an operator can accept a new one (by updating the
+ * target).
  */
-async function auditHostKeyMismatches(
+async function auditPinMismatches(
   q: Queryable,
   agent: AgentRow,
   accepted: Accepted[],
@@ -412,21 +422,24 @@ async function auditHostKeyMismatches(
   for (const a of accepted) {
     const row = rows.get(a.data.credentialId);
     const result = a.item.result;
-    if (!row || result.outcome !== 'failed' || result.detailCode !== 'host_key_changed') continue;
-    if (seen.has(row.target_id)) continue;
+    if (!row || result.outcome !== 'failed' || result.detailCode === undefined) continue;
+    const mismatch = PIN_MISMATCHES[result.detailCode];
+    if (mismatch === undefined || seen.has(row.target_id)) continue;
     seen.add(row.target_id);
-    const pinned = (row.target_connection as { hostKeySha256?: unknown }).hostKeySha256;
+    const spec = targetSpec(row.target_kind);
+    const parsed = spec.connectionSchema.safeParse(row.target_connection);
+    const pinned = parsed.success ? spec.pinned?.(parsed.data)?.[mismatch.fact] : undefined;
     events.push({
       actorType: 'agent' as const,
       actorId: agent.id,
-      action: 'target.host_key_mismatch',
+      action: mismatch.action,
       objectType: 'target',
       objectId: row.target_id,
       details: {
         credentialId: row.id,
         jobId: a.item.jobId,
-        pinned: typeof pinned === 'string' ? pinned : null,
-        presented: result.observed?.hostKeySha256 ?? null,
+        pinned: pinned ?? null,
+        presented: result.observed?.[mismatch.fact] ?? null,
       },
     });
   }

@@ -165,6 +165,7 @@ export function buildPackage(argv: string[]): string {
         'Maintainer: Password sync maintainers <sync-agent@localhost>',
         `Installed-Size: ${installedSizeKb(stage) - installedSizeKb(control)}`,
         `Depends: nodejs (>= ${node}), adduser`,
+        'Suggests: smbclient', // rpcclient, for targets of kind windows
         'Section: admin',
         'Priority: optional',
         'Description: password sync agent',

@@ -130,8 +130,9 @@ export const CredentialView = z.object({
   statusChangedAt: z.string(),
   lastMessage: z.string().nullable(),
   /**
-   * What exactly the last failure was, when it is a known case (`host_key_changed`,
-   * `second_factor_required`): for programs, beside the reason; null otherwise.
+   * What exactly the last failure was, when it is a known case (DETAIL_CODES in status.ts, e.g.
+   * `host_key_changed`, `account_locked`, `password_history`): for programs, beside the reason;
+   * null otherwise.
    */
   lastErrorCode: DetailCodeSchema.nullable(),
   lastResultAt: timestamp,

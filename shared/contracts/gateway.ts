@@ -127,13 +127,23 @@ export type ExtendResponse = z.infer<typeof ExtendResponseSchema>;
  * `message` is for operators and must never contain a secret.
  */
 /**
- * Facts the agent saw on the target that the coordinator may record: the SSH host key's SHA-256
- * fingerprint (`SHA256:<base64>`), pinned on first use when the target has none.
+ * Facts the agent saw on the target that the coordinator may record, each pinned on first use when
+ * the target has none: the SSH host key's SHA-256 fingerprint (`SHA256:<base64>`), a TLS server
+ * certificate's SHA-256 fingerprint (`AB:CD:…`), the SID of the account domain an SMB server
+ * answered for (`S-1-5-21-…`).
  */
 export const ObservedSchema = z.strictObject({
   hostKeySha256: z
     .string()
     .regex(/^SHA256:[A-Za-z0-9+/]{43}=?$/)
+    .optional(),
+  tlsCertificateSha256: z
+    .string()
+    .regex(/^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+    .optional(),
+  accountDomainSid: z
+    .string()
+    .regex(/^S-1-5-21(?:-\d{1,10}){3}$/)
     .optional(),
 });
 export type Observed = z.infer<typeof ObservedSchema>;

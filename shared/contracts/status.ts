@@ -41,11 +41,44 @@ export const ReasonSchema = z.enum(REASONS);
 
 /**
  * A machine-readable detail of a failure, beside its reason (the reasons are fixed by the brief): a
- * program or the dashboard can tell these cases apart from any other `error`.
- * `host_key_changed`: the SSH server presented a host key other than the pinned one (refused);
- * `second_factor_required`: the password was right but the server wants another factor too.
+ * program or the dashboard can tell these cases apart from any other failure of the same reason.
+ *
+ * The target is not the one pinned (reason `error`, nothing sent but what the protocol needs to find
+ * out): `host_key_changed` (SSH host key), `tls_certificate_changed` (TLS certificate fingerprint),
+ * `account_domain_changed` (the SMB server answers for another account domain SID), `tls_untrusted`
+ * (the TLS certificate does not chain to the target's CA or does not name its host).
+ * The password was right, the account may not be used (`locked_or_disabled`): `account_disabled`,
+ * `account_locked`, `account_expired`, `password_expired`, `password_must_change`,
+ * `logon_restricted` (logon hours or workstations); or not with a password alone (`error`):
+ * `second_factor_required`. `guest_session`: an SMB server logged the account in as its guest
+ * (`mismatch`).
+ * The target refused the new password (`change_failed`, the stored one still works):
+ * `password_policy` (length, complexity, or a rule the server does not name), `password_history`
+ * (used before), `password_min_age` (changed too recently), `change_not_allowed` (the account may
+ * not change it, or the privileged account may not set it).
+ * `account_not_found`: the account's entry could not be found (or was not unique) for a change;
+ * `tool_missing`: a program the adapter runs is not installed on the agent's host.
  */
-export const DETAIL_CODES = ['host_key_changed', 'second_factor_required'] as const;
+export const DETAIL_CODES = [
+  'host_key_changed',
+  'second_factor_required',
+  'tls_certificate_changed',
+  'tls_untrusted',
+  'account_domain_changed',
+  'account_disabled',
+  'account_locked',
+  'account_expired',
+  'password_expired',
+  'password_must_change',
+  'logon_restricted',
+  'guest_session',
+  'password_policy',
+  'password_history',
+  'password_min_age',
+  'change_not_allowed',
+  'account_not_found',
+  'tool_missing',
+] as const;
 export type DetailCode = (typeof DETAIL_CODES)[number];
 export const DetailCodeSchema = z.enum(DETAIL_CODES);
 

@@ -1,16 +1,18 @@
 import { z } from 'zod';
 import { SyncError } from '../errors.js';
 import { parseOrThrow } from '../validation.js';
+import { directorySpec } from './directory.js';
 import { serviceSpec } from './service.js';
 import { simulatedSpec } from './simulated.js';
 import { webSpec } from './web.js';
+import { windowsSpec } from './windows.js';
 import { workstationSpec } from './workstation.js';
 import type { Capabilities, TargetKindSpec } from './spec.js';
 
 export type { Capabilities, TargetKindSpec } from './spec.js';
 
 /** Every kind of the contract. A kind without a spec here is refused at target creation. */
-export const TARGET_KINDS = ['workstation', 'service', 'web', 'simulated'] as const;
+export const TARGET_KINDS = ['workstation', 'service', 'web', 'directory', 'windows', 'simulated'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 export const TargetKindSchema = z.enum(TARGET_KINDS);
 
@@ -19,6 +21,8 @@ const specs = new Map<string, TargetKindSpec>([
   [serviceSpec.kind, serviceSpec as unknown as TargetKindSpec],
   [webSpec.kind, webSpec as unknown as TargetKindSpec],
   [workstationSpec.kind, workstationSpec as unknown as TargetKindSpec],
+  [directorySpec.kind, directorySpec as unknown as TargetKindSpec],
+  [windowsSpec.kind, windowsSpec as unknown as TargetKindSpec],
 ]);
 
 export function targetSpec(kind: string): TargetKindSpec {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { TargetKindSpec } from './spec.js';
+import { changeViaParts, type TargetKindSpec } from './spec.js';
+import { PemCertificateSchema } from './tls-pin.js';
 
 /**
  * TLS to the database server. `disable`: plain TCP. `require`: encrypted, the server's certificate
@@ -9,11 +10,7 @@ import type { TargetKindSpec } from './spec.js';
 export const ServiceTlsSchema = z.strictObject({
   mode: z.enum(['disable', 'require', 'verify-full']).default('disable'),
   /** PEM certificate(s) of the CA that signed the server's certificate. */
-  ca: z
-    .string()
-    .max(100_000)
-    .refine((v) => v.includes('-----BEGIN CERTIFICATE-----'), { message: 'expected a PEM certificate' })
-    .optional(),
+  ca: PemCertificateSchema.optional(),
 });
 export type ServiceTls = z.infer<typeof ServiceTlsSchema>;
 
@@ -72,13 +69,8 @@ export const serviceSpec: TargetKindSpec<typeof ServiceConnectionSchema> = {
     changeVia: c.changeVia,
     privilegedCredentialId: c.privilegedCredentialId ?? null,
   }),
-  capabilities: (c) => ({
-    verify: true,
-    change: true,
-    changeConfigured: c.changeVia === 'self' || c.privilegedCredentialId !== undefined,
-  }),
   // Only a privileged change needs the admin account; a `self` target never receives it.
-  privilegedCredentialId: (c) => (c.changeVia === 'privileged' ? c.privilegedCredentialId : undefined),
+  ...changeViaParts<ServiceConnection>(),
   // A NUL cannot be part of a PostgreSQL string literal, and ends a C string in MySQL clients.
   passwordConstraints: () => ({ forbidden: '\u0000' }),
 };

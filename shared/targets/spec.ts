@@ -50,3 +50,20 @@ export interface TargetKindSpec<S extends z.ZodType = z.ZodType> {
   /** The target's own password limits, if the kind (or this connection) has any. */
   passwordConstraints?: (connection: z.output<S>) => PasswordConstraints;
 }
+
+/**
+ * Capabilities and privileged account of a kind whose connection has `changeVia` (`self` or
+ * `privileged`) and `privilegedCredentialId`: it verifies and changes; a privileged change needs the
+ * credential named (else `change_not_configured`), and only a privileged change is handed it.
+ */
+export const changeViaParts = <
+  C extends { changeVia: 'self' | 'privileged'; privilegedCredentialId?: string | undefined },
+>() => ({
+  capabilities: (c: C): Capabilities => ({
+    verify: true,
+    change: true,
+    changeConfigured: c.changeVia === 'self' || c.privilegedCredentialId !== undefined,
+  }),
+  privilegedCredentialId: (c: C): string | undefined =>
+    c.changeVia === 'privileged' ? c.privilegedCredentialId : undefined,
+});

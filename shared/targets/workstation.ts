@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TargetKindSpec } from './spec.js';
+import { changeViaParts, type TargetKindSpec } from './spec.js';
 
 /** An SSH host key fingerprint as OpenSSH prints it: SHA256:<base64 of the key blob>. */
 export const HOST_KEY_SHA256 = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
@@ -50,13 +50,8 @@ export const workstationSpec: TargetKindSpec<typeof WorkstationConnectionSchema>
     privilegedCredentialId: c.privilegedCredentialId ?? null,
   }),
   pinned: (c) => (c.hostKeySha256 === undefined ? undefined : { hostKeySha256: c.hostKeySha256 }),
-  capabilities: (c) => ({
-    verify: true,
-    change: true,
-    changeConfigured: c.changeVia === 'self' || c.privilegedCredentialId !== undefined,
-  }),
   // Only a privileged change needs the privileged account; a `self` target never receives it.
-  privilegedCredentialId: (c) => (c.changeVia === 'privileged' ? c.privilegedCredentialId : undefined),
+  ...changeViaParts<WorkstationConnection>(),
   // Declared, so a given password with one is refused by the API at once (not at change time).
   passwordConstraints: () => ({ forbidden: CONTROL_CHARACTERS, forbiddenText: 'control characters' }),
   pinObserved: (c, observed) =>

@@ -362,6 +362,39 @@ describe('sites, agents, targets', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('--connection: not valid JSON');
   });
+
+  it('creates and lists directory and windows targets, the kind with its flavour; a bad DN is refused naming it', async () => {
+    const { id: siteId } = await createSite(stack.admin, 'cli-kinds-site');
+    const create = (name: string, kind: string, connection: Record<string, unknown>) =>
+      cli(
+        'targets',
+        'create',
+        '--site',
+        siteId,
+        '--name',
+        name,
+        '--kind',
+        kind,
+        '--connection',
+        JSON.stringify(connection),
+      );
+    expect(
+      (await create('cli-dc01', 'directory', { flavour: 'active_directory', host: 'dc01.corp.example' }))
+        .code,
+    ).toBe(0);
+    expect((await create('cli-ws01', 'windows', { host: 'ws01.corp.example' })).code).toBe(0);
+    const listed = await ok('targets', 'list', '--site', siteId);
+    expect(listed).toMatch(/cli-dc01\s+directory\/active_directory/);
+    expect(listed).toMatch(/cli-ws01\s+windows\s/);
+    const bad = await create('cli-bad', 'directory', {
+      flavour: 'ldap',
+      host: 'ldap1',
+      userDnTemplate: 'uid={username},,dc=x',
+    });
+    // 2: the API refused the request (HTTP 400).
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('body.connection.userDnTemplate');
+  });
 });
 
 describe('configuration and errors', () => {

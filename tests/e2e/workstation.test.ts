@@ -7,14 +7,11 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CredentialView } from '../../shared/contracts/api.js';
 import { ADMIN_TOKEN, newMasterKey } from '../support/coordinator.js';
+import { createCredential, createEnrollmentToken, createSite, expectStatus } from '../support/fixtures.js';
 import {
-  createCredential,
-  createEnrollmentToken,
-  createSite,
-  expectStatus,
-  getCredential,
-  waitForValue,
-} from '../support/fixtures.js';
+  changeThroughApi as changeAndWait,
+  credentialWhere as waitForCredential,
+} from '../support/credential-waits.js';
 import { api, type ApiClient } from '../support/http.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { startAgent, startCoordinator, stopAll } from '../support/processes.js';
@@ -78,31 +75,14 @@ describe.skipIf(skipReason !== undefined)('workstation, end to end', () => {
     ).id;
 
   const credentialWhere = (id: string, check: (c: CredentialView) => boolean, message: string) =>
-    waitForValue(
-      async () => {
-        const c = await getCredential(admin, id);
-        return check(c) ? c : false;
-      },
-      { timeoutMs: 60_000, intervalMs: 200, message },
-    );
-
-  const revealed = async (id: string): Promise<string> =>
-    (await expectStatus<{ password: string }>(admin.get(`/credentials/${id}/password`), 200, 'reveal'))
-      .password;
+    waitForCredential(admin, id, check, message);
 
   /** Requests a change through the API and waits for it to settle in_sync with a new password. */
   async function changeThroughApi(credentialId: string, before: string): Promise<string> {
-    const last = (await getCredential(admin, credentialId)).lastChangedAt;
-    await expectStatus(admin.post(`/credentials/${credentialId}/change`, {}), 202, 'POST change');
-    const done = await credentialWhere(
-      credentialId,
-      (c) => c.lastChangedAt !== last && !c.changePending && c.job.state === 'idle',
-      'the change to finish',
-    );
-    expect(done).toMatchObject({ status: 'in_sync', statusReason: null });
-    const now = await revealed(credentialId);
-    expect(now).not.toBe(before);
-    return now;
+    const { credential, password } = await changeAndWait(admin, credentialId);
+    expect(credential).toMatchObject({ status: 'in_sync', statusReason: null });
+    expect(password).not.toBe(before);
+    return password;
   }
 
   it('verifies in sync, pins the host key, and changes the password with passwd', async () => {

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serviceAdapter } from '../../agent/adapters/service/index.js';
-import { scrub } from '../../agent/adapters/service/common.js';
+import { scrub } from '../../agent/adapters/common.js';
 import { runChange } from '../../agent/change-protocol.js';
 import { serviceSpec, ServiceConnectionSchema } from '../../shared/targets/service.js';
 import {

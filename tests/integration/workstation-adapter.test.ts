@@ -7,15 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import { workstationAdapter } from '../../agent/adapters/workstation/index.js';
-import { createAdapterRegistry } from '../../agent/adapters/index.js';
 import { runChange } from '../../agent/change-protocol.js';
-import { JobRunner } from '../../agent/runner.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   WorkstationConnectionSchema,
   workstationSpec,
   type WorkstationConnection,
 } from '../../shared/targets/workstation.js';
+import { runVerifyJob } from '../support/adapter-jobs.js';
 import { freePort } from '../support/ports.js';
 import { startScriptedSshServer, startSilentTcpServer } from '../support/quiet-servers.js';
 import { canLogin, sshdUnavailable, startSshd, type Sshd, type TestUser } from '../support/sshd.js';
@@ -264,24 +263,11 @@ describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH s
     });
     expect(await login(u.username, u.password)).toBe(true);
     // Through the change protocol too: the outcome the agent reports keeps the detail code.
-    const runner = new JobRunner(createAdapterRegistry([workstationAdapter]), log);
-    const outcome = await runner.run(
-      {
-        jobId: 'v-test',
-        token: 't',
-        kind: 'verify',
-        credentialId: '00000000-0000-4000-8000-000000000001',
-        attempt: 0,
-        target: {
-          id: '00000000-0000-4000-8000-000000000002',
-          kind: 'workstation',
-          host: sshd.host,
-          connection: at({ hostKeySha256: old }),
-        },
-        username: u.username,
-        password: u.password,
-      },
-      new AbortController().signal,
+    const outcome = await runVerifyJob(
+      workstationAdapter,
+      { kind: 'workstation', host: sshd.host, connection: at({ hostKeySha256: old }) },
+      u.username,
+      u.password,
     );
     expect(outcome).toMatchObject({
       outcome: 'failed',

@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import type {} from 'vitest';
 import { pgliteTemplate } from './pglite.js';
 import { startRedis } from './redis.js';
+import { stopSharedSambaDc } from './samba-dc-process.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,10 +19,15 @@ declare module 'vitest' {
     database?: 'postgres' | 'pglite';
     /** Where embedded databases of this run live (tests/support/pglite.ts); removed at the end. */
     pgliteRoot: string;
+    /** The folder of the run's shared Samba AD DC (samba-dc.ts), started by the first file that needs it. */
+    sambaDcDir: string;
   }
 }
 
-/** Starts the Redis every test file of the run shares, and stops it when the run ends. */
+/**
+ * Starts the Redis every test file of the run shares, and stops it when the run ends; names the
+ * folder of the run's Samba DC, which files start on first use, and stops that DC at the end.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = await startRedis();
   project.provide('redisUrl', redis.url);
@@ -29,7 +35,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('pgliteRoot', pgliteRoot);
   // Every file of the `pglite` project needs it: build it once before they start.
   if (project.config.provide.database === 'pglite') await pgliteTemplate(pgliteRoot);
+  const sambaDcDir = join(tmpdir(), `pws-samba-dc-${process.pid}`);
+  project.provide('sambaDcDir', sambaDcDir);
   return async () => {
+    await stopSharedSambaDc(sambaDcDir);
     await redis.stop();
     rmSync(pgliteRoot, { recursive: true, force: true });
   };

@@ -4,7 +4,9 @@
  *   server that hangs before its handshake, or a firewall that accepts and drops);
  * - startScriptedSshServer(): a real SSH server (ssh2's server side) that completes the handshake
  *   and then, as told, never answers the password, or accepts it and runs a scripted `passwd`
- *   dialogue that stops answering at a chosen prompt.
+ *   dialogue that stops answering at a chosen prompt;
+ * - startScriptedLdapServer(): plain LDAP that accepts any simple bind and never answers what
+ *   follows (a password change sent to a server that then goes quiet).
  */
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import { Server as SshServer, utils, type ServerChannel } from 'ssh2';
@@ -108,4 +110,74 @@ export async function startScriptedSshServer(options: {
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+export interface ScriptedLdap extends QuietServer {
+  /** The protocol operation tags of the requests received (0x60 bind, 0x77 extended, 0x66 modify…). */
+  operations(): number[];
+}
+
+/**
+ * Plain LDAP (no TLS): every bind request gets a success; anything else is read and never answered.
+ * Requests are told apart by their protocol operation tag only (message ids below 128).
+ */
+export async function startScriptedLdapServer(): Promise<ScriptedLdap> {
+  const sockets = new Set<Socket>();
+  const ops: number[] = [];
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffer = Buffer.concat([buffer, chunk]);
+      for (;;) {
+        const message = nextBerElement(buffer);
+        if (!message) return;
+        buffer = buffer.subarray(message.end);
+        // SEQUENCE { messageID INTEGER, protocolOp … }
+        const body = message.value;
+        if (body[0] !== 0x02) continue;
+        const idLength = body[1]!;
+        const id = body.subarray(2, 2 + idLength);
+        const op = body[2 + idLength]!;
+        ops.push(op);
+        if (op === 0x60) {
+          // BindResponse: success, no matched DN, no message.
+          const result = Buffer.from([0x61, 0x07, 0x0a, 0x01, 0x00, 0x04, 0x00, 0x04, 0x00]);
+          const inner = Buffer.concat([Buffer.from([0x02, id.length]), id, result]);
+          socket.write(Buffer.concat([Buffer.from([0x30, inner.length]), inner]));
+        }
+      }
+    });
+  });
+  const port = await listen(server);
+  return {
+    host: '127.0.0.1',
+    port,
+    connections: () => accepted,
+    operations: () => [...ops],
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** The first BER element of `buf` (its content and where it ends), once it is all there. */
+function nextBerElement(buf: Buffer): { value: Buffer; end: number } | undefined {
+  if (buf.length < 2) return undefined;
+  let length = buf[1]!;
+  let start = 2;
+  if (length & 0x80) {
+    const bytes = length & 0x7f;
+    if (buf.length < 2 + bytes) return undefined;
+    length = 0;
+    for (let i = 0; i < bytes; i++) length = length * 256 + buf[2 + i]!;
+    start += bytes;
+  }
+  if (buf.length < start + length) return undefined;
+  return { value: buf.subarray(start, start + length), end: start + length };
 }

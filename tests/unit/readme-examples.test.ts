@@ -38,7 +38,7 @@ const isTarget = (v: unknown): v is TargetExample =>
   typeof v === 'object' && v !== null && 'kind' in v && 'connection' in v;
 
 const readmeTargets = jsonBlocks('README.md').filter((b) => isTarget(b.value));
-const docsTargets = ['workstation', 'service', 'web']
+const docsTargets = ['workstation', 'service', 'web', 'directory', 'windows']
   .flatMap((k) => jsonBlocks(`docs/adapters/${k}.md`))
   .filter((b) => isTarget(b.value));
 
@@ -92,5 +92,20 @@ describe('docs/adapters examples', () => {
   it('every connection parses with its kind', () => {
     expect(docsTargets.length).toBeGreaterThanOrEqual(3);
     for (const b of docsTargets) parsed(b);
+  });
+
+  it('each adapter document has a POST /targets body for its kind that the API takes', () => {
+    for (const kind of ['directory', 'windows']) {
+      const bodies = docsTargets.filter((b) => (b.value as TargetExample).kind === kind);
+      expect(bodies.length, kind).toBeGreaterThanOrEqual(1);
+      for (const b of bodies) {
+        expect(CreateTargetBody.safeParse(b.value).error?.issues, `${b.file}:${b.line}`).toBeUndefined();
+      }
+    }
+    const flavours = docsTargets
+      .map((b) => b.value as TargetExample)
+      .filter((t) => t.kind === 'directory')
+      .map((t) => t.connection.flavour);
+    expect(new Set(flavours)).toEqual(new Set(['active_directory', 'ldap']));
   });
 });

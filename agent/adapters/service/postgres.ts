@@ -14,7 +14,7 @@ import {
   uncertain,
   withAbort,
   type Failure,
-} from './common.js';
+} from '../common.js';
 
 type Ctx = AdapterContext<PostgresConnection>;
 

@@ -87,14 +87,74 @@ export const REASON_EXPLAINED: Record<Reason, string> = {
   error: 'Something unexpected went wrong; the message below says what.',
 };
 
+/** Target kinds in words (the API's `targetKind`); a kind this list lacks is shown as it is. */
+export const KIND_LABELS: Record<string, string> = {
+  workstation: 'SSH workstation',
+  service: 'database service account',
+  web: 'web login',
+  directory: 'directory (Active Directory / LDAP)',
+  windows: 'Windows (SMB)',
+  simulated: 'simulated',
+};
+export const kindLabel = (kind: string): string => KIND_LABELS[kind] ?? kind;
+
 /** Known cases of a failure (the API's `lastErrorCode`), and what they mean for an operator. */
-export const DETAIL_CODES = ['host_key_changed', 'second_factor_required'] as const;
+export const DETAIL_CODES = [
+  'host_key_changed',
+  'second_factor_required',
+  'tls_certificate_changed',
+  'tls_untrusted',
+  'account_domain_changed',
+  'account_disabled',
+  'account_locked',
+  'account_expired',
+  'password_expired',
+  'password_must_change',
+  'logon_restricted',
+  'guest_session',
+  'password_policy',
+  'password_history',
+  'password_min_age',
+  'change_not_allowed',
+  'account_not_found',
+  'tool_missing',
+] as const;
 export type DetailCode = (typeof DETAIL_CODES)[number];
 export const DETAIL_EXPLAINED: Record<DetailCode, string> = {
   host_key_changed:
     'The SSH server presented a different host key than the one pinned for this target, so the agent refused to log in (it could be another machine listening at that address). If the key was changed on purpose, put the new fingerprint on the target; otherwise find out why before anything else.',
   second_factor_required:
     'The server accepted the password but asks for another factor as well (a key or a one-time code). Password-only logins cannot verify this account: exempt it from the second factor, or do not sync it.',
+  tls_certificate_changed:
+    'The server presented a different TLS certificate than the one pinned for this target (certificateSha256), so the agent refused to send a password. If the certificate was renewed, put its fingerprint on the target (or remove the pin to trust the next one seen); otherwise find out why.',
+  tls_untrusted:
+    "The server's TLS certificate does not chain to the target's CA or does not name the target's host, so the agent refused to send a password. Check the target's CA and host name against the server's certificate.",
+  account_domain_changed:
+    'The SMB server answered for a different account domain (SID) than the one pinned for this target: it may be another machine at that address, or the machine was reinstalled. The password change was not sent. If expected, put the new SID on the target.',
+  account_disabled: 'The account is disabled on the target. Enable it there, then press Sync now.',
+  account_locked:
+    'The account is locked out on the target (too many failed logins). Unlock it there, then press Sync now.',
+  account_expired: 'The account itself has expired on the target. Extend it there, then press Sync now.',
+  password_expired:
+    'The password is right but has expired on the target. A privileged reset (changeVia privileged) can set a new one; otherwise reset it there.',
+  password_must_change:
+    'The password is right but the target requires it to be changed at the next logon (for example after an administrator reset). A privileged reset can set a new one.',
+  logon_restricted:
+    'The password is right but the account may not log on now or from here (logon hours or allowed workstations on the target).',
+  guest_session:
+    'The SMB server did not log the account in: it gave a guest session instead, so the password was not accepted as this account.',
+  password_policy:
+    "The target refused the new password by its password policy (length, complexity, or a rule it did not name). The stored password still works; adjust the credential's policy to the target's rules.",
+  password_history:
+    'The target refused the new password because it was used before (password history). The stored password still works; the next change generates a fresh one.',
+  password_min_age:
+    "The target refused the change because the password was changed too recently (minimum password age). The stored password still works; change it again after the target's minimum age.",
+  change_not_allowed:
+    'The target does not let this account change its password (or the privileged account set it). Grant the right on the target, or use another change method.',
+  account_not_found:
+    "The account's entry could not be found on the target (or the name matched several) when the password was to be changed. Check the username and the target's base DN.",
+  tool_missing:
+    "A program the adapter needs is not installed on the agent's host (for Windows targets: Samba's rpcclient, package smbclient). Install it there.",
 };
 
 export interface Credential {

@@ -2,6 +2,7 @@ import { api } from '../api.js';
 import { confirmDialog, h, refreshRegion, timeEl, type Child } from '../dom.js';
 import {
   DETAIL_EXPLAINED,
+  kindLabel,
   REASON_EXPLAINED,
   REASON_LABELS,
   STATUS_HELP,
@@ -78,7 +79,7 @@ export const credentialPage: Page = async ({ root, path }) => {
           fact('Change in flight', c.changePending ? 'yes' : 'no'),
           fact('Suspended', c.suspended ? `yes, after ${c.consecutiveFailures} failures` : 'no'),
           fact('Consecutive failures', String(c.consecutiveFailures)),
-          fact('Target', `${c.targetName} (${c.targetKind})`),
+          fact('Target', `${c.targetName} (${kindLabel(c.targetKind)})`),
           fact('Site', site ? h('a', { href: `#/sites?site=${c.siteId}` }, site.name) : c.siteId),
           fact('Policy', c.policyId ?? 'default'),
           fact(

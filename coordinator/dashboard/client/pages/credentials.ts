@@ -1,6 +1,7 @@
 import { api, qs } from '../api.js';
 import { announce, h, num, refreshRegion, replace, timeEl } from '../dom.js';
 import {
+  kindLabel,
   REASON_LABELS,
   REASONS,
   STATUS_LABELS,
@@ -301,7 +302,12 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
                     {},
                     h('a', { href: `#/credentials/${c.id}`, 'data-key': `cred-${c.id}` }, c.username),
                   ),
-                  h('td', {}, c.targetName, h('span', { class: 'muted small' }, ` ${c.targetKind}`)),
+                  h(
+                    'td',
+                    {},
+                    c.targetName,
+                    h('span', { class: 'muted small' }, ` ${kindLabel(c.targetKind)}`),
+                  ),
                   h('td', {}, siteName.get(c.siteId) ?? c.siteId.slice(0, 8)),
                   h(
                     'td',

@@ -1,4 +1,6 @@
-import type { Attempt, AttemptReason } from '../types.js';
+/** What the adapters share: building their answers, telling network failures apart, scrubbing server messages. */
+import type { DetailCode } from '../../shared/contracts/status.js';
+import type { Attempt, AttemptReason } from './types.js';
 
 export type Failure = Extract<Attempt, { ok: false }>;
 
@@ -19,6 +21,9 @@ export const uncertain = (message: string): Failure => ({
   definite: false,
 });
 
+/** `f` with a detail code. */
+export const withDetail = (f: Failure, detailCode: DetailCode): Failure => ({ ...f, detailCode });
+
 /**
  * A privileged change whose admin account cannot log in: the admin's problem, not the account's
  * (reporting `mismatch` would blame the account's password). Nothing was sent: definite.
@@ -27,6 +32,20 @@ export function adminLoginFailure(f: Failure, admin: string): Failure {
   return f.reason === 'unreachable'
     ? f
     : fail('change_failed', `privileged account "${admin}" could not log in: ${f.message ?? f.reason}`);
+}
+
+/**
+ * Like adminLoginFailure, for adapters that pin the host: a failure to trust the host (`error`, e.g.
+ * a changed certificate) keeps its reason, detail code and what was observed, for the coordinator
+ * to audit; the admin account's own refusals (its password, its lock) become `change_failed`
+ * without a detail code, which would otherwise be shown as this credential's.
+ */
+export function privilegedLoginFailure(f: Failure, admin: string): Failure {
+  if (f.reason === 'unreachable') return f;
+  const message = `privileged account "${admin}" could not log in: ${f.message ?? f.reason}`;
+  if (f.reason === 'error') return { ...f, message };
+  const failure = fail('change_failed', message);
+  return f.observed ? { ...failure, observed: f.observed } : failure;
 }
 
 export const ABORTED: Failure = fail('unreachable', 'aborted before the server answered');
