@@ -8,7 +8,7 @@ import { REPO_ROOT } from '../support/paths.js';
 /**
  * No Docker engine here: the compose file is checked by parsing it and by evaluating its variable
  * interpolation the way Compose does (the subset it uses: `${VAR}`, `${VAR:-default}` with nested
- * variables, `${VAR:?message}`, `$$`), with only the variables the README says are required.
+ * variables, `${VAR:?message}`, `$$`), with only the variables docs/configuration.md says are required.
  */
 class MissingVariable extends Error {}
 
@@ -64,11 +64,11 @@ function resolve(node: unknown, env: Record<string, string>): unknown {
 const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, { environment?: Record<string, string> }>;
 };
-const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+const configurationDoc = readFileSync(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
 
-/** The variables the README's Docker Compose section names as required. */
-function readmeRequired(): string[] {
-  const section = /### Docker Compose\n([\s\S]*?)\n## /.exec(readme)?.[1] ?? '';
+/** The variables the Docker Compose section of docs/configuration.md names as required. */
+function documentedRequired(): string[] {
+  const section = /\n## Docker Compose\n([\s\S]*?)(?:\n## |$)/.exec(configurationDoc)?.[1] ?? '';
   const sentence = /Required[^:]*:([^.]*)/.exec(section)?.[1] ?? '';
   return [...sentence.matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]!).sort();
 }
@@ -80,19 +80,19 @@ const REQUIRED = {
 };
 
 describe('docker-compose.yml', () => {
-  it('parses, with the services the README describes', () => {
+  it('parses, with the services docs/configuration.md describes', () => {
     expect(Object.keys(compose.services).sort()).toEqual(['agent', 'coordinator', 'postgres', 'redis']);
   });
 
-  it('the README names exactly the variables the file requires', () => {
+  it('docs/configuration.md names exactly the variables the file requires', () => {
     const required = new Set<string>();
     const text = readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8');
     for (const m of text.matchAll(/\$\{([A-Z_]+):?\?/g)) required.add(m[1]!);
-    expect([...required].sort()).toEqual(readmeRequired());
-    expect(readmeRequired()).toEqual(Object.keys(REQUIRED).sort());
+    expect([...required].sort()).toEqual(documentedRequired());
+    expect(documentedRequired()).toEqual(Object.keys(REQUIRED).sort());
   });
 
-  it("with only the README's variables, every service's environment resolves", () => {
+  it("with only the documented variables, every service's environment resolves", () => {
     const resolved = resolve(compose, REQUIRED) as typeof compose;
     const env = resolved.services.coordinator!.environment!;
     expect(env.DATABASE_URL).toBe('postgres://sync:f00dcafe1234@postgres:5432/sync');

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CreateTargetBody } from '../../shared/contracts/api.js';
@@ -7,8 +7,8 @@ import { loginSiteConnection } from '../support/login-site.js';
 import { REPO_ROOT } from '../support/paths.js';
 
 /**
- * The connection examples of README.md (and of docs/adapters/*.md) are parsed with the schemas the
- * API uses, so the documentation cannot drift from the code.
+ * The connection examples of docs/adapters/*.md are parsed with the schemas the API uses, so the
+ * documentation cannot drift from the code.
  */
 interface Block {
   file: string;
@@ -37,10 +37,10 @@ type TargetExample = { siteId: string; name: string; kind: string; connection: R
 const isTarget = (v: unknown): v is TargetExample =>
   typeof v === 'object' && v !== null && 'kind' in v && 'connection' in v;
 
-const readmeTargets = jsonBlocks('README.md').filter((b) => isTarget(b.value));
-const docsTargets = ['workstation', 'service', 'web', 'directory', 'windows']
-  .flatMap((k) => jsonBlocks(`docs/adapters/${k}.md`))
-  .filter((b) => isTarget(b.value));
+const ADAPTER_DOCS = readdirSync(join(REPO_ROOT, 'docs/adapters'))
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => `docs/adapters/${f}`);
+const targets = ADAPTER_DOCS.flatMap((f) => jsonBlocks(f)).filter((b) => isTarget(b.value));
 
 const parsed = (b: Block) => {
   const t = b.value as TargetExample;
@@ -55,28 +55,39 @@ const parsed = (b: Block) => {
   return result.data as Record<string, unknown>;
 };
 
-describe('README connection examples', () => {
+describe('docs/adapters examples', () => {
   it('every one is a valid POST /targets body whose connection parses with its kind', () => {
-    expect(readmeTargets.length).toBeGreaterThanOrEqual(5);
-    for (const b of readmeTargets) {
+    expect(targets.length).toBeGreaterThanOrEqual(8);
+    for (const b of targets) {
       const body = CreateTargetBody.safeParse(b.value);
       expect(body.error?.issues, `${b.file}:${b.line}`).toBeUndefined();
       parsed(b);
     }
   });
 
-  it('there is one for each kind and driver', () => {
-    const kinds = readmeTargets.map((b) => {
+  it('there is one for each kind, driver and flavour', () => {
+    const kinds = targets.map((b) => {
       const t = b.value as TargetExample;
-      return t.kind === 'service' ? `service/${String(t.connection.driver)}` : t.kind;
+      if (t.kind === 'service') return `service/${String(t.connection.driver)}`;
+      if (t.kind === 'directory') return `directory/${String(t.connection.flavour)}`;
+      return t.kind;
     });
     expect(new Set(kinds)).toEqual(
-      new Set(['workstation', 'service/postgres', 'service/mysql', 'web', 'simulated']),
+      new Set([
+        'workstation',
+        'service/postgres',
+        'service/mysql',
+        'web',
+        'directory/active_directory',
+        'directory/ldap',
+        'windows',
+        'simulated',
+      ]),
     );
   });
 
   it('the web example is complete (login, verify and a configured change) and is the workflow the tests run against the real login site', () => {
-    const web = readmeTargets.find((b) => (b.value as TargetExample).kind === 'web')!;
+    const web = targets.find((b) => (b.value as TargetExample).kind === 'web')!;
     const connection = parsed(web);
     expect(capabilitiesOf('web', connection)).toEqual({ verify: true, change: true, changeConfigured: true });
     const tested = targetSpec('web').connectionSchema.parse(
@@ -85,27 +96,5 @@ describe('README connection examples', () => {
     for (const key of ['login', 'verify', 'change', 'timeoutMs'] as const) {
       expect(connection[key], key).toEqual(tested[key]);
     }
-  });
-});
-
-describe('docs/adapters examples', () => {
-  it('every connection parses with its kind', () => {
-    expect(docsTargets.length).toBeGreaterThanOrEqual(3);
-    for (const b of docsTargets) parsed(b);
-  });
-
-  it('each adapter document has a POST /targets body for its kind that the API takes', () => {
-    for (const kind of ['directory', 'windows']) {
-      const bodies = docsTargets.filter((b) => (b.value as TargetExample).kind === kind);
-      expect(bodies.length, kind).toBeGreaterThanOrEqual(1);
-      for (const b of bodies) {
-        expect(CreateTargetBody.safeParse(b.value).error?.issues, `${b.file}:${b.line}`).toBeUndefined();
-      }
-    }
-    const flavours = docsTargets
-      .map((b) => b.value as TargetExample)
-      .filter((t) => t.kind === 'directory')
-      .map((t) => t.connection.flavour);
-    expect(new Set(flavours)).toEqual(new Set(['active_directory', 'ldap']));
   });
 });
