@@ -4,7 +4,7 @@
  * items) and 50 sync groups, starts an in-process coordinator on it, sends the requests the
  * dashboard and syncctl send, records the SQL each one runs, and times that SQL with
  * EXPLAIN ANALYZE (median of 5). With --compare it then drops the indexes of migration 5 and
- * measures again. Not a timed test: it prints a table (quoted in the README).
+ * measures again. Not a timed test: it prints a table (quoted in docs/benchmarks.md).
  *
  *   npm run build && node dist/bench/explain.js [--credentials 100000] [--compare] [--keep]
  *

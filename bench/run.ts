@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `npm run bench -- --credentials N`: measures the targets of the design brief (section 10) with
+ * `npm run bench -- --credentials N`: measures the targets of docs/benchmarks.md with
  * real processes: one coordinator and two agents (children), Redis (REDIS_URL or a local
  * redis-server child) and PostgreSQL (DATABASE_URL or a fresh database on the local server, dropped
  * at the end). Prints a table: metric | value | target | ok. Every child is stopped at the end, on

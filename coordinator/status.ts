@@ -26,7 +26,7 @@ export interface DerivedStatus {
 }
 
 /**
- * The one place a status is decided, in the brief's precedence:
+ * The one place a status is decided, in the precedence of the README's status table:
  * not_synced > unsyncable > agent_disabled > being_synced > pending_sync > change_not_configured >
  * in_sync > out_of_sync. A credential never checked yet is `pending_sync` (its first verification
  * comes at once). `agent_disabled`: no enabled agent can take the credential's jobs, because

@@ -66,7 +66,7 @@ export interface GroupChangeRequest {
 }
 
 /**
- * Starts a sync group's change (design §6.4): ONE password satisfying the group's policy and every
+ * Starts a sync group's change (docs/passwords.md, sync groups): ONE password satisfying the group's policy and every
  * member's target, stored sealed as the primary's pending password (the primary changes first)
  * and, until the primary's change settles, on the group; every member joins the group's sync run.
  * The rest is done by settleGroupChanges when the primary's result comes in.

@@ -219,7 +219,7 @@ function promote(row: CredentialRow, o: TransitionOptions): string {
 type Failure = Extract<JobOutcome, { outcome: 'failed' }>;
 
 /**
- * Applies an agent's result to the credential (the change protocol of the brief, section 6; the
+ * Applies an agent's result to the credential (the change protocol: the
  * table of docs/change-protocol.md). Mutates `row`; the caller saves it and carries out the effect.
  * Only the agent holding the job's lock reports, so its own hand-out is one of `pending_handouts`.
  */

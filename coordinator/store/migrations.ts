@@ -214,7 +214,7 @@ ALTER TABLE secret_history ADD COLUMN kind text NOT NULL DEFAULT 'retired';
   {
     version: 5,
     name: 'indexes for the operator surfaces at 100,000 credentials',
-    // Measured with bench/explain.ts on 100,000 credentials, 500,000 audit events, 20,000 runs (README).
+    // Measured with bench/explain.ts on 100,000 credentials, 500,000 audit events, 20,000 runs (docs/benchmarks.md).
     sql: `
 -- Suspended by Error (summary, overview, metrics): a tiny partial index instead of a full scan.
 CREATE INDEX credentials_suspended_site ON credentials (site_id) WHERE suspended;

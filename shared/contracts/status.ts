@@ -40,8 +40,9 @@ export type Reason = (typeof REASONS)[number];
 export const ReasonSchema = z.enum(REASONS);
 
 /**
- * A machine-readable detail of a failure, beside its reason (the reasons are fixed by the brief): a
- * program or the dashboard can tell these cases apart from any other failure of the same reason.
+ * A machine-readable detail of a failure, beside its reason (the reasons are the fixed `REASONS`
+ * above, the README's status table): a program or the dashboard can tell these cases apart from
+ * any other failure of the same reason.
  *
  * The target is not the one pinned (reason `error`, nothing sent but what the protocol needs to find
  * out): `host_key_changed` (SSH host key), `tls_certificate_changed` (TLS certificate fingerprint),

@@ -14,7 +14,7 @@ import {
 } from '../support/fixtures.js';
 
 /**
- * The brief's contract for sync runs: `finishedAt` is set once every item has a result. A credential
+ * The contract for sync runs (docs/sync-runs.md): `finishedAt` is set once every item has a result. A credential
  * that leaves a run without a job result (deleted, sync turned off, dropped by the tick) counts as
  * unsynced at that moment, so its run finishes.
  */

@@ -242,7 +242,7 @@ describe.skipIf(skipReason !== undefined)('workstation adapter against OpenSSH s
     const attempt = seen(
       await workstationAdapter.verify(ctx(at({ hostKeySha256: old }), u.username), u.password),
     );
-    // Reason `error` (the brief's list is fixed), told apart by its detail code, with the key seen
+    // Reason `error` (the list of reasons is fixed), told apart by its detail code, with the key seen
     // for the coordinator's audit (it never replaces the pin: see target-pins.test.ts).
     expect(attempt).toEqual({
       ok: false,

@@ -110,7 +110,7 @@ export function login(
     });
     client.on('error', (err: Error & { level?: string; code?: string }) => {
       if (hostKeyChanged !== undefined) {
-        // Refused, never accepted silently: reason `error` (the brief's fixed list) with its own
+        // Refused, never accepted silently: reason `error` (the reasons are a fixed list) with its own
         // detail code, and the key seen, for the coordinator to audit next to the pinned one.
         finish({
           ok: false,
