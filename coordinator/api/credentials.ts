@@ -34,13 +34,13 @@ import { scheduleOnAssignment } from '../policies/rotation.js';
 import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
 import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
 import { leaveRuns } from '../results/runs.js';
-import { beginChange, settlePendingSoon } from '../results/transitions.js';
+import { beginChange, resumeByOperator, settlePendingSoon } from '../credentials/transitions.js';
 import { dispatch } from '../scheduler/dispatch.js';
-import { historyField, rowSealer } from '../secrets.js';
-import { refreshStatus } from '../status.js';
-import { loadCredential, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { revealHistory } from '../credentials/history.js';
+import { rowSealer } from '../credentials/sealing.js';
+import { refreshAndSave } from '../credentials/refresh.js';
+import { loadCredential, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
-import { siteFacts } from '../store/sites.js';
 import { credentialView } from './views.js';
 
 /** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
@@ -135,10 +135,7 @@ export function requireAdminToChoose(req: FastifyRequest, password: string | und
 }
 
 export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
-  const save = async (q: Queryable, row: CredentialRow, now: Date) => {
-    refreshStatus(row, (await siteFacts(q, [row.site_id])).get(row.site_id)!, now);
-    await saveCredentials(q, [row]);
-  };
+  const save = (q: Queryable, row: CredentialRow, now: Date) => refreshAndSave(q, [row], now);
 
   routes.add({
     method: 'POST',
@@ -305,17 +302,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ params, query }, req) => {
       const row = await loadCredential(ctx.db, params.id);
       if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
-      const { rows } = await ctx.db.query<{ id: string; kind: string; secret: string; replaced_at: Date }>(
-        `SELECT id, kind, secret, replaced_at FROM secret_history WHERE credential_id = $1
-          ORDER BY replaced_at DESC, id LIMIT $2`,
-        [row.id, query.limit],
-      );
-      const items = rows.map((h) => ({
-        id: h.id,
-        kind: h.kind as 'retired' | 'discarded_pending',
-        at: h.replaced_at.toISOString(),
-        password: ctx.box.open(h.secret, row.id, historyField(h.id)),
-      }));
+      const items = await revealHistory(ctx.db, ctx.box, row.id, query.limit);
       await audit(ctx.db, req, 'credential.reveal_history', 'credential', row.id, { entries: items.length });
       return { items };
     },
@@ -334,9 +321,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         const row = await lockCredential(q, params.id);
         const now = new Date();
         // An operator asking resumes what waits for an operator.
-        row.verify_paused = false;
-        row.suspended = false;
-        row.consecutive_failures = 0;
+        resumeByOperator(row, 'verify', now);
         if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
           await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
         } else {
@@ -376,8 +361,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         if (body.password !== undefined) await checkGivenPassword(q, row, body.password);
         const caps = capabilitiesOf(row.target_kind, row.target_connection);
         // Asking for a change resumes a suspended credential: its count of errors starts again.
-        row.suspended = false;
-        row.consecutive_failures = 0;
+        resumeByOperator(row, 'change', now);
         if (!caps.change || !caps.changeConfigured) {
           row.change_wanted = true;
           await save(q, row, now);
@@ -546,11 +530,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
         const row = await lockCredential(q, params.id);
         const now = new Date();
         const was = row.suspended;
-        row.suspended = false;
-        row.consecutive_failures = 0;
-        row.verify_paused = false;
-        row.attempt = 0;
-        settlePendingSoon(row, now);
+        resumeByOperator(row, 'resume', now);
         if (row.next_change_at === null && row.policy_id !== null) {
           scheduleOnAssignment(row, await getPolicy(q, row.policy_id), now);
         }

@@ -1,5 +1,5 @@
 import type { DetailCode, Reason, Status } from '../../shared/contracts/status.js';
-import type { Queryable } from './db.js';
+import type { Queryable } from '../store/db.js';
 
 /** A credential as stored, with its target's kind and connection. Secrets stay sealed here. */
 export interface CredentialRow {
