@@ -5,7 +5,7 @@ import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { refreshSiteStatuses } from '../site-status.js';
+import { refreshSiteStatuses } from '../credentials/refresh.js';
 import { getAgent, type AgentRow } from '../store/agents.js';
 import { agentView } from './views.js';
 

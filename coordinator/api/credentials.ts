@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   ChangeBody,
@@ -13,11 +12,18 @@ import {
 } from '../../shared/contracts/api.js';
 import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
-import { capabilitiesOf } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import { containsPattern, Where } from '../store/where.js';
 import type { FastifyRequest } from 'fastify';
-import { actorOf, audit } from '../http/actor.js';
+import { actOf, actorOf, audit } from '../http/actor.js';
+import { changeNow } from '../operations/change.js';
+import { createCredential } from '../operations/create-credential.js';
+import { deleteCredential } from '../operations/delete.js';
+import { getCredential } from '../operations/load.js';
+import { resume } from '../operations/resume.js';
+import { setSyncEnabled } from '../operations/sync-enabled.js';
+import { updateCredential } from '../operations/update.js';
+import { verifyNow } from '../operations/verify-now.js';
 import {
   badCursor,
   decodeCursor,
@@ -29,18 +35,8 @@ import {
 } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { constraintsOf, passwordProblems } from '../policies/constraints.js';
-import { scheduleOnAssignment } from '../policies/rotation.js';
-import { getPolicy, requirePolicy, rulesForTargets } from '../policies/store.js';
-import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
-import { leaveRuns } from '../results/runs.js';
-import { beginChange, settlePendingSoon } from '../results/transitions.js';
-import { dispatch } from '../scheduler/dispatch.js';
-import { historyField, rowSealer } from '../secrets.js';
-import { refreshStatus } from '../status.js';
-import { loadCredential, saveCredentials, type CredentialRow } from '../store/credentials.js';
-import type { Queryable } from '../store/db.js';
-import { siteFacts } from '../store/sites.js';
+import { revealHistory } from '../credentials/history.js';
+import { type CredentialRow } from '../credentials/store.js';
 import { credentialView } from './views.js';
 
 /** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
@@ -114,12 +110,6 @@ function decodeListCursor(s: ListSort, cursor: string): { key: string; id: strin
   return { key, id };
 }
 
-async function lockCredential(q: Queryable, id: string): Promise<CredentialRow> {
-  const row = await loadCredential(q, id, true);
-  if (!row) throw new SyncError('NOT_FOUND', `credential ${id} not found`);
-  return row;
-}
-
 /**
  * Whoever chooses the new password knows it: choosing one is as good as a reveal, so it needs the
  * role that may reveal (admin). An operator may still ask for a change; the password is then
@@ -135,11 +125,6 @@ export function requireAdminToChoose(req: FastifyRequest, password: string | und
 }
 
 export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
-  const save = async (q: Queryable, row: CredentialRow, now: Date) => {
-    refreshStatus(row, (await siteFacts(q, [row.site_id])).get(row.site_id)!, now);
-    await saveCredentials(q, [row]);
-  };
-
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials',
@@ -149,56 +134,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     body: CreateCredentialBody,
     response: { status: 201, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ body }, req) => {
-      const id = randomUUID();
-      const row = await ctx.db.tx(async (q) => {
-        const target = await q.query<{ site_id: string; name: string; kind: string; connection: unknown }>(
-          'SELECT site_id, name, kind, connection FROM targets WHERE id = $1',
-          [body.targetId],
-        );
-        if (!target.rows[0]) {
-          throw new SyncError('VALIDATION_FAILED', `targetId: target ${body.targetId} not found`, {
-            issues: [{ field: 'targetId', message: 'no such target' }],
-          });
-        }
-        // A policy must suit the target: some password satisfies both (else a 400 naming policyId).
-        const policy = body.policyId ? await requirePolicy(q, body.policyId, 'policyId') : null;
-        if (policy) rulesForTargets(policy, [target.rows[0]], 'policyId');
-        const inserted = await q.query(
-          `INSERT INTO credentials (id, target_id, site_id, username, policy_id, sync_enabled, secret, status,
-                                    verify_interval_s)
-           SELECT $1, $2, $3, $4, $5, $6, $7, 'not_synced', coalesce((SELECT verify_interval_s FROM policies WHERE id = $5), 86400)
-           ON CONFLICT (target_id, username) DO NOTHING`,
-          [
-            id,
-            body.targetId,
-            target.rows[0].site_id,
-            body.username,
-            body.policyId ?? null,
-            body.syncEnabled,
-            ctx.box.seal(body.password, id, 'secret'),
-          ],
-        );
-        if (inserted.rowCount === 0) {
-          throw new SyncError('CONFLICT', `username: the target has a credential for '${body.username}'`);
-        }
-        const row = (await lockCredential(q, id))!;
-        const now = new Date();
-        scheduleOnAssignment(row, policy, now);
-        await save(q, row, now);
-        const verifiable =
-          row.status !== 'not_synced' &&
-          row.status !== 'unsyncable' &&
-          capabilitiesOf(row.target_kind, row.target_connection).verify;
-        // The first verification: its job reaches the queue once this row is committed (dispatch).
-        if (verifiable) await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
-        await audit(q, req, 'credential.create', 'credential', id, {
-          targetId: body.targetId,
-          username: body.username,
-        });
-        return row;
-      });
-      ctx.log.info({ credentialId: id, status: row.status }, 'credential created');
-      return { id, status: row.status };
+      const row = await createCredential(ctx, body, actOf(req));
+      return { id: row.id, status: row.status };
     },
   });
 
@@ -268,11 +205,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'viewer',
     params: IdParams,
     response: { status: 200, schema: CredentialView },
-    handler: async ({ params }) => {
-      const row = await loadCredential(ctx.db, params.id);
-      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
-      return credentialView(row);
-    },
+    handler: async ({ params }) => credentialView(await getCredential(ctx.db, params.id)),
   });
 
   routes.add({
@@ -284,8 +217,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: z.object({ password: z.string() }) },
     handler: async ({ params }, req) => {
-      const row = await loadCredential(ctx.db, params.id);
-      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
+      const row = await getCredential(ctx.db, params.id);
       const password = ctx.box.open(row.secret, row.id, 'secret');
       await audit(ctx.db, req, 'credential.reveal', 'credential', row.id);
       return { password };
@@ -303,19 +235,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     query: PasswordHistoryQuery,
     response: { status: 200, schema: PasswordHistoryView },
     handler: async ({ params, query }, req) => {
-      const row = await loadCredential(ctx.db, params.id);
-      if (!row) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
-      const { rows } = await ctx.db.query<{ id: string; kind: string; secret: string; replaced_at: Date }>(
-        `SELECT id, kind, secret, replaced_at FROM secret_history WHERE credential_id = $1
-          ORDER BY replaced_at DESC, id LIMIT $2`,
-        [row.id, query.limit],
-      );
-      const items = rows.map((h) => ({
-        id: h.id,
-        kind: h.kind as 'retired' | 'discarded_pending',
-        at: h.replaced_at.toISOString(),
-        password: ctx.box.open(h.secret, row.id, historyField(h.id)),
-      }));
+      const row = await getCredential(ctx.db, params.id);
+      const items = await revealHistory(ctx.db, ctx.box, row.id, query.limit);
       await audit(ctx.db, req, 'credential.reveal_history', 'credential', row.id, { entries: items.length });
       return { items };
     },
@@ -330,21 +251,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ params }, req) => {
-      const row = await ctx.db.tx(async (q) => {
-        const row = await lockCredential(q, params.id);
-        const now = new Date();
-        // An operator asking resumes what waits for an operator.
-        row.verify_paused = false;
-        row.suspended = false;
-        row.consecutive_failures = 0;
-        if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
-          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
-        } else {
-          await save(q, row, now);
-        }
-        await audit(q, req, 'credential.verify', 'credential', row.id);
-        return row;
-      });
+      const row = await verifyNow(ctx, params.id, actOf(req));
       return { id: row.id, status: row.status };
     },
   });
@@ -360,49 +267,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
     handler: async ({ params, body }, req) => {
       requireAdminToChoose(req, body.password);
-      const row = await ctx.db.tx(async (q) => {
-        const row = await lockCredential(q, params.id);
-        const now = new Date();
-        if (!row.sync_enabled) throw new SyncError('CONFLICT', 'sync is disabled for this credential');
-        if (row.pending_secret && body.password) {
-          throw new SyncError('CONFLICT', 'a change is already in flight; wait for it to settle');
-        }
-        if (row.group_id !== null) {
-          throw new SyncError(
-            'CONFLICT',
-            `member of sync group ${row.group_id}: its members share one password; change the group`,
-          );
-        }
-        if (body.password !== undefined) await checkGivenPassword(q, row, body.password);
-        const caps = capabilitiesOf(row.target_kind, row.target_connection);
-        // Asking for a change resumes a suspended credential: its count of errors starts again.
-        row.suspended = false;
-        row.consecutive_failures = 0;
-        if (!caps.change || !caps.changeConfigured) {
-          row.change_wanted = true;
-          await save(q, row, now);
-        } else if (row.job_state !== 'idle') {
-          // Busy: the change is due now and goes out as soon as the job in flight is over (asked for:
-          // no maintenance window holds it).
-          row.next_change_at = now;
-          row.change_wanted = true;
-          // A given password is stored as pending now (sealed), so it is the one sent.
-          if (body.password !== undefined) beginChange(row, body.password, rowSealer(ctx.box));
-          await save(q, row, now);
-        } else {
-          await dispatch(
-            ctx,
-            q,
-            [{ row, kind: 'change', ...(body.password ? { password: body.password } : {}) }],
-            now,
-          );
-        }
-        await audit(q, req, 'credential.change', 'credential', row.id, {
-          given: body.password !== undefined,
-        });
-        return row;
-      });
-      if (row.next_change_at) ctx.kickScheduler();
+      const row = await changeNow(ctx, params.id, body.password, actOf(req));
       return { id: row.id, status: row.status };
     },
   });
@@ -417,28 +282,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     query: DeleteQuery,
     response: { status: 200, schema: z.object({ id: z.uuid(), deleted: z.literal(true) }) },
     handler: async ({ params, query }, req) => {
-      const force = query.force === 'true';
-      await ctx.db.tx(async (q) => {
-        const row = await lockCredential(q, params.id);
-        const changing =
-          row.pending_secret !== null || (row.job_state !== 'idle' && row.job_kind !== 'verify');
-        if (changing && !force) {
-          throw new SyncError(
-            'CONFLICT',
-            'a password change is in flight: its outcome would be lost; use force=true to delete anyway',
-          );
-        }
-        // Its run gets no result from it any more: counted unsynced now, so the run can finish; and
-        // so can a sync group change it was the primary of (ended once it is gone).
-        const now = new Date();
-        const led = await groupChangesLedBy(q, row.id);
-        await leaveRuns(q, [row], 'deleted', now);
-        await q.query('DELETE FROM credentials WHERE id = $1', [row.id]);
-        await abandonGroupChanges(ctx, q, led, now);
-        await audit(q, req, force ? 'credential.force_delete' : 'credential.delete', 'credential', row.id, {
-          changeInFlight: changing,
-        });
-      });
+      await deleteCredential(ctx, params.id, query.force === 'true', actOf(req));
       return { id: params.id, deleted: true as const };
     },
   });
@@ -452,26 +296,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       auth: 'operator',
       params: IdParams,
       response: { status: 200, schema: CredentialView },
-      handler: async ({ params }, req) => {
-        const row = await ctx.db.tx(async (q) => {
-          const row = await lockCredential(q, params.id);
-          const now = new Date();
-          row.sync_enabled = enabled;
-          if (enabled) settlePendingSoon(row, now);
-          if (enabled && row.job_state === 'idle') {
-            await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
-          } else {
-            if (!enabled) {
-              row.next_verify_at = null;
-              await leaveRunsWhenOff(q, row, now);
-            }
-            await save(q, row, now);
-          }
-          await audit(q, req, enabled ? 'credential.enable' : 'credential.disable', 'credential', row.id);
-          return row;
-        });
-        return credentialView(row);
-      },
+      handler: async ({ params }, req) =>
+        credentialView(await setSyncEnabled(ctx, params.id, enabled, actOf(req))),
     });
   }
 
@@ -484,53 +310,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     body: PatchCredentialBody,
     response: { status: 200, schema: CredentialView },
-    handler: async ({ params, body }, req) => {
-      const row = await ctx.db.tx(async (q) => {
-        const row = await lockCredential(q, params.id);
-        const now = new Date();
-        if (body.policyId !== undefined) {
-          const policy = body.policyId === null ? null : await requirePolicy(q, body.policyId, 'policyId');
-          if (policy) {
-            rulesForTargets(
-              policy,
-              [{ name: row.target_name, kind: row.target_kind, connection: row.target_connection }],
-              'policyId',
-            );
-          }
-          await q.query('UPDATE credentials SET policy_id = $2, verify_interval_s = $3 WHERE id = $1', [
-            row.id,
-            policy?.id ?? null,
-            policy?.verify_interval_s ?? 86_400,
-          ]);
-          row.policy_id = policy?.id ?? null;
-          row.verify_interval_s = policy?.verify_interval_s ?? 86_400;
-          // The new verification interval counts from the last verification.
-          if (row.last_verified_at) {
-            row.stale_at = new Date(row.last_verified_at.getTime() + row.verify_interval_s * 1000);
-            if (row.next_verify_at && row.next_verify_at > row.stale_at) row.next_verify_at = row.stale_at;
-          }
-          scheduleOnAssignment(row, policy, now);
-        }
-        if (body.syncEnabled !== undefined && body.syncEnabled !== row.sync_enabled) {
-          row.sync_enabled = body.syncEnabled;
-          if (!body.syncEnabled) {
-            row.next_verify_at = null;
-            await leaveRunsWhenOff(q, row, now);
-          } else {
-            settlePendingSoon(row, now);
-            if (row.job_state === 'idle') row.next_verify_at = now;
-          }
-        }
-        await save(q, row, now);
-        await audit(q, req, 'credential.update', 'credential', row.id, {
-          ...(body.policyId === undefined ? {} : { policyId: body.policyId }),
-          ...(body.syncEnabled === undefined ? {} : { syncEnabled: body.syncEnabled }),
-        });
-        return row;
-      });
-      if (row.next_verify_at || row.next_change_at) ctx.kickScheduler();
-      return credentialView(row);
-    },
+    handler: async ({ params, body }, req) =>
+      credentialView(await updateCredential(ctx, params.id, body, actOf(req))),
   });
 
   routes.add({
@@ -541,49 +322,6 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     params: IdParams,
     response: { status: 200, schema: CredentialView },
-    handler: async ({ params }, req) => {
-      const row = await ctx.db.tx(async (q) => {
-        const row = await lockCredential(q, params.id);
-        const now = new Date();
-        const was = row.suspended;
-        row.suspended = false;
-        row.consecutive_failures = 0;
-        row.verify_paused = false;
-        row.attempt = 0;
-        settlePendingSoon(row, now);
-        if (row.next_change_at === null && row.policy_id !== null) {
-          scheduleOnAssignment(row, await getPolicy(q, row.policy_id), now);
-        }
-        if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
-          await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
-        } else {
-          await save(q, row, now);
-        }
-        await audit(q, req, 'credential.resume', 'credential', row.id, { wasSuspended: was });
-        return row;
-      });
-      return credentialView(row);
-    },
-  });
-}
-
-/**
- * Sync turned off: the credential's run gets no result from it unless a job already runs on an agent
- * (that result still counts). Idle or queued (the claim will skip the job), it leaves the run now.
- */
-async function leaveRunsWhenOff(q: Queryable, row: CredentialRow, now: Date): Promise<void> {
-  if (row.job_state !== 'active') await leaveRuns(q, [row], 'sync_disabled', now);
-}
-
-/** A password an operator gives must suit the credential's policy (if any) and its target's limits. */
-async function checkGivenPassword(q: Queryable, row: CredentialRow, password: string): Promise<void> {
-  const policy = row.policy_id ? await getPolicy(q, row.policy_id) : null;
-  const problems = passwordProblems(password, policy?.rules ?? null, [
-    constraintsOf(row.target_kind, row.target_connection),
-  ]);
-  if (problems.length === 0) return;
-  const message = `does not suit the ${policy ? `policy '${policy.name}' or the ` : ''}target: ${problems.join('; ')}`;
-  throw new SyncError('VALIDATION_FAILED', `password: ${message}`, {
-    issues: [{ field: 'password', message }],
+    handler: async ({ params }, req) => credentialView(await resume(ctx, params.id, actOf(req))),
   });
 }

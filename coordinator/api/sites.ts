@@ -12,7 +12,7 @@ import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { refreshSiteStatuses } from '../site-status.js';
+import { refreshSiteStatuses } from '../credentials/refresh.js';
 import { getSite, type SiteRow } from '../store/sites.js';
 import { siteView } from './views.js';
 

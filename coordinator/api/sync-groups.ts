@@ -23,7 +23,7 @@ import {
 } from '../groups/store.js';
 import { nextRotation } from '../policies/rotation.js';
 import { requirePolicy, rulesForTargets } from '../policies/store.js';
-import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../store/credentials.js';
+import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
 import { syncRunView, type SyncRunRow } from './views.js';

@@ -15,9 +15,9 @@ import { actorOf, audit } from '../http/actor.js';
 import { decodeCursor, encodeCursor, UuidKey } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { inheritPin, namedPrivileged, privilegedMismatch, routingOf } from '../privileged.js';
-import { refreshStatus } from '../status.js';
-import { loadCredential, saveCredentials, selectCredentials } from '../store/credentials.js';
+import { inheritPin, namedPrivileged, privilegedMismatch, routingOf } from '../credentials/privileged.js';
+import { refreshStatus } from '../credentials/status.js';
+import { loadCredential, saveCredentials, selectCredentials } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { getSite, siteFacts } from '../store/sites.js';
 

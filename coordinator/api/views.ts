@@ -2,7 +2,7 @@ import { versionStatus, type AgentVersionRange } from '../../shared/agent-versio
 import { STATUS_LABELS } from '../../shared/contracts/status.js';
 import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
 import { isOnline, type AgentRow } from '../store/agents.js';
-import type { CredentialRow } from '../store/credentials.js';
+import type { CredentialRow } from '../credentials/store.js';
 import type { SiteRow } from '../store/sites.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);

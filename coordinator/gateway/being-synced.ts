@@ -1,8 +1,8 @@
 import type { JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
-import { markClaimed } from '../results/transitions.js';
-import { refreshStatus } from '../status.js';
-import { saveCredentials, selectCredentials } from '../store/credentials.js';
+import { markClaimed } from '../credentials/transitions.js';
+import { refreshStatus } from '../credentials/status.js';
+import { saveCredentials, selectCredentials } from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
 
 /** A job still running this long after its claim shows its credential as "being synced". */

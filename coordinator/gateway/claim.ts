@@ -5,14 +5,19 @@ import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../sha
 import { targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import { countInRuns } from '../results/runs.js';
-import { refreshStatus } from '../status.js';
+import { refreshStatus } from '../credentials/status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
-import type { Queryable } from '../store/db.js';
+import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
-import { markHandedOut, markIdle, settlePendingSoon } from '../results/transitions.js';
-import { privilegedMismatch } from '../privileged.js';
+import {
+  markHandedOut,
+  markIdle,
+  refuseHandout,
+  refuseUnreadable,
+  settlePendingSoon,
+} from '../credentials/transitions.js';
+import { loadPrivileged, privilegedIdOf, privilegedMismatch } from '../credentials/privileged.js';
 import { isRedisUnavailable } from '../queues/redis.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
@@ -141,7 +146,15 @@ async function handOut(
     false,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
-  const privileged = await privilegedAccounts(ctx, ctx.db, agent.site_id, parsed, byId);
+  // The privileged accounts named by the targets of change / reconcile jobs (checked by privilegedRefusal).
+  const privileged = await loadPrivileged(
+    ctx.db,
+    parsed.flatMap((p) => {
+      const row = p.data && p.kind !== 'verify' ? byId.get(p.data.credentialId) : undefined;
+      return row ? [row] : [];
+    }),
+    agent.site_id,
+  );
   const changes: Taken[] = [];
   for (const p of parsed) {
     const row = p.data ? byId.get(p.data.credentialId) : undefined;
@@ -321,8 +334,8 @@ async function handOutChanges(
       if (!row || row.job_state === 'idle' || row.job_kind !== s.kind) continue;
       markIdle(row);
       if (s.outdated) settlePendingSoon(row, now);
-      if (s.unreadable) failUnreadable(row, now);
-      if (s.refused !== undefined) failRefused(row, now, s.refused);
+      if (s.unreadable) refuseUnreadable(row, now);
+      if (s.refused !== undefined) refuseHandout(row, now, s.refused);
       touched.push(row);
     }
     const facts = (await siteFacts(q, [siteId])).get(siteId)!;
@@ -335,21 +348,6 @@ async function handOutChanges(
     await saveCredentials(q, [...touched, ...running]);
     return out;
   });
-}
-
-function failUnreadable(row: CredentialRow, now: Date): void {
-  row.last_outcome = 'failed';
-  row.last_reason = 'error';
-  row.last_message = 'the stored secret failed its integrity check (tampered or wrong master key)';
-  row.last_result_at = now;
-  row.next_verify_at = null;
-}
-
-function failRefused(row: CredentialRow, now: Date, why: string): void {
-  row.last_outcome = 'failed';
-  row.last_reason = 'error';
-  row.last_message = `change not sent: ${why}`.slice(0, 500);
-  row.last_result_at = now;
 }
 
 /** Why the privileged account of a change / reconcile job may not go out with it, if it may not. */
@@ -365,31 +363,6 @@ function privilegedRefusal(row: CredentialRow, privileged: Map<string, Credentia
     id,
     privileged.get(id),
   );
-}
-
-/** The privileged accounts named by the targets of change / reconcile jobs (checked by privilegedRefusal). */
-async function privilegedAccounts(
-  ctx: Ctx,
-  q: Queryable,
-  siteId: string,
-  parsed: { kind: JobKind | undefined; data: JobData | undefined }[],
-  rows: Map<string, CredentialRow>,
-): Promise<Map<string, CredentialRow>> {
-  const ids = new Set<string>();
-  for (const p of parsed) {
-    const row = p.data ? rows.get(p.data.credentialId) : undefined;
-    if (!row || p.kind === 'verify') continue;
-    const id = privilegedIdOf(row);
-    if (id) ids.add(id);
-  }
-  const found = await loadCredentials(q, [...ids], false);
-  // Another site's account is refused by privilegedRefusal; never handed out in any case.
-  return new Map(found.filter((r) => r.site_id === siteId).map((r) => [r.id, r]));
-}
-
-function privilegedIdOf(row: CredentialRow): string | undefined {
-  const spec = targetSpec(row.target_kind);
-  return spec.privilegedCredentialId?.(spec.connectionSchema.parse(row.target_connection));
 }
 
 function toClaimed(

@@ -3,7 +3,7 @@ import type { EnrollRequest, EnrollResponse } from '../../shared/contracts/gatew
 import { hashToken, randomSecret } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { refreshSiteStatuses } from '../site-status.js';
+import { refreshSiteStatuses } from '../credentials/refresh.js';
 import { recordAudit } from '../store/audit.js';
 import { agentToken } from './agent-auth.js';
 

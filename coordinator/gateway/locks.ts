@@ -5,10 +5,11 @@ import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import type { RefusedItem } from '../http/batch.js';
 import { isRedisUnavailable } from '../queues/redis.js';
-import { refreshStatus } from '../status.js';
+import { refreshStatus } from '../credentials/status.js';
+import { markReleased } from '../credentials/transitions.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredentials, saveCredentials } from '../store/credentials.js';
+import { loadCredentials, saveCredentials } from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
 import { holdsToken } from './agent-auth.js';
 
@@ -186,8 +187,7 @@ export async function release(
       );
       const facts = await siteFacts(q, [agent.site_id]);
       for (const row of rows) {
-        if (row.job_state === 'active') row.job_state = 'queued';
-        if (undelivered && row.job_kind === 'change' && row.pending_handouts > 0) row.pending_handouts -= 1;
+        markReleased(row, undelivered);
         refreshStatus(row, facts.get(row.site_id)!, now);
       }
       await saveCredentials(q, rows);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { Observed, ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
 import type { DetailCode } from '../../shared/contracts/status.js';
@@ -11,16 +10,24 @@ import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
-import { applyResult, changed, markIdle, settlePendingSoon, type RunCount } from '../results/transitions.js';
+import {
+  applyResult,
+  changed,
+  markIdle,
+  settlePendingSoon,
+  type RunCount,
+} from '../credentials/transitions.js';
 import { dispatch, type Work } from '../scheduler/dispatch.js';
-import { historyField, rowSealer } from '../secrets.js';
-import { refreshStatus } from '../status.js';
+import { historyEntry, saveHistory, type HistoryEntry } from '../credentials/history.js';
+import { rowSealer } from '../credentials/sealing.js';
+import { refreshStatus } from '../credentials/status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredentials, saveCredentials, setLastDetail, type CredentialRow } from '../store/credentials.js';
+import { loadCredentials, saveCredentials, setLastDetail, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 import { targetSpec } from '../../shared/targets/index.js';
+import { loadPrivileged, privilegedIdOf } from '../credentials/privileged.js';
 import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
 import { holdsToken } from './agent-auth.js';
 import { sentJobId } from './locks.js';
@@ -178,8 +185,18 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
           rows.map((r) => r.policy_id),
         )
       : new Map<string, PolicyRow>();
-    const history: { id: string; credentialId: string; secret: string; kind: HistoryKind }[] = [];
-    const privileged = await privilegedOfMessages(q, accepted, byId);
+    const history: HistoryEntry[] = [];
+    // The privileged accounts of change / reconcile results that carry a message (for scrubbed()).
+    const privileged = await loadPrivileged(
+      q,
+      accepted.flatMap((a) => {
+        const row =
+          a.kind !== 'verify' && a.item.result.message !== undefined
+            ? byId.get(a.data.credentialId)
+            : undefined;
+        return row ? [row] : [];
+      }),
+    );
     for (const a of accepted) {
       const row = byId.get(a.data.credentialId);
       if (!row) {
@@ -213,9 +230,9 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
           ? (a.item.result.detailCode ?? null)
           : null,
       );
-      if (effect.retired) history.push(historyEntry(ctx, row.id, effect.retired, 'secret', 'retired'));
+      if (effect.retired) history.push(historyEntry(ctx.box, row.id, effect.retired, 'secret', 'retired'));
       if (effect.discarded) {
-        history.push(historyEntry(ctx, row.id, effect.discarded, 'pending_secret', 'discarded_pending'));
+        history.push(historyEntry(ctx.box, row.id, effect.discarded, 'pending_secret', 'discarded_pending'));
         ctx.log.info(
           { jobId: a.item.jobId, credentialId: row.id, agentId: agent.id },
           'pending password discarded; kept sealed in secret_history',
@@ -258,18 +275,7 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     for (const row of rows) refreshStatus(row, facts.get(row.site_id)!, now);
     await countInRuns(q, counted, now);
     await saveCredentials(q, rows);
-    if (history.length > 0) {
-      await q.query(
-        `INSERT INTO secret_history (id, credential_id, secret, kind)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])`,
-        [
-          history.map((h) => h.id),
-          history.map((h) => h.credentialId),
-          history.map((h) => h.secret),
-          history.map((h) => h.kind),
-        ],
-      );
-    }
+    await saveHistory(q, history);
     await pinObserved(q, agent, accepted, byId);
     await auditPinMismatches(q, agent, accepted, byId);
     const work: Work[] = follow.map((f) => ({ row: byId.get(f.id)!, kind: f.kind }));
@@ -285,24 +291,6 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     [agent.site_id],
   );
   return foreign;
-}
-
-/** The privileged credentials of change / reconcile results that carry a message (for scrubbed()). */
-async function privilegedOfMessages(
-  q: Queryable,
-  accepted: Accepted[],
-  rows: Map<string, CredentialRow>,
-): Promise<Map<string, CredentialRow>> {
-  const ids = new Set<string>();
-  for (const a of accepted) {
-    const row = rows.get(a.data.credentialId);
-    if (!row || a.kind === 'verify' || a.item.result.message === undefined) continue;
-    const spec = targetSpec(row.target_kind);
-    const parsed = spec.connectionSchema.safeParse(row.target_connection);
-    const id = parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
-    if (id !== undefined) ids.add(id);
-  }
-  return new Map((await loadCredentials(q, [...ids], false)).map((r) => [r.id, r]));
 }
 
 /**
@@ -324,9 +312,7 @@ function scrubbed(
     if (a.kind !== 'verify' && row.pending_secret !== null) {
       secrets.push(ctx.box.open(row.pending_secret, row.id, 'pending_secret'));
     }
-    const spec = targetSpec(row.target_kind);
-    const parsed = spec.connectionSchema.safeParse(row.target_connection);
-    const id = a.kind !== 'verify' && parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+    const id = a.kind !== 'verify' ? privilegedIdOf(row) : undefined;
     const admin = id === undefined ? undefined : privileged.get(id);
     if (admin) secrets.push(ctx.box.open(admin.secret, admin.id, 'secret'));
   } catch {
@@ -337,26 +323,6 @@ function scrubbed(
   if (message === WITHHELD_MESSAGE && result.message !== WITHHELD_MESSAGE)
     ctx.log.warn({ credentialId: row.id, jobId: a.item.jobId }, 'agent message withheld');
   return { ...result, message: message ?? WITHHELD_MESSAGE };
-}
-
-/**
- * What secret_history keeps: `retired`, a current password a change replaced; `discarded_pending`,
- * a pending password that was handed out and then given up (so a change that set it after all,
- * late, can still be recovered).
- */
-type HistoryKind = 'retired' | 'discarded_pending';
-
-/** A history entry: the secret re-sealed under the entry's own id (see historyField). */
-function historyEntry(
-  ctx: Ctx,
-  credentialId: string,
-  sealed: string,
-  field: 'secret' | 'pending_secret',
-  kind: HistoryKind,
-): { id: string; credentialId: string; secret: string; kind: HistoryKind } {
-  const id = randomUUID();
-  const plain = ctx.box.open(sealed, credentialId, field);
-  return { id, credentialId, secret: ctx.box.seal(plain, credentialId, historyField(id)), kind };
 }
 
 /**

@@ -7,19 +7,18 @@ import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
 import { countInRuns, finishRuns, type RunResult } from '../results/runs.js';
-import { beginChange, changed, type RunCount } from '../results/transitions.js';
+import { beginChange, changed, type RunCount } from '../credentials/transitions.js';
 
 import { dispatch, type Work } from '../scheduler/dispatch.js';
-import { rowSealer } from '../secrets.js';
-import { refreshStatus } from '../status.js';
+import { rowSealer } from '../credentials/sealing.js';
+import { refreshAndSave } from '../credentials/refresh.js';
 import {
   loadCredential,
   loadCredentials,
   saveCredentials,
   type CredentialRow,
-} from '../store/credentials.js';
+} from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
-import { siteFacts } from '../store/sites.js';
 import { GROUP_SECRET_FIELD, loadGroup, memberIds, type GroupRow } from './store.js';
 
 const DAY_MS = 86_400_000;
@@ -48,15 +47,6 @@ const changeable = (r: CredentialRow): boolean => {
     r.status !== 'unsyncable'
   );
 };
-
-async function refreshAndSave(q: Queryable, rows: CredentialRow[], now: Date): Promise<void> {
-  const facts = await siteFacts(
-    q,
-    rows.map((r) => r.site_id),
-  );
-  for (const r of rows) refreshStatus(r, facts.get(r.site_id)!, now);
-  await saveCredentials(q, rows);
-}
 
 export interface GroupChangeRequest {
   /** Operator id, or `scheduler` for a rotation on the group policy's schedule. */

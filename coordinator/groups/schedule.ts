@@ -2,7 +2,7 @@ import { isSyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { deferToWindow } from '../policies/window.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredential } from '../store/credentials.js';
+import { loadCredential } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { groupPolicy, startGroupChange } from './change.js';
 import type { GroupRow } from './store.js';

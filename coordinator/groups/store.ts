@@ -1,5 +1,5 @@
 import type { SyncRunRow } from '../api/views.js';
-import type { RunCount } from '../results/transitions.js';
+import type { RunCount } from '../credentials/transitions.js';
 import type { Queryable } from '../store/db.js';
 
 export interface GroupRow {

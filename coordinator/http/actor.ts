@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { recordAudit } from '../store/audit.js';
+import { auditOperator, type OperatorAct } from '../store/audit.js';
 import type { Queryable } from '../store/db.js';
 import type { Operator } from './operator-auth.js';
 
@@ -11,6 +11,12 @@ declare module 'fastify' {
 
 export const actorOf = (req: FastifyRequest): Operator => req.operator ?? { id: 'anonymous', role: 'viewer' };
 
+/** The operator and request an action comes from, as operations take it (store/audit.ts). */
+export const actOf = (req: FastifyRequest): OperatorAct => ({
+  operatorId: actorOf(req).id,
+  requestId: req.id,
+});
+
 /** Records an operator's action in the audit log (inside the caller's transaction). */
 export function audit(
   q: Queryable,
@@ -20,14 +26,5 @@ export function audit(
   objectId: string | null,
   details: Record<string, unknown> = {},
 ): Promise<void> {
-  return recordAudit(q, [
-    {
-      actorType: 'operator',
-      actorId: actorOf(req).id,
-      action,
-      objectType,
-      objectId,
-      details: { ...details, reqId: req.id },
-    },
-  ]);
+  return auditOperator(q, actOf(req), action, objectType, objectId, details);
 }

@@ -1,6 +1,6 @@
 import type { SecretBox } from '../../shared/crypto.js';
 import { GROUP_SECRET_FIELD } from '../groups/store.js';
-import { historyField } from '../secrets.js';
+import { historyField } from '../credentials/sealing.js';
 import type { Db } from '../store/db.js';
 
 const PAGE = 500;

@@ -1,4 +1,4 @@
-import type { CredentialRow } from '../store/credentials.js';
+import type { CredentialRow } from '../credentials/store.js';
 import type { PolicyRow } from './store.js';
 
 const DAY_MS = 86_400_000;

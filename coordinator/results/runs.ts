@@ -1,7 +1,7 @@
 import { groupBy } from '../../shared/collections.js';
-import type { CredentialRow } from '../store/credentials.js';
+import type { CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
-import type { RunCount } from './transitions.js';
+import type { RunCount } from '../credentials/transitions.js';
 
 /** One credential's result in its run; `reason` defaults to the row's last reason for a failure. */
 export interface RunResult {

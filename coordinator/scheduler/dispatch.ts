@@ -6,10 +6,10 @@ import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
 import type { NewJob } from '../queues/site-queues.js';
-import { beginChange, markQueued, pendingMayBeSet } from '../results/transitions.js';
-import { rowSealer } from '../secrets.js';
-import { refreshStatus } from '../status.js';
-import { saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { beginChange, markQueued, pendingMayBeSet, refuseChange } from '../credentials/transitions.js';
+import { rowSealer } from '../credentials/sealing.js';
+import { refreshStatus } from '../credentials/status.js';
+import { saveCredentials, type CredentialRow } from '../credentials/store.js';
 import type { PolicyRow } from '../policies/store.js';
 import { whenCommitted, type Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
@@ -118,13 +118,4 @@ function newPasswordRules(row: CredentialRow, policies: Map<string, PolicyRow>) 
     [{ name: row.target_name, kind: row.target_kind, connection: row.target_connection }],
     'policyId',
   );
-}
-
-function refuseChange(row: CredentialRow, message: string, now: Date): void {
-  row.change_wanted = false;
-  row.last_outcome = 'failed';
-  row.last_reason = 'error';
-  row.last_message = message;
-  row.last_result_at = now;
-  row.next_change_at = null;
 }

@@ -1,7 +1,8 @@
 import { groupBy } from '../../shared/collections.js';
 import { jobIdFor, type JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
-import { loadCredentials, saveCredentials } from '../store/credentials.js';
+import { loadCredentials, saveCredentials } from '../credentials/store.js';
+import { markMissing } from '../credentials/transitions.js';
 import { dispatch } from './dispatch.js';
 
 const PAGE = 1000;
@@ -55,7 +56,7 @@ export async function reconcileQueues(ctx: Ctx): Promise<number> {
           (r) => r.job_state !== 'idle' && r.job_since !== null && r.job_since.toISOString() < cutoff,
         );
         const noticed = locked.filter((r) => r.job_missing_since === null);
-        for (const row of noticed) row.job_missing_since = now;
+        for (const row of noticed) markMissing(row, now);
         await saveCredentials(q, noticed);
         const due = locked.filter(
           (r) => !noticed.includes(r) && now.getTime() - r.job_missing_since!.getTime() >= missingForMs,

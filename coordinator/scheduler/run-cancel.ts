@@ -7,9 +7,9 @@ import type { Ctx } from '../context.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns, finishRuns } from '../results/runs.js';
-import { markIdle, withdrawPending } from '../results/transitions.js';
-import { refreshStatus } from '../status.js';
-import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { markIdle, withdrawPending } from '../credentials/transitions.js';
+import { refreshStatus } from '../credentials/status.js';
+import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
 import { whenCommitted, type Queryable } from '../store/db.js';
 import { siteFacts } from '../store/sites.js';
 

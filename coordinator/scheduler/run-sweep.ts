@@ -1,7 +1,7 @@
 import type { Ctx } from '../context.js';
 import { countInRuns, finishRuns } from '../results/runs.js';
 import { ONLINE_WINDOW_MS } from '../store/agents.js';
-import { loadCredentials, saveCredentials, type CredentialRow } from '../store/credentials.js';
+import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
 import { withdrawRun } from './run-cancel.js';
 
 /** Why no agent can take a site's work now. */

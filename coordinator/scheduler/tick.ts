@@ -1,6 +1,6 @@
 import type { Ctx } from '../context.js';
-import { refreshStatus } from '../status.js';
-import { saveCredentials, selectCredentials, type CredentialRow } from '../store/credentials.js';
+import { refreshStatus } from '../credentials/status.js';
+import { saveCredentials, selectCredentials, type CredentialRow } from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
 import { loadPolicies } from '../policies/store.js';

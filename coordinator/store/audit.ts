@@ -33,3 +33,30 @@ export async function recordAudit(q: Queryable, events: AuditEvent[]): Promise<v
     ],
   );
 }
+
+/** Who asked for an operator action: the operator, and the request it came with (for the audit). */
+export interface OperatorAct {
+  operatorId: string;
+  requestId: string;
+}
+
+/** Records an operator's action in the audit log (inside the caller's transaction). */
+export function auditOperator(
+  q: Queryable,
+  by: OperatorAct,
+  action: string,
+  objectType: string,
+  objectId: string | null,
+  details: Record<string, unknown> = {},
+): Promise<void> {
+  return recordAudit(q, [
+    {
+      actorType: 'operator',
+      actorId: by.operatorId,
+      action,
+      objectType,
+      objectId,
+      details: { ...details, reqId: by.requestId },
+    },
+  ]);
+}

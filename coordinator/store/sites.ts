@@ -1,4 +1,4 @@
-import type { SiteFacts } from '../status.js';
+import type { SiteFacts } from '../credentials/status.js';
 import type { Queryable } from './db.js';
 
 export interface SiteRow {

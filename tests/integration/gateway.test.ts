@@ -15,7 +15,7 @@ import {
 import { api } from '../support/http.js';
 import { sleep } from '../support/wait.js';
 import { dispatch } from '../../coordinator/scheduler/dispatch.js';
-import { loadCredentials } from '../../coordinator/store/credentials.js';
+import { loadCredentials } from '../../coordinator/credentials/store.js';
 
 let c: InProcessCoordinator;
 let siteId: string;

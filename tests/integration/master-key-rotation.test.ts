@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { historyField } from '../../coordinator/secrets.js';
+import { historyField } from '../../coordinator/credentials/sealing.js';
 import { masterKeyFromBase64, SecretBox } from '../../shared/crypto.js';
 import {
   ADMIN_TOKEN,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Reason, Status } from '../../shared/contracts/status.js';
-import { deriveStatus, type StatusFacts } from '../../coordinator/status.js';
+import { deriveStatus, type StatusFacts } from '../../coordinator/credentials/status.js';
 
 const now = new Date('2026-06-01T12:00:00Z');
 const hoursAgo = (h: number) => new Date(now.getTime() - h * 3_600_000);

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { retryDelayMs } from '../../coordinator/results/backoff.js';
+import { retryDelayMs } from '../../coordinator/credentials/retry.js';
 import {
   applyResult,
   beginChange,
@@ -8,9 +8,9 @@ import {
   markQueued,
   pendingMayBeSet,
   type TransitionOptions,
-} from '../../coordinator/results/transitions.js';
-import { rowSealer } from '../../coordinator/secrets.js';
-import type { CredentialRow } from '../../coordinator/store/credentials.js';
+} from '../../coordinator/credentials/transitions.js';
+import { rowSealer } from '../../coordinator/credentials/sealing.js';
+import type { CredentialRow } from '../../coordinator/credentials/store.js';
 import type { JobOutcome } from '../../shared/contracts/gateway.js';
 import type { Reason } from '../../shared/contracts/status.js';
 import { masterKeyFromBase64, SecretBox } from '../../shared/crypto.js';

@@ -1,5 +1,5 @@
 import type { DetailCode, Reason, Status } from '../../shared/contracts/status.js';
-import type { Queryable } from './db.js';
+import type { Queryable } from '../store/db.js';
 
 /** A credential as stored, with its target's kind and connection. Secrets stay sealed here. */
 export interface CredentialRow {
@@ -240,4 +240,50 @@ export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Prom
   for (const m of columns) params.push(dirty.map((r) => toParam(r[m.col])));
   await q.query(saveStatement(columns), params);
   track(dirty);
+}
+
+/** Deletes a credential row (its history and run items go with it: foreign keys). */
+export async function deleteCredentialRow(q: Queryable, id: string): Promise<void> {
+  await q.query('DELETE FROM credentials WHERE id = $1', [id]);
+}
+
+/** Sets a credential's policy and the verification interval it brings (the defaults without one). */
+export async function setCredentialPolicy(
+  q: Queryable,
+  row: CredentialRow,
+  policy: { id: string; verify_interval_s: number } | null,
+): Promise<void> {
+  await q.query('UPDATE credentials SET policy_id = $2, verify_interval_s = $3 WHERE id = $1', [
+    row.id,
+    policy?.id ?? null,
+    policy?.verify_interval_s ?? 86_400,
+  ]);
+  row.policy_id = policy?.id ?? null;
+  row.verify_interval_s = policy?.verify_interval_s ?? 86_400;
+}
+
+export interface NewCredential {
+  id: string;
+  targetId: string;
+  siteId: string;
+  username: string;
+  policyId: string | null;
+  syncEnabled: boolean;
+  /** The password, sealed for the row's `secret` column. */
+  sealedSecret: string;
+}
+
+/**
+ * Inserts a credential (status `not_synced` until its status is refreshed; the policy's verification
+ * interval, else a day). Returns false when the target has a credential of that username already.
+ */
+export async function insertCredential(q: Queryable, c: NewCredential): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO credentials (id, target_id, site_id, username, policy_id, sync_enabled, secret, status,
+                              verify_interval_s)
+     SELECT $1, $2, $3, $4, $5, $6, $7, 'not_synced', coalesce((SELECT verify_interval_s FROM policies WHERE id = $5), 86400)
+     ON CONFLICT (target_id, username) DO NOTHING`,
+    [c.id, c.targetId, c.siteId, c.username, c.policyId, c.syncEnabled, c.sealedSecret],
+  );
+  return inserted.rowCount !== 0;
 }

@@ -1,7 +1,8 @@
-import type { Ctx } from './context.js';
+import type { Ctx } from '../context.js';
 import { refreshStatus } from './status.js';
-import { saveCredentials, selectCredentials } from './store/credentials.js';
-import { siteFacts } from './store/sites.js';
+import type { Queryable } from '../store/db.js';
+import { saveCredentials, selectCredentials, type CredentialRow } from './store.js';
+import { siteFacts } from '../store/sites.js';
 
 const PAGE = 2000;
 
@@ -32,4 +33,14 @@ export async function refreshSiteStatuses(ctx: Ctx, siteId: string): Promise<num
     after = last;
   }
   return changed;
+}
+
+/** Recomputes the statuses of `rows` (locked by the caller's transaction) and saves them. */
+export async function refreshAndSave(q: Queryable, rows: CredentialRow[], now: Date): Promise<void> {
+  const facts = await siteFacts(
+    q,
+    rows.map((r) => r.site_id),
+  );
+  for (const r of rows) refreshStatus(r, facts.get(r.site_id)!, now);
+  await saveCredentials(q, rows);
 }

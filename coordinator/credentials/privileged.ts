@@ -1,7 +1,8 @@
-import { targetSpec, type TargetKindSpec } from '../shared/targets/index.js';
-import { normalizeHostKey } from '../shared/targets/workstation.js';
-import type { Observed } from '../shared/contracts/gateway.js';
-import type { CredentialRow } from './store/credentials.js';
+import { targetSpec, type TargetKindSpec } from '../../shared/targets/index.js';
+import { normalizeHostKey } from '../../shared/targets/workstation.js';
+import type { Observed } from '../../shared/contracts/gateway.js';
+import type { Queryable } from '../store/db.js';
+import { loadCredentials, type CredentialRow } from './store.js';
 
 /**
  * A privileged credential resets the passwords of a target's accounts, so its own password is
@@ -85,4 +86,34 @@ export function inheritPin(
   const pin = theirs.success ? spec.pinned?.(theirs.data) : undefined;
   if (!pin || spec.pinned?.(connection) !== undefined) return connection;
   return (spec.pinObserved?.(connection, pin) as Record<string, unknown> | undefined) ?? connection;
+}
+
+/**
+ * The privileged credential a stored credential's target acts through: parsed from its target's
+ * connection (undefined when it names none, or the connection does not parse).
+ */
+export function privilegedIdOf(
+  row: Pick<CredentialRow, 'target_kind' | 'target_connection'>,
+): string | undefined {
+  const spec = targetSpec(row.target_kind);
+  const parsed = spec.connectionSchema.safeParse(row.target_connection);
+  return parsed.success ? spec.privilegedCredentialId?.(parsed.data) : undefined;
+}
+
+/**
+ * The privileged credentials `rows` act through, read without row locks, by id; with `siteId`,
+ * only that site's (another site's account is never handed out: privilegedMismatch refuses it).
+ */
+export async function loadPrivileged(
+  q: Queryable,
+  rows: Iterable<Pick<CredentialRow, 'target_kind' | 'target_connection'>>,
+  siteId?: string,
+): Promise<Map<string, CredentialRow>> {
+  const ids = new Set<string>();
+  for (const row of rows) {
+    const id = privilegedIdOf(row);
+    if (id !== undefined) ids.add(id);
+  }
+  const found = await loadCredentials(q, [...ids], false);
+  return new Map(found.filter((r) => siteId === undefined || r.site_id === siteId).map((r) => [r.id, r]));
 }

@@ -1,6 +1,6 @@
-import type { Reason, Status } from '../shared/contracts/status.js';
-import { capabilitiesOf, isSupportedKind, type Capabilities } from '../shared/targets/index.js';
-import type { CredentialRow } from './store/credentials.js';
+import type { Reason, Status } from '../../shared/contracts/status.js';
+import { capabilitiesOf, isSupportedKind, type Capabilities } from '../../shared/targets/index.js';
+import type { CredentialRow } from './store.js';
 
 /** Everything a credential's status depends on. */
 export interface StatusFacts {

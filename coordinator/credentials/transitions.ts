@@ -2,8 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { JobOutcome } from '../../shared/contracts/gateway.js';
 import type { JobKind } from '../../shared/contracts/jobs.js';
 import { AUTH_REASONS, type Reason } from '../../shared/contracts/status.js';
-import type { CredentialRow } from '../store/credentials.js';
-import { retryDelayMs } from './backoff.js';
+import type { CredentialRow } from './store.js';
+import { retryDelayMs } from './retry.js';
+
+/*
+ * What happens to a credential: the only code that changes its job fields (job_*), its outcome
+ * (last_outcome, last_reason, last_message, last_result_at), its pending password (pending_*) and
+ * its suspension. Callers load the rows locked, call these, refresh the status (status.ts) and save
+ * (store.ts).
+ */
 
 /**
  * How a result counts in the sync run it belongs to. `partial`: the new password is set (the
@@ -95,6 +102,75 @@ export function markIdle(row: CredentialRow): void {
   row.job_kind = null;
   row.job_since = null;
   row.job_missing_since = null;
+}
+
+/**
+ * A job an agent held goes back to its queue (the agent released it): queued again. A change whose
+ * hand-out never reached its agent (`undelivered`: the claim's answer never left the coordinator)
+ * takes that hand-out back; one that did stays counted, as its agent may have sent it.
+ */
+export function markReleased(row: CredentialRow, undelivered: boolean): void {
+  if (row.job_state === 'active') row.job_state = 'queued';
+  if (undelivered && row.job_kind === 'change' && row.pending_handouts > 0) row.pending_handouts -= 1;
+}
+
+/** The reconciler found the credential's job missing from its queue (first seen `now`). */
+export function markMissing(row: CredentialRow, now: Date): void {
+  row.job_missing_since = now;
+}
+
+/** A result that no agent produced: the coordinator itself failed the work with an `error`. */
+function failedHere(row: CredentialRow, message: string, now: Date): void {
+  row.last_outcome = 'failed';
+  row.last_reason = 'error';
+  row.last_message = message;
+  row.last_result_at = now;
+}
+
+/**
+ * A job was not handed out because a stored secret of it failed its integrity check (tampered, or
+ * another master key): reported on the credential, and scheduled verification stops (it would fail
+ * the same way) until an operator acts.
+ */
+export function refuseUnreadable(row: CredentialRow, now: Date): void {
+  failedHere(row, 'the stored secret failed its integrity check (tampered or wrong master key)', now);
+  row.next_verify_at = null;
+}
+
+/** A change or reconcile was not handed out: its privileged account may not go with it (`why`). */
+export function refuseHandout(row: CredentialRow, now: Date, why: string): void {
+  failedHere(row, `change not sent: ${why}`.slice(0, 500), now);
+}
+
+/**
+ * No new password could be made for a change (`message`: its policy no longer suits the target):
+ * nothing is sent, the change is no longer wanted and not scheduled again.
+ */
+export function refuseChange(row: CredentialRow, message: string, now: Date): void {
+  row.change_wanted = false;
+  failedHere(row, message, now);
+  row.next_change_at = null;
+}
+
+/**
+ * What an operator's action resumes (the only code that lifts a suspension):
+ * - `change` (a change asked for): a suspended credential resumes, its count of errors starts again;
+ * - `verify` (Sync now): also scheduled verification paused after a refused password;
+ * - `resume` (the resume action): also the retry count, and a pending password waiting with
+ *   nothing scheduled goes out again soon.
+ */
+export function resumeByOperator(
+  row: CredentialRow,
+  action: 'change' | 'verify' | 'resume',
+  now: Date,
+): void {
+  row.suspended = false;
+  row.consecutive_failures = 0;
+  if (action === 'change') return;
+  row.verify_paused = false;
+  if (action === 'verify') return;
+  row.attempt = 0;
+  settlePendingSoon(row, now);
 }
 
 /**

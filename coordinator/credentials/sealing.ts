@@ -1,5 +1,5 @@
-import type { SecretBox } from '../shared/crypto.js';
-import type { TransitionOptions } from './results/transitions.js';
+import type { SecretBox } from '../../shared/crypto.js';
+import type { TransitionOptions } from './transitions.js';
 
 /** Seal/open bound to a credential row: the row id and column are the associated data. */
 export function rowSealer(box: SecretBox): Pick<TransitionOptions, 'seal' | 'open'> {

@@ -1,0 +1,26 @@
+import type { Ctx } from '../context.js';
+import { refreshAndSave } from '../credentials/refresh.js';
+import type { CredentialRow } from '../credentials/store.js';
+import { resumeByOperator } from '../credentials/transitions.js';
+import { dispatch } from '../scheduler/dispatch.js';
+import { auditOperator, type OperatorAct } from '../store/audit.js';
+import { lockCredential } from './load.js';
+
+/**
+ * Sync now: the stored password is verified at once (queued unless a job is in flight, sync is
+ * off or the credential cannot be synced). An operator asking resumes what waits for an operator.
+ */
+export async function verifyNow(ctx: Ctx, id: string, by: OperatorAct): Promise<CredentialRow> {
+  return ctx.db.tx(async (q) => {
+    const row = await lockCredential(q, id);
+    const now = new Date();
+    resumeByOperator(row, 'verify', now);
+    if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
+      await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+    } else {
+      await refreshAndSave(q, [row], now);
+    }
+    await auditOperator(q, by, 'credential.verify', 'credential', row.id);
+    return row;
+  });
+}
