@@ -1,0 +1,87 @@
+import type { SyncGroupView, SyncRunView } from '../../shared/contracts/api.js';
+import { table } from '../format.js';
+import { apiPath, fields, need, passwordFrom, str, type Command, type Row } from './command.js';
+import { waitForRun } from './run-progress.js';
+
+export const groupCommands: Command[] = [
+  {
+    name: 'groups list',
+    summary: 'sync groups with their primary and member count',
+    async handler({ api, out }) {
+      const r = await api.call<{ items: Row[] }>('GET', apiPath('/sync-groups'));
+      out(r, () =>
+        table(
+          r.items.map((g) => ({ ...g, members: Array.isArray(g.members) ? g.members.length : g.members })),
+          ['id', 'name', 'policyId', 'primaryCredentialId', 'members'],
+        ),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'groups get',
+    arguments: 'ID',
+    summary: 'one group, its last run and its members',
+    async handler({ api, args: [id], out }) {
+      const g = await api.call<SyncGroupView>('GET', apiPath(`/sync-groups/${need(id, 'ID')}`));
+      out(g, () =>
+        [
+          fields({
+            id: g.id,
+            name: g.name,
+            policyId: g.policyId,
+            changeInProgress: g.changeInProgress,
+            nextChangeAt: g.nextChangeAt,
+            lastRun: g.lastRun
+              ? `${g.lastRun.id} ${g.lastRun.finishedAt ? g.lastRun.outcome : 'running'}`
+              : null,
+          }),
+          '',
+          table(
+            g.members.map((m) => ({ ...m, primary: m.primary ? 'primary' : '' })),
+            ['credentialId', 'username', 'targetName', 'primary', 'status', 'statusReason', 'lastChangedAt'],
+          ),
+        ].join('\n'),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'groups create',
+    options: '--name N --primary ID --members ID,ID,… [--policy ID]',
+    summary: 'credentials that share one password',
+    async handler({ api, flags, out }) {
+      const r = await api.call<SyncGroupView>('POST', apiPath('/sync-groups'), {
+        name: need(str(flags.name), '--name'),
+        primaryCredentialId: need(str(flags.primary), '--primary'),
+        memberCredentialIds: need(str(flags.members), '--members')
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean),
+        ...(str(flags.policy) ? { policyId: str(flags.policy) } : {}),
+      });
+      out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
+      return 0;
+    },
+  },
+  {
+    name: 'groups change',
+    arguments: 'ID',
+    options: '[--password P | --password-stdin] [--wait]',
+    summary: 'one password, the primary first',
+    async handler({ api, args: [id], flags, out }) {
+      const password = passwordFrom(flags);
+      let run = await api.call<SyncRunView>(
+        'POST',
+        apiPath(`/sync-groups/${need(id, 'ID')}/change`),
+        password ? { password } : {},
+      );
+      if (flags.wait) run = await waitForRun(api, run, !flags.json);
+      out(
+        run,
+        () => `group change run ${run.id}: ${run.outcome ?? 'running'} (${JSON.stringify(run.counts)})`,
+      );
+      return !flags.wait || run.outcome === 'success' ? 0 : 3;
+    },
+  },
+];

@@ -1,0 +1,35 @@
+import { table } from '../format.js';
+import { importCredentials } from '../import.js';
+import { need, str, type Command } from './command.js';
+
+export const importCommands: Command[] = [
+  {
+    name: 'import',
+    arguments: 'FILE.csv',
+    options: '[--state FILE]',
+    summary:
+      'bulk create credentials: columns target,username,password[,policy] (target/policy by id or name); ' +
+      'bad rows are reported with their line and skipped; done rows go to FILE.csv.import-state, so a ' +
+      'rerun resumes; exits 3 when a row was rejected',
+    async handler({ api, args: [file], flags, out }) {
+      const report = await importCredentials(api, need(file, 'FILE.csv'), {
+        progress: !flags.json,
+        ...(str(flags.state) ? { stateFile: str(flags.state) } : {}),
+      });
+      out(report, () =>
+        [
+          `${report.file}: ${report.rows} rows; imported ${report.imported}, already done ${report.skipped}${report.existing ? ` (${report.existing} found on the coordinator)` : ''}, rejected ${report.rejected.length}`,
+          report.rejected.length
+            ? `rejected rows (fix them and run the same command again):\n${table(
+                report.rejected.map((r) => ({ line: r.line, reason: r.reason })),
+                ['line', 'reason'],
+              )}`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('\n'),
+      );
+      return report.rejected.length ? 3 : 0;
+    },
+  },
+];
