@@ -12,17 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { masterKeyFromBase64, SecretBox } from '../shared/crypto.js';
+import type { CredentialView, SummaryView, SyncRunView } from '../shared/contracts/api.js';
+import { stopChildrenYourselfOnSigterm } from '../tests/support/children.js';
+import { api, type Api } from '../tests/support/operator-client.js';
 import {
-  api,
-  type Api,
-  type CredentialView,
-  type SummaryView,
-  type SyncRunView,
-} from '../demo/support/api.js';
-import { procStatusKb, type ManagedChild } from '../demo/support/children.js';
-import { sleep } from '../demo/support/net.js';
-import { ensureRedis, NoRedisError } from '../demo/support/redis.js';
-import { startAgentChild, startCoordinatorChild, type CoordinatorChild } from '../demo/support/stack.js';
+  startAgent,
+  startCoordinator,
+  type CoordinatorProcess,
+  type ManagedProcess,
+} from '../tests/support/processes.js';
+import { ensureRedis, NoRedisError } from '../tests/support/redis.js';
+import { sleep } from '../tests/support/wait.js';
 import { bareBullmq } from './bare.js';
 import { createTargets, PER_TARGET, seedViaApi, seedViaSql } from './seed.js';
 import {
@@ -31,6 +31,7 @@ import {
   fmt,
   median,
   parseArgs,
+  procStatusKb,
   Progress,
   quantile,
   table,
@@ -175,7 +176,7 @@ async function main(args: BenchArgs): Promise<void> {
 
   // Redis and PostgreSQL.
   progress.show('starting redis');
-  const redis = await ensureRedis(join(logDir, 'redis.log'));
+  const redis = await ensureRedis();
   cleanups.push({ name: 'redis', run: () => redis.stop() });
   let databaseUrl = process.env.DATABASE_URL;
   const suffix = randomBytes(4).toString('hex');
@@ -190,7 +191,7 @@ async function main(args: BenchArgs): Promise<void> {
 
   // The coordinator and the agents, as real processes.
   progress.show('starting the coordinator');
-  const coordinator: CoordinatorChild = await startCoordinatorChild(
+  const coordinator: CoordinatorProcess = await startCoordinator(
     {
       DATABASE_URL: databaseUrl,
       DATA_DIR: join(work, 'coordinator'),
@@ -203,20 +204,24 @@ async function main(args: BenchArgs): Promise<void> {
       QUEUE_PREFIX: `bench-${suffix}`,
       LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
     },
-    join(logDir, 'coordinator.log'),
-    60_000,
-    // e.g. BENCH_COORDINATOR_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it.
-    (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    {
+      label: 'coordinator',
+      logFile: join(logDir, 'coordinator.log'),
+      inheritEnv: true,
+      timeoutMs: 60_000,
+      // e.g. BENCH_COORDINATOR_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' to profile it.
+      nodeArgs: (process.env.BENCH_COORDINATOR_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    },
   );
   cleanups.push({ name: 'coordinator', run: () => coordinator.stop(15_000) });
   const client = api(coordinator.url, adminToken, 64);
   cleanups.push({ name: 'http client', run: () => client.close() });
   const site = await client.post<{ id: string }>('/api/v1/sites', { name: 'bench' });
-  const agents: ManagedChild[] = [];
+  const agents: ManagedProcess[] = [];
   for (let i = 0; i < args.agents; i++) {
     progress.show(`starting agent ${i + 1}/${args.agents}`);
     const { token } = await client.post<{ token: string }>(`/api/v1/sites/${site.id}/enrollment-tokens`, {});
-    const agent = await startAgentChild(
+    const agent = await startAgent(
       {
         COORDINATOR_URL: coordinator.url,
         ENROLLMENT_TOKEN: token,
@@ -227,7 +232,12 @@ async function main(args: BenchArgs): Promise<void> {
         // info: 'agent ready' tells it is up (the agent logs little at info: no line per job).
         LOG_LEVEL: process.env.LOG_LEVEL || 'info',
       },
-      join(logDir, `agent-${i + 1}.log`),
+      {
+        label: `agent-${i + 1}`,
+        logFile: join(logDir, `agent-${i + 1}.log`),
+        inheritEnv: true,
+        timeoutMs: 60_000,
+      },
     );
     agents.push(agent);
     cleanups.push({ name: `agent ${i + 1}`, run: () => agent.stop(15_000) });
@@ -276,7 +286,7 @@ async function main(args: BenchArgs): Promise<void> {
   );
 
   // End-to-end verification runs.
-  const redisPid = redis.child?.pid;
+  const redisPid = redis.pid;
   const cpuBefore = {
     coordinator: await cpuSeconds(coordinator.pid),
     agents: (await Promise.all(agents.map((a) => cpuSeconds(a.pid)))).reduce((a, b) => a + b, 0),
@@ -434,6 +444,7 @@ async function main(args: BenchArgs): Promise<void> {
 }
 
 let interrupted = false;
+stopChildrenYourselfOnSigterm();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (interrupted) process.exit(130);

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { SecretBox } from '../shared/crypto.js';
-import type { Api } from '../demo/support/api.js';
+import type { Api } from '../tests/support/operator-client.js';
 
 export interface SqlRunner {
   query(sql: string, params?: unknown[]): Promise<unknown>;

@@ -13,19 +13,25 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { CredentialView } from '../shared/contracts/api.js';
 import {
   api,
   listCredentials,
   type AgentView,
   type Api,
-  type CredentialView,
   type SiteView,
   type TargetView,
-} from './support/api.js';
-import type { ManagedChild } from './support/children.js';
-import { isListening, sleep } from './support/net.js';
-import { ensureRedis, NoRedisError, type RedisHandle } from './support/redis.js';
-import { startAgentChild, startCoordinatorChild, type CoordinatorChild } from './support/stack.js';
+} from '../tests/support/operator-client.js';
+import { stopChildrenYourselfOnSigterm } from '../tests/support/children.js';
+import { isListening } from '../tests/support/ports.js';
+import {
+  startAgent,
+  startCoordinator,
+  type CoordinatorProcess,
+  type ManagedProcess,
+} from '../tests/support/processes.js';
+import { ensureRedis, NoRedisError, type OwnRedis } from '../tests/support/redis.js';
+import { sleep } from '../tests/support/wait.js';
 
 interface DemoCredential {
   site: string;
@@ -210,10 +216,10 @@ function readAgentId(stateDir: string): string | undefined {
 /** Starts the site's agent; enrolls it first when its state folder has no identity yet. */
 async function startSiteAgent(
   client: Api,
-  coordinator: CoordinatorChild,
+  coordinator: CoordinatorProcess,
   site: SiteView,
   disabled: boolean,
-): Promise<{ child: ManagedChild; agentId: string }> {
+): Promise<{ child: ManagedProcess; agentId: string }> {
   const stateDir = join(dataDir, 'agents', site.name);
   const known = readAgentId(stateDir);
   const token = known
@@ -227,7 +233,7 @@ async function startSiteAgent(
     const { items } = await client.get<{ items: AgentView[] }>(`/api/v1/agents?siteId=${site.id}`);
     if (items.find((a) => a.id === known)?.enabled) await client.post(`/api/v1/agents/${known}/disable`);
   }
-  const child = await startAgentChild(
+  const child = await startAgent(
     {
       COORDINATOR_URL: coordinator.url,
       ENROLLMENT_TOKEN: token,
@@ -237,10 +243,17 @@ async function startSiteAgent(
       AGENT_SHUTDOWN_GRACE_MS: '2000',
       LOG_LEVEL: logLevel,
     },
-    join(logDir, `agent-${site.name}.log`),
-    // A disabled agent never gets ready: it heartbeats and waits ("claiming paused").
-    (e) =>
-      e.msg === 'agent ready' || (known !== undefined && disabled && /claiming paused/.test(String(e.msg))),
+    {
+      label: `agent-${site.name}`,
+      logFile: join(logDir, `agent-${site.name}.log`),
+      keepLines: 2000,
+      inheritEnv: true,
+      timeoutMs: 60_000,
+      // A disabled agent never gets ready: it heartbeats and waits ("claiming paused").
+      ready: (e) =>
+        e?.msg === 'agent ready' ||
+        (known !== undefined && disabled && /claiming paused/.test(String(e?.msg))),
+    },
   );
   children.push({ name: `agent ${site.name}`, stop: () => child.stop(10_000) });
   const agentId = readAgentId(stateDir);
@@ -351,9 +364,9 @@ async function main(): Promise<void> {
   }
 
   say(`Starting the demo (data folder ${dataDir}, logs in ${logDir})`);
-  let redis: RedisHandle;
+  let redis: OwnRedis;
   try {
-    redis = await ensureRedis(join(logDir, 'redis.log'));
+    redis = await ensureRedis();
   } catch (err) {
     if (err instanceof NoRedisError) {
       console.error(err.message);
@@ -362,9 +375,9 @@ async function main(): Promise<void> {
     throw err;
   }
   children.push({ name: 'redis', stop: () => redis.stop() });
-  say(redis.child ? `  redis-server started at ${redis.url}` : `  using Redis at ${redis.url}`);
+  say(redis.pid ? `  redis-server started at ${redis.url}` : `  using Redis at ${redis.url}`);
 
-  const coordinator = await startCoordinatorChild(
+  const coordinator = await startCoordinator(
     {
       DATA_DIR: dataDir,
       REDIS_URL: redis.url,
@@ -379,7 +392,13 @@ async function main(): Promise<void> {
       RECONCILE_EVERY_MS: process.env.RECONCILE_EVERY_MS || '5000',
       LOG_LEVEL: logLevel,
     },
-    join(logDir, 'coordinator.log'),
+    {
+      label: 'coordinator',
+      logFile: join(logDir, 'coordinator.log'),
+      keepLines: 2000,
+      inheritEnv: true,
+      timeoutMs: 60_000,
+    },
   );
   children.push({ name: 'coordinator', stop: () => coordinator.stop(15_000) });
   say(`  coordinator listening at ${coordinator.url} (pid ${coordinator.pid})`);
@@ -449,6 +468,7 @@ async function main(): Promise<void> {
 }
 
 let interrupted = 0;
+stopChildrenYourselfOnSigterm();
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     interrupted++;

@@ -11,6 +11,15 @@ export interface Child {
 
 const alive = new Set<ChildProcess>();
 let exitHookInstalled = false;
+let sigtermKills = true;
+
+/**
+ * For a program that stops its children itself on SIGTERM (the demo, the bench): SIGTERM no longer
+ * SIGKILLs them first. They are still killed if this process exits with children left.
+ */
+export function stopChildrenYourselfOnSigterm(): void {
+  sigtermKills = false;
+}
 
 /** Last resort: whatever a test left running dies with the test process. */
 function installExitHook(): void {
@@ -22,6 +31,7 @@ function installExitHook(): void {
   process.once('exit', killAll);
   // Vitest ends its fork workers with SIGTERM, which skips 'exit' handlers.
   process.once('SIGTERM', () => {
+    if (!sigtermKills) return;
     killAll();
     if (process.listenerCount('SIGTERM') === 0) process.kill(process.pid, 'SIGTERM');
   });

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 const handedOut = new Set<number>();
 
@@ -30,4 +30,18 @@ export async function freePort(): Promise<number> {
     }
   }
   throw new Error('no fresh free port after 20 attempts');
+}
+
+/** Whether something accepts TCP connections on host:port (the demo checks its port is free). */
+export function isListening(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }

@@ -1,6 +1,6 @@
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
 import { spawnChild, type Child } from './children.js';
@@ -22,8 +22,8 @@ export interface ManagedProcess {
   /** The first line so far or to come that matches; rejects on timeout or exit. */
   waitForLog(match: LogMatcher, timeoutMs?: number): Promise<string>;
   kill(signal?: NodeJS.Signals): void;
-  /** SIGTERM, SIGKILL after 10 s; resolves with the exit code. */
-  stop(): Promise<number | null>;
+  /** SIGTERM, SIGKILL after `graceMs` (10 s); resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
   exited: Promise<number | null>;
 }
 
@@ -38,6 +38,17 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Runs this script instead of the binary (a test-only entry such as fault-agent.ts, built). */
   script?: string;
+  /** The log file (default tests/artifacts/logs/<label>-<pid>.log); the demo and the bench keep theirs. */
+  logFile?: string;
+  /**
+   * Start from this process's whole environment (the demo and the bench). By default the test
+   * run's own REDIS_* and DATABASE_* variables are left out.
+   */
+  inheritEnv?: boolean;
+  /** Arguments for node before the script (e.g. `--cpu-prof`). */
+  nodeArgs?: string[];
+  /** Keep only the last this many log lines in memory (a long-running demo). */
+  keepLines?: number;
 }
 
 const running = new Set<ManagedProcess>();
@@ -47,11 +58,14 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((p) => p.stop()));
 }
 
-/** process.env without the test run's own REDIS_* and DATABASE_* variables, then `env` on top. */
-function childEnv(env: Env): NodeJS.ProcessEnv {
+/**
+ * process.env without the test run's own REDIS_* and DATABASE_* variables (all of it with `inherit`),
+ * then `env` on top.
+ */
+function childEnv(env: Env, inherit = false): NodeJS.ProcessEnv {
   const merged: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('REDIS_') && !key.startsWith('DATABASE_')) merged[key] = value;
+    if (inherit || (!key.startsWith('REDIS_') && !key.startsWith('DATABASE_'))) merged[key] = value;
   }
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete merged[key];
@@ -60,7 +74,7 @@ function childEnv(env: Env): NodeJS.ProcessEnv {
   return merged;
 }
 
-function entryOf(line: string): LogEntry | null {
+export function entryOf(line: string): LogEntry | null {
   if (!line.startsWith('{')) return null;
   try {
     return JSON.parse(line) as LogEntry;
@@ -72,37 +86,56 @@ function entryOf(line: string): LogEntry | null {
 const matches = (match: LogMatcher, line: string): boolean =>
   match instanceof RegExp ? match.test(line) : match(entryOf(line), line);
 
-function binary(name: string): string {
+/** `dist/<name>/main.js` of this repository, built. */
+export function binary(name: string): string {
   const path = join(REPO_ROOT, 'dist', name, 'main.js');
   if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build first`);
   return path;
 }
 
-function launch(name: string, env: Env, label: string, script?: string): ManagedProcess {
+function launch(name: string, env: Env, label: string, options: StartOptions): ManagedProcess {
+  const { script, logFile, inheritEnv, nodeArgs = [], keepLines } = options;
   if (script !== undefined && !existsSync(script))
     throw new Error(`${script} is missing: run npm run build first`);
-  return launchCommand(process.execPath, [script ?? binary(name)], { env: childEnv(env), label });
+  return launchCommand(process.execPath, [...nodeArgs, script ?? binary(name)], {
+    env: childEnv(env, inheritEnv),
+    label,
+    ...(logFile === undefined ? {} : { logFile }),
+    ...(keepLines === undefined ? {} : { keepLines }),
+  });
+}
+
+export interface LaunchOptions {
+  env: NodeJS.ProcessEnv;
+  label: string;
+  cwd?: string;
+  /** Default tests/artifacts/logs/<label>-<pid>.log. */
+  logFile?: string;
+  /** Keep only the last this many lines in memory (a long-running demo); default all. */
+  keepLines?: number;
 }
 
 /**
- * Runs any command as a managed process (logs kept and written to tests/artifacts/logs/), with
- * exactly `env` (nothing of the test's own environment) in `cwd` (default: the repository).
+ * Runs any command as a managed process (logs kept and written to a file, by default under
+ * tests/artifacts/logs/), with exactly `env` in `cwd` (default: the repository). Used by the tests,
+ * the demo and the bench alike.
  */
 export function launchCommand(
   command: string,
   args: string[],
-  { env, label, cwd = REPO_ROOT }: { env: NodeJS.ProcessEnv; label: string; cwd?: string },
+  { env, label, cwd = REPO_ROOT, logFile, keepLines = Infinity }: LaunchOptions,
 ): ManagedProcess {
   const child: Child = spawnChild(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const logDir = join(ARTIFACTS_DIR, 'logs');
-  mkdirSync(logDir, { recursive: true });
-  const file = createWriteStream(join(logDir, `${label}-${child.pid}.log`));
+  const path = logFile ?? join(ARTIFACTS_DIR, 'logs', `${label}-${child.pid}.log`);
+  mkdirSync(dirname(path), { recursive: true });
+  const file = createWriteStream(path, { flags: 'a' });
   const lines: string[] = [];
   const watchers = new Set<(line: string) => void>();
   for (const stream of [child.process.stdout, child.process.stderr]) {
     if (stream === null) continue;
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
+      if (lines.length > keepLines) lines.shift();
       file.write(`${line}\n`);
       for (const watch of watchers) watch(line);
     });
@@ -145,7 +178,7 @@ export function launchCommand(
     logs: () => [...lines],
     waitForLog,
     kill: (signal = 'SIGTERM') => child.process.kill(signal),
-    stop: () => child.stop(10_000),
+    stop: (graceMs = 10_000) => child.stop(graceMs),
     exited: child.exited,
   };
   running.add(managed);
@@ -180,19 +213,21 @@ async function failStart(proc: ManagedProcess, label: string, error: unknown): P
 }
 
 /**
- * Runs `node dist/coordinator/main.js` on a free port (unless env.PORT is given) and resolves
- * once GET /readyz answers 200. Without DATABASE_URL and DATA_DIR it gets a fresh DATA_DIR.
+ * Runs `node dist/coordinator/main.js` on a free port (unless env.PORT is given and not 0) and
+ * resolves once GET /readyz answers 200 (on env.HOST when it names one). Without DATABASE_URL and
+ * DATA_DIR it gets a fresh DATA_DIR.
  */
 export async function startCoordinator(
   env: Env = {},
   options: StartOptions = {},
 ): Promise<CoordinatorProcess> {
   const { label = 'coordinator', timeoutMs = 30_000 } = options;
-  const port = env.PORT === undefined ? await freePort() : Number(env.PORT);
+  const port = env.PORT === undefined || env.PORT === '0' ? await freePort() : Number(env.PORT);
   const dataDir = env.DATABASE_URL === undefined ? (env.DATA_DIR ?? scratchDir('coordinator')) : env.DATA_DIR;
-  const proc = launch('coordinator', { ...env, PORT: String(port), DATA_DIR: dataDir }, label);
+  const proc = launch('coordinator', { ...env, PORT: String(port), DATA_DIR: dataDir }, label, options);
   removeScratchOnExit(proc, dataDir);
-  const url = `http://127.0.0.1:${port}`;
+  const host = !env.HOST || env.HOST === '0.0.0.0' ? '127.0.0.1' : env.HOST;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const exited = new AbortController();
   proc.exited.then(
     (code) => exited.abort(new Error(`exited with code ${code}`)),
@@ -214,16 +249,20 @@ export async function startCoordinator(
 }
 
 /**
- * Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready'. Without
- * AGENT_STATE_DIR it gets a fresh one (pass one to restart an agent with the same identity).
+ * Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready' (or what `ready`
+ * matches: a disabled agent never gets ready). Without AGENT_STATE_DIR it gets a fresh one (pass one
+ * to restart an agent with the same identity).
  */
-export async function startAgent(env: Env = {}, options: StartOptions = {}): Promise<ManagedProcess> {
-  const { label = 'agent', timeoutMs = 30_000, script } = options;
+export async function startAgent(
+  env: Env = {},
+  options: StartOptions & { ready?: LogMatcher } = {},
+): Promise<ManagedProcess> {
+  const { label = 'agent', timeoutMs = 30_000, ready = (entry) => entry?.msg === 'agent ready' } = options;
   const stateDir = env.AGENT_STATE_DIR ?? scratchDir('agent');
-  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label, script);
+  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label, options);
   removeScratchOnExit(proc, stateDir);
   try {
-    await proc.waitForLog((entry) => entry?.msg === 'agent ready', timeoutMs);
+    await proc.waitForLog(ready, timeoutMs);
   } catch (error) {
     return failStart(proc, label, error);
   }

@@ -39,6 +39,8 @@ export interface PrivateRedisOptions {
 interface Server {
   host: string;
   port: number;
+  /** The local redis-server child's pid (undefined for a container). */
+  pid(): number | undefined;
   stop(): Promise<void>;
   restart(): Promise<void>;
   down(): Promise<void>;
@@ -120,6 +122,7 @@ async function startContainer(args: string[], hostPort?: number): Promise<Server
   return {
     host,
     port,
+    pid: () => undefined,
     stop: async () => {
       await container.stop();
     },
@@ -196,6 +199,7 @@ async function startLocal(persistence: string[] = EPHEMERAL): Promise<Server> {
   return {
     host: '127.0.0.1',
     port,
+    pid: () => child?.pid,
     stop: async () => {
       await halt();
       rmSync(dir, { recursive: true, force: true });
@@ -229,6 +233,42 @@ export async function startRedis(): Promise<RedisServer> {
   if (await dockerAvailable()) return asRedisServer(await startContainer(['--appendonly', 'yes']));
   if (hasLocalBinary()) return asRedisServer(await startLocal());
   throw new Error(NO_REDIS);
+}
+
+export interface OwnRedis extends RedisServer {
+  /** The redis-server child's pid, when this started one (the bench measures its CPU). */
+  pid: number | undefined;
+}
+
+/** Raised by ensureRedis: what to install or set, for a person running the demo or the bench. */
+export class NoRedisError extends Error {
+  constructor() {
+    super(
+      [
+        'No Redis available: REDIS_URL is not set and no `redis-server` binary was found on PATH.',
+        'Either install one:   sudo apt-get install redis-server   (or: brew install redis)',
+        'or point to a server: REDIS_URL=redis://127.0.0.1:6379 npm run demo',
+      ].join('\n'),
+    );
+  }
+}
+
+/**
+ * The Redis of the demo and the bench: REDIS_URL when set (never stopped by us); else a local
+ * `redis-server` child that saves nothing; else NoRedisError (no Docker: the demo runs without it).
+ */
+export async function ensureRedis(): Promise<OwnRedis> {
+  const given = process.env.REDIS_URL;
+  if (given)
+    return {
+      url: given,
+      port: Number(new URL(given).port || 6379),
+      pid: undefined,
+      stop: async () => undefined,
+    };
+  if (!hasLocalBinary()) throw new NoRedisError();
+  const server = await startLocal();
+  return { ...asRedisServer(server), pid: server.pid() };
 }
 
 /**

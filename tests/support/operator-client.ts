@@ -1,4 +1,5 @@
 import { Agent, request } from 'undici';
+import type { CredentialView } from '../../shared/contracts/api.js';
 
 export class ApiError extends Error {
   constructor(
@@ -21,8 +22,9 @@ export interface Api {
 }
 
 /**
- * A small JSON client of the operator API: `api(url, token).get('/api/v1/sites')`. Throws
- * ApiError for a non-2xx answer. Keeps connections alive (many requests in the benchmark).
+ * A JSON client of the operator API for the demo and the bench: `api(url, token).get('/api/v1/sites')`.
+ * Throws ApiError for a non-2xx answer (tests use ./http.ts, which never throws). Keeps connections
+ * alive (many requests in the benchmark).
  */
 export function api(baseUrl: string, token: string, connections = 64): Api {
   const base = baseUrl.replace(/\/+$/, '');
@@ -77,30 +79,6 @@ export interface AgentView {
   enabled: boolean;
   online: boolean;
 }
-export interface CredentialView {
-  id: string;
-  targetId: string;
-  targetName: string;
-  siteId: string;
-  username: string;
-  status: string;
-  statusReason: string | null;
-  lastMessage: string | null;
-  lastResultAt: string | null;
-  lastVerifiedAt: string | null;
-  job: { state: string; kind: string | null };
-}
-export interface SyncRunView {
-  id: string;
-  startedAt: string;
-  finishedAt: string | null;
-  counts: { impacted: number; success: number; unsynced: number; partial: number; failed: number };
-  outcome: string | null;
-}
-export interface SummaryView {
-  byStatus: Record<string, number>;
-}
-
 /** Every credential matching `query` (e.g. `siteId=…`), following the cursor. */
 export async function listCredentials(client: Api, query = ''): Promise<CredentialView[]> {
   const all: CredentialView[] = [];
