@@ -25,6 +25,18 @@ export const STATUS_LABELS: Record<Status, string> = {
   agent_disabled: 'Agent Disabled',
 };
 
+/** Display order on the dashboard's overview: healthy first, then work in progress, then what needs a person. */
+export const DISPLAY_ORDER: readonly Status[] = [
+  'in_sync',
+  'being_synced',
+  'pending_sync',
+  'out_of_sync',
+  'agent_disabled',
+  'change_not_configured',
+  'unsyncable',
+  'not_synced',
+];
+
 /** Why a credential is `out_of_sync`. */
 export const REASONS = [
   'mismatch',

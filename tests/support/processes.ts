@@ -74,7 +74,7 @@ function childEnv(env: Env, inherit = false): NodeJS.ProcessEnv {
   return merged;
 }
 
-export function entryOf(line: string): LogEntry | null {
+function entryOf(line: string): LogEntry | null {
   if (!line.startsWith('{')) return null;
   try {
     return JSON.parse(line) as LogEntry;
@@ -86,8 +86,8 @@ export function entryOf(line: string): LogEntry | null {
 const matches = (match: LogMatcher, line: string): boolean =>
   match instanceof RegExp ? match.test(line) : match(entryOf(line), line);
 
-/** `dist/<name>/main.js` of this repository, built. */
-export function binary(name: string): string {
+/** `dist/<name>/main.js` of this repository (built). */
+function binary(name: string): string {
   const path = join(REPO_ROOT, 'dist', name, 'main.js');
   if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build first`);
   return path;

@@ -1,39 +1,22 @@
-/** The API's shapes as the dashboard reads them, and the words it shows for codes. */
+/**
+ * The API's shapes as the dashboard reads them, and the words it shows for codes. The codes
+ * themselves (statuses, reasons, detail codes, version statuses) and the agent view come from
+ * shared/ through ./vocabulary.ts, generated at build time (coordinator/dashboard/generate-vocabulary.ts).
+ */
+import type { DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
 
-export const STATUSES = [
-  'not_synced',
-  'unsyncable',
-  'agent_disabled',
-  'being_synced',
-  'pending_sync',
-  'change_not_configured',
-  'in_sync',
-  'out_of_sync',
-] as const;
-export type Status = (typeof STATUSES)[number];
-
-/** Display order on the overview: healthy first, then work in progress, then what needs a person. */
-export const DISPLAY_ORDER: Status[] = [
-  'in_sync',
-  'being_synced',
-  'pending_sync',
-  'out_of_sync',
-  'agent_disabled',
-  'change_not_configured',
-  'unsyncable',
-  'not_synced',
-];
-
-export const STATUS_LABELS: Record<Status, string> = {
-  not_synced: 'Not Synced',
-  in_sync: 'In Sync',
-  out_of_sync: 'Out of Sync',
-  being_synced: 'Being Synced',
-  pending_sync: 'Pending Sync',
-  unsyncable: 'Unsyncable',
-  change_not_configured: 'Change not Configured',
-  agent_disabled: 'Agent Disabled',
-};
+export {
+  DETAIL_CODES,
+  DISPLAY_ORDER,
+  REASONS,
+  STATUS_LABELS,
+  STATUSES,
+  type Agent,
+  type DetailCode,
+  type Reason,
+  type Status,
+  type VersionStatus,
+} from './vocabulary.js';
 
 export const STATUS_HELP: Record<Status, string> = {
   not_synced: 'No sync configured: sync is disabled or no adapter handles the target.',
@@ -45,18 +28,6 @@ export const STATUS_HELP: Record<Status, string> = {
   change_not_configured: "A change is wanted but the adapter's change step is not mapped.",
   agent_disabled: 'No enabled agent can take its jobs (site or all its agents disabled).',
 };
-
-export const REASONS = [
-  'mismatch',
-  'unreachable',
-  'locked_or_disabled',
-  'workflow_failed',
-  'change_failed',
-  'change_outcome_unknown',
-  'stale',
-  'error',
-] as const;
-export type Reason = (typeof REASONS)[number];
 
 export const REASON_LABELS: Record<Reason, string> = {
   mismatch: 'Password rejected',
@@ -99,27 +70,6 @@ export const KIND_LABELS: Record<string, string> = {
 export const kindLabel = (kind: string): string => KIND_LABELS[kind] ?? kind;
 
 /** Known cases of a failure (the API's `lastErrorCode`), and what they mean for an operator. */
-export const DETAIL_CODES = [
-  'host_key_changed',
-  'second_factor_required',
-  'tls_certificate_changed',
-  'tls_untrusted',
-  'account_domain_changed',
-  'account_disabled',
-  'account_locked',
-  'account_expired',
-  'password_expired',
-  'password_must_change',
-  'logon_restricted',
-  'guest_session',
-  'password_policy',
-  'password_history',
-  'password_min_age',
-  'change_not_allowed',
-  'account_not_found',
-  'tool_missing',
-] as const;
-export type DetailCode = (typeof DETAIL_CODES)[number];
 export const DETAIL_EXPLAINED: Record<DetailCode, string> = {
   host_key_changed:
     'The SSH server presented a different host key than the one pinned for this target, so the agent refused to log in (it could be another machine listening at that address). If the key was changed on purpose, put the new fingerprint on the target; otherwise find out why before anything else.',
@@ -218,7 +168,7 @@ export interface SyncRun {
   startedAt: string;
   finishedAt: string | null;
   counts: { impacted: number; success: number; unsynced: number; partial: number; failed: number };
-  outcome: 'success' | 'partial' | 'failure' | null;
+  outcome: RunOutcome | null;
   cancelledAt: string | null;
   cancelledBy: string | null;
 }
@@ -275,24 +225,6 @@ export interface Site {
   requireApproval: boolean;
   lastSyncAt: string | null;
 }
-
-export interface Agent {
-  id: string;
-  siteId: string;
-  name: string;
-  host: string;
-  version: string;
-  versionStatus: VersionStatus;
-  adapters: string[];
-  concurrency: number;
-  enabled: boolean;
-  approved: boolean;
-  online: boolean;
-  inFlight: number;
-  lastHeartbeatAt: string | null;
-}
-
-export type VersionStatus = 'up_to_date' | 'update_available' | 'unsupported';
 
 export const VERSION_STATUS_LABELS: Record<VersionStatus, string> = {
   up_to_date: 'Up to date',

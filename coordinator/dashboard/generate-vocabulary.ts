@@ -1,0 +1,85 @@
+/**
+ * Writes coordinator/dashboard/client/vocabulary.ts (git-ignored) from shared/: the statuses, their
+ * labels and display order, the reasons, the detail codes, the agent version statuses and the agent
+ * view. The dashboard client is compiled on its own for the browser and cannot import shared/ (it
+ * needs zod); this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
+ * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
+ * declares none of its own.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { VERSION_STATUSES } from '../../shared/agent-versions.js';
+import { AgentView, RunOutcome } from '../../shared/contracts/api.js';
+import {
+  DETAIL_CODES,
+  DISPLAY_ORDER,
+  REASONS,
+  STATUS_LABELS,
+  STATUSES,
+} from '../../shared/contracts/status.js';
+
+export const VOCABULARY_FILE = fileURLToPath(new URL('./client/vocabulary.ts', import.meta.url));
+
+type JsonSchema = {
+  type?: string | string[];
+  enum?: unknown[];
+  anyOf?: JsonSchema[];
+  items?: JsonSchema;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  description?: string;
+};
+
+/** A TypeScript type for the JSON schema of a view (the shapes the API's views use). */
+function tsType(s: JsonSchema, indent = ''): string {
+  if (s.anyOf) return s.anyOf.map((x) => tsType(x, indent)).join(' | ');
+  if (s.enum) return s.enum.map((v) => JSON.stringify(v)).join(' | ');
+  if (Array.isArray(s.type)) return s.type.map((type) => tsType({ ...s, type }, indent)).join(' | ');
+  switch (s.type) {
+    case 'string':
+      return 'string';
+    case 'number':
+    case 'integer':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    case 'null':
+      return 'null';
+    case 'array':
+      return `${s.items ? wrap(tsType(s.items, indent)) : 'unknown'}[]`;
+    case 'object': {
+      const required = new Set(s.required ?? []);
+      const fields = Object.entries(s.properties ?? {}).map(
+        ([key, value]) =>
+          `${value.description ? `${indent}  /** ${value.description} */\n` : ''}${indent}  ${key}${required.has(key) ? '' : '?'}: ${tsType(value, `${indent}  `)};`,
+      );
+      return `{\n${fields.join('\n')}\n${indent}}`;
+    }
+    default:
+      return 'unknown';
+  }
+}
+const wrap = (t: string) => (t.includes('|') ? `(${t})` : t);
+
+const list = (name: string, type: string, values: readonly string[]) =>
+  `export const ${name} = ${JSON.stringify(values)} as const;\nexport type ${type} = (typeof ${name})[number];\n`;
+
+export function vocabulary(): string {
+  const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
+  return [
+    '// Generated from shared/ by coordinator/dashboard/generate-vocabulary.ts (npm run vocabulary): do not edit.',
+    '',
+    list('STATUSES', 'Status', STATUSES),
+    `export const STATUS_LABELS: Record<Status, string> = ${JSON.stringify(STATUS_LABELS)};\n`,
+    `/** Display order on the overview: healthy first, then work in progress, then what needs a person. */`,
+    `export const DISPLAY_ORDER: readonly Status[] = ${JSON.stringify(DISPLAY_ORDER)};\n`,
+    list('REASONS', 'Reason', REASONS),
+    list('DETAIL_CODES', 'DetailCode', DETAIL_CODES),
+    list('VERSION_STATUSES', 'VersionStatus', VERSION_STATUSES),
+    list('RUN_OUTCOMES', 'RunOutcome', RunOutcome.options),
+    `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(VOCABULARY_FILE, vocabulary());
