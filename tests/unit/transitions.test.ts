@@ -123,7 +123,7 @@ describe('verification results', () => {
   });
 });
 
-describe('change results (the protocol of design section 6)', () => {
+describe('change results (the protocol of docs/change-protocol.md)', () => {
   it('queueing a change stores the pending password sealed, and leaves the current one alone', () => {
     const r = changing();
     markQueued(r, 'change', now);
