@@ -331,7 +331,7 @@ async function main(args: BenchArgs): Promise<void> {
 
   // "Sync now" while a full verification run keeps the agents busy.
   let underLoad: Awaited<ReturnType<typeof syncNowUnderLoad>> | undefined;
-  if (n <= UNDER_LOAD_MAX) {
+  if (args.underLoad && n <= UNDER_LOAD_MAX) {
     const candidates = await client.get<{ items: CredentialView[] }>('/api/v1/credentials?limit=500');
     underLoad = await syncNowUnderLoad(
       client,
@@ -343,7 +343,7 @@ async function main(args: BenchArgs): Promise<void> {
     );
   } else {
     progress.log(
-      `Sync now under load: left out above ${fmt(UNDER_LOAD_MAX)} credentials (one more whole run)`,
+      `Sync now under load: left out (--no-under-load, or above ${fmt(UNDER_LOAD_MAX)} credentials: one more whole run)`,
     );
   }
 

@@ -16,11 +16,13 @@ export interface BenchArgs {
   seedState: 'due' | 'settled' | 'auto';
   /** After the verification runs: one change run of every credential (mass rotation). */
   rotate: boolean;
+  /** The full run with Sync now probes (left out by --no-under-load, and above 200,000 credentials). */
+  underLoad: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--credentials N] [--agents 2] [--concurrency 200] [--runs 3]
                           [--sync-now-tries 50] [--seed api|sql|auto] [--seed-state due|settled|auto]
-                          [--rotate]
+                          [--rotate] [--no-under-load]
 env: REDIS_URL (else a local redis-server child), DATABASE_URL (else a fresh database on
      BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres, dropped at the end)`;
 
@@ -34,6 +36,7 @@ export function parseArgs(argv: string[]): BenchArgs {
     seed: 'auto',
     seedState: 'auto',
     rotate: false,
+    underLoad: true,
   };
   const ints: Record<string, keyof BenchArgs> = {
     '--credentials': 'credentials',
@@ -48,8 +51,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       console.log(USAGE);
       process.exit(0);
     }
-    if (flag === '--rotate') {
-      args.rotate = true;
+    if (flag === '--rotate' || flag === '--no-under-load') {
+      if (flag === '--rotate') args.rotate = true;
+      else args.underLoad = false;
       continue;
     }
     const value = inline ?? argv[++i];
