@@ -9,10 +9,20 @@ export interface BenchArgs {
   syncNowTries: number;
   /** How credentials are created: through the operator API, or inserted in SQL (sealed the same way). */
   seed: 'api' | 'sql' | 'auto';
+  /**
+   * SQL-seeded credentials: `due` (verified first, before the measured runs) or `settled` (in_sync
+   * already); `auto`: due up to 100,000, settled beyond (a million first verifications take long).
+   */
+  seedState: 'due' | 'settled' | 'auto';
+  /** After the verification runs: one change run of every credential (mass rotation). */
+  rotate: boolean;
+  /** The full run with Sync now probes (left out by --no-under-load, and above 200,000 credentials). */
+  underLoad: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--credentials N] [--agents 2] [--concurrency 200] [--runs 3]
-                          [--sync-now-tries 50] [--seed api|sql|auto]
+                          [--sync-now-tries 50] [--seed api|sql|auto] [--seed-state due|settled|auto]
+                          [--rotate] [--no-under-load]
 env: REDIS_URL (else a local redis-server child), DATABASE_URL (else a fresh database on
      BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres, dropped at the end)`;
 
@@ -24,6 +34,9 @@ export function parseArgs(argv: string[]): BenchArgs {
     runs: 3,
     syncNowTries: 50,
     seed: 'auto',
+    seedState: 'auto',
+    rotate: false,
+    underLoad: true,
   };
   const ints: Record<string, keyof BenchArgs> = {
     '--credentials': 'credentials',
@@ -38,7 +51,18 @@ export function parseArgs(argv: string[]): BenchArgs {
       console.log(USAGE);
       process.exit(0);
     }
+    if (flag === '--rotate' || flag === '--no-under-load') {
+      if (flag === '--rotate') args.rotate = true;
+      else args.underLoad = false;
+      continue;
+    }
     const value = inline ?? argv[++i];
+    if (flag === '--seed-state') {
+      if (value !== 'due' && value !== 'settled' && value !== 'auto')
+        throw new Error(`--seed-state: due, settled or auto\n${USAGE}`);
+      args.seedState = value;
+      continue;
+    }
     if (flag === '--seed') {
       if (value !== 'api' && value !== 'sql' && value !== 'auto')
         throw new Error(`--seed: api, sql or auto\n${USAGE}`);

@@ -65,10 +65,70 @@ export const TrustProxySchema = z
     return items;
   });
 
+/** `host:port` or `[v6]:port`. */
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/;
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** A comma-separated list of `host:port` (IPv6 in brackets): Redis Cluster seeds or sentinels. */
+export const HostPortListSchema = z
+  .string()
+  .trim()
+  .transform((value, ctx): HostPort[] => {
+    const items = value
+      .split(',')
+      .map((v) => v.trim())
+      .filter(Boolean);
+    const nodes: HostPort[] = [];
+    for (const item of items) {
+      const m = HOST_PORT.exec(item);
+      const port = Number(m?.[3]);
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected host:port[,host:port…]; '${item}' is not host:port`,
+        });
+        return z.NEVER;
+      }
+      nodes.push({ host: m[1] ?? m[2]!, port });
+    }
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'expected host:port[,host:port…]' });
+      return z.NEVER;
+    }
+    return nodes;
+  });
+
+/**
+ * Which Redis the coordinator uses: one server (REDIS_URL), a Redis Cluster (REDIS_CLUSTER_NODES) or
+ * the master a set of sentinels names (REDIS_SENTINELS, REDIS_SENTINEL_NAME). REDIS_URL gives the
+ * user, password, TLS and (not for a cluster) database of every mode.
+ */
+export type RedisTarget =
+  | { mode: 'single'; url: string }
+  | { mode: 'cluster'; url: string; nodes: HostPort[] }
+  | { mode: 'sentinel'; url: string; sentinels: HostPort[]; name: string; sentinelPassword?: string };
+
 export const CoordinatorEnvSchema = z.object({
   DATABASE_URL: envUrl(['postgres', 'postgresql']).optional(),
   DATA_DIR: z.string().default('./.data'),
   REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Cluster: seed nodes (`host:port,host:port`); the rest of the cluster is discovered. REDIS_URL
+   * then gives only the user, password and TLS (`rediss://`) of every node.
+   */
+  REDIS_CLUSTER_NODES: HostPortListSchema.optional(),
+  /** Redis Sentinel: the sentinels (`host:port,…`) that name the master REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: HostPortListSchema.optional(),
+  REDIS_SENTINEL_NAME: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'letters, digits, ., _ and - only (1-64)' })
+    .optional(),
+  /** The sentinels' own password, when they require one (the master's comes from REDIS_URL). */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   PORT: envInt(0, 65535).default(8080),
   HOST: z.string().default('0.0.0.0'),
   COORDINATOR_ADMIN_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }),
@@ -136,6 +196,8 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   tls: { cert: Buffer; key: Buffer; ca?: Buffer } | undefined;
   /** Agent versions whose claims are taken (AGENT_MIN_VERSION, AGENT_MAX_VERSION, this version). */
   agentVersions: AgentVersionRange;
+  /** REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS… checked together (queues/connect.ts connects). */
+  redis: RedisTarget;
 }
 
 const readPem = (variable: string, path: string | undefined): Buffer | undefined =>
@@ -149,6 +211,32 @@ function loadTls(e: CoordinatorEnv): CoordinatorConfig['tls'] {
   if (!cert) throw configError('TLS_CERT_FILE', 'required with TLS_KEY_FILE or TLS_CLIENT_CA_FILE');
   if (!key) throw configError('TLS_KEY_FILE', 'required with TLS_CERT_FILE');
   return { cert, key, ...(ca ? { ca } : {}) };
+}
+
+function redisTarget(e: CoordinatorEnv): RedisTarget {
+  const url = e.REDIS_URL;
+  if (e.REDIS_CLUSTER_NODES && e.REDIS_SENTINELS) {
+    throw configError('REDIS_SENTINELS', 'set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both');
+  }
+  if (e.REDIS_CLUSTER_NODES) {
+    const db = new URL(url).pathname.replace(/^\//, '');
+    if (db !== '' && db !== '0') {
+      throw configError('REDIS_URL', 'a Redis Cluster has database 0 only: no database number in the URL');
+    }
+    return { mode: 'cluster', url, nodes: e.REDIS_CLUSTER_NODES };
+  }
+  if (e.REDIS_SENTINELS) {
+    if (!e.REDIS_SENTINEL_NAME) throw configError('REDIS_SENTINEL_NAME', 'required with REDIS_SENTINELS');
+    return {
+      mode: 'sentinel',
+      url,
+      sentinels: e.REDIS_SENTINELS,
+      name: e.REDIS_SENTINEL_NAME,
+      ...(e.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: e.REDIS_SENTINEL_PASSWORD } : {}),
+    };
+  }
+  if (e.REDIS_SENTINEL_NAME) throw configError('REDIS_SENTINELS', 'required with REDIS_SENTINEL_NAME');
+  return { mode: 'single', url };
 }
 
 /** Validates the environment once, at start-up. Throws CONFIG_INVALID naming the variable. */
@@ -187,5 +275,6 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
     previousMasterKeys: previous.map(masterKeyFromBase64),
     tls: loadTls(parsed),
     trustProxy: parsed.TRUST_PROXY ?? false,
+    redis: redisTarget(parsed),
   };
 }

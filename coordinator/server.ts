@@ -1,4 +1,3 @@
-import { Redis } from 'ioredis';
 import type { DestinationStream } from 'pino';
 import { parseJobId } from '../shared/contracts/jobs.js';
 import { SecretBox } from '../shared/crypto.js';
@@ -8,6 +7,7 @@ import { buildApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Ctx } from './context.js';
 import { createMetrics } from './metrics.js';
+import { connectRedis } from './queues/connect.js';
 import { readyWithin, REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
@@ -33,15 +33,15 @@ export async function startCoordinator(
   if (applied.length > 0) log.info({ applied }, 'database migrated');
   // Publishing a wake-up serves requests (never waits for Redis); the subscriber waits for it and
   // subscribes again by itself when it is back.
-  const publisher = new Redis(config.REDIS_URL, REQUEST_PATH_OPTIONS);
-  const subscriber = new Redis(config.REDIS_URL, WAITING_OPTIONS);
+  const publisher = connectRedis(config.redis, REQUEST_PATH_OPTIONS);
+  const subscriber = connectRedis(config.redis, WAITING_OPTIONS);
   for (const r of [publisher, subscriber])
     r.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
   const wake = new Wake(publisher, subscriber, config.QUEUE_PREFIX, log);
   await wake.start();
   const metrics = createMetrics();
   const queues = new SiteQueues({
-    redisUrl: config.REDIS_URL,
+    connect: (options) => connectRedis(config.redis, options),
     prefix: config.QUEUE_PREFIX,
     lockMs: config.JOB_LOCK_MS,
     stalledCheckMs: config.STALLED_CHECK_MS,

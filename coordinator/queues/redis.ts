@@ -1,5 +1,6 @@
-import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import { isSyncError, SyncError } from '../../shared/errors.js';
+import type { RedisClient } from './connect.js';
 
 /**
  * How long a connection waits before each new attempt to reach Redis: 0.2 s, 0.4 s, … at most 2 s,
@@ -32,7 +33,7 @@ export const WAITING_OPTIONS: RedisOptions = { maxRetriesPerRequest: null, retry
  * Waits until `connection` is ready, at most `timeoutMs` (false then): at start-up, so the first
  * requests and /readyz do not find a request-path connection still connecting and answer 503.
  */
-export async function readyWithin(connection: Redis, timeoutMs: number): Promise<boolean> {
+export async function readyWithin(connection: RedisClient, timeoutMs: number): Promise<boolean> {
   if (connection.status === 'ready') return true;
   return new Promise<boolean>((resolve) => {
     const done = (ok: boolean) => {
@@ -67,7 +68,7 @@ function unavailable(what: string, why: string): SyncError {
  * connected (nothing is sent), UNAVAILABLE for a connection failure; an answer of Redis (a lock
  * refused, say) is thrown as it is.
  */
-export async function onRedis<T>(connection: Redis, what: string, work: () => Promise<T>): Promise<T> {
+export async function onRedis<T>(connection: RedisClient, what: string, work: () => Promise<T>): Promise<T> {
   if (connection.status !== 'ready') throw unavailable(what, `not connected: ${connection.status}`);
   try {
     return await work();

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { Job, Queue, Worker, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Job, Queue, Worker } from 'bullmq';
+import type { RedisOptions } from 'ioredis';
 import {
   JOB_PRIORITY,
   jobIdFor,
@@ -10,6 +10,7 @@ import {
   type JobKind,
 } from '../../shared/contracts/jobs.js';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from './connect.js';
 import { isRedisUnavailable, onRedis, REQUEST_PATH_OPTIONS, within } from './redis.js';
 import type { Wake } from './wake.js';
 
@@ -36,10 +37,13 @@ interface SiteQueue {
   queue: Queue<JobData>;
   /** Manual processing only: no processor, never started; we call getNextJob with the agent's token. */
   worker: Worker<JobData>;
+  /** The worker's own connection (BullMQ leaves a connection it was given open: closed by us). */
+  workerConnection: RedisClient;
 }
 
 export interface SiteQueuesOptions {
-  redisUrl: string;
+  /** Makes a connection to the coordinator's Redis with these options (queues/connect.ts). */
+  connect: (options: RedisOptions) => RedisClient;
   prefix: string;
   lockMs: number;
   stalledCheckMs: number;
@@ -66,7 +70,7 @@ export interface SiteQueuesOptions {
  */
 export class SiteQueues {
   private readonly sites = new Map<string, SiteQueue>();
-  readonly connection: Redis;
+  readonly connection: RedisClient;
   /** Jobs not added because Redis was unavailable, per site and job id, with when they were asked for. */
   private readonly unsent = new Map<string, Map<string, { job: NewJob; at: number }>>();
   private unsentCount = 0;
@@ -74,7 +78,7 @@ export class SiteQueues {
   private readonly resendTimer: NodeJS.Timeout;
 
   constructor(private readonly opts: SiteQueuesOptions) {
-    this.connection = new Redis(opts.redisUrl, { ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true });
+    this.connection = opts.connect({ ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true });
     this.connection.on('error', (err) => opts.log.warn({ err: err.message }, 'redis connection error'));
     this.connection.on('ready', () => void this.resend());
     this.resendTimer = setInterval(() => void this.resend(), RESEND_EVERY_MS);
@@ -103,15 +107,11 @@ export class SiteQueues {
     const prefix = siteQueuePrefix(this.opts.prefix, siteId);
     const queue = new Queue<JobData>(name, { connection: this.connection, prefix });
     queue.on('error', () => undefined); // the shared connection's errors, logged once by its own handler
-    // Options rather than a connection: BullMQ makes the worker's connection with them as they are,
-    // and its blocking one (unused by manual processing) with maxRetriesPerRequest null, its rule.
-    const connection: ConnectionOptions = {
-      url: this.opts.redisUrl,
-      ...REQUEST_PATH_OPTIONS,
-      enableAutoPipelining: true,
-    };
+    // A connection of its own (BullMQ's rule); BullMQ duplicates it for its blocking connection,
+    // unused by manual processing.
+    const workerConnection = this.opts.connect({ ...REQUEST_PATH_OPTIONS, enableAutoPipelining: true });
     const worker = new Worker<JobData>(name, null, {
-      connection,
+      connection: workerConnection,
       prefix,
       autorun: false,
       lockDuration: this.opts.lockMs,
@@ -127,7 +127,7 @@ export class SiteQueues {
     void worker.startStalledCheckTimer().catch((err: unknown) => {
       this.opts.log.warn({ err, siteId }, 'stalled checker failed to start');
     });
-    site = { queue, worker };
+    site = { queue, worker, workerConnection };
     this.sites.set(siteId, site);
     return site;
   }
@@ -305,7 +305,7 @@ export class SiteQueues {
   async close(): Promise<void> {
     clearInterval(this.resendTimer);
     await Promise.all(
-      [...this.sites.values()].map(async ({ queue, worker }) => {
+      [...this.sites.values()].map(async ({ queue, worker, workerConnection }) => {
         // BullMQ closing a worker whose connections still initialise leaves their rejected set-up
         // commands unhandled; let them settle first (bounded: Redis may be down).
         await Promise.race([
@@ -314,6 +314,7 @@ export class SiteQueues {
         ]);
         await worker.close(true).catch(() => undefined);
         await queue.close().catch(() => undefined);
+        await workerConnection.quit().catch(() => undefined);
       }),
     );
     this.sites.clear();

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import type { Redis } from 'ioredis';
 import type { Logger } from '../../shared/logger.js';
+import type { RedisClient } from './connect.js';
 
 /**
  * Wakes long-polling claims when a site gets new work: at once inside this process, and through one
@@ -12,8 +12,8 @@ export class Wake {
   private readonly channel: string;
 
   constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
     prefix: string,
     private readonly log: Logger,
   ) {

@@ -1,6 +1,6 @@
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Queue, Worker } from 'bullmq';
 import type { Ctx } from '../context.js';
+import { connectRedis, type RedisClient } from '../queues/connect.js';
 import { WAITING_OPTIONS } from '../queues/redis.js';
 import { reconcileQueues } from './reconciler.js';
 import { sweepRuns } from './run-sweep.js';
@@ -37,14 +37,14 @@ export async function runExclusive<T>(
 export class SchedulerRunner {
   private readonly queue: Queue;
   private readonly worker: Worker;
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
   private closing = false;
 
   constructor(private readonly ctx: Ctx) {
     const prefix = `${ctx.config.QUEUE_PREFIX}:{${QUEUE}}`;
     // The worker waits for Redis (blocking commands); the queue (adding the schedulers, kicks) shares
     // the site queues' connection, which never keeps a command for later (queues/redis.ts).
-    this.connection = new Redis(ctx.config.REDIS_URL, WAITING_OPTIONS);
+    this.connection = connectRedis(ctx.config.redis, WAITING_OPTIONS);
     this.connection.on('error', () => undefined);
     this.queue = new Queue(QUEUE, { connection: ctx.queues.connection, prefix });
     // Errors of the shared connection, forwarded (its job scheduler's too): logged by SiteQueues. A
@@ -72,7 +72,7 @@ export class SchedulerRunner {
         return r;
       },
       {
-        connection: this.connection as ConnectionOptions,
+        connection: this.connection,
         prefix,
         concurrency: 1,
         autorun: false,

@@ -20,7 +20,7 @@ describe('site queues: closing', () => {
         const wake = new Wake(publisher, subscriber, prefix, log);
         await wake.start();
         const queues = new SiteQueues({
-          redisUrl: url,
+          connect: (options) => new Redis(url, options),
           prefix,
           lockMs: 30_000,
           stalledCheckMs: 15_000,

@@ -53,6 +53,15 @@ describe('coordinator configuration', () => {
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
     ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: '999' }],
     ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: 'ten minutes' }],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '10.0.0.1' }],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:99999' }],
+    ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000' }],
+    ['REDIS_URL', { REDIS_CLUSTER_NODES: '10.0.0.1:7000', REDIS_URL: 'redis://10.0.0.1:7000/2' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINELS: 'a:26379', REDIS_CLUSTER_NODES: 'b:7000' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINELS: ',' }],
+    ['REDIS_SENTINEL_NAME', { REDIS_SENTINELS: 'a:26379' }],
+    ['REDIS_SENTINEL_NAME', { REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'has space' }],
+    ['REDIS_SENTINELS', { REDIS_SENTINEL_NAME: 'mymaster' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -68,6 +77,42 @@ describe('coordinator configuration', () => {
       loadCoordinatorConfig({ ...good, AGENT_MIN_VERSION: '0.0.1', AGENT_MAX_VERSION: '99.0.0' })
         .agentVersions,
     ).toEqual({ min: '0.0.1', max: '99.0.0', latest: VERSION });
+  });
+
+  it('connects to one Redis, a Redis Cluster or the master of a set of sentinels', () => {
+    expect(loadCoordinatorConfig(good).redis).toEqual({ mode: 'single', url: 'redis://127.0.0.1:6379' });
+    expect(
+      loadCoordinatorConfig({
+        ...good,
+        REDIS_URL: 'rediss://app:secret@ignored:6379',
+        REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-2.internal:7001,[fd00::3]:7002 ',
+      }).redis,
+    ).toEqual({
+      mode: 'cluster',
+      url: 'rediss://app:secret@ignored:6379',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'redis-2.internal', port: 7001 },
+        { host: 'fd00::3', port: 7002 },
+      ],
+    });
+    expect(
+      loadCoordinatorConfig({
+        ...good,
+        REDIS_SENTINELS: 's1:26379,s2:26379',
+        REDIS_SENTINEL_NAME: 'pws-master',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+      }).redis,
+    ).toEqual({
+      mode: 'sentinel',
+      url: 'redis://127.0.0.1:6379',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+      ],
+      name: 'pws-master',
+      sentinelPassword: 'sentinel-secret',
+    });
   });
 
   it('parses TRUST_PROXY as Fastify takes it (default: trust no proxy)', () => {
