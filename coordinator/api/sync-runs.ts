@@ -7,10 +7,11 @@ import { Where } from '../store/where.js';
 import { actorOf, audit } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { markCancelled, withdrawRun } from '../scheduler/run-cancel.js';
-import { startRun } from '../scheduler/runs.js';
+import { markCancelled, withdrawRun } from '../runs/cancel.js';
+import { startRun } from '../runs/start.js';
 import type { Queryable } from '../store/db.js';
-import { syncRunView, type SyncRunRow } from './views.js';
+import { syncRunView } from './views.js';
+import { loadRun, type SyncRunRow } from '../runs/store.js';
 
 export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -112,9 +113,9 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: SyncRunView },
     handler: async ({ params }) => {
-      const { rows } = await ctx.db.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [params.id]);
-      if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
-      return syncRunView(rows[0]);
+      const run = await loadRun(ctx.db, params.id);
+      if (!run) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
+      return syncRunView(run);
     },
   });
 }

@@ -64,7 +64,7 @@ export interface SiteFacts {
   enabledAgents: number;
 }
 
-/** Facts of a stored credential row (see store/credentials.ts). */
+/** Facts of a stored credential row (see credentials/store.ts). */
 export function factsOf(row: CredentialRow, site: SiteFacts, now: Date): StatusFacts {
   return {
     syncEnabled: row.sync_enabled,

@@ -4,7 +4,7 @@ import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
-import { countInRuns } from '../results/runs.js';
+import { countInRuns } from '../runs/count.js';
 import { refreshStatus } from '../credentials/status.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';

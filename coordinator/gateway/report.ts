@@ -9,7 +9,7 @@ import { isRedisUnavailable } from '../queues/redis.js';
 import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
-import { countInRuns } from '../results/runs.js';
+import { countInRuns } from '../runs/count.js';
 import {
   applyResult,
   changed,

@@ -2,7 +2,7 @@ import type { Ctx } from '../context.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
 import { settlePendingSoon } from '../credentials/transitions.js';
-import { leaveRuns } from '../results/runs.js';
+import { leaveRuns } from '../runs/count.js';
 import { dispatch } from '../scheduler/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import type { Queryable } from '../store/db.js';

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import type { Ctx } from '../context.js';
 import { WAITING_OPTIONS } from '../queues/redis.js';
 import { reconcileQueues } from './reconciler.js';
-import { sweepRuns } from './run-sweep.js';
+import { sweepRuns } from '../runs/sweep.js';
 import { tick } from './tick.js';
 
 const QUEUE = 'coordinator';

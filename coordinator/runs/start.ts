@@ -1,6 +1,6 @@
 import type { SyncRunView } from '../../shared/contracts/api.js';
-import type { SyncRunRow } from '../api/views.js';
-import { finishRuns } from '../results/runs.js';
+import { finishRuns } from './count.js';
+import { loadRun, type SyncRunRow } from './store.js';
 import type { Queryable } from '../store/db.js';
 
 export interface NewRun {
@@ -62,6 +62,5 @@ export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
     impacted - eligible,
   ]);
   await finishRuns(q, [run.id, ...superseded.rows.map((r) => r.run_id)], new Date());
-  const result = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [run.id]);
-  return result.rows[0]!;
+  return (await loadRun(q, run.id))!;
 }
