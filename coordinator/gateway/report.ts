@@ -17,7 +17,7 @@ import {
   settlePendingSoon,
   type RunCount,
 } from '../credentials/transitions.js';
-import { dispatch, type Work } from '../scheduler/dispatch.js';
+import { dispatch, type Work } from '../queues/dispatch.js';
 import { historyEntry, saveHistory, type HistoryEntry } from '../credentials/history.js';
 import { rowSealer } from '../credentials/sealing.js';
 import { refreshStatus } from '../credentials/status.js';

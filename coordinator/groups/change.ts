@@ -9,7 +9,7 @@ import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store
 import { countInRuns, finishRuns, type RunResult } from '../runs/count.js';
 import { beginChange, changed, type RunCount } from '../credentials/transitions.js';
 
-import { dispatch, type Work } from '../scheduler/dispatch.js';
+import { dispatch, type Work } from '../queues/dispatch.js';
 import { rowSealer } from '../credentials/sealing.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import {

@@ -3,7 +3,7 @@ import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
 import { settlePendingSoon } from '../credentials/transitions.js';
 import { leaveRuns } from '../runs/count.js';
-import { dispatch } from '../scheduler/dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import type { Queryable } from '../store/db.js';
 import { lockCredential } from './load.js';

@@ -8,7 +8,7 @@ import { deferToWindow } from '../policies/window.js';
 import { countInRuns, type RunResult } from '../runs/count.js';
 import type { Queryable } from '../store/db.js';
 import { takeDueGroups } from '../groups/schedule.js';
-import { dispatch } from './dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 
 export interface TickResult {
   verify: number;

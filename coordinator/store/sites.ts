@@ -1,5 +1,13 @@
-import type { SiteFacts } from '../credentials/status.js';
 import type { Queryable } from './db.js';
+
+/** What the status of a stored credential depends on besides the row itself. */
+export interface SiteFacts {
+  enabled: boolean;
+  /** Agents ever enrolled at the site, revoked ones included. */
+  agents: number;
+  /** Agents that can take jobs now: enabled, approved, not revoked. */
+  enabledAgents: number;
+}
 
 export interface SiteRow {
   id: string;

@@ -5,7 +5,7 @@ import { isSyncError } from '../../shared/errors.js';
 import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets } from '../policies/store.js';
 import { countInRuns } from '../runs/count.js';
-import type { NewJob } from '../queues/site-queues.js';
+import type { NewJob } from './site-queues.js';
 import { beginChange, markQueued, pendingMayBeSet, refuseChange } from '../credentials/transitions.js';
 import { rowSealer } from '../credentials/sealing.js';
 import { refreshStatus } from '../credentials/status.js';
