@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Ctx } from '../context.js';
-import { installStateGauges } from '../metrics.js';
+import { installStateGauges } from '../state-gauges.js';
 import { stateSnapshot } from '../state-snapshot.js';
 import { registerDashboardAssets } from './serve.js';
 
