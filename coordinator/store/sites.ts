@@ -45,3 +45,16 @@ export async function getSite(q: Queryable, id: string): Promise<SiteRow | null>
   const { rows } = await q.query<SiteRow>('SELECT * FROM sites WHERE id = $1', [id]);
   return rows[0] ?? null;
 }
+
+/**
+ * Records that the site's agents reported now (`last_sync_at`), at most once a second: every report
+ * of every agent of the site would otherwise queue on this one row (a lock and a commit per report
+ * batch) for a timestamp shown in seconds.
+ */
+export async function noteSiteSync(q: Queryable, siteId: string): Promise<void> {
+  await q.query(
+    `UPDATE sites SET last_sync_at = now()
+      WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
+    [siteId],
+  );
+}

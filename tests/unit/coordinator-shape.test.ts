@@ -43,7 +43,6 @@ const NOT_MOVED_YET = new Set([
   'gateway/agent-auth.ts',
   'gateway/claim.ts',
   'gateway/enroll.ts',
-  'gateway/report.ts',
   'gateway/routes.ts',
   'groups/change.ts',
   'groups/schedule.ts',
