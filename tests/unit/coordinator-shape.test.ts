@@ -36,7 +36,6 @@ const NOT_MOVED_YET = new Set([
   'api/policies.ts',
   'api/sites.ts',
   'api/sync-groups.ts',
-  'api/sync-runs.ts',
   'api/system.ts',
   'api/targets.ts',
   'api/tokens.ts',
