@@ -52,6 +52,29 @@ export async function recordHeartbeat(
   );
 }
 
+/** Agents not revoked, of one site or all, oldest enrollment first. */
+export async function listAgents(q: Queryable, siteId: string | null): Promise<AgentRow[]> {
+  const { rows } = await q.query<AgentRow>(
+    `SELECT * FROM agents WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR site_id = $1) ORDER BY enrolled_at`,
+    [siteId],
+  );
+  return rows;
+}
+
+/** What an operator can do to an agent (POST /agents/:id/<act>). */
+export type AgentAct = 'enable' | 'disable' | 'approve' | 'revoke';
+
+const AGENT_ACTS: Record<AgentAct, string> = {
+  enable: 'enabled = true',
+  disable: 'enabled = false',
+  approve: 'approved = true',
+  revoke: 'revoked_at = now(), enabled = false',
+};
+
+export async function actOnAgent(q: Queryable, id: string, act: AgentAct): Promise<void> {
+  await q.query(`UPDATE agents SET ${AGENT_ACTS[act]} WHERE id = $1`, [id]);
+}
+
 export async function getAgent(q: Queryable, id: string): Promise<AgentRow | null> {
   const { rows } = await q.query<AgentRow>('SELECT * FROM agents WHERE id = $1', [id]);
   return rows[0] ?? null;
