@@ -32,7 +32,6 @@ const NOT_MOVED_YET = new Set([
   'api/credential-history.ts',
   'api/credentials.ts',
   'api/overview.ts',
-  'api/policies.ts',
   'api/sites.ts',
   'api/sync-groups.ts',
   'api/system.ts',
