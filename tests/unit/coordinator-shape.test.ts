@@ -33,7 +33,6 @@ const NOT_MOVED_YET = new Set([
   'api/overview.ts',
   'api/sites.ts',
   'api/sync-groups.ts',
-  'api/system.ts',
   'api/targets.ts',
   'api/tokens.ts',
   'groups/change.ts',
