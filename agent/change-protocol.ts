@@ -35,7 +35,7 @@ export async function runVerify(p: Primitives, password: string): Promise<JobOut
  * change (docs/change-protocol.md): idempotent, and never attempted on an account whose current password does
  * not work. Any doubt whether the target took the new password ends `change_outcome_unknown`, so
  * the coordinator keeps both passwords and reconciles; every other failure says this attempt sent
- * nothing (the coordinator relies on it: coordinator/results/transitions.ts).
+ * nothing (the coordinator relies on it: coordinator/credentials/transitions.ts).
  */
 export interface ChangeOptions {
   /**

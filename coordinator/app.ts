@@ -6,7 +6,9 @@ import { isSyncError, SyncError } from '../shared/errors.js';
 import { AuthLimiter, isUnguessableToken, sourceKey } from './http/auth-limiter.js';
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
+import { registerCredentialHistoryRoutes } from './api/credential-history.js';
 import { registerCredentialRoutes } from './api/credentials.js';
+import { registerOverviewRoutes } from './api/overview.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -155,6 +157,8 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerAuditRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
   registerGateway(ctx, routes);
-  registerOperatorSurfaces(ctx, app, routes);
+  registerOverviewRoutes(ctx, routes);
+  registerCredentialHistoryRoutes(ctx, routes);
+  registerOperatorSurfaces(ctx, app);
   return { app, routes };
 }

@@ -2,7 +2,7 @@ import type { SecretBox } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Metrics } from './metrics.js';
-import type { ScheduleCounts } from './results/schedule-counts.js';
+import type { ScheduleCounts } from './runs/schedule-counts.js';
 import type { SiteQueues } from './queues/site-queues.js';
 import type { Wake } from './queues/wake.js';
 import type { Db } from './store/db.js';

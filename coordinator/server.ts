@@ -11,7 +11,7 @@ import { connectRedis } from './queues/connect.js';
 import { readyWithin, REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
 import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
-import { ScheduleCounts } from './results/schedule-counts.js';
+import { ScheduleCounts } from './runs/schedule-counts.js';
 import { SchedulerRunner } from './scheduler/runner.js';
 import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';

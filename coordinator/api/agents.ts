@@ -6,7 +6,7 @@ import type { Ctx } from '../context.js';
 import { audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { refreshSiteStatuses } from '../credentials/refresh.js';
-import { getAgent, type AgentRow } from '../store/agents.js';
+import { actOnAgent, getAgent, listAgents, type AgentAct } from '../store/agents.js';
 import { agentView } from './views.js';
 
 export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
@@ -23,20 +23,17 @@ export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
       schema: z.object({ items: z.array(AgentView), agentVersions: AgentVersionRangeSchema }),
     },
     handler: async ({ query }) => {
-      const { rows } = await ctx.db.query<AgentRow>(
-        `SELECT * FROM agents WHERE revoked_at IS NULL AND ($1::uuid IS NULL OR site_id = $1) ORDER BY enrolled_at`,
-        [query.siteId ?? null],
-      );
+      const rows = await listAgents(ctx.db, query.siteId ?? null);
       const now = Date.now();
       const versions = ctx.config.agentVersions;
       return { items: rows.map((a) => agentView(a, versions, now)), agentVersions: versions };
     },
   });
-  const actions: { path: string; set: string; action: string }[] = [
-    { path: 'enable', set: 'enabled = true', action: 'agent.enable' },
-    { path: 'disable', set: 'enabled = false', action: 'agent.disable' },
-    { path: 'approve', set: 'approved = true', action: 'agent.approve' },
-    { path: 'revoke', set: 'revoked_at = now(), enabled = false', action: 'agent.revoke' },
+  const actions: { path: AgentAct; action: string }[] = [
+    { path: 'enable', action: 'agent.enable' },
+    { path: 'disable', action: 'agent.disable' },
+    { path: 'approve', action: 'agent.approve' },
+    { path: 'revoke', action: 'agent.revoke' },
   ];
   for (const a of actions) {
     routes.add({
@@ -51,7 +48,7 @@ export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
         const before = await getAgent(ctx.db, params.id);
         if (!before || before.revoked_at) throw new SyncError('NOT_FOUND', `agent ${params.id} not found`);
         await ctx.db.tx(async (q) => {
-          await q.query(`UPDATE agents SET ${a.set} WHERE id = $1`, [params.id]);
+          await actOnAgent(q, params.id, a.path);
           await audit(q, req, a.action, 'agent', params.id, { siteId: before.site_id });
         });
         await refreshSiteStatuses(ctx, before.site_id);

@@ -14,7 +14,7 @@ interface HistoryRow {
 
 /**
  * A credential's status history: every settled status it took, newest first (written with the
- * credential itself, see store/credentials.ts saveCredentials).
+ * credential itself, see credentials/store.ts saveCredentials).
  */
 export function registerCredentialHistoryRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({

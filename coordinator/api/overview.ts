@@ -3,7 +3,8 @@ import { OverviewView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
-import { syncRunView, type SyncRunRow } from './views.js';
+import { syncRunView } from './views.js';
+import type { SyncRunRow } from '../runs/store.js';
 
 /** How far back "With Issues" looks for runs that ended partial or failed. */
 const ISSUES_WINDOW_DAYS = 7;

@@ -6,7 +6,7 @@ import type { Ctx } from '../context.js';
 import { audit } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { PasswordRulesSchema } from '../policies/rules.js';
-import { getPolicy, parsePolicyRow, policyView, type PolicyRow } from '../policies/store.js';
+import { getPolicy, insertPolicy, listPolicies, policyView } from '../policies/store.js';
 import { MaintenanceWindowSchema } from '../policies/window.js';
 
 const DAY_S = 86_400;
@@ -50,19 +50,15 @@ export function registerPolicyRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ body }, req) => {
       const id = randomUUID();
       const row = await ctx.db.tx(async (q) => {
-        const inserted = await q.query<PolicyRow>(
-          `INSERT INTO policies (id, name, rules, verify_interval_s, rotate_interval_s, maintenance_window)
-           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING *`,
-          [
-            id,
-            body.name,
-            JSON.stringify(body.rules),
-            body.verifyIntervalSeconds,
-            body.rotateIntervalSeconds ?? null,
-            body.maintenanceWindow ? JSON.stringify(body.maintenanceWindow) : null,
-          ],
-        );
-        if (inserted.rows.length === 0) {
+        const inserted = await insertPolicy(q, {
+          id,
+          name: body.name,
+          rules: body.rules,
+          verify_interval_s: body.verifyIntervalSeconds,
+          rotate_interval_s: body.rotateIntervalSeconds ?? null,
+          maintenance_window: body.maintenanceWindow ?? null,
+        });
+        if (!inserted) {
           throw new SyncError('CONFLICT', `name: a policy named '${body.name}' exists`);
         }
         await audit(q, req, 'policy.create', 'policy', id, { name: body.name });
@@ -80,8 +76,8 @@ export function registerPolicyRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'viewer',
     response: { status: 200, schema: listOf(PolicyView) },
     handler: async () => {
-      const { rows } = await ctx.db.query<PolicyRow>('SELECT * FROM policies ORDER BY name');
-      return { items: rows.map((r) => policyView(parsePolicyRow(r))), nextCursor: null };
+      const rows = await listPolicies(ctx.db);
+      return { items: rows.map(policyView), nextCursor: null };
     },
   });
 

@@ -26,7 +26,8 @@ import { requirePolicy, rulesForTargets } from '../policies/store.js';
 import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
-import { syncRunView, type SyncRunRow } from './views.js';
+import { syncRunView } from './views.js';
+import type { SyncRunRow } from '../runs/store.js';
 
 /**
  * Groups as the API shows them: members (primary first), statuses, last run with its items. Three

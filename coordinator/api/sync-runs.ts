@@ -3,14 +3,13 @@ import { z } from 'zod';
 import { CreateSyncRunBody, listOf, SyncRunListQuery, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { Where } from '../store/where.js';
 import { actorOf, audit } from '../http/actor.js';
-import { decodeCursor, encodeCursor, TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
+import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { markCancelled, withdrawRun } from '../scheduler/run-cancel.js';
-import { startRun } from '../scheduler/runs.js';
-import type { Queryable } from '../store/db.js';
-import { syncRunView, type SyncRunRow } from './views.js';
+import { markCancelled, withdrawRun } from '../runs/cancel.js';
+import { requireScope, startRun } from '../runs/start.js';
+import { syncRunView } from './views.js';
+import { listRuns, loadRun } from '../runs/store.js';
 
 export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -55,21 +54,13 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: listOf(SyncRunView) },
     handler: async ({ query }) => {
       const after = query.cursor ? decodeCursor(query.cursor, z.tuple([TimeKey, UuidKey])) : null;
-      const where = new Where();
-      // Ties on started_at (one statement can start several runs) are ordered by id: none is skipped.
-      if (after) where.add(`(r.started_at, r.id) < (${timeKeyParam(1)}, $2::uuid)`, after[0], after[1]);
-      if (query.outcome === 'running') where.add('r.finished_at IS NULL');
-      else if (query.outcome === 'issues')
-        where.add("r.finished_at IS NOT NULL AND r.outcome IN ('partial', 'failure')");
-      else if (query.outcome) where.add('r.finished_at IS NOT NULL AND r.outcome = $1', query.outcome);
-      if (query.siteId) where.add("(r.scope->>'siteId') = $1", query.siteId);
-      if (query.since) where.add('r.started_at >= $1::timestamptz', query.since);
-      const limit = where.param(query.limit + 1);
-      const { rows } = await ctx.db.query<SyncRunRow & { sort_key: string }>(
-        `SELECT r.*, ${timeKeySql('r.started_at')} AS sort_key FROM sync_runs r ${where}
-          ORDER BY r.started_at DESC, r.id DESC LIMIT ${limit}`,
-        where.params,
-      );
+      const rows = await listRuns(ctx.db, {
+        after,
+        outcome: query.outcome,
+        siteId: query.siteId,
+        since: query.since,
+        limit: query.limit + 1,
+      });
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
       return {
@@ -112,39 +103,12 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: SyncRunView },
     handler: async ({ params }) => {
-      const { rows } = await ctx.db.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [params.id]);
-      if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
-      return syncRunView(rows[0]);
+      const run = await loadRun(ctx.db, params.id);
+      if (!run) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
+      return syncRunView(run);
     },
   });
 }
 
 /** How long a cancel request withdraws work before it answers (the run sweep finishes the rest). */
 const CANCEL_BUDGET_MS = 5000;
-
-const SCOPE_TABLES = { siteId: 'sites', targetId: 'targets', groupId: 'sync_groups' } as const;
-
-/**
- * Each id a scope names must exist: a run over a site that is not there would start, impact nothing
- * and report success. A 400 names the field (`body.scope.siteId`).
- */
-async function requireScope(q: Queryable, scope: SyncRunView['scope']): Promise<void> {
-  const issues: { field: string; message: string }[] = [];
-  for (const [field, table] of Object.entries(SCOPE_TABLES) as [keyof typeof SCOPE_TABLES, string][]) {
-    const id = scope[field];
-    if (id === undefined) continue;
-    const { rowCount } = await q.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id]);
-    if (!rowCount)
-      issues.push({
-        field: `body.scope.${field}`,
-        message: `no such ${table.replace(/s$/, '').replace('_', ' ')}`,
-      });
-  }
-  if (issues.length > 0) {
-    throw new SyncError(
-      'VALIDATION_FAILED',
-      `invalid body: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
-      { issues },
-    );
-  }
-}

@@ -1,6 +1,7 @@
 import type { Ctx } from '../context.js';
 import { openApiDocument } from '../http/openapi.js';
 import type { Routes } from '../http/routes.js';
+import { ping } from '../store/db.js';
 import { VERSION } from '../../shared/version.js';
 
 export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
@@ -27,7 +28,7 @@ export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
           new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref()),
         ]).catch(() => false);
       const [postgres, redis] = await Promise.all([
-        check(() => ctx.db.query('SELECT 1')),
+        check(() => ping(ctx.db)),
         check(() => ctx.queues.call('readiness check', () => ctx.queues.connection.ping())),
       ]);
       const ok = postgres && redis;

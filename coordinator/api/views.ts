@@ -3,6 +3,7 @@ import { STATUS_LABELS } from '../../shared/contracts/status.js';
 import type { CredentialView, SyncRunView } from '../../shared/contracts/api.js';
 import { isOnline, type AgentRow } from '../store/agents.js';
 import type { CredentialRow } from '../credentials/store.js';
+import type { SyncRunRow } from '../runs/store.js';
 import type { SiteRow } from '../store/sites.js';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -62,24 +63,6 @@ export const credentialView = (c: CredentialRow): CredentialView => ({
   consecutiveFailures: c.consecutive_failures,
   createdAt: c.created_at.toISOString(),
 });
-
-export interface SyncRunRow {
-  id: string;
-  kind: 'verify' | 'change';
-  trigger: string;
-  scope: SyncRunView['scope'];
-  created_by: string;
-  started_at: Date;
-  finished_at: Date | null;
-  impacted: number;
-  success: number;
-  unsynced: number;
-  partial: number;
-  failed: number;
-  outcome: SyncRunView['outcome'];
-  cancelled_at: Date | null;
-  cancelled_by: string | null;
-}
 
 export const syncRunView = (r: SyncRunRow): SyncRunView => ({
   id: r.id,

@@ -1,6 +1,7 @@
 import type { Reason, Status } from '../../shared/contracts/status.js';
 import { capabilitiesOf, isSupportedKind, type Capabilities } from '../../shared/targets/index.js';
 import type { CredentialRow } from './store.js';
+import type { SiteFacts } from '../store/sites.js';
 
 /** Everything a credential's status depends on. */
 export interface StatusFacts {
@@ -55,16 +56,7 @@ export function deriveStatus(f: StatusFacts): DerivedStatus {
   return { status: 'out_of_sync', reason: 'stale' };
 }
 
-/** What the status of a stored credential depends on besides the row itself. */
-export interface SiteFacts {
-  enabled: boolean;
-  /** Agents ever enrolled at the site, revoked ones included. */
-  agents: number;
-  /** Agents that can take jobs now: enabled, approved, not revoked. */
-  enabledAgents: number;
-}
-
-/** Facts of a stored credential row (see store/credentials.ts). */
+/** Facts of a stored credential row (see credentials/store.ts). */
 export function factsOf(row: CredentialRow, site: SiteFacts, now: Date): StatusFacts {
   return {
     syncEnabled: row.sync_enabled,

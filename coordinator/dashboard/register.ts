@@ -1,19 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import { registerCredentialHistoryRoutes } from '../api/credential-history.js';
-import { registerOverviewRoutes } from '../api/overview.js';
 import type { Ctx } from '../context.js';
-import type { Routes } from '../http/routes.js';
-import { installStateGauges } from '../metrics.js';
+import { installStateGauges } from '../state-gauges.js';
 import { stateSnapshot } from '../state-snapshot.js';
 import { registerDashboardAssets } from './serve.js';
 
 /**
- * The operator surfaces beyond the core API: the dashboard (`/`, `/ui/…`), the API routes it reads
- * (overview, status history), and the scrape-time gauges of GET /metrics.
+ * The operator surfaces beyond the API: the dashboard (`/`, `/ui/…`) and the scrape-time gauges of
+ * GET /metrics. The API routes the dashboard reads (api/overview.ts, api/credential-history.ts) are
+ * registered with the others (app.ts).
  */
-export function registerOperatorSurfaces(ctx: Ctx, app: FastifyInstance, routes: Routes): void {
+export function registerOperatorSurfaces(ctx: Ctx, app: FastifyInstance): void {
   registerDashboardAssets(app);
-  registerOverviewRoutes(ctx, routes);
-  registerCredentialHistoryRoutes(ctx, routes);
   installStateGauges(ctx.metrics, () => stateSnapshot(ctx));
 }

@@ -3,7 +3,7 @@ import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { AGENT_TOKEN, bearerToken } from '../http/bearer.js';
-import type { AgentRow } from '../store/agents.js';
+import { loadAgentWithSite, type AgentRow } from '../store/agents.js';
 
 /** Agent credentials look like `pwa_<agentId>.<secret>`; operator tokens never do. */
 export const AGENT_TOKEN_PREFIX = 'pwa_';
@@ -30,12 +30,7 @@ export async function identifyAgent(ctx: Ctx, authorization: string | undefined)
   const token = bearerToken(authorization);
   const match = token ? AGENT_TOKEN.exec(token) : null;
   if (!token || !match) throw new SyncError('UNAUTHENTICATED', 'an agent token is required');
-  // One round trip per gateway call: the agent and whether its site is enabled.
-  const { rows } = await ctx.db.query<IdentifiedAgent>(
-    'SELECT a.*, s.enabled AS site_enabled FROM agents a JOIN sites s ON s.id = a.site_id WHERE a.id = $1',
-    [match[1]],
-  );
-  const agent = rows[0];
+  const agent = await loadAgentWithSite(ctx.db, match[1]!);
   if (!agent || agent.revoked_at || !safeEqualHex(agent.token_hash, hashToken(token))) {
     throw new SyncError('UNAUTHENTICATED', 'agent token invalid or revoked');
   }

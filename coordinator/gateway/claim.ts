@@ -4,9 +4,9 @@ import type { ClaimedJob } from '../../shared/contracts/gateway.js';
 import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
-import { countInRuns } from '../results/runs.js';
+import { countInRuns } from '../runs/count.js';
 import { refreshStatus } from '../credentials/status.js';
-import type { AgentRow } from '../store/agents.js';
+import { agentMayWork, type AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
@@ -51,7 +51,7 @@ export async function claim(
     await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS), signal);
     // The agent was authenticated when the call began; it (or its site) may have been disabled or
     // revoked while it waited. Its next call gets the 403/401.
-    if (!(await stillAllowed(ctx, agent))) return [];
+    if (!(await agentMayWork(ctx.db, agent.id))) return [];
   }
 }
 
@@ -76,15 +76,6 @@ async function takeUnlessUnavailable(
     );
     return [];
   }
-}
-
-async function stillAllowed(ctx: Ctx, agent: AgentRow): Promise<boolean> {
-  const { rows } = await ctx.db.query<{ ok: boolean }>(
-    `SELECT (a.enabled AND a.approved AND a.revoked_at IS NULL AND s.enabled) AS ok
-       FROM agents a JOIN sites s ON s.id = a.site_id WHERE a.id = $1`,
-    [agent.id],
-  );
-  return rows[0]?.ok === true;
 }
 
 interface Taken {

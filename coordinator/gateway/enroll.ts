@@ -5,6 +5,7 @@ import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { refreshSiteStatuses } from '../credentials/refresh.js';
 import { recordAudit } from '../store/audit.js';
+import { insertEnrolledAgent, takeEnrollmentGrant } from '../store/enrollment.js';
 import { agentToken } from './agent-auth.js';
 
 /**
@@ -13,36 +14,21 @@ import { agentToken } from './agent-auth.js';
  */
 export async function enroll(ctx: Ctx, req: EnrollRequest): Promise<EnrollResponse> {
   const result = await ctx.db.tx(async (q) => {
-    const { rows } = await q.query<{ id: string; site_id: string; require_approval: boolean }>(
-      `SELECT e.id, e.site_id, s.require_approval FROM enrollment_tokens e JOIN sites s ON s.id = e.site_id
-        WHERE e.token_hash = $1 AND e.uses_left > 0 AND e.expires_at > now() AND e.revoked_at IS NULL
-        FOR UPDATE OF e`,
-      [hashToken(req.enrollmentToken)],
-    );
-    const grant = rows[0];
+    const grant = await takeEnrollmentGrant(q, hashToken(req.enrollmentToken));
     if (!grant) throw new SyncError('ENROLLMENT_INVALID');
     const agentId = randomUUID();
     const token = agentToken(agentId, randomSecret());
     const approved = !grant.require_approval;
-    await q.query(
-      `INSERT INTO agents (id, site_id, name, host, version, adapters, concurrency, approved, token_hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [
-        agentId,
-        grant.site_id,
-        req.name,
-        req.host,
-        req.version,
-        req.adapters,
-        req.concurrency,
-        approved,
-        hashToken(token),
-      ],
-    );
-    await q.query(
-      'UPDATE enrollment_tokens SET uses_left = uses_left - 1, used_at = now(), used_by = $2 WHERE id = $1',
-      [grant.id, agentId],
-    );
+    await insertEnrolledAgent(q, grant, {
+      id: agentId,
+      name: req.name,
+      host: req.host,
+      version: req.version,
+      adapters: req.adapters,
+      concurrency: req.concurrency,
+      approved,
+      tokenHash: hashToken(token),
+    });
     await recordAudit(q, [
       {
         actorType: 'agent',

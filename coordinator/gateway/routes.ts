@@ -17,7 +17,7 @@ import {
 import { unsupportedReason, versionStatus } from '../../shared/agent-versions.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
-import type { AgentRow } from '../store/agents.js';
+import { recordHeartbeat, type AgentRow } from '../store/agents.js';
 import { agentState, refuseUnsupportedVersion, type IdentifiedAgent } from './agent-auth.js';
 import { claim } from './claim.js';
 import { enroll } from './enroll.js';
@@ -58,11 +58,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: HeartbeatResponseSchema },
     handler: async ({ body }, req) => {
       const agent = req.agent as IdentifiedAgent;
-      await ctx.db.query(
-        `UPDATE agents SET last_heartbeat_at = now(), in_flight = $2, version = coalesce($3, version),
-                concurrency = coalesce($4, concurrency) WHERE id = $1`,
-        [agent.id, body.inFlight, body.version ?? null, body.concurrency ?? null],
-      );
+      await recordHeartbeat(ctx.db, agent.id, body);
       const version = body.version ?? agent.version;
       const message = unsupportedReason(version, ctx.config.agentVersions);
       return {

@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { SyncError } from '../../shared/errors.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
-import type { SyncRunRow } from '../api/views.js';
+import { loadRun, type SyncRunRow } from '../runs/store.js';
 import type { Ctx } from '../context.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
-import { countInRuns, finishRuns, type RunResult } from '../results/runs.js';
+import { countInRuns, finishRuns, type RunResult } from '../runs/count.js';
 import { beginChange, changed, type RunCount } from '../credentials/transitions.js';
 
-import { dispatch, type Work } from '../scheduler/dispatch.js';
+import { dispatch, type Work } from '../queues/dispatch.js';
 import { rowSealer } from '../credentials/sealing.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import {
@@ -138,8 +138,7 @@ export async function startGroupChange(
       WHERE id = $1`,
     [group.id, runId, primary.pending_id, ctx.box.seal(password, group.id, GROUP_SECRET_FIELD)],
   );
-  const { rows: run } = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [runId]);
-  return run[0]!;
+  return (await loadRun(q, runId))!;
 }
 
 /** A settled change (success, failure) of a credential that is in a sync group. */

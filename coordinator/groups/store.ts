@@ -1,4 +1,4 @@
-import type { SyncRunRow } from '../api/views.js';
+import type { SyncRunRow } from '../runs/store.js';
 import type { RunCount } from '../credentials/transitions.js';
 import type { Queryable } from '../store/db.js';
 

@@ -7,7 +7,7 @@ import type { CredentialRow } from '../credentials/store.js';
 import { beginChange, resumeByOperator } from '../credentials/transitions.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { getPolicy } from '../policies/store.js';
-import { dispatch } from '../scheduler/dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import type { Queryable } from '../store/db.js';
 import { lockCredential } from './load.js';

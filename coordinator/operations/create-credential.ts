@@ -6,7 +6,7 @@ import { refreshAndSave } from '../credentials/refresh.js';
 import { insertCredential, type CredentialRow } from '../credentials/store.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { requirePolicy, rulesForTargets } from '../policies/store.js';
-import { dispatch } from '../scheduler/dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import { getTarget } from '../store/targets.js';
 import { lockCredential } from './load.js';

@@ -1,7 +1,7 @@
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
-import { leaveRuns } from '../results/runs.js';
+import { leaveRuns } from '../runs/count.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import { deleteCredentialRow } from '../credentials/store.js';
 import { lockCredential } from './load.js';

@@ -4,7 +4,7 @@ import type { CredentialRow } from '../credentials/store.js';
 import { resumeByOperator } from '../credentials/transitions.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { getPolicy } from '../policies/store.js';
-import { dispatch } from '../scheduler/dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import { lockCredential } from './load.js';
 

@@ -2,7 +2,7 @@ import type { Ctx } from '../context.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
 import { resumeByOperator } from '../credentials/transitions.js';
-import { dispatch } from '../scheduler/dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import { lockCredential } from './load.js';
 

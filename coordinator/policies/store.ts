@@ -28,6 +28,35 @@ export async function loadPolicies(q: Queryable, ids: (string | null)[]): Promis
   return new Map(rows.map((r) => [r.id, parsePolicyRow(r)]));
 }
 
+/** Every policy, by name. */
+export async function listPolicies(q: Queryable): Promise<PolicyRow[]> {
+  const { rows } = await q.query<PolicyRow>('SELECT * FROM policies ORDER BY name');
+  return rows.map(parsePolicyRow);
+}
+
+/** Inserts a policy; false when one of that name exists (nothing inserted). */
+export async function insertPolicy(
+  q: Queryable,
+  p: Pick<
+    PolicyRow,
+    'id' | 'name' | 'rules' | 'verify_interval_s' | 'rotate_interval_s' | 'maintenance_window'
+  >,
+): Promise<boolean> {
+  const { rows } = await q.query(
+    `INSERT INTO policies (id, name, rules, verify_interval_s, rotate_interval_s, maintenance_window)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id`,
+    [
+      p.id,
+      p.name,
+      JSON.stringify(p.rules),
+      p.verify_interval_s,
+      p.rotate_interval_s,
+      p.maintenance_window ? JSON.stringify(p.maintenance_window) : null,
+    ],
+  );
+  return rows.length > 0;
+}
+
 export async function getPolicy(q: Queryable, id: string): Promise<PolicyRow | null> {
   return (await loadPolicies(q, [id])).get(id) ?? null;
 }

@@ -3,7 +3,7 @@ import { jobIdFor, type JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
 import { loadCredentials, saveCredentials } from '../credentials/store.js';
 import { markMissing } from '../credentials/transitions.js';
-import { dispatch } from './dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 
 const PAGE = 1000;
 

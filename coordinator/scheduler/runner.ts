@@ -3,7 +3,7 @@ import type { Ctx } from '../context.js';
 import { connectRedis, type RedisClient } from '../queues/connect.js';
 import { WAITING_OPTIONS } from '../queues/redis.js';
 import { reconcileQueues } from './reconciler.js';
-import { sweepRuns } from './run-sweep.js';
+import { sweepRuns } from '../runs/sweep.js';
 import { tick } from './tick.js';
 
 const QUEUE = 'coordinator';

@@ -5,10 +5,10 @@ import { siteFacts } from '../store/sites.js';
 import { capabilitiesOf } from '../../shared/targets/index.js';
 import { loadPolicies } from '../policies/store.js';
 import { deferToWindow } from '../policies/window.js';
-import { countInRuns, type RunResult } from '../results/runs.js';
+import { countInRuns, type RunResult } from '../runs/count.js';
 import type { Queryable } from '../store/db.js';
 import { takeDueGroups } from '../groups/schedule.js';
-import { dispatch } from './dispatch.js';
+import { dispatch } from '../queues/dispatch.js';
 
 export interface TickResult {
   verify: number;

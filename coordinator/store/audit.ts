@@ -1,5 +1,6 @@
 import { storableJson, storableText } from '../../shared/text.js';
 import type { Queryable } from './db.js';
+import { Where } from './where.js';
 
 export type ActorType = 'operator' | 'agent' | 'system';
 
@@ -59,4 +60,46 @@ export function auditOperator(
       details: { ...details, reqId: by.requestId },
     },
   ]);
+}
+
+/** An `audit_events` row. */
+export interface AuditRow {
+  id: number;
+  at: Date;
+  actor_type: string;
+  actor_id: string;
+  action: string;
+  object_type: string;
+  object_id: string | null;
+  details: Record<string, unknown>;
+}
+
+/** Filters of GET /audit; `before` is the id of the previous page's last event. */
+export interface AuditFilter {
+  before: number | null;
+  actor?: string | undefined;
+  action?: string | undefined;
+  objectId?: string | undefined;
+  objectType?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  limit: number;
+}
+
+/** Audit events, newest first. */
+export async function listAuditEvents(q: Queryable, f: AuditFilter): Promise<AuditRow[]> {
+  const where = new Where();
+  if (f.before !== null) where.add('id < $1::bigint', f.before);
+  if (f.actor) where.add('actor_id = $1', f.actor);
+  if (f.action) where.add('action = $1', f.action);
+  if (f.objectId) where.add('object_id = $1', f.objectId);
+  if (f.objectType) where.add('object_type = $1', f.objectType);
+  if (f.since) where.add('at >= $1::timestamptz', f.since);
+  if (f.until) where.add('at < $1::timestamptz', f.until);
+  const limit = where.param(f.limit);
+  const { rows } = await q.query<AuditRow>(
+    `SELECT * FROM audit_events ${where} ORDER BY id DESC LIMIT ${limit}`,
+    where.params,
+  );
+  return rows;
 }

@@ -187,3 +187,8 @@ export async function connectDb(config: {
     ? connectPg(config.DATABASE_URL)
     : connectPglite(join(config.DATA_DIR, 'postgres'));
 }
+
+/** One round trip: whether the database answers (readiness). */
+export async function ping(q: Queryable): Promise<void> {
+  await q.query('SELECT 1');
+}

@@ -1,5 +1,13 @@
-import type { SiteFacts } from '../credentials/status.js';
 import type { Queryable } from './db.js';
+
+/** What the status of a stored credential depends on besides the row itself. */
+export interface SiteFacts {
+  enabled: boolean;
+  /** Agents ever enrolled at the site, revoked ones included. */
+  agents: number;
+  /** Agents that can take jobs now: enabled, approved, not revoked. */
+  enabledAgents: number;
+}
 
 export interface SiteRow {
   id: string;
@@ -36,4 +44,17 @@ export async function siteFacts(q: Queryable, siteIds: Iterable<string>): Promis
 export async function getSite(q: Queryable, id: string): Promise<SiteRow | null> {
   const { rows } = await q.query<SiteRow>('SELECT * FROM sites WHERE id = $1', [id]);
   return rows[0] ?? null;
+}
+
+/**
+ * Records that the site's agents reported now (`last_sync_at`), at most once a second: every report
+ * of every agent of the site would otherwise queue on this one row (a lock and a commit per report
+ * batch) for a timestamp shown in seconds.
+ */
+export async function noteSiteSync(q: Queryable, siteId: string): Promise<void> {
+  await q.query(
+    `UPDATE sites SET last_sync_at = now()
+      WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,
+    [siteId],
+  );
 }

@@ -17,3 +17,21 @@ export async function getTarget(q: Queryable, id: string, forUpdate = false): Pr
   );
   return rows[0] ?? null;
 }
+
+/**
+ * Replaces a target's connection if it is still `expected` (compare-and-set: of two writers only
+ * one wins); returns whether it did.
+ */
+export async function replaceConnection(
+  q: Queryable,
+  id: string,
+  expected: unknown,
+  next: unknown,
+): Promise<boolean> {
+  const r = await q.query('UPDATE targets SET connection = $2 WHERE id = $1 AND connection = $3::jsonb', [
+    id,
+    JSON.stringify(next),
+    JSON.stringify(expected),
+  ]);
+  return r.rowCount > 0;
+}

@@ -14,7 +14,7 @@ import {
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { sleep } from '../support/wait.js';
-import { dispatch } from '../../coordinator/scheduler/dispatch.js';
+import { dispatch } from '../../coordinator/queues/dispatch.js';
 import { loadCredentials } from '../../coordinator/credentials/store.js';
 
 let c: InProcessCoordinator;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { connectPglite } from '../../coordinator/store/db.js';
 import { migrate } from '../../coordinator/store/migrations.js';
-import { ScheduleCounts } from '../../coordinator/results/schedule-counts.js';
+import { ScheduleCounts } from '../../coordinator/runs/schedule-counts.js';
 import { createLogger } from '../../shared/logger.js';
 
 it('applies every migration on PGlite without pg_trgm; a search still works', async () => {

@@ -1,6 +1,7 @@
+import { SyncError } from '../../shared/errors.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
-import type { SyncRunRow } from '../api/views.js';
-import { finishRuns } from '../results/runs.js';
+import { finishRuns } from './count.js';
+import { loadRun, type SyncRunRow } from './store.js';
 import type { Queryable } from '../store/db.js';
 
 export interface NewRun {
@@ -62,6 +63,32 @@ export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
     impacted - eligible,
   ]);
   await finishRuns(q, [run.id, ...superseded.rows.map((r) => r.run_id)], new Date());
-  const result = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [run.id]);
-  return result.rows[0]!;
+  return (await loadRun(q, run.id))!;
+}
+
+const SCOPE_TABLES = { siteId: 'sites', targetId: 'targets', groupId: 'sync_groups' } as const;
+
+/**
+ * Each id a scope names must exist: a run over a site that is not there would start, impact nothing
+ * and report success. A 400 names the field (`body.scope.siteId`).
+ */
+export async function requireScope(q: Queryable, scope: SyncRunView['scope']): Promise<void> {
+  const issues: { field: string; message: string }[] = [];
+  for (const [field, table] of Object.entries(SCOPE_TABLES) as [keyof typeof SCOPE_TABLES, string][]) {
+    const id = scope[field];
+    if (id === undefined) continue;
+    const { rowCount } = await q.query(`SELECT 1 FROM ${table} WHERE id = $1`, [id]);
+    if (!rowCount)
+      issues.push({
+        field: `body.scope.${field}`,
+        message: `no such ${table.replace(/s$/, '').replace('_', ' ')}`,
+      });
+  }
+  if (issues.length > 0) {
+    throw new SyncError(
+      'VALIDATION_FAILED',
+      `invalid body: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+      { issues },
+    );
+  }
 }

@@ -1,8 +1,8 @@
 import type { Ctx } from '../context.js';
-import { countInRuns, finishRuns } from '../results/runs.js';
+import { countInRuns, finishRuns } from './count.js';
 import { ONLINE_WINDOW_MS } from '../store/agents.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
-import { withdrawRun } from './run-cancel.js';
+import { withdrawRun } from './cancel.js';
 
 /** Why no agent can take a site's work now. */
 export type NoAgentReason = 'site_disabled' | 'no_agent' | 'agent_disabled' | 'agents_offline';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../shared/logger.js';
 import type { Db } from '../store/db.js';
-import { OUTCOME_SQL } from './runs.js';
+import { OUTCOME_SQL } from './count.js';
 import type { RunCount } from '../credentials/transitions.js';
 
 /** How often a process writes the counts it gathered (one statement for every site, kind and day). */

@@ -2,11 +2,11 @@ import { groupBy } from '../../shared/collections.js';
 import { jobIdFor, type JobKind } from '../../shared/contracts/jobs.js';
 import { AUTH_REASONS } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
-import type { SyncRunRow } from '../api/views.js';
 import type { Ctx } from '../context.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
-import { countInRuns, finishRuns } from '../results/runs.js';
+import { countInRuns, finishRuns } from './count.js';
+import { loadRun, type SyncRunRow } from './store.js';
 import { markIdle, withdrawPending } from '../credentials/transitions.js';
 import { refreshStatus } from '../credentials/status.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
@@ -21,8 +21,7 @@ const PAGE = 1000;
  * does not exist, 409 for one that has finished. The work is withdrawn by withdrawRun afterwards.
  */
 export async function markCancelled(q: Queryable, runId: string, actorId: string): Promise<SyncRunRow> {
-  const { rows } = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1 FOR UPDATE', [runId]);
-  const run = rows[0];
+  const run = await loadRun(q, runId, true);
   if (!run) throw new SyncError('NOT_FOUND', `sync run ${runId} not found`);
   if (run.finished_at !== null) {
     throw new SyncError('CONFLICT', `sync run ${runId} has finished (${run.outcome}): nothing to cancel`);
@@ -60,15 +59,13 @@ export async function withdrawRun(ctx: Ctx, runId: string, budgetMs: number): Pr
       break;
     }
   }
-  const { rows } = await ctx.db.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [runId]);
-  return rows[0]!;
+  return (await loadRun(ctx.db, runId))!;
 }
 
 /** One page of withdrawal; returns how many of the run's credentials it looked at (0: the run is closed). */
 async function withdrawPage(ctx: Ctx, q: Queryable, runId: string): Promise<number> {
   const now = new Date();
-  const { rows: runs } = await q.query<SyncRunRow>('SELECT * FROM sync_runs WHERE id = $1', [runId]);
-  const run = runs[0];
+  const run = await loadRun(q, runId);
   if (!run || run.finished_at !== null) return 0;
   // Any page of the run's credentials (no order: a sorted page of a million-item run would sort them
   // all, every page), then locked in id order as every writer locks them.
