@@ -9,6 +9,7 @@ import type {
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
 import { importCredentials } from './import.js';
+import { parseBatchSize } from './import-batch.js';
 
 export const USAGE = `syncctl: operate the password sync coordinator
 
@@ -49,10 +50,12 @@ export const USAGE = `syncctl: operate the password sync coordinator
   groups change ID [--password P | --password-stdin] [--wait]   one password, the primary first
   audit [--action A] [--actor ID] [--object ID] [--object-type T] [--since ISO-TIME] [--until ISO-TIME]
         [--limit N] [--cursor C] [--all]
-  import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
-                                           (target/policy by id or name); bad rows are reported with their
-                                           line and skipped; done rows go to FILE.csv.import-state, so a
-                                           rerun resumes; exits 3 when a row was rejected
+  import FILE.csv [--state FILE] [--batch-size N]
+                                           bulk create credentials: columns target,username,password[,policy]
+                                           (target/policy by id or name), N rows to a request (default 1000,
+                                           at most 10000); bad rows are reported with their line and skipped;
+                                           done rows go to FILE.csv.import-state, so a rerun resumes; exits 3
+                                           when a row was rejected
 
   Lists print one page and the --cursor of the next; --all follows every page.
   The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
@@ -578,6 +581,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
       const report = await importCredentials(api, need(action, 'FILE.csv'), {
         progress: !flags.json,
         ...(str(flags.state) ? { stateFile: str(flags.state) } : {}),
+        batchSize: parseBatchSize(str(flags['batch-size'])),
       });
       out(report, () =>
         [

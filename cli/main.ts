@@ -21,6 +21,7 @@ async function main(): Promise<number> {
       search: { type: 'string' },
       sort: { type: 'string' },
       state: { type: 'string' },
+      'batch-size': { type: 'string' },
       name: { type: 'string' },
       kind: { type: 'string' },
       connection: { type: 'string' },
