@@ -36,6 +36,7 @@ import {
   table,
   type BenchArgs,
 } from './support.js';
+import { measureOnboarding, onboardingRows } from './onboarding.js';
 import { measureTickCost } from './tick-cost.js';
 
 const progress = new Progress();
@@ -211,6 +212,31 @@ async function main(args: BenchArgs): Promise<void> {
   cleanups.push({ name: 'coordinator', run: () => coordinator.stop(15_000) });
   const client = api(coordinator.url, adminToken, 64);
   cleanups.push({ name: 'http client', run: () => client.close() });
+  const onboard = async () =>
+    args.onboard > 0
+      ? onboardingRows(
+          await measureOnboarding({
+            client,
+            url: coordinator.url,
+            token: adminToken,
+            n: args.onboard,
+            workDir: work,
+            onProgress: (text) => progress.show(text),
+          }),
+          fmt,
+        )
+      : [];
+  if (args.onboardOnly) {
+    const rows = await onboard();
+    progress.done();
+    console.log(
+      table(
+        ['metric', 'value', 'target', 'ok'],
+        rows.map((r) => [r.metric, r.value, r.target, r.ok ? 'yes' : 'NO']),
+      ),
+    );
+    return;
+  }
   const site = await client.post<{ id: string }>('/api/v1/sites', { name: 'bench' });
   const agents: ManagedChild[] = [];
   for (let i = 0; i < args.agents; i++) {
@@ -341,6 +367,8 @@ async function main(args: BenchArgs): Promise<void> {
     n,
     onProgress: (text) => progress.show(text),
   });
+  // Onboarding last: its credentials (queued, on a site without agents) stay out of the runs above.
+  const onboarding = await onboard();
   progress.done();
 
   // Report.
@@ -400,6 +428,7 @@ async function main(args: BenchArgs): Promise<void> {
       target: '',
       ok: undefined,
     },
+    ...onboarding,
   ];
   const cpu = (k: keyof typeof cpuBefore) => `${fmt(((cpuAfter[k] - cpuBefore[k]) / runsWall) * 100)} %`;
   const perRoute = [...routesAfter.entries()]

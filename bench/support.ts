@@ -9,10 +9,14 @@ export interface BenchArgs {
   syncNowTries: number;
   /** How credentials are created: through the operator API, or inserted in SQL (sealed the same way). */
   seed: 'api' | 'sql' | 'auto';
+  /** Credentials created through the bulk API, and again through `syncctl import` (0: not measured). */
+  onboard: number;
+  /** Only the onboarding rows (e.g. `--onboard 1000000 --onboard-only`). */
+  onboardOnly: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--credentials N] [--agents 2] [--concurrency 200] [--runs 3]
-                          [--sync-now-tries 50] [--seed api|sql|auto]
+                          [--sync-now-tries 50] [--seed api|sql|auto] [--onboard 20000] [--onboard-only]
 env: REDIS_URL (else a local redis-server child), DATABASE_URL (else a fresh database on
      BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres, dropped at the end)`;
 
@@ -24,6 +28,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     runs: 3,
     syncNowTries: 50,
     seed: 'auto',
+    onboard: 20_000,
+    onboardOnly: false,
   };
   const ints: Record<string, keyof BenchArgs> = {
     '--credentials': 'credentials',
@@ -38,7 +44,17 @@ export function parseArgs(argv: string[]): BenchArgs {
       console.log(USAGE);
       process.exit(0);
     }
+    if (flag === '--onboard-only') {
+      args.onboardOnly = true;
+      continue;
+    }
     const value = inline ?? argv[++i];
+    if (flag === '--onboard') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--onboard: a count (0: skip)\n${USAGE}`);
+      args.onboard = n;
+      continue;
+    }
     if (flag === '--seed') {
       if (value !== 'api' && value !== 'sql' && value !== 'auto')
         throw new Error(`--seed: api, sql or auto\n${USAGE}`);
