@@ -21,7 +21,7 @@ import type { TargetRow } from '../store/targets.js';
 import { wantsFirstVerification, type CredentialInput } from './create-credential.js';
 
 /** Items created per transaction: a chunk commits whole or not at all. */
-export const BATCH_CHUNK = 500;
+const BATCH_CHUNK = 500;
 /** Invalid items named in the batch's audit event (the counts are always complete). */
 const AUDITED_INVALID = 100;
 
@@ -51,7 +51,7 @@ const field = (index: number, name: string) => `body.items.${index}.${name}`;
  * Idempotent on its natural key: an item whose target has a credential of that username already is
  * `exists` with that credential's id (its stored password is left as it is), so a batch sent again
  * after a failure creates only what is missing. Items that failed their schema (`refused`), repeat
- * an earlier item's target and username, or name a target or policy that does not do are `invalid`
+ * an earlier item's target and username, or name a target or policy that does not exist (or suit) are `invalid`
  * with the field; they never stop the others. Passwords are sealed on the seal pool (worker
  * threads), the next chunk's while the current one is written. One audit event for the batch, with
  * its counts (never a password).
