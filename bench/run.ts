@@ -38,6 +38,7 @@ import {
   table,
   type BenchArgs,
 } from './support.js';
+import { measureOnboarding, onboardingRows } from './onboarding.js';
 import { measureTickCost } from './tick-cost.js';
 import { syncNowUnderLoad } from './under-load.js';
 
@@ -221,6 +222,31 @@ async function main(args: BenchArgs): Promise<void> {
   cleanups.push({ name: 'coordinator', run: () => coordinator.stop(15_000) });
   const client = api(coordinator.url, adminToken, 64);
   cleanups.push({ name: 'http client', run: () => client.close() });
+  const onboard = async () =>
+    args.onboard > 0
+      ? onboardingRows(
+          await measureOnboarding({
+            client,
+            url: coordinator.url,
+            token: adminToken,
+            n: args.onboard,
+            workDir: work,
+            onProgress: (text) => progress.show(text),
+          }),
+          fmt,
+        )
+      : [];
+  if (args.onboardOnly) {
+    const rows = await onboard();
+    progress.done();
+    console.log(
+      table(
+        ['metric', 'value', 'target', 'ok'],
+        rows.map((r) => [r.metric, r.value, r.target, r.ok ? 'yes' : 'NO']),
+      ),
+    );
+    return;
+  }
   const site = await client.post<{ id: string }>('/api/v1/sites', { name: 'bench' });
   const agents: ManagedProcess[] = [];
   for (let i = 0; i < args.agents; i++) {
@@ -399,6 +425,8 @@ async function main(args: BenchArgs): Promise<void> {
     n,
     onProgress: (text) => progress.show(text),
   });
+  // Onboarding last: its credentials (queued, on a site without agents) stay out of the runs above.
+  const onboarding = await onboard();
   progress.done();
 
   // Report.
@@ -479,6 +507,7 @@ async function main(args: BenchArgs): Promise<void> {
       target: '',
       ok: undefined,
     },
+    ...onboarding,
   ];
   const perRoute = [...routesAfter.entries()]
     .map(([route, s]) => {

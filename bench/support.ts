@@ -18,11 +18,15 @@ export interface BenchArgs {
   rotate: boolean;
   /** The full run with Sync now probes (left out by --no-under-load, and above 200,000 credentials). */
   underLoad: boolean;
+  /** Credentials created through the bulk API, and again through `syncctl import` (0: not measured). */
+  onboard: number;
+  /** Only the onboarding rows (e.g. `--onboard 1000000 --onboard-only`). */
+  onboardOnly: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--credentials N] [--agents 2] [--concurrency 200] [--runs 3]
                           [--sync-now-tries 50] [--seed api|sql|auto] [--seed-state due|settled|auto]
-                          [--rotate] [--no-under-load]
+                          [--rotate] [--no-under-load] [--onboard 20000] [--onboard-only]
 env: REDIS_URL (else a local redis-server child), DATABASE_URL (else a fresh database on
      BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres, dropped at the end)`;
 
@@ -37,6 +41,8 @@ export function parseArgs(argv: string[]): BenchArgs {
     seedState: 'auto',
     rotate: false,
     underLoad: true,
+    onboard: 20_000,
+    onboardOnly: false,
   };
   const ints: Record<string, keyof BenchArgs> = {
     '--credentials': 'credentials',
@@ -51,8 +57,9 @@ export function parseArgs(argv: string[]): BenchArgs {
       console.log(USAGE);
       process.exit(0);
     }
-    if (flag === '--rotate' || flag === '--no-under-load') {
+    if (flag === '--rotate' || flag === '--no-under-load' || flag === '--onboard-only') {
       if (flag === '--rotate') args.rotate = true;
+      else if (flag === '--onboard-only') args.onboardOnly = true;
       else args.underLoad = false;
       continue;
     }
@@ -61,6 +68,12 @@ export function parseArgs(argv: string[]): BenchArgs {
       if (value !== 'due' && value !== 'settled' && value !== 'auto')
         throw new Error(`--seed-state: due, settled or auto\n${USAGE}`);
       args.seedState = value;
+      continue;
+    }
+    if (flag === '--onboard') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`--onboard: a count (0: skip)\n${USAGE}`);
+      args.onboard = n;
       continue;
     }
     if (flag === '--seed') {

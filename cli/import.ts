@@ -1,14 +1,13 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ApiClient } from './client.js';
-import { ApiError } from './client.js';
 import { parseCsv } from './csv.js';
+import { DEFAULT_BATCH_SIZE, invalidReason, postInBatches } from './import-batch.js';
 import { progressBar } from './format.js';
 
 const COLUMNS = ['target', 'username', 'password', 'policy'] as const;
 const REQUIRED = ['target', 'username', 'password'] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const PARALLEL = 8;
 
 export interface Rejected {
   line: number;
@@ -108,9 +107,11 @@ class ImportState {
     renameSync(`${this.path}.tmp`, this.path);
   }
 
-  record(line: number, key: string): void {
-    this.done.add(key);
-    appendFileSync(this.path, `${line} ${key}\n`, { mode: 0o600 });
+  /** Rows known to exist now: one append for a whole batch. */
+  record(rows: { line: number; key: string }[]): void {
+    if (rows.length === 0) return;
+    for (const r of rows) this.done.add(r.key);
+    appendFileSync(this.path, rows.map((r) => `${r.line} ${r.key}\n`).join(''), { mode: 0o600 });
   }
 }
 
@@ -136,15 +137,17 @@ function resolver(kind: string, items: Named[]): (value: string) => string | { e
 
 /**
  * `syncctl import FILE.csv`: creates one credential per row (columns target, username, password,
- * and optionally policy; target and policy by id or unique name). Rows are checked one by one and
- * a bad row is reported with its line number, never stopping the others. Done rows are recorded in
+ * and optionally policy; target and policy by id or unique name) through POST
+ * /api/v1/credentials/batch, `batchSize` rows to a request (import-batch.ts). Rows are checked here
+ * first, then by the API, each on its own: a bad row is reported with its line number, never
+ * stopping the others. Done rows are recorded in
  * FILE.csv.import-state, so running the same command again after an interruption or after
  * fixing rejected rows creates only what is missing.
  */
 export async function importCredentials(
   api: ApiClient,
   file: string,
-  opts: { progress: boolean; stateFile?: string },
+  opts: { progress: boolean; stateFile?: string; batchSize?: number },
 ): Promise<ImportReport> {
   const stateFile = opts.stateFile ?? `${file}.import-state`;
   const records = parseCsv(readFileSync(file, 'utf8'));
@@ -235,53 +238,45 @@ export async function importCredentials(
 
   state.begin();
   const total = work.length;
-  let done = 0;
+  let sent = 0;
   const tty = opts.progress && process.stderr.isTTY;
   let lastPrinted = -1;
   const draw = (final = false) => {
     if (!opts.progress) return;
-    const pct = total ? Math.floor((done / total) * 10) : 10;
+    const pct = total ? Math.floor((sent / total) * 10) : 10;
     if (!tty && !final && pct === lastPrinted) return;
     lastPrinted = pct;
     process.stderr.write(
-      `${tty ? '\r' : ''}${progressBar(done, total)} rejected ${report.rejected.length}${tty && !final ? '' : '\n'}`,
+      `${tty ? '\r' : ''}${progressBar(sent, total)} rejected ${report.rejected.length}${tty && !final ? '' : '\n'}`,
     );
   };
   draw();
-  const next = { i: 0 };
-  const worker = async () => {
-    while (next.i < work.length) {
-      const item = work[next.i++]!;
-      try {
-        await api.call('POST', '/api/v1/credentials', item.body);
-        report.imported++;
-        state.record(item.line, item.key);
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 409 && err.code === 'CONFLICT') {
-          // The target has a credential with this username: created by an earlier run whose state
-          // line was lost (it died between the answer and the append), or before this import.
-          // Either way it exists; the row is done, not rejected.
-          report.skipped++;
-          report.existing++;
-          state.record(item.line, item.key);
-        } else if (
-          err instanceof ApiError &&
-          err.status < 500 &&
-          err.status !== 401 &&
-          err.status !== 403 &&
-          err.status !== 429
-        ) {
-          reject(item.line, err.message);
-        } else {
-          // The server or the token failed, not the row: stop here; a rerun resumes.
-          throw err;
+  await postInBatches(
+    api,
+    work.map((w) => w.body),
+    opts.batchSize ?? DEFAULT_BATCH_SIZE,
+    (from, results) => {
+      const done: { line: number; key: string }[] = [];
+      for (const r of results) {
+        const item = work[from + r.index]!;
+        if (r.result === 'invalid') reject(item.line, invalidReason(r));
+        else {
+          // `exists`: the target has a credential with this username: created by an earlier run
+          // whose state line was lost (it died between the answer and the append), or before this
+          // import. Either way it exists; the row is done, not rejected.
+          if (r.result === 'created') report.imported++;
+          else {
+            report.skipped++;
+            report.existing++;
+          }
+          done.push(item);
         }
       }
-      done++;
+      state.record(done);
+      sent += results.length;
       draw();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, Math.max(1, work.length)) }, worker));
+    },
+  );
   if (total && (tty || lastPrinted !== 10)) draw(true);
   report.rejected.sort((a, b) => a.line - b.line);
   return report;

@@ -9,6 +9,7 @@ import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialHistoryRoutes } from './api/credential-history.js';
 import { registerCredentialRoutes } from './api/credentials.js';
 import { registerOverviewRoutes } from './api/overview.js';
+import { registerCredentialBatchRoutes } from './api/credentials-batch.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -150,6 +151,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerAgentRoutes(ctx, routes);
   registerTargetRoutes(ctx, routes);
   registerCredentialRoutes(ctx, routes);
+  registerCredentialBatchRoutes(ctx, routes);
   registerSummaryRoutes(ctx, routes);
   registerSyncRunRoutes(ctx, routes);
   registerPolicyRoutes(ctx, routes);

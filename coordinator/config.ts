@@ -179,7 +179,12 @@ export const CoordinatorEnvSchema = z.object({
   AUTH_FAILURES_PER_MINUTE: envInt(1, 100_000).default(30),
   /** How old the shared counts of GET /summary, /overview and /metrics may be (per process); 0 = fresh. */
   COUNTS_MAX_AGE_MS: envInt(0, 60_000).default(2000),
-  /** Largest request body accepted, in bytes. */
+  /**
+   * Threads that seal the passwords of a bulk import (POST /credentials/batch) off the event loop;
+   * started at the first import.
+   */
+  SEAL_WORKERS: envInt(1, 64).default(2),
+  /** Largest request body accepted, in bytes (POST /credentials/batch has its own, see docs/api.md). */
   BODY_LIMIT_BYTES: envInt(1024, 64 * 1024 * 1024).default(1024 * 1024),
   /** Oldest and newest agent versions whose claims are taken (defaults: see defaultAgentVersionRange). */
   AGENT_MIN_VERSION: SemverSchema.optional(),

@@ -1,6 +1,7 @@
 import type { SecretBox } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorConfig } from './config.js';
+import type { SealPool } from './credentials/seal-pool.js';
 import type { Metrics } from './metrics.js';
 import type { ScheduleCounts } from './runs/schedule-counts.js';
 import type { SiteQueues } from './queues/site-queues.js';
@@ -12,6 +13,8 @@ export interface Ctx {
   config: CoordinatorConfig;
   db: Db;
   box: SecretBox;
+  /** Seals the passwords of bulk imports on worker threads (SEAL_WORKERS). */
+  sealPool: SealPool;
   queues: SiteQueues;
   wake: Wake;
   log: Logger;

@@ -6,6 +6,7 @@ import { VERSION } from '../shared/version.js';
 import { buildApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Ctx } from './context.js';
+import { SealPool } from './credentials/seal-pool.js';
 import { createMetrics } from './metrics.js';
 import { connectRedis } from './queues/connect.js';
 import { readyWithin, REQUEST_PATH_OPTIONS, WAITING_OPTIONS } from './queues/redis.js';
@@ -60,6 +61,7 @@ export async function startCoordinator(
     config,
     db,
     box: new SecretBox(config.masterKey, config.previousMasterKeys),
+    sealPool: new SealPool(config.masterKey, config.SEAL_WORKERS),
     queues,
     wake,
     log,
@@ -94,6 +96,7 @@ export async function startCoordinator(
       // their agents come back to another replica, or to this one restarted.
       shutdown.abort();
       await app.close();
+      await ctx.sealPool.close();
       await scheduler?.close();
       await ctx.scheduleCounts.close();
       await queues.close();

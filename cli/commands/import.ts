@@ -1,4 +1,5 @@
 import { table } from '../format.js';
+import { parseBatchSize } from '../import-batch.js';
 import { importCredentials } from '../import.js';
 import { need, str, type Command } from './command.js';
 
@@ -6,15 +7,17 @@ export const importCommands: Command[] = [
   {
     name: 'import',
     arguments: 'FILE.csv',
-    options: '[--state FILE]',
+    options: '[--state FILE] [--batch-size N]',
     summary:
-      'bulk create credentials: columns target,username,password[,policy] (target/policy by id or name); ' +
+      'bulk create credentials: columns target,username,password[,policy] (target/policy by id or name), ' +
+      'N rows to a request (default 1000, at most 10000); ' +
       'bad rows are reported with their line and skipped; done rows go to FILE.csv.import-state, so a ' +
       'rerun resumes; exits 3 when a row was rejected',
     async handler({ api, args: [file], flags, out }) {
       const report = await importCredentials(api, need(file, 'FILE.csv'), {
         progress: !flags.json,
         ...(str(flags.state) ? { stateFile: str(flags.state) } : {}),
+        batchSize: parseBatchSize(str(flags['batch-size'])),
       });
       out(report, () =>
         [

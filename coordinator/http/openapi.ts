@@ -30,6 +30,7 @@ function errorResponses(r: RegisteredRoute): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (r.params || r.query || r.body) out['400'] = error(BAD_INPUT);
   if (r.unavailable) out['503'] = error(r.unavailable);
+  if (r.bodyLimit) out['413'] = error(`body larger than ${r.bodyLimit} bytes`);
   if (r.auth === 'public') {
     if (!r.url.endsWith('/enroll')) return out;
     out['401'] = error('enrollment token invalid, used or expired (counted by the limiter)');
@@ -77,6 +78,7 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
       tags: [r.tag],
       security: r.auth === 'public' ? [] : [{ bearer: [] }],
       'x-required-role': r.auth,
+      ...(r.bodyLimit ? { 'x-body-limit-bytes': r.bodyLimit } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(r.body
         ? {

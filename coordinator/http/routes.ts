@@ -29,6 +29,8 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   batch?: string;
   /** Response status and schema, for the OpenAPI document. */
   response?: { status: number; schema?: z.ZodType };
+  /** Largest body this route takes, in bytes, when not BODY_LIMIT_BYTES (for the OpenAPI document too). */
+  bodyLimit?: number;
   /**
    * When the route answers 503 UNAVAILABLE (for the OpenAPI document): only routes that cannot do
    * their work without Redis. Every other route answers as usual while Redis is unavailable.
@@ -52,6 +54,7 @@ export interface RegisteredRoute {
   params?: z.ZodType;
   batch?: string;
   response?: { status: number; schema?: z.ZodType };
+  bodyLimit?: number;
   unavailable?: string;
 }
 
@@ -83,6 +86,7 @@ export class Routes {
     this.app.route({
       method: spec.method,
       url: spec.url,
+      ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
       handler: async (req, reply) => {
         await this.authenticate(req, spec.auth);
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;

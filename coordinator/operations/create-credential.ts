@@ -19,6 +19,12 @@ export interface CredentialInput {
   syncEnabled: boolean;
 }
 
+/** A new credential, its status refreshed, is verified at once when it can be (sync on, an adapter that verifies). */
+export const wantsFirstVerification = (row: CredentialRow): boolean =>
+  row.status !== 'not_synced' &&
+  row.status !== 'unsyncable' &&
+  capabilitiesOf(row.target_kind, row.target_connection).verify;
+
 /**
  * Stores a credential, its password sealed, and queues its first verification (once the row is
  * committed) when it can be verified. 400 for a target that does not exist or a policy that does not
@@ -56,12 +62,8 @@ export async function createCredential(
     const now = new Date();
     scheduleOnAssignment(row, policy, now);
     await refreshAndSave(q, [row], now);
-    const verifiable =
-      row.status !== 'not_synced' &&
-      row.status !== 'unsyncable' &&
-      capabilitiesOf(row.target_kind, row.target_connection).verify;
     // The first verification: its job reaches the queue once this row is committed (dispatch).
-    if (verifiable) await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+    if (wantsFirstVerification(row)) await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
     await auditOperator(q, by, 'credential.create', 'credential', id, {
       targetId: input.targetId,
       username: input.username,

@@ -1,6 +1,7 @@
 /**
- * The real `syncctl` binary (dist/cli) against a real coordinator and agent: `import` with good and
- * bad rows (report with line numbers, exit 3, resumable), `sync --site --wait` exit codes, --json.
+ * The real `syncctl` binary (dist/cli) against a real coordinator and agent: `import` (through POST
+ * /credentials/batch) with good and bad rows, bad ones found here or by the API (report with line
+ * numbers, exit 3, resumable), `sync --site --wait` exit codes, --json.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-it('imports a CSV row by row, reports bad rows with their line, and resumes', async () => {
+it('imports a CSV in batches, reports bad rows with their line, and resumes', async () => {
   const csv = join(dir, 'credentials.csv');
   writeFileSync(
     csv,
@@ -100,9 +101,9 @@ it('resumes after being killed mid-import: rows the coordinator already has are 
   const csv = join(dir, 'bulk.csv');
   const rows = Array.from({ length: 240 }, (_, i) => `cli-bulk,bulk-${String(i).padStart(3, '0')},pw-${i}-x`);
   writeFileSync(csv, ['target,username,password', ...rows, ''].join('\n'));
-  // Killed (SIGKILL) once about a fifth is through: up to 8 requests are in flight at that moment.
+  // Killed (SIGKILL) once about a fifth is through: up to 2 batches of 20 are in flight at that moment.
   const killed = await runCli(
-    ['--url', stack.coordinator.url, '--token', ADMIN_TOKEN, 'import', csv],
+    ['--url', stack.coordinator.url, '--token', ADMIN_TOKEN, 'import', csv, '--batch-size', '20'],
     {},
     60_000,
     (stderr) => /\/240 ([2-9]\d|100)%/.test(stderr),
@@ -159,6 +160,25 @@ it('reads a state file of the first format (row hashes) and rewrites it without 
   expect(rewritten).toMatch(/^# syncctl import-state v2 key=/);
   for (const h of hashes) expect(rewritten).not.toContain(h);
   expect(rewritten.trim().split('\n')).toHaveLength(3);
+});
+
+it('reports rows the API finds invalid with their line, imports the rest, in batches of --batch-size', async () => {
+  const { id: policySite } = await createSite(stack.admin, 'cli-policy-site');
+  await createTarget(stack.admin, policySite, {}, 'cli-roomy');
+  await createTarget(stack.admin, policySite, { maxPasswordLength: 4 }, 'cli-tiny');
+  await expectStatus(stack.admin.post('/policies', { name: 'cli-long', rules: { length: 32 } }), 201);
+  const csv = join(dir, 'policy.csv');
+  const rows = Array.from({ length: 25 }, (_, i) => `cli-roomy,roomy-${i},pw-${i}-x,cli-long`);
+  rows.splice(7, 0, 'cli-tiny,tiny-1,pw-t1,cli-long');
+  writeFileSync(csv, ['target,username,password,policy', ...rows, ''].join('\n'));
+  const bad = await cli('import', csv, '--batch-size', '0');
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('--batch-size: a whole number from 1 to 10000');
+  const r = await cli('import', csv, '--batch-size', '10');
+  expect(r.code, r.stderr).toBe(3);
+  expect(r.stdout).toContain('imported 25');
+  expect(r.stdout).toMatch(/9\s+policyId: policy 'cli-long' does not suit target\(s\) cli-tiny/);
+  expect(r.stderr).toContain('26/26 100%');
 });
 
 it('refuses a file without the required columns, with a clear error', async () => {

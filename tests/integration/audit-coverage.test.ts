@@ -132,6 +132,16 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     }),
   ],
   [
+    'POST /api/v1/credentials/batch',
+    () => ({
+      path: '/credentials/batch',
+      body: {
+        items: [{ targetId, username: unique('user'), password: `pw-${randomBytes(8).toString('hex')}` }],
+      },
+      object: (r) => String(r.batchId),
+    }),
+  ],
+  [
     'POST /api/v1/credentials/{id}/verify',
     () => ({ path: `/credentials/${cred.id}/verify`, object: cred.id }),
   ],
