@@ -11,6 +11,7 @@ const API_FILES = [
   'api-reads',
   'api-validation',
   'audit-coverage',
+  'dependencies-api',
   'groups-sync',
   'overview',
   'paging',

@@ -7,6 +7,7 @@ import { AuthLimiter, isUnguessableToken, sourceKey } from './http/auth-limiter.
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialRoutes } from './api/credentials.js';
+import { registerDependencyRoutes } from './api/dependencies.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -148,6 +149,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerAgentRoutes(ctx, routes);
   registerTargetRoutes(ctx, routes);
   registerCredentialRoutes(ctx, routes);
+  registerDependencyRoutes(ctx, routes);
   registerSummaryRoutes(ctx, routes);
   registerSyncRunRoutes(ctx, routes);
   registerPolicyRoutes(ctx, routes);
