@@ -10,6 +10,9 @@ import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns } from '../results/runs.js';
+import { groupBy } from '../../shared/collections.js';
+import { loadDependencies } from '../dependencies/store.js';
+import { settleDependencies } from '../dependencies/settle.js';
 import {
   applyResult,
   changed,
@@ -177,7 +180,18 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
     // As claim.ts does: a result never touches a credential of another site than the agent's.
     const rows = all.filter((r) => r.site_id === agent.site_id);
     const byId = new Map(rows.map((r) => [r.id, r]));
-    const counted: { row: CredentialRow; count: RunCount }[] = [];
+    const counted: { row: CredentialRow; count: RunCount; reason?: string }[] = [];
+    // Dependencies: every one of the credentials of changes, the ones asked of verifications.
+    const credentialsOf = (verify: boolean) => [
+      ...new Set(accepted.filter((a) => (a.kind === 'verify') === verify).map((a) => a.data.credentialId)),
+    ];
+    const dependencies = groupBy(
+      [
+        ...(await loadDependencies(q, credentialsOf(false))),
+        ...(await loadDependencies(q, credentialsOf(true), true)),
+      ],
+      (d) => d.credential_id,
+    );
     const settled: SettledChange[] = [];
     const policies = accepted.some((a) => a.kind !== 'verify')
       ? await loadPolicies(
@@ -238,8 +252,20 @@ async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepted[]): P
           'pending password discarded; kept sealed in secret_history',
         );
       }
+      const deps = dependencies.get(row.id);
+      let runReason: string | undefined;
+      if (deps) {
+        const proven = a.kind === 'verify' ? result.outcome === 'ok' : changed(effect.count);
+        const settledDeps = await settleDependencies(ctx, q, row, a.kind, result, proven, deps, now);
+        if (settledDeps.partial && effect.count) {
+          // The password is set, a dependency is not: never a silent success.
+          effect.count = 'partial';
+          row.last_message = settledDeps.partial.message;
+          runReason = 'dependency_failed';
+        }
+      }
       if (effect.count) {
-        counted.push({ row, count: effect.count });
+        counted.push({ row, count: effect.count, ...(runReason ? { reason: runReason } : {}) });
         if (row.run_id === null)
           outside.push({ kind: a.kind === 'verify' ? 'verify' : 'change', count: effect.count });
       }
