@@ -86,7 +86,12 @@ const dep = (
   login,
 });
 
-async function changeJob(target: MemoryTarget, pending: string, dependencies: ClaimedDependency[]) {
+async function changeJob(
+  target: MemoryTarget,
+  pending: string,
+  dependencies: ClaimedDependency[],
+  pendingMayBeSet = false,
+) {
   const runner = new JobRunner(createAdapterRegistry([target.adapter()]), createLogger('test', 'silent'));
   const job: ClaimedJob = {
     jobId: 'c-test',
@@ -98,7 +103,7 @@ async function changeJob(target: MemoryTarget, pending: string, dependencies: Cl
     username: 'svc',
     password: target.password,
     pendingPassword: pending,
-    pendingMayBeSet: false,
+    pendingMayBeSet,
     dependencies,
   };
   return runner.run(job, new AbortController().signal);
@@ -310,5 +315,34 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
       ['not_run', "not run: 'broken restart' failed before it"],
     ]);
     expect(await read(`${home}/app.conf`)).not.toContain(next);
+  }, 60_000);
+
+  it('an agent killed after the change and before its dependencies: the next holder finishes them', async () => {
+    const next = newPassword();
+    // The first holder set the password on the target, then died: its dependencies never ran.
+    const target = new MemoryTarget(next);
+    const outcome = await changeJob(
+      target,
+      next,
+      [
+        dep({
+          kind: 'file',
+          name: 'app.conf',
+          loginCredentialId: id(),
+          path: `${home}/app.conf`,
+          format: 'keyvalue',
+          key: 'db_password',
+          backup: false,
+        }),
+      ],
+      true,
+    );
+    expect(outcome).toMatchObject({
+      outcome: 'ok',
+      works: 'pending',
+      dependencies: [expect.objectContaining({ mode: 'push', status: 'ok' })],
+    });
+    expect(target.sent).toBe(0);
+    expect(await read(`${home}/app.conf`)).toContain(`db_password = ${next}\n`);
   }, 60_000);
 });
