@@ -9,6 +9,7 @@ import type {
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
 import { importCredentials } from './import.js';
+import { DEPENDENCIES_USAGE, runDependencyCommand } from './dependencies.js';
 
 export const USAGE = `syncctl: operate the password sync coordinator
 
@@ -37,7 +38,7 @@ export const USAGE = `syncctl: operate the password sync coordinator
   credentials resume ID                    resume a credential suspended by errors
   credentials delete ID [--force]          --force deletes even while a change is in flight
   credentials create --target ID --username U (--password P | --password-stdin)
-  runs list [--outcome success|partial|failure|issues|running] [--site ID] [--since ISO-TIME] [--limit N]
+${DEPENDENCIES_USAGE}  runs list [--outcome success|partial|failure|issues|running] [--site ID] [--since ISO-TIME] [--limit N]
             [--cursor C] [--all]            (issues = partial or failure: the With Issues bucket)
   runs get ID | items ID [--limit N] [--cursor C] [--all]
   runs cancel ID                           end a running run now: queued work it asked for is dropped,
@@ -156,6 +157,11 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     return 0;
   };
 
+  if (resource === 'credentials') {
+    const io = { out, password: () => passwordFrom(flags) };
+    const done = await runDependencyCommand(api, action, id, flags, io);
+    if (done !== undefined) return done;
+  }
   switch (resource === 'import' ? 'import' : `${resource} ${action ?? ''}`.trim()) {
     case 'summary': {
       const s = await api.call<{

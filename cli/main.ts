@@ -50,6 +50,9 @@ async function main(): Promise<number> {
       'job-state': { type: 'string' },
       uses: { type: 'string' },
       all: { type: 'boolean', default: false },
+      file: { type: 'string' },
+      ids: { type: 'string' },
+      'push-dependencies': { type: 'boolean', default: false },
     },
   });
   if (values.help || positionals.length === 0) {

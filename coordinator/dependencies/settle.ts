@@ -37,7 +37,12 @@ export async function settleDependencies(
   const chained = deps.filter(
     (d) => d.kind === 'credential' && (kind !== 'verify' || d.requested === 'push'),
   );
-  const results = [...reported, ...(proven ? await runChains(ctx, q, row, chained, now) : [])];
+  const checked = deps.filter((d) => d.kind === 'credential' && kind === 'verify' && d.requested === 'check');
+  const results = [
+    ...reported,
+    ...(proven ? await runChains(ctx, q, row, chained, now) : []),
+    ...(proven ? await checkChains(ctx, q, row, checked) : []),
+  ];
   await recordDependencyResults(q, row.id, results, now);
   if (kind === 'verify' || !proven) return {};
   // A change: every dependency must have been pushed; one the agent did not report did not run.
@@ -67,7 +72,7 @@ async function runChains(
 ): Promise<DependencyResult[]> {
   if (chained.length === 0) return [];
   const password = ctx.box.open(row.secret, row.id, 'secret');
-  const ids = chained.map((d) => (d.definition.kind === 'credential' ? d.definition.credentialId : ''));
+  const ids = chained.map(chainedId);
   const others = new Map((await loadCredentials(q, ids, true)).map((r) => [r.id, r]));
   const out: DependencyResult[] = [];
   for (const [i, d] of chained.entries()) {
@@ -92,6 +97,32 @@ async function runChains(
   }
   return out;
 }
+
+/** Checks each chained credential could take the password now (nothing is started). */
+async function checkChains(
+  ctx: Ctx,
+  q: Queryable,
+  row: CredentialRow,
+  checked: DependencyRow[],
+): Promise<DependencyResult[]> {
+  if (checked.length === 0) return [];
+  const password = ctx.box.open(row.secret, row.id, 'secret');
+  const others = new Map((await loadCredentials(q, checked.map(chainedId), false)).map((r) => [r.id, r]));
+  const out: DependencyResult[] = [];
+  for (const d of checked) {
+    const problem = await chainProblem(q, row, others.get(chainedId(d)), password);
+    out.push({
+      id: d.id,
+      mode: 'check',
+      status: problem === undefined ? 'ok' : 'failed',
+      ...(problem ? { message: problem } : {}),
+    });
+  }
+  return out;
+}
+
+const chainedId = (d: DependencyRow): string =>
+  d.definition.kind === 'credential' ? d.definition.credentialId : '';
 
 async function chainProblem(
   q: Queryable,
