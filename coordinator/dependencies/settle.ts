@@ -2,6 +2,7 @@ import type { DependencyResult } from '../../shared/contracts/dependencies.js';
 import type { JobOutcome } from '../../shared/contracts/gateway.js';
 import type { JobKind } from '../../shared/contracts/jobs.js';
 import { isSyncError } from '../../shared/errors.js';
+import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
 import type { Ctx } from '../context.js';
 import { loadCredentials, type CredentialRow } from '../credentials/store.js';
 import { checkGivenPassword } from '../operations/change.js';
@@ -33,7 +34,13 @@ export async function settleDependencies(
   now: Date,
 ): Promise<DependencyOutcome> {
   const known = new Map(deps.map((d) => [d.id, d]));
-  const reported = (result.dependencies ?? []).filter((r) => known.has(r.id));
+  // Defence in depth, as for the job's own message (gateway/report.ts): no message quoting the password.
+  const secret = ctx.box.open(row.secret, row.id, 'secret');
+  const reported = (result.dependencies ?? [])
+    .filter((r) => known.has(r.id))
+    .map((r) =>
+      r.message === undefined ? r : { ...r, message: guardMessage(r.message, [secret]) ?? WITHHELD_MESSAGE },
+    );
   const chained = deps.filter(
     (d) => d.kind === 'credential' && (kind !== 'verify' || d.requested === 'push'),
   );
