@@ -12,6 +12,7 @@ const API_FILES = [
   'api-validation',
   'audit-coverage',
   'credentials-batch',
+  'dependencies-api',
   'groups-sync',
   'overview',
   'paging',

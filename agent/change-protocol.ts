@@ -11,6 +11,11 @@ export interface Primitives {
    * its lock cannot be confirmed as held recently (lock-fence.ts). Nothing is sent then.
    */
   mayStartChange(): Promise<boolean>;
+  /**
+   * Asked once the current password is known to work, before anything is sent: why the change must
+   * not start (a dependency cannot be reached or written: docs/adapters/dependencies.md), if it must not.
+   */
+  precheck?(): Promise<string | undefined>;
 }
 
 type Failure = Extract<Attempt, { ok: false }>;
@@ -73,6 +78,15 @@ export async function runChange(
   if (!works.ok && !resettable) {
     if (await setMeanwhile(works)) return OK_PENDING;
     return fromFailure(works);
+  }
+  const blocked = await p.precheck?.();
+  if (blocked !== undefined) {
+    return {
+      outcome: 'failed',
+      reason: 'change_failed',
+      message: blocked,
+      detailCode: 'dependency_unreachable',
+    };
   }
   if (!(await p.mayStartChange())) {
     return failed('unreachable', 'the job lock could not be confirmed as held: the change was not sent');

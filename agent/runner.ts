@@ -12,6 +12,8 @@ import type { AdapterRegistry } from './adapters/index.js';
 import type { Adapter, AdapterContext, Attempt } from './adapters/types.js';
 import { runChange, runReconcile, runVerify, type Primitives } from './change-protocol.js';
 import { guardMessage } from './message-guard.js';
+import { DependencyRunner } from './dependencies/run.js';
+import type { DependencyResult } from '../shared/contracts/dependencies.js';
 
 /** Shown when an adapter threw: the error itself may quote a password, so it goes to the log only by name. */
 export const ADAPTER_BUG_MESSAGE = 'adapter error (a bug in the agent; see its log)';
@@ -101,17 +103,46 @@ export class JobRunner {
       ...(job.kind !== 'verify' && job.privileged ? { privileged: job.privileged } : {}),
     };
     const p = primitives(adapter, ctx, observed, lockFence);
+    const deps = new DependencyRunner(job.dependencies ?? [], signal, log, [
+      job.password,
+      job.pendingPassword,
+      job.privileged?.password,
+    ]);
+    const checks: DependencyResult[] = [];
+    if (deps.size > 0) {
+      p.precheck = async () => {
+        const checked = await deps.checkAll();
+        checks.push(...checked.results);
+        return checked.blocked;
+      };
+    }
+    const outcome = await this.byKind(job, p, ctx);
+    if (deps.size === 0) return outcome;
+    // Once the password the job is about works: the dependencies follow it (docs/adapters/dependencies.md).
+    const pushed =
+      outcome.outcome !== 'ok'
+        ? []
+        : job.kind === 'verify'
+          ? await deps.run(job.password, 'requested')
+          : outcome.works === 'pending' && job.pendingPassword !== undefined
+            ? await deps.run(job.pendingPassword)
+            : [];
+    const dependencies = [...checks, ...pushed];
+    return dependencies.length > 0 ? { ...outcome, dependencies } : outcome;
+  }
+
+  private byKind(job: ClaimedJob, p: Primitives, ctx: AdapterContext): Promise<JobOutcome> {
     switch (job.kind) {
       case 'verify':
         return runVerify(p, job.password);
       case 'change':
-        if (job.pendingPassword === undefined) return missingPending(job.kind);
+        if (job.pendingPassword === undefined) return Promise.resolve(missingPending(job.kind));
         return runChange(p, job.password, job.pendingPassword, {
           pendingMayBeSet: job.pendingMayBeSet ?? true,
           canReset: ctx.privileged !== undefined,
         });
       case 'reconcile':
-        if (job.pendingPassword === undefined) return missingPending(job.kind);
+        if (job.pendingPassword === undefined) return Promise.resolve(missingPending(job.kind));
         return runReconcile(p, job.password, job.pendingPassword);
     }
   }

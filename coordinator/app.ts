@@ -10,6 +10,7 @@ import { registerCredentialHistoryRoutes } from './api/credential-history.js';
 import { registerCredentialRoutes } from './api/credentials.js';
 import { registerOverviewRoutes } from './api/overview.js';
 import { registerCredentialBatchRoutes } from './api/credentials-batch.js';
+import { registerDependencyRoutes } from './api/dependencies.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -152,6 +153,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerTargetRoutes(ctx, routes);
   registerCredentialRoutes(ctx, routes);
   registerCredentialBatchRoutes(ctx, routes);
+  registerDependencyRoutes(ctx, routes);
   registerSummaryRoutes(ctx, routes);
   registerSyncRunRoutes(ctx, routes);
   registerPolicyRoutes(ctx, routes);

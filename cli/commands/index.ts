@@ -8,6 +8,7 @@ import { agentCommands } from './agents.js';
 import { auditCommands } from './audit.js';
 import type { Command } from './command.js';
 import { credentialCommands } from './credentials.js';
+import { dependencyCommands } from './dependencies.js';
 import { groupCommands } from './groups.js';
 import { importCommands } from './import.js';
 import { overviewCommands } from './overview.js';
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   ...agentCommands,
   ...targetCommands,
   ...credentialCommands,
+  ...dependencyCommands,
   ...runCommands,
   ...policyCommands,
   ...groupCommands,

@@ -37,6 +37,7 @@ import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { revealHistory } from '../credentials/history.js';
 import { type CredentialRow } from '../credentials/store.js';
+import { dependencyView, loadDependencies } from '../dependencies/store.js';
 import { credentialView } from './views.js';
 
 /** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
@@ -200,12 +201,16 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'GET',
     url: '/api/v1/credentials/:id',
-    summary: 'Get a credential (never its password)',
+    summary: 'Get a credential with its dependencies and their status (never its password)',
     tag: 'credentials',
     auth: 'viewer',
     params: IdParams,
     response: { status: 200, schema: CredentialView },
-    handler: async ({ params }) => credentialView(await getCredential(ctx.db, params.id)),
+    handler: async ({ params }) => {
+      const row = await getCredential(ctx.db, params.id);
+      const dependencies = await loadDependencies(ctx.db, [row.id]);
+      return { ...credentialView(row), dependencies: dependencies.map(dependencyView) };
+    },
   });
 
   routes.add({

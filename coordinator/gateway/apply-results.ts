@@ -1,3 +1,4 @@
+import { groupBy } from '../../shared/collections.js';
 import type { ReportItem } from '../../shared/contracts/gateway.js';
 import type { JobData, JobKind } from '../../shared/contracts/jobs.js';
 import { guardMessage, WITHHELD_MESSAGE } from '../../shared/message-guard.js';
@@ -14,6 +15,8 @@ import {
   settlePendingSoon,
   type RunCount,
 } from '../credentials/transitions.js';
+import { settleDependencies } from '../dependencies/settle.js';
+import { loadDependencies, type DependencyRow } from '../dependencies/store.js';
 import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
@@ -40,13 +43,15 @@ interface Batch {
   policies: Map<string, PolicyRow>;
   /** The privileged accounts of change / reconcile results that carry a message (for scrubbed()). */
   privileged: Map<string, CredentialRow>;
+  /** Dependencies to settle: every one of the credentials of changes, the ones asked of verifications. */
+  dependencies: Map<string, DependencyRow[]>;
   sealer: ReturnType<typeof rowSealer>;
 }
 
 /** What a batch of results leads to, gathered result by result and stored at the end. */
 interface Outcomes {
   /** Results to count in their sync runs. */
-  counted: { row: CredentialRow; count: RunCount }[];
+  counted: { row: CredentialRow; count: RunCount; reason?: string }[];
   /** Settled changes of sync group members (their group's next step). */
   settled: SettledChange[];
   history: HistoryEntry[];
@@ -90,7 +95,7 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
         endSupersededJob(a, row, now, out);
         continue;
       }
-      applyOne(ctx, agent, a, row, batch, now, out);
+      await applyOne(ctx, q, agent, a, row, batch, now, out);
       logResult(ctx, agent, a, row);
     }
     await storeOutcomes(ctx, q, agent, accepted, batch, out, now);
@@ -122,7 +127,17 @@ async function loadBatch(ctx: Ctx, q: Queryable, agent: AgentRow, accepted: Acce
       return row ? [row] : [];
     }),
   );
-  return { all, byId, policies, privileged, sealer: rowSealer(ctx.box) };
+  const credentialsOf = (verify: boolean) => [
+    ...new Set(accepted.filter((a) => (a.kind === 'verify') === verify).map((a) => a.data.credentialId)),
+  ];
+  const dependencies = groupBy(
+    [
+      ...(await loadDependencies(q, credentialsOf(false))),
+      ...(await loadDependencies(q, credentialsOf(true), true)),
+    ],
+    (d) => d.credential_id,
+  );
+  return { all, byId, policies, privileged, dependencies, sealer: rowSealer(ctx.box) };
 }
 
 /**
@@ -137,15 +152,16 @@ function endSupersededJob(a: Accepted, row: CredentialRow, now: Date, out: Outco
 }
 
 /** What one result does to its credential (the change protocol), and what it leads to. */
-function applyOne(
+async function applyOne(
   ctx: Ctx,
+  q: Queryable,
   agent: AgentRow,
   a: Accepted,
   row: CredentialRow,
   batch: Batch,
   now: Date,
   out: Outcomes,
-): void {
+): Promise<void> {
   const result = scrubbed(ctx, a, row, batch.privileged);
   const effect = applyResult(row, a.kind, result, {
     now,
@@ -168,8 +184,20 @@ function applyOne(
       'pending password discarded; kept sealed in secret_history',
     );
   }
+  const deps = batch.dependencies.get(row.id);
+  let runReason: string | undefined;
+  if (deps) {
+    const proven = a.kind === 'verify' ? result.outcome === 'ok' : changed(effect.count);
+    const settledDeps = await settleDependencies(ctx, q, row, a.kind, result, proven, deps, now);
+    if (settledDeps.partial && effect.count) {
+      // The password is set, a dependency is not: never a silent success.
+      effect.count = 'partial';
+      row.last_message = settledDeps.partial.message;
+      runReason = 'dependency_failed';
+    }
+  }
   if (effect.count) {
-    out.counted.push({ row, count: effect.count });
+    out.counted.push({ row, count: effect.count, ...(runReason ? { reason: runReason } : {}) });
     if (row.run_id === null)
       out.outside.push({ kind: a.kind === 'verify' ? 'verify' : 'change', count: effect.count });
   }

@@ -21,6 +21,7 @@ import { loadPrivileged, privilegedIdOf, privilegedMismatch } from '../credentia
 import { isRedisUnavailable } from '../queues/redis.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
+import { dependenciesForClaim } from '../dependencies/handout.js';
 
 /** How often a waiting claim looks at the queue again without a wake-up (delayed and stalled jobs). */
 const RECHECK_MS = 1000;
@@ -196,6 +197,18 @@ async function handOut(
   }
   const { claimed, taken, skipped } = out;
   if (taken.length > 0) {
+    // The dependencies to run with each job, and their login passwords (claimed and taken are parallel).
+    const deps = await dependenciesForClaim(
+      ctx,
+      ctx.db,
+      agent,
+      claimed.map((c, i) => ({ jobId: c.jobId, kind: c.kind, row: taken[i]!.row })),
+    );
+    for (const c of claimed) {
+      const list = deps.byJob.get(c.jobId);
+      if (list) c.dependencies = list;
+    }
+    await recordAudit(ctx.db, deps.audits);
     // One row per password handed out (a privileged account's too), so GET /audit?objectId=<credential>
     // answers "who received this password"; one INSERT for the whole claim.
     await recordAudit(

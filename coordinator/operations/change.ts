@@ -66,7 +66,7 @@ export async function changeNow(
 }
 
 /** A password an operator gives must suit the credential's policy (if any) and its target's limits. */
-async function checkGivenPassword(q: Queryable, row: CredentialRow, password: string): Promise<void> {
+export async function checkGivenPassword(q: Queryable, row: CredentialRow, password: string): Promise<void> {
   const policy = row.policy_id ? await getPolicy(q, row.policy_id) : null;
   const problems = passwordProblems(password, policy?.rules ?? null, [
     constraintsOf(row.target_kind, row.target_connection),

@@ -1,6 +1,7 @@
 import type { Ctx } from '../context.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
+import type { Queryable } from '../store/db.js';
 import { resumeByOperator } from '../credentials/transitions.js';
 import { dispatch } from '../queues/dispatch.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
@@ -13,14 +14,21 @@ import { lockCredential } from './load.js';
 export async function verifyNow(ctx: Ctx, id: string, by: OperatorAct): Promise<CredentialRow> {
   return ctx.db.tx(async (q) => {
     const row = await lockCredential(q, id);
-    const now = new Date();
-    resumeByOperator(row, 'verify', now);
-    if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
-      await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
-    } else {
-      await refreshAndSave(q, [row], now);
-    }
+    await verifyLocked(ctx, q, row, new Date());
     await auditOperator(q, by, 'credential.verify', 'credential', row.id);
     return row;
   });
+}
+
+/**
+ * Queues a verification of a row locked in the caller's transaction, as an operator asked (resuming
+ * what waits for one); saved with its refreshed status when a job is in flight or it cannot be synced.
+ */
+export async function verifyLocked(ctx: Ctx, q: Queryable, row: CredentialRow, now: Date): Promise<void> {
+  resumeByOperator(row, 'verify', now);
+  if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
+    await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+  } else {
+    await refreshAndSave(q, [row], now);
+  }
 }

@@ -328,6 +328,31 @@ CREATE UNIQUE INDEX sync_runs_schedule_day ON sync_runs ((scope->>'siteId'), kin
 CREATE INDEX sync_runs_open ON sync_runs (started_at) WHERE finished_at IS NULL;
 `,
   },
+  {
+    version: 11,
+    name: 'credential dependencies',
+    // docs/adapters/dependencies.md. A credential's ordered dependencies, each with the last push of
+    // the password (status, message, ran_at), the last check (check_*), and the work an operator
+    // asked for that goes out with the credential's next verification (`requested`: push | check).
+    sql: `
+CREATE TABLE credential_dependencies (
+  id uuid PRIMARY KEY,
+  credential_id uuid NOT NULL REFERENCES credentials(id) ON DELETE CASCADE,
+  position int NOT NULL,
+  name text NOT NULL,
+  kind text NOT NULL,
+  definition jsonb NOT NULL,
+  status text NOT NULL DEFAULT 'not_run',
+  message text,
+  ran_at timestamptz,
+  check_status text NOT NULL DEFAULT 'not_run',
+  check_message text,
+  checked_at timestamptz,
+  requested text,
+  UNIQUE (credential_id, position)
+);
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { ErrorCodes, type ErrorCode } from '../errors.js';
 import { VersionStatusSchema } from '../agent-versions.js';
+import { DependencyView } from './dependencies.js';
 import { JobKindSchema } from './jobs.js';
 import { DetailCodeSchema, ReasonSchema, StatusSchema } from './status.js';
 import { TargetKindSchema } from '../targets/index.js';
@@ -146,6 +147,11 @@ export const CredentialView = z.object({
   verifyPaused: z.boolean(),
   consecutiveFailures: z.number(),
   createdAt: z.string(),
+  /**
+   * GET /credentials/{id} only: its dependencies in order, each with the status of its last push
+   * (`ok`, `failed` with the reason in `message`, `not_run`) and of its last check.
+   */
+  dependencies: z.array(DependencyView).optional(),
 });
 export type CredentialView = z.infer<typeof CredentialView>;
 

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { AgentVersionRangeSchema, VersionStatusSchema } from '../agent-versions.js';
+import { ClaimedDependencySchema, DependencyResultSchema } from './dependencies.js';
 import { JobKindSchema } from './jobs.js';
 import { DetailCodeSchema, ReasonSchema } from './status.js';
 
@@ -107,6 +108,12 @@ export const ClaimedJobSchema = z.object({
   pendingMayBeSet: z.boolean().default(true),
   /** A privileged account of the same site that may reset this account's password (change / reconcile). */
   privileged: z.object({ username: z.string(), password: z.string() }).optional(),
+  /**
+   * What must follow the password (docs/adapters/dependencies.md), in order: on a change or
+   * reconcile, checked before the change is sent and pushed once the pending password works; on a
+   * verification, only the ones an operator asked to check or push, run once the password works.
+   */
+  dependencies: z.array(ClaimedDependencySchema).optional(),
 });
 /** As sent (the schema's input: `pendingMayBeSet` may be absent and then means true). */
 export type ClaimedJob = z.input<typeof ClaimedJobSchema>;
@@ -154,6 +161,8 @@ export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
     works: z.enum(['current', 'pending']).optional(),
     message: z.string().max(500).optional(),
     observed: ObservedSchema.optional(),
+    /** Each dependency the job handed out: pushed or checked, failed, or not run. */
+    dependencies: z.array(DependencyResultSchema).max(50).optional(),
   }),
   z.strictObject({
     outcome: z.literal('failed'),
@@ -162,6 +171,7 @@ export const JobOutcomeSchema = z.discriminatedUnion('outcome', [
     /** What exactly went wrong, when it is one of the known cases (stored, shown as `lastErrorCode`). */
     detailCode: DetailCodeSchema.optional(),
     observed: ObservedSchema.optional(),
+    dependencies: z.array(DependencyResultSchema).max(50).optional(),
   }),
 ]);
 export type JobOutcome = z.infer<typeof JobOutcomeSchema>;

@@ -71,6 +71,8 @@ export const ReasonSchema = z.enum(REASONS);
  * not change it, or the privileged account may not set it).
  * `account_not_found`: the account's entry could not be found (or was not unique) for a change;
  * `tool_missing`: a program the adapter runs is not installed on the agent's host.
+ * `dependency_unreachable` (`change_failed`): a dependency of the credential could not be reached
+ * or written before the change, so the change was not sent (docs/adapters/dependencies.md).
  */
 export const DETAIL_CODES = [
   'host_key_changed',
@@ -91,6 +93,7 @@ export const DETAIL_CODES = [
   'change_not_allowed',
   'account_not_found',
   'tool_missing',
+  'dependency_unreachable',
 ] as const;
 export type DetailCode = (typeof DETAIL_CODES)[number];
 export const DetailCodeSchema = z.enum(DETAIL_CODES);

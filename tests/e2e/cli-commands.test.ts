@@ -1,7 +1,7 @@
 /**
  * Every dashboard task from the real `syncctl` binary against a real coordinator and agent:
  * overview buckets, credential actions (enable / disable, resume, history, verify, change, delete
- * --force, password-history), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
+ * --force, password-history, dependencies with a chained credential and a stored password), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
  * audit, sites resync / enable / disable, agents enable / disable, enrollment tokens with --uses,
  * tables for reads, the config file, and a clear error for a non-JSON answer.
  */
@@ -99,6 +99,48 @@ describe('credentials', () => {
     expect(await ok('credentials', 'enable', c.id)).toContain('sync enabled');
     expect((await getCredential(stack.admin, c.id)).syncEnabled).toBe(true);
     await inSync(c.id);
+  });
+
+  it('dependencies: a chained credential follows a change and a stored password (real agent)', async () => {
+    const owner = await createCredential(stack.admin, targetId, { username: 'dep-owner' });
+    const follower = await createCredential(stack.admin, targetId, { username: 'dep-follower' });
+    await inSync(owner.id);
+    await inSync(follower.id);
+    const file = join(mkdtempSync(join(tmpdir(), 'deps-')), 'deps.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ dependencies: [{ kind: 'credential', name: 'follower', credentialId: follower.id }] }),
+    );
+    expect(await ok('credentials', 'set-dependencies', owner.id, '--file', file)).toContain('follower');
+    const password = async (id: string) =>
+      (await expectStatus<{ password: string }>(stack.admin.get(`/credentials/${id}/password`), 200))
+        .password;
+    const followed = async (expected?: string) =>
+      waitFor(
+        async () => {
+          const [a, b] = [await password(owner.id), await password(follower.id)];
+          return a === b && (expected === undefined || a === expected) && a !== owner.password;
+        },
+        { timeoutMs: 30_000, message: 'the follower to have the owner password' },
+      );
+    await ok('credentials', 'change', owner.id);
+    await followed();
+    const listed = await json<{ items: { status: string; kind: string }[] }>(
+      'credentials',
+      'dependencies',
+      owner.id,
+    );
+    expect(listed.items).toEqual([expect.objectContaining({ kind: 'credential', status: 'ok' })]);
+    expect(await ok('credentials', 'check-dependencies', owner.id)).toContain(
+      'a check of 1 dependencies asked',
+    );
+    // Changed by hand on the target: stored without a change, verified, pushed to the chain.
+    const byHand = `By-hand-${Date.now()}-Aa1!`;
+    expect(
+      await ok('credentials', 'set-stored-password', owner.id, '--password', byHand, '--push-dependencies'),
+    ).toContain('stored password set');
+    await followed(byHand);
+    expect((await cli('credentials', 'retry-dependencies', owner.id)).code).toBe(2); // none failed: 409
   });
 
   it('list --suspended finds a suspended credential; resume brings it back', async () => {

@@ -132,6 +132,9 @@ describe('the demo and the dashboard', () => {
         (b) => expect(b).toMatchObject({ id: creds[0]!.id, status: 'in_sync' }),
       ],
     ],
+    '/api/v1/credentials/{id}/dependencies': () => [
+      [`/credentials/${creds[0]!.id}/dependencies`, (b) => expect(b.items).toEqual([])],
+    ],
     '/api/v1/credentials/{id}/history': () => [
       [`/credentials/${creds[0]!.id}/history?limit=50`, (b) => expect(b.items!.length).toBeGreaterThan(0)],
     ],

@@ -43,6 +43,7 @@ let targetId: string;
 let agent: FakeAgent;
 let cred: CreatedCredential;
 let doomed: CreatedCredential;
+let chained: CreatedCredential;
 const members: CreatedCredential[] = [];
 const made: Record<string, string> = {};
 
@@ -72,6 +73,7 @@ beforeAll(async () => {
   agent = await FakeAgent.enroll(c.url, c.admin, siteId);
   cred = await createCredential(c.admin, targetId);
   doomed = await createCredential(c.admin, targetId, { syncEnabled: false });
+  chained = await createCredential(c.admin, targetId);
   for (let i = 0; i < 2; i++) members.push(await createCredential(c.admin, targetId));
 });
 afterAll(() => c?.close());
@@ -164,6 +166,30 @@ const CASES: [string, () => Call | Promise<Call>][] = [
   [
     'POST /api/v1/credentials/{id}/resume',
     () => ({ path: `/credentials/${cred.id}/resume`, object: cred.id }),
+  ],
+  [
+    'POST /api/v1/credentials/{id}/dependencies',
+    () => ({
+      path: `/credentials/${cred.id}/dependencies`,
+      body: { dependencies: [{ kind: 'credential', name: 'chain', credentialId: chained.id }] },
+      object: cred.id,
+    }),
+  ],
+  [
+    'POST /api/v1/credentials/{id}/dependencies/check',
+    () => ({ path: `/credentials/${cred.id}/dependencies/check`, object: cred.id }),
+  ],
+  [
+    'POST /api/v1/credentials/{id}/dependencies/retry',
+    () => ({ path: `/credentials/${cred.id}/dependencies/retry`, body: {}, object: cred.id }),
+  ],
+  [
+    'POST /api/v1/credentials/{id}/stored-password',
+    () => ({
+      path: `/credentials/${chained.id}/stored-password`,
+      body: { password: `pw-${randomBytes(8).toString('hex')}` },
+      object: chained.id,
+    }),
   ],
   ['DELETE /api/v1/credentials/{id}', () => ({ path: `/credentials/${doomed.id}`, object: doomed.id })],
   [

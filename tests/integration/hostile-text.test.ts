@@ -140,6 +140,21 @@ beforeAll(async () => {
     ],
     'PATCH /api/v1/credentials/{id}': async () => [{ policyId: policy.id, syncEnabled: true }],
     'POST /api/v1/credentials/{id}/change': async () => [{ password: password() }],
+    'POST /api/v1/credentials/{id}/dependencies': async () => [await chainTo(credential.id)],
+    'POST /api/v1/credentials/{id}/dependencies/retry': async () => {
+      await expectStatus(
+        c.admin.post(`/credentials/${credential.id}/dependencies`, await chainTo(credential.id)),
+        200,
+      );
+      const deps = await expectStatus<{ items: { id: string }[] }>(
+        c.admin.get(`/credentials/${credential.id}/dependencies`),
+        200,
+      );
+      return [{}, { dependencyIds: [deps.items[0]!.id] }];
+    },
+    'POST /api/v1/credentials/{id}/stored-password': async () => [
+      { password: password(), pushDependencies: false },
+    ],
     'POST /api/v1/sync-runs': async () => [{ kind: 'verify', scope: { targetId: target } }],
     'POST /api/v1/policies': async () => [
       {
@@ -182,6 +197,13 @@ beforeAll(async () => {
   operations = await loadOperations();
 });
 afterAll(() => c?.close());
+
+/** A dependency list chaining a fresh credential of the same target to `owner`. */
+async function chainTo(owner: string): Promise<{ dependencies: unknown[] }> {
+  const { targetId } = await expectStatus<{ targetId: string }>(c.admin.get(`/credentials/${owner}`), 200);
+  const other = await createCredential(c.admin, targetId);
+  return { dependencies: [{ kind: 'credential', name: `chain-${n()}`, credentialId: other.id }] };
+}
 
 async function newGroup(target: string): Promise<string> {
   const [a, b] = [await createCredential(c.admin, target), await createCredential(c.admin, target)];

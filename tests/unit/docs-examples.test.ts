@@ -2,6 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CreateTargetBody } from '../../shared/contracts/api.js';
+import {
+  DEPENDENCY_KINDS,
+  DependencyDefinitionSchema,
+  SetDependenciesBody,
+} from '../../shared/contracts/dependencies.js';
 import { capabilitiesOf, targetSpec } from '../../shared/targets/index.js';
 import { loginSiteConnection } from '../support/login-site.js';
 import { REPO_ROOT } from '../support/paths.js';
@@ -96,5 +101,19 @@ describe('docs/adapters examples', () => {
     for (const key of ['login', 'verify', 'change', 'timeoutMs'] as const) {
       expect(connection[key], key).toEqual(tested[key]);
     }
+  });
+
+  it('every dependency example is a valid POST /credentials/{id}/dependencies body; each kind has one', () => {
+    const blocks = jsonBlocks('docs/adapters/dependencies.md');
+    const kinds = new Set<string>();
+    for (const b of blocks) {
+      const body = SetDependenciesBody.parse(b.value);
+      for (const d of body.dependencies) {
+        const parsed = DependencyDefinitionSchema.safeParse(d);
+        expect(parsed.error?.issues, `docs/adapters/dependencies.md:${b.line}`).toBeUndefined();
+        kinds.add(parsed.data!.kind);
+      }
+    }
+    expect(kinds).toEqual(new Set(DEPENDENCY_KINDS));
   });
 });

@@ -84,7 +84,7 @@ function loginFailure(err: unknown, secrets: readonly string[]): Failure {
   }
 }
 
-interface Session {
+export interface Session {
   query(sql: string, values?: unknown[]): Promise<unknown>;
 }
 
@@ -92,7 +92,7 @@ function connectOnce(conn: Connection): Promise<void> {
   return new Promise((resolve, reject) => conn.connect((err) => (err ? reject(err) : resolve())));
 }
 
-async function withSession(
+export async function withSession(
   ctx: Ctx,
   user: string,
   password: string,

@@ -51,7 +51,7 @@ function loginFailure(err: unknown, secrets: readonly string[]): Failure {
   return fail('error', message);
 }
 
-interface Session {
+export interface Session {
   client: pg.Client;
 }
 
@@ -59,7 +59,7 @@ interface Session {
  * Connects as `user`, runs `work`, and always closes. A failure to connect (refused, wrong
  * password, TLS) is mapped by loginFailure; `work` maps its own statement errors.
  */
-async function withSession(
+export async function withSession(
   ctx: Ctx,
   user: string,
   password: string,

@@ -105,6 +105,8 @@ export const DETAIL_EXPLAINED: Record<DetailCode, string> = {
     "The account's entry could not be found on the target (or the name matched several) when the password was to be changed. Check the username and the target's base DN.",
   tool_missing:
     "A program the adapter needs is not installed on the agent's host (for Windows targets: Samba's rpcclient, package smbclient). Install it there.",
+  dependency_unreachable:
+    'A dependency of this credential (a file, command or database that must follow the password) could not be reached or written, so the change was not sent and the target is unchanged. The message names the dependency; fix it, then check the dependencies or change again.',
 };
 
 export interface Credential {

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import {
+  DependencyView,
+  RetryDependenciesBody,
+  SetDependenciesBody,
+  SetStoredPasswordBody,
+} from '../../shared/contracts/dependencies.js';
+import { StatusSchema } from '../../shared/contracts/status.js';
+import type { Ctx } from '../context.js';
+import { askDependencies, setDependencies, setStoredPassword } from '../dependencies/operations.js';
+import { dependencyView, loadDependencies } from '../dependencies/store.js';
+import { actOf } from '../http/actor.js';
+import { IdParams, type Routes } from '../http/routes.js';
+import { getCredential } from '../operations/load.js';
+
+const Asked = z.object({ id: z.uuid(), status: StatusSchema, requested: z.array(z.uuid()) });
+
+/** A credential's dependencies (docs/adapters/dependencies.md) and the out-of-band password. */
+export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
+  routes.add({
+    method: 'GET',
+    url: '/api/v1/credentials/:id/dependencies',
+    summary: "List a credential's dependencies in order, each with its last push and check",
+    tag: 'credentials',
+    auth: 'viewer',
+    params: IdParams,
+    response: { status: 200, schema: z.object({ items: z.array(DependencyView) }) },
+    handler: async ({ params }) => {
+      const row = await getCredential(ctx.db, params.id);
+      return { items: (await loadDependencies(ctx.db, [row.id])).map(dependencyView) };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/dependencies',
+    summary:
+      "Replace a credential's dependencies: what must follow its password after each change (admin: they decide where the password goes)",
+    tag: 'credentials',
+    auth: 'admin',
+    params: IdParams,
+    body: SetDependenciesBody,
+    response: { status: 200, schema: z.object({ items: z.array(DependencyView) }) },
+    handler: async ({ params, body }, req) => {
+      const rows = await setDependencies(ctx, params.id, body.dependencies, actOf(req));
+      return { items: rows.map(dependencyView) };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/dependencies/check',
+    summary:
+      'Check every dependency can be reached and written (with the next verification, queued now); nothing is changed',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    response: { status: 202, schema: Asked },
+    handler: async ({ params }, req) => {
+      const { row, requested } = await askDependencies(ctx, params.id, 'check', undefined, actOf(req));
+      return { id: row.id, status: row.status, requested };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/dependencies/retry',
+    summary:
+      'Push the stored password again to failed dependencies (or the ones named), without changing it (with the next verification, queued now)',
+    tag: 'credentials',
+    auth: 'operator',
+    params: IdParams,
+    body: RetryDependenciesBody,
+    response: { status: 202, schema: Asked },
+    handler: async ({ params, body }, req) => {
+      const { row, requested } = await askDependencies(
+        ctx,
+        params.id,
+        'push',
+        body.dependencyIds,
+        actOf(req),
+      );
+      return { id: row.id, status: row.status, requested };
+    },
+  });
+
+  routes.add({
+    method: 'POST',
+    url: '/api/v1/credentials/:id/stored-password',
+    summary:
+      'Set stored password: store the password now on the target (changed there by hand) without changing it, then verify it; optionally push it to the dependencies (admin; audited)',
+    tag: 'credentials',
+    auth: 'admin',
+    params: IdParams,
+    body: SetStoredPasswordBody,
+    response: { status: 202, schema: z.object({ id: z.uuid(), status: StatusSchema }) },
+    handler: async ({ params, body }, req) => {
+      const row = await setStoredPassword(ctx, params.id, body.password, body.pushDependencies, actOf(req));
+      return { id: row.id, status: row.status };
+    },
+  });
+}
