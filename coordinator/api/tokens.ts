@@ -7,15 +7,7 @@ import type { Ctx } from '../context.js';
 import { actorOf, audit } from '../http/actor.js';
 import { operatorToken } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
-
-interface TokenRow {
-  id: string;
-  name: string;
-  role: 'viewer' | 'operator' | 'admin';
-  created_by: string;
-  created_at: Date;
-  revoked_at: Date | null;
-}
+import { insertToken, listTokens, revokeToken, type TokenRow } from '../store/tokens.js';
 
 const tokenView = (t: TokenRow) => ({
   id: t.id,
@@ -40,12 +32,15 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
       const id = randomUUID();
       const token = operatorToken(id, randomSecret());
       const row = await ctx.db.tx(async (q) => {
-        const { rows } = await q.query<TokenRow>(
-          `INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-          [id, body.name, body.role, hashToken(token), actorOf(req).id],
-        );
+        const row = await insertToken(q, {
+          id,
+          name: body.name,
+          role: body.role,
+          created_by: actorOf(req).id,
+          tokenHash: hashToken(token),
+        });
         await audit(q, req, 'token.create', 'token', id, { name: body.name, role: body.role });
-        return rows[0]!;
+        return row;
       });
       return { ...tokenView(row), token };
     },
@@ -58,8 +53,7 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     response: { status: 200, schema: z.object({ items: z.array(TokenView) }) },
     handler: async () => {
-      const { rows } = await ctx.db.query<TokenRow>('SELECT * FROM api_tokens ORDER BY created_at');
-      return { items: rows.map(tokenView) };
+      return { items: (await listTokens(ctx.db)).map(tokenView) };
     },
   });
   routes.add({
@@ -72,13 +66,10 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: TokenView },
     handler: async ({ params }, req) => {
       const row = await ctx.db.tx(async (q) => {
-        const { rows } = await q.query<TokenRow>(
-          'UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *',
-          [params.id],
-        );
-        if (!rows[0]) throw new SyncError('NOT_FOUND', `token ${params.id} not found`);
+        const revoked = await revokeToken(q, params.id);
+        if (!revoked) throw new SyncError('NOT_FOUND', `token ${params.id} not found`);
         await audit(q, req, 'token.revoke', 'token', params.id);
-        return rows[0];
+        return revoked;
       });
       return tokenView(row);
     },

@@ -34,7 +34,6 @@ const NOT_MOVED_YET = new Set([
   'api/sites.ts',
   'api/sync-groups.ts',
   'api/targets.ts',
-  'api/tokens.ts',
   'groups/change.ts',
   'groups/schedule.ts',
   'http/operator-auth.ts',
