@@ -1,3 +1,4 @@
+import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
@@ -13,6 +14,10 @@ import { lockCredential } from './load.js';
 export async function verifyNow(ctx: Ctx, id: string, by: OperatorAct): Promise<CredentialRow> {
   return ctx.db.tx(async (q) => {
     const row = await lockCredential(q, id);
+    // Said plainly, not a 202 that does nothing: sync off queues nothing.
+    if (!row.sync_enabled) {
+      throw new SyncError('CONFLICT', 'sync is disabled for this credential: enable it to verify it');
+    }
     const now = new Date();
     resumeByOperator(row, 'verify', now);
     if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {

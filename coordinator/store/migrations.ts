@@ -328,6 +328,13 @@ CREATE UNIQUE INDEX sync_runs_schedule_day ON sync_runs ((scope->>'siteId'), kin
 CREATE INDEX sync_runs_open ON sync_runs (started_at) WHERE finished_at IS NULL;
 `,
   },
+  {
+    version: 12,
+    name: 'sync groups can be disabled',
+    // A disabled group is not rotated (no next_change_at) and refuses a change now (409):
+    // coordinator/api/sync-groups-edit.ts.
+    sql: `ALTER TABLE sync_groups ADD COLUMN enabled boolean NOT NULL DEFAULT true;`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

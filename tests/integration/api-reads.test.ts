@@ -177,6 +177,9 @@ describe('the demo and the dashboard', () => {
     '/api/v1/policies/{id}': () => [[`/policies/${policyId}`, (b) => expect(b.id).toBe(policyId)]],
     '/api/v1/sync-groups': () => [['/sync-groups', (b) => expect(ids(b)).toEqual([groupId])]],
     '/api/v1/sync-groups/{id}': () => [[`/sync-groups/${groupId}`, (b) => expect(b.id).toBe(groupId)]],
+    '/api/v1/sync-groups/{id}/runs': () => [
+      [`/sync-groups/${groupId}/runs?limit=5`, (b) => expect(ids(b).length).toBeGreaterThan(0)],
+    ],
     '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
     '/healthz': () => [['/healthz', () => undefined]],
     '/readyz': () => [['/readyz', () => undefined]],
