@@ -10,6 +10,7 @@ import { registerPolicyEditRoutes } from './api/policies-edit.js';
 import { registerSiteEditRoutes } from './api/sites-edit.js';
 import { registerSyncGroupEditRoutes } from './api/sync-groups-edit.js';
 import { registerTargetDeleteRoute } from './api/targets-delete.js';
+import { registerWhoamiRoute } from './api/whoami.js';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialRoutes } from './api/credentials.js';
 import { registerPolicyRoutes } from './api/policies.js';
@@ -162,6 +163,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerTargetDeleteRoute(ctx, routes);
   registerPolicyEditRoutes(ctx, routes);
   registerSyncGroupEditRoutes(ctx, routes);
+  registerWhoamiRoute(ctx, routes);
   registerAuditRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
   registerGateway(ctx, routes);

@@ -181,6 +181,7 @@ describe('the demo and the dashboard', () => {
       [`/sync-groups/${groupId}/runs?limit=5`, (b) => expect(ids(b).length).toBeGreaterThan(0)],
     ],
     '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
+    '/api/v1/whoami': () => [['/whoami', (b) => expect(b).toMatchObject({ role: 'admin' })]],
     '/healthz': () => [['/healthz', () => undefined]],
     '/readyz': () => [['/readyz', () => undefined]],
     '/metrics': () => [['/metrics', (b) => expect(String(b)).toContain('sync_jobs_completed_total')]],
