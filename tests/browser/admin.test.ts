@@ -95,6 +95,7 @@ describe('administration as admin', () => {
 
     await renamed.getByRole('button', { name: 'Delete site' }).click();
     await dialog(page).getByRole('button', { name: 'Delete site' }).click();
+    await page.getByText('branch-paris deleted').waitFor();
     await expect.poll(() => page.getByRole('heading', { name: 'branch-paris' }).count()).toBe(0);
 
     // The stack's site has an agent and credentials: the API's refusal is shown, and nothing is deleted.
@@ -147,6 +148,13 @@ describe('buttons absent for roles that cannot use them', () => {
     await page.goto(`${stack.coordinator.url}/#/groups`);
     await page.getByRole('heading', { name: 'Sync groups' }).waitFor();
     expect(await page.getByRole('button', { name: 'New sync group' }).count()).toBe(0);
+    await page.goto(`${stack.coordinator.url}/#/credentials/${await credentialId('svc_web')}`);
+    await page
+      .getByRole('heading', { name: /svc_web/ })
+      .first()
+      .waitFor();
+    for (const name of ['Sync now', 'Change now', 'Delete', 'Force Delete', 'Disable sync'])
+      expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
     await page.close();
   });
 

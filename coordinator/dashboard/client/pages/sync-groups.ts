@@ -212,6 +212,7 @@ export const syncGroupsPage: Page = async ({ root }) => {
       h('details', { 'data-history': g.id }, h('summary', {}, 'History'), h('div', { class: 'history' })),
     );
 
+  const openHistory = new Set<string>();
   const load = async () => {
     const groups = await api.get<{ items: SyncGroup[] }>('/sync-groups');
     refreshRegion(
@@ -219,9 +220,14 @@ export const syncGroupsPage: Page = async ({ root }) => {
       groups.items.length === 0 ? h('p', { class: 'muted' }, 'No sync groups yet.') : null,
       groups.items.map(card),
     );
+    // A history opened stays open (and is read again) across the live refresh.
     for (const d of list.querySelectorAll<HTMLDetailsElement>('details[data-history]')) {
+      const id = d.dataset.history!;
+      d.open = openHistory.has(id);
       d.addEventListener('toggle', () => {
-        if (d.open) void history(d.dataset.history!, d.querySelector('.history')!);
+        if (d.open) openHistory.add(id);
+        else openHistory.delete(id);
+        if (d.open) void history(id, d.querySelector('.history')!);
       });
     }
   };
