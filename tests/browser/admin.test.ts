@@ -10,6 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN } from '../support/coordinator.js';
 import { createCredential, createTarget, expectStatus } from '../support/fixtures.js';
+import { api } from '../support/http.js';
 import { ARTIFACTS_DIR } from '../support/paths.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -49,8 +50,8 @@ async function signIn(token: string): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => {
-    // A refused action (a 409 the dashboard shows) is reported by the console as a failed request.
-    if (m.type() === 'error' && !/status of (401|409)/.test(m.text())) errors.push(m.text());
+    // A refused action (a 400 or 409 the dashboard shows) is reported by the console as a failed request.
+    if (m.type() === 'error' && !/status of (400|401|409)/.test(m.text())) errors.push(m.text());
   });
   await page.goto(stack.coordinator.url);
   await page.getByLabel('API token').fill(token);
@@ -96,7 +97,10 @@ describe('administration as admin', () => {
     await renamed.getByRole('button', { name: 'Delete site' }).click();
     await dialog(page).getByRole('button', { name: 'Delete site' }).click();
     await page.getByText('branch-paris deleted').waitFor();
-    await expect.poll(() => page.getByRole('heading', { name: 'branch-paris' }).count()).toBe(0);
+    // The Sites page lists what /overview counts (at most COUNTS_MAX_AGE_MS old): gone at its next refresh.
+    await expect
+      .poll(() => page.getByRole('heading', { name: 'branch-paris' }).count(), { timeout: 30_000 })
+      .toBe(0);
 
     // The stack's site has an agent and credentials: the API's refusal is shown, and nothing is deleted.
     const busy = page.locator(`#site-${stack.siteId}`);
@@ -136,6 +140,41 @@ describe('administration as admin', () => {
     const groups = await expectStatus<{ items: unknown[] }>(stack.admin.get('/sync-groups'), 200);
     expect(groups.items).toEqual([]);
   });
+
+  it('policies: create, edit (the API refusal shown in the form), delete; tokens: create shown once, revoke', async () => {
+    await page.goto(`${stack.coordinator.url}/#/policies`);
+    await page.getByRole('heading', { name: 'Policies & tokens' }).waitFor();
+    await page.getByRole('button', { name: 'New policy' }).click();
+    await dialog(page).getByLabel('Name', { exact: true }).fill('quarterly');
+    await dialog(page).getByLabel('Password length').fill('20');
+    await dialog(page).getByRole('button', { name: 'Create policy' }).click();
+    await page.getByRole('cell', { name: 'quarterly', exact: true }).waitFor();
+
+    await page.getByRole('button', { name: 'Edit quarterly' }).click();
+    await dialog(page).getByLabel('Password length').fill('4');
+    await dialog(page).getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => dialog(page).getByRole('alert').textContent()).toMatch(/length/);
+    await dialog(page).getByLabel('Password length').fill('32');
+    await dialog(page).getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: '32', exact: true }).waitFor();
+
+    await page.getByRole('button', { name: 'Delete quarterly' }).click();
+    await dialog(page).getByRole('button', { name: 'Delete policy' }).click();
+    await expect.poll(() => page.getByRole('cell', { name: 'quarterly', exact: true }).count()).toBe(0);
+
+    await page.getByRole('button', { name: 'New token' }).click();
+    await dialog(page).getByLabel('Name', { exact: true }).fill('auditor');
+    await dialog(page).getByLabel('Role').selectOption('viewer');
+    await dialog(page).getByRole('button', { name: 'Create token' }).click();
+    const once = dialog(page).locator('pre.once');
+    await once.waitFor();
+    const token = (await once.textContent())!;
+    expect(token).toMatch(/^pwo_/);
+    await dialog(page).getByRole('button', { name: 'Done' }).click();
+    await page.getByRole('button', { name: 'Revoke auditor' }).click();
+    await expect.poll(() => page.getByRole('button', { name: 'Revoke auditor' }).count()).toBe(0);
+    expect((await api(`${stack.coordinator.url}/api/v1`, token).get('/summary')).status).toBe(401);
+  });
 });
 
 describe('buttons absent for roles that cannot use them', () => {
@@ -155,6 +194,10 @@ describe('buttons absent for roles that cannot use them', () => {
       .waitFor();
     for (const name of ['Sync now', 'Change now', 'Delete', 'Force Delete', 'Disable sync'])
       expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
+    await page.goto(`${stack.coordinator.url}/#/policies`);
+    await page.getByRole('heading', { name: 'Policies & tokens' }).waitFor();
+    for (const name of ['New policy', 'New token'])
+      expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     await page.close();
   });
 

@@ -6,6 +6,7 @@ import { credentialPage } from './pages/credential.js';
 import { credentialsPage } from './pages/credentials.js';
 import { overviewPage } from './pages/overview.js';
 import { runPage, runsPage } from './pages/runs.js';
+import { policiesPage } from './pages/policies.js';
 import { sitesPage } from './pages/sites.js';
 import { syncGroupsPage } from './pages/sync-groups.js';
 import { loadRole } from './session.js';
@@ -19,6 +20,7 @@ const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/groups', label: 'Sync groups', match: 'groups' },
   { href: '#/runs', label: 'Sync runs', match: 'runs' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
+  { href: '#/policies', label: 'Policies & tokens', match: 'policies' },
 ];
 
 function route(path: string[]): Page {
@@ -26,6 +28,7 @@ function route(path: string[]): Page {
   if (first === 'credentials') return second ? credentialPage : credentialsPage;
   if (first === 'sites') return sitesPage;
   if (first === 'groups') return syncGroupsPage;
+  if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;
   if (first === 'audit') return auditPage;
   return overviewPage;
