@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config';
  * and syncctl use, on both databases (tests/support/coordinator.ts reads the project's `database`).
  */
 const API_FILES = [
+  'admin-api',
   'agent-disabled',
   'api-reads',
   'api-validation',

@@ -22,7 +22,7 @@ import {
   type GroupRow,
 } from '../groups/store.js';
 import { nextRotation } from '../policies/rotation.js';
-import { requirePolicy, rulesForTargets } from '../policies/store.js';
+import { memberRef, refuseCutLength, requirePolicy, rulesForTargets } from '../policies/store.js';
 import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
@@ -66,6 +66,7 @@ async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupVi
         }))
         .sort((a, b) => Number(b.primary) - Number(a.primary)),
       changeInProgress: g.change_pending_id !== null || members.some((r) => r.pending_secret !== null),
+      enabled: g.enabled,
       nextChangeAt: g.next_change_at?.toISOString() ?? null,
       lastRun: run ? { ...syncRunView(run), items: (items.get(run.id) ?? []).map(runItemView) } : null,
       createdAt: g.created_at.toISOString(),
@@ -73,7 +74,7 @@ async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupVi
   });
 }
 
-async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
+export async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupView> {
   return (await groupViews(q, [g]))[0]!;
 }
 
@@ -120,11 +121,9 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
           ? await requirePolicy(q, body.policyId, 'policyId')
           : await groupPolicy(q, { policy_id: null }, primary);
         // One password for every member: the policy must suit every member's target.
-        rulesForTargets(
-          policy,
-          rows.map((r) => ({ name: r.target_name, kind: r.target_kind, connection: r.target_connection })),
-          'policyId',
-        );
+        const refs = rows.map(memberRef);
+        rulesForTargets(policy, refs, 'policyId');
+        refuseCutLength(policy, refs, 'policyId');
         const inserted = await q.query(
           `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,

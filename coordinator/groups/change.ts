@@ -70,6 +70,12 @@ export async function startGroupChange(
   const now = new Date();
   const group = await loadGroup(q, groupId, true);
   if (!group) throw new SyncError('NOT_FOUND', `sync group ${groupId} not found`);
+  if (!group.enabled) {
+    throw new SyncError(
+      'CONFLICT',
+      `sync group '${group.name}' is disabled: enable it to change its password`,
+    );
+  }
   if (group.change_pending_id) {
     // A plain read: a report settling the primary may hold its row.
     const primary = group.primary_credential_id ? await loadCredential(q, group.primary_credential_id) : null;

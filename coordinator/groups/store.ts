@@ -1,5 +1,6 @@
 import type { SyncRunRow } from '../runs/store.js';
 import type { RunCount } from '../credentials/transitions.js';
+import { timeKeyParam, timeKeySql } from '../http/cursor.js';
 import type { Queryable } from '../store/db.js';
 
 export interface GroupRow {
@@ -12,6 +13,8 @@ export interface GroupRow {
   change_run_id: string | null;
   change_pending_id: string | null;
   change_secret: string | null;
+  /** A disabled group is not rotated and refuses a change now (migration 12). */
+  enabled: boolean;
   created_at: Date;
 }
 
@@ -103,4 +106,78 @@ export async function runItemsOf(q: Queryable, runIds: string[]): Promise<Map<st
   );
   for (const r of rows) out.get(r.run_id)?.push(r);
   return out;
+}
+
+export async function setGroupNextChange(q: Queryable, groupId: string, at: Date | null): Promise<void> {
+  await q.query('UPDATE sync_groups SET next_change_at = $2 WHERE id = $1', [
+    groupId,
+    at?.toISOString() ?? null,
+  ]);
+}
+
+/** Sets a group's name, policy and primary (a name another group has: 'taken', nothing changed). */
+export async function updateGroupRow(
+  q: Queryable,
+  g: Pick<GroupRow, 'id' | 'name' | 'policy_id' | 'primary_credential_id'>,
+): Promise<'taken' | 'ok'> {
+  const clash = await q.query('SELECT 1 FROM sync_groups WHERE name = $1 AND id <> $2', [g.name, g.id]);
+  if (clash.rows.length > 0) return 'taken';
+  await q.query(
+    'UPDATE sync_groups SET name = $2, policy_id = $3, primary_credential_id = $4 WHERE id = $1',
+    [g.id, g.name, g.policy_id, g.primary_credential_id],
+  );
+  return 'ok';
+}
+
+/**
+ * Credentials join a group: it rotates them together, so their own schedules stop (a pending
+ * change, or one an operator asked for, still settles).
+ */
+export async function joinGroup(q: Queryable, groupId: string, credentialIds: string[]): Promise<void> {
+  await q.query(
+    `UPDATE credentials SET group_id = $1,
+            next_change_at = CASE WHEN pending_secret IS NULL AND NOT change_wanted THEN NULL ELSE next_change_at END
+      WHERE id = ANY($2::uuid[])`,
+    [groupId, credentialIds],
+  );
+}
+
+/** Credentials leave their group (the caller reschedules their own rotation). */
+export async function leaveGroup(q: Queryable, credentialIds: string[]): Promise<void> {
+  if (credentialIds.length > 0)
+    await q.query('UPDATE credentials SET group_id = NULL WHERE id = ANY($1::uuid[])', [credentialIds]);
+}
+
+export async function setGroupEnabled(
+  q: Queryable,
+  groupId: string,
+  enabled: boolean,
+  nextChangeAt: Date | null,
+): Promise<void> {
+  await q.query('UPDATE sync_groups SET enabled = $2, next_change_at = $3 WHERE id = $1', [
+    groupId,
+    enabled,
+    nextChangeAt?.toISOString() ?? null,
+  ]);
+}
+
+export async function deleteGroupRow(q: Queryable, groupId: string): Promise<void> {
+  await q.query('DELETE FROM sync_groups WHERE id = $1', [groupId]);
+}
+
+/** A group's runs (its changes, and runs an operator started over it), newest first, keyset-paged on (started_at, id) with `sort_key` exact to the microsecond. */
+export async function groupRuns(
+  q: Queryable,
+  groupId: string,
+  after: [string, string] | null,
+  limit: number,
+): Promise<(SyncRunRow & { sort_key: string })[]> {
+  const { rows } = await q.query<SyncRunRow & { sort_key: string }>(
+    `SELECT r.*, ${timeKeySql('r.started_at')} AS sort_key FROM sync_runs r
+      WHERE (r.scope->>'groupId') = $1
+        AND (r.started_at, r.id) < (${timeKeyParam(2)}, $3::uuid)
+      ORDER BY r.started_at DESC, r.id DESC LIMIT $4`,
+    [groupId, ...(after ?? ['infinity', 'ffffffff-ffff-ffff-ffff-ffffffffffff']), limit],
+  );
+  return rows;
 }

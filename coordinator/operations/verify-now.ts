@@ -1,3 +1,4 @@
+import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { refreshAndSave } from '../credentials/refresh.js';
 import type { CredentialRow } from '../credentials/store.js';
@@ -14,6 +15,10 @@ import { lockCredential } from './load.js';
 export async function verifyNow(ctx: Ctx, id: string, by: OperatorAct): Promise<CredentialRow> {
   return ctx.db.tx(async (q) => {
     const row = await lockCredential(q, id);
+    // Said plainly, not a 202 that does nothing: sync off queues nothing.
+    if (!row.sync_enabled) {
+      throw new SyncError('CONFLICT', 'sync is disabled for this credential: enable it to verify it');
+    }
     await verifyLocked(ctx, q, row, new Date());
     await auditOperator(q, by, 'credential.verify', 'credential', row.id);
     return row;

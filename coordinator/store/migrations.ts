@@ -353,6 +353,13 @@ CREATE TABLE credential_dependencies (
 );
 `,
   },
+  {
+    version: 12,
+    name: 'sync groups can be disabled',
+    // A disabled group is not rotated (no next_change_at) and refuses a change now (409):
+    // coordinator/api/sync-groups-edit.ts.
+    sql: `ALTER TABLE sync_groups ADD COLUMN enabled boolean NOT NULL DEFAULT true;`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

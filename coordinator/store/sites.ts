@@ -58,3 +58,22 @@ export async function noteSiteSync(q: Queryable, siteId: string): Promise<void> 
     [siteId],
   );
 }
+
+/** Sets the fields given (a name another site has: 'taken', nothing changed); null when there is no such site. */
+export async function updateSite(
+  q: Queryable,
+  id: string,
+  set: { name?: string | undefined; requireApproval?: boolean | undefined; enabled?: boolean | undefined },
+): Promise<SiteRow | 'taken' | null> {
+  if (set.name !== undefined) {
+    const clash = await q.query('SELECT 1 FROM sites WHERE name = $1 AND id <> $2', [set.name, id]);
+    if (clash.rows.length > 0) return 'taken';
+  }
+  const { rows } = await q.query<SiteRow>(
+    `UPDATE sites SET name = coalesce($2, name), require_approval = coalesce($3, require_approval),
+            enabled = coalesce($4, enabled)
+      WHERE id = $1 RETURNING *`,
+    [id, set.name ?? null, set.requireApproval ?? null, set.enabled ?? null],
+  );
+  return rows[0] ?? null;
+}

@@ -402,6 +402,8 @@ export const SyncGroupView = z.object({
     }),
   ),
   changeInProgress: z.boolean(),
+  /** A disabled group is not rotated and refuses a change now (POST /sync-groups/{id}/enable). */
+  enabled: z.boolean(),
   nextChangeAt: timestamp,
   lastRun: SyncRunView.extend({ items: z.array(SyncRunItemView) }).nullable(),
   createdAt: z.string(),

@@ -180,7 +180,11 @@ describe('the demo and the dashboard', () => {
     '/api/v1/policies/{id}': () => [[`/policies/${policyId}`, (b) => expect(b.id).toBe(policyId)]],
     '/api/v1/sync-groups': () => [['/sync-groups', (b) => expect(ids(b)).toEqual([groupId])]],
     '/api/v1/sync-groups/{id}': () => [[`/sync-groups/${groupId}`, (b) => expect(b.id).toBe(groupId)]],
+    '/api/v1/sync-groups/{id}/runs': () => [
+      [`/sync-groups/${groupId}/runs?limit=5`, (b) => expect(ids(b).length).toBeGreaterThan(0)],
+    ],
     '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
+    '/api/v1/whoami': () => [['/whoami', (b) => expect(b).toMatchObject({ role: 'admin' })]],
     '/healthz': () => [['/healthz', () => undefined]],
     '/readyz': () => [['/readyz', () => undefined]],
     '/metrics': () => [['/metrics', (b) => expect(String(b)).toContain('sync_jobs_completed_total')]],

@@ -84,6 +84,17 @@ const CASES: [string, () => Call | Promise<Call>][] = [
   ['POST /api/v1/sites/{id}/disable', () => ({ path: `/sites/${siteId}/disable`, object: siteId })],
   ['POST /api/v1/sites/{id}/enable', () => ({ path: `/sites/${siteId}/enable`, object: siteId })],
   [
+    'PATCH /api/v1/sites/{id}',
+    () => ({ path: `/sites/${siteId}`, body: { name: unique('renamed') }, object: siteId }),
+  ],
+  [
+    'DELETE /api/v1/sites/{id}',
+    async () => {
+      const site = await createSite(c.admin);
+      return { path: `/sites/${site.id}`, object: site.id };
+    },
+  ],
+  [
     'POST /api/v1/sites/{id}/enrollment-tokens',
     () => ({ path: `/sites/${siteId}/enrollment-tokens`, body: {}, object: siteId }),
   ],
@@ -110,6 +121,21 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     () => ({ path: `/agents/${agent.agentId}/approve`, object: agent.agentId }),
   ],
   [
+    'PATCH /api/v1/agents/{id}',
+    () => ({ path: `/agents/${agent.agentId}`, body: { name: unique('agent') }, object: agent.agentId }),
+  ],
+  [
+    'POST /api/v1/agents/{id}/deny',
+    async () => {
+      const site = await expectStatus<{ id: string }>(
+        c.admin.post('/sites', { name: unique('approving'), requireApproval: true }),
+        201,
+      );
+      const waiting = await FakeAgent.enroll(c.url, c.admin, site.id);
+      return { path: `/agents/${waiting.agentId}/deny`, object: waiting.agentId };
+    },
+  ],
+  [
     'POST /api/v1/targets',
     () => ({
       path: '/targets',
@@ -122,8 +148,26 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     () => ({ path: `/targets/${targetId}`, body: { connection: { latencyMs: 1 } }, object: targetId }),
   ],
   [
+    'DELETE /api/v1/targets/{id}',
+    async () => {
+      const doomedTarget = await createTarget(c.admin, siteId);
+      return { path: `/targets/${doomedTarget}`, object: doomedTarget };
+    },
+  ],
+  [
     'POST /api/v1/policies',
     () => ({ path: '/policies', body: { name: unique('policy') }, object: (r) => (made.policy = idOf(r)) }),
+  ],
+  [
+    'PATCH /api/v1/policies/{id}',
+    () => ({ path: `/policies/${made.policy}`, body: { verifyIntervalSeconds: 7200 }, object: made.policy! }),
+  ],
+  [
+    'DELETE /api/v1/policies/{id}',
+    async () => {
+      const p = await expectStatus<{ id: string }>(c.admin.post('/policies', { name: unique('p') }), 201);
+      return { path: `/policies/${p.id}`, object: p.id };
+    },
   ],
   [
     'POST /api/v1/credentials',
@@ -217,6 +261,33 @@ const CASES: [string, () => Call | Promise<Call>][] = [
       },
       object: (r) => (made.group = idOf(r)),
     }),
+  ],
+  [
+    'PATCH /api/v1/sync-groups/{id}',
+    () => ({ path: `/sync-groups/${made.group}`, body: { name: unique('group') }, object: made.group! }),
+  ],
+  [
+    'POST /api/v1/sync-groups/{id}/disable',
+    () => ({ path: `/sync-groups/${made.group}/disable`, object: made.group! }),
+  ],
+  [
+    'POST /api/v1/sync-groups/{id}/enable',
+    () => ({ path: `/sync-groups/${made.group}/enable`, object: made.group! }),
+  ],
+  [
+    'DELETE /api/v1/sync-groups/{id}',
+    async () => {
+      const [a, b] = [await createCredential(c.admin, targetId), await createCredential(c.admin, targetId)];
+      const g = await expectStatus<{ id: string }>(
+        c.admin.post('/sync-groups', {
+          name: unique('g'),
+          primaryCredentialId: a.id,
+          memberCredentialIds: [b.id],
+        }),
+        201,
+      );
+      return { path: `/sync-groups/${g.id}`, object: g.id };
+    },
   ],
   [
     'POST /api/v1/sync-groups/{id}/change',

@@ -105,6 +105,17 @@ beforeAll(async () => {
   samples = {
     'POST /api/v1/sites': async () => [{ name: `site-${n()}`, requireApproval: false }],
     'POST /api/v1/sites/{id}/enrollment-tokens': async () => [{ ttlSeconds: 600, uses: 1 }],
+    'PATCH /api/v1/sites/{id}': async () => [{ name: `site-${n()}`, requireApproval: false, enabled: true }],
+    'PATCH /api/v1/agents/{id}': async () => [{ name: `agent-${n()}` }],
+    'PATCH /api/v1/policies/{id}': async () => [
+      {
+        name: `policy-${n()}`,
+        // The sync group's policy too (PATCH /sync-groups): the clean group change's password (hex) must suit it.
+        rules: { length: 20, exclude: 'O' },
+        maintenanceWindow: { days: [1], start: '01:00', end: '02:00', timeZone: 'Europe/Paris' },
+      },
+    ],
+    'PATCH /api/v1/sync-groups/{id}': async () => [{ name: `group-${n()}`, policyId: policy.id }],
     'POST /api/v1/targets': async () => [
       { siteId: site.id, name: `sim-${n()}`, kind: 'simulated', connection: { latencyMs: 1 } },
       { siteId: site.id, name: `ws-${n()}`, kind: 'workstation', connection: { host: '127.0.0.1' } },

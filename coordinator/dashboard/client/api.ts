@@ -52,6 +52,7 @@ export const api = {
   get: <T>(path: string) => call<T>('GET', path),
   post: <T>(path: string, body: unknown = {}) => call<T>('POST', path, body),
   del: <T>(path: string) => call<T>('DELETE', path),
+  patch: <T>(path: string, body: unknown) => call<T>('PATCH', path, body),
   /** Checks a token before keeping it. */
   check: (token: string) => call<unknown>('GET', '/summary', undefined, token),
 };

@@ -6,7 +6,10 @@ import { credentialPage } from './pages/credential.js';
 import { credentialsPage } from './pages/credentials.js';
 import { overviewPage } from './pages/overview.js';
 import { runPage, runsPage } from './pages/runs.js';
+import { policiesPage } from './pages/policies.js';
 import { sitesPage } from './pages/sites.js';
+import { syncGroupsPage } from './pages/sync-groups.js';
+import { loadRole } from './session.js';
 
 const REFRESH_MS = 3000;
 
@@ -14,14 +17,18 @@ const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/', label: 'Overview', match: '' },
   { href: '#/credentials', label: 'Credentials', match: 'credentials' },
   { href: '#/sites', label: 'Sites & agents', match: 'sites' },
+  { href: '#/groups', label: 'Sync groups', match: 'groups' },
   { href: '#/runs', label: 'Sync runs', match: 'runs' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
+  { href: '#/policies', label: 'Policies & tokens', match: 'policies' },
 ];
 
 function route(path: string[]): Page {
   const [first, second] = path;
   if (first === 'credentials') return second ? credentialPage : credentialsPage;
   if (first === 'sites') return sitesPage;
+  if (first === 'groups') return syncGroupsPage;
+  if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;
   if (first === 'audit') return auditPage;
   return overviewPage;
@@ -51,6 +58,7 @@ async function render(): Promise<void> {
   const root = h('div', { class: 'page' });
   replace(main, h('p', { class: 'loading', role: 'status' }, 'Loading…'));
   try {
+    await loadRole();
     const result = await route(path)({
       root,
       path,

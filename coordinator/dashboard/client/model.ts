@@ -258,3 +258,36 @@ export interface AuditEvent {
   objectId: string | null;
   details: Record<string, unknown>;
 }
+
+export interface SyncGroupMember {
+  credentialId: string;
+  username: string;
+  targetId: string;
+  targetName: string;
+  primary: boolean;
+  status: Status;
+  statusReason: Reason | null;
+  changePending: boolean;
+  lastChangedAt: string | null;
+}
+
+export interface SyncGroup {
+  id: string;
+  name: string;
+  policyId: string | null;
+  primaryCredentialId: string | null;
+  members: SyncGroupMember[];
+  changeInProgress: boolean;
+  enabled: boolean;
+  nextChangeAt: string | null;
+  lastRun: (SyncRun & { items: SyncRunItem[] }) | null;
+  createdAt: string;
+}
+
+export interface Policy {
+  id: string;
+  name: string;
+  rules: { length: number };
+  verifyIntervalSeconds: number;
+  rotateIntervalSeconds: number | null;
+}

@@ -1,4 +1,5 @@
 import { api } from '../api.js';
+import { can } from '../session.js';
 import { confirmDialog, h, refreshRegion, timeEl, type Child } from '../dom.js';
 import {
   DETAIL_EXPLAINED,
@@ -144,110 +145,126 @@ export const credentialPage: Page = async ({ root, path }) => {
     );
   };
 
-  const actions = (c: Credential): HTMLElement[] => [
-    button(
-      'Sync now',
-      async () => {
-        if (await act('Sync now', () => api.post(`/credentials/${id}/verify`), 'Verification queued'))
-          await load();
-      },
-      { kind: 'primary', title: 'Verify the stored password on the target now' },
-    ),
-    button(
-      'Change now',
-      async () => {
-        const ok = await confirmDialog({
-          title: 'Change the password now?',
-          body: [
-            h(
-              'p',
-              {},
-              `A new password is generated from the policy and set on ${c.targetName} for ${c.username}.`,
-            ),
-            h('p', {}, 'Anyone using the current password directly will need the new one.'),
-          ],
-          confirm: 'Change password',
-        });
-        if (ok && (await act('Change now', () => api.post(`/credentials/${id}/change`), 'Change requested')))
-          await load();
-      },
-      { disabled: !c.syncEnabled, title: c.syncEnabled ? 'Rotate the password now' : 'Enable sync first' },
-    ),
-    c.syncEnabled
-      ? button('Disable sync', async () => {
-          if (await act('Disable sync', () => api.post(`/credentials/${id}/disable`), 'Sync disabled'))
-            await load();
-        })
-      : button('Enable sync', async () => {
-          if (await act('Enable sync', () => api.post(`/credentials/${id}/enable`), 'Sync enabled'))
-            await load();
-        }),
-    button(
-      'Delete',
-      async () => {
-        const ok = await confirmDialog({
-          title: `Delete ${c.username}?`,
-          body: [
-            h('p', {}, 'This removes from the coordinator:'),
-            h(
-              'ul',
-              {},
-              h(
-                'li',
-                {},
-                'the stored password and its password history (they cannot be revealed afterwards)',
-              ),
-              h('li', {}, 'its status history and schedule'),
-            ),
-            h('p', {}, `The account on ${c.targetName} is not touched. This cannot be undone.`),
-            c.changePending
-              ? h(
-                  'p',
-                  { class: 'error' },
-                  'A password change is in flight: a plain delete is refused; use Force Delete.',
-                )
-              : null,
-          ],
-          confirm: 'Delete',
-          danger: true,
-        });
-        if (ok && (await act('Delete', () => api.del(`/credentials/${id}`), 'Credential deleted')))
-          location.hash = '#/credentials';
-      },
-      { kind: 'danger' },
-    ),
-    button(
-      'Force Delete',
-      async () => {
-        const ok = await confirmDialog({
-          title: `Force delete ${c.username}?`,
-          body: [
-            h('p', {}, 'Deletes even while a password change is in flight. Lost for good:'),
-            h(
-              'ul',
-              {},
-              h('li', {}, 'the stored password and its history'),
-              h(
-                'li',
-                { class: 'error' },
-                'the new password of a change in flight: if the agent already set it on the target, nobody will know the password of this account',
-              ),
-              h('li', {}, 'the outcome of any job running now'),
-            ),
-            h('p', {}, 'This cannot be undone.'),
-          ],
-          confirm: 'Force delete',
-          danger: true,
-        });
-        if (
-          ok &&
-          (await act('Force delete', () => api.del(`/credentials/${id}?force=true`), 'Credential deleted'))
-        )
-          location.hash = '#/credentials';
-      },
-      { kind: 'danger' },
-    ),
-  ];
+  // Every action needs the operator role: a viewer sees none (session.ts).
+  const actions = (c: Credential): HTMLElement[] =>
+    !can('operator')
+      ? []
+      : [
+          button(
+            'Sync now',
+            async () => {
+              if (await act('Sync now', () => api.post(`/credentials/${id}/verify`), 'Verification queued'))
+                await load();
+            },
+            { kind: 'primary', title: 'Verify the stored password on the target now' },
+          ),
+          button(
+            'Change now',
+            async () => {
+              const ok = await confirmDialog({
+                title: 'Change the password now?',
+                body: [
+                  h(
+                    'p',
+                    {},
+                    `A new password is generated from the policy and set on ${c.targetName} for ${c.username}.`,
+                  ),
+                  h('p', {}, 'Anyone using the current password directly will need the new one.'),
+                ],
+                confirm: 'Change password',
+              });
+              if (
+                ok &&
+                (await act('Change now', () => api.post(`/credentials/${id}/change`), 'Change requested'))
+              )
+                await load();
+            },
+            {
+              disabled: !c.syncEnabled,
+              title: c.syncEnabled ? 'Rotate the password now' : 'Enable sync first',
+            },
+          ),
+          c.syncEnabled
+            ? button('Disable sync', async () => {
+                if (await act('Disable sync', () => api.post(`/credentials/${id}/disable`), 'Sync disabled'))
+                  await load();
+              })
+            : button('Enable sync', async () => {
+                if (await act('Enable sync', () => api.post(`/credentials/${id}/enable`), 'Sync enabled'))
+                  await load();
+              }),
+          button(
+            'Delete',
+            async () => {
+              // Read now: a change that was in flight when the page drew may have settled since.
+              const now = await api.get<Credential>(`/credentials/${id}`);
+              const ok = await confirmDialog({
+                title: `Delete ${c.username}?`,
+                body: [
+                  h('p', {}, 'This removes from the coordinator:'),
+                  h(
+                    'ul',
+                    {},
+                    h(
+                      'li',
+                      {},
+                      'the stored password and its password history (they cannot be revealed afterwards)',
+                    ),
+                    h('li', {}, 'its status history and schedule'),
+                  ),
+                  h('p', {}, `The account on ${c.targetName} is not touched. This cannot be undone.`),
+                  now.changePending
+                    ? h(
+                        'p',
+                        { class: 'error' },
+                        'A password change is in flight: a plain delete is refused; use Force Delete.',
+                      )
+                    : null,
+                ],
+                confirm: 'Delete',
+                danger: true,
+              });
+              if (ok && (await act('Delete', () => api.del(`/credentials/${id}`), 'Credential deleted')))
+                location.hash = '#/credentials';
+            },
+            { kind: 'danger' },
+          ),
+          button(
+            'Force Delete',
+            async () => {
+              const ok = await confirmDialog({
+                title: `Force delete ${c.username}?`,
+                body: [
+                  h('p', {}, 'Deletes even while a password change is in flight. Lost for good:'),
+                  h(
+                    'ul',
+                    {},
+                    h('li', {}, 'the stored password and its history'),
+                    h(
+                      'li',
+                      { class: 'error' },
+                      'the new password of a change in flight: if the agent already set it on the target, nobody will know the password of this account',
+                    ),
+                    h('li', {}, 'the outcome of any job running now'),
+                  ),
+                  h('p', {}, 'This cannot be undone.'),
+                ],
+                confirm: 'Force delete',
+                danger: true,
+              });
+              if (
+                ok &&
+                (await act(
+                  'Force delete',
+                  () => api.del(`/credentials/${id}?force=true`),
+                  'Credential deleted',
+                ))
+              )
+                location.hash = '#/credentials';
+            },
+            { kind: 'danger' },
+          ),
+        ];
 
   await load();
   return { title: 'Credential', refresh: load };

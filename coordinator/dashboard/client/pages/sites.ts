@@ -11,7 +11,9 @@ import {
   type SyncRun,
 } from '../model.js';
 import { act, type Page } from '../page.js';
+import { can } from '../session.js';
 import { button, credentialsHref, last24hText, outcomeBadge, statusBar } from '../ui.js';
+import { agentAdminButtons, newSiteButton, siteAdminButtons } from './site-admin.js';
 
 export const sitesPage: Page = async ({ root, params }) => {
   const body = h('div', {});
@@ -25,6 +27,7 @@ export const sitesPage: Page = async ({ root, params }) => {
         { class: 'muted' },
         'Each site’s latest results (the daily schedule’s included), its latest run, its credentials and the agents that serve it.',
       ),
+      newSiteButton(() => load()),
     ),
     body,
   );
@@ -61,60 +64,65 @@ export const sitesPage: Page = async ({ root, params }) => {
             h(
               'div',
               { class: 'actions' },
-              button(
-                'Resync',
-                async () => {
-                  await act(
-                    `Resync ${site.name}`,
-                    () => api.post<SyncRun>('/sync-runs', { kind: 'verify', scope: { siteId: site.siteId } }),
-                    `Resync of ${site.name} started`,
-                  );
-                  await load();
-                },
-                {
-                  kind: 'primary',
-                  key: `resync-${site.siteId}`,
-                  title: 'Verify every credential of this site now',
-                },
-              ),
-              site.enabled
-                ? button(
-                    'Disable site',
-                    async () => {
-                      const ok = await confirmDialog({
-                        title: `Disable ${site.name}?`,
-                        body: [
-                          h(
-                            'p',
-                            {},
-                            'Its agents get no work and its credentials show Agent Disabled until the site is enabled again.',
-                          ),
-                        ],
-                        confirm: 'Disable site',
-                        danger: true,
-                      });
-                      if (ok)
+              can('operator') &&
+                button(
+                  'Resync',
+                  async () => {
+                    await act(
+                      `Resync ${site.name}`,
+                      () =>
+                        api.post<SyncRun>('/sync-runs', { kind: 'verify', scope: { siteId: site.siteId } }),
+                      `Resync of ${site.name} started`,
+                    );
+                    await load();
+                  },
+                  {
+                    kind: 'primary',
+                    key: `resync-${site.siteId}`,
+                    title: 'Verify every credential of this site now',
+                  },
+                ),
+              !can('admin')
+                ? null
+                : site.enabled
+                  ? button(
+                      'Disable site',
+                      async () => {
+                        const ok = await confirmDialog({
+                          title: `Disable ${site.name}?`,
+                          body: [
+                            h(
+                              'p',
+                              {},
+                              'Its agents get no work and its credentials show Agent Disabled until the site is enabled again.',
+                            ),
+                          ],
+                          confirm: 'Disable site',
+                          danger: true,
+                        });
+                        if (ok)
+                          await act(
+                            'Disable site',
+                            () => api.post(`/sites/${site.siteId}/disable`),
+                            `${site.name} disabled`,
+                          );
+                        await load();
+                      },
+                      { key: `site-toggle-${site.siteId}` },
+                    )
+                  : button(
+                      'Enable site',
+                      async () => {
                         await act(
-                          'Disable site',
-                          () => api.post(`/sites/${site.siteId}/disable`),
-                          `${site.name} disabled`,
+                          'Enable site',
+                          () => api.post(`/sites/${site.siteId}/enable`),
+                          `${site.name} enabled`,
                         );
-                      await load();
-                    },
-                    { key: `site-toggle-${site.siteId}` },
-                  )
-                : button(
-                    'Enable site',
-                    async () => {
-                      await act(
-                        'Enable site',
-                        () => api.post(`/sites/${site.siteId}/enable`),
-                        `${site.name} enabled`,
-                      );
-                      await load();
-                    },
-                    { key: `site-toggle-${site.siteId}` },
-                  ),
+                        await load();
+                      },
+                      { key: `site-toggle-${site.siteId}` },
+                    ),
+              siteAdminButtons(site, load),
             ),
           ),
           syncSummary(site),
@@ -283,32 +291,35 @@ function agentTable(agents: Agent[], versions: AgentVersions, reload: () => Prom
             ),
             h(
               'td',
-              {},
-              a.enabled
-                ? button(
-                    'Disable',
-                    async () => {
-                      await act(
-                        `Disable ${a.name}`,
-                        () => api.post(`/agents/${a.id}/disable`),
-                        `${a.name} disabled`,
-                      );
-                      await reload();
-                    },
-                    { key: `agent-${a.id}`, ariaLabel: `Disable ${a.name}` },
-                  )
-                : button(
-                    'Enable',
-                    async () => {
-                      await act(
-                        `Enable ${a.name}`,
-                        () => api.post(`/agents/${a.id}/enable`),
-                        `${a.name} enabled`,
-                      );
-                      await reload();
-                    },
-                    { key: `agent-${a.id}`, ariaLabel: `Enable ${a.name}` },
-                  ),
+              { class: 'actions' },
+              !can('admin')
+                ? null
+                : a.enabled
+                  ? button(
+                      'Disable',
+                      async () => {
+                        await act(
+                          `Disable ${a.name}`,
+                          () => api.post(`/agents/${a.id}/disable`),
+                          `${a.name} disabled`,
+                        );
+                        await reload();
+                      },
+                      { key: `agent-${a.id}`, ariaLabel: `Disable ${a.name}` },
+                    )
+                  : button(
+                      'Enable',
+                      async () => {
+                        await act(
+                          `Enable ${a.name}`,
+                          () => api.post(`/agents/${a.id}/enable`),
+                          `${a.name} enabled`,
+                        );
+                        await reload();
+                      },
+                      { key: `agent-${a.id}`, ariaLabel: `Enable ${a.name}` },
+                    ),
+              agentAdminButtons(a, reload),
             ),
           ),
         ),
