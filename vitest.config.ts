@@ -8,6 +8,7 @@ import { defineConfig } from 'vitest/config';
  */
 const API_FILES = [
   'agent-disabled',
+  'alerts',
   'api-reads',
   'api-validation',
   'audit-coverage',

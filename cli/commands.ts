@@ -8,6 +8,7 @@ import type {
 } from '../shared/contracts/api.js';
 import type { ApiClient } from './client.js';
 import { progressBar, table } from './format.js';
+import { CHANNELS_USAGE, runChannelsCommand } from './channels.js';
 import { importCredentials } from './import.js';
 
 export const USAGE = `syncctl: operate the password sync coordinator
@@ -49,7 +50,7 @@ export const USAGE = `syncctl: operate the password sync coordinator
   groups change ID [--password P | --password-stdin] [--wait]   one password, the primary first
   audit [--action A] [--actor ID] [--object ID] [--object-type T] [--since ISO-TIME] [--until ISO-TIME]
         [--limit N] [--cursor C] [--all]
-  import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
+${CHANNELS_USAGE}  import FILE.csv [--state FILE]           bulk create credentials: columns target,username,password[,policy]
                                            (target/policy by id or name); bad rows are reported with their
                                            line and skipped; done rows go to FILE.csv.import-state, so a
                                            rerun resumes; exits 3 when a row was rejected
@@ -156,6 +157,7 @@ export async function runCommand(api: ApiClient, args: string[], flags: Flags): 
     return 0;
   };
 
+  if (resource === 'channels') return runChannelsCommand(api, action, id, flags, out);
   switch (resource === 'import' ? 'import' : `${resource} ${action ?? ''}`.trim()) {
     case 'summary': {
       const s = await api.call<{

@@ -7,6 +7,7 @@ import { AuthLimiter, isUnguessableToken, sourceKey } from './http/auth-limiter.
 import { registerAgentRoutes } from './api/agents.js';
 import { registerAuditRoutes } from './api/audit.js';
 import { registerCredentialRoutes } from './api/credentials.js';
+import { registerNotificationChannelRoutes } from './api/notification-channels.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -154,6 +155,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerSyncGroupRoutes(ctx, routes);
   registerAuditRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
+  registerNotificationChannelRoutes(ctx, routes);
   registerGateway(ctx, routes);
   registerOperatorSurfaces(ctx, app, routes);
   return { app, routes };
