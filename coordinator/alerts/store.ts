@@ -352,3 +352,24 @@ export async function deliveryCounts(q: Queryable): Promise<Record<DeliveryState
   for (const r of rows) counts[r.state] = r.n;
   return counts;
 }
+
+/** The Overview's issues: agents marked offline, enabled sites with agents and none working. */
+export async function overviewIssues(q: Queryable) {
+  const [agents, sites] = await Promise.all([
+    q.query<{ agentId: string; name: string; siteId: string; siteName: string; since: Date }>(
+      `SELECT a.id AS "agentId", a.name, a.site_id AS "siteId", s.name AS "siteName", a.offline_since AS since
+         FROM agents a JOIN sites s ON s.id = a.site_id
+        WHERE a.offline_since IS NOT NULL AND a.revoked_at IS NULL ORDER BY a.offline_since LIMIT 100`,
+    ),
+    q.query<{ siteId: string; name: string; since: Date }>(
+      `SELECT s.id AS "siteId", s.name, s.no_agent_since AS since FROM sites s
+        WHERE s.enabled AND s.no_agent_since IS NOT NULL
+          AND EXISTS (SELECT 1 FROM agents a WHERE a.site_id = s.id AND a.revoked_at IS NULL)
+        ORDER BY s.no_agent_since LIMIT 100`,
+    ),
+  ]);
+  return {
+    agentsOffline: agents.rows.map((a) => ({ ...a, since: a.since.toISOString() })),
+    sitesWithoutAgent: sites.rows.map((s) => ({ ...s, since: s.since.toISOString() })),
+  };
+}

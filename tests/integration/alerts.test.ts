@@ -151,6 +151,14 @@ describe('delivery', () => {
       expect(smtp.mails[0]!.subject).toContain('edge-1');
       expect(smtp.mails[0]!.text).toContain(body.id);
 
+      // The Overview lists it as an issue, naming its site.
+      const overview = await expectStatus<{
+        issues: { agentsOffline: { agentId: string; siteId: string }[] };
+      }>(c.admin.get('/overview'), 200);
+      expect(overview.issues.agentsOffline).toContainEqual(
+        expect.objectContaining({ agentId: agent.agentId, siteId, siteName: 'quiet-site' }),
+      );
+
       // Back online: the heartbeat clears it (an agent.online event; these channels filter it out).
       await expectStatus(agent.heartbeatRaw(), 200);
       const row = await c.ctx.db.query('SELECT offline_since FROM agents WHERE id = $1', [agent.agentId]);
