@@ -10,7 +10,7 @@ const MAX_BACKOFF_MS = 3_600_000;
 const PER_ROUND = 20;
 
 /** The wait after `attempts` failed attempts: ALERT_RETRY_BASE_MS doubling, at most an hour. */
-export const backoffMs = (base: number, attempts: number): number =>
+const backoffMs = (base: number, attempts: number): number =>
   Math.min(base * 2 ** Math.max(0, attempts - 1), MAX_BACKOFF_MS);
 
 async function send(ctx: Ctx, channel: ChannelRow, row: DeliveryRow): Promise<Attempt> {

@@ -343,16 +343,6 @@ export async function listDeliveries(
   return rows;
 }
 
-/** Deliveries per state (the dashboard's and Overview's counts). */
-export async function deliveryCounts(q: Queryable): Promise<Record<DeliveryState, number>> {
-  const { rows } = await q.query<{ state: DeliveryState; n: number }>(
-    'SELECT state, count(*)::int AS n FROM notification_deliveries GROUP BY state',
-  );
-  const counts = { pending: 0, retrying: 0, sent: 0, failed: 0 };
-  for (const r of rows) counts[r.state] = r.n;
-  return counts;
-}
-
 /** The Overview's issues: agents marked offline, enabled sites with agents and none working. */
 export async function overviewIssues(q: Queryable) {
   const [agents, sites] = await Promise.all([
