@@ -9,6 +9,7 @@ import { defineConfig } from 'vitest/config';
 const API_FILES = [
   'admin-api',
   'agent-disabled',
+  'alerts',
   'api-reads',
   'api-validation',
   'audit-coverage',

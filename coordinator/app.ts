@@ -17,6 +17,7 @@ import { registerCredentialRoutes } from './api/credentials.js';
 import { registerOverviewRoutes } from './api/overview.js';
 import { registerCredentialBatchRoutes } from './api/credentials-batch.js';
 import { registerDependencyRoutes } from './api/dependencies.js';
+import { registerNotificationChannelRoutes } from './api/notification-channels.js';
 import { registerPolicyRoutes } from './api/policies.js';
 import { registerSiteRoutes } from './api/sites.js';
 import { registerSummaryRoutes } from './api/summary.js';
@@ -172,6 +173,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerWhoamiRoute(ctx, routes);
   registerAuditRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
+  registerNotificationChannelRoutes(ctx, routes);
   registerGateway(ctx, routes);
   registerOverviewRoutes(ctx, routes);
   registerCredentialHistoryRoutes(ctx, routes);

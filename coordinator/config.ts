@@ -189,6 +189,31 @@ export const CoordinatorEnvSchema = z.object({
   /** Oldest and newest agent versions whose claims are taken (defaults: see defaultAgentVersionRange). */
   AGENT_MIN_VERSION: SemverSchema.optional(),
   AGENT_MAX_VERSION: SemverSchema.optional(),
+  // Alerts (docs/alerts.md).
+  /** How often a replica looks for agents gone quiet and runs overdue, turns events into alerts and sends. */
+  ALERT_EVERY_MS: envInt(100, 60_000).default(1000),
+  /** An agent without a heartbeat for this long is offline (an `agent.offline` alert). */
+  ALERT_AGENT_OFFLINE_MS: envInt(1000, 7 * 86_400_000).default(300_000),
+  /** A sync run still open this long after it started is overdue (`run.overdue`). */
+  ALERT_RUN_OVERDUE_MS: envInt(1000, 30 * 86_400_000).default(7_200_000),
+  /** Events wait this long before they alert, so those of one site and kind group into one alert. */
+  ALERT_GROUP_WINDOW_MS: envInt(0, 600_000).default(30_000),
+  /** This many credentials of one site with the same event in one window: one alert naming the site. */
+  ALERT_MASS_THRESHOLD: envInt(2, 1_000_000).default(10),
+  /** The same event of the same subject again within this time goes to the digest instead. */
+  ALERT_REPEAT_MS: envInt(0, 30 * 86_400_000).default(172_800_000),
+  /** A credential with this many status events within ALERT_FLAP_WINDOW_MS is flapping. */
+  ALERT_FLAP_COUNT: envInt(2, 1000).default(4),
+  ALERT_FLAP_WINDOW_MS: envInt(1000, 7 * 86_400_000).default(3_600_000),
+  /** Events held back go out in a digest once the oldest of them is this old. */
+  ALERT_DIGEST_EVERY_MS: envInt(1000, 7 * 86_400_000).default(86_400_000),
+  /** A delivery is retried with backoff (from ALERT_RETRY_BASE_MS, doubling, at most 1 h) this long, then failed. */
+  ALERT_RETRY_FOR_MS: envInt(1000, 7 * 86_400_000).default(86_400_000),
+  ALERT_RETRY_BASE_MS: envInt(100, 3_600_000).default(30_000),
+  /** Longest one webhook call or one mail may take. */
+  ALERT_SEND_TIMEOUT_MS: envInt(1000, 120_000).default(10_000),
+  /** PEM file of a private CA that signed the SMTP servers' certificates. */
+  ALERT_SMTP_CA_FILE: z.string().min(1).optional(),
 });
 export type CoordinatorEnv = z.output<typeof CoordinatorEnvSchema>;
 
@@ -203,6 +228,8 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   agentVersions: AgentVersionRange;
   /** REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS… checked together (queues/connect.ts connects). */
   redis: RedisTarget;
+  /** ALERT_SMTP_CA_FILE's PEM contents. */
+  smtpCa: Buffer | undefined;
 }
 
 const readPem = (variable: string, path: string | undefined): Buffer | undefined =>
@@ -279,6 +306,7 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
     masterKey: masterKeyFromBase64(keyText),
     previousMasterKeys: previous.map(masterKeyFromBase64),
     tls: loadTls(parsed),
+    smtpCa: readPem('ALERT_SMTP_CA_FILE', parsed.ALERT_SMTP_CA_FILE),
     trustProxy: parsed.TRUST_PROXY ?? false,
     redis: redisTarget(parsed),
   };

@@ -22,7 +22,8 @@ async function runRotation(config: CoordinatorConfig): Promise<void> {
   process.stderr.write('\n');
   console.error(
     `sync-coordinator: master key rotated to ${box.keyId}: ${result.credentials} credentials and ${result.history} history entries re-wrapped` +
-      (result.groups ? `, ${result.groups} group changes` : ''),
+      (result.groups ? `, ${result.groups} group changes` : '') +
+      (result.channels ? `, ${result.channels} notification channel secrets` : ''),
   );
   await db.close();
   process.exit(0);

@@ -43,6 +43,24 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
       registers: [registry],
     }),
+    eventsRecorded: new Counter({
+      name: 'sync_events_total',
+      help: 'Outbox events turned into alerts or held back (docs/alerts.md), by type and what became of them (alerted, grouped, muted)',
+      labelNames: ['type', 'disposition'] as const,
+      registers: [registry],
+    }),
+    alertsRaised: new Counter({
+      name: 'sync_alerts_total',
+      help: 'Alerts made from events (one per alert, before fan-out to channels), by type and grouping',
+      labelNames: ['type', 'grouping'] as const,
+      registers: [registry],
+    }),
+    deliveryAttempts: new Counter({
+      name: 'sync_notification_deliveries_total',
+      help: 'Delivery attempts to notification channels, by channel kind and result (sent, retrying, failed)',
+      labelNames: ['kind', 'result'] as const,
+      registers: [registry],
+    }),
     httpDuration: new Histogram({
       name: 'sync_http_request_duration_seconds',
       help: 'API and gateway request latency',

@@ -3,6 +3,7 @@ import { parseJobId } from '../shared/contracts/jobs.js';
 import { SecretBox } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
+import { Alerting } from './alerts/service.js';
 import { buildApp } from './app.js';
 import type { CoordinatorConfig } from './config.js';
 import type { Ctx } from './context.js';
@@ -56,6 +57,7 @@ export async function startCoordinator(
     },
   });
   let scheduler: SchedulerRunner | undefined;
+  let alerting: Alerting | undefined;
   const shutdown = new AbortController();
   const ctx: Ctx = {
     config,
@@ -81,6 +83,8 @@ export async function startCoordinator(
   if (config.RUN_SCHEDULER) {
     scheduler = new SchedulerRunner(ctx);
     await scheduler.start();
+    alerting = new Alerting(ctx);
+    alerting.start();
   }
   const { app } = buildApp(ctx);
   await app.listen({ port: config.PORT, host: config.HOST });
@@ -98,6 +102,7 @@ export async function startCoordinator(
       await app.close();
       await ctx.sealPool.close();
       await scheduler?.close();
+      await alerting?.close();
       await ctx.scheduleCounts.close();
       await queues.close();
       await wake.close();

@@ -6,6 +6,7 @@
  */
 import { agentCommands } from './agents.js';
 import { auditCommands } from './audit.js';
+import { channelCommands } from './channels.js';
 import type { Command } from './command.js';
 import { credentialCommands } from './credentials.js';
 import { dependencyCommands } from './dependencies.js';
@@ -28,5 +29,6 @@ export const COMMANDS: readonly Command[] = [
   ...policyCommands,
   ...groupCommands,
   ...auditCommands,
+  ...channelCommands,
   ...importCommands,
 ];

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { OverviewView } from '../../shared/contracts/api.js';
+import { overviewIssues } from '../alerts/store.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
@@ -32,7 +33,8 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
       const step = hour ? 3_600_000 : 86_400_000;
       const last = new Date(Math.floor(now.getTime() / step) * step);
       const first = new Date(last.getTime() - (span - 1) * step);
-      const [snapshot, results, runs, latest, series] = await Promise.all([
+      const [issues, snapshot, results, runs, latest, series] = await Promise.all([
+        overviewIssues(ctx.db),
         stateSnapshot(ctx),
         siteResults(ctx),
         ctx.db.query<{ in_progress: number; with_issues: number }>(
@@ -119,6 +121,7 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
           };
         }),
         runsOverTime: { bucket: query.bucket, points },
+        issues,
         asOf: snapshot.takenAt.toISOString(),
       };
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AlertBody } from '../../shared/contracts/alerts.js';
 import { ErrorView } from '../../shared/contracts/api.js';
 import type { RegisteredRoute } from './routes.js';
 
@@ -104,7 +105,8 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
     info: { title: 'Password sync coordinator', version },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { Error: jsonSchema(ErrorView, 'output') },
+      // AlertBody: what every webhook (format json) carries; docs/alerts.md.
+      schemas: { Error: jsonSchema(ErrorView, 'output'), AlertBody: jsonSchema(AlertBody, 'output') },
     },
     paths,
   };

@@ -1,4 +1,6 @@
 import type { SecretBox } from '../../shared/crypto.js';
+import { CHANNEL_SECRET_FIELD } from '../alerts/deliver.js';
+import { channelSecretsPage, insertEvent, setChannelSecret } from '../alerts/store.js';
 import { GROUP_SECRET_FIELD } from '../groups/store.js';
 import { historyField } from '../credentials/sealing.js';
 import type { Db } from '../store/db.js';
@@ -6,14 +8,15 @@ import type { Db } from '../store/db.js';
 const PAGE = 500;
 
 export interface RotationProgress {
-  table: 'credentials' | 'secret_history' | 'sync_groups';
+  table: 'credentials' | 'secret_history' | 'sync_groups' | 'notification_channels';
   done: number;
   rewrapped: number;
 }
 
 /**
- * Re-wraps every data key (current, pending and history secrets, a group change's shared password)
- * under the current master key. The
+ * Re-wraps every data key (current, pending and history secrets, a group change's shared password,
+ * notification channels' secrets) under the current master key, then records the
+ * `system.master_key_rotated` event (docs/alerts.md). The
  * secrets themselves are not re-encrypted. Safe while coordinators run: they are configured with
  * the new key and the old one in COORDINATOR_PREVIOUS_MASTER_KEYS, so they open either; each page
  * is re-wrapped in its own short transaction with its rows locked. Idempotent: run it again after
@@ -23,7 +26,7 @@ export async function rotateMasterKey(
   db: Db,
   box: SecretBox,
   onProgress: (p: RotationProgress) => void = () => undefined,
-): Promise<{ credentials: number; history: number; groups: number }> {
+): Promise<{ credentials: number; history: number; groups: number; channels: number }> {
   const credentials = await rewrapTable(db, 'credentials', onProgress, async (q, after) => {
     const { rows } = await q.query<{ id: string; secret: string; pending_secret: string | null }>(
       'SELECT id, secret, pending_secret FROM credentials WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
@@ -72,7 +75,23 @@ export async function rotateMasterKey(
     }
     return { ids: rows.map((r) => r.id), rewrapped };
   });
-  return { credentials, history, groups };
+  const channels = await rewrapTable(db, 'notification_channels', onProgress, async (q, after) => {
+    const rows = await channelSecretsPage(q, after, PAGE);
+    let rewrapped = 0;
+    for (const r of rows) {
+      if (r.secret === null) continue;
+      const secret = box.rewrap(r.secret, r.id, CHANNEL_SECRET_FIELD);
+      if (secret === r.secret) continue;
+      await setChannelSecret(q, r.id, secret);
+      rewrapped += 1;
+    }
+    return { ids: rows.map((r) => r.id), rewrapped };
+  });
+  const counts = { credentials, history, groups, channels };
+  await db.tx((q) =>
+    insertEvent(q, { type: 'system.master_key_rotated', subjectType: 'system', data: counts }),
+  );
+  return counts;
 }
 
 async function rewrapTable(

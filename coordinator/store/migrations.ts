@@ -329,6 +329,200 @@ CREATE INDEX sync_runs_open ON sync_runs (started_at) WHERE finished_at IS NULL;
 `,
   },
   {
+    version: 10,
+    name: 'alerts: events outbox written by triggers, notification channels and deliveries',
+    // docs/alerts.md. Events are written by triggers in the transaction of the fact that causes them
+    // (a credential's settled status, a change's result, a suspension, an agent marked offline or
+    // heartbeating again, a site without a working agent, a run finished or overdue): they commit or
+    // roll back with it. coordinator/alerts/ turns them into alerts and delivers those.
+    sql: `
+ALTER TABLE agents ADD COLUMN offline_since timestamptz;
+ALTER TABLE sync_runs ADD COLUMN overdue_at timestamptz;
+CREATE TABLE events (
+  id bigserial PRIMARY KEY,
+  at timestamptz NOT NULL DEFAULT now(),
+  type text NOT NULL,
+  site_id uuid,
+  subject_type text NOT NULL,
+  subject_id text,
+  data jsonb NOT NULL DEFAULT '{}',
+  dispatched_at timestamptz,
+  disposition text,
+  digested_at timestamptz
+);
+CREATE INDEX events_undispatched ON events (id) WHERE dispatched_at IS NULL;
+CREATE INDEX events_muted ON events (id) WHERE disposition = 'muted' AND digested_at IS NULL;
+CREATE INDEX events_subject ON events (subject_id, at) WHERE subject_type = 'credential';
+CREATE TABLE alert_keys (
+  key text PRIMARY KEY,
+  last_event_at timestamptz NOT NULL
+);
+CREATE TABLE notification_channels (
+  id uuid PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  kind text NOT NULL,
+  enabled boolean NOT NULL DEFAULT true,
+  config jsonb NOT NULL,
+  secret text,
+  event_types text[] NOT NULL DEFAULT '{}',
+  site_ids uuid[] NOT NULL DEFAULT '{}',
+  statuses text[] NOT NULL DEFAULT '{}',
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE notification_deliveries (
+  id uuid PRIMARY KEY,
+  channel_id uuid NOT NULL REFERENCES notification_channels(id) ON DELETE CASCADE,
+  alert_id text NOT NULL,
+  alert_type text NOT NULL,
+  body jsonb NOT NULL,
+  state text NOT NULL DEFAULT 'pending',
+  attempts int NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
+  lease_token text,
+  lease_until timestamptz,
+  last_status int,
+  last_error text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  sent_at timestamptz,
+  UNIQUE (channel_id, alert_id)
+);
+CREATE INDEX notification_deliveries_due ON notification_deliveries (next_attempt_at)
+  WHERE state IN ('pending', 'retrying');
+CREATE INDEX notification_deliveries_channel ON notification_deliveries (channel_id, created_at DESC, id DESC);
+
+-- A settled status recorded in the history (credentials/store.ts writes it only when it differs
+-- from the last one): out_of_sync, agent_disabled, unsyncable; in_sync only after one of those.
+CREATE FUNCTION events_credential_status() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  prev text;
+  c record;
+BEGIN
+  IF NEW.status NOT IN ('out_of_sync', 'agent_disabled', 'unsyncable', 'in_sync') THEN RETURN NULL; END IF;
+  IF NEW.status = 'in_sync' THEN
+    SELECT h.status INTO prev FROM credential_status_history h
+     WHERE h.credential_id = NEW.credential_id AND h.id < NEW.id ORDER BY h.id DESC LIMIT 1;
+    IF prev IS NULL OR prev NOT IN ('out_of_sync', 'agent_disabled', 'unsyncable') THEN RETURN NULL; END IF;
+  END IF;
+  SELECT cr.site_id, cr.username, t.name AS target INTO c
+    FROM credentials cr JOIN targets t ON t.id = cr.target_id WHERE cr.id = NEW.credential_id;
+  INSERT INTO events (type, site_id, subject_type, subject_id, data)
+  VALUES ('credential.' || NEW.status, c.site_id, 'credential', NEW.credential_id::text,
+          jsonb_build_object('status', NEW.status, 'reason', NEW.reason, 'username', c.username,
+                             'target', c.target));
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_credential_status AFTER INSERT ON credential_status_history
+  FOR EACH ROW EXECUTE FUNCTION events_credential_status();
+
+-- A change's result (a change or reconcile job ending: set, failed, outcome unknown) and a suspension.
+CREATE FUNCTION events_credential_row() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d jsonb;
+BEGIN
+  d := jsonb_build_object('status', NEW.status, 'username', NEW.username,
+                          'target', (SELECT name FROM targets WHERE id = NEW.target_id));
+  IF NEW.last_changed_at IS DISTINCT FROM OLD.last_changed_at AND NEW.last_changed_at IS NOT NULL THEN
+    INSERT INTO events (type, site_id, subject_type, subject_id, data)
+    VALUES ('credential.change_succeeded', NEW.site_id, 'credential', NEW.id::text, d);
+  ELSIF OLD.job_kind IN ('change', 'reconcile') AND NEW.last_outcome = 'failed'
+        AND NEW.last_result_at IS DISTINCT FROM OLD.last_result_at THEN
+    INSERT INTO events (type, site_id, subject_type, subject_id, data)
+    VALUES (CASE WHEN NEW.last_reason = 'change_outcome_unknown' THEN 'credential.change_outcome_unknown'
+                 ELSE 'credential.change_failed' END,
+            NEW.site_id, 'credential', NEW.id::text, d || jsonb_build_object('reason', NEW.last_reason));
+  END IF;
+  IF NEW.suspended AND NOT OLD.suspended THEN
+    INSERT INTO events (type, site_id, subject_type, subject_id, data)
+    VALUES ('credential.suspended', NEW.site_id, 'credential', NEW.id::text,
+            d || jsonb_build_object('reason', NEW.last_reason, 'failures', NEW.consecutive_failures));
+  END IF;
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_credential_row AFTER UPDATE ON credentials FOR EACH ROW
+  WHEN (NEW.last_changed_at IS DISTINCT FROM OLD.last_changed_at
+        OR (NEW.suspended AND NOT OLD.suspended)
+        OR (OLD.job_kind IN ('change', 'reconcile') AND NEW.last_outcome = 'failed'
+            AND NEW.last_result_at IS DISTINCT FROM OLD.last_result_at))
+  EXECUTE FUNCTION events_credential_row();
+
+-- A heartbeat of an agent marked offline (coordinator/alerts/watch.ts marks it) brings it back.
+CREATE FUNCTION agents_heartbeat_online() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.offline_since := NULL;
+  RETURN NEW;
+END;
+$$;
+CREATE TRIGGER agents_heartbeat_online BEFORE UPDATE OF last_heartbeat_at ON agents FOR EACH ROW
+  WHEN (OLD.offline_since IS NOT NULL AND NEW.last_heartbeat_at IS DISTINCT FROM OLD.last_heartbeat_at)
+  EXECUTE FUNCTION agents_heartbeat_online();
+CREATE FUNCTION events_agent() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d jsonb;
+BEGIN
+  d := jsonb_build_object('name', NEW.name, 'host', NEW.host, 'version', NEW.version,
+                          'lastHeartbeatAt', NEW.last_heartbeat_at);
+  IF TG_OP = 'INSERT' THEN
+    IF NOT NEW.approved THEN
+      INSERT INTO events (type, site_id, subject_type, subject_id, data)
+      VALUES ('agent.awaiting_approval', NEW.site_id, 'agent', NEW.id::text, d);
+    END IF;
+  ELSIF NEW.offline_since IS NOT NULL AND OLD.offline_since IS NULL THEN
+    INSERT INTO events (type, site_id, subject_type, subject_id, data)
+    VALUES ('agent.offline', NEW.site_id, 'agent', NEW.id::text, d);
+  ELSIF NEW.offline_since IS NULL AND OLD.offline_since IS NOT NULL AND NEW.revoked_at IS NULL THEN
+    INSERT INTO events (type, site_id, subject_type, subject_id, data)
+    VALUES ('agent.online', NEW.site_id, 'agent', NEW.id::text, d);
+  END IF;
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_agent_insert AFTER INSERT ON agents FOR EACH ROW EXECUTE FUNCTION events_agent();
+-- No column list: the heartbeat's BEFORE trigger clears offline_since without naming it.
+CREATE TRIGGER events_agent_offline AFTER UPDATE ON agents FOR EACH ROW
+  WHEN (OLD.offline_since IS DISTINCT FROM NEW.offline_since) EXECUTE FUNCTION events_agent();
+
+-- The run sweep records since when a site has no agent able to take its work (sites.no_agent_since):
+-- an event for an enabled site that has agents (a new site without any is not an incident).
+CREATE FUNCTION events_site() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT NEW.enabled OR NOT EXISTS (SELECT 1 FROM agents WHERE site_id = NEW.id AND revoked_at IS NULL) THEN
+    RETURN NULL;
+  END IF;
+  INSERT INTO events (type, site_id, subject_type, subject_id, data)
+  VALUES (CASE WHEN NEW.no_agent_since IS NULL THEN 'site.agent_restored' ELSE 'site.no_working_agent' END,
+          NEW.id, 'site', NEW.id::text, jsonb_build_object('name', NEW.name, 'since', OLD.no_agent_since));
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_site AFTER UPDATE OF no_agent_since ON sites FOR EACH ROW
+  WHEN ((OLD.no_agent_since IS NULL) <> (NEW.no_agent_since IS NULL)) EXECUTE FUNCTION events_site();
+
+-- A sync run finished (the daily schedule runs aside) or marked overdue (alerts/watch.ts).
+CREATE FUNCTION events_run() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  d jsonb;
+BEGIN
+  d := jsonb_build_object('kind', NEW.kind, 'trigger', NEW.trigger, 'outcome', NEW.outcome,
+                          'impacted', NEW.impacted, 'success', NEW.success, 'failed', NEW.failed,
+                          'unsynced', NEW.unsynced, 'partial', NEW.partial, 'startedAt', NEW.started_at);
+  INSERT INTO events (type, site_id, subject_type, subject_id, data)
+  VALUES (CASE WHEN NEW.finished_at IS NOT NULL AND OLD.finished_at IS NULL THEN 'run.finished' ELSE 'run.overdue' END,
+          CASE WHEN NEW.scope->>'siteId' ~ '^[0-9a-f-]{36}$' THEN (NEW.scope->>'siteId')::uuid END,
+          'run', NEW.id::text, d);
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_run AFTER UPDATE OF finished_at, overdue_at ON sync_runs FOR EACH ROW
+  WHEN (NEW.trigger <> 'schedule' AND ((OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL)
+        OR (OLD.overdue_at IS NULL AND NEW.overdue_at IS NOT NULL AND NEW.finished_at IS NULL)))
+  EXECUTE FUNCTION events_run();
+`,
+  },
+  {
     version: 11,
     name: 'credential dependencies',
     // docs/adapters/dependencies.md. A credential's ordered dependencies, each with the last push of

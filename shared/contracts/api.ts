@@ -458,6 +458,23 @@ export const OverviewView = z.object({
       }),
     ),
   }),
+  /**
+   * Issues to act on (docs/alerts.md): agents marked offline (no heartbeat for
+   * ALERT_AGENT_OFFLINE_MS, not revoked) and enabled sites with agents but none that can work now;
+   * each names the site to drill down to (`/api/v1/agents?siteId=`, the Sites page).
+   */
+  issues: z.object({
+    agentsOffline: z.array(
+      z.object({
+        agentId: z.string(),
+        name: z.string(),
+        siteId: z.string(),
+        siteName: z.string(),
+        since: z.string(),
+      }),
+    ),
+    sitesWithoutAgent: z.array(z.object({ siteId: z.string(), name: z.string(), since: z.string() })),
+  }),
   /** When the shared counts were taken (at most COUNTS_MAX_AGE_MS old). */
   asOf: z.string(),
 });

@@ -5,7 +5,9 @@
  * keeps its pending password; results held in the agent's outbox while the coordinator is gone.
  * Afterwards every GET route of the API (as viewer and as admin, but the audited reveal), a
  * PostgreSQL dump, every Redis key and value of the run, every log line of the coordinator and the
- * agent, and the agent's state folder are scanned: no password appears, given or generated.
+ * agent, and the agent's state folder are scanned: no password appears, given or generated. So are
+ * the alert events, every webhook body and every mail the changes and failures caused
+ * (docs/alerts.md).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -13,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { startSmtpServer, startWebhookReceiver } from '../support/alert-receivers.js';
 import { ADMIN_TOKEN, newMasterKey } from '../support/coordinator.js';
+import { createPki } from '../support/tls.js';
 import {
   createCredential,
   type CreatedCredential,
@@ -36,6 +40,7 @@ import {
 import { uniquePrefix } from '../support/redis.js';
 import { startPostgresCluster, type PostgresCluster, type PostgresRole } from '../support/databases.js';
 
+const SMTP_PASSWORD = `Canary-Smtp-${Date.now()}`;
 let database: TestDatabase;
 let cluster: PostgresCluster;
 const pgRoles: PostgresRole[] = [];
@@ -44,11 +49,17 @@ let agent: ManagedProcess;
 let admin: ApiClient;
 let stateDir: string;
 const prefix = uniquePrefix('e2e-plaintext');
+const pki = createPki();
+const smtpCert = pki.issue('smtp', 'server');
+let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
+let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
 
 beforeAll(async () => {
   database = await createTestDatabase('e2e-plaintext');
   cluster = await startPostgresCluster();
   stateDir = mkdtempSync(join(tmpdir(), 'agent-state-'));
+  receiver = await startWebhookReceiver();
+  smtp = await startSmtpServer({ cert: pki.pem(smtpCert.cert), key: pki.pem(smtpCert.key) });
   coordinator = await startCoordinator(
     {
       DATABASE_URL: database.url,
@@ -57,14 +68,39 @@ beforeAll(async () => {
       COORDINATOR_ADMIN_TOKEN: ADMIN_TOKEN,
       COORDINATOR_MASTER_KEY: newMasterKey(),
       LOG_LEVEL: 'trace',
+      ALERT_GROUP_WINDOW_MS: '0',
+      ALERT_EVERY_MS: '250',
+      ALERT_SMTP_CA_FILE: pki.caCert,
     },
     { label: 'e2e-plaintext-coordinator' },
   );
   admin = api(`${coordinator.url}/api/v1`, ADMIN_TOKEN);
+  // Every alert to a webhook and by mail (with an SMTP password, sealed like the others).
+  await expectStatus(
+    admin.post('/notification-channels', { kind: 'webhook', name: 'all', webhook: { url: receiver.url } }),
+    201,
+  );
+  await expectStatus(
+    admin.post('/notification-channels', {
+      kind: 'email',
+      name: 'all-mail',
+      email: {
+        host: '127.0.0.1',
+        port: smtp.port,
+        from: 'sync@example.com',
+        to: ['oncall@example.com'],
+        username: 'sync',
+        password: SMTP_PASSWORD,
+      },
+    }),
+    201,
+  );
 }, 120_000);
 
 afterAll(async () => {
   await stopAll();
+  await receiver?.close();
+  await smtp?.close();
   for (const role of pgRoles) await role.drop().catch(() => undefined);
   await cluster?.stop();
   await database?.drop();
@@ -154,7 +190,7 @@ async function dumpGetRoutes(client: ApiClient, root: ApiClient): Promise<string
   return parts.join('\n');
 }
 
-it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the agent state folder', async () => {
+it('no password in API responses, PostgreSQL, Redis, logs at trace level, the agent state folder, alert events, webhooks or mails', async () => {
   const site = await createSite(admin);
   agent = await startAgent(
     {
@@ -271,6 +307,14 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the
   ].join('\n');
   expect(responses).toContain(pgAppCred.id);
 
+  // The alerts of the changes above went out, by webhook and by mail.
+  await waitForValue(
+    () =>
+      receiver.received.some((r) => r.body.includes('credential.change_succeeded')) &&
+      smtp.mails.some((m) => m.text.includes('credential.change_succeeded')),
+    { timeoutMs: 30_000, message: 'change alerts by webhook and mail' },
+  );
+
   // Results held in the outbox: a slow change is running when the coordinator goes away.
   const slowTarget = await createTarget(admin, site.id, { latencyMs: 2_500, host: 'slow' });
   const slow = await createCredential(admin, slowTarget, { password: `Canary-Slow-${stamp}` });
@@ -297,6 +341,7 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the
       `Canary-Slow-${stamp}`,
       pgAdmin.password,
       pgApp.password,
+      SMTP_PASSWORD,
     ]),
   ];
   expect(secrets.length).toBeGreaterThanOrEqual(14);
@@ -309,6 +354,13 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the
     Redis: await redisDump(inject('redisUrl')),
     'coordinator log': [...coordinatorLogs, ...coordinator.logs()].join('\n'),
     'agent log': agent.logs().join('\n'),
+    'alert events': JSON.stringify(
+      execFileSync('psql', [database.url, '-At', '-c', 'SELECT type, data FROM events'], {
+        encoding: 'utf8',
+      }),
+    ),
+    'webhook bodies': receiver.received.map((r) => `${JSON.stringify(r.headers)}\n${r.body}`).join('\n'),
+    mails: smtp.mails.map((m) => `${m.subject}\n${m.text}`).join('\n'),
     'agent state folder': filesUnder(stateDir)
       .map((f) => `${f}\n${readFileSync(f, 'utf8')}`)
       .join('\n'),
@@ -316,6 +368,8 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, or the
   expect(places['PostgreSQL dump']).toContain(creds[0]!.id); // the dump is real, with our rows in it
   expect(places['PostgreSQL dump']).toContain('secret.handout');
   expect(places.Redis!.length).toBeGreaterThan(0);
+  expect(places['alert events']).toContain('credential.change_succeeded');
+  expect(places['webhook bodies']).toContain('credential.change_succeeded');
   expect(places['agent log']).toContain('"level":20'); // debug lines were written
   expect(places['coordinator log']).toContain('"level":20');
   const leaks = Object.entries(places).flatMap(([place, text]) =>

@@ -31,6 +31,7 @@ const creds: CreatedCredential[] = [];
 let policyId: string;
 let groupId: string;
 let tokenId: string;
+let channelId: string;
 let enrollmentTokenId: string;
 let run: SyncRunView;
 let getRoutes: string[];
@@ -74,6 +75,16 @@ beforeAll(async () => {
   ).id;
   enrollmentTokenId = (
     await expectStatus<{ id: string }>(c.admin.post(`/sites/${siteId}/enrollment-tokens`, {}), 201)
+  ).id;
+  channelId = (
+    await expectStatus<{ id: string }>(
+      c.admin.post('/notification-channels', {
+        kind: 'webhook',
+        name: 'reads-hook',
+        webhook: { url: 'http://127.0.0.1:9/hook' },
+      }),
+      201,
+    )
   ).id;
   const doc = await expectStatus<{ paths: Record<string, Record<string, { 'x-required-role'?: string }>> }>(
     api(c.url).get('/openapi.json'),
@@ -185,6 +196,18 @@ describe('the demo and the dashboard', () => {
     ],
     '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
     '/api/v1/whoami': () => [['/whoami', (b) => expect(b).toMatchObject({ role: 'admin' })]],
+    '/api/v1/notification-channels': () => [
+      ['/notification-channels', (b) => expect(ids(b)).toContain(channelId)],
+    ],
+    '/api/v1/notification-channels/{id}': () => [
+      [`/notification-channels/${channelId}`, (b) => expect(b.id).toBe(channelId)],
+    ],
+    '/api/v1/notification-channels/{id}/deliveries': () => [
+      [
+        `/notification-channels/${channelId}/deliveries?state=failed&limit=10`,
+        (b) => expect(b.items).toEqual([]),
+      ],
+    ],
     '/healthz': () => [['/healthz', () => undefined]],
     '/readyz': () => [['/readyz', () => undefined]],
     '/metrics': () => [['/metrics', (b) => expect(String(b)).toContain('sync_jobs_completed_total')]],

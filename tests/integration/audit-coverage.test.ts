@@ -308,6 +308,30 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     },
   ],
   [
+    'POST /api/v1/notification-channels',
+    () => ({
+      path: '/notification-channels',
+      body: { kind: 'webhook', name: unique('hook'), webhook: { url: 'http://127.0.0.1:9/hook' } },
+      object: (r) => (made.channel = idOf(r)),
+    }),
+  ],
+  [
+    'PATCH /api/v1/notification-channels/{id}',
+    () => ({
+      path: `/notification-channels/${made.channel}`,
+      body: { rotateSecret: true },
+      object: made.channel!,
+    }),
+  ],
+  [
+    'POST /api/v1/notification-channels/{id}/test',
+    () => ({ path: `/notification-channels/${made.channel}/test`, object: made.channel! }),
+  ],
+  [
+    'DELETE /api/v1/notification-channels/{id}',
+    () => ({ path: `/notification-channels/${made.channel}`, object: made.channel! }),
+  ],
+  [
     'POST /api/v1/agents/{id}/revoke',
     () => ({ path: `/agents/${agent.agentId}/revoke`, object: agent.agentId }),
   ],

@@ -86,6 +86,14 @@ beforeAll(async () => {
     201,
   );
   const group = await newGroup(target);
+  const channel = await expectStatus<{ id: string }>(
+    c.admin.post('/notification-channels', {
+      kind: 'webhook',
+      name: `hook-${n()}`,
+      webhook: { url: 'http://127.0.0.1:9/hook' },
+    }),
+    201,
+  );
   const run = await expectStatus<{ id: string }>(
     c.admin.post('/sync-runs', { kind: 'verify', scope: { siteId: site.id } }),
     201,
@@ -100,6 +108,7 @@ beforeAll(async () => {
     'enrollment-tokens': enrollment.id,
     'sync-groups': group,
     'sync-runs': run.id,
+    'notification-channels': channel.id,
   });
   const held = [{ jobId: `v-${credential.id}`, token: `${agent.agentId}.${n()}` }];
   samples = {
@@ -182,6 +191,26 @@ beforeAll(async () => {
     },
     'POST /api/v1/sync-groups/{id}/change': async () => [{ password: password() }],
     'POST /api/v1/tokens': async () => [{ name: `token-${n()}`, role: 'viewer' }],
+    'POST /api/v1/notification-channels': async () => [
+      {
+        kind: 'webhook',
+        name: `hook-${n()}`,
+        webhook: { url: 'http://127.0.0.1:9/hook', format: 'slack' },
+        filter: { eventTypes: ['agent.offline'], siteIds: [site.id], statuses: ['out_of_sync'] },
+      },
+      {
+        kind: 'email',
+        name: `mail-${n()}`,
+        email: {
+          host: 'mail.example',
+          port: 587,
+          from: 'a@example.com',
+          to: ['b@example.com'],
+          password: 'pw',
+        },
+      },
+    ],
+    'PATCH /api/v1/notification-channels/{id}': async () => [{ name: `renamed-${n()}`, enabled: false }],
     'POST /agent/v1/enroll': async () => [
       {
         enrollmentToken: await createEnrollmentToken(c.admin, site.id),

@@ -1,0 +1,117 @@
+/**
+ * Alerts with the real processes (docs/alerts.md): an agent killed on its site → within
+ * ALERT_AGENT_OFFLINE_MS (plus a round) one signed webhook and one mail (STARTTLS, to a local
+ * SMTP server) arrive, naming the agent and its site.
+ */
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { AlertBody } from '../../shared/contracts/alerts.js';
+import { startSmtpServer, startWebhookReceiver } from '../support/alert-receivers.js';
+import { ADMIN_TOKEN, newMasterKey } from '../support/coordinator.js';
+import { createEnrollmentToken, createSite, expectStatus, waitForValue } from '../support/fixtures.js';
+import { api, type ApiClient } from '../support/http.js';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
+import { startAgent, startCoordinator, stopAll, type CoordinatorProcess } from '../support/processes.js';
+import { uniquePrefix } from '../support/redis.js';
+import { createPki } from '../support/tls.js';
+
+const OFFLINE_MS = 4000;
+let database: TestDatabase;
+let coordinator: CoordinatorProcess;
+let admin: ApiClient;
+const pki = createPki();
+const server = pki.issue('smtp', 'server');
+
+beforeAll(async () => {
+  database = await createTestDatabase('e2e-alerts');
+  coordinator = await startCoordinator(
+    {
+      DATABASE_URL: database.url,
+      REDIS_URL: inject('redisUrl'),
+      QUEUE_PREFIX: uniquePrefix('e2e-alerts'),
+      COORDINATOR_ADMIN_TOKEN: ADMIN_TOKEN,
+      COORDINATOR_MASTER_KEY: newMasterKey(),
+      HEARTBEAT_EVERY_MS: '1000',
+      ALERT_AGENT_OFFLINE_MS: String(OFFLINE_MS),
+      ALERT_GROUP_WINDOW_MS: '0',
+      ALERT_EVERY_MS: '250',
+      ALERT_SMTP_CA_FILE: pki.caCert,
+    },
+    { label: 'e2e-alerts-coordinator' },
+  );
+  admin = api(`${coordinator.url}/api/v1`, ADMIN_TOKEN);
+}, 120_000);
+
+afterAll(async () => {
+  await stopAll();
+  await database?.drop();
+});
+
+it('an agent killed: one signed webhook and one mail within the configured time', async () => {
+  const receiver = await startWebhookReceiver();
+  const smtp = await startSmtpServer({ cert: pki.pem(server.cert), key: pki.pem(server.key) });
+  try {
+    const site = await createSite(admin, 'branch-e2e');
+    const hook = await expectStatus<{ id: string; secret: string }>(
+      admin.post('/notification-channels', {
+        kind: 'webhook',
+        name: 'ops',
+        webhook: { url: receiver.url },
+        filter: { eventTypes: ['agent.offline'] },
+      }),
+      201,
+    );
+    await expectStatus(
+      admin.post('/notification-channels', {
+        kind: 'email',
+        name: 'oncall',
+        email: { host: '127.0.0.1', port: smtp.port, from: 'sync@example.com', to: ['oncall@example.com'] },
+        filter: { eventTypes: ['agent.offline'] },
+      }),
+      201,
+    );
+    const agent = await startAgent(
+      {
+        COORDINATOR_URL: coordinator.url,
+        ENROLLMENT_TOKEN: await createEnrollmentToken(admin, site.id),
+        AGENT_NAME: 'edge-e2e',
+      },
+      { label: 'e2e-alerts-agent' },
+    );
+    await waitForValue(
+      async () => {
+        const r = await admin.get<{ items: { lastHeartbeatAt: string | null }[] }>(
+          `/agents?siteId=${site.id}`,
+        );
+        return r.body.items[0]?.lastHeartbeatAt ?? false;
+      },
+      { timeoutMs: 15_000, message: 'the agent heartbeating' },
+    );
+    agent.kill('SIGKILL');
+    await agent.exited;
+    const killedAt = Date.now();
+    await waitForValue(() => receiver.received.length > 0 && smtp.mails.length > 0, {
+      timeoutMs: OFFLINE_MS + 10_000,
+      intervalMs: 100,
+      message: 'the webhook and the mail',
+    });
+    expect(Date.now() - killedAt).toBeLessThan(OFFLINE_MS + 10_000);
+    // Later rounds send nothing more.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(receiver.received).toHaveLength(1);
+    expect(smtp.mails).toHaveLength(1);
+    const got = receiver.received[0]!;
+    expect(receiver.verify(got, hook.secret)).toBe(true);
+    const body = JSON.parse(got.body) as AlertBody;
+    expect(body).toMatchObject({
+      type: 'agent.offline',
+      site: { id: site.id, name: 'branch-e2e' },
+      subject: { type: 'agent', name: 'edge-e2e' },
+    });
+    expect(smtp.mails[0]).toMatchObject({ to: ['oncall@example.com'], secure: true });
+    expect(smtp.mails[0]!.subject).toContain('edge-e2e');
+    expect(smtp.mails[0]!.text).toContain(body.id);
+  } finally {
+    await receiver.close();
+    await smtp.close();
+  }
+}, 120_000);
