@@ -1,6 +1,7 @@
 import { api, ApiError, clearToken, getToken, setToken, whenUnauthenticated } from './api.js';
 import { h, replace } from './dom.js';
 import type { Page, PageResult } from './page.js';
+import { alertsPage } from './pages/alerts.js';
 import { auditPage } from './pages/audit.js';
 import { credentialPage } from './pages/credential.js';
 import { credentialsPage } from './pages/credentials.js';
@@ -21,6 +22,7 @@ const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/runs', label: 'Sync runs', match: 'runs' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
   { href: '#/policies', label: 'Policies & tokens', match: 'policies' },
+  { href: '#/alerts', label: 'Alerts', match: 'alerts' },
 ];
 
 function route(path: string[]): Page {
@@ -31,6 +33,7 @@ function route(path: string[]): Page {
   if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;
   if (first === 'audit') return auditPage;
+  if (first === 'alerts') return alertsPage;
   return overviewPage;
 }
 

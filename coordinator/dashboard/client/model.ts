@@ -214,6 +214,11 @@ export interface Overview {
     /** Today's schedule entry of the site's verifications outside runs. */
     scheduled: SyncRun | null;
   } & SiteResults)[];
+  /** What needs an operator now (docs/alerts.md): agents marked offline, sites with no working agent. */
+  issues: {
+    agentsOffline: { agentId: string; name: string; siteId: string; siteName: string; since: string }[];
+    sitesWithoutAgent: { siteId: string; name: string; since: string }[];
+  };
   runsOverTime: {
     bucket: 'hour' | 'day';
     points: { at: string; success: number; partial: number; failure: number; running: number }[];

@@ -62,6 +62,7 @@ function view(summary: Summary, overview: Overview) {
   const b = overview.buckets;
   const total = DISPLAY_ORDER.reduce((n, s) => n + (summary.byStatus[s] ?? 0), 0);
   return [
+    issuesList(overview.issues),
     h(
       'section',
       { class: 'buckets', 'aria-label': 'Synchronization status' },
@@ -260,4 +261,41 @@ function view(summary: Summary, overview: Overview) {
       h('p', {}, h('a', { href: '#/runs' }, 'All sync runs →')),
     ),
   ];
+}
+
+/** Agents offline and sites no agent can work for, each opening its site; nothing when all is well. */
+function issuesList(issues: Overview['issues']) {
+  const siteLink = (siteId: string, name: string) =>
+    h('a', { href: `#/sites?site=${siteId}`, 'data-key': `issue-site-${siteId}` }, name);
+  const items = [
+    ...issues.sitesWithoutAgent.map((s) =>
+      h(
+        'li',
+        { 'data-testid': `issue-site-${s.siteId}` },
+        'No working agent at ',
+        siteLink(s.siteId, s.name),
+        ' since ',
+        timeEl(s.since),
+      ),
+    ),
+    ...issues.agentsOffline.map((a) =>
+      h(
+        'li',
+        { 'data-testid': `issue-agent-${a.agentId}` },
+        'Agent ',
+        h('strong', {}, a.name),
+        ' offline since ',
+        timeEl(a.since),
+        ' at ',
+        siteLink(a.siteId, a.siteName),
+      ),
+    ),
+  ];
+  if (!items.length) return null;
+  return h(
+    'section',
+    { class: 'card issues', 'aria-labelledby': 'overview-issues' },
+    h('h2', { id: 'overview-issues' }, 'Needs attention'),
+    h('ul', {}, items),
+  );
 }
