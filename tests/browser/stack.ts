@@ -26,7 +26,8 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export async function startStack(label: string): Promise<Stack> {
+/** `coordinatorEnv`: more coordinator settings (e.g. a short ALERT_AGENT_OFFLINE_MS). */
+export async function startStack(label: string, coordinatorEnv: Record<string, string> = {}): Promise<Stack> {
   const database = await createTestDatabase(label);
   const coordinator = await startCoordinator(
     {
@@ -37,6 +38,7 @@ export async function startStack(label: string): Promise<Stack> {
       COORDINATOR_MASTER_KEY: newMasterKey(),
       HEARTBEAT_EVERY_MS: '1000',
       LOG_LEVEL: 'info',
+      ...coordinatorEnv,
     },
     { label: `${label}-coordinator` },
   );
