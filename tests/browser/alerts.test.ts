@@ -5,18 +5,14 @@
  * and deleted; a viewer sees a short message instead; an agent stopped shows on the Overview under
  * Needs attention, linking to its site.
  */
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookReceiver } from '../support/alert-receivers.js';
 import { ADMIN_TOKEN } from '../support/coordinator.js';
 import { expectStatus } from '../support/fixtures.js';
-import { ARTIFACTS_DIR } from '../support/paths.js';
+import { launchChromium, SHOTS, signIn as openSignedIn } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = join(ARTIFACTS_DIR, 'screenshots');
 
 let stack: Stack;
 let browser: Browser;
@@ -24,16 +20,9 @@ let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 const errors: string[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (bash .ci/run installs it)`);
-  }
-  mkdirSync(SHOTS, { recursive: true });
   stack = await startStack('browser-alerts', { ALERT_AGENT_OFFLINE_MS: '1000', ALERT_EVERY_MS: '200' });
   receiver = await startWebhookReceiver();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -42,18 +31,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function signIn(token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(m.text());
-  });
-  await page.goto(stack.coordinator.url);
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Overview' }).waitFor();
-  return page;
-}
+const signIn = (token: string): Promise<Page> => openSignedIn(browser, stack.coordinator.url, token, errors);
 
 const dialog = (page: Page) => page.locator('dialog[open]');
 
