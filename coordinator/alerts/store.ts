@@ -1,5 +1,6 @@
 import type { AlertBody, DeliveryState } from '../../shared/contracts/alerts.js';
 import type { Queryable } from '../store/db.js';
+import { ONLINE_WINDOW_MS } from '../store/agents.js';
 
 /*
  * The SQL of alerting (docs/alerts.md): the events outbox (written by the triggers of migration 10,
@@ -355,7 +356,11 @@ export async function overviewIssues(q: Queryable) {
       `SELECT s.id AS "siteId", s.name, s.no_agent_since AS since FROM sites s
         WHERE s.enabled AND s.no_agent_since IS NOT NULL
           AND EXISTS (SELECT 1 FROM agents a WHERE a.site_id = s.id AND a.revoked_at IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM agents a WHERE a.site_id = s.id AND a.revoked_at IS NULL
+                             AND a.enabled AND a.approved AND a.last_heartbeat_at > $1::timestamptz)
         ORDER BY s.no_agent_since LIMIT 100`,
+      // The run sweep records no_agent_since; an agent that can work now (one enrolled since) hides it at once.
+      [new Date(Date.now() - ONLINE_WINDOW_MS).toISOString()],
     ),
   ]);
   return {

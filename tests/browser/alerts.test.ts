@@ -38,6 +38,8 @@ const dialog = (page: Page) => page.locator('dialog[open]');
 describe('alerts page', () => {
   it('admin: create a webhook (secret shown once), send a test, see it sent; disable and delete', async () => {
     const page = await signIn(ADMIN_TOKEN);
+    // The site's agent works: the site is not listed, even if a sweep saw it before the agent enrolled.
+    expect(await page.getByTestId(`issue-site-${stack.siteId}`).count()).toBe(0);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor();
     await page.getByText('No notification channels yet').waitFor();
