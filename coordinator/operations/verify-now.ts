@@ -32,7 +32,7 @@ export async function verifyNow(ctx: Ctx, id: string, by: OperatorAct): Promise<
 export async function verifyLocked(ctx: Ctx, q: Queryable, row: CredentialRow, now: Date): Promise<void> {
   resumeByOperator(row, 'verify', now);
   if (row.job_state === 'idle' && row.sync_enabled && row.status !== 'unsyncable') {
-    await dispatch(ctx, q, [{ row, kind: 'verify' }], now);
+    await dispatch(ctx, q, [{ row, kind: 'verify', urgent: true }], now);
   } else {
     await refreshAndSave(q, [row], now);
   }

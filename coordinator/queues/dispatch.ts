@@ -1,5 +1,5 @@
 import { groupBy } from '../../shared/collections.js';
-import type { JobKind } from '../../shared/contracts/jobs.js';
+import { OPERATOR_VERIFY_PRIORITY, type JobKind } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
 import { isSyncError } from '../../shared/errors.js';
 import { generatePassword } from '../policies/generate.js';
@@ -19,6 +19,8 @@ export interface Work {
   kind: JobKind;
   /** For a change: the password to set (else generated from the policy). */
   password?: string;
+  /** An operator waits for it (Sync now): queued ahead of scheduled and run verifications. */
+  urgent?: boolean;
 }
 
 /**
@@ -79,7 +81,12 @@ export async function dispatch(
     }
     markQueued(w.row, kind, now);
     refreshStatus(w.row, facts.get(w.row.site_id)!, now);
-    const job = { kind, credentialId: w.row.id, ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}) };
+    const job: NewJob = {
+      kind,
+      credentialId: w.row.id,
+      ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}),
+      ...(w.urgent && kind === 'verify' ? { priority: OPERATOR_VERIFY_PRIORITY } : {}),
+    };
     queued.push({ siteId: w.row.site_id, job });
   }
   for (const row of refused) refreshStatus(row, facts.get(row.site_id)!, now);

@@ -31,6 +31,8 @@ export interface NewJob {
   credentialId: string;
   changeId?: string;
   delayMs?: number;
+  /** BullMQ priority instead of the kind's (JOB_PRIORITY), e.g. OPERATOR_VERIFY_PRIORITY. */
+  priority?: number;
 }
 
 interface SiteQueue {
@@ -132,8 +134,8 @@ export class SiteQueues {
     return site;
   }
 
-  private jobOptions(kind: JobKind) {
-    return { priority: JOB_PRIORITY[kind], removeOnComplete: true, removeOnFail: true };
+  private jobOptions(kind: JobKind, priority = JOB_PRIORITY[kind]) {
+    return { priority, removeOnComplete: true, removeOnFail: true };
   }
 
   /**
@@ -157,7 +159,7 @@ export class SiteQueues {
           },
           opts: {
             jobId: jobIdFor(j.kind, j.credentialId),
-            ...this.jobOptions(j.kind),
+            ...this.jobOptions(j.kind, j.priority),
             ...(j.delayMs ? { delay: j.delayMs } : {}),
           },
         })),

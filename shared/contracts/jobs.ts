@@ -7,6 +7,11 @@ export const JobKindSchema = z.enum(JOB_KINDS);
 
 /** BullMQ priority: lower number = served first. */
 export const JOB_PRIORITY: Record<JobKind, number> = { reconcile: 1, change: 2, verify: 10 };
+/**
+ * An operator's Sync now: ahead of scheduled and sync-run verifications (a full run queues thousands
+ * of them), behind changes and reconciles (the change protocol's own work).
+ */
+export const OPERATOR_VERIFY_PRIORITY = 5;
 
 /**
  * The whole payload of a queued job. It names the credential only: no secret, no username, no
