@@ -36,6 +36,9 @@ describe('Sync now jumps the queue of a sync run', () => {
   it('takes the operator verification before 500 run verifications, and a change before it', async () => {
     await wake.start();
     const site = 'site-prio';
+    // Request-path connections fail fast: wait until the site's queue and worker are connected.
+    const { queue, worker } = queues.get(site);
+    await Promise.all([queue.waitUntilReady(), worker.waitUntilReady()]);
     const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
     await queues.enqueue(
       site,
