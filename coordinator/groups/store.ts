@@ -29,6 +29,16 @@ export async function loadGroup(q: Queryable, id: string, forUpdate = false): Pr
   return rows[0] ?? null;
 }
 
+/** Groups whose change is due by `now`, oldest first, locked (SKIP LOCKED: another replica takes the others). */
+export async function lockDueGroups(q: Queryable, now: Date, limit: number): Promise<GroupRow[]> {
+  const { rows } = await q.query<GroupRow>(
+    `SELECT * FROM sync_groups WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2
+     FOR UPDATE SKIP LOCKED`,
+    [now.toISOString(), limit],
+  );
+  return rows;
+}
+
 export async function memberIds(q: Queryable, groupId: string): Promise<string[]> {
   const { rows } = await q.query<{ id: string }>(
     'SELECT id FROM credentials WHERE group_id = $1 ORDER BY id',

@@ -77,3 +77,9 @@ export async function updateSite(
   );
   return rows[0] ?? null;
 }
+
+/** Every site's id. */
+export async function siteIds(q: Queryable): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM sites');
+  return rows.map((r) => r.id);
+}
