@@ -191,3 +191,20 @@ export async function groupRuns(
   );
   return rows;
 }
+
+/** Groups' sealed change passwords, by id after `after`, locked (the master key rotation re-wraps them). */
+export async function groupSecretsPage(
+  q: Queryable,
+  after: string,
+  limit: number,
+): Promise<{ id: string; change_secret: string | null }[]> {
+  const { rows } = await q.query<{ id: string; change_secret: string | null }>(
+    'SELECT id, change_secret FROM sync_groups WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
+    [after, limit],
+  );
+  return rows;
+}
+
+export async function setGroupSecret(q: Queryable, id: string, secret: string): Promise<void> {
+  await q.query('UPDATE sync_groups SET change_secret = $2 WHERE id = $1', [id, secret]);
+}
