@@ -29,9 +29,7 @@ const mayHoldSql = (path: string): boolean =>
  */
 const NOT_MOVED_YET = new Set([
   'api/credentials.ts',
-  'api/sites.ts',
   'api/sync-groups.ts',
-  'api/targets.ts',
   'groups/change.ts',
 ]);
 
