@@ -1,6 +1,7 @@
 import type { SyncRunRow } from '../runs/store.js';
 import type { RunCount } from '../credentials/transitions.js';
 import { timeKeyParam, timeKeySql } from '../http/cursor.js';
+import { selectCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 
 export interface GroupRow {
@@ -37,6 +38,30 @@ export async function lockDueGroups(q: Queryable, now: Date, limit: number): Pro
     [now.toISOString(), limit],
   );
   return rows;
+}
+
+/** A new group; false when another group has the name (nothing inserted). */
+export async function insertGroup(
+  q: Queryable,
+  g: Pick<GroupRow, 'id' | 'name' | 'policy_id' | 'primary_credential_id' | 'next_change_at'>,
+): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
+    [g.id, g.name, g.policy_id, g.primary_credential_id, g.next_change_at?.toISOString() ?? null],
+  );
+  return inserted.rowCount > 0;
+}
+
+/** Every group by name (1000 at most). */
+export async function listGroups(q: Queryable): Promise<GroupRow[]> {
+  const { rows } = await q.query<GroupRow>('SELECT * FROM sync_groups ORDER BY name LIMIT 1000');
+  return rows;
+}
+
+/** The members of these groups (a plain read), by id. */
+export async function membersOf(q: Queryable, groupIds: string[]): Promise<CredentialRow[]> {
+  return selectCredentials(q, 'WHERE c.group_id = ANY($1::uuid[]) ORDER BY c.id', [groupIds]);
 }
 
 export async function memberIds(q: Queryable, groupId: string): Promise<string[]> {
@@ -123,6 +148,39 @@ export async function setGroupNextChange(q: Queryable, groupId: string, at: Date
     groupId,
     at?.toISOString() ?? null,
   ]);
+}
+
+/**
+ * A group's change is out: its run, the primary's pending id and the group password (sealed) are
+ * kept until the primary's change settles; no rotation is scheduled meanwhile.
+ */
+export async function openGroupChange(
+  q: Queryable,
+  groupId: string,
+  change: { runId: string; pendingId: string | null; sealedSecret: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE sync_groups SET change_run_id = $2, change_pending_id = $3, change_secret = $4, next_change_at = NULL
+      WHERE id = $1`,
+    [groupId, change.runId, change.pendingId, change.sealedSecret],
+  );
+}
+
+/** A group's change is over: forgotten; the next rotation is `next` unless one is set already (null: none). */
+export async function closeGroupChange(q: Queryable, groupId: string, next: Date | null): Promise<void> {
+  await q.query(
+    `UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL,
+            next_change_at = coalesce(next_change_at, $2) WHERE id = $1`,
+    [groupId, next?.toISOString() ?? null],
+  );
+}
+
+/** A group's change is forgotten (abandoned), its schedule left as it is. */
+export async function forgetGroupChange(q: Queryable, groupId: string): Promise<void> {
+  await q.query(
+    'UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL WHERE id = $1',
+    [groupId],
+  );
 }
 
 /** Sets a group's name, policy and primary (a name another group has: 'taken', nothing changed). */
