@@ -14,19 +14,18 @@ import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import type { FastifyRequest } from 'fastify';
-import { actOf, actorOf, audit } from '../http/actor.js';
+import { actOf, actorOf } from '../http/actor.js';
 import { changeNow } from '../operations/change.js';
 import { createCredential } from '../operations/create-credential.js';
 import { deleteCredential } from '../operations/delete.js';
-import { getCredential } from '../operations/load.js';
 import { resume } from '../operations/resume.js';
+import { revealPassword, revealPasswordHistory } from '../operations/reveal.js';
 import { setSyncEnabled } from '../operations/sync-enabled.js';
 import { updateCredential } from '../operations/update.js';
 import { verifyNow } from '../operations/verify-now.js';
 import { badCursor, decodeCursor, encodeCursor, UuidKey } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { revealHistory } from '../credentials/history.js';
 import { listCredentials, listSort, plainOrder, type ListSort } from '../credentials/list.js';
 import { type CredentialRow } from '../credentials/store.js';
 import { credentialWithDependencies } from '../dependencies/operations.js';
@@ -127,12 +126,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     params: IdParams,
     response: { status: 200, schema: z.object({ password: z.string() }) },
-    handler: async ({ params }, req) => {
-      const row = await getCredential(ctx.db, params.id);
-      const password = ctx.box.open(row.secret, row.id, 'secret');
-      await audit(ctx.db, req, 'credential.reveal', 'credential', row.id);
-      return { password };
-    },
+    handler: async ({ params }, req) => ({ password: await revealPassword(ctx, params.id, actOf(req)) }),
   });
 
   routes.add({
@@ -145,12 +139,9 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     query: PasswordHistoryQuery,
     response: { status: 200, schema: PasswordHistoryView },
-    handler: async ({ params, query }, req) => {
-      const row = await getCredential(ctx.db, params.id);
-      const items = await revealHistory(ctx.db, ctx.box, row.id, query.limit);
-      await audit(ctx.db, req, 'credential.reveal_history', 'credential', row.id, { entries: items.length });
-      return { items };
-    },
+    handler: async ({ params, query }, req) => ({
+      items: await revealPasswordHistory(ctx, params.id, query.limit, actOf(req)),
+    }),
   });
 
   routes.add({
