@@ -554,6 +554,13 @@ CREATE TABLE credential_dependencies (
     // coordinator/api/sync-groups-edit.ts.
     sql: `ALTER TABLE sync_groups ADD COLUMN enabled boolean NOT NULL DEFAULT true;`,
   },
+  {
+    version: 15,
+    name: 'events are pruned by age',
+    // The alerting deletes events older than ALERT_EVENT_RETENTION_MS once dispatched (and digested
+    // when held back): coordinator/alerts/store.ts pruneEvents.
+    sql: `CREATE INDEX events_at ON events (at);`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"
