@@ -38,6 +38,7 @@ import { IdParams, type Routes } from '../http/routes.js';
 import { revealHistory } from '../credentials/history.js';
 import { type CredentialRow } from '../credentials/store.js';
 import { dependencyView, loadDependencies } from '../dependencies/store.js';
+import { namedCredentialViews } from './named.js';
 import { credentialView } from './views.js';
 
 /** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
@@ -125,6 +126,64 @@ export function requireAdminToChoose(req: FastifyRequest, password: string | und
   }
 }
 
+/** The filters of the credential list (and of its export), with a page's size and cursor. */
+export type CredentialPageQuery = Omit<z.output<typeof CredentialListQuery>, 'cursor'> & {
+  cursor?: string | undefined;
+};
+
+/** One page of the filtered, sorted credential list (keyset: `nextCursor` reads the next). */
+export async function credentialsPage(
+  ctx: Ctx,
+  query: CredentialPageQuery,
+): Promise<{ rows: CredentialRow[]; nextCursor: string | null }> {
+  const where = new Where();
+  if (query.status) where.add('c.status = $1', query.status);
+  if (query.reason) where.add('c.status_reason = $1', query.reason);
+  if (query.siteId) where.add('c.site_id = $1', query.siteId);
+  if (query.targetId) where.add('c.target_id = $1', query.targetId);
+  if (query.groupId) where.add('c.group_id = $1', query.groupId);
+  if (query.suspended) where.add('c.suspended = $1', query.suspended === 'true');
+  if (query.jobState) where.add('c.job_state = $1', query.jobState);
+  if (query.q) {
+    const pattern = containsPattern(query.q);
+    // The targets whose name matches first, then credentials by username (the trigram index of
+    // credential_names) or by those target ids (the (target_id, username) index): an OR across
+    // the join would scan every credential.
+    const targets = await ctx.db.query<{ id: string }>(
+      'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
+      [pattern, MAX_SEARCH_TARGETS + 1],
+    );
+    const byName = 'c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $1)';
+    if (targets.rows.length > MAX_SEARCH_TARGETS) where.add(`(${byName} OR t.name ILIKE $1)`, pattern);
+    else if (targets.rows.length > 0) {
+      where.add(
+        `(${byName} OR c.target_id = ANY($2::uuid[]))`,
+        pattern,
+        targets.rows.map((r) => r.id),
+      );
+    } else where.add(byName, pattern);
+  }
+  const sort = listSort(query.sort);
+  if (query.cursor) {
+    const after = decodeListCursor(sort, query.cursor);
+    const op = sort.desc ? '<' : '>';
+    if (sort.expr === 'c.id') where.add(`c.id ${op} $1::uuid`, after.id);
+    else where.add(`(${sort.expr}, c.id) ${op} (${sort.param(1)}, $2::uuid)`, after.key, after.id);
+  }
+  const limit = where.param(query.limit + 1);
+  const dir = sort.desc ? 'DESC' : 'ASC';
+  const { rows } = await ctx.db.query<CredentialRow & { sort_key: string }>(
+    `${LIST_SELECT(sort.keySql)} ${where}
+        ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT ${limit}`,
+    where.params,
+  );
+  const page = rows.slice(0, query.limit);
+  return {
+    rows: page,
+    nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
+  };
+}
+
 export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
@@ -149,52 +208,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     query: CredentialListQuery,
     response: { status: 200, schema: listOf(CredentialView) },
     handler: async ({ query }) => {
-      const where = new Where();
-      if (query.status) where.add('c.status = $1', query.status);
-      if (query.reason) where.add('c.status_reason = $1', query.reason);
-      if (query.siteId) where.add('c.site_id = $1', query.siteId);
-      if (query.targetId) where.add('c.target_id = $1', query.targetId);
-      if (query.groupId) where.add('c.group_id = $1', query.groupId);
-      if (query.suspended) where.add('c.suspended = $1', query.suspended === 'true');
-      if (query.jobState) where.add('c.job_state = $1', query.jobState);
-      if (query.q) {
-        const pattern = containsPattern(query.q);
-        // The targets whose name matches first, then credentials by username (the trigram index of
-        // credential_names) or by those target ids (the (target_id, username) index): an OR across
-        // the join would scan every credential.
-        const targets = await ctx.db.query<{ id: string }>(
-          'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
-          [pattern, MAX_SEARCH_TARGETS + 1],
-        );
-        const byName = 'c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $1)';
-        if (targets.rows.length > MAX_SEARCH_TARGETS) where.add(`(${byName} OR t.name ILIKE $1)`, pattern);
-        else if (targets.rows.length > 0) {
-          where.add(
-            `(${byName} OR c.target_id = ANY($2::uuid[]))`,
-            pattern,
-            targets.rows.map((r) => r.id),
-          );
-        } else where.add(byName, pattern);
-      }
-      const sort = listSort(query.sort);
-      if (query.cursor) {
-        const after = decodeListCursor(sort, query.cursor);
-        const op = sort.desc ? '<' : '>';
-        if (sort.expr === 'c.id') where.add(`c.id ${op} $1::uuid`, after.id);
-        else where.add(`(${sort.expr}, c.id) ${op} (${sort.param(1)}, $2::uuid)`, after.key, after.id);
-      }
-      const limit = where.param(query.limit + 1);
-      const dir = sort.desc ? 'DESC' : 'ASC';
-      const { rows } = await ctx.db.query<CredentialRow & { sort_key: string }>(
-        `${LIST_SELECT(sort.keySql)} ${where}
-          ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT ${limit}`,
-        where.params,
-      );
-      const page = rows.slice(0, query.limit);
-      return {
-        items: page.map(credentialView),
-        nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
-      };
+      const page = await credentialsPage(ctx, query);
+      return { items: await namedCredentialViews(ctx.db, page.rows), nextCursor: page.nextCursor };
     },
   });
 
@@ -209,7 +224,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ params }) => {
       const row = await getCredential(ctx.db, params.id);
       const dependencies = await loadDependencies(ctx.db, [row.id]);
-      return { ...credentialView(row), dependencies: dependencies.map(dependencyView) };
+      const [view] = await namedCredentialViews(ctx.db, [row]);
+      return { ...view!, dependencies: dependencies.map(dependencyView) };
     },
   });
 
