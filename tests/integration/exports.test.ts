@@ -4,8 +4,13 @@
  * names beside ids, never a secret, for a viewer, and each export is an audit event.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ApiClient } from '../../cli/client.js';
+import { runCommand } from '../../cli/dispatch.js';
 import { insertCredentials } from '../../coordinator/credentials/bulk-store.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
@@ -228,5 +233,34 @@ describe('compliance report', () => {
       ).status,
     ).toBe(400);
     expect((await download(`/sites/${randomUUID()}/compliance-report`)).status).toBe(404);
+  });
+});
+
+describe('syncctl', () => {
+  it('credentials export, runs export, audit export and sites report write the download to --output', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'exports-cli-'));
+    const cli = new ApiClient(c.url, ADMIN_TOKEN);
+    try {
+      const file = (name: string) => join(dir, name);
+      expect(await runCommand(cli, ['credentials', 'export'], { site: siteId, output: file('c.csv') })).toBe(
+        0,
+      );
+      expect(readFileSync(file('c.csv'), 'utf8').trimEnd().split('\r\n')).toHaveLength(4);
+      expect(
+        await runCommand(cli, ['runs', 'export'], { site: siteId, format: 'json', output: file('r.json') }),
+      ).toBe(0);
+      expect(JSON.parse(readFileSync(file('r.json'), 'utf8'))).not.toHaveLength(0);
+      expect(
+        await runCommand(cli, ['audit', 'export'], { action: 'credential.reveal', output: file('a.csv') }),
+      ).toBe(0);
+      expect(readFileSync(file('a.csv'), 'utf8')).toContain('Revealed password');
+      expect(await runCommand(cli, ['sites', 'report', siteId], { output: file('s.csv') })).toBe(0);
+      expect(readFileSync(file('s.csv'), 'utf8')).toContain('reveal_count');
+      await expect(
+        runCommand(cli, ['sites', 'report', randomUUID()], { output: file('x.csv') }),
+      ).rejects.toThrow(/not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
