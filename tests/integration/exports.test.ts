@@ -133,8 +133,9 @@ describe('exports', () => {
     expect(chunks).toBeGreaterThan(10); // written as it was read, not as one body
     // The whole CSV is some 50 MB; the process grows by far less than a copy of it in memory would take.
     expect(peak - before).toBeLessThan(Math.max(bytes * 1.5, 200 * 1024 * 1024));
-    expect(Date.now() - started).toBeLessThan(120_000);
-  }, 180_000);
+    // Some 10 s on an idle machine; the bound leaves room for a loaded CI host.
+    expect(Date.now() - started).toBeLessThan(150_000);
+  }, 240_000);
 
   it('sync runs, run items and the audit log export with names and labels', async () => {
     const run = await expectStatus<{ id: string }>(
