@@ -30,6 +30,7 @@ import { listCredentials, listSort, plainOrder, type ListSort } from '../credent
 import { type CredentialRow } from '../credentials/store.js';
 import { credentialWithDependencies } from '../dependencies/operations.js';
 import { dependencyView } from '../dependencies/store.js';
+import { namedCredentialViews } from './named.js';
 import { credentialView } from './views.js';
 
 /** The default order's cursor: the last id alone (as before sorting existed). */
@@ -69,6 +70,26 @@ export function requireAdminToChoose(req: FastifyRequest, password: string | und
   }
 }
 
+/** The filters of the credential list (and of its export), with a page's size and cursor. */
+export type CredentialPageQuery = Omit<z.output<typeof CredentialListQuery>, 'cursor'> & {
+  cursor?: string | undefined;
+};
+
+/** One page of the filtered, sorted credential list (keyset: `nextCursor` reads the next). */
+export async function credentialsPage(
+  ctx: Ctx,
+  query: CredentialPageQuery,
+): Promise<{ rows: CredentialRow[]; nextCursor: string | null }> {
+  const sort = listSort(query.sort);
+  const after = query.cursor ? decodeListCursor(sort, query.cursor) : null;
+  const rows = await listCredentials(ctx.db, query, sort, after, query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  return {
+    rows: page,
+    nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
+  };
+}
+
 export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
@@ -93,14 +114,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     query: CredentialListQuery,
     response: { status: 200, schema: listOf(CredentialView) },
     handler: async ({ query }) => {
-      const sort = listSort(query.sort);
-      const after = query.cursor ? decodeListCursor(sort, query.cursor) : null;
-      const rows = await listCredentials(ctx.db, query, sort, after, query.limit + 1);
-      const page = rows.slice(0, query.limit);
-      return {
-        items: page.map(credentialView),
-        nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
-      };
+      const page = await credentialsPage(ctx, query);
+      return { items: await namedCredentialViews(ctx.db, page.rows), nextCursor: page.nextCursor };
     },
   });
 
@@ -114,7 +129,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: CredentialView },
     handler: async ({ params }) => {
       const { row, dependencies } = await credentialWithDependencies(ctx.db, params.id);
-      return { ...credentialView(row), dependencies: dependencies.map(dependencyView) };
+      const [view] = await namedCredentialViews(ctx.db, [row]);
+      return { ...view!, dependencies: dependencies.map(dependencyView) };
     },
   });
 

@@ -6,6 +6,7 @@ import { actOf } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { cancelRun, startManualRun } from '../operations/sync-runs.js';
+import { namedRunViews } from './named.js';
 import { syncRunView } from './views.js';
 import { listRuns, loadRun } from '../runs/store.js';
 
@@ -41,7 +42,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
       return {
-        items: page.map(syncRunView),
+        items: await namedRunViews(ctx.db, page),
         nextCursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
       };
     },
@@ -68,7 +69,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ params }) => {
       const run = await loadRun(ctx.db, params.id);
       if (!run) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
-      return syncRunView(run);
+      return (await namedRunViews(ctx.db, [run]))[0];
     },
   });
 }

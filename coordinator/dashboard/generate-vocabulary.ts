@@ -18,6 +18,16 @@ import {
   STATUS_LABELS,
   STATUSES,
 } from '../../shared/contracts/status.js';
+import {
+  ACTOR_TYPE_LABELS,
+  AUDIT_ACTION_LABELS,
+  OBJECT_TYPE_LABELS,
+  REASON_LABELS,
+  RUN_ITEM_REASON_LABELS,
+  RUN_OUTCOME_LABELS,
+  RUN_RESULT_LABELS,
+  RUN_TRIGGER_LABELS,
+} from '../../shared/contracts/labels.js';
 
 export const VOCABULARY_FILE = fileURLToPath(new URL('./client/vocabulary.ts', import.meta.url));
 
@@ -65,6 +75,9 @@ const wrap = (t: string) => (t.includes('|') ? `(${t})` : t);
 const list = (name: string, type: string, values: readonly string[]) =>
   `export const ${name} = ${JSON.stringify(values)} as const;\nexport type ${type} = (typeof ${name})[number];\n`;
 
+const labels = (name: string, table: Record<string, string>) =>
+  `export const ${name}: Readonly<Record<string, string>> = ${JSON.stringify(table)};\n`;
+
 export function vocabulary(): string {
   const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
   return [
@@ -78,6 +91,17 @@ export function vocabulary(): string {
     list('DETAIL_CODES', 'DetailCode', DETAIL_CODES),
     list('VERSION_STATUSES', 'VersionStatus', VERSION_STATUSES),
     list('RUN_OUTCOMES', 'RunOutcome', RunOutcome.options),
+    '// Codes in words (shared/contracts/labels.ts): the same table the API and the exports use.',
+    `export const REASON_LABELS: Record<Reason, string> = ${JSON.stringify(REASON_LABELS)};\n`,
+    labels('RUN_RESULT_LABELS', RUN_RESULT_LABELS),
+    labels('RUN_OUTCOME_LABELS', RUN_OUTCOME_LABELS),
+    labels('RUN_TRIGGER_LABELS', RUN_TRIGGER_LABELS),
+    labels('RUN_ITEM_REASON_LABELS', RUN_ITEM_REASON_LABELS),
+    labels('ACTOR_TYPE_LABELS', ACTOR_TYPE_LABELS),
+    labels('AUDIT_ACTION_LABELS', AUDIT_ACTION_LABELS),
+    labels('OBJECT_TYPE_LABELS', OBJECT_TYPE_LABELS),
+    `/** A code's words from one of the tables above, or the code itself when the table lacks it. */`,
+    `export const labelOf = (table: Readonly<Record<string, string>>, code: string): string => table[code] ?? code;\n`,
     `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
   ].join('\n');
 }

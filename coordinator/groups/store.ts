@@ -1,3 +1,4 @@
+import { labelOf, RUN_ITEM_REASON_LABELS, RUN_RESULT_LABELS } from '../../shared/contracts/labels.js';
 import type { SyncRunRow } from '../runs/store.js';
 import type { RunCount } from '../credentials/transitions.js';
 import { timeKeyParam, timeKeySql } from '../http/cursor.js';
@@ -106,7 +107,9 @@ export const runItemView = (r: RunItemRow) => ({
   username: r.username,
   targetName: r.target_name,
   result: r.result as RunCount,
+  resultLabel: labelOf(RUN_RESULT_LABELS, r.result)!,
   reason: r.reason,
+  reasonLabel: labelOf(RUN_ITEM_REASON_LABELS, r.reason),
   at: r.at.toISOString(),
 });
 
