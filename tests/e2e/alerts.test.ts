@@ -1,7 +1,8 @@
 /**
  * Alerts with the real processes (docs/alerts.md): an agent killed on its site → within
  * ALERT_AGENT_OFFLINE_MS (plus a round) one signed webhook and one mail (STARTTLS, to a local
- * SMTP server) arrive, naming the agent and its site; 1,000 credentials of one site going
+ * SMTP server) arrive, naming the agent and its site, and a receiver that answers 500 three times
+ * gets the same event, signed, on the fourth try; 1,000 credentials of one site going
  * unreachable under a real agent → one alert naming the site and the count (the rest held for the
  * digest), not a thousand.
  */
@@ -42,6 +43,8 @@ beforeAll(async () => {
       ALERT_AGENT_OFFLINE_MS: String(OFFLINE_MS),
       ALERT_GROUP_WINDOW_MS: '0',
       ALERT_EVERY_MS: '250',
+      // Retries 200 ms, 400 ms, 800 ms after a failed attempt.
+      ALERT_RETRY_BASE_MS: '200',
       ALERT_SMTP_CA_FILE: pki.caCert,
     },
     { label: 'e2e-alerts-coordinator' },
@@ -54,8 +57,9 @@ afterAll(async () => {
   await database?.drop();
 });
 
-it('an agent killed: one signed webhook and one mail within the configured time', async () => {
+it('an agent killed: one signed webhook and one mail within the configured time; a failing receiver gets it on the fourth try', async () => {
   const receiver = await startWebhookReceiver();
+  const flaky = await startWebhookReceiver(3);
   const smtp = await startSmtpServer({ cert: pki.pem(server.cert), key: pki.pem(server.key) });
   try {
     const site = await createSite(admin, 'branch-e2e');
@@ -64,6 +68,15 @@ it('an agent killed: one signed webhook and one mail within the configured time'
         kind: 'webhook',
         name: 'ops',
         webhook: { url: receiver.url },
+        filter: { eventTypes: ['agent.offline'] },
+      }),
+      201,
+    );
+    const flakyHook = await expectStatus<{ id: string; secret: string }>(
+      admin.post('/notification-channels', {
+        kind: 'webhook',
+        name: 'ops-flaky',
+        webhook: { url: flaky.url },
         filter: { eventTypes: ['agent.offline'] },
       }),
       201,
@@ -118,8 +131,25 @@ it('an agent killed: one signed webhook and one mail within the configured time'
     expect(smtp.mails[0]).toMatchObject({ to: ['oncall@example.com'], secure: true });
     expect(smtp.mails[0]!.subject).toContain('edge-e2e');
     expect(smtp.mails[0]!.text).toContain(body.id);
+
+    // Three 500s, then taken: the same event (its id) each time, each attempt signed.
+    await waitForValue(() => flaky.received.length >= 4, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: 'the fourth try',
+    });
+    expect(flaky.received).toHaveLength(4);
+    expect(new Set(flaky.received.map((r) => r.headers['x-event-id']))).toEqual(new Set([body.id]));
+    for (const r of flaky.received) expect(flaky.verify(r, flakyHook.secret)).toBe(true);
+    const deliveries = await expectStatus<{
+      items: { state: string; attempts: number; lastStatus: number }[];
+    }>(admin.get(`/notification-channels/${flakyHook.id}/deliveries`), 200);
+    expect(deliveries.items).toEqual([
+      expect.objectContaining({ state: 'sent', attempts: 4, lastStatus: 200 }),
+    ]);
   } finally {
     await receiver.close();
+    await flaky.close();
     await smtp.close();
   }
 }, 120_000);
