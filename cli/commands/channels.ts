@@ -82,14 +82,15 @@ export const channelCommands: Command[] = [
   },
   {
     name: 'channels create-webhook',
-    options: `--name N --url URL [--format json|slack|teams] ${FILTER}`,
+    // Not --url: that is the coordinator's (an option of every command).
+    options: `--name N --webhook-url URL [--format json|slack|teams] ${FILTER}`,
     summary: 'a webhook channel; prints its signing secret once',
     async handler({ api, flags, out }) {
       const c = await api.call<ChannelView>('POST', BASE, {
         kind: 'webhook',
         name: need(str(flags.name), '--name'),
         webhook: {
-          url: need(str(flags.url), '--url'),
+          url: need(str(flags['webhook-url']), '--webhook-url'),
           ...(str(flags.format) ? { format: str(flags.format) } : {}),
         },
         ...filterOf(flags),
