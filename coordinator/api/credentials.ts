@@ -13,7 +13,6 @@ import {
 import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { containsPattern, Where } from '../store/where.js';
 import type { FastifyRequest } from 'fastify';
 import { actOf, actorOf, audit } from '../http/actor.js';
 import { changeNow } from '../operations/change.js';
@@ -36,17 +35,20 @@ import {
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { revealHistory } from '../credentials/history.js';
+import {
+  countFiltered,
+  credentialFilterWhere,
+  FILTER_FROM,
+  PROBLEM_RANK_SQL,
+} from '../credentials/list-filter.js';
 import { type CredentialRow } from '../credentials/store.js';
 import { dependencyView, loadDependencies } from '../dependencies/store.js';
 import { credentialView } from './views.js';
 
-/** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
-const MAX_SEARCH_TARGETS = 1000;
-
 /** The list's rows: a credential with its target, and the sort key of the page's order. */
 const LIST_SELECT = (keySql: string) => `
 SELECT c.*, t.kind AS target_kind, t.name AS target_name, t.connection AS target_connection, ${keySql} AS sort_key
-FROM credentials c JOIN targets t ON t.id = c.target_id`;
+${FILTER_FROM}`;
 
 /** The default order's cursor: the last id alone (as before sorting existed). */
 const encodeIdCursor = (id: string) => Buffer.from(id).toString('base64url');
@@ -88,6 +90,12 @@ const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
   status: text('c.status'),
   statusChangedAt: time('c.status_changed_at'),
   lastVerifiedAt: time("coalesce(c.last_verified_at, '-infinity'::timestamptz)"),
+  problems: {
+    expr: PROBLEM_RANK_SQL,
+    keySql: `${PROBLEM_RANK_SQL}::text`,
+    param: (n) => `$${n}::int`,
+    key: z.string().regex(/^\d{1,2}$/),
+  },
 };
 
 function listSort(sort: string): ListSort {
@@ -147,35 +155,13 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'credentials',
     auth: 'viewer',
     query: CredentialListQuery,
-    response: { status: 200, schema: listOf(CredentialView) },
+    response: {
+      status: 200,
+      schema: listOf(CredentialView).extend({ total: z.number().int().optional() }),
+    },
     handler: async ({ query }) => {
-      const where = new Where();
-      if (query.status) where.add('c.status = $1', query.status);
-      if (query.reason) where.add('c.status_reason = $1', query.reason);
-      if (query.siteId) where.add('c.site_id = $1', query.siteId);
-      if (query.targetId) where.add('c.target_id = $1', query.targetId);
-      if (query.groupId) where.add('c.group_id = $1', query.groupId);
-      if (query.suspended) where.add('c.suspended = $1', query.suspended === 'true');
-      if (query.jobState) where.add('c.job_state = $1', query.jobState);
-      if (query.q) {
-        const pattern = containsPattern(query.q);
-        // The targets whose name matches first, then credentials by username (the trigram index of
-        // credential_names) or by those target ids (the (target_id, username) index): an OR across
-        // the join would scan every credential.
-        const targets = await ctx.db.query<{ id: string }>(
-          'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
-          [pattern, MAX_SEARCH_TARGETS + 1],
-        );
-        const byName = 'c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $1)';
-        if (targets.rows.length > MAX_SEARCH_TARGETS) where.add(`(${byName} OR t.name ILIKE $1)`, pattern);
-        else if (targets.rows.length > 0) {
-          where.add(
-            `(${byName} OR c.target_id = ANY($2::uuid[]))`,
-            pattern,
-            targets.rows.map((r) => r.id),
-          );
-        } else where.add(byName, pattern);
-      }
+      const where = await credentialFilterWhere(ctx.db, query);
+      const total = query.total === 'true' ? countFiltered(ctx.db, query) : undefined;
       const sort = listSort(query.sort);
       if (query.cursor) {
         const after = decodeListCursor(sort, query.cursor);
@@ -194,6 +180,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       return {
         items: page.map(credentialView),
         nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
+        ...(total ? { total: await total } : {}),
       };
     },
   });
