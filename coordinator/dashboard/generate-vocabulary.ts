@@ -6,7 +6,7 @@
  * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
  * declares none of its own.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
@@ -18,6 +18,7 @@ import {
   STATUS_LABELS,
   STATUSES,
 } from '../../shared/contracts/status.js';
+import { targetForms } from './target-forms.js';
 
 export const VOCABULARY_FILE = fileURLToPath(new URL('./client/vocabulary.ts', import.meta.url));
 
@@ -79,7 +80,18 @@ export function vocabulary(): string {
     list('VERSION_STATUSES', 'VersionStatus', VERSION_STATUSES),
     list('RUN_OUTCOMES', 'RunOutcome', RunOutcome.options),
     `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
+    `/** The target form of each kind, from its connection schema (target-forms.ts). */\nexport const TARGET_FORMS: Record<string, { by?: { field: string; value: string }; fields: { name: string; type: 'text' | 'integer' | 'number' | 'boolean' | 'choice' | 'json'; required: boolean; default?: unknown; options?: string[] }[] }[]> = ${JSON.stringify(targetForms())};\n`,
   ].join('\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(VOCABULARY_FILE, vocabulary());
+/**
+ * What `syncctl import` reads a CSV with (dependency-free modules of cli/), copied for the dashboard's
+ * Import CSV as client/<name> (git-ignored): one reading of the file, not two.
+ */
+export const COPIED_FROM_CLI = ['csv.ts', 'names.ts'];
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(VOCABULARY_FILE, vocabulary());
+  for (const name of COPIED_FROM_CLI)
+    copyFileSync(new URL(`../../cli/${name}`, import.meta.url), new URL(`./client/${name}`, import.meta.url));
+}

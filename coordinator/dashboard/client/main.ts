@@ -10,6 +10,7 @@ import { runPage, runsPage } from './pages/runs.js';
 import { policiesPage } from './pages/policies.js';
 import { sitesPage } from './pages/sites.js';
 import { syncGroupsPage } from './pages/sync-groups.js';
+import { targetsPage } from './pages/targets.js';
 import { loadRole } from './session.js';
 
 const REFRESH_MS = 3000;
@@ -18,6 +19,7 @@ const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/', label: 'Overview', match: '' },
   { href: '#/credentials', label: 'Credentials', match: 'credentials' },
   { href: '#/sites', label: 'Sites & agents', match: 'sites' },
+  { href: '#/targets', label: 'Targets', match: 'targets' },
   { href: '#/groups', label: 'Sync groups', match: 'groups' },
   { href: '#/runs', label: 'Sync runs', match: 'runs' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
@@ -29,6 +31,7 @@ function route(path: string[]): Page {
   const [first, second] = path;
   if (first === 'credentials') return second ? credentialPage : credentialsPage;
   if (first === 'sites') return sitesPage;
+  if (first === 'targets') return targetsPage;
   if (first === 'groups') return syncGroupsPage;
   if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;
