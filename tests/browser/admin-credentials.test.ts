@@ -3,7 +3,9 @@
  * against a real coordinator and agent. As admin: targets created and edited with their kind's form
  * (the API's message shown next to the field), tested (a verification run) and deleted (refused in
  * use); a credential created; a CSV imported with progress and a result per row; the list's total,
- * problems first, and bulk actions on ticked rows and on the filter. As viewer and operator: the
+ * problems first, and bulk actions on ticked rows and on the filter; agents waiting for approval
+ * approved and denied, then renamed, disabled and revoked; a sync group policy longer than a member
+ * takes refused, naming the member. As viewer and operator: the
  * buttons their role cannot use are absent, and what the API refuses them is shown.
  */
 import { copyFileSync } from 'node:fs';
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN } from '../support/coordinator.js';
-import { expectStatus } from '../support/fixtures.js';
+import { createCredential, createSite, createTarget, expectStatus, FakeAgent } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { launchChromium, SHOTS, signIn } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
@@ -235,6 +237,75 @@ describe('as admin', () => {
     await expect.poll(() => dialog(page).getByRole('alert').textContent()).toMatch(/force=true/);
     await dialog(page).getByRole('button', { name: 'Cancel' }).click();
     expect(await targetNamed('app-server')).toBeDefined();
+  });
+});
+
+describe('as admin: agents and policies', () => {
+  let page: Page;
+  beforeAll(async () => {
+    page = await signIn(browser, stack.coordinator.url, ADMIN_TOKEN, errors, REFUSED);
+  });
+
+  it('agents waiting for approval: approve, deny; then rename, disable, revoke', async () => {
+    const site = await expectStatus<{ id: string }>(
+      stack.admin.post('/sites', { name: 'approvals', requireApproval: true }),
+      201,
+    );
+    const first = await FakeAgent.enroll(stack.coordinator.url, stack.admin, site.id, 'waiting-1');
+    const second = await FakeAgent.enroll(stack.coordinator.url, stack.admin, site.id, 'waiting-2');
+    const agent = async (id: string) =>
+      (
+        await expectStatus<{ items: { id: string; name: string; approved: boolean; enabled: boolean }[] }>(
+          stack.admin.get(`/agents?siteId=${site.id}`),
+          200,
+        )
+      ).items.find((a) => a.id === id);
+    await page.goto(url(`#/sites?site=${site.id}`));
+    const card = page.locator(`#site-${site.id}`);
+    await card.getByRole('button', { name: 'Approve waiting-1' }).click();
+    await expect.poll(async () => (await agent(first.agentId))?.approved).toBe(true);
+
+    await card.getByRole('button', { name: 'Deny waiting-2' }).click();
+    await dialog(page).getByRole('button', { name: 'Deny agent' }).click();
+    await expect.poll(() => card.getByRole('button', { name: 'Approve waiting-2' }).count()).toBe(0);
+    expect((await second.claimRaw(1)).status).toBe(401);
+
+    await card.getByRole('button', { name: 'Rename waiting-1' }).click();
+    await dialog(page).getByLabel('Name', { exact: true }).fill('edge-1');
+    await dialog(page).getByRole('button', { name: 'Rename' }).click();
+    await expect.poll(async () => (await agent(first.agentId))?.name).toBe('edge-1');
+    await card.getByRole('button', { name: 'Disable edge-1' }).click();
+    await expect.poll(async () => (await agent(first.agentId))?.enabled).toBe(false);
+    await card.getByRole('button', { name: 'Revoke edge-1' }).click();
+    await dialog(page).getByRole('button', { name: 'Revoke agent' }).click();
+    await expect.poll(async () => (await first.claimRaw(1)).status).toBe(401);
+  });
+
+  it('a sync group policy longer than a member takes is refused, naming the member', async () => {
+    const site = (await createSite(stack.admin, 'short-site')).id;
+    const short = await createTarget(stack.admin, site, { maxPasswordLength: 8 }, 'short-box');
+    for (const username of ['m1', 'm2']) await createCredential(stack.admin, short, { username });
+    await expectStatus(stack.admin.post('/policies', { name: 'long-20', rules: { length: 20 } }), 201);
+    await page.goto(url('#/groups'));
+    await page.getByRole('button', { name: 'New sync group' }).click();
+    await dialog(page).getByLabel('Name', { exact: true }).fill('too-long');
+    await dialog(page).getByLabel('Policy').selectOption({ label: 'long-20 (20 characters)' });
+    await dialog(page)
+      .getByLabel(/Primary/)
+      .selectOption({ label: 'm1 on short-box' });
+    await dialog(page)
+      .getByLabel('Members')
+      .selectOption([{ label: 'm2 on short-box' }]);
+    await dialog(page).getByRole('button', { name: 'Create' }).click();
+    await expect
+      .poll(() => dialog(page).getByRole('alert').first().textContent({ timeout: 10_000 }))
+      .toMatch(/long-20.*20 characters/);
+    const refusal = await dialog(page).getByRole('alert').first().textContent();
+    // Each member too short is named, with what its target takes.
+    for (const m of ['m1', 'm2']) expect(refusal).toContain(`${m} on short-box (8)`);
+    await dialog(page).getByRole('button', { name: 'Cancel' }).click();
+    const groups = await expectStatus<{ items: { name: string }[] }>(stack.admin.get('/sync-groups'), 200);
+    expect(groups.items.map((g) => g.name)).not.toContain('too-long');
   });
 });
 
