@@ -43,6 +43,9 @@ const SORTS: [string, string][] = [
   ['-lastVerifiedAt', 'Last verified, newest first'],
 ];
 
+/** How often the live refresh counts the total again (a count reads every matching row). */
+const TOTAL_EVERY_MS = 30_000;
+
 /** Targets offered in the filter at once (the search finds the others). */
 const TARGET_CHOICES = 50;
 
@@ -56,8 +59,11 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
   const filter: Record<string, string | undefined> = {};
   for (const k of FILTERS) filter[k] = params.get(k) ?? undefined;
   const cursor = params.get('cursor') ?? undefined;
-  /** What the API is asked: problems first unless another order is chosen; with the total count. */
-  const query = () => ({ ...filter, sort: filter.sort ?? 'problems', cursor, total: 'true' });
+  /** What the API is asked: problems first unless another order is chosen. */
+  const query = () => ({ ...filter, sort: filter.sort ?? 'problems', cursor });
+  /** The total is counted at the first load, after an action, and every TOTAL_EVERY_MS between. */
+  let totalAt = 0;
+  let total: number | undefined;
   const names = new Map<string, string>();
   const signature = JSON.stringify(filter);
   const stack = history.get(signature) ?? [];
@@ -246,7 +252,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
 
   // Not a live region: it is replaced every few seconds; what a filter or page shows is announced once.
   const results = h('div', {});
-  const bulk = bulkBar({ selected, filter, names, reload: () => load() });
+  const bulk = bulkBar({ selected, filter, names, reload: () => load(true) });
   let lastPage: ApiPage<Credential> & { total?: number } = { items: [], nextCursor: null };
   const retick = () => {
     bulk.update(lastPage.total ?? 0);
@@ -262,7 +268,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
         'div',
         { class: 'actions' },
         newCredentialButton(filter.siteId),
-        importCsvButton(() => load()),
+        importCsvButton(() => load(true)),
       ),
     ),
     form,
@@ -289,8 +295,15 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
     results,
   );
 
-  const load = async () => {
-    lastPage = await api.get<ApiPage<Credential> & { total?: number }>(`/credentials${qs(query())}`);
+  const load = async (fresh = false) => {
+    const count = fresh || Date.now() - totalAt > TOTAL_EVERY_MS;
+    lastPage = await api.get<ApiPage<Credential> & { total?: number }>(
+      `/credentials${qs({ ...query(), total: count ? 'true' : undefined })}`,
+    );
+    if (lastPage.total !== undefined) {
+      total = lastPage.total;
+      totalAt = Date.now();
+    } else lastPage.total = total;
     for (const c of lastPage.items) names.set(c.id, `${c.username} on ${c.targetName}`);
     retick();
   };
@@ -416,7 +429,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
     ),
   ];
 
-  await load();
+  await load(true);
   const first = lastPage;
   announce(
     `${num(first.items.length)} credential${first.items.length === 1 ? '' : 's'} shown of ${num(first.total ?? 0)}, page ${stack.length + 1}${first.nextCursor ? ', more on the next page' : ''}`,
