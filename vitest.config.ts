@@ -14,6 +14,7 @@ const API_FILES = [
   'api-validation',
   'audit-coverage',
   'credentials-batch',
+  'credentials-bulk',
   'dependencies-api',
   'groups-sync',
   'overview',

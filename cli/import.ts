@@ -2,12 +2,12 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ApiClient } from './client.js';
 import { parseCsv } from './csv.js';
+import { resolver, type Named } from './names.js';
 import { DEFAULT_BATCH_SIZE, invalidReason, postInBatches } from './import-batch.js';
 import { progressBar } from './format.js';
 
 const COLUMNS = ['target', 'username', 'password', 'policy'] as const;
 const REQUIRED = ['target', 'username', 'password'] as const;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface Rejected {
   line: number;
@@ -113,26 +113,6 @@ class ImportState {
     for (const r of rows) this.done.add(r.key);
     appendFileSync(this.path, rows.map((r) => `${r.line} ${r.key}\n`).join(''), { mode: 0o600 });
   }
-}
-
-interface Named {
-  id: string;
-  name: string;
-}
-
-/** Resolves an id or a unique name to an id, or says why it cannot. */
-function resolver(kind: string, items: Named[]): (value: string) => string | { error: string } {
-  const byId = new Set(items.map((i) => i.id.toLowerCase()));
-  const byName = new Map<string, string[]>();
-  for (const i of items) byName.set(i.name, [...(byName.get(i.name) ?? []), i.id]);
-  return (value) => {
-    if (UUID.test(value))
-      return byId.has(value.toLowerCase()) ? value : { error: `no ${kind} with id ${value}` };
-    const ids = byName.get(value) ?? [];
-    if (ids.length === 1) return ids[0]!;
-    if (ids.length === 0) return { error: `no ${kind} named '${value}'` };
-    return { error: `${ids.length} ${kind}s are named '${value}' (on different sites): use the id` };
-  };
 }
 
 /**

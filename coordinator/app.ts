@@ -17,6 +17,7 @@ import { registerCredentialHistoryRoutes } from './api/credential-history.js';
 import { registerCredentialRoutes } from './api/credentials.js';
 import { registerOverviewRoutes } from './api/overview.js';
 import { registerCredentialBatchRoutes } from './api/credentials-batch.js';
+import { registerCredentialBulkRoutes } from './api/credentials-bulk.js';
 import { registerDependencyRoutes } from './api/dependencies.js';
 import { registerNotificationChannelRoutes } from './api/notification-channels.js';
 import { registerPolicyRoutes } from './api/policies.js';
@@ -161,6 +162,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerTargetRoutes(ctx, routes);
   registerCredentialRoutes(ctx, routes);
   registerCredentialBatchRoutes(ctx, routes);
+  registerCredentialBulkRoutes(ctx, routes);
   registerDependencyRoutes(ctx, routes);
   registerSummaryRoutes(ctx, routes);
   registerSyncRunRoutes(ctx, routes);

@@ -27,6 +27,7 @@ import { badCursor, decodeCursor, encodeCursor, UuidKey } from '../http/cursor.j
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { listCredentials, listSort, plainOrder, type ListSort } from '../credentials/list.js';
+import { countFiltered } from '../credentials/list-filter.js';
 import { type CredentialRow } from '../credentials/store.js';
 import { credentialWithDependencies } from '../dependencies/operations.js';
 import { dependencyView } from '../dependencies/store.js';
@@ -112,10 +113,20 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'credentials',
     auth: 'viewer',
     query: CredentialListQuery,
-    response: { status: 200, schema: listOf(CredentialView) },
+    response: {
+      status: 200,
+      schema: listOf(CredentialView).extend({ total: z.number().int().optional() }),
+    },
     handler: async ({ query }) => {
-      const page = await credentialsPage(ctx, query);
-      return { items: await namedCredentialViews(ctx.db, page.rows), nextCursor: page.nextCursor };
+      const [page, total] = await Promise.all([
+        credentialsPage(ctx, query),
+        query.total === 'true' ? countFiltered(ctx.db, query) : undefined,
+      ]);
+      return {
+        items: await namedCredentialViews(ctx.db, page.rows),
+        nextCursor: page.nextCursor,
+        ...(total !== undefined ? { total } : {}),
+      };
     },
   });
 

@@ -7,7 +7,7 @@
  * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
  * declares none of its own.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
@@ -36,6 +36,7 @@ import {
   RUN_RESULT_LABELS,
   RUN_TRIGGER_LABELS,
 } from '../../shared/contracts/labels.js';
+import { targetForms } from './target-forms.js';
 
 export const VOCABULARY_FILE = fileURLToPath(new URL('./client/vocabulary.ts', import.meta.url));
 
@@ -118,7 +119,21 @@ export function vocabulary(): string {
     list('DELIVERY_STATES', 'DeliveryState', DELIVERY_STATES),
     `/** A notification channel as GET /notification-channels answers it. */\nexport interface Channel ${tsType(channel)}\n`,
     `/** A delivery as GET /notification-channels/{id}/deliveries answers it. */\nexport interface Delivery ${tsType(delivery)}\n`,
+    `/** The target form of each kind, from its connection schema (target-forms.ts). */\nexport const TARGET_FORMS: Record<string, { by?: { field: string; value: string }; fields: { name: string; type: 'text' | 'integer' | 'number' | 'boolean' | 'choice' | 'json'; required: boolean; default?: unknown; options?: string[] }[] }[]> = ${JSON.stringify(targetForms())};\n`,
   ].join('\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(VOCABULARY_FILE, vocabulary());
+/**
+ * What `syncctl import` reads a CSV with (dependency-free modules of cli/), copied for the dashboard's
+ * Import CSV as client/<copy> (git-ignored): one reading of the file, not two.
+ */
+export const COPIED_FROM_CLI = [
+  { from: 'csv.ts', copy: 'csv.ts' },
+  { from: 'names.ts', copy: 'import-names.ts' },
+];
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(VOCABULARY_FILE, vocabulary());
+  for (const { from, copy } of COPIED_FROM_CLI)
+    copyFileSync(new URL(`../../cli/${from}`, import.meta.url), new URL(`./client/${copy}`, import.meta.url));
+}

@@ -614,6 +614,13 @@ CREATE CONSTRAINT TRIGGER sync_run_tallies_apply AFTER INSERT ON sync_run_tallie
     // (site_id, status) index made each page read and sort every credential of the site.
     sql: `CREATE INDEX credentials_site_id ON credentials (site_id, id);`,
   },
+  {
+    version: 17,
+    name: 'credential list: problems first',
+    // The `problems` sort of GET /credentials (the dashboard's default), keyset-paged on (rank, id):
+    // the expression is PROBLEM_RANK_SQL of coordinator/credentials/list-filter.ts, written out.
+    sql: `CREATE INDEX credentials_problems ON credentials ((array_position(ARRAY['out_of_sync', 'unsyncable', 'change_not_configured', 'agent_disabled', 'not_synced', 'pending_sync', 'being_synced', 'in_sync']::text[], status)), id);`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -166,8 +166,10 @@ export const CREDENTIAL_SORTS = [
   'status',
   'statusChangedAt',
   'lastVerifiedAt',
+  'problems',
 ] as const;
-export const CredentialListQuery = z.strictObject({
+/** The filters of the credential list, also what a bulk action by filter takes (credentials-bulk.ts). */
+export const CredentialFilterFields = {
   status: StatusSchema.optional(),
   reason: ReasonSchema.optional(),
   siteId: z.uuid().optional(),
@@ -177,10 +179,18 @@ export const CredentialListQuery = z.strictObject({
   q: z.string().trim().min(1).max(200).optional(),
   suspended: z.enum(['true', 'false']).optional(),
   jobState: z.enum(['idle', 'queued', 'active']).optional(),
-  /** Sort key, `-` for descending; the default `id` keeps the original order and cursors. */
+};
+export const CredentialListQuery = z.strictObject({
+  ...CredentialFilterFields,
+  /**
+   * Sort key, `-` for descending; the default `id` keeps the original order and cursors.
+   * `problems`: what needs a person first (PROBLEMS_FIRST in status.ts), then by id.
+   */
   sort: z.enum(CREDENTIAL_SORTS.flatMap((k) => [k, `-${k}`] as const)).default('id'),
   limit: Limit,
   cursor: z.string().max(4000).optional(),
+  /** `true`: the answer carries `total`, how many credentials match the filters (one count). */
+  total: z.enum(['true', 'false']).optional(),
 });
 export const ChangeBody = z.strictObject({ password: z.string().min(1).max(1024).optional() });
 export const DeleteQuery = z.strictObject({ force: z.enum(['true', 'false']).default('false') });

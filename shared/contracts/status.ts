@@ -37,6 +37,21 @@ export const DISPLAY_ORDER: readonly Status[] = [
   'not_synced',
 ];
 
+/**
+ * The credential list's `problems` order (the dashboard's default): what needs a person first
+ * (failing, cannot be synced, change not mapped, no agent), then work in progress, healthy last.
+ */
+export const PROBLEMS_FIRST: readonly Status[] = [
+  'out_of_sync',
+  'unsyncable',
+  'change_not_configured',
+  'agent_disabled',
+  'not_synced',
+  'pending_sync',
+  'being_synced',
+  'in_sync',
+];
+
 /** Why a credential is `out_of_sync`. */
 export const REASONS = [
   'mismatch',

@@ -301,7 +301,7 @@ describe('dashboard', () => {
     const names: string[] = [];
     for (;;) {
       await expect.poll(() => rows.count()).toBeGreaterThan(0);
-      const text = await rows.locator('td:first-child a').allTextContents();
+      const text = await rows.locator('a[data-key^="cred-"]').allTextContents();
       names.push(...text);
       const next = page.locator('[data-key="next"]');
       if (await next.isDisabled()) break;
@@ -309,7 +309,7 @@ describe('dashboard', () => {
       await next.click();
       await expect.poll(() => page.url()).not.toBe(before);
       await expect
-        .poll(async () => (await rows.locator('td:first-child a').allTextContents()).join())
+        .poll(async () => (await rows.locator('a[data-key^="cred-"]').allTextContents()).join())
         .not.toBe(text.join());
     }
     const all = await expectStatus<{ items: { username: string }[] }>(
@@ -325,7 +325,7 @@ describe('dashboard', () => {
     expect(await page.getByLabel('Sort by').inputValue()).toBe('username');
     await page.getByLabel('Sort by').selectOption('-username');
     await expect.poll(() => page.locator('.pager').textContent()).toContain('Page 1');
-    await expect.poll(() => rows.first().locator('td:first-child a').textContent()).toBe(names.at(-1));
+    await expect.poll(() => rows.first().locator('a[data-key^="cred-"]').textContent()).toBe(names.at(-1));
     await expect.poll(() => page.locator('#announcer').textContent()).toContain('credentials shown');
     expect(
       await page.locator('[data-testid=credential-table]').evaluate((el) => el.closest('[aria-live]')),

@@ -188,6 +188,14 @@ const CASES: [string, () => Call | Promise<Call>][] = [
     }),
   ],
   [
+    'POST /api/v1/credentials/bulk',
+    () => ({
+      path: '/credentials/bulk',
+      body: { action: 'enable', ids: [cred.id] },
+      object: (r) => String(r.bulkId),
+    }),
+  ],
+  [
     'POST /api/v1/credentials/{id}/verify',
     () => ({ path: `/credentials/${cred.id}/verify`, object: cred.id }),
   ],

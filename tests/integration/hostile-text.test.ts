@@ -158,6 +158,10 @@ beforeAll(async () => {
         ],
       },
     ],
+    'POST /api/v1/credentials/bulk': async () => [
+      { action: 'verify', filter: { siteId: site.id, q: `u-${n()}` } },
+      { action: 'enable', ids: [credential.id] },
+    ],
     'PATCH /api/v1/credentials/{id}': async () => [{ policyId: policy.id, syncEnabled: true }],
     'POST /api/v1/credentials/{id}/change': async () => [{ password: password() }],
     'POST /api/v1/credentials/{id}/dependencies': async () => [await chainTo(credential.id)],

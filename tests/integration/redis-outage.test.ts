@@ -248,6 +248,7 @@ const BODIES: Record<string, (w: World) => unknown> = {
   'POST /api/v1/credentials': (w) => ({ targetId: w.targetId, username: uniq('u'), password: uniq('pw') }),
   'POST /api/v1/credentials/{id}/change': () => ({}),
   'PATCH /api/v1/credentials/{id}': () => ({ syncEnabled: true }),
+  'POST /api/v1/credentials/bulk': (w) => ({ action: 'verify', ids: [w.idle.pop()] }),
   'POST /api/v1/sync-runs': (w) => ({ kind: 'verify', scope: { siteId: w.siteId } }),
   'POST /api/v1/policies': () => ({ name: uniq('policy') }),
   'POST /api/v1/sync-groups': (w) => ({
@@ -433,7 +434,7 @@ async function waitReady(): Promise<void> {
 
 let ops: Operation[];
 let baseline: Map<string, Answer>;
-const credentialRoutes = () => ops.filter((o) => /\/credentials\/\{id\}/.test(o.path)).length;
+const credentialRoutes = () => ops.filter((o) => /\/credentials\/(\{id\}|bulk$)/.test(o.path)).length;
 
 beforeAll(async () => {
   ops = await routeTable();

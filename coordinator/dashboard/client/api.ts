@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** A 400's fields and what is wrong with each (`body.connection.host`). */
+    readonly issues: { field: string; message: string }[] = [],
   ) {
     super(message);
   }
@@ -40,10 +42,19 @@ async function call<T>(method: string, path: string, body?: unknown, explicitTok
     json = null;
   }
   if (!res.ok) {
-    const err = (json as { error?: { code?: string; message?: string } } | null)?.error;
+    const err = (
+      json as {
+        error?: { code?: string; message?: string; issues?: { field: string; message: string }[] };
+      } | null
+    )?.error;
     // A stored token that stopped working ends the session; a token being tried does not.
     if (res.status === 401 && explicitToken === undefined) onUnauthenticated();
-    throw new ApiError(res.status, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.status}`);
+    throw new ApiError(
+      res.status,
+      err?.code ?? 'HTTP_ERROR',
+      err?.message ?? `HTTP ${res.status}`,
+      err?.issues ?? [],
+    );
   }
   return json as T;
 }

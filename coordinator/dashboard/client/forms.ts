@@ -1,10 +1,11 @@
-import { ApiError } from './api.js';
-import { h, toast } from './dom.js';
+import { api, ApiError } from './api.js';
+import { confirmDialog, h, toast } from './dom.js';
+import { act } from './page.js';
 
 export interface Field {
   name: string;
   label: string;
-  type?: 'text' | 'number' | 'password' | 'checkbox' | 'select' | 'multiselect';
+  type?: 'text' | 'number' | 'checkbox' | 'select' | 'multiselect' | 'password' | 'textarea';
   value?: string | number | boolean | string[];
   options?: { value: string; label: string }[];
   required?: boolean;
@@ -29,6 +30,12 @@ function input(f: Field, id: string): HTMLElement {
   }
   if (f.type === 'checkbox')
     return h('input', { id, name: f.name, type: 'checkbox', checked: f.value === true });
+  if (f.type === 'textarea')
+    return h(
+      'textarea',
+      { id, name: f.name, rows: 8, spellcheck: 'false', class: 'code', required: f.required },
+      f.value === undefined ? '' : String(f.value),
+    );
   return h('input', {
     id,
     name: f.name,
@@ -45,7 +52,8 @@ function read(form: HTMLFormElement, fields: Field[]): FormValues {
     if (el instanceof HTMLSelectElement)
       out[f.name] = f.type === 'multiselect' ? [...el.selectedOptions].map((o) => o.value) : el.value;
     else if (el instanceof HTMLInputElement)
-      out[f.name] = f.type === 'checkbox' ? el.checked : el.value.trim();
+      out[f.name] = f.type === 'checkbox' ? el.checked : f.type === 'password' ? el.value : el.value.trim();
+    else if (el instanceof HTMLTextAreaElement) out[f.name] = el.value.trim();
   }
   return out;
 }
@@ -63,6 +71,11 @@ export function formDialog(opts: {
   extra?: HTMLElement;
   submit: (values: FormValues) => Promise<unknown>;
   done?: string;
+  /**
+   * The form field an API issue is about (its `field`, e.g. `body.connection.host`), to show the
+   * message next to it; default: the issue's last part, when a field has that name.
+   */
+  fieldOf?: (apiField: string) => string | undefined;
 }): Promise<boolean> {
   return new Promise((resolve) => {
     const error = h('p', { class: 'error', role: 'alert' });
@@ -77,12 +90,15 @@ export function formDialog(opts: {
         { class: 'dialog-body form-grid' },
         opts.fields.map((f) => {
           const id = `${titleId}-${f.name}`;
+          const control = input(f, id);
+          control.setAttribute('aria-describedby', `${id}-error`);
           return h(
             'div',
-            { class: 'form-field' },
+            { class: 'form-field', 'data-field': f.name },
             h('label', { for: id }, f.label),
-            input(f, id),
+            control,
             f.help ? h('p', { class: 'muted small' }, f.help) : null,
+            h('p', { class: 'error field-error', id: `${id}-error` }),
           );
         }),
       ),
@@ -101,6 +117,7 @@ export function formDialog(opts: {
     form.addEventListener('submit', (e) => {
       e.preventDefault();
       error.textContent = '';
+      for (const p of form.querySelectorAll('.field-error')) p.textContent = '';
       void opts.submit(read(form, opts.fields)).then(
         () => {
           ok = true;
@@ -109,6 +126,7 @@ export function formDialog(opts: {
         },
         (err: unknown) => {
           error.textContent = err instanceof ApiError ? err.message : String(err);
+          if (err instanceof ApiError) showIssues(form, opts.fields, err, opts.fieldOf);
         },
       );
     });
@@ -119,6 +137,30 @@ export function formDialog(opts: {
     document.body.appendChild(dialog);
     dialog.showModal();
   });
+}
+
+/** Each API issue next to the field it names (and the field marked invalid); the first one focused. */
+function showIssues(
+  form: HTMLFormElement,
+  fields: Field[],
+  err: ApiError,
+  fieldOf: ((apiField: string) => string | undefined) | undefined,
+): void {
+  const names = new Set(fields.map((f) => f.name));
+  for (const el of form.querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  let first: HTMLElement | null = null;
+  for (const issue of err.issues) {
+    const name = fieldOf ? fieldOf(issue.field) : issue.field.split('.').at(-1);
+    if (!name || !names.has(name)) continue;
+    const box = form.querySelector<HTMLElement>(`[data-field="${CSS.escape(name)}"]`);
+    const control = box?.querySelector<HTMLElement>('input, select, textarea');
+    const slot = box?.querySelector('.field-error');
+    if (!box || !control || !slot) continue;
+    slot.textContent = slot.textContent ? `${slot.textContent} ${issue.message}` : issue.message;
+    control.setAttribute('aria-invalid', 'true');
+    first ??= control;
+  }
+  first?.focus();
 }
 
 /** A dialog showing something once (a new token), with a button to copy it. */
@@ -153,4 +195,41 @@ export function showOnce(title: string, intro: string, text: string): Promise<vo
     document.body.appendChild(dialog);
     dialog.showModal();
   });
+}
+
+/**
+ * Deletes what `path` names after a confirmation. Refused while in use (409: a site or target with
+ * credentials), the API's message is shown and a forced delete (`?force=true`) offered. Resolves true
+ * once deleted.
+ */
+export async function deleteWithForce(opts: {
+  name: string;
+  path: string;
+  body: string;
+  confirm: string;
+  forceConfirm: string;
+}): Promise<boolean> {
+  const ok = await confirmDialog({
+    title: `Delete ${opts.name}?`,
+    body: [h('p', {}, opts.body)],
+    confirm: opts.confirm,
+    danger: true,
+  });
+  if (!ok) return false;
+  try {
+    await api.del(opts.path);
+    toast(`${opts.name} deleted`);
+    return true;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 409) throw err;
+    const force = await confirmDialog({
+      title: `${opts.name} is in use`,
+      body: [h('p', { role: 'alert' }, err.message)],
+      confirm: opts.forceConfirm,
+      danger: true,
+    });
+    return (
+      force && act(`Delete ${opts.name}`, () => api.del(`${opts.path}?force=true`), `${opts.name} deleted`)
+    );
+  }
 }

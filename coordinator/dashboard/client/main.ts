@@ -11,6 +11,7 @@ import { policiesPage } from './pages/policies.js';
 import { reportPage } from './pages/report.js';
 import { sitesPage } from './pages/sites.js';
 import { syncGroupsPage } from './pages/sync-groups.js';
+import { targetsPage } from './pages/targets.js';
 import { loadRole } from './session.js';
 
 const REFRESH_MS = 3000;
@@ -19,6 +20,7 @@ const NAV: { href: string; label: string; match: string }[] = [
   { href: '#/', label: 'Overview', match: '' },
   { href: '#/credentials', label: 'Credentials', match: 'credentials' },
   { href: '#/sites', label: 'Sites & agents', match: 'sites' },
+  { href: '#/targets', label: 'Targets', match: 'targets' },
   { href: '#/groups', label: 'Sync groups', match: 'groups' },
   { href: '#/runs', label: 'Sync runs', match: 'runs' },
   { href: '#/audit', label: 'Audit log', match: 'audit' },
@@ -30,6 +32,7 @@ function route(path: string[]): Page {
   const [first, second] = path;
   if (first === 'credentials') return second ? credentialPage : credentialsPage;
   if (first === 'sites') return path[2] === 'report' ? reportPage : sitesPage;
+  if (first === 'targets') return targetsPage;
   if (first === 'groups') return syncGroupsPage;
   if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;

@@ -13,6 +13,8 @@ import {
 } from '../model.js';
 import type { Page } from '../page.js';
 import { statusBadge } from '../ui.js';
+import { can } from '../session.js';
+import { bulkBar, importCsvButton, newCredentialButton, tickAll, tickBox } from './credential-admin.js';
 
 const FILTERS = [
   'status',
@@ -27,8 +29,10 @@ const FILTERS = [
   'limit',
 ] as const;
 
+/** The first is the default: problems first (the API's `problems` order). */
 const SORTS: [string, string][] = [
-  ['id', 'Default order'],
+  ['problems', 'Problems first'],
+  ['id', 'Created order'],
   ['username', 'Username A→Z'],
   ['-username', 'Username Z→A'],
   ['target', 'Target A→Z'],
@@ -39,20 +43,34 @@ const SORTS: [string, string][] = [
   ['-lastVerifiedAt', 'Last verified, newest first'],
 ];
 
+/** How often the live refresh counts the total again (a count reads every matching row). */
+const TOTAL_EVERY_MS = 30_000;
+
 /** Targets offered in the filter at once (the search finds the others). */
 const TARGET_CHOICES = 50;
 
 /** Cursors of the pages before the current one, per filter set (for Previous). */
 const history = new Map<string, string[]>();
+/** The credentials ticked for a bulk action, kept while the operator pages (a new filter clears them). */
+const selected = new Set<string>();
+let selectedFor = '';
 
 export const credentialsPage: Page = async ({ root, params, setParams }) => {
   const filter: Record<string, string | undefined> = {};
   for (const k of FILTERS) filter[k] = params.get(k) ?? undefined;
   const cursor = params.get('cursor') ?? undefined;
+  /** What the API is asked: problems first unless another order is chosen. */
+  const query = () => ({ ...filter, sort: filter.sort ?? 'problems', cursor });
+  /** The total is counted at the first load, after an action, and every TOTAL_EVERY_MS between. */
+  let totalAt = 0;
+  let total: number | undefined;
+  const names = new Map<string, string>();
   const signature = JSON.stringify(filter);
   const stack = history.get(signature) ?? [];
   history.set(signature, stack);
   if (!cursor) stack.length = 0;
+  if (signature !== selectedFor) selected.clear();
+  selectedFor = signature;
 
   const [sites, targets, chosenTarget, groups] = await Promise.all([
     api.get<{ items: Site[] }>('/sites'),
@@ -234,12 +252,24 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
 
   // Not a live region: it is replaced every few seconds; what a filter or page shows is announced once.
   const results = h('div', {});
+  const bulk = bulkBar({ selected, filter, names, reload: () => load(true) });
+  let lastPage: ApiPage<Credential> & { total?: number } = { items: [], nextCursor: null };
+  const retick = () => {
+    bulk.update(lastPage.total ?? 0);
+    refreshRegion(results, ...renderResults(lastPage));
+  };
   root.append(
     h(
       'div',
       { class: 'page-head' },
       h('h1', {}, 'Credentials'),
-      h('p', { class: 'muted' }, 'Filtered and paged on the server.'),
+      h('p', { class: 'muted' }, 'Filtered and paged on the server; problems first unless sorted otherwise.'),
+      h(
+        'div',
+        { class: 'actions' },
+        newCredentialButton(filter.siteId),
+        importCsvButton(() => load(true)),
+      ),
     ),
     form,
     chips.length
@@ -261,15 +291,24 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
           ),
         )
       : '',
+    bulk.el ?? '',
     results,
   );
 
-  const load = async () => {
-    const page = await api.get<ApiPage<Credential>>(`/credentials${qs({ ...filter, cursor })}`);
-    refreshRegion(results, ...renderResults(page));
+  const load = async (fresh = false) => {
+    const count = fresh || Date.now() - totalAt > TOTAL_EVERY_MS;
+    lastPage = await api.get<ApiPage<Credential> & { total?: number }>(
+      `/credentials${qs({ ...query(), total: count ? 'true' : undefined })}`,
+    );
+    if (lastPage.total !== undefined) {
+      total = lastPage.total;
+      totalAt = Date.now();
+    } else lastPage.total = total;
+    for (const c of lastPage.items) names.set(c.id, `${c.username} on ${c.targetName}`);
+    retick();
   };
 
-  const renderResults = (page: ApiPage<Credential>) => [
+  const renderResults = (page: ApiPage<Credential> & { total?: number }) => [
     h(
       'div',
       { class: 'table-wrap' },
@@ -283,6 +322,17 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
           h(
             'tr',
             {},
+            can('operator')
+              ? h(
+                  'th',
+                  { scope: 'col' },
+                  tickAll(
+                    page.items.map((c) => c.id),
+                    selected,
+                    retick,
+                  ),
+                )
+              : null,
             ['Username', 'Target', 'Site', 'Status', 'Last verified', 'Status since', 'Job'].map((x) =>
               h('th', { scope: 'col' }, x),
             ),
@@ -292,11 +342,22 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
           'tbody',
           {},
           page.items.length === 0
-            ? h('tr', {}, h('td', { colspan: 7, class: 'empty' }, 'No credential matches these filters.'))
+            ? h(
+                'tr',
+                {},
+                h(
+                  'td',
+                  { colspan: can('operator') ? 8 : 7, class: 'empty' },
+                  'No credential matches these filters.',
+                ),
+              )
             : page.items.map((c) =>
                 h(
                   'tr',
                   { 'data-id': c.id },
+                  can('operator')
+                    ? h('td', {}, tickBox(c.id, `${c.username} on ${c.targetName}`, selected, retick))
+                    : null,
                   h(
                     'td',
                     {},
@@ -346,7 +407,11 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
         },
         '← Previous',
       ),
-      h('span', { class: 'muted' }, `Page ${stack.length + 1} · ${num(page.items.length)} shown`),
+      h(
+        'span',
+        { class: 'muted', 'data-testid': 'list-count' },
+        `Page ${stack.length + 1} · ${num(page.items.length)} shown${page.total === undefined ? '' : ` of ${num(page.total)}`}`,
+      ),
       h(
         'button',
         {
@@ -364,10 +429,10 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
     ),
   ];
 
-  const first = await api.get<ApiPage<Credential>>(`/credentials${qs({ ...filter, cursor })}`);
-  refreshRegion(results, ...renderResults(first));
+  await load(true);
+  const first = lastPage;
   announce(
-    `${num(first.items.length)} credential${first.items.length === 1 ? '' : 's'} shown, page ${stack.length + 1}${first.nextCursor ? ', more on the next page' : ''}`,
+    `${num(first.items.length)} credential${first.items.length === 1 ? '' : 's'} shown of ${num(first.total ?? 0)}, page ${stack.length + 1}${first.nextCursor ? ', more on the next page' : ''}`,
   );
   return { title: 'Credentials', refresh: load };
 };

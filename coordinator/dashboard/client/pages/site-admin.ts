@@ -1,6 +1,6 @@
-import { api, ApiError } from '../api.js';
-import { confirmDialog, h, refreshRegion, timeEl, toast } from '../dom.js';
-import { formDialog, showOnce } from '../forms.js';
+import { api } from '../api.js';
+import { confirmDialog, h, refreshRegion, timeEl } from '../dom.js';
+import { deleteWithForce, formDialog, showOnce } from '../forms.js';
 import type { Agent } from '../model.js';
 import { act } from '../page.js';
 import { can } from '../session.js';
@@ -60,31 +60,13 @@ export function siteAdminButtons(site: SiteRef, reload: () => Promise<void>): HT
     button(
       'Delete site',
       async () => {
-        const ok = await confirmDialog({
-          title: `Delete ${site.name}?`,
-          body: [h('p', {}, 'The site, its targets and enrollment tokens are deleted.')],
+        await deleteWithForce({
+          name: site.name,
+          path: `/sites/${site.siteId}`,
+          body: 'The site, its targets and enrollment tokens are deleted.',
           confirm: 'Delete site',
-          danger: true,
+          forceConfirm: 'Delete everything',
         });
-        if (!ok) return;
-        try {
-          await api.del(`/sites/${site.siteId}`);
-          toast(`${site.name} deleted`);
-        } catch (err) {
-          if (!(err instanceof ApiError) || err.status !== 409) throw err;
-          const force = await confirmDialog({
-            title: `${site.name} is in use`,
-            body: [h('p', { role: 'alert' }, err.message)],
-            confirm: 'Delete everything',
-            danger: true,
-          });
-          if (force)
-            await act(
-              'Delete site',
-              () => api.del(`/sites/${site.siteId}?force=true`),
-              `${site.name} deleted`,
-            );
-        }
         await reload();
       },
       { kind: 'danger', key: `delete-${site.siteId}` },
