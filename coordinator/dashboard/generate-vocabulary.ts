@@ -1,7 +1,7 @@
 /**
  * Writes coordinator/dashboard/client/vocabulary.ts (git-ignored) from shared/: the statuses, their
- * labels and display order, the reasons, the detail codes, the agent version statuses and the agent
- * view. The dashboard client is compiled on its own for the browser and cannot import shared/ (it
+ * labels and display order, the reasons, the detail codes, the agent version statuses, the agent
+ * view, and the dependency kinds, statuses (with labels) and view. The dashboard client is compiled on its own for the browser and cannot import shared/ (it
  * needs zod); this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
  * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
  * declares none of its own.
@@ -11,6 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
 import { AgentView, RunOutcome } from '../../shared/contracts/api.js';
+import {
+  DEPENDENCY_KINDS,
+  DEPENDENCY_STATUS_LABELS,
+  DEPENDENCY_STATUSES,
+  DependencyView,
+} from '../../shared/contracts/dependencies.js';
 import {
   DETAIL_CODES,
   DISPLAY_ORDER,
@@ -67,6 +73,7 @@ const list = (name: string, type: string, values: readonly string[]) =>
 
 export function vocabulary(): string {
   const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
+  const dependency = z.toJSONSchema(DependencyView, { io: 'output' }) as JsonSchema;
   return [
     '// Generated from shared/ by coordinator/dashboard/generate-vocabulary.ts (npm run vocabulary): do not edit.',
     '',
@@ -79,6 +86,10 @@ export function vocabulary(): string {
     list('VERSION_STATUSES', 'VersionStatus', VERSION_STATUSES),
     list('RUN_OUTCOMES', 'RunOutcome', RunOutcome.options),
     `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
+    list('DEPENDENCY_KINDS', 'DependencyKind', DEPENDENCY_KINDS),
+    list('DEPENDENCY_STATUSES', 'DependencyStatus', DEPENDENCY_STATUSES),
+    `export const DEPENDENCY_STATUS_LABELS: Record<DependencyStatus, string> = ${JSON.stringify(DEPENDENCY_STATUS_LABELS)};\n`,
+    `/** A credential's dependency as GET /credentials/{id} answers it (docs/adapters/dependencies.md). */\nexport interface Dependency ${tsType(dependency)}\n`,
   ].join('\n');
 }
 

@@ -1,7 +1,7 @@
 import type { DependencyDefinition } from '../../shared/contracts/dependencies.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import { ServiceConnectionSchema } from '../../shared/targets/service.js';
-import { WebConnectionSchema, workflowProblems } from '../../shared/targets/web.js';
+import { strayOrigin, WebConnectionSchema, workflowProblems } from '../../shared/targets/web.js';
 import { loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 
@@ -89,6 +89,15 @@ export async function checkDefinitions(
         ? workflowProblems(connection.login.steps, false, new Set()).known
         : new Set<string>();
       for (const p of workflowProblems(d.steps, true, loginVars).problems) at(p.path.join('.'), p.message);
+      const stray = connection ? strayOrigin(connection, d.steps) : undefined;
+      if (stray !== undefined) {
+        at(
+          'steps',
+          stray === '*'
+            ? 'a step URL whose origin depends on a placeholder'
+            : `a step sends a request to ${stray}, which the login credential's target does not`,
+        );
+      }
     }
   });
   if (issues.length > 0) {

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { VOCABULARY_FILE, vocabulary } from '../../coordinator/dashboard/generate-vocabulary.js';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
+import { DEPENDENCY_STATUSES } from '../../shared/contracts/dependencies.js';
 import { DETAIL_CODES, REASONS, STATUSES } from '../../shared/contracts/status.js';
 
 const CLIENT = fileURLToPath(new URL('../../coordinator/dashboard/client', import.meta.url));
@@ -19,7 +20,7 @@ function sources(dir: string): string[] {
   );
 }
 
-const LISTS = { STATUSES, REASONS, DETAIL_CODES, VERSION_STATUSES };
+const LISTS = { STATUSES, REASONS, DETAIL_CODES, VERSION_STATUSES, DEPENDENCY_STATUSES };
 
 /** The array literals and the union types (`'a' | 'b' | …`) of a source: where a list of codes would be. */
 const listsIn = (text: string): string[] => [

@@ -4,7 +4,7 @@ import { h, toast } from './dom.js';
 export interface Field {
   name: string;
   label: string;
-  type?: 'text' | 'number' | 'checkbox' | 'select' | 'multiselect';
+  type?: 'text' | 'password' | 'number' | 'checkbox' | 'select' | 'multiselect';
   value?: string | number | boolean | string[];
   options?: { value: string; label: string }[];
   required?: boolean;
@@ -35,6 +35,7 @@ function input(f: Field, id: string): HTMLElement {
     type: f.type ?? 'text',
     value: f.value === undefined ? '' : String(f.value),
     required: f.required,
+    autocomplete: f.type === 'password' ? 'off' : undefined,
   });
 }
 
@@ -45,7 +46,7 @@ function read(form: HTMLFormElement, fields: Field[]): FormValues {
     if (el instanceof HTMLSelectElement)
       out[f.name] = f.type === 'multiselect' ? [...el.selectedOptions].map((o) => o.value) : el.value;
     else if (el instanceof HTMLInputElement)
-      out[f.name] = f.type === 'checkbox' ? el.checked : el.value.trim();
+      out[f.name] = f.type === 'checkbox' ? el.checked : f.type === 'password' ? el.value : el.value.trim();
   }
   return out;
 }

@@ -3,15 +3,18 @@
  * themselves (statuses, reasons, detail codes, version statuses) and the agent view come from
  * shared/ through ./vocabulary.ts, generated at build time (coordinator/dashboard/generate-vocabulary.ts).
  */
-import type { DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
+import type { Dependency, DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
 
 export {
+  DEPENDENCY_STATUS_LABELS,
   DETAIL_CODES,
   DISPLAY_ORDER,
   REASONS,
   STATUS_LABELS,
   STATUSES,
   type Agent,
+  type Dependency,
+  type DependencyStatus,
   type DetailCode,
   type Reason,
   type Status,
@@ -136,6 +139,8 @@ export interface Credential {
   verifyPaused: boolean;
   consecutiveFailures: number;
   createdAt: string;
+  /** In order (GET /credentials/{id} only): docs/adapters/dependencies.md. */
+  dependencies?: Dependency[];
 }
 
 export interface Page<T> {
