@@ -16,7 +16,8 @@ const LOGIN_TARGET: Record<string, string> = {
 /**
  * Why a dependency's login credential may not log in for `owner`, if it may not: it must exist, be of
  * the owner's site and be on a target of the kind the dependency needs (an SSH host for `file` and
- * `command`, a database for `service`, a web application for `web`). Checked when dependencies are set (a 400) and at every hand-out.
+ * `command`, a database for `service`, a web application for `web`). Checked when dependencies are
+ * set (a 400) and at every hand-out.
  */
 export function loginProblem(
   owner: Pick<CredentialRow, 'site_id'>,
@@ -41,7 +42,7 @@ export const namedCredentials = (definitions: DependencyDefinition[]): string[] 
 /**
  * Checks definitions (already parsed by their schema) against the database: the credentials they
  * name, a statement's parameter in its driver's syntax, and a web dependency's {{vars.x}} (extracted by
- * the login credential's login workflow or an earlier step). Throws VALIDATION_FAILED naming
+ * the login credential's login workflow or an earlier step) and origins (the login target's). Throws VALIDATION_FAILED naming
  * `dependencies.<n>.<field>` for each problem.
  */
 export async function checkDefinitions(
