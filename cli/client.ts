@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream/promises';
 import { request } from 'undici';
 
 export class ApiError extends Error {
@@ -46,6 +47,30 @@ export class ApiClient {
       throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
     }
     return json as T;
+  }
+
+  /**
+   * A download (an export): the body is piped to `sink` as it arrives, never held whole; an error
+   * answer is read as `call` reads it. Resolves to the bytes written.
+   */
+  async download(path: string, sink: NodeJS.WritableStream): Promise<number> {
+    const res = await request(new URL(path, this.baseUrl), {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
+    if (res.statusCode >= 400) {
+      const text = await res.body.text();
+      let err: { code?: string; message?: string } | undefined;
+      try {
+        err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+      } catch {
+        err = undefined;
+      }
+      throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
+    }
+    let bytes = 0;
+    res.body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    await pipeline(res.body, sink, { end: sink !== process.stdout });
+    return bytes;
   }
 }
 

@@ -12,6 +12,7 @@ import { registerSyncGroupEditRoutes } from './api/sync-groups-edit.js';
 import { registerTargetDeleteRoute } from './api/targets-delete.js';
 import { registerWhoamiRoute } from './api/whoami.js';
 import { registerAuditRoutes } from './api/audit.js';
+import { registerExportRoutes } from './api/exports.js';
 import { registerCredentialHistoryRoutes } from './api/credential-history.js';
 import { registerCredentialRoutes } from './api/credentials.js';
 import { registerOverviewRoutes } from './api/overview.js';
@@ -172,6 +173,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerSyncGroupEditRoutes(ctx, routes);
   registerWhoamiRoute(ctx, routes);
   registerAuditRoutes(ctx, routes);
+  registerExportRoutes(ctx, routes);
   registerTokenRoutes(ctx, routes);
   registerNotificationChannelRoutes(ctx, routes);
   registerGateway(ctx, routes);

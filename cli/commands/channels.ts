@@ -1,6 +1,6 @@
 import type { ChannelView, DeliveryView } from '../../shared/contracts/alerts.js';
 import { table } from '../format.js';
-import { apiPath, need, passwordFrom, query, str, type Command, type Flags } from './command.js';
+import { apiPath, need, passwordFrom, str, type Command, type Flags } from './command.js';
 
 /** `syncctl channels …`: notification channels (docs/alerts.md), admin. */
 const BASE = apiPath('/notification-channels');
@@ -150,13 +150,13 @@ export const channelCommands: Command[] = [
   {
     name: 'channels deliveries',
     arguments: 'ID',
-    options: '[--state pending|retrying|sent|failed] [--limit N]',
-    summary: "the channel's delivery history",
-    async handler({ api, args: [id], flags, out }) {
-      const q = query({ state: str(flags.state), limit: str(flags.limit) });
-      const r = await api.call<{ items: DeliveryView[] }>('GET', `${BASE}/${need(id, 'ID')}/deliveries${q}`);
-      out(r, () => table(r.items, DELIVERY_COLUMNS));
-      return 0;
-    },
+    options: '[--state pending|retrying|sent|failed] [--limit N] [--cursor C] [--all]',
+    summary: "the channel's delivery history, newest first",
+    handler: ({ args: [id], flags, list }) =>
+      list(
+        `/notification-channels/${need(id, 'ID')}/deliveries`,
+        { state: str(flags.state) },
+        DELIVERY_COLUMNS,
+      ),
   },
 ];

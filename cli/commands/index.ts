@@ -10,6 +10,7 @@ import { channelCommands } from './channels.js';
 import type { Command } from './command.js';
 import { credentialCommands } from './credentials.js';
 import { dependencyCommands } from './dependencies.js';
+import { exportCommands } from './exports.js';
 import { groupCommands } from './groups.js';
 import { importCommands } from './import.js';
 import { overviewCommands } from './overview.js';
@@ -31,4 +32,5 @@ export const COMMANDS: readonly Command[] = [
   ...auditCommands,
   ...channelCommands,
   ...importCommands,
+  ...exportCommands,
 ];

@@ -2,6 +2,7 @@ import { AuditQuery, AuditView, listOf } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import { listAuditEvents } from '../store/audit.js';
 import type { Routes } from '../http/routes.js';
+import { namedAuditViews } from './named.js';
 
 export function registerAuditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -27,16 +28,7 @@ export function registerAuditRoutes(ctx: Ctx, routes: Routes): void {
       });
       const page = rows.slice(0, query.limit);
       return {
-        items: page.map((r) => ({
-          id: Number(r.id),
-          at: r.at.toISOString(),
-          actorType: r.actor_type,
-          actorId: r.actor_id,
-          action: r.action,
-          objectType: r.object_type,
-          objectId: r.object_id,
-          details: r.details,
-        })),
+        items: await namedAuditViews(ctx.db, page),
         nextCursor: rows.length > query.limit ? String(page.at(-1)!.id) : null,
       };
     },

@@ -1,10 +1,10 @@
 /**
  * Writes coordinator/dashboard/client/vocabulary.ts (git-ignored) from shared/: the statuses, their
  * labels and display order, the reasons, the detail codes, the agent version statuses, the agent
- * view, and the dependency kinds, statuses (with labels) and view. The dashboard client is compiled on its own for the browser and cannot import shared/ (it
- * needs zod); this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
- * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
- * declares none of its own.
+ * view, and the dependency kinds, statuses (with labels) and view. The dashboard client is compiled
+ * on its own for the browser and cannot import shared/ (it needs zod); this keeps it from holding
+ * copies that drift. Run by `npm run build:dashboard` and `npm run typecheck` (`npm run vocabulary`);
+ * tests/unit/dashboard-vocabulary.test.ts checks the client declares none of its own.
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,6 @@ import { VERSION_STATUSES } from '../../shared/agent-versions.js';
 import { AgentView, RunOutcome } from '../../shared/contracts/api.js';
 import {
   DEPENDENCY_KINDS,
-  DEPENDENCY_STATUS_LABELS,
   DEPENDENCY_STATUSES,
   DependencyView,
 } from '../../shared/contracts/dependencies.js';
@@ -24,6 +23,17 @@ import {
   STATUS_LABELS,
   STATUSES,
 } from '../../shared/contracts/status.js';
+import {
+  ACTOR_TYPE_LABELS,
+  DEPENDENCY_STATUS_LABELS,
+  AUDIT_ACTION_LABELS,
+  OBJECT_TYPE_LABELS,
+  REASON_LABELS,
+  RUN_ITEM_REASON_LABELS,
+  RUN_OUTCOME_LABELS,
+  RUN_RESULT_LABELS,
+  RUN_TRIGGER_LABELS,
+} from '../../shared/contracts/labels.js';
 
 export const VOCABULARY_FILE = fileURLToPath(new URL('./client/vocabulary.ts', import.meta.url));
 
@@ -71,6 +81,9 @@ const wrap = (t: string) => (t.includes('|') ? `(${t})` : t);
 const list = (name: string, type: string, values: readonly string[]) =>
   `export const ${name} = ${JSON.stringify(values)} as const;\nexport type ${type} = (typeof ${name})[number];\n`;
 
+const labels = (name: string, table: Record<string, string>) =>
+  `export const ${name}: Readonly<Record<string, string>> = ${JSON.stringify(table)};\n`;
+
 export function vocabulary(): string {
   const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
   const dependency = z.toJSONSchema(DependencyView, { io: 'output' }) as JsonSchema;
@@ -85,6 +98,17 @@ export function vocabulary(): string {
     list('DETAIL_CODES', 'DetailCode', DETAIL_CODES),
     list('VERSION_STATUSES', 'VersionStatus', VERSION_STATUSES),
     list('RUN_OUTCOMES', 'RunOutcome', RunOutcome.options),
+    '// Codes in words (shared/contracts/labels.ts): the same table the API and the exports use.',
+    `export const REASON_LABELS: Record<Reason, string> = ${JSON.stringify(REASON_LABELS)};\n`,
+    labels('RUN_RESULT_LABELS', RUN_RESULT_LABELS),
+    labels('RUN_OUTCOME_LABELS', RUN_OUTCOME_LABELS),
+    labels('RUN_TRIGGER_LABELS', RUN_TRIGGER_LABELS),
+    labels('RUN_ITEM_REASON_LABELS', RUN_ITEM_REASON_LABELS),
+    labels('ACTOR_TYPE_LABELS', ACTOR_TYPE_LABELS),
+    labels('AUDIT_ACTION_LABELS', AUDIT_ACTION_LABELS),
+    labels('OBJECT_TYPE_LABELS', OBJECT_TYPE_LABELS),
+    `/** A code's words from one of the tables above, or the code itself when the table lacks it. */`,
+    `export const labelOf = (table: Readonly<Record<string, string>>, code: string): string => table[code] ?? code;\n`,
     `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
     list('DEPENDENCY_KINDS', 'DependencyKind', DEPENDENCY_KINDS),
     list('DEPENDENCY_STATUSES', 'DependencyStatus', DEPENDENCY_STATUSES),

@@ -95,6 +95,16 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
           ...(r.response?.schema
             ? { content: { 'application/json': { schema: jsonSchema(r.response.schema, 'output') } } }
             : {}),
+          ...(r.response?.csv
+            ? {
+                description:
+                  'a streamed download: format=json an array of the views, format=csv a header row and one row per item',
+                content: {
+                  'application/json': { schema: { type: 'array', items: {} } },
+                  'text/csv': { schema: { type: 'string' } },
+                },
+              }
+            : {}),
         },
         ...errorResponses(r),
       },

@@ -27,8 +27,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
    * bad ones in `refused`, and must answer and audit each of those.
    */
   batch?: string;
-  /** Response status and schema, for the OpenAPI document. */
-  response?: { status: number; schema?: z.ZodType };
+  /**
+   * Response status and schema, for the OpenAPI document; `csv`: the route answers text/csv too
+   * (an export, http/export-stream.ts).
+   */
+  response?: { status: number; schema?: z.ZodType; csv?: boolean };
   /** Largest body this route takes, in bytes, when not BODY_LIMIT_BYTES (for the OpenAPI document too). */
   bodyLimit?: number;
   /**
@@ -53,7 +56,7 @@ export interface RegisteredRoute {
   query?: z.ZodType;
   params?: z.ZodType;
   batch?: string;
-  response?: { status: number; schema?: z.ZodType };
+  response?: { status: number; schema?: z.ZodType; csv?: boolean };
   bodyLimit?: number;
   unavailable?: string;
 }

@@ -83,6 +83,17 @@ export async function finishRuns(q: Queryable, runIds: string[], now: Date): Pro
   );
 }
 
+/**
+ * A run whose remaining items will never report (they left it: a group change's deleted primary)
+ * counts them unsynced, so it can finish.
+ */
+export async function countRestUnsynced(q: Queryable, runId: string): Promise<void> {
+  await q.query(
+    `UPDATE sync_runs SET unsynced = GREATEST(unsynced, impacted - success - failed - partial) WHERE id = $1 AND finished_at IS NULL`,
+    [runId],
+  );
+}
+
 const RUN_COUNTS: RunCount[] = ['success', 'partial', 'failed', 'unsynced'];
 
 /**

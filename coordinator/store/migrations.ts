@@ -554,6 +554,21 @@ CREATE TABLE credential_dependencies (
     // coordinator/api/sync-groups-edit.ts.
     sql: `ALTER TABLE sync_groups ADD COLUMN enabled boolean NOT NULL DEFAULT true;`,
   },
+  {
+    version: 15,
+    name: 'events are pruned by age',
+    // The alerting deletes events older than ALERT_EVENT_RETENTION_MS once dispatched (and digested
+    // when held back): coordinator/alerts/store.ts pruneEvents.
+    sql: `CREATE INDEX events_at ON events (at);`,
+  },
+  {
+    version: 16,
+    name: 'credentials by site in id order',
+    // A site's credentials in keyset pages by id (the credential list filtered by site, its export,
+    // the compliance report: coordinator/api/exports.ts): a range of this index per page, where the
+    // (site_id, status) index made each page read and sort every credential of the site.
+    sql: `CREATE INDEX credentials_site_id ON credentials (site_id, id);`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

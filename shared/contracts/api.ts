@@ -121,9 +121,13 @@ export const CredentialView = z.object({
   targetName: z.string(),
   targetKind: z.string(),
   siteId: z.uuid(),
+  siteName: z.string().optional(),
   username: z.string(),
   policyId: z.uuid().nullable(),
+  /** The policy's and the sync group's names (lists, GET /credentials/{id} and exports). */
+  policyName: z.string().nullable().optional(),
   groupId: z.uuid().nullable(),
+  groupName: z.string().nullable().optional(),
   syncEnabled: z.boolean(),
   status: StatusSchema,
   statusLabel: z.string(),
@@ -244,7 +248,14 @@ export const SyncRunView = z.object({
   /** `manual`, `group`, or `schedule` (the day's work outside runs at a site, one entry per UTC day). */
   trigger: z.string(),
   scope: SyncRunScope,
+  /**
+   * The scope in words: the site's, target's or sync group's name (null for everything; the id
+   * when the object is gone). On GET /sync-runs, GET /sync-runs/{id} and exports.
+   */
+  scopeName: z.string().nullable().optional(),
   createdBy: z.string(),
+  /** Who started it: the API token's name (`bootstrap-admin`, `scheduler` as they are). */
+  createdByName: z.string().optional(),
   startedAt: z.string(),
   finishedAt: timestamp,
   counts: z.object({
@@ -307,6 +318,12 @@ export const AuditView = z.object({
   objectType: z.string(),
   objectId: z.string().nullable(),
   details: z.record(z.string(), z.unknown()),
+  /** The actor's name (an API token's or an agent's), null when it has none (a system actor, a deleted one). */
+  actorName: z.string().nullable(),
+  /** The action in words (shared/contracts/labels.ts), the code when it has none. */
+  actionLabel: z.string(),
+  /** The object's name (a credential: `user on target`), null when it has none or is gone. */
+  objectName: z.string().nullable(),
 });
 
 export const RoleSchema = z.enum(['viewer', 'operator', 'admin']);
@@ -369,7 +386,10 @@ export const SyncRunItemView = z.object({
   username: z.string().nullable(),
   targetName: z.string().nullable(),
   result: z.enum(['success', 'partial', 'failed', 'unsynced']),
+  /** The result and the reason in words (shared/contracts/labels.ts). */
+  resultLabel: z.string(),
   reason: z.string().nullable(),
+  reasonLabel: z.string().nullable(),
   at: z.string(),
 });
 export type SyncRunItemView = z.infer<typeof SyncRunItemView>;

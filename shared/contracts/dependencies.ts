@@ -161,12 +161,6 @@ export const SetDependenciesBody = z.strictObject({
 
 export const DEPENDENCY_STATUSES = ['ok', 'failed', 'not_run'] as const;
 export const DependencyStatusSchema = z.enum(DEPENDENCY_STATUSES);
-/** How the dashboard names a dependency's status (coordinator/dashboard/generate-vocabulary.ts). */
-export const DEPENDENCY_STATUS_LABELS: Record<(typeof DEPENDENCY_STATUSES)[number], string> = {
-  ok: 'OK',
-  failed: 'Failed',
-  not_run: 'Not run',
-};
 export type DependencyStatus = z.infer<typeof DependencyStatusSchema>;
 
 /** What is asked of a dependency: `push` the password to it, or `check` it can be reached and written. */

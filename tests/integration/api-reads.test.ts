@@ -166,6 +166,32 @@ describe('the demo and the dashboard', () => {
     '/api/v1/sync-runs/{id}/items': () => [
       [`/sync-runs/${run.id}/items?limit=100`, (b) => expect(b.items).toHaveLength(4)],
     ],
+    '/api/v1/credentials/export': () => [
+      [
+        `/credentials/export?siteId=${siteId}&status=in_sync&sort=-lastVerifiedAt`,
+        (b) => expect((b as unknown as unknown[]).length).toBeGreaterThanOrEqual(2),
+      ],
+      [
+        `/credentials/export?format=csv&groupId=${groupId}`,
+        (b) => expect(String(b).split('\r\n')).toHaveLength(4),
+      ],
+    ],
+    '/api/v1/sync-runs/export': () => [
+      [`/sync-runs/export?siteId=${siteId}&format=csv`, (b) => expect(String(b)).toContain(run.id)],
+    ],
+    '/api/v1/sync-runs/{id}/items/export': () => [
+      [`/sync-runs/${run.id}/items/export`, (b) => expect(b as unknown as unknown[]).toHaveLength(4)],
+    ],
+    '/api/v1/audit/export': () => [
+      [
+        `/audit/export?objectId=${creds[0]!.id}&format=csv`,
+        (b) => expect(String(b)).toContain('credential.create'),
+      ],
+    ],
+    '/api/v1/sites/{id}/compliance-report': () => [
+      [`/sites/${siteId}/compliance-report`, (b) => expect(b.items).toHaveLength(4)],
+      [`/sites/${siteId}/compliance-report?format=csv`, (b) => expect(String(b)).toContain('reveal_count')],
+    ],
     '/api/v1/summary': () => [
       [
         '/summary',

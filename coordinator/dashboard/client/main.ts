@@ -8,6 +8,7 @@ import { credentialsPage } from './pages/credentials.js';
 import { overviewPage } from './pages/overview.js';
 import { runPage, runsPage } from './pages/runs.js';
 import { policiesPage } from './pages/policies.js';
+import { reportPage } from './pages/report.js';
 import { sitesPage } from './pages/sites.js';
 import { syncGroupsPage } from './pages/sync-groups.js';
 import { loadRole } from './session.js';
@@ -28,7 +29,7 @@ const NAV: { href: string; label: string; match: string }[] = [
 function route(path: string[]): Page {
   const [first, second] = path;
   if (first === 'credentials') return second ? credentialPage : credentialsPage;
-  if (first === 'sites') return sitesPage;
+  if (first === 'sites') return path[2] === 'report' ? reportPage : sitesPage;
   if (first === 'groups') return syncGroupsPage;
   if (first === 'policies') return policiesPage;
   if (first === 'runs') return second ? runPage : runsPage;

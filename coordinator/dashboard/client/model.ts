@@ -5,8 +5,18 @@
  */
 import type { Dependency, DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
 
+import { RUN_OUTCOME_LABELS } from './vocabulary.js';
+
 export {
+  ACTOR_TYPE_LABELS,
   DEPENDENCY_STATUS_LABELS,
+  AUDIT_ACTION_LABELS,
+  labelOf,
+  OBJECT_TYPE_LABELS,
+  REASON_LABELS,
+  RUN_ITEM_REASON_LABELS,
+  RUN_RESULT_LABELS,
+  RUN_TRIGGER_LABELS,
   DETAIL_CODES,
   DISPLAY_ORDER,
   REASONS,
@@ -30,17 +40,6 @@ export const STATUS_HELP: Record<Status, string> = {
   unsyncable: 'Its adapter can neither verify nor change; never sent to agents.',
   change_not_configured: "A change is wanted but the adapter's change step is not mapped.",
   agent_disabled: 'No enabled agent can take its jobs (site or all its agents disabled).',
-};
-
-export const REASON_LABELS: Record<Reason, string> = {
-  mismatch: 'Password rejected',
-  unreachable: 'Target unreachable',
-  locked_or_disabled: 'Account locked or disabled',
-  workflow_failed: 'Login page changed',
-  change_failed: 'Change refused',
-  change_outcome_unknown: 'Change outcome unknown',
-  stale: 'Not verified recently',
-  error: 'Error',
 };
 
 /** The last error, in words an operator can act on. */
@@ -120,7 +119,10 @@ export interface Credential {
   siteId: string;
   username: string;
   policyId: string | null;
+  policyName?: string | null;
   groupId: string | null;
+  groupName?: string | null;
+  siteName?: string;
   syncEnabled: boolean;
   status: Status;
   statusLabel: string;
@@ -171,7 +173,10 @@ export interface SyncRun {
   kind: 'verify' | 'change';
   trigger: string;
   scope: { siteId?: string; targetId?: string; groupId?: string };
+  /** The scope in words (`site Berlin`); null for everything. */
+  scopeName?: string | null;
   createdBy: string;
+  createdByName?: string;
   startedAt: string;
   finishedAt: string | null;
   counts: { impacted: number; success: number; unsynced: number; partial: number; failed: number };
@@ -185,17 +190,14 @@ export interface SyncRunItem {
   username: string | null;
   targetName: string | null;
   result: 'success' | 'partial' | 'failed' | 'unsynced';
+  resultLabel: string;
   reason: string | null;
+  reasonLabel: string | null;
   at: string;
 }
 
-export const OUTCOME_LABELS: Record<string, string> = {
-  success: 'Success',
-  partial: 'Partial success',
-  failure: 'Failure',
-  issues: 'With issues (partial or failure)',
-  running: 'Running',
-};
+/** A run's outcome in words (and the history's `issues` and `running` filters). */
+export const OUTCOME_LABELS = RUN_OUTCOME_LABELS;
 
 export interface Overview {
   buckets: {
@@ -267,6 +269,9 @@ export interface AuditEvent {
   objectType: string;
   objectId: string | null;
   details: Record<string, unknown>;
+  actorName: string | null;
+  actionLabel: string;
+  objectName: string | null;
 }
 
 export interface SyncGroupMember {

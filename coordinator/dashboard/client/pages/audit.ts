@@ -1,8 +1,30 @@
 import { api, fetchPages, qs } from '../api.js';
 import { h, refreshRegion, timeEl } from '../dom.js';
-import type { AuditEvent, Page as ApiPage } from '../model.js';
+import { exportButtons } from '../exports.js';
+import {
+  ACTOR_TYPE_LABELS,
+  labelOf,
+  OBJECT_TYPE_LABELS,
+  type AuditEvent,
+  type Page as ApiPage,
+} from '../model.js';
+import { named } from '../names.js';
 import type { Page } from '../page.js';
 import { button, table } from '../ui.js';
+
+/** Where an object of the audit log is shown in the dashboard. */
+const OBJECT_PAGES: Record<string, (id: string) => string> = {
+  credential: (id) => `#/credentials/${id}`,
+  sync_run: (id) => `#/runs/${id}`,
+  site: (id) => `#/sites?site=${id}`,
+};
+
+/** An event's details in words: `key: value` pairs, not raw JSON (the request id left out). */
+const detailsText = (details: Record<string, unknown>): string =>
+  Object.entries(details)
+    .filter(([k]) => k !== 'reqId')
+    .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' · ');
 
 const FIELDS: [key: string, label: string, hint: string][] = [
   ['actor', 'Actor', 'token name, agent id or system'],
@@ -46,6 +68,7 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
       { class: 'page-head' },
       h('h1', {}, 'Audit log'),
       h('p', { class: 'muted' }, 'Who did what, newest first. Append-only.'),
+      exportButtons('audit events', '/audit/export', () => filter),
     ),
     form,
     list,
@@ -59,16 +82,20 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
         ['When', 'Actor', 'Action', 'Object', 'Details'],
         events.map((e) => [
           timeEl(e.at),
-          h('span', {}, h('span', { class: 'muted' }, `${e.actorType} `), e.actorId),
-          h('code', {}, e.action),
-          e.objectId
-            ? e.objectType === 'credential'
-              ? h('a', { href: `#/credentials/${e.objectId}` }, `${e.objectType} ${e.objectId.slice(0, 8)}`)
-              : e.objectType === 'sync_run'
-                ? h('a', { href: `#/runs/${e.objectId}` }, `${e.objectType} ${e.objectId.slice(0, 8)}`)
-                : `${e.objectType} ${e.objectId.slice(0, 8)}`
-            : e.objectType,
-          h('code', { class: 'details' }, Object.keys(e.details).length ? JSON.stringify(e.details) : ''),
+          h(
+            'span',
+            {},
+            h('span', { class: 'muted' }, `${labelOf(ACTOR_TYPE_LABELS, e.actorType)} `),
+            named(e.actorName ?? e.actorId, e.actorId),
+          ),
+          h('span', { title: e.action, 'data-action': e.action }, e.actionLabel),
+          h(
+            'span',
+            {},
+            h('span', { class: 'muted' }, `${labelOf(OBJECT_TYPE_LABELS, e.objectType)} `),
+            e.objectId ? named(e.objectName, e.objectId, OBJECT_PAGES[e.objectType]?.(e.objectId)) : null,
+          ),
+          h('span', { class: 'details' }, detailsText(e.details)),
         ]),
         { empty: 'No audit event matches.' },
       ),

@@ -122,6 +122,11 @@ export const sitesPage: Page = async ({ root, params }) => {
                       },
                       { key: `site-toggle-${site.siteId}` },
                     ),
+              h(
+                'a',
+                { class: 'btn', href: `#/sites/${site.siteId}/report`, 'data-key': `report-${site.siteId}` },
+                'Compliance report',
+              ),
               siteAdminButtons(site, load),
             ),
           ),
