@@ -1,6 +1,6 @@
 import type { WebDependency } from '../../shared/contracts/dependencies.js';
 import type { Logger } from '../../shared/logger.js';
-import { WebConnectionSchema } from '../../shared/targets/web.js';
+import { strayOrigin, WebConnectionSchema } from '../../shared/targets/web.js';
 import { runWorkflows } from '../adapters/web/engine.js';
 import type { DependencyLogin, Step } from './types.js';
 
@@ -18,6 +18,11 @@ export async function runWeb(
   log: Logger,
 ): Promise<Step> {
   const connection = WebConnectionSchema.parse(l.target.connection);
+  // Checked when it was set; again here, as the login credential's target may have changed since.
+  const stray = strayOrigin(connection, d.steps);
+  if (stray !== undefined) {
+    return { ok: false, message: `a step goes to ${stray}, where the login credential's target does not` };
+  }
   const attempt = await runWorkflows({
     connection,
     workflows:

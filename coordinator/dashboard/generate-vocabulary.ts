@@ -1,9 +1,10 @@
 /**
  * Writes coordinator/dashboard/client/vocabulary.ts (git-ignored) from shared/: the statuses, their
  * labels and display order, the reasons, the detail codes, the agent version statuses, the agent
- * view, and the notification channels' vocabulary (webhook formats, SMTP security, delivery states,
- * the channel and delivery views). The dashboard client is compiled on its own for the browser and cannot import shared/ (it
- * needs zod); this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
+ * view, the notification channels' vocabulary (webhook formats, SMTP security, delivery states, the
+ * channel and delivery views), the dependency kinds, statuses and view, and the target forms. The
+ * dashboard client is compiled on its own for the browser and cannot import shared/ (it needs zod);
+ * this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
  * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
  * declares none of its own.
  */
@@ -20,6 +21,11 @@ import {
 } from '../../shared/contracts/alerts.js';
 import { AgentView, RunOutcome } from '../../shared/contracts/api.js';
 import {
+  DEPENDENCY_KINDS,
+  DEPENDENCY_STATUSES,
+  DependencyView,
+} from '../../shared/contracts/dependencies.js';
+import {
   DETAIL_CODES,
   DISPLAY_ORDER,
   REASONS,
@@ -28,6 +34,7 @@ import {
 } from '../../shared/contracts/status.js';
 import {
   ACTOR_TYPE_LABELS,
+  DEPENDENCY_STATUS_LABELS,
   AUDIT_ACTION_LABELS,
   OBJECT_TYPE_LABELS,
   REASON_LABELS,
@@ -91,6 +98,7 @@ export function vocabulary(): string {
   const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
   const channel = z.toJSONSchema(ChannelView, { io: 'output' }) as JsonSchema;
   const delivery = z.toJSONSchema(DeliveryView, { io: 'output' }) as JsonSchema;
+  const dependency = z.toJSONSchema(DependencyView, { io: 'output' }) as JsonSchema;
   return [
     '// Generated from shared/ by coordinator/dashboard/generate-vocabulary.ts (npm run vocabulary): do not edit.',
     '',
@@ -120,6 +128,10 @@ export function vocabulary(): string {
     `/** A notification channel as GET /notification-channels answers it. */\nexport interface Channel ${tsType(channel)}\n`,
     `/** A delivery as GET /notification-channels/{id}/deliveries answers it. */\nexport interface Delivery ${tsType(delivery)}\n`,
     `/** The target form of each kind, from its connection schema (target-forms.ts). */\nexport const TARGET_FORMS: Record<string, { by?: { field: string; value: string }; fields: { name: string; type: 'text' | 'integer' | 'number' | 'boolean' | 'choice' | 'json'; required: boolean; default?: unknown; options?: string[] }[] }[]> = ${JSON.stringify(targetForms())};\n`,
+    list('DEPENDENCY_KINDS', 'DependencyKind', DEPENDENCY_KINDS),
+    list('DEPENDENCY_STATUSES', 'DependencyStatus', DEPENDENCY_STATUSES),
+    `export const DEPENDENCY_STATUS_LABELS: Record<DependencyStatus, string> = ${JSON.stringify(DEPENDENCY_STATUS_LABELS)};\n`,
+    `/** A credential's dependency as GET /credentials/{id} answers it (docs/adapters/dependencies.md). */\nexport interface Dependency ${tsType(dependency)}\n`,
   ].join('\n');
 }
 

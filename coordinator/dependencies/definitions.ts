@@ -1,7 +1,7 @@
 import type { DependencyDefinition } from '../../shared/contracts/dependencies.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import { ServiceConnectionSchema } from '../../shared/targets/service.js';
-import { WebConnectionSchema, workflowProblems } from '../../shared/targets/web.js';
+import { strayOrigin, WebConnectionSchema, workflowProblems } from '../../shared/targets/web.js';
 import { loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 
@@ -16,7 +16,8 @@ const LOGIN_TARGET: Record<string, string> = {
 /**
  * Why a dependency's login credential may not log in for `owner`, if it may not: it must exist, be of
  * the owner's site and be on a target of the kind the dependency needs (an SSH host for `file` and
- * `command`, a database for `service`, a web application for `web`). Checked when dependencies are set (a 400) and at every hand-out.
+ * `command`, a database for `service`, a web application for `web`). Checked when dependencies are
+ * set (a 400) and at every hand-out.
  */
 export function loginProblem(
   owner: Pick<CredentialRow, 'site_id'>,
@@ -41,7 +42,7 @@ export const namedCredentials = (definitions: DependencyDefinition[]): string[] 
 /**
  * Checks definitions (already parsed by their schema) against the database: the credentials they
  * name, a statement's parameter in its driver's syntax, and a web dependency's {{vars.x}} (extracted by
- * the login credential's login workflow or an earlier step). Throws VALIDATION_FAILED naming
+ * the login credential's login workflow or an earlier step) and origins (the login target's). Throws VALIDATION_FAILED naming
  * `dependencies.<n>.<field>` for each problem.
  */
 export async function checkDefinitions(
@@ -89,6 +90,15 @@ export async function checkDefinitions(
         ? workflowProblems(connection.login.steps, false, new Set()).known
         : new Set<string>();
       for (const p of workflowProblems(d.steps, true, loginVars).problems) at(p.path.join('.'), p.message);
+      const stray = connection ? strayOrigin(connection, d.steps) : undefined;
+      if (stray !== undefined) {
+        at(
+          'steps',
+          stray === '*'
+            ? 'a step URL whose origin depends on a placeholder'
+            : `a step sends a request to ${stray}, which the login credential's target does not`,
+        );
+      }
     }
   });
   if (issues.length > 0) {

@@ -3,6 +3,7 @@
  * ids"). One table: the API's views carry these labels beside the codes, and the dashboard gets
  * them through its generated vocabulary (coordinator/dashboard/generate-vocabulary.ts), never a copy.
  */
+import type { DependencyStatus } from './dependencies.js';
 import type { Reason } from './status.js';
 
 /** Why a credential is `out_of_sync`, in words. */
@@ -15,6 +16,13 @@ export const REASON_LABELS: Record<Reason, string> = {
   change_outcome_unknown: 'Change outcome unknown',
   stale: 'Not verified recently',
   error: 'Error',
+};
+
+/** A dependency's last push or check (docs/adapters/dependencies.md). */
+export const DEPENDENCY_STATUS_LABELS: Record<DependencyStatus, string> = {
+  ok: 'OK',
+  failed: 'Failed',
+  not_run: 'Not run',
 };
 
 /** A sync run's per-credential result (docs/sync-runs.md). */
@@ -94,6 +102,8 @@ export const AUDIT_ACTION_LABELS: Record<string, string> = {
   'credential.create': 'Created credential',
   'credential.create_batch': 'Imported credentials',
   'credential.delete': 'Deleted credential',
+  'credential.dependencies_check': 'Asked for a check of the dependencies',
+  'credential.dependencies_retry': 'Asked to push the password to the dependencies again',
   'credential.dependencies_set': 'Set dependencies',
   'credential.disable': 'Disabled sync',
   'credential.enable': 'Enabled sync',

@@ -122,6 +122,18 @@ export function webDestinations(c: WebConnection): string[] {
   return [...out].sort();
 }
 
+/**
+ * The first origin `steps` (a web dependency's, run after the connection's login) send requests to
+ * that the connection's own workflows do not, if any (`*`: one that depends on a placeholder): a web
+ * dependency may only go where its login credential's target goes (docs/adapters/dependencies.md),
+ * so no definition sends the login's password elsewhere.
+ */
+export function strayOrigin(c: WebConnection, steps: Workflow['steps']): string | undefined {
+  const allowed = new Set(webDestinations(c));
+  const wanted = webDestinations({ ...c, login: { steps }, verify: undefined, change: undefined });
+  return wanted.find((origin) => origin === '*' || !allowed.has(origin));
+}
+
 /** Does the change workflow send the new password anywhere? */
 export const changeUsesNewPassword = (c: WebConnection): boolean =>
   c.change !== undefined && c.change.steps.some((s) => stepUses(s, 'newPassword'));

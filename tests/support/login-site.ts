@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
  *   meet requirements" (shorter than minLength), "Current password is incorrect", "Passwords do
  *   not match";
  * - GET /settings: a settings form with its own CSRF token (signed in only); POST /settings (csrf,
- *   name, value) stores the setting ("Saved"): what a web dependency updates (setting() reads it);
+ *   name, value) stores the setting ("Saved"): what a web dependency updates (setting() reads it;
+ *   failSettings() makes it answer 503);
  * - POST /api/login (JSON {username, password}): {data: {token}} or 401, for JSON workflows;
  * - POST /moved/login: answers `moved` (307 or 308) to `movedTo` (default: /login on this site), so a
  *   client that follows it re-sends its body there;
@@ -43,6 +44,8 @@ export interface LoginSite {
   bodies(): { path: string; body: string }[];
   /** POST /login attempts with a wrong password, per user. */
   failedLogins(username: string): number;
+  /** POST /settings answers 503 "Down for maintenance" and stores nothing (the login still works). */
+  failSettings(on?: boolean): void;
   /** A setting stored by POST /settings (a web dependency's read-back). */
   setting(name: string): string | undefined;
   /** Every request so far: method and path (never a body). */
@@ -105,6 +108,7 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
   let movedStatus: 307 | 308 = 307;
   const bodies: { path: string; body: string }[] = [];
   const settings = new Map<string, string>();
+  let settingsDown = false;
   const echoed = (session: Session) =>
     echo && session.tried !== undefined
       ? `<p class="debug">You used the password ${escapeHtml(session.tried)}</p>`
@@ -264,6 +268,8 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
         if (session.settingsCsrf === undefined || form.get('csrf') !== session.settingsCsrf) {
           return send(res, 403, page('Forbidden', '<p>Invalid CSRF token</p>'));
         }
+        if (settingsDown)
+          return send(res, 503, page('Settings', '<p class="error">Down for maintenance</p>'));
         const name = form.get('name') ?? '';
         if (name === '') return send(res, 400, page('Settings', '<p class="error">Name required</p>'));
         settings.set(name, form.get('value') ?? '');
@@ -349,6 +355,9 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
     },
     bodies: () => [...bodies],
     setting: (name) => settings.get(name),
+    failSettings: (on = true) => {
+      settingsDown = on;
+    },
     failedLogins: (username) => users.get(username)?.failed ?? 0,
     requests: () => [...log],
     canLogIn: async (username, password) => {

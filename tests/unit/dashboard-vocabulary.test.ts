@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { VOCABULARY_FILE, vocabulary } from '../../coordinator/dashboard/generate-vocabulary.js';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
 import { DELIVERY_STATES, SMTP_SECURITIES, WEBHOOK_FORMATS } from '../../shared/contracts/alerts.js';
+import { DEPENDENCY_STATUSES } from '../../shared/contracts/dependencies.js';
 import { DETAIL_CODES, REASONS, STATUSES } from '../../shared/contracts/status.js';
 
 const CLIENT = fileURLToPath(new URL('../../coordinator/dashboard/client', import.meta.url));
@@ -30,6 +31,7 @@ const LISTS = {
   WEBHOOK_FORMATS,
   SMTP_SECURITIES,
   DELIVERY_STATES,
+  DEPENDENCY_STATUSES,
 };
 
 /** The array literals and the union types (`'a' | 'b' | …`) of a source: where a list of codes would be. */

@@ -42,6 +42,7 @@ function input(f: Field, id: string): HTMLElement {
     type: f.type ?? 'text',
     value: f.value === undefined ? '' : String(f.value),
     required: f.required,
+    autocomplete: f.type === 'password' ? 'off' : undefined,
   });
 }
 

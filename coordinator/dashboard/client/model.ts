@@ -3,12 +3,13 @@
  * themselves (statuses, reasons, detail codes, version statuses) and the agent view come from
  * shared/ through ./vocabulary.ts, generated at build time (coordinator/dashboard/generate-vocabulary.ts).
  */
-import type { DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
+import type { Dependency, DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
 
 import { RUN_OUTCOME_LABELS } from './vocabulary.js';
 
 export {
   ACTOR_TYPE_LABELS,
+  DEPENDENCY_STATUS_LABELS,
   AUDIT_ACTION_LABELS,
   labelOf,
   OBJECT_TYPE_LABELS,
@@ -22,6 +23,8 @@ export {
   STATUS_LABELS,
   STATUSES,
   type Agent,
+  type Dependency,
+  type DependencyStatus,
   type DetailCode,
   type Reason,
   type Status,
@@ -138,6 +141,8 @@ export interface Credential {
   verifyPaused: boolean;
   consecutiveFailures: number;
   createdAt: string;
+  /** In order (GET /credentials/{id} only): docs/adapters/dependencies.md. */
+  dependencies?: Dependency[];
 }
 
 export interface Page<T> {

@@ -14,8 +14,10 @@ import {
   type Site,
   type Status,
 } from '../model.js';
+import { formDialog } from '../forms.js';
 import { act, type Page } from '../page.js';
 import { button, statusBadge, table } from '../ui.js';
+import { dependenciesSection } from './dependencies.js';
 
 interface HistoryItem {
   at: string;
@@ -108,6 +110,7 @@ export const credentialPage: Page = async ({ root, path }) => {
         ),
       ),
     ),
+    dependenciesSection(c, load),
     h(
       'section',
       { class: 'card', 'aria-labelledby': 'audit' },
@@ -184,6 +187,7 @@ export const credentialPage: Page = async ({ root, path }) => {
               title: c.syncEnabled ? 'Rotate the password now' : 'Enable sync first',
             },
           ),
+          ...(can('admin') ? [storedPasswordButton(c)] : []),
           c.syncEnabled
             ? button('Disable sync', async () => {
                 if (await act('Disable sync', () => api.post(`/credentials/${id}/disable`), 'Sync disabled'))
@@ -265,6 +269,38 @@ export const credentialPage: Page = async ({ root, path }) => {
             { kind: 'danger' },
           ),
         ];
+
+  // Admin: the password someone set on the target by hand is stored without changing it again.
+  const storedPasswordButton = (c: Credential): HTMLElement =>
+    button(
+      'Set stored password',
+      async () => {
+        if (
+          await formDialog({
+            title: 'Set the stored password',
+            intro: `The password that is on ${c.targetName} for ${c.username} now (changed there by hand). It is stored without changing it again, then verified at once. Audited like a reveal.`,
+            fields: [
+              { name: 'password', label: 'Password now on the target', type: 'password', required: true },
+              {
+                name: 'pushDependencies',
+                label: 'Push it to every dependency once verified',
+                type: 'checkbox',
+                value: false,
+              },
+            ],
+            confirm: 'Store password',
+            submit: (v) =>
+              api.post(`/credentials/${id}/stored-password`, {
+                password: v.password,
+                pushDependencies: v.pushDependencies === true,
+              }),
+            done: 'Password stored; verification queued',
+          })
+        )
+          await load();
+      },
+      { title: 'Store the password set on the target by hand, without changing it' },
+    );
 
   await load();
   return { title: 'Credential', refresh: load };
