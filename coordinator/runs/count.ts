@@ -14,44 +14,48 @@ export interface RunResult {
  * (`sync_run_items`: the run's drill-down) and takes the credentials out of the run (the caller
  * saves the rows). A run is finished once every impacted credential has a result; its outcome is
  * success (all succeeded), failure (none did, even partly) or partial (OUTCOME_SQL).
+ *
+ * `atCommit` (gateway/apply-results.ts, the hot path): one statement records the items and inserts
+ * each run's counts into sync_run_tallies, whose deferred trigger adds them to the run and finishes
+ * it when the transaction commits (migration 13). A run's row is the one every report batch of the
+ * run updates, and its lock is held to the commit: taken at the commit, it is held for the commit
+ * alone, not for the rest of the transaction and its round trips to the coordinator. Until then
+ * this transaction does not see these counts in the runs' counters: only for a caller that reads
+ * none after it. Otherwise the counters are updated (and the runs finished) in one statement now.
  */
-export async function countInRuns(q: Queryable, items: RunResult[], now: Date): Promise<void> {
-  await addToRuns(q, await recordRunItems(q, items, now), now);
-}
-
-/** What a batch of results adds to each run's counters, by run id (recordRunItems → addToRuns). */
-export type RunTally = Map<string, Record<RunCount, number>>;
-
-/**
- * The first half of countInRuns: records the items, takes the credentials out of their runs and
- * returns the counts to add. The caller adds them with addToRuns in the same transaction, as late
- * as it can: a run's row is the one every report batch of the run updates, and its lock is held to
- * the commit (docs/benchmarks.md), so the shorter the rest of the transaction after it, the less
- * the batches of other agents wait for one another.
- */
-export async function recordRunItems(q: Queryable, items: RunResult[], now: Date): Promise<RunTally> {
-  const tally: RunTally = new Map();
+export async function countInRuns(
+  q: Queryable,
+  items: RunResult[],
+  now: Date,
+  how: { atCommit: boolean } = { atCommit: false },
+): Promise<void> {
   const inRuns = items.filter((i) => i.row.run_id !== null);
-  if (inRuns.length === 0) return tally;
-  await q.query(
-    `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
+  if (inRuns.length === 0) return;
+  const params = [
+    inRuns.map((i) => i.row.run_id),
+    inRuns.map((i) => i.row.id),
+    inRuns.map((i) => i.count),
+    inRuns.map((i) => (i.reason !== undefined ? i.reason : defaultReason(i))),
+    now.toISOString(),
+  ];
+  const insertItems = `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
      SELECT u.run_id, u.credential_id, u.result, u.reason, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
-       AS u(run_id, credential_id, result, reason)`,
-    [
-      inRuns.map((i) => i.row.run_id),
-      inRuns.map((i) => i.row.id),
-      inRuns.map((i) => i.count),
-      inRuns.map((i) => (i.reason !== undefined ? i.reason : defaultReason(i))),
-      now.toISOString(),
-    ],
-  );
-  for (const i of inRuns) {
-    let counts = tally.get(i.row.run_id!);
-    if (!counts) tally.set(i.row.run_id!, (counts = { success: 0, partial: 0, failed: 0, unsynced: 0 }));
-    counts[i.count] += 1;
-    i.row.run_id = null;
+       AS u(run_id, credential_id, result, reason)`;
+  if (how.atCommit) {
+    // In run id order: the trigger takes the runs' locks in that order, as every batch does.
+    await q.query(
+      `WITH items AS (${insertItems} RETURNING run_id, result)
+       INSERT INTO sync_run_tallies (run_id, success, partial, failed, unsynced, at)
+       SELECT run_id, count(*) FILTER (WHERE result = 'success'), count(*) FILTER (WHERE result = 'partial'),
+              count(*) FILTER (WHERE result = 'failed'), count(*) FILTER (WHERE result = 'unsynced'), $5
+         FROM items GROUP BY run_id ORDER BY run_id`,
+      params,
+    );
+  } else {
+    await q.query(insertItems, params);
+    await addToRuns(q, inRuns, now);
   }
-  return tally;
+  for (const i of inRuns) i.row.run_id = null;
 }
 
 /** The run's outcome over the counts after the update (`r` its row, `u` what is added). */
@@ -61,41 +65,18 @@ const NOW_COMPLETE_SQL = `r.finished_at IS NULL
   AND r.success + u.s + r.partial + u.p + r.failed + u.f + r.unsynced + u.n >= r.impacted`;
 
 /**
- * The second half of countInRuns: adds a tally to its runs' counters and finishes the runs it
- * completes (finishRuns' rule, over the counts after the update), one statement for all of them.
- * `atCommit`: the counts are inserted into sync_run_tallies and added to the runs by its deferred
- * trigger when the transaction commits (migration 13), so the run's row, which every report batch
- * of the run updates, is locked for the commit alone, not for the rest of the transaction and its
- * round trips. Until then this transaction does not see them in the runs' counters: only for a
- * caller that reads no run counters after it (gateway/apply-results.ts).
+ * Adds the results to their runs' counters and finishes the runs they complete (finishRuns' rule,
+ * over the counts after the update), one statement for all of them.
  */
-export async function addToRuns(
-  q: Queryable,
-  tally: RunTally,
-  now: Date,
-  how: { atCommit: boolean } = { atCommit: false },
-): Promise<void> {
-  if (tally.size === 0) return;
-  // In id order: two batches that count in the same runs lock them in the same order.
+async function addToRuns(q: Queryable, inRuns: RunResult[], now: Date): Promise<void> {
+  const tally = new Map<string, Record<RunCount, number>>();
+  for (const i of inRuns) {
+    let counts = tally.get(i.row.run_id!);
+    if (!counts) tally.set(i.row.run_id!, (counts = { success: 0, partial: 0, failed: 0, unsynced: 0 }));
+    counts[i.count] += 1;
+  }
   const ids = [...tally.keys()].sort();
   const column = (key: RunCount) => ids.map((id) => tally.get(id)![key]);
-  const params = [
-    ids,
-    column('success'),
-    column('partial'),
-    column('failed'),
-    column('unsynced'),
-    now.toISOString(),
-  ];
-  if (how.atCommit) {
-    await q.query(
-      `INSERT INTO sync_run_tallies (run_id, success, partial, failed, unsynced, at)
-       SELECT u.id, u.s, u.p, u.f, u.n, $6 FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[])
-         WITH ORDINALITY AS u(id, s, p, f, n, i) ORDER BY u.i`,
-      params,
-    );
-    return;
-  }
   await q.query(
     `UPDATE sync_runs r SET success = r.success + u.s, partial = r.partial + u.p, failed = r.failed + u.f,
             unsynced = r.unsynced + u.n,
@@ -103,7 +84,7 @@ export async function addToRuns(
             outcome = CASE WHEN ${NOW_COMPLETE_SQL} THEN ${NEW_OUTCOME_SQL} ELSE r.outcome END
        FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[]) AS u(id, s, p, f, n)
       WHERE r.id = u.id`,
-    params,
+    [ids, column('success'), column('partial'), column('failed'), column('unsynced'), now.toISOString()],
   );
 }
 

@@ -560,7 +560,7 @@ CREATE TABLE credential_dependencies (
     // Every report batch of a run adds to the same sync_runs row, whose lock is held to the commit:
     // added in the middle of the batch's transaction, the other agents' batches waited for the rest
     // of it, round trips to the coordinator included (docs/benchmarks.md). A batch inserts its counts
-    // here instead (coordinator/runs/count.ts addToRuns); the deferred trigger adds them to the run,
+    // here instead (coordinator/runs/count.ts countInRuns); the deferred trigger adds them to the run,
     // finishes it when complete (as finishRuns), and deletes the row, inside the committing
     // transaction, after its last statement: the run's row is locked for the commit alone.
     sql: `

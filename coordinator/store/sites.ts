@@ -46,12 +46,22 @@ export async function getSite(q: Queryable, id: string): Promise<SiteRow | null>
   return rows[0] ?? null;
 }
 
+/** When this process last recorded a site's report (noteSiteSync), per database handle. */
+const notedAt = new WeakMap<Queryable, Map<string, number>>();
+const NOTE_EVERY_MS = 1000;
+
 /**
  * Records that the site's agents reported now (`last_sync_at`), at most once a second: every report
  * of every agent of the site would otherwise queue on this one row (a lock and a commit per report
- * batch) for a timestamp shown in seconds.
+ * batch) for a timestamp shown in seconds. Within the second after this process recorded it, the
+ * statement (which would change nothing) is not even sent: one round trip less per report batch.
  */
 export async function noteSiteSync(q: Queryable, siteId: string): Promise<void> {
+  let noted = notedAt.get(q);
+  if (!noted) notedAt.set(q, (noted = new Map()));
+  const now = Date.now();
+  if (now - (noted.get(siteId) ?? -Infinity) < NOTE_EVERY_MS) return;
+  noted.set(siteId, now);
   await q.query(
     `UPDATE sites SET last_sync_at = now()
       WHERE id = $1 AND (last_sync_at IS NULL OR last_sync_at < now() - interval '1 second')`,

@@ -4,6 +4,7 @@ import { tick } from '../../coordinator/scheduler/tick.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
+  createCredentials,
   createSite,
   createTarget,
   expectStatus,
@@ -169,4 +170,51 @@ describe('POST /sync-runs scope', () => {
     expect(run.counts.impacted).toBe(0);
     expect(run.finishedAt).not.toBeNull();
   });
+});
+
+/**
+ * A report batch adds to its run's counters when its transaction commits (coordinator/runs/count.ts,
+ * migration 13): many batches of two agents committing at once still count every result exactly
+ * once, and the run finishes with the last of them.
+ */
+it('concurrent report batches of two agents count every result once and finish the run', async () => {
+  const siteId = (await createSite(c.admin)).id;
+  const targetId = await createTarget(c.admin, siteId);
+  const agents = [
+    await FakeAgent.enroll(c.url, c.admin, siteId),
+    await FakeAgent.enroll(c.url, c.admin, siteId),
+  ];
+  const n = 40;
+  await createCredentials(c.admin, targetId, n);
+  // The first verifications (queued at creation) out of the way.
+  await tick(c.ctx);
+  const first = await agents[0]!.claimAll(n);
+  await agents[0]!.report(first.map(held));
+
+  const run = await expectStatus<SyncRunView>(
+    c.admin.post('/sync-runs', { kind: 'verify', scope: { siteId } }),
+    201,
+    'POST /sync-runs',
+  );
+  await tick(c.ctx);
+  const [a, b] = [await agents[0]!.claimAll(n / 2), await agents[1]!.claimAll(n / 2)];
+  expect(a.length + b.length).toBe(n);
+  // Batches of two, every one at once: a quarter of the results failures.
+  const batches = [...a, ...b].flatMap((job, i, all) => (i % 2 === 0 ? [all.slice(i, i + 2)] : []));
+  await Promise.all(
+    batches.map((jobs, i) =>
+      (a.includes(jobs[0]!) ? agents[0]! : agents[1]!).report(
+        jobs.map(held),
+        i % 4 === 0 ? { outcome: 'failed', reason: 'mismatch', message: 'refused' } : { outcome: 'ok' },
+      ),
+    ),
+  );
+  const done = await getSyncRun(c.admin, run.id);
+  const failed = batches.filter((_, i) => i % 4 === 0).flat().length;
+  expect(done.counts).toEqual({ impacted: n, success: n - failed, failed, partial: 0, unsynced: 0 });
+  expect(done.finishedAt).not.toBeNull();
+  expect(done.outcome).toBe('partial');
+  // The tallies are added and gone with their transactions.
+  const { rows } = await c.ctx.db.query<{ n: number }>('SELECT count(*)::int AS n FROM sync_run_tallies');
+  expect(rows[0]!.n).toBe(0);
 });
