@@ -108,6 +108,7 @@ const AUDIT_COLUMNS: CsvColumn<Awaited<ReturnType<typeof namedAuditViews>>[numbe
   ['object_id', (e) => e.objectId],
   ['object_name', (e) => e.objectName],
   ['details', (e) => e.details],
+  ['detail_names', (e) => e.detailNames],
 ];
 
 const COMPLIANCE_COLUMNS: CsvColumn<ComplianceItemView>[] = [

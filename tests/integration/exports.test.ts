@@ -168,6 +168,10 @@ describe('exports', () => {
       actionLabel: 'Revealed password',
       objectName: `bob on files-01`,
     });
+    // The ids in an event's details are named too.
+    expect(audit.find((e) => e.action === 'credential.create')).toMatchObject({
+      detailNames: { [targetId]: 'files-01' },
+    });
   });
 
   it('each export is an audit event naming the exporter, the format and the filters', async () => {

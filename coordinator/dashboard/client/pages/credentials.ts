@@ -13,6 +13,7 @@ import {
 } from '../model.js';
 import type { Page } from '../page.js';
 import { statusBadge } from '../ui.js';
+import { exportButtons } from '../exports.js';
 
 const FILTERS = [
   'status',
@@ -240,6 +241,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
       { class: 'page-head' },
       h('h1', {}, 'Credentials'),
       h('p', { class: 'muted' }, 'Filtered and paged on the server.'),
+      exportButtons('credentials', '/credentials/export', () => ({ ...filter, limit: undefined })),
     ),
     form,
     chips.length
