@@ -5,12 +5,13 @@
  * words, the ids on hover; the site's compliance report lists who revealed a password and prints
  * without the dashboard's chrome.
  */
-import { readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectStatus } from '../support/fixtures.js';
 import { api } from '../support/http.js';
+import { REPO_ROOT } from '../support/paths.js';
 import { launchChromium, SHOTS, signIn as openSignedIn } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -84,6 +85,12 @@ afterAll(async () => {
 
 const signIn = (token: string): Promise<Page> => openSignedIn(browser, stack.coordinator.url, token, errors);
 
+/** With UPDATE_DOCS_SCREENSHOTS=1, keeps a screenshot in docs/screenshots (docs/dashboard.md shows it). */
+const toDocs = (name: string) => {
+  if (process.env.UPDATE_DOCS_SCREENSHOTS === '1')
+    copyFileSync(join(SHOTS, name), join(REPO_ROOT, 'docs', 'screenshots', name));
+};
+
 /** Clicks `button` and reads the file it downloads. */
 async function downloaded(page: Page, button: string): Promise<{ name: string; text: string }> {
   const [download] = await Promise.all([
@@ -143,6 +150,7 @@ describe('names, not ids', () => {
       .poll(() => events.textContent(), { timeout: 20_000 })
       .toContain('site: browser-exports-site');
     await page.screenshot({ path: join(SHOTS, 'audit-names.png'), fullPage: true });
+    toDocs('audit-names.png');
 
     await page.goto(`${stack.coordinator.url}/#/runs`);
     const run = page.getByRole('table', { name: 'Sync runs' }).locator('tbody tr').first();
@@ -182,6 +190,7 @@ describe('compliance report', () => {
     expect(await page.getByRole('navigation', { name: 'Main' }).isVisible()).toBe(false);
     expect(await bob.isVisible()).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'compliance-report-print.png'), fullPage: true });
+    toDocs('compliance-report-print.png');
     await page.emulateMedia({ media: 'screen' });
 
     const csv = await downloaded(page, 'Export CSV');
