@@ -54,7 +54,10 @@ export async function statementStats(
   }
   return {
     reset: async () => {
-      await client.query('SELECT pg_stat_statements_reset()');
+      // This database's statements only: another bench may be measuring on the same server.
+      await client.query(
+        'SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database WHERE datname = current_database()), 0)',
+      );
     },
     top: async (n) => {
       const { rows } = await client.query<{

@@ -335,6 +335,8 @@ async function main(args: BenchArgs): Promise<void> {
           : `${k} ${fmt(((after[k] - before[k]) / wall) * 100)} %`,
       )
       .join(', ');
+  const e2eStats = await statementStats(databaseUrl);
+  if (typeof e2eStats !== 'string') await e2eStats.reset();
   const cpuBefore = await cpuNow();
   const routesBefore = await routeStats(coordinator.url);
   const runsStarted = performance.now();
@@ -350,6 +352,8 @@ async function main(args: BenchArgs): Promise<void> {
   const runsWall = (performance.now() - runsStarted) / 1000;
   const cpuAfter = await cpuNow();
   const routesAfter = await routeStats(coordinator.url);
+  const e2eStatements = typeof e2eStats === 'string' ? e2eStats : await e2eStats.top(12);
+  if (typeof e2eStats !== 'string') await e2eStats.close();
 
   // Bare BullMQ on the same Redis.
   const bare: number[] = [];
@@ -392,9 +396,8 @@ async function main(args: BenchArgs): Promise<void> {
     const started = performance.now();
     const { ms, run } = await changeRun(client, (text) => progress.show(text));
     const cpu = cpuSplit(before, await cpuNow(), (performance.now() - started) / 1000);
-    let statements: Statement[] | string = typeof stats === 'string' ? stats : await stats.top(12);
+    const statements: Statement[] | string = typeof stats === 'string' ? stats : await stats.top(12);
     if (typeof stats !== 'string') await stats.close();
-    if (typeof statements === 'string') statements = `pg_stat_statements not available: ${statements}`;
     rotation = { ms, run, cpu, statements };
     progress.log(
       `mass rotation: ${run.counts.impacted} changes in ${fmt(ms)} ms = ${fmt((run.counts.impacted / ms) * 1000)}/s (outcome ${run.outcome}, success ${run.counts.success}, failed ${run.counts.failed}, unsynced ${run.counts.unsynced}); CPU: ${cpu}`,
@@ -536,28 +539,36 @@ async function main(args: BenchArgs): Promise<void> {
       perRoute.map((r) => [r.route, fmt(r.count), fmt((r.sum / r.count) * 1000, 2), fmt(r.sum, 2)]),
     ),
   );
+  printStatements('the e2e runs', e2eStatements);
   if (rotation) {
     console.log('');
     console.log(`Mass rotation, CPU (100 % = one core): ${rotation.cpu}`);
-    if (typeof rotation.statements === 'string') console.log(rotation.statements);
-    else {
-      console.log('PostgreSQL during the mass rotation (pg_stat_statements, top by total time):');
-      console.log(
-        table(
-          ['total s', 'calls', 'mean ms', 'rows', 'statement'],
-          rotation.statements.map((s) => [
-            fmt(s.totalMs / 1000, 2),
-            fmt(s.calls),
-            fmt(s.meanMs, 3),
-            fmt(s.rows),
-            s.query.slice(0, 140),
-          ]),
-        ),
-      );
-    }
+    printStatements('the mass rotation', rotation.statements);
   }
   keepLogs = process.env.BENCH_KEEP_LOGS === '1';
   if (keepLogs) console.log(`Logs kept in ${logDir}`);
+}
+
+/** PostgreSQL's top statements over a phase, or why they are not known. */
+function printStatements(phase: string, statements: Statement[] | string): void {
+  console.log('');
+  if (typeof statements === 'string') {
+    console.log(`PostgreSQL during ${phase}: pg_stat_statements not available: ${statements}`);
+    return;
+  }
+  console.log(`PostgreSQL during ${phase} (pg_stat_statements, top by total time):`);
+  console.log(
+    table(
+      ['total s', 'calls', 'mean ms', 'rows', 'statement'],
+      statements.map((s) => [
+        fmt(s.totalMs / 1000, 2),
+        fmt(s.calls),
+        fmt(s.meanMs, 3),
+        fmt(s.rows),
+        s.query.slice(0, 140),
+      ]),
+    ),
+  );
 }
 
 let interrupted = false;

@@ -212,6 +212,11 @@ export const CoordinatorEnvSchema = z.object({
   ALERT_RETRY_BASE_MS: envInt(100, 3_600_000).default(30_000),
   /** Longest one webhook call or one mail may take. */
   ALERT_SEND_TIMEOUT_MS: envInt(1000, 120_000).default(10_000),
+  /**
+   * Events (the outbox) older than this are deleted once dispatched (and digested when held back);
+   * at least ALERT_FLAP_WINDOW_MS, which the flapping rule counts back over.
+   */
+  ALERT_EVENT_RETENTION_MS: envInt(3_600_000, 3650 * 86_400_000).default(30 * 86_400_000),
   /** PEM file of a private CA that signed the SMTP servers' certificates. */
   ALERT_SMTP_CA_FILE: z.string().min(1).optional(),
 });
@@ -299,6 +304,12 @@ export function loadCoordinatorConfig(env: NodeJS.ProcessEnv = process.env): Coo
   const { AGENT_MIN_VERSION: min, AGENT_MAX_VERSION: max } = parsed;
   if (min !== undefined && max !== undefined && compareVersions(min, max) > 0) {
     throw configError('AGENT_MAX_VERSION', `must not be older than AGENT_MIN_VERSION (${min})`);
+  }
+  if (parsed.ALERT_EVENT_RETENTION_MS < parsed.ALERT_FLAP_WINDOW_MS) {
+    throw configError(
+      'ALERT_EVENT_RETENTION_MS',
+      `must not be shorter than ALERT_FLAP_WINDOW_MS (${parsed.ALERT_FLAP_WINDOW_MS})`,
+    );
   }
   return {
     ...parsed,

@@ -17,6 +17,7 @@ import { ScheduleCounts } from './runs/schedule-counts.js';
 import { SchedulerRunner } from './scheduler/runner.js';
 import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';
+import { siteIds } from './store/sites.js';
 
 export interface Coordinator {
   ctx: Ctx;
@@ -73,8 +74,7 @@ export async function startCoordinator(
     shutdown: shutdown.signal,
   };
   // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.
-  const sites = await db.query<{ id: string }>('SELECT id FROM sites');
-  for (const s of sites.rows) queues.get(s.id);
+  for (const id of await siteIds(db)) queues.get(id);
   // Start serving once the request-path connections are up (or Redis has had 10 s: requests then get
   // the outage answers of docs/operations.md until it is back).
   const ready = await Promise.all([queues.connection, publisher].map((r) => readyWithin(r, 10_000)));

@@ -1,16 +1,12 @@
-import type { Status } from '../shared/contracts/status.js';
 import type { Ctx } from './context.js';
-import { ONLINE_WINDOW_MS } from './store/agents.js';
-
-export interface SiteState {
-  id: string;
-  name: string;
-  enabled: boolean;
-  last_sync_at: Date | null;
-  agents_total: number;
-  agents_enabled: number;
-  agents_online: number;
-}
+import {
+  siteResultRows,
+  siteStates,
+  statusCounts,
+  suspendedCounts,
+  type SiteState,
+  type StatusCount,
+} from './store/state-counts.js';
 
 /**
  * The state the dashboard's counts, GET /summary, GET /overview and the scrape-time gauges of
@@ -20,7 +16,7 @@ export interface SiteState {
 export interface StateSnapshot {
   takenAt: Date;
   sites: SiteState[];
-  credentials: { site_id: string; status: Status; n: number }[];
+  credentials: StatusCount[];
   suspended: Map<string, number>;
   /** BullMQ's counts (wait, prioritized, active, delayed) per site; a site whose queue did not answer is missing. */
   queues: Map<string, Record<string, number>>;
@@ -95,20 +91,7 @@ export function stateSnapshot(ctx: Ctx): Promise<StateSnapshot> {
  */
 export function siteResults(ctx: Ctx): Promise<Map<string, SiteResults>> {
   return sharedRead(results, ctx, ctx.config.COUNTS_MAX_AGE_MS * RESULTS_AGE_FACTOR, async () => {
-    const { rows } = await ctx.db.query<{
-      site_id: string;
-      last_verified_at: Date | null;
-      checked: number;
-      ok: number;
-      failed: number;
-    }>(
-      `SELECT site_id, max(last_verified_at) AS last_verified_at,
-              count(*) FILTER (WHERE last_result_at > $1::timestamptz)::int AS checked,
-              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'ok')::int AS ok,
-              count(*) FILTER (WHERE last_result_at > $1::timestamptz AND last_outcome = 'failed')::int AS failed
-         FROM credentials GROUP BY site_id`,
-      [new Date(Date.now() - DAY_MS).toISOString()],
-    );
+    const rows = await siteResultRows(ctx.db, new Date(Date.now() - DAY_MS));
     return new Map(
       rows.map((r) => [
         r.site_id,
@@ -128,26 +111,13 @@ export const resultsOf = (all: Map<string, SiteResults>, siteId: string): SiteRe
 async function takeSnapshot(ctx: Ctx): Promise<StateSnapshot> {
   const takenAt = new Date();
   const [sites, credentials, suspended] = await Promise.all([
-    ctx.db.query<SiteState>(
-      `SELECT s.id, s.name, s.enabled, s.last_sync_at,
-              count(a.id)::int AS agents_total,
-              count(a.id) FILTER (WHERE a.enabled)::int AS agents_enabled,
-              count(a.id) FILTER (WHERE a.last_heartbeat_at > now() - make_interval(secs => $1))::int AS agents_online
-         FROM sites s LEFT JOIN agents a ON a.site_id = s.id AND a.revoked_at IS NULL
-        GROUP BY s.id ORDER BY s.name`,
-      [ONLINE_WINDOW_MS / 1000],
-    ),
-    ctx.db.query<StateSnapshot['credentials'][number]>(
-      'SELECT site_id, status, count(*)::int AS n FROM credentials GROUP BY site_id, status',
-    ),
-    // The partial index credentials_suspended_site (migration 5): no scan of the table.
-    ctx.db.query<{ site_id: string; n: number }>(
-      'SELECT site_id, count(*)::int AS n FROM credentials WHERE suspended GROUP BY site_id',
-    ),
+    siteStates(ctx.db),
+    statusCounts(ctx.db),
+    suspendedCounts(ctx.db),
   ]);
   const queues = new Map<string, Record<string, number>>();
   await Promise.all(
-    sites.rows.map(async (s) => {
+    sites.map(async (s) => {
       // A queue that cannot answer (Redis down) leaves its site out rather than failing the reader.
       const counts = await ctx.queues.counts(s.id).catch(() => null);
       if (counts) queues.set(s.id, counts);
@@ -155,9 +125,9 @@ async function takeSnapshot(ctx: Ctx): Promise<StateSnapshot> {
   );
   return {
     takenAt,
-    sites: sites.rows,
-    credentials: credentials.rows,
-    suspended: new Map(suspended.rows.map((r) => [r.site_id, r.n])),
+    sites,
+    credentials,
+    suspended,
     queues,
   };
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../../shared/logger.js';
 import { guardMessage } from '../message-guard.js';
 import { runService } from './service.js';
 import { checkCommand, checkFile, pushCommand, pushFile } from './ssh.js';
+import { runWeb } from './web.js';
 import type { Step } from './types.js';
 
 /** The most one check or push of a dependency may take (each network call is bounded too). */
@@ -110,6 +111,8 @@ export class DependencyRunner {
           : pushCommand(def, login, push, this.signal);
       case 'service':
         return runService(def, login, push, this.signal, this.log);
+      case 'web':
+        return runWeb(def, login, push, this.signal, this.log);
       case 'credential':
         return Promise.resolve({ ok: false, message: 'run by the coordinator' });
     }

@@ -1,6 +1,6 @@
 import type { ChannelView, DeliveryView } from '../../shared/contracts/alerts.js';
 import { table } from '../format.js';
-import { apiPath, need, passwordFrom, query, str, type Command, type Flags } from './command.js';
+import { apiPath, need, passwordFrom, str, type Command, type Flags } from './command.js';
 
 /** `syncctl channels …`: notification channels (docs/alerts.md), admin. */
 const BASE = apiPath('/notification-channels');
@@ -82,14 +82,15 @@ export const channelCommands: Command[] = [
   },
   {
     name: 'channels create-webhook',
-    options: `--name N --url URL [--format json|slack|teams] ${FILTER}`,
+    // Not --url: that is the coordinator's (an option of every command).
+    options: `--name N --webhook-url URL [--format json|slack|teams] ${FILTER}`,
     summary: 'a webhook channel; prints its signing secret once',
     async handler({ api, flags, out }) {
       const c = await api.call<ChannelView>('POST', BASE, {
         kind: 'webhook',
         name: need(str(flags.name), '--name'),
         webhook: {
-          url: need(str(flags.url), '--url'),
+          url: need(str(flags['webhook-url']), '--webhook-url'),
           ...(str(flags.format) ? { format: str(flags.format) } : {}),
         },
         ...filterOf(flags),
@@ -150,13 +151,13 @@ export const channelCommands: Command[] = [
   {
     name: 'channels deliveries',
     arguments: 'ID',
-    options: '[--state pending|retrying|sent|failed] [--limit N]',
-    summary: "the channel's delivery history",
-    async handler({ api, args: [id], flags, out }) {
-      const q = query({ state: str(flags.state), limit: str(flags.limit) });
-      const r = await api.call<{ items: DeliveryView[] }>('GET', `${BASE}/${need(id, 'ID')}/deliveries${q}`);
-      out(r, () => table(r.items, DELIVERY_COLUMNS));
-      return 0;
-    },
+    options: '[--state pending|retrying|sent|failed] [--limit N] [--cursor C] [--all]',
+    summary: "the channel's delivery history, newest first",
+    handler: ({ args: [id], flags, list }) =>
+      list(
+        `/notification-channels/${need(id, 'ID')}/deliveries`,
+        { state: str(flags.state) },
+        DELIVERY_COLUMNS,
+      ),
   },
 ];

@@ -1,4 +1,5 @@
 import type { AlertBody, DeliveryState } from '../../shared/contracts/alerts.js';
+import { timeKeyParam, timeKeySql } from '../http/cursor.js';
 import type { Queryable } from '../store/db.js';
 import { ONLINE_WINDOW_MS } from '../store/agents.js';
 
@@ -93,6 +94,22 @@ export async function saveKeys(q: Queryable, keys: Map<string, Date>): Promise<v
 /** Keys whose last event is older than `before` can no longer hold anything back. */
 export async function pruneKeys(q: Queryable, before: Date): Promise<void> {
   await q.query('DELETE FROM alert_keys WHERE last_event_at < $1', [before.toISOString()]);
+}
+
+/**
+ * Deletes up to `limit` events that happened before `before` and are done with: dispatched, and
+ * digested if they were held back (the digest counts those not yet digested). Answers how many.
+ */
+export async function pruneEvents(q: Queryable, before: Date, limit: number): Promise<number> {
+  const { rowCount } = await q.query(
+    `DELETE FROM events WHERE id IN (
+       SELECT id FROM events
+        WHERE at < $1 AND dispatched_at IS NOT NULL
+          AND (disposition IS DISTINCT FROM 'muted' OR digested_at IS NOT NULL)
+        ORDER BY at LIMIT $2)`,
+    [before.toISOString(), limit],
+  );
+  return rowCount;
 }
 
 /** Status events per credential since `since` (the flapping rule). */
@@ -330,16 +347,23 @@ export async function getDelivery(q: Queryable, id: string): Promise<DeliveryRow
   return rows[0] ?? null;
 }
 
+/**
+ * A channel's deliveries, newest first, after the page key `after` ([created_at as a TimeKey, id]);
+ * each row with its own key (`sort_key`) for the next page's cursor.
+ */
 export async function listDeliveries(
   q: Queryable,
   channelId: string,
   state: DeliveryState | undefined,
+  after: [string, string] | null,
   limit: number,
-): Promise<DeliveryRow[]> {
-  const { rows } = await q.query<DeliveryRow>(
-    `SELECT * FROM notification_deliveries WHERE channel_id = $1 AND ($2::text IS NULL OR state = $2)
-      ORDER BY created_at DESC, id DESC LIMIT $3`,
-    [channelId, state ?? null, limit],
+): Promise<(DeliveryRow & { sort_key: string })[]> {
+  const { rows } = await q.query<DeliveryRow & { sort_key: string }>(
+    `SELECT *, ${timeKeySql('created_at')} AS sort_key FROM notification_deliveries
+      WHERE channel_id = $1 AND ($2::text IS NULL OR state = $2)
+        AND (created_at, id) < (${timeKeyParam(3)}, $4::uuid)
+      ORDER BY created_at DESC, id DESC LIMIT $5`,
+    [channelId, state ?? null, ...(after ?? ['infinity', 'ffffffff-ffff-ffff-ffff-ffffffffffff']), limit],
   );
   return rows;
 }

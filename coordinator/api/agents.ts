@@ -1,12 +1,11 @@
 import { z } from 'zod';
 import { AgentVersionRangeSchema } from '../../shared/agent-versions.js';
 import { AgentListQuery, AgentView } from '../../shared/contracts/api.js';
-import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { audit } from '../http/actor.js';
+import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { refreshSiteStatuses } from '../credentials/refresh.js';
-import { actOnAgent, getAgent, listAgents, type AgentAct } from '../store/agents.js';
+import { actOnAgentAs } from '../operations/agents.js';
+import { listAgents, type AgentAct } from '../store/agents.js';
 import { agentView } from './views.js';
 
 export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
@@ -29,32 +28,18 @@ export function registerAgentRoutes(ctx: Ctx, routes: Routes): void {
       return { items: rows.map((a) => agentView(a, versions, now)), agentVersions: versions };
     },
   });
-  const actions: { path: AgentAct; action: string }[] = [
-    { path: 'enable', action: 'agent.enable' },
-    { path: 'disable', action: 'agent.disable' },
-    { path: 'approve', action: 'agent.approve' },
-    { path: 'revoke', action: 'agent.revoke' },
-  ];
-  for (const a of actions) {
+  const acts: AgentAct[] = ['enable', 'disable', 'approve', 'revoke'];
+  for (const act of acts) {
     routes.add({
       method: 'POST',
-      url: `/api/v1/agents/:id/${a.path}`,
-      summary: `${a.path[0]!.toUpperCase()}${a.path.slice(1)} an agent`,
+      url: `/api/v1/agents/:id/${act}`,
+      summary: `${act[0]!.toUpperCase()}${act.slice(1)} an agent`,
       tag: 'agents',
       auth: 'admin',
       params: IdParams,
       response: { status: 200, schema: AgentView },
-      handler: async ({ params }, req) => {
-        const before = await getAgent(ctx.db, params.id);
-        if (!before || before.revoked_at) throw new SyncError('NOT_FOUND', `agent ${params.id} not found`);
-        await ctx.db.tx(async (q) => {
-          await actOnAgent(q, params.id, a.path);
-          await audit(q, req, a.action, 'agent', params.id, { siteId: before.site_id });
-        });
-        await refreshSiteStatuses(ctx, before.site_id);
-        ctx.wake.notify(before.site_id);
-        return agentView((await getAgent(ctx.db, params.id))!, ctx.config.agentVersions);
-      },
+      handler: async ({ params }, req) =>
+        agentView(await actOnAgentAs(ctx, params.id, act, actOf(req)), ctx.config.agentVersions),
     });
   }
 }

@@ -1,16 +1,9 @@
 import { SerialPageQuery, StatusHistoryView } from '../../shared/contracts/api.js';
-import { STATUS_LABELS, type Reason, type Status } from '../../shared/contracts/status.js';
+import { STATUS_LABELS } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { statusHistory } from '../credentials/status-history.js';
 import { IdParams, type Routes } from '../http/routes.js';
-
-interface HistoryRow {
-  id: number;
-  at: Date;
-  status: Status;
-  reason: Reason | null;
-  message: string | null;
-}
 
 /**
  * A credential's status history: every settled status it took, newest first (written with the
@@ -28,14 +21,8 @@ export function registerCredentialHistoryRoutes(ctx: Ctx, routes: Routes): void 
     response: { status: 200, schema: StatusHistoryView },
     handler: async ({ params, query }) => {
       const before = query.cursor === undefined ? null : Number(query.cursor);
-      const exists = await ctx.db.query('SELECT 1 FROM credentials WHERE id = $1', [params.id]);
-      if (exists.rows.length === 0) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
-      const { rows } = await ctx.db.query<HistoryRow>(
-        `SELECT id, at, status, reason, message FROM credential_status_history
-          WHERE credential_id = $1 AND ($2::bigint IS NULL OR id < $2)
-          ORDER BY id DESC LIMIT $3`,
-        [params.id, before, query.limit + 1],
-      );
+      const rows = await statusHistory(ctx.db, params.id, before, query.limit + 1);
+      if (rows === null) throw new SyncError('NOT_FOUND', `credential ${params.id} not found`);
       const page = rows.slice(0, query.limit);
       return {
         items: page.map((r) => ({

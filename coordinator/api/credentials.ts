@@ -13,41 +13,25 @@ import {
 import { StatusSchema } from '../../shared/contracts/status.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { containsPattern, Where } from '../store/where.js';
 import type { FastifyRequest } from 'fastify';
-import { actOf, actorOf, audit } from '../http/actor.js';
+import { actOf, actorOf } from '../http/actor.js';
 import { changeNow } from '../operations/change.js';
 import { createCredential } from '../operations/create-credential.js';
 import { deleteCredential } from '../operations/delete.js';
-import { getCredential } from '../operations/load.js';
 import { resume } from '../operations/resume.js';
+import { revealPassword, revealPasswordHistory } from '../operations/reveal.js';
 import { setSyncEnabled } from '../operations/sync-enabled.js';
 import { updateCredential } from '../operations/update.js';
 import { verifyNow } from '../operations/verify-now.js';
-import {
-  badCursor,
-  decodeCursor,
-  encodeCursor,
-  TimeKey,
-  timeKeyParam,
-  timeKeySql,
-  UuidKey,
-} from '../http/cursor.js';
+import { badCursor, decodeCursor, encodeCursor, UuidKey } from '../http/cursor.js';
 import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { revealHistory } from '../credentials/history.js';
+import { listCredentials, listSort, plainOrder, type ListSort } from '../credentials/list.js';
 import { type CredentialRow } from '../credentials/store.js';
-import { dependencyView, loadDependencies } from '../dependencies/store.js';
+import { credentialWithDependencies } from '../dependencies/operations.js';
+import { dependencyView } from '../dependencies/store.js';
 import { namedCredentialViews } from './named.js';
 import { credentialView } from './views.js';
-
-/** Past this many targets matching a search, the target side of it is a join (one scan) instead of a list of ids. */
-const MAX_SEARCH_TARGETS = 1000;
-
-/** The list's rows: a credential with its target, and the sort key of the page's order. */
-const LIST_SELECT = (keySql: string) => `
-SELECT c.*, t.kind AS target_kind, t.name AS target_name, t.connection AS target_connection, ${keySql} AS sort_key
-FROM credentials c JOIN targets t ON t.id = c.target_id`;
 
 /** The default order's cursor: the last id alone (as before sorting existed). */
 const encodeIdCursor = (id: string) => Buffer.from(id).toString('base64url');
@@ -57,50 +41,10 @@ function decodeIdCursor(cursor: string): string {
   return id;
 }
 
-interface ListSort {
-  /** The ORDER BY expression (an index matches it: migrations v5). */
-  expr: string;
-  /** The sort key as text, computed in SQL (exact: timestamps to the microsecond). */
-  keySql: string;
-  /** The cursor's key read back, as SQL of parameter $n. */
-  param: (n: number) => string;
-  /** What a cursor's key must look like. */
-  key: z.ZodType<string>;
-  desc: boolean;
-}
-
-const text = (expr: string): Omit<ListSort, 'desc'> => ({
-  expr,
-  keySql: `${expr}::text`,
-  param: (n) => `$${n}::text`,
-  key: z.string().max(1024),
-});
-const time = (expr: string): Omit<ListSort, 'desc'> => ({
-  expr,
-  keySql: timeKeySql(expr),
-  param: timeKeyParam,
-  key: TimeKey,
-});
-
-const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
-  id: { expr: 'c.id', keySql: 'c.id::text', param: (n) => `$${n}::uuid`, key: UuidKey },
-  username: text('c.username'),
-  target: text('t.name'),
-  status: text('c.status'),
-  statusChangedAt: time('c.status_changed_at'),
-  lastVerifiedAt: time("coalesce(c.last_verified_at, '-infinity'::timestamptz)"),
-};
-
-function listSort(sort: string): ListSort {
-  const desc = sort.startsWith('-');
-  return { ...SORT_KEYS[desc ? sort.slice(1) : sort]!, desc };
-}
-
 /**
  * Keyset paging for a sort: the cursor carries the last row's sort key (rendered by PostgreSQL)
  * and id. Sorted by id ascending (the default) the cursor is the id alone.
  */
-const plainOrder = (s: ListSort) => s.expr === 'c.id' && !s.desc;
 const encodeListCursor = (s: ListSort, row: CredentialRow & { sort_key: string }) =>
   plainOrder(s) ? encodeIdCursor(row.id) : encodeCursor([row.sort_key, row.id]);
 function decodeListCursor(s: ListSort, cursor: string): { key: string; id: string } {
@@ -136,47 +80,9 @@ export async function credentialsPage(
   ctx: Ctx,
   query: CredentialPageQuery,
 ): Promise<{ rows: CredentialRow[]; nextCursor: string | null }> {
-  const where = new Where();
-  if (query.status) where.add('c.status = $1', query.status);
-  if (query.reason) where.add('c.status_reason = $1', query.reason);
-  if (query.siteId) where.add('c.site_id = $1', query.siteId);
-  if (query.targetId) where.add('c.target_id = $1', query.targetId);
-  if (query.groupId) where.add('c.group_id = $1', query.groupId);
-  if (query.suspended) where.add('c.suspended = $1', query.suspended === 'true');
-  if (query.jobState) where.add('c.job_state = $1', query.jobState);
-  if (query.q) {
-    const pattern = containsPattern(query.q);
-    // The targets whose name matches first, then credentials by username (the trigram index of
-    // credential_names) or by those target ids (the (target_id, username) index): an OR across
-    // the join would scan every credential.
-    const targets = await ctx.db.query<{ id: string }>(
-      'SELECT id FROM targets WHERE name ILIKE $1 LIMIT $2',
-      [pattern, MAX_SEARCH_TARGETS + 1],
-    );
-    const byName = 'c.id IN (SELECT credential_id FROM credential_names WHERE username ILIKE $1)';
-    if (targets.rows.length > MAX_SEARCH_TARGETS) where.add(`(${byName} OR t.name ILIKE $1)`, pattern);
-    else if (targets.rows.length > 0) {
-      where.add(
-        `(${byName} OR c.target_id = ANY($2::uuid[]))`,
-        pattern,
-        targets.rows.map((r) => r.id),
-      );
-    } else where.add(byName, pattern);
-  }
   const sort = listSort(query.sort);
-  if (query.cursor) {
-    const after = decodeListCursor(sort, query.cursor);
-    const op = sort.desc ? '<' : '>';
-    if (sort.expr === 'c.id') where.add(`c.id ${op} $1::uuid`, after.id);
-    else where.add(`(${sort.expr}, c.id) ${op} (${sort.param(1)}, $2::uuid)`, after.key, after.id);
-  }
-  const limit = where.param(query.limit + 1);
-  const dir = sort.desc ? 'DESC' : 'ASC';
-  const { rows } = await ctx.db.query<CredentialRow & { sort_key: string }>(
-    `${LIST_SELECT(sort.keySql)} ${where}
-        ORDER BY ${sort.expr === 'c.id' ? '' : `${sort.expr} ${dir}, `}c.id ${dir} LIMIT ${limit}`,
-    where.params,
-  );
+  const after = query.cursor ? decodeListCursor(sort, query.cursor) : null;
+  const rows = await listCredentials(ctx.db, query, sort, after, query.limit + 1);
   const page = rows.slice(0, query.limit);
   return {
     rows: page,
@@ -222,8 +128,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: CredentialView },
     handler: async ({ params }) => {
-      const row = await getCredential(ctx.db, params.id);
-      const dependencies = await loadDependencies(ctx.db, [row.id]);
+      const { row, dependencies } = await credentialWithDependencies(ctx.db, params.id);
       const [view] = await namedCredentialViews(ctx.db, [row]);
       return { ...view!, dependencies: dependencies.map(dependencyView) };
     },
@@ -237,12 +142,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     params: IdParams,
     response: { status: 200, schema: z.object({ password: z.string() }) },
-    handler: async ({ params }, req) => {
-      const row = await getCredential(ctx.db, params.id);
-      const password = ctx.box.open(row.secret, row.id, 'secret');
-      await audit(ctx.db, req, 'credential.reveal', 'credential', row.id);
-      return { password };
-    },
+    handler: async ({ params }, req) => ({ password: await revealPassword(ctx, params.id, actOf(req)) }),
   });
 
   routes.add({
@@ -255,12 +155,9 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     query: PasswordHistoryQuery,
     response: { status: 200, schema: PasswordHistoryView },
-    handler: async ({ params, query }, req) => {
-      const row = await getCredential(ctx.db, params.id);
-      const items = await revealHistory(ctx.db, ctx.box, row.id, query.limit);
-      await audit(ctx.db, req, 'credential.reveal_history', 'credential', row.id, { entries: items.length });
-      return { items };
-    },
+    handler: async ({ params, query }, req) => ({
+      items: await revealPasswordHistory(ctx, params.id, query.limit, actOf(req)),
+    }),
   });
 
   routes.add({

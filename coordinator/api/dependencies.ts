@@ -7,13 +7,25 @@ import {
 } from '../../shared/contracts/dependencies.js';
 import { StatusSchema } from '../../shared/contracts/status.js';
 import type { Ctx } from '../context.js';
-import { askDependencies, setDependencies, setStoredPassword } from '../dependencies/operations.js';
-import { dependencyView, loadDependencies } from '../dependencies/store.js';
+import type { CredentialRow } from '../credentials/store.js';
+import {
+  askDependencies,
+  credentialWithDependencies,
+  setDependencies,
+  setStoredPassword,
+} from '../dependencies/operations.js';
+import { dependencyView } from '../dependencies/store.js';
 import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { getCredential } from '../operations/load.js';
 
 const Asked = z.object({ id: z.uuid(), status: StatusSchema, requested: z.array(z.uuid()) });
+
+/** What a check or retry answers: the credential's status and the dependencies asked. */
+const askedView = ({ row, requested }: { row: CredentialRow; requested: string[] }) => ({
+  id: row.id,
+  status: row.status,
+  requested,
+});
 
 /** A credential's dependencies (docs/adapters/dependencies.md) and the out-of-band password. */
 export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
@@ -26,8 +38,8 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: z.object({ items: z.array(DependencyView) }) },
     handler: async ({ params }) => {
-      const row = await getCredential(ctx.db, params.id);
-      return { items: (await loadDependencies(ctx.db, [row.id])).map(dependencyView) };
+      const { dependencies } = await credentialWithDependencies(ctx.db, params.id);
+      return { items: dependencies.map(dependencyView) };
     },
   });
 
@@ -56,10 +68,8 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     params: IdParams,
     response: { status: 202, schema: Asked },
-    handler: async ({ params }, req) => {
-      const { row, requested } = await askDependencies(ctx, params.id, 'check', undefined, actOf(req));
-      return { id: row.id, status: row.status, requested };
-    },
+    handler: async ({ params }, req) =>
+      askedView(await askDependencies(ctx, params.id, 'check', undefined, actOf(req))),
   });
 
   routes.add({
@@ -72,16 +82,8 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     body: RetryDependenciesBody,
     response: { status: 202, schema: Asked },
-    handler: async ({ params, body }, req) => {
-      const { row, requested } = await askDependencies(
-        ctx,
-        params.id,
-        'push',
-        body.dependencyIds,
-        actOf(req),
-      );
-      return { id: row.id, status: row.status, requested };
-    },
+    handler: async ({ params, body }, req) =>
+      askedView(await askDependencies(ctx, params.id, 'push', body.dependencyIds, actOf(req))),
   });
 
   routes.add({

@@ -6,6 +6,7 @@ import {
   DeliveryView,
   UpdateChannelBody,
 } from '../../shared/contracts/alerts.js';
+import { listOf } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import {
   changeChannel,
@@ -18,6 +19,7 @@ import {
 import { getChannel, listChannels, listDeliveries } from '../alerts/store.js';
 import type { Ctx } from '../context.js';
 import { actOf } from '../http/actor.js';
+import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 
 const WithSecret = ChannelView.extend({
@@ -98,19 +100,28 @@ export function registerNotificationChannelRoutes(ctx: Ctx, routes: Routes): voi
   routes.add({
     method: 'GET',
     url: '/api/v1/notification-channels/:id/deliveries',
-    summary: "A channel's deliveries, newest first (sent, retrying, failed with the receiver's status)",
+    summary:
+      "A channel's deliveries, newest first (sent, retrying, failed with the receiver's status), in pages (cursor)",
     tag,
     auth: 'admin',
     params: IdParams,
     query: z.strictObject({
       state: z.enum(DELIVERY_STATES).optional(),
       limit: z.coerce.number().int().min(1).max(500).default(100),
+      cursor: z.string().max(200).optional(),
     }),
-    response: { status: 200, schema: z.object({ items: z.array(DeliveryView) }) },
+    response: { status: 200, schema: listOf(DeliveryView) },
     handler: async ({ params, query }) => {
       const c = await getChannel(ctx.db, params.id);
       if (!c) throw new SyncError('NOT_FOUND', `notification channel ${params.id} not found`);
-      return { items: (await listDeliveries(ctx.db, params.id, query.state, query.limit)).map(deliveryView) };
+      const after = query.cursor ? decodeCursor(query.cursor, z.tuple([TimeKey, UuidKey])) : null;
+      const rows = await listDeliveries(ctx.db, params.id, query.state, after, query.limit + 1);
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(deliveryView),
+        nextCursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
+      };
     },
   });
 }

@@ -4,8 +4,9 @@ import { overviewIssues } from '../alerts/store.js';
 import type { Ctx } from '../context.js';
 import type { Routes } from '../http/routes.js';
 import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
+import { latestSiteRuns, recentRunCounts, runsOverTime } from '../runs/overview.js';
+import { jobStateCounts } from '../store/state-counts.js';
 import { syncRunView } from './views.js';
-import type { SyncRunRow } from '../runs/store.js';
 
 /** How far back "With Issues" looks for runs that ended partial or failed. */
 const ISSUES_WINDOW_DAYS = 7;
@@ -37,46 +38,15 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
         overviewIssues(ctx.db),
         stateSnapshot(ctx),
         siteResults(ctx),
-        ctx.db.query<{ in_progress: number; with_issues: number }>(
-          `SELECT count(*) FILTER (WHERE finished_at IS NULL)::int AS in_progress,
-                  count(*) FILTER (WHERE outcome IN ('partial', 'failure'))::int AS with_issues
-             FROM sync_runs WHERE started_at > $1::timestamptz - make_interval(days => $2)`,
-          [now.toISOString(), ISSUES_WINDOW_DAYS],
-        ),
-        // Each site's latest run scoped to it (one probe of sync_runs_site, migration 5, per site;
-        // the day's schedule entries are skipped), and today's schedule entry of its verifications
-        // (sync_runs_schedule_day, migration 9).
-        ctx.db.query<SyncRunRow & { site_id: string; latest: boolean }>(
-          `SELECT s.id AS site_id, true AS latest, r.*
-             FROM sites s
-             CROSS JOIN LATERAL (
-               SELECT * FROM sync_runs r WHERE (r.scope->>'siteId') = s.id::text AND r.trigger <> 'schedule'
-                ORDER BY r.started_at DESC LIMIT 1) r
-           UNION ALL
-           SELECT (r.scope->>'siteId')::uuid AS site_id, false AS latest, r.*
-             FROM sync_runs r
-            WHERE r.trigger = 'schedule' AND r.kind = 'verify' AND r.started_at = $1::timestamptz`,
-          [today(now).toISOString()],
-        ),
-        ctx.db.query<{ at: Date; success: number; partial: number; failure: number; running: number }>(
-          // Buckets in UTC, whatever the session's time zone. Schedule entries (one per site and day,
-          // started at 00:00) are not runs started at an hour: the history lists them, the chart not.
-          `SELECT to_timestamp(floor(extract(epoch FROM started_at) / $1) * $1) AS at,
-                  count(*) FILTER (WHERE outcome = 'success')::int AS success,
-                  count(*) FILTER (WHERE outcome = 'partial')::int AS partial,
-                  count(*) FILTER (WHERE outcome = 'failure')::int AS failure,
-                  count(*) FILTER (WHERE finished_at IS NULL)::int AS running
-             FROM sync_runs
-            WHERE started_at >= $2::timestamptz AND trigger <> 'schedule'
-            GROUP BY 1 ORDER BY 1`,
-          [step / 1000, first.toISOString()],
-        ),
+        recentRunCounts(ctx.db, now, ISSUES_WINDOW_DAYS),
+        latestSiteRuns(ctx.db, today(now)),
+        runsOverTime(ctx.db, first, step),
       ]);
-      const latestBySite = new Map(latest.rows.filter((r) => r.latest).map((r) => [r.site_id, r]));
-      const scheduledBySite = new Map(latest.rows.filter((r) => !r.latest).map((r) => [r.site_id, r]));
+      const latestBySite = new Map(latest.filter((r) => r.latest).map((r) => [r.site_id, r]));
+      const scheduledBySite = new Map(latest.filter((r) => !r.latest).map((r) => [r.site_id, r]));
       const jobs = await jobCounts(ctx, snapshot);
       // Every bucket of the span, empty ones included, so the chart has a steady axis.
-      const byTime = new Map(series.rows.map((r) => [r.at.getTime(), r]));
+      const byTime = new Map(series.map((r) => [r.at.getTime(), r]));
       const points = Array.from({ length: span }, (_, i) => {
         const at = new Date(first.getTime() + i * step);
         const r = byTime.get(at.getTime());
@@ -99,8 +69,8 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
           queued: jobs.total.queued,
           delayed: jobs.total.delayed,
           jobsFrom: jobs.from,
-          runsInProgress: runs.rows[0]?.in_progress ?? 0,
-          withIssues: runs.rows[0]?.with_issues ?? 0,
+          runsInProgress: runs.in_progress,
+          withIssues: runs.with_issues,
           withIssuesDays: ISSUES_WINDOW_DAYS,
           suspended,
           notConfigured,
@@ -159,9 +129,7 @@ async function jobCounts(
     total.delayed += site.delayed;
   }
   if (snapshot.sites.every((s) => snapshot.queues.has(s.id))) return { total, perSite, from: 'queues' };
-  const { rows } = await ctx.db.query<{ job_state: string; n: number }>(
-    `SELECT job_state, count(*)::int AS n FROM credentials WHERE job_state <> 'idle' GROUP BY job_state`,
-  );
+  const rows = await jobStateCounts(ctx.db);
   const n = (state: string) => rows.find((r) => r.job_state === state)?.n ?? 0;
   return { total: { active: n('active'), queued: n('queued'), delayed: 0 }, perSite, from: 'database' };
 }

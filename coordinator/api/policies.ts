@@ -1,12 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { listOf, PolicyView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { audit } from '../http/actor.js';
+import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { PasswordRulesSchema } from '../policies/rules.js';
-import { getPolicy, insertPolicy, listPolicies, policyView } from '../policies/store.js';
+import { createPolicy } from '../operations/policies.js';
+import { getPolicy, listPolicies, policyView } from '../policies/store.js';
 import { MaintenanceWindowSchema } from '../policies/window.js';
 
 const DAY_S = 86_400;
@@ -47,25 +47,7 @@ export function registerPolicyRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     body: CreatePolicyBody,
     response: { status: 201, schema: PolicyView },
-    handler: async ({ body }, req) => {
-      const id = randomUUID();
-      const row = await ctx.db.tx(async (q) => {
-        const inserted = await insertPolicy(q, {
-          id,
-          name: body.name,
-          rules: body.rules,
-          verify_interval_s: body.verifyIntervalSeconds,
-          rotate_interval_s: body.rotateIntervalSeconds ?? null,
-          maintenance_window: body.maintenanceWindow ?? null,
-        });
-        if (!inserted) {
-          throw new SyncError('CONFLICT', `name: a policy named '${body.name}' exists`);
-        }
-        await audit(q, req, 'policy.create', 'policy', id, { name: body.name });
-        return (await getPolicy(q, id))!;
-      });
-      return policyView(row);
-    },
+    handler: async ({ body }, req) => policyView(await createPolicy(ctx, body, actOf(req))),
   });
 
   routes.add({

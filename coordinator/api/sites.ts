@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
   CreateSiteBody,
@@ -7,20 +6,19 @@ import {
   EnrollmentTokenView,
   SiteView,
 } from '../../shared/contracts/api.js';
-import { hashToken, randomSecret } from '../../shared/crypto.js';
-import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { actorOf, audit } from '../http/actor.js';
+import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { refreshSiteStatuses } from '../credentials/refresh.js';
-import { getSite, type SiteRow } from '../store/sites.js';
+import {
+  createEnrollmentToken,
+  createSite,
+  mustGetSite,
+  revokeEnrollmentToken,
+  setSiteEnabled,
+} from '../operations/sites.js';
+import { listEnrollmentTokens, type EnrollmentTokenRow } from '../store/enrollment.js';
+import { listSites } from '../store/sites.js';
 import { siteView } from './views.js';
-
-async function mustGetSite(ctx: Ctx, id: string): Promise<SiteRow> {
-  const site = await getSite(ctx.db, id);
-  if (!site) throw new SyncError('NOT_FOUND', `site ${id} not found`);
-  return site;
-}
 
 export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -31,19 +29,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     body: CreateSiteBody,
     response: { status: 201, schema: SiteView },
-    handler: async ({ body }, req) => {
-      const id = randomUUID();
-      const { rows } = await ctx.db.tx(async (q) => {
-        const r = await q.query<SiteRow>(
-          `INSERT INTO sites (id, name, require_approval) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING *`,
-          [id, body.name, body.requireApproval],
-        );
-        if (r.rows.length === 0) throw new SyncError('CONFLICT', `name: a site named '${body.name}' exists`);
-        await audit(q, req, 'site.create', 'site', id, { name: body.name });
-        return r;
-      });
-      return siteView(rows[0]!);
-    },
+    handler: async ({ body }, req) => siteView(await createSite(ctx, body, actOf(req))),
   });
   routes.add({
     method: 'GET',
@@ -52,10 +38,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'sites',
     auth: 'viewer',
     response: { status: 200, schema: z.object({ items: z.array(SiteView) }) },
-    handler: async () => {
-      const { rows } = await ctx.db.query<SiteRow>('SELECT * FROM sites ORDER BY name');
-      return { items: rows.map(siteView) };
-    },
+    handler: async () => ({ items: (await listSites(ctx.db)).map(siteView) }),
   });
   routes.add({
     method: 'GET',
@@ -76,16 +59,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
       auth: 'admin',
       params: IdParams,
       response: { status: 200, schema: SiteView },
-      handler: async ({ params }, req) => {
-        await mustGetSite(ctx, params.id);
-        await ctx.db.tx(async (q) => {
-          await q.query('UPDATE sites SET enabled = $2 WHERE id = $1', [params.id, enabled]);
-          await audit(q, req, enabled ? 'site.enable' : 'site.disable', 'site', params.id);
-        });
-        await refreshSiteStatuses(ctx, params.id);
-        if (enabled) ctx.wake.notify(params.id);
-        return siteView(await mustGetSite(ctx, params.id));
-      },
+      handler: async ({ params }, req) => siteView(await setSiteEnabled(ctx, params.id, enabled, actOf(req))),
     });
   }
   routes.add({
@@ -98,23 +72,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     body: EnrollmentTokenBody,
     response: { status: 201, schema: EnrollmentTokenView },
     handler: async ({ params, body }, req) => {
-      await mustGetSite(ctx, params.id);
-      const token = `pwe_${randomSecret()}`;
-      const id = randomUUID();
-      const ttl = body.ttlSeconds ?? ctx.config.ENROLLMENT_TTL_S;
-      const expiresAt = new Date(Date.now() + ttl * 1000);
-      await ctx.db.tx(async (q) => {
-        await q.query(
-          `INSERT INTO enrollment_tokens (id, site_id, token_hash, expires_at, uses_left, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6)`,
-          [id, params.id, hashToken(token), expiresAt.toISOString(), body.uses, actorOf(req).id],
-        );
-        await audit(q, req, 'enrollment_token.create', 'site', params.id, {
-          tokenId: id,
-          expiresAt,
-          uses: body.uses,
-        });
-      });
+      const { id, token, expiresAt } = await createEnrollmentToken(ctx, params.id, body, actOf(req));
       return { id, token, expiresAt: expiresAt.toISOString() };
     },
   });
@@ -129,11 +87,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: z.object({ items: z.array(EnrollmentTokenListItem) }) },
     handler: async ({ params }) => {
       await mustGetSite(ctx, params.id);
-      const { rows } = await ctx.db.query<EnrollmentTokenRow>(
-        `SELECT id, site_id, uses_left, expires_at, created_by, created_at, used_at, used_by, revoked_at, revoked_by
-           FROM enrollment_tokens WHERE site_id = $1 ORDER BY created_at DESC, id LIMIT 500`,
-        [params.id],
-      );
+      const rows = await listEnrollmentTokens(ctx.db, params.id);
       const now = Date.now();
       return { items: rows.map((r) => enrollmentTokenView(r, now)) };
     },
@@ -147,32 +101,8 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: EnrollmentTokenListItem },
     handler: async ({ params }, req) =>
-      ctx.db.tx(async (q) => {
-        const { rows } = await q.query<EnrollmentTokenRow>(
-          `UPDATE enrollment_tokens SET revoked_at = coalesce(revoked_at, now()), revoked_by = coalesce(revoked_by, $2)
-            WHERE id = $1
-            RETURNING id, site_id, uses_left, expires_at, created_by, created_at, used_at, used_by, revoked_at, revoked_by`,
-          [params.id, actorOf(req).id],
-        );
-        const row = rows[0];
-        if (!row) throw new SyncError('NOT_FOUND', `enrollment token ${params.id} not found`);
-        await audit(q, req, 'enrollment_token.revoke', 'enrollment_token', row.id, { siteId: row.site_id });
-        return enrollmentTokenView(row, Date.now());
-      }),
+      enrollmentTokenView(await revokeEnrollmentToken(ctx, params.id, actOf(req)), Date.now()),
   });
-}
-
-interface EnrollmentTokenRow {
-  id: string;
-  site_id: string;
-  uses_left: number;
-  expires_at: Date;
-  created_by: string;
-  created_at: Date;
-  used_at: Date | null;
-  used_by: string | null;
-  revoked_at: Date | null;
-  revoked_by: string | null;
 }
 
 function enrollmentTokenView(r: EnrollmentTokenRow, now: number) {

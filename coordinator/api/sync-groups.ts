@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   CreateSyncGroupBody,
   GroupChangeBody,
@@ -10,24 +9,23 @@ import {
 } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { actorOf, audit } from '../http/actor.js';
+import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { groupPolicy, startGroupChange } from '../groups/change.js';
 import {
   lastGroupRuns,
+  listGroups,
   loadGroup,
+  membersOf,
   runItems,
   runItemsOf,
   runItemView,
   type GroupRow,
 } from '../groups/store.js';
-import { nextRotation } from '../policies/rotation.js';
-import { memberRef, refuseCutLength, requirePolicy, rulesForTargets } from '../policies/store.js';
-import { CREDENTIAL_SELECT, loadCredentials, type CredentialRow } from '../credentials/store.js';
+import { changeGroupNow, createSyncGroup } from '../operations/sync-groups.js';
+import { loadRun } from '../runs/store.js';
 import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
 import { syncRunView } from './views.js';
-import type { SyncRunRow } from '../runs/store.js';
 
 /**
  * Groups as the API shows them: members (primary first), statuses, last run with its items. Three
@@ -35,10 +33,7 @@ import type { SyncRunRow } from '../runs/store.js';
  */
 async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupView[]> {
   const ids = groups.map((g) => g.id);
-  const { rows } = await q.query<CredentialRow>(
-    `${CREDENTIAL_SELECT} WHERE c.group_id = ANY($1::uuid[]) ORDER BY c.id`,
-    [ids],
-  );
+  const rows = await membersOf(q, ids);
   const runs = await lastGroupRuns(q, ids);
   const items = await runItemsOf(
     q,
@@ -78,9 +73,6 @@ export async function groupView(q: Queryable, g: GroupRow): Promise<SyncGroupVie
   return (await groupViews(q, [g]))[0]!;
 }
 
-const field = (name: string, message: string) =>
-  new SyncError('VALIDATION_FAILED', `${name}: ${message}`, { issues: [{ field: name, message }] });
-
 /**
  * Sync groups: several credentials sharing one password; the primary (authentication) credential
  * is changed first (coordinator/groups/change.ts). A credential belongs to at most one group.
@@ -97,62 +89,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     body: CreateSyncGroupBody,
     response: { status: 201, schema: SyncGroupView },
-    handler: async ({ body }, req) => {
-      const id = randomUUID();
-      return ctx.db.tx(async (q) => {
-        const now = new Date();
-        const ids = [...new Set([body.primaryCredentialId, ...body.memberCredentialIds])];
-        if (ids.length < 2) throw field('memberCredentialIds', 'a group needs at least two credentials');
-        const rows = await loadCredentials(q, ids, true);
-        const found = new Set(rows.map((r) => r.id));
-        if (!found.has(body.primaryCredentialId)) throw field('primaryCredentialId', 'no such credential');
-        const missing = ids.filter((x) => !found.has(x));
-        if (missing.length > 0)
-          throw field('memberCredentialIds', `no such credential: ${missing.join(', ')}`);
-        const taken = rows.filter((r) => r.group_id !== null);
-        if (taken.length > 0) {
-          throw new SyncError(
-            'CONFLICT',
-            `memberCredentialIds: ${taken.map((r) => r.id).join(', ')} already belong to a sync group`,
-          );
-        }
-        const primary = rows.find((r) => r.id === body.primaryCredentialId)!;
-        const policy = body.policyId
-          ? await requirePolicy(q, body.policyId, 'policyId')
-          : await groupPolicy(q, { policy_id: null }, primary);
-        // One password for every member: the policy must suit every member's target.
-        const refs = rows.map(memberRef);
-        rulesForTargets(policy, refs, 'policyId');
-        refuseCutLength(policy, refs, 'policyId');
-        const inserted = await q.query(
-          `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
-          [
-            id,
-            body.name,
-            body.policyId ?? null,
-            primary.id,
-            nextRotation(policy, null, now)?.toISOString() ?? null,
-          ],
-        );
-        if (inserted.rowCount === 0)
-          throw new SyncError('CONFLICT', `name: a sync group named '${body.name}' exists`);
-        // The group rotates its members together: their own schedules stop (a pending change still settles).
-        await q.query(
-          `UPDATE credentials SET group_id = $1,
-                  next_change_at = CASE WHEN pending_secret IS NULL AND NOT change_wanted THEN NULL ELSE next_change_at END
-            WHERE id = ANY($2::uuid[])`,
-          [id, ids],
-        );
-        await audit(q, req, 'sync_group.create', 'sync_group', id, {
-          name: body.name,
-          primaryCredentialId: primary.id,
-          memberCredentialIds: ids,
-          policyId: body.policyId ?? null,
-        });
-        return groupView(q, (await loadGroup(q, id))!);
-      });
-    },
+    handler: async ({ body }, req) => groupView(ctx.db, await createSyncGroup(ctx, body, actOf(req))),
   });
 
   routes.add({
@@ -162,10 +99,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'sync-groups',
     auth: 'viewer',
     response: { status: 200, schema: listOf(SyncGroupView) },
-    handler: async () => {
-      const { rows } = await ctx.db.query<GroupRow>('SELECT * FROM sync_groups ORDER BY name LIMIT 1000');
-      return { items: await groupViews(ctx.db, rows), nextCursor: null };
-    },
+    handler: async () => ({ items: await groupViews(ctx.db, await listGroups(ctx.db)), nextCursor: null }),
   });
 
   routes.add({
@@ -195,19 +129,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 202, schema: SyncRunView },
     handler: async ({ params, body }, req) => {
       requireAdminToChoose(req, body.password);
-      const run = await ctx.db.tx(async (q) => {
-        const run = await startGroupChange(ctx, q, params.id, {
-          createdBy: actorOf(req).id,
-          ...(body.password === undefined ? {} : { password: body.password }),
-        });
-        await audit(q, req, 'sync_group.change', 'sync_group', params.id, {
-          runId: run.id,
-          given: body.password !== undefined,
-        });
-        return run;
-      });
-      ctx.kickScheduler();
-      return syncRunView(run);
+      return syncRunView(await changeGroupNow(ctx, params.id, body.password, actOf(req)));
     },
   });
 
@@ -221,8 +143,8 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     query: SerialPageQuery,
     response: { status: 200, schema: listOf(SyncRunItemView) },
     handler: async ({ params, query }) => {
-      const { rows } = await ctx.db.query<SyncRunRow>('SELECT id FROM sync_runs WHERE id = $1', [params.id]);
-      if (!rows[0]) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
+      if (!(await loadRun(ctx.db, params.id)))
+        throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
       const after = query.cursor === undefined ? null : Number(query.cursor);
       const items = await runItems(ctx.db, params.id, { after, limit: query.limit + 1 });
       const page = items.slice(0, query.limit);

@@ -1,13 +1,11 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CreateSyncRunBody, listOf, SyncRunListQuery, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { actorOf, audit } from '../http/actor.js';
+import { actOf } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { markCancelled, withdrawRun } from '../runs/cancel.js';
-import { requireScope, startRun } from '../runs/start.js';
+import { cancelRun, startManualRun } from '../operations/sync-runs.js';
 import { namedRunViews } from './named.js';
 import { syncRunView } from './views.js';
 import { listRuns, loadRun } from '../runs/store.js';
@@ -21,28 +19,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     body: CreateSyncRunBody,
     response: { status: 201, schema: SyncRunView },
-    handler: async ({ body }, req) => {
-      const id = randomUUID();
-      const run = await ctx.db.tx(async (q) => {
-        await requireScope(q, body.scope);
-        const run = await startRun(q, {
-          id,
-          kind: body.kind,
-          scope: body.scope,
-          trigger: 'manual',
-          createdBy: actorOf(req).id,
-        });
-        await audit(q, req, 'sync_run.create', 'sync_run', id, {
-          kind: body.kind,
-          scope: body.scope,
-          impacted: run.impacted,
-        });
-        return run;
-      });
-      ctx.kickScheduler();
-      ctx.log.info({ runId: id, kind: body.kind, impacted: run.impacted }, 'sync run started');
-      return syncRunView(run);
-    },
+    handler: async ({ body }, req) => syncRunView(await startManualRun(ctx, body, actOf(req))),
   });
   routes.add({
     method: 'GET',
@@ -79,21 +56,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     params: IdParams,
     response: { status: 200, schema: SyncRunView },
-    handler: async ({ params }, req) => {
-      const actor = actorOf(req).id;
-      await ctx.db.tx(async (q) => {
-        const run = await markCancelled(q, params.id, actor);
-        await audit(q, req, 'sync_run.cancel', 'sync_run', params.id, {
-          kind: run.kind,
-          trigger: run.trigger,
-          scope: run.scope,
-        });
-      });
-      // The withdrawal goes on in the run sweep if it takes longer than this (a huge run).
-      const run = await withdrawRun(ctx, params.id, CANCEL_BUDGET_MS);
-      ctx.log.info({ runId: params.id, finished: run.finished_at !== null }, 'sync run cancelled');
-      return syncRunView(run);
-    },
+    handler: async ({ params }, req) => syncRunView(await cancelRun(ctx, params.id, actOf(req))),
   });
   routes.add({
     method: 'GET',
@@ -110,6 +73,3 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     },
   });
 }
-
-/** How long a cancel request withdraws work before it answers (the run sweep finishes the rest). */
-const CANCEL_BUDGET_MS = 5000;

@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CreateTokenBody, TokenView } from '../../shared/contracts/api.js';
-import { hashToken, randomSecret } from '../../shared/crypto.js';
-import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { actorOf, audit } from '../http/actor.js';
-import { operatorToken } from '../http/operator-auth.js';
+import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
-import { insertToken, listTokens, revokeToken, type TokenRow } from '../store/tokens.js';
+import { createToken, revokeTokenAs } from '../operations/tokens.js';
+import { listTokens, type TokenRow } from '../store/tokens.js';
 
 const tokenView = (t: TokenRow) => ({
   id: t.id,
@@ -29,19 +26,7 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     body: CreateTokenBody,
     response: { status: 201, schema: TokenView.extend({ token: z.string() }) },
     handler: async ({ body }, req) => {
-      const id = randomUUID();
-      const token = operatorToken(id, randomSecret());
-      const row = await ctx.db.tx(async (q) => {
-        const row = await insertToken(q, {
-          id,
-          name: body.name,
-          role: body.role,
-          created_by: actorOf(req).id,
-          tokenHash: hashToken(token),
-        });
-        await audit(q, req, 'token.create', 'token', id, { name: body.name, role: body.role });
-        return row;
-      });
+      const { row, token } = await createToken(ctx, body, actOf(req));
       return { ...tokenView(row), token };
     },
   });
@@ -64,14 +49,6 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     params: IdParams,
     response: { status: 200, schema: TokenView },
-    handler: async ({ params }, req) => {
-      const row = await ctx.db.tx(async (q) => {
-        const revoked = await revokeToken(q, params.id);
-        if (!revoked) throw new SyncError('NOT_FOUND', `token ${params.id} not found`);
-        await audit(q, req, 'token.revoke', 'token', params.id);
-        return revoked;
-      });
-      return tokenView(row);
-    },
+    handler: async ({ params }, req) => tokenView(await revokeTokenAs(ctx, params.id, actOf(req))),
   });
 }

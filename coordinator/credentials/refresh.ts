@@ -44,3 +44,20 @@ export async function refreshAndSave(q: Queryable, rows: CredentialRow[], now: D
   for (const r of rows) refreshStatus(r, facts.get(r.site_id)!, now);
   await saveCredentials(q, rows);
 }
+
+/**
+ * Recomputes the status of every credential of a target after what the target can do changed,
+ * inside the caller's transaction (the rows locked).
+ */
+export async function refreshTargetStatuses(
+  q: Queryable,
+  target: { id: string; site_id: string },
+): Promise<void> {
+  const rows = await selectCredentials(q, 'WHERE c.target_id = $1 ORDER BY c.id FOR UPDATE OF c', [
+    target.id,
+  ]);
+  const facts = (await siteFacts(q, [target.site_id])).get(target.site_id)!;
+  const now = new Date();
+  for (const row of rows) refreshStatus(row, facts, now);
+  await saveCredentials(q, rows);
+}

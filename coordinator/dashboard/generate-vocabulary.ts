@@ -1,7 +1,8 @@
 /**
  * Writes coordinator/dashboard/client/vocabulary.ts (git-ignored) from shared/: the statuses, their
- * labels and display order, the reasons, the detail codes, the agent version statuses and the agent
- * view. The dashboard client is compiled on its own for the browser and cannot import shared/ (it
+ * labels and display order, the reasons, the detail codes, the agent version statuses, the agent
+ * view, and the notification channels' vocabulary (webhook formats, SMTP security, delivery states,
+ * the channel and delivery views). The dashboard client is compiled on its own for the browser and cannot import shared/ (it
  * needs zod); this keeps it from holding copies that drift. Run by `npm run build:dashboard` and
  * `npm run typecheck` (`npm run vocabulary`); tests/unit/dashboard-vocabulary.test.ts checks the client
  * declares none of its own.
@@ -10,6 +11,13 @@ import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
+import {
+  ChannelView,
+  DELIVERY_STATES,
+  DeliveryView,
+  SMTP_SECURITIES,
+  WEBHOOK_FORMATS,
+} from '../../shared/contracts/alerts.js';
 import { AgentView, RunOutcome } from '../../shared/contracts/api.js';
 import {
   DETAIL_CODES,
@@ -80,6 +88,8 @@ const labels = (name: string, table: Record<string, string>) =>
 
 export function vocabulary(): string {
   const agent = z.toJSONSchema(AgentView, { io: 'output' }) as JsonSchema;
+  const channel = z.toJSONSchema(ChannelView, { io: 'output' }) as JsonSchema;
+  const delivery = z.toJSONSchema(DeliveryView, { io: 'output' }) as JsonSchema;
   return [
     '// Generated from shared/ by coordinator/dashboard/generate-vocabulary.ts (npm run vocabulary): do not edit.',
     '',
@@ -103,6 +113,11 @@ export function vocabulary(): string {
     `/** A code's words from one of the tables above, or the code itself when the table lacks it. */`,
     `export const labelOf = (table: Readonly<Record<string, string>>, code: string): string => table[code] ?? code;\n`,
     `/** An agent as GET /agents answers it. */\nexport interface Agent ${tsType(agent)}\n`,
+    list('WEBHOOK_FORMATS', 'WebhookFormat', WEBHOOK_FORMATS),
+    list('SMTP_SECURITIES', 'SmtpSecurity', SMTP_SECURITIES),
+    list('DELIVERY_STATES', 'DeliveryState', DELIVERY_STATES),
+    `/** A notification channel as GET /notification-channels answers it. */\nexport interface Channel ${tsType(channel)}\n`,
+    `/** A delivery as GET /notification-channels/{id}/deliveries answers it. */\nexport interface Delivery ${tsType(delivery)}\n`,
   ].join('\n');
 }
 

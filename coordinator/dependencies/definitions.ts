@@ -1,6 +1,7 @@
 import type { DependencyDefinition } from '../../shared/contracts/dependencies.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import { ServiceConnectionSchema } from '../../shared/targets/service.js';
+import { WebConnectionSchema, workflowProblems } from '../../shared/targets/web.js';
 import { loadCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 
@@ -9,12 +10,13 @@ const LOGIN_TARGET: Record<string, string> = {
   file: 'workstation',
   command: 'workstation',
   service: 'service',
+  web: 'web',
 };
 
 /**
  * Why a dependency's login credential may not log in for `owner`, if it may not: it must exist, be of
  * the owner's site and be on a target of the kind the dependency needs (an SSH host for `file` and
- * `command`, a database for `service`). Checked when dependencies are set (a 400) and at every hand-out.
+ * `command`, a database for `service`, a web application for `web`). Checked when dependencies are set (a 400) and at every hand-out.
  */
 export function loginProblem(
   owner: Pick<CredentialRow, 'site_id'>,
@@ -38,7 +40,8 @@ export const namedCredentials = (definitions: DependencyDefinition[]): string[] 
 
 /**
  * Checks definitions (already parsed by their schema) against the database: the credentials they
- * name, and a statement's parameter in its driver's syntax. Throws VALIDATION_FAILED naming
+ * name, a statement's parameter in its driver's syntax, and a web dependency's {{vars.x}} (extracted by
+ * the login credential's login workflow or an earlier step). Throws VALIDATION_FAILED naming
  * `dependencies.<n>.<field>` for each problem.
  */
 export async function checkDefinitions(
@@ -79,6 +82,13 @@ export async function checkDefinitions(
           `must hold the password's parameter (${driver === 'postgres' ? '$1' : '?'}) for a ${driver} server`,
         );
       }
+    }
+    if (d.kind === 'web') {
+      const connection = WebConnectionSchema.safeParse(login!.target_connection).data;
+      const loginVars = connection
+        ? workflowProblems(connection.login.steps, false, new Set()).known
+        : new Set<string>();
+      for (const p of workflowProblems(d.steps, true, loginVars).problems) at(p.path.join('.'), p.message);
     }
   });
   if (issues.length > 0) {

@@ -5,9 +5,10 @@ import type { Ctx } from '../context.js';
 import { historyEntry, saveHistory } from '../credentials/history.js';
 import type { CredentialRow } from '../credentials/store.js';
 import { withdrawPending } from '../credentials/transitions.js';
-import { lockCredential } from '../operations/load.js';
+import { getCredential, lockCredential } from '../operations/load.js';
 import { verifyLocked } from '../operations/verify-now.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
+import type { Queryable } from '../store/db.js';
 import { checkDefinitions } from './definitions.js';
 import { loadDependencies, replaceDependencies, requestDependencies, type DependencyRow } from './store.js';
 
@@ -16,6 +17,15 @@ import { loadDependencies, replaceDependencies, requestDependencies, type Depend
  * HTTP: set them, check them, push the password to them again, and store a password set on the
  * target by hand. Each runs in one transaction with the credential locked, and is audited.
  */
+
+/** A credential (404 when there is none) with its dependencies in order, each with its last push and check. */
+export async function credentialWithDependencies(
+  q: Queryable,
+  id: string,
+): Promise<{ row: CredentialRow; dependencies: DependencyRow[] }> {
+  const row = await getCredential(q, id);
+  return { row, dependencies: await loadDependencies(q, [row.id]) };
+}
 
 /** Replaces a credential's dependencies (admin: they decide where its password goes). */
 export async function setDependencies(

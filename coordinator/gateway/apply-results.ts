@@ -21,7 +21,7 @@ import { settleGroupChanges, type SettledChange } from '../groups/change.js';
 import { scheduleAfterChange } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { dispatch, type Work } from '../queues/dispatch.js';
-import { countInRuns } from '../runs/count.js';
+import { addToRuns, recordRunItems } from '../runs/count.js';
 import type { AgentRow } from '../store/agents.js';
 import type { Queryable } from '../store/db.js';
 import { noteSiteSync, siteFacts } from '../store/sites.js';
@@ -247,7 +247,10 @@ async function storeOutcomes(
   const rows = [...batch.byId.values()];
   const facts = await siteFacts(q, [agent.site_id]);
   for (const row of rows) refreshStatus(row, facts.get(row.site_id)!, now);
-  await countInRuns(q, out.counted, now);
+  // The runs' counters are added when the transaction commits (their rows are the hot ones:
+  // runs/count.ts addToRuns), unless a sync group's next step reads them in this transaction.
+  const tally = await recordRunItems(q, out.counted, now);
+  await addToRuns(q, tally, now, { atCommit: out.settled.length === 0 });
   await saveCredentials(q, rows);
   await saveHistory(q, out.history);
   await pinObserved(q, agent, accepted, batch.byId);

@@ -6,7 +6,8 @@ import type { Ctx } from '../context.js';
 import { constraintsOf, passwordProblems } from '../policies/constraints.js';
 import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
-import { countInRuns, finishRuns, type RunResult } from '../runs/count.js';
+import { countInRuns, countRestUnsynced, finishRuns, type RunResult } from '../runs/count.js';
+import { startGroupRun } from '../runs/start.js';
 import { beginChange, changed, type RunCount } from '../credentials/transitions.js';
 
 import { dispatch, type Work } from '../queues/dispatch.js';
@@ -19,7 +20,15 @@ import {
   type CredentialRow,
 } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
-import { GROUP_SECRET_FIELD, loadGroup, memberIds, type GroupRow } from './store.js';
+import {
+  closeGroupChange,
+  forgetGroupChange,
+  GROUP_SECRET_FIELD,
+  loadGroup,
+  memberIds,
+  openGroupChange,
+  type GroupRow,
+} from './store.js';
 
 const DAY_MS = 86_400_000;
 
@@ -128,22 +137,24 @@ export async function startGroupChange(
     now,
   );
   const runId = randomUUID();
-  await q.query(
-    `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at, impacted)
-     VALUES ($1, 'change', 'group', $2, $3, $4, $5)`,
-    [runId, JSON.stringify({ groupId }), req.createdBy, now.toISOString(), rows.length],
-  );
+  await startGroupRun(q, {
+    id: runId,
+    groupId,
+    createdBy: req.createdBy,
+    startedAt: now,
+    impacted: rows.length,
+  });
   for (const r of rows) r.run_id = runId;
   beginChange(primary, password, rowSealer(ctx.box));
   primary.change_wanted = false;
   if (primary.job_state === 'idle') await dispatch(ctx, q, [{ row: primary, kind: 'change' }], now);
   else primary.next_change_at = now; // goes out when the job in flight is over (the pending is kept)
   await refreshAndSave(q, rows, now);
-  await q.query(
-    `UPDATE sync_groups SET change_run_id = $2, change_pending_id = $3, change_secret = $4, next_change_at = NULL
-      WHERE id = $1`,
-    [group.id, runId, primary.pending_id, ctx.box.seal(password, group.id, GROUP_SECRET_FIELD)],
-  );
+  await openGroupChange(q, group.id, {
+    runId,
+    pendingId: primary.pending_id,
+    sealedSecret: ctx.box.seal(password, group.id, GROUP_SECRET_FIELD),
+  });
   return (await loadRun(q, runId))!;
 }
 
@@ -216,11 +227,7 @@ export async function settleGroupChanges(
     await dispatch(ctx, q, work, now);
     const next =
       interval > 0 ? new Date(now.getTime() + (success ? interval : Math.min(interval, DAY_MS))) : null;
-    await q.query(
-      `UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL,
-              next_change_at = coalesce(next_change_at, $2) WHERE id = $1`,
-      [group.id, next?.toISOString() ?? null],
-    );
+    await closeGroupChange(q, group.id, next);
     ctx.log.info(
       { groupId: group.id, runId, primary: s.row.id, outcome: s.count, members: work.length },
       success
@@ -228,15 +235,6 @@ export async function settleGroupChanges(
         : 'sync group: primary failed, members left alone',
     );
   }
-}
-
-/** The sync groups whose open change `credentialId` is the primary of. */
-export async function groupChangesLedBy(q: Queryable, credentialId: string): Promise<string[]> {
-  const { rows } = await q.query<{ id: string }>(
-    'SELECT id FROM sync_groups WHERE primary_credential_id = $1 AND change_pending_id IS NOT NULL',
-    [credentialId],
-  );
-  return rows.map((r) => r.id);
 }
 
 /**
@@ -269,16 +267,10 @@ async function abandonGroupChange(ctx: Ctx, q: Queryable, group: GroupRow, now: 
     );
     await saveCredentials(q, rows);
     // Members no longer in the group (the primary, deleted) leave nothing to wait for.
-    await q.query(
-      `UPDATE sync_runs SET unsynced = GREATEST(unsynced, impacted - success - failed - partial) WHERE id = $1 AND finished_at IS NULL`,
-      [runId],
-    );
+    await countRestUnsynced(q, runId);
     await finishRuns(q, [runId], now);
   }
-  await q.query(
-    'UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL WHERE id = $1',
-    [group.id],
-  );
+  await forgetGroupChange(q, group.id);
   ctx.log.warn(
     { groupId: group.id, runId },
     'sync group: abandoned a change whose primary settled elsewhere',

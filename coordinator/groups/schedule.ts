@@ -3,9 +3,9 @@ import type { Ctx } from '../context.js';
 import { deferToWindow } from '../policies/window.js';
 import { recordAudit } from '../store/audit.js';
 import { loadCredential } from '../credentials/store.js';
-import type { Queryable } from '../store/db.js';
+import { inSavepoint, type Queryable } from '../store/db.js';
 import { groupPolicy, startGroupChange } from './change.js';
-import type { GroupRow } from './store.js';
+import { lockDueGroups, setGroupNextChange, type GroupRow } from './store.js';
 
 /** A group due while it cannot start (a member's change in flight, primary not changeable) looks again this much later. */
 export const GROUP_RETRY_MS = 5 * 60_000;
@@ -22,11 +22,7 @@ const GROUP_RETRY_INVALID_MS = 86_400_000;
 export async function takeDueGroups(ctx: Ctx, limit: number): Promise<number> {
   return ctx.db.tx(async (q) => {
     const now = new Date();
-    const { rows } = await q.query<GroupRow>(
-      `SELECT * FROM sync_groups WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2
-       FOR UPDATE SKIP LOCKED`,
-      [now.toISOString(), limit],
-    );
+    const rows = await lockDueGroups(q, now, limit);
     for (const group of rows) await startDueGroup(ctx, q, group, now);
     return rows.length;
   });
@@ -39,37 +35,34 @@ async function startDueGroup(ctx: Ctx, q: Queryable, group: GroupRow, now: Date)
   const policy = await groupPolicy(q, group, primary);
   const later = deferToWindow(policy?.maintenance_window, now);
   if (later !== null) {
-    await setNext(q, group.id, later);
+    await setGroupNextChange(q, group.id, later);
     return;
   }
   // Each group in a savepoint: a refusal (SyncError) or a failed statement undoes that group only.
-  await q.query('SAVEPOINT group_change');
+  let run;
   try {
-    const run = await startGroupChange(ctx, q, group.id, { createdBy: 'scheduler' });
-    await q.query('RELEASE SAVEPOINT group_change');
-    await recordAudit(q, [
-      {
-        actorType: 'system',
-        actorId: 'scheduler',
-        action: 'sync_group.change',
-        objectType: 'sync_group',
-        objectId: group.id,
-        details: { runId: run.id, scheduled: true },
-      },
-    ]);
-    ctx.log.info({ groupId: group.id, runId: run.id }, 'sync group: scheduled change started');
+    run = await inSavepoint(q, 'group_change', () =>
+      startGroupChange(ctx, q, group.id, { createdBy: 'scheduler' }),
+    );
   } catch (err) {
-    await q.query('ROLLBACK TO SAVEPOINT group_change');
     if (!isSyncError(err)) throw err;
     const retryMs = err.code === 'VALIDATION_FAILED' ? GROUP_RETRY_INVALID_MS : GROUP_RETRY_MS;
-    await setNext(q, group.id, new Date(now.getTime() + retryMs));
+    await setGroupNextChange(q, group.id, new Date(now.getTime() + retryMs));
     ctx.log.warn(
       { groupId: group.id, code: err.code, detail: err.message, retryInMs: retryMs },
       'sync group: scheduled change cannot start now; tried again later',
     );
+    return;
   }
-}
-
-async function setNext(q: Queryable, groupId: string, at: Date): Promise<void> {
-  await q.query('UPDATE sync_groups SET next_change_at = $2 WHERE id = $1', [groupId, at.toISOString()]);
+  await recordAudit(q, [
+    {
+      actorType: 'system',
+      actorId: 'scheduler',
+      action: 'sync_group.change',
+      objectType: 'sync_group',
+      objectId: group.id,
+      details: { runId: run.id, scheduled: true },
+    },
+  ]);
+  ctx.log.info({ groupId: group.id, runId: run.id }, 'sync group: scheduled change started');
 }

@@ -2,6 +2,7 @@ import { labelOf, RUN_ITEM_REASON_LABELS, RUN_RESULT_LABELS } from '../../shared
 import type { SyncRunRow } from '../runs/store.js';
 import type { RunCount } from '../credentials/transitions.js';
 import { timeKeyParam, timeKeySql } from '../http/cursor.js';
+import { selectCredentials, type CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 
 export interface GroupRow {
@@ -28,6 +29,40 @@ export async function loadGroup(q: Queryable, id: string, forUpdate = false): Pr
     [id],
   );
   return rows[0] ?? null;
+}
+
+/** Groups whose change is due by `now`, oldest first, locked (SKIP LOCKED: another replica takes the others). */
+export async function lockDueGroups(q: Queryable, now: Date, limit: number): Promise<GroupRow[]> {
+  const { rows } = await q.query<GroupRow>(
+    `SELECT * FROM sync_groups WHERE next_change_at <= $1 ORDER BY next_change_at LIMIT $2
+     FOR UPDATE SKIP LOCKED`,
+    [now.toISOString(), limit],
+  );
+  return rows;
+}
+
+/** A new group; false when another group has the name (nothing inserted). */
+export async function insertGroup(
+  q: Queryable,
+  g: Pick<GroupRow, 'id' | 'name' | 'policy_id' | 'primary_credential_id' | 'next_change_at'>,
+): Promise<boolean> {
+  const inserted = await q.query(
+    `INSERT INTO sync_groups (id, name, policy_id, primary_credential_id, next_change_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
+    [g.id, g.name, g.policy_id, g.primary_credential_id, g.next_change_at?.toISOString() ?? null],
+  );
+  return inserted.rowCount > 0;
+}
+
+/** Every group by name (1000 at most). */
+export async function listGroups(q: Queryable): Promise<GroupRow[]> {
+  const { rows } = await q.query<GroupRow>('SELECT * FROM sync_groups ORDER BY name LIMIT 1000');
+  return rows;
+}
+
+/** The members of these groups (a plain read), by id. */
+export async function membersOf(q: Queryable, groupIds: string[]): Promise<CredentialRow[]> {
+  return selectCredentials(q, 'WHERE c.group_id = ANY($1::uuid[]) ORDER BY c.id', [groupIds]);
 }
 
 export async function memberIds(q: Queryable, groupId: string): Promise<string[]> {
@@ -118,6 +153,39 @@ export async function setGroupNextChange(q: Queryable, groupId: string, at: Date
   ]);
 }
 
+/**
+ * A group's change is out: its run, the primary's pending id and the group password (sealed) are
+ * kept until the primary's change settles; no rotation is scheduled meanwhile.
+ */
+export async function openGroupChange(
+  q: Queryable,
+  groupId: string,
+  change: { runId: string; pendingId: string | null; sealedSecret: string },
+): Promise<void> {
+  await q.query(
+    `UPDATE sync_groups SET change_run_id = $2, change_pending_id = $3, change_secret = $4, next_change_at = NULL
+      WHERE id = $1`,
+    [groupId, change.runId, change.pendingId, change.sealedSecret],
+  );
+}
+
+/** A group's change is over: forgotten; the next rotation is `next` unless one is set already (null: none). */
+export async function closeGroupChange(q: Queryable, groupId: string, next: Date | null): Promise<void> {
+  await q.query(
+    `UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL,
+            next_change_at = coalesce(next_change_at, $2) WHERE id = $1`,
+    [groupId, next?.toISOString() ?? null],
+  );
+}
+
+/** A group's change is forgotten (abandoned), its schedule left as it is. */
+export async function forgetGroupChange(q: Queryable, groupId: string): Promise<void> {
+  await q.query(
+    'UPDATE sync_groups SET change_run_id = NULL, change_pending_id = NULL, change_secret = NULL WHERE id = $1',
+    [groupId],
+  );
+}
+
 /** Sets a group's name, policy and primary (a name another group has: 'taken', nothing changed). */
 export async function updateGroupRow(
   q: Queryable,
@@ -183,4 +251,21 @@ export async function groupRuns(
     [groupId, ...(after ?? ['infinity', 'ffffffff-ffff-ffff-ffff-ffffffffffff']), limit],
   );
   return rows;
+}
+
+/** Groups' sealed change passwords, by id after `after`, locked (the master key rotation re-wraps them). */
+export async function groupSecretsPage(
+  q: Queryable,
+  after: string,
+  limit: number,
+): Promise<{ id: string; change_secret: string | null }[]> {
+  const { rows } = await q.query<{ id: string; change_secret: string | null }>(
+    'SELECT id, change_secret FROM sync_groups WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
+    [after, limit],
+  );
+  return rows;
+}
+
+export async function setGroupSecret(q: Queryable, id: string, secret: string): Promise<void> {
+  await q.query('UPDATE sync_groups SET change_secret = $2 WHERE id = $1', [id, secret]);
 }

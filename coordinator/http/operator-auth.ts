@@ -1,6 +1,7 @@
 import { hashToken, safeEqualHex } from '../../shared/crypto.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
+import { activeToken } from '../store/tokens.js';
 import { bearerToken, OPERATOR_TOKEN } from './bearer.js';
 import type { Role } from './routes.js';
 
@@ -26,11 +27,7 @@ export async function authenticateOperator(ctx: Ctx, authorization: string | und
   if (safeEqualHex(hash, adminHash(ctx))) return { id: 'bootstrap-admin', role: 'admin' };
   const match = OPERATOR_TOKEN.exec(token);
   if (match) {
-    const { rows } = await ctx.db.query<{ id: string; role: Role; token_hash: string }>(
-      'SELECT id, role, token_hash FROM api_tokens WHERE id = $1 AND revoked_at IS NULL',
-      [match[1]],
-    );
-    const row = rows[0];
+    const row = await activeToken(ctx.db, match[1]!);
     if (row && safeEqualHex(row.token_hash, hash)) return { id: row.id, role: row.role };
   }
   throw new SyncError('UNAUTHENTICATED', 'token invalid or revoked');

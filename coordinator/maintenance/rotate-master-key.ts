@@ -1,7 +1,13 @@
 import type { SecretBox } from '../../shared/crypto.js';
 import { CHANNEL_SECRET_FIELD } from '../alerts/deliver.js';
 import { channelSecretsPage, insertEvent, setChannelSecret } from '../alerts/store.js';
-import { GROUP_SECRET_FIELD } from '../groups/store.js';
+import { GROUP_SECRET_FIELD, groupSecretsPage, setGroupSecret } from '../groups/store.js';
+import {
+  credentialSecretsPage,
+  historySecretsPage,
+  setCredentialSecrets,
+  setHistorySecret,
+} from '../credentials/sealed-secrets.js';
 import { historyField } from '../credentials/sealing.js';
 import type { Db } from '../store/db.js';
 
@@ -28,49 +34,36 @@ export async function rotateMasterKey(
   onProgress: (p: RotationProgress) => void = () => undefined,
 ): Promise<{ credentials: number; history: number; groups: number; channels: number }> {
   const credentials = await rewrapTable(db, 'credentials', onProgress, async (q, after) => {
-    const { rows } = await q.query<{ id: string; secret: string; pending_secret: string | null }>(
-      'SELECT id, secret, pending_secret FROM credentials WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
-      [after, PAGE],
-    );
+    const rows = await credentialSecretsPage(q, after, PAGE);
     let rewrapped = 0;
     for (const r of rows) {
       const secret = box.rewrap(r.secret, r.id, 'secret');
       const pending = r.pending_secret === null ? null : box.rewrap(r.pending_secret, r.id, 'pending_secret');
       if (secret === r.secret && pending === r.pending_secret) continue;
-      await q.query('UPDATE credentials SET secret = $2, pending_secret = $3 WHERE id = $1', [
-        r.id,
-        secret,
-        pending,
-      ]);
+      await setCredentialSecrets(q, r.id, secret, pending);
       rewrapped += 1;
     }
     return { ids: rows.map((r) => r.id), rewrapped };
   });
   const history = await rewrapTable(db, 'secret_history', onProgress, async (q, after) => {
-    const { rows } = await q.query<{ id: string; credential_id: string; secret: string }>(
-      'SELECT id, credential_id, secret FROM secret_history WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
-      [after, PAGE],
-    );
+    const rows = await historySecretsPage(q, after, PAGE);
     let rewrapped = 0;
     for (const r of rows) {
       const secret = box.rewrap(r.secret, r.credential_id, historyField(r.id));
       if (secret === r.secret) continue;
-      await q.query('UPDATE secret_history SET secret = $2 WHERE id = $1', [r.id, secret]);
+      await setHistorySecret(q, r.id, secret);
       rewrapped += 1;
     }
     return { ids: rows.map((r) => r.id), rewrapped };
   });
   const groups = await rewrapTable(db, 'sync_groups', onProgress, async (q, after) => {
-    const { rows } = await q.query<{ id: string; change_secret: string | null }>(
-      'SELECT id, change_secret FROM sync_groups WHERE id > $1 ORDER BY id LIMIT $2 FOR UPDATE',
-      [after, PAGE],
-    );
+    const rows = await groupSecretsPage(q, after, PAGE);
     let rewrapped = 0;
     for (const r of rows) {
       if (r.change_secret === null) continue;
       const secret = box.rewrap(r.change_secret, r.id, GROUP_SECRET_FIELD);
       if (secret === r.change_secret) continue;
-      await q.query('UPDATE sync_groups SET change_secret = $2 WHERE id = $1', [r.id, secret]);
+      await setGroupSecret(q, r.id, secret);
       rewrapped += 1;
     }
     return { ids: rows.map((r) => r.id), rewrapped };

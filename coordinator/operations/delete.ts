@@ -1,8 +1,9 @@
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { abandonGroupChanges, groupChangesLedBy } from '../groups/change.js';
+import { abandonGroupChanges } from '../groups/change.js';
 import { leaveRuns } from '../runs/count.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
+import { groupChangesLedByAny } from '../store/removals.js';
 import { deleteCredentialRow } from '../credentials/store.js';
 import { lockCredential } from './load.js';
 
@@ -23,7 +24,7 @@ export async function deleteCredential(ctx: Ctx, id: string, force: boolean, by:
     // Its run gets no result from it any more: counted unsynced now, so the run can finish; and
     // so can a sync group change it was the primary of (ended once it is gone).
     const now = new Date();
-    const led = await groupChangesLedBy(q, row.id);
+    const led = await groupChangesLedByAny(q, [row.id]);
     await leaveRuns(q, [row], 'deleted', now);
     await deleteCredentialRow(q, row.id);
     await abandonGroupChanges(ctx, q, led, now);

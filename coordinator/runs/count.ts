@@ -1,4 +1,3 @@
-import { groupBy } from '../../shared/collections.js';
 import type { CredentialRow } from '../credentials/store.js';
 import type { Queryable } from '../store/db.js';
 import type { RunCount } from '../credentials/transitions.js';
@@ -17,9 +16,23 @@ export interface RunResult {
  * success (all succeeded), failure (none did, even partly) or partial (OUTCOME_SQL).
  */
 export async function countInRuns(q: Queryable, items: RunResult[], now: Date): Promise<void> {
+  await addToRuns(q, await recordRunItems(q, items, now), now);
+}
+
+/** What a batch of results adds to each run's counters, by run id (recordRunItems → addToRuns). */
+export type RunTally = Map<string, Record<RunCount, number>>;
+
+/**
+ * The first half of countInRuns: records the items, takes the credentials out of their runs and
+ * returns the counts to add. The caller adds them with addToRuns in the same transaction, as late
+ * as it can: a run's row is the one every report batch of the run updates, and its lock is held to
+ * the commit (docs/benchmarks.md), so the shorter the rest of the transaction after it, the less
+ * the batches of other agents wait for one another.
+ */
+export async function recordRunItems(q: Queryable, items: RunResult[], now: Date): Promise<RunTally> {
+  const tally: RunTally = new Map();
   const inRuns = items.filter((i) => i.row.run_id !== null);
-  if (inRuns.length === 0) return;
-  const byRun = groupBy(inRuns, (i) => i.row.run_id!);
+  if (inRuns.length === 0) return tally;
   await q.query(
     `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
      SELECT u.run_id, u.credential_id, u.result, u.reason, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[])
@@ -32,21 +45,66 @@ export async function countInRuns(q: Queryable, items: RunResult[], now: Date): 
       now.toISOString(),
     ],
   );
-  for (const i of inRuns) i.row.run_id = null;
-  const ids: string[] = [];
-  const counts: Record<RunCount, number[]> = { success: [], partial: [], failed: [], unsynced: [] };
-  for (const [runId, list] of byRun) {
-    ids.push(runId);
-    for (const key of RUN_COUNTS) counts[key].push(list.filter((i) => i.count === key).length);
+  for (const i of inRuns) {
+    let counts = tally.get(i.row.run_id!);
+    if (!counts) tally.set(i.row.run_id!, (counts = { success: 0, partial: 0, failed: 0, unsynced: 0 }));
+    counts[i.count] += 1;
+    i.row.run_id = null;
+  }
+  return tally;
+}
+
+/** The run's outcome over the counts after the update (`r` its row, `u` what is added). */
+const NEW_OUTCOME_SQL = `CASE WHEN r.failed + u.f + r.unsynced + u.n + r.partial + u.p = 0 THEN 'success'
+                              WHEN r.success + u.s + r.partial + u.p = 0 THEN 'failure' ELSE 'partial' END`;
+const NOW_COMPLETE_SQL = `r.finished_at IS NULL
+  AND r.success + u.s + r.partial + u.p + r.failed + u.f + r.unsynced + u.n >= r.impacted`;
+
+/**
+ * The second half of countInRuns: adds a tally to its runs' counters and finishes the runs it
+ * completes (finishRuns' rule, over the counts after the update), one statement for all of them.
+ * `atCommit`: the counts are inserted into sync_run_tallies and added to the runs by its deferred
+ * trigger when the transaction commits (migration 13), so the run's row, which every report batch
+ * of the run updates, is locked for the commit alone, not for the rest of the transaction and its
+ * round trips. Until then this transaction does not see them in the runs' counters: only for a
+ * caller that reads no run counters after it (gateway/apply-results.ts).
+ */
+export async function addToRuns(
+  q: Queryable,
+  tally: RunTally,
+  now: Date,
+  how: { atCommit: boolean } = { atCommit: false },
+): Promise<void> {
+  if (tally.size === 0) return;
+  // In id order: two batches that count in the same runs lock them in the same order.
+  const ids = [...tally.keys()].sort();
+  const column = (key: RunCount) => ids.map((id) => tally.get(id)![key]);
+  const params = [
+    ids,
+    column('success'),
+    column('partial'),
+    column('failed'),
+    column('unsynced'),
+    now.toISOString(),
+  ];
+  if (how.atCommit) {
+    await q.query(
+      `INSERT INTO sync_run_tallies (run_id, success, partial, failed, unsynced, at)
+       SELECT u.id, u.s, u.p, u.f, u.n, $6 FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[])
+         WITH ORDINALITY AS u(id, s, p, f, n, i) ORDER BY u.i`,
+      params,
+    );
+    return;
   }
   await q.query(
     `UPDATE sync_runs r SET success = r.success + u.s, partial = r.partial + u.p, failed = r.failed + u.f,
-            unsynced = r.unsynced + u.n
+            unsynced = r.unsynced + u.n,
+            finished_at = CASE WHEN ${NOW_COMPLETE_SQL} THEN $6::timestamptz ELSE r.finished_at END,
+            outcome = CASE WHEN ${NOW_COMPLETE_SQL} THEN ${NEW_OUTCOME_SQL} ELSE r.outcome END
        FROM unnest($1::uuid[], $2::int[], $3::int[], $4::int[], $5::int[]) AS u(id, s, p, f, n)
       WHERE r.id = u.id`,
-    [ids, counts.success, counts.partial, counts.failed, counts.unsynced],
+    params,
   );
-  await finishRuns(q, ids, now);
 }
 
 /**
@@ -83,7 +141,16 @@ export async function finishRuns(q: Queryable, runIds: string[], now: Date): Pro
   );
 }
 
-const RUN_COUNTS: RunCount[] = ['success', 'partial', 'failed', 'unsynced'];
+/**
+ * A run whose remaining items will never report (they left it: a group change's deleted primary)
+ * counts them unsynced, so it can finish.
+ */
+export async function countRestUnsynced(q: Queryable, runId: string): Promise<void> {
+  await q.query(
+    `UPDATE sync_runs SET unsynced = GREATEST(unsynced, impacted - success - failed - partial) WHERE id = $1 AND finished_at IS NULL`,
+    [runId],
+  );
+}
 
 /**
  * The reason an item is recorded with when the caller gave none: a failure's reason; for a partial

@@ -66,6 +66,27 @@ export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
   return (await loadRun(q, run.id))!;
 }
 
+/**
+ * Starts a sync group's change run (`group`, over the group's scope): every member is impacted; the
+ * caller puts them in it (groups/change.ts).
+ */
+export async function startGroupRun(
+  q: Queryable,
+  run: { id: string; groupId: string; createdBy: string; startedAt: Date; impacted: number },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at, impacted)
+     VALUES ($1, 'change', 'group', $2, $3, $4, $5)`,
+    [
+      run.id,
+      JSON.stringify({ groupId: run.groupId }),
+      run.createdBy,
+      run.startedAt.toISOString(),
+      run.impacted,
+    ],
+  );
+}
+
 const SCOPE_TABLES = { siteId: 'sites', targetId: 'targets', groupId: 'sync_groups' } as const;
 
 /**

@@ -1,6 +1,7 @@
 import { groupBy } from '../../shared/collections.js';
-import { jobIdFor, type JobKind } from '../../shared/contracts/jobs.js';
+import { jobIdFor } from '../../shared/contracts/jobs.js';
 import type { Ctx } from '../context.js';
+import { clearJobMissing, inFlightPage } from '../credentials/in-flight.js';
 import { loadCredentials, saveCredentials } from '../credentials/store.js';
 import { markMissing } from '../credentials/transitions.js';
 import { dispatch } from '../queues/dispatch.js';
@@ -23,16 +24,7 @@ export async function reconcileQueues(ctx: Ctx): Promise<number> {
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
     const cutoff = new Date(Date.now() - ctx.config.RECONCILE_GRACE_MS).toISOString();
-    const { rows } = await ctx.db.query<{
-      id: string;
-      site_id: string;
-      job_kind: JobKind;
-      job_missing_since: Date | null;
-    }>(
-      `SELECT id, site_id, job_kind, job_missing_since FROM credentials
-        WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`,
-      [cutoff, after, PAGE],
-    );
+    const rows = await inFlightPage(ctx.db, cutoff, after, PAGE);
     if (rows.length === 0) break;
     after = rows[rows.length - 1]!.id;
     for (const [siteId, list] of groupBy(rows, (r) => r.site_id)) {
@@ -42,12 +34,7 @@ export async function reconcileQueues(ctx: Ctx): Promise<number> {
       );
       const found = (r: (typeof list)[number]) => present.has(jobIdFor(r.job_kind, r.id));
       const back = list.filter((r) => found(r) && r.job_missing_since !== null).map((r) => r.id);
-      if (back.length > 0) {
-        await ctx.db.query(
-          `UPDATE credentials SET job_missing_since = NULL WHERE id = ANY($1::uuid[]) AND job_missing_since IS NOT NULL`,
-          [back],
-        );
-      }
+      if (back.length > 0) await clearJobMissing(ctx.db, back);
       const missing = list.filter((r) => !found(r)).map((r) => r.id);
       if (missing.length === 0) continue;
       readded += await ctx.db.tx(async (q) => {

@@ -29,6 +29,23 @@ export async function whenCommitted(q: Queryable, fn: () => Promise<void>): Prom
   else await fn();
 }
 
+/**
+ * Runs `fn` in a savepoint of the transaction `q`: when it throws, what it did is undone (the rest
+ * of the transaction stays) and the error goes on to the caller.
+ */
+export async function inSavepoint<T>(q: Queryable, name: string, fn: () => Promise<T>): Promise<T> {
+  await q.query(`SAVEPOINT ${name}`);
+  let value: T;
+  try {
+    value = await fn();
+  } catch (err) {
+    await q.query(`ROLLBACK TO SAVEPOINT ${name}`);
+    throw err;
+  }
+  await q.query(`RELEASE SAVEPOINT ${name}`);
+  return value;
+}
+
 async function runHooks(hooks: (() => Promise<void>)[]): Promise<void> {
   for (const hook of hooks) await hook();
 }

@@ -555,6 +555,58 @@ CREATE TABLE credential_dependencies (
     sql: `ALTER TABLE sync_groups ADD COLUMN enabled boolean NOT NULL DEFAULT true;`,
   },
   {
+    version: 13,
+    name: "a report batch adds to its runs' counters at commit",
+    // Every report batch of a run adds to the same sync_runs row, whose lock is held to the commit:
+    // added in the middle of the batch's transaction, the other agents' batches waited for the rest
+    // of it, round trips to the coordinator included (docs/benchmarks.md). A batch inserts its counts
+    // here instead (coordinator/runs/count.ts addToRuns); the deferred trigger adds them to the run,
+    // finishes it when complete (as finishRuns), and deletes the row, inside the committing
+    // transaction, after its last statement: the run's row is locked for the commit alone.
+    sql: `
+CREATE TABLE sync_run_tallies (
+  id bigserial PRIMARY KEY,
+  run_id uuid NOT NULL,
+  success int NOT NULL,
+  partial int NOT NULL,
+  failed int NOT NULL,
+  unsynced int NOT NULL,
+  at timestamptz NOT NULL
+);
+CREATE FUNCTION sync_run_tallies_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Every expression reads r: the row as locked (another batch's count included once it committed).
+  UPDATE sync_runs r
+     SET success = r.success + NEW.success, partial = r.partial + NEW.partial,
+         failed = r.failed + NEW.failed, unsynced = r.unsynced + NEW.unsynced,
+         finished_at = CASE WHEN r.finished_at IS NULL
+                             AND r.success + NEW.success + r.partial + NEW.partial + r.failed + NEW.failed
+                                 + r.unsynced + NEW.unsynced >= r.impacted
+                            THEN NEW.at ELSE r.finished_at END,
+         outcome = CASE WHEN r.finished_at IS NOT NULL
+                          OR r.success + NEW.success + r.partial + NEW.partial + r.failed + NEW.failed
+                             + r.unsynced + NEW.unsynced < r.impacted THEN r.outcome
+                        WHEN r.failed + NEW.failed + r.unsynced + NEW.unsynced + r.partial + NEW.partial = 0
+                          THEN 'success'
+                        WHEN r.success + NEW.success + r.partial + NEW.partial = 0 THEN 'failure'
+                        ELSE 'partial' END
+   WHERE r.id = NEW.run_id;
+  DELETE FROM sync_run_tallies WHERE id = NEW.id;
+  RETURN NULL;
+END;
+$$;
+CREATE CONSTRAINT TRIGGER sync_run_tallies_apply AFTER INSERT ON sync_run_tallies
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sync_run_tallies_apply();
+`,
+  },
+  {
+    version: 15,
+    name: 'events are pruned by age',
+    // The alerting deletes events older than ALERT_EVENT_RETENTION_MS once dispatched (and digested
+    // when held back): coordinator/alerts/store.ts pruneEvents.
+    sql: `CREATE INDEX events_at ON events (at);`,
+  },
+  {
     version: 16,
     name: 'credentials by site in id order',
     // A site's credentials in keyset pages by id (the credential list filtered by site, its export,

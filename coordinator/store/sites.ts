@@ -77,3 +77,27 @@ export async function updateSite(
   );
   return rows[0] ?? null;
 }
+
+/** Every site's id. */
+export async function siteIds(q: Queryable): Promise<string[]> {
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM sites');
+  return rows.map((r) => r.id);
+}
+
+/** A new site; null when another site has the name (nothing inserted). */
+export async function insertSite(
+  q: Queryable,
+  s: { id: string; name: string; requireApproval: boolean },
+): Promise<SiteRow | null> {
+  const { rows } = await q.query<SiteRow>(
+    `INSERT INTO sites (id, name, require_approval) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING *`,
+    [s.id, s.name, s.requireApproval],
+  );
+  return rows[0] ?? null;
+}
+
+/** Every site, by name. */
+export async function listSites(q: Queryable): Promise<SiteRow[]> {
+  const { rows } = await q.query<SiteRow>('SELECT * FROM sites ORDER BY name');
+  return rows;
+}

@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { containsPattern, Where } from './where.js';
 
 export interface TargetRow {
   id: string;
@@ -34,4 +35,68 @@ export async function replaceConnection(
     JSON.stringify(expected),
   ]);
   return r.rowCount > 0;
+}
+
+/** A new target; false when the site has a target of that name (nothing inserted). */
+export async function insertTarget(
+  q: Queryable,
+  t: { id: string; siteId: string; name: string; kind: string; connection: Record<string, unknown> },
+): Promise<boolean> {
+  const r = await q.query(
+    `INSERT INTO targets (id, site_id, name, kind, connection) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (site_id, name) DO NOTHING`,
+    [t.id, t.siteId, t.name, t.kind, JSON.stringify(t.connection)],
+  );
+  return r.rowCount > 0;
+}
+
+/** Does another target of the site have this name? */
+export async function targetNameTaken(
+  q: Queryable,
+  siteId: string,
+  name: string,
+  id: string,
+): Promise<boolean> {
+  const clash = await q.query('SELECT 1 FROM targets WHERE site_id = $1 AND name = $2 AND id <> $3', [
+    siteId,
+    name,
+    id,
+  ]);
+  return clash.rows.length > 0;
+}
+
+/** Sets a target's name and connection; the target as it is now. */
+export async function updateTarget(
+  q: Queryable,
+  id: string,
+  name: string,
+  connection: Record<string, unknown>,
+): Promise<TargetRow> {
+  const { rows } = await q.query<TargetRow>(
+    'UPDATE targets SET name = $2, connection = $3 WHERE id = $1 RETURNING *',
+    [id, name, JSON.stringify(connection)],
+  );
+  return rows[0]!;
+}
+
+/** Targets by name (and id), of one site or all, whose name contains a text, after a (name, id) key. */
+export async function listTargets(
+  q: Queryable,
+  f: {
+    siteId?: string | undefined;
+    text?: string | undefined;
+    after: [string, string] | null;
+    limit: number;
+  },
+): Promise<TargetRow[]> {
+  const where = new Where();
+  if (f.siteId) where.add('site_id = $1', f.siteId);
+  if (f.text) where.add('name ILIKE $1', containsPattern(f.text));
+  if (f.after) where.add('(name, id) > ($1, $2::uuid)', f.after[0], f.after[1]);
+  const limit = where.param(f.limit);
+  const { rows } = await q.query<TargetRow>(
+    `SELECT * FROM targets ${where} ORDER BY name, id LIMIT ${limit}`,
+    where.params,
+  );
+  return rows;
 }

@@ -34,3 +34,15 @@ export async function revokeToken(q: Queryable, id: string): Promise<TokenRow | 
   );
   return rows[0] ?? null;
 }
+
+/** A token not revoked, with its role and hash (an operator presenting `pwo_<id>.…`), or null. */
+export async function activeToken(
+  q: Queryable,
+  id: string,
+): Promise<(Pick<TokenRow, 'id' | 'role'> & { token_hash: string }) | null> {
+  const { rows } = await q.query<Pick<TokenRow, 'id' | 'role'> & { token_hash: string }>(
+    'SELECT id, role, token_hash FROM api_tokens WHERE id = $1 AND revoked_at IS NULL',
+    [id],
+  );
+  return rows[0] ?? null;
+}

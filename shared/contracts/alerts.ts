@@ -82,13 +82,18 @@ export const AlertBody = z.object({
 });
 export type AlertBody = z.infer<typeof AlertBody>;
 
+/** Webhook body formats: the alert as is (signed), or a message Slack's or Teams' incoming webhooks take. */
+export const WEBHOOK_FORMATS = ['json', 'slack', 'teams'] as const;
+/** SMTP connection security: STARTTLS required (default), TLS from the start (465), none. */
+export const SMTP_SECURITIES = ['starttls', 'tls', 'none'] as const;
+
 const http = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' }).max(2048);
 const email = z.email({ error: 'an e-mail address' }).max(320);
 
 export const WebhookConfig = z.strictObject({
   url: http,
   format: z
-    .enum(['json', 'slack', 'teams'])
+    .enum(WEBHOOK_FORMATS)
     .default('json')
     .describe('json: the alert as is (signed); slack / teams: a message those incoming webhooks accept'),
 });
@@ -98,7 +103,7 @@ export const EmailConfig = z.strictObject({
   host: z.string().trim().min(1).max(253),
   port: z.number({ error: 'a port number' }).int().min(1, 'a port 1-65535').max(65535, 'a port 1-65535'),
   security: z
-    .enum(['starttls', 'tls', 'none'])
+    .enum(SMTP_SECURITIES)
     .default('starttls')
     .describe('starttls: plain connection upgraded (required); tls: TLS from the start (465); none'),
   username: z.string().min(1).max(256).optional(),

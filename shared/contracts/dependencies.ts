@@ -4,12 +4,18 @@
  * claim, report), the agent (running them) and the CLI.
  */
 import { z } from 'zod';
+import { checkStepNames, StepSchema, stepUses } from '../targets/web-workflow.js';
 
-export const DEPENDENCY_KINDS = ['file', 'command', 'service', 'credential'] as const;
+export const DEPENDENCY_KINDS = ['file', 'command', 'service', 'web', 'credential'] as const;
 export type DependencyKind = (typeof DEPENDENCY_KINDS)[number];
 
 /** The kinds an agent runs (a `credential` dependency is the coordinator's). */
-export const AGENT_DEPENDENCY_KINDS: ReadonlySet<DependencyKind> = new Set(['file', 'command', 'service']);
+export const AGENT_DEPENDENCY_KINDS: ReadonlySet<DependencyKind> = new Set([
+  'file',
+  'command',
+  'service',
+  'web',
+]);
 
 const name = z.string().trim().min(1).max(100);
 /** A credential of the same site whose account logs in to reach the dependency (its target says where). */
@@ -100,6 +106,28 @@ export const ServiceDependencySchema = z.strictObject({
   statement: z.string().trim().min(1).max(4000),
 });
 
+export const WebDependencySchema = z
+  .strictObject({
+    kind: z.literal('web'),
+    name,
+    /**
+     * A credential on a `web` target: its base URL, TLS and timeouts are the steps', and its login
+     * workflow signs in first ({{username}} and {{password}} are its account's, in every step).
+     */
+    loginCredentialId,
+    /**
+     * Run after that login in the same session (cookies and extracted variables carry over), as a
+     * web target's change workflow: {{newPassword}} is the password to push.
+     */
+    steps: z.array(StepSchema).min(1).max(30),
+  })
+  .superRefine((d, ctx) => {
+    checkStepNames(d.steps, ctx);
+    if (!d.steps.some((s) => stepUses(s, 'newPassword'))) {
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'no step sends {{newPassword}}' });
+    }
+  });
+
 export const CredentialDependencySchema = z.strictObject({
   kind: z.literal('credential'),
   name,
@@ -111,12 +139,14 @@ export const DependencyDefinitionSchema = z.discriminatedUnion('kind', [
   FileDependencySchema,
   CommandDependencySchema,
   ServiceDependencySchema,
+  WebDependencySchema,
   CredentialDependencySchema,
 ]);
 export type DependencyDefinition = z.infer<typeof DependencyDefinitionSchema>;
 export type FileDependency = z.infer<typeof FileDependencySchema>;
 export type CommandDependency = z.infer<typeof CommandDependencySchema>;
 export type ServiceDependency = z.infer<typeof ServiceDependencySchema>;
+export type WebDependency = z.infer<typeof WebDependencySchema>;
 
 export const MAX_DEPENDENCIES = 20;
 

@@ -202,20 +202,23 @@ export const WorkflowSchema = z
   .strictObject({
     steps: z.array(StepSchema).min(1).max(30),
   })
-  .superRefine((w, ctx) => {
-    const seen = new Set<string>();
-    w.steps.forEach((step, i) => {
-      if (seen.has(step.name)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `duplicate step name '${step.name}'`,
-          path: ['steps', i, 'name'],
-        });
-      }
-      seen.add(step.name);
-    });
-  });
+  .superRefine((w, ctx) => checkStepNames(w.steps, ctx));
 export type Workflow = z.output<typeof WorkflowSchema>;
+
+/** Step names are unique in a step list (a web dependency's too): issues at `steps.<i>.name`. */
+export function checkStepNames(steps: readonly { name: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  steps.forEach((step, i) => {
+    if (seen.has(step.name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `duplicate step name '${step.name}'`,
+        path: ['steps', i, 'name'],
+      });
+    }
+    seen.add(step.name);
+  });
+}
 
 /** Every string inside a JSON value, with its path. */
 export function jsonStrings(value: unknown, path: (string | number)[] = []): [(string | number)[], string][] {

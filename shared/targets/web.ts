@@ -6,6 +6,7 @@ import {
   stepUses,
   templatesOf,
   WorkflowSchema,
+  type Step,
   type Workflow,
 } from './web-workflow.js';
 
@@ -47,31 +48,43 @@ function checkWorkflow(
   inherited: ReadonlySet<string>,
   ctx: z.RefinementCtx,
 ): Set<string> {
+  const { problems, known } = workflowProblems(workflow.steps, label === 'change', inherited);
+  for (const p of problems) ctx.addIssue({ code: 'custom', message: p.message, path: [label, ...p.path] });
+  return known;
+}
+
+/**
+ * What is wrong with steps run after others that extracted `inherited` (a web target's verify and
+ * change workflows, a web dependency's steps: docs/adapters/dependencies.md): {{newPassword}} where
+ * it is not available, {{vars.x}} before a step extracts x. Paths are `steps.<i>.<template>`. Also
+ * returns every variable known after the steps.
+ */
+export function workflowProblems(
+  steps: readonly Step[],
+  newPasswordAllowed: boolean,
+  inherited: ReadonlySet<string>,
+): { problems: { path: (string | number)[]; message: string }[]; known: Set<string> } {
   const known = new Set(inherited);
-  workflow.steps.forEach((step, i) => {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  steps.forEach((step, i) => {
     for (const [path, template] of templatesOf(step)) {
       for (const { placeholder } of placeholdersOf(template)) {
         if (placeholder === undefined) continue; // reported by the step's own schema
-        const at = [label, 'steps', i, ...path];
-        if (placeholder.kind === 'builtin' && placeholder.name === 'newPassword' && label !== 'change') {
-          ctx.addIssue({
-            code: 'custom',
-            message: '{{newPassword}} is only available in the change workflow',
-            path: at,
-          });
+        const at = ['steps', i, ...path];
+        if (placeholder.kind === 'builtin' && placeholder.name === 'newPassword' && !newPasswordAllowed) {
+          problems.push({ path: at, message: '{{newPassword}} is only available in the change workflow' });
         }
         if (placeholder.kind === 'var' && !known.has(placeholder.name)) {
-          ctx.addIssue({
-            code: 'custom',
-            message: `{{vars.${placeholder.name}}} is not extracted by an earlier step`,
+          problems.push({
             path: at,
+            message: `{{vars.${placeholder.name}}} is not extracted by an earlier step`,
           });
         }
       }
     }
     for (const e of step.extract ?? []) known.add(e.name);
   });
-  return known;
+  return { problems, known };
 }
 
 /** `host:port` of the base URL: the key of the agent's per-host session limit. */

@@ -2,7 +2,9 @@
  * The dashboard's Alerts page and the Overview's issues (issue 13), in real headless Chromium against
  * a real coordinator and agent: as admin, a webhook channel created against a local receiver (its
  * signing secret shown once), a test alert sent and its delivery shown as sent, the channel disabled
- * and deleted; a viewer sees a short message instead; an agent stopped shows on the Overview under
+ * and deleted; an e-mail channel whose bad port the API refuses (the dialog names the field) and
+ * that is created once corrected; a channel's older deliveries loaded page by page; a viewer sees a
+ * short message instead; an agent stopped shows on the Overview under
  * Needs attention, linking to its site.
  */
 import { join } from 'node:path';
@@ -31,7 +33,9 @@ afterAll(async () => {
   await stack?.close();
 });
 
-const signIn = (token: string): Promise<Page> => openSignedIn(browser, stack.coordinator.url, token, errors);
+// A refusal the dialog shows (the bad SMTP port) is logged by the browser as a failed request.
+const signIn = (token: string): Promise<Page> =>
+  openSignedIn(browser, stack.coordinator.url, token, errors, /status of 400/);
 
 const dialog = (page: Page) => page.locator('dialog[open]');
 
@@ -78,6 +82,69 @@ describe('alerts page', () => {
     await page.getByText('No notification channels yet').waitFor();
     const left = await expectStatus<{ items: unknown[] }>(stack.admin.get('/notification-channels'), 200);
     expect(left.items).toEqual([]);
+    await page.close();
+    expect(errors).toEqual([]);
+  });
+
+  it('admin: an e-mail channel (a bad port named by the API, then corrected); older deliveries page by page', async () => {
+    const page = await signIn(ADMIN_TOKEN);
+    await page.goto(`${stack.coordinator.url}/#/alerts`);
+    await page.getByRole('heading', { name: 'Alerts', level: 1 }).waitFor();
+    await page.getByRole('button', { name: 'New e-mail channel' }).click();
+    const form = dialog(page);
+    await form.getByLabel('Name', { exact: true }).fill('ops-mail');
+    await form.getByLabel('SMTP host').fill('127.0.0.1');
+    await form.getByLabel('SMTP port').fill('70000');
+    await form.getByLabel('Security').selectOption('starttls');
+    await form.getByLabel('SMTP user name').fill('sync');
+    await form.getByLabel('SMTP password').fill('smtp-pw');
+    await form.getByLabel('From').fill('sync@example.com');
+    await form.getByLabel('To').fill('oncall@example.com, backup@example.com');
+    await form.getByRole('button', { name: 'Create channel' }).click();
+    const error = form.getByRole('alert');
+    await expect.poll(async () => (await error.textContent()) ?? '').toContain('body.email.port');
+    await form.getByLabel('SMTP port').fill('2525');
+    await form.getByRole('button', { name: 'Create channel' }).click();
+    await form.waitFor({ state: 'detached' });
+    const card = page.locator('section.channel', { has: page.getByRole('heading', { name: 'ops-mail' }) });
+    await card.getByText('oncall@example.com, backup@example.com via 127.0.0.1').waitFor();
+    const listed = await expectStatus<{
+      items: { id: string; name: string; email: Record<string, unknown> | null }[];
+    }>(stack.admin.get('/notification-channels'), 200);
+    const mail = listed.items.find((c) => c.name === 'ops-mail')!;
+    expect(mail.email).toMatchObject({
+      port: 2525,
+      security: 'starttls',
+      username: 'sync',
+      hasPassword: true,
+    });
+    expect(await page.getByText('smtp-pw').count()).toBe(0);
+
+    // 25 test alerts to a webhook: the newest 20 are shown, the older 5 on asking.
+    const hook = await expectStatus<{ id: string }>(
+      stack.admin.post('/notification-channels', {
+        kind: 'webhook',
+        name: 'busy-hook',
+        webhook: { url: receiver.url },
+      }),
+      201,
+    );
+    for (let i = 0; i < 25; i++)
+      await expectStatus(stack.admin.post(`/notification-channels/${hook.id}/test`), 200);
+    await page.reload();
+    const busy = page.locator('section.channel', { has: page.getByRole('heading', { name: 'busy-hook' }) });
+    await busy.locator('tbody tr').first().waitFor();
+    expect(await busy.locator('tbody tr').count()).toBe(20);
+    await busy.getByRole('button', { name: 'Load older deliveries to busy-hook' }).click();
+    await expect.poll(() => busy.locator('tbody tr').count()).toBe(25);
+    expect(await busy.getByRole('button', { name: 'Load older deliveries to busy-hook' }).count()).toBe(0);
+    // A refresh shows as many as before, from the newest: the older ones again on asking.
+    await page.getByRole('button', { name: 'Send a test alert to busy-hook' }).click();
+    await busy.getByRole('button', { name: 'Load older deliveries to busy-hook' }).waitFor();
+    expect(await busy.locator('tbody tr').count()).toBe(25);
+
+    for (const id of [mail.id, hook.id])
+      await expectStatus(stack.admin.delete(`/notification-channels/${id}`), 200);
     await page.close();
     expect(errors).toEqual([]);
   });

@@ -7,7 +7,12 @@
  * PostgreSQL dump, every Redis key and value of the run, every log line of the coordinator and the
  * agent, and the agent's state folder are scanned: no password appears, given or generated. So are
  * the alert events, every webhook body and every mail the changes and failures caused
- * (docs/alerts.md).
+ * (docs/alerts.md). Nor does a token or a secret: the admin's and a viewer's API tokens, the agent's
+ * enrollment token, the webhook channel's signing secret (it signs, it is never sent).
+ *
+ * Nothing waited for here races the run: the slow change that the coordinator's death interrupts
+ * takes seconds per step, and is watched for closely; every wait is bounded generously for a
+ * loaded machine (the whole suite runs beside this test in CI).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -53,6 +58,8 @@ const pki = createPki();
 const smtpCert = pki.issue('smtp', 'server');
 let receiver: Awaited<ReturnType<typeof startWebhookReceiver>>;
 let smtp: Awaited<ReturnType<typeof startSmtpServer>>;
+/** The webhook channel's signing secret, shown once when it was created. */
+let hookSecret: string;
 
 beforeAll(async () => {
   database = await createTestDatabase('e2e-plaintext');
@@ -76,10 +83,13 @@ beforeAll(async () => {
   );
   admin = api(`${coordinator.url}/api/v1`, ADMIN_TOKEN);
   // Every alert to a webhook and by mail (with an SMTP password, sealed like the others).
-  await expectStatus(
-    admin.post('/notification-channels', { kind: 'webhook', name: 'all', webhook: { url: receiver.url } }),
-    201,
-  );
+  hookSecret = (
+    await expectStatus<{ secret: string }>(
+      admin.post('/notification-channels', { kind: 'webhook', name: 'all', webhook: { url: receiver.url } }),
+      201,
+    )
+  ).secret;
+  expect(hookSecret).toMatch(/^whsec_/);
   await expectStatus(
     admin.post('/notification-channels', {
       kind: 'email',
@@ -192,10 +202,11 @@ async function dumpGetRoutes(client: ApiClient, root: ApiClient): Promise<string
 
 it('no password in API responses, PostgreSQL, Redis, logs at trace level, the agent state folder, alert events, webhooks or mails', async () => {
   const site = await createSite(admin);
+  const enrollmentToken = await createEnrollmentToken(admin, site.id);
   agent = await startAgent(
     {
       COORDINATOR_URL: coordinator.url,
-      ENROLLMENT_TOKEN: await createEnrollmentToken(admin, site.id),
+      ENROLLMENT_TOKEN: enrollmentToken,
       AGENT_STATE_DIR: stateDir,
       AGENT_SHUTDOWN_GRACE_MS: '1000',
       LOG_LEVEL: 'trace',
@@ -312,20 +323,25 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, the ag
     () =>
       receiver.received.some((r) => r.body.includes('credential.change_succeeded')) &&
       smtp.mails.some((m) => m.text.includes('credential.change_succeeded')),
-    { timeoutMs: 30_000, message: 'change alerts by webhook and mail' },
+    { timeoutMs: 60_000, message: 'change alerts by webhook and mail' },
   );
 
   // Results held in the outbox: a slow change is running when the coordinator goes away.
-  const slowTarget = await createTarget(admin, site.id, { latencyMs: 2_500, host: 'slow' });
+  // Each step of its change takes 4 s (three steps): the coordinator is gone long before it ends.
+  const slowTarget = await createTarget(admin, site.id, { latencyMs: 4_000, host: 'slow' });
   const slow = await createCredential(admin, slowTarget, { password: `Canary-Slow-${stamp}` });
   await until(slow.id, settled, 'the slow credential in sync');
   const slowPending = `Canary-Slow-Pending-${stamp}`;
   await expectStatus(admin.post(`/credentials/${slow.id}/change`, { password: slowPending }), 202);
-  await until(slow.id, (v) => v.job.state === 'active', 'the slow change to be claimed');
+  await waitForValue(async () => (await getCredential(admin, slow.id)).job.state === 'active', {
+    timeoutMs: 45_000,
+    intervalMs: 50,
+    message: 'the slow change to be claimed',
+  });
   const coordinatorLogs = coordinator.logs();
   coordinator.kill('SIGKILL');
   await coordinator.exited;
-  await agent.waitForLog(/kept in the outbox/, 30_000);
+  await agent.waitForLog(/kept in the outbox/, 60_000);
   // Flush the agent's outbox and logs: a graceful stop.
   await agent.stop();
   const outbox = filesUnder(stateDir).find((f) => f.endsWith('outbox.jsonl'));
@@ -345,6 +361,8 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, the ag
     ]),
   ];
   expect(secrets.length).toBeGreaterThanOrEqual(14);
+  // Tokens and secrets: never in a log, a response, the database, Redis, an event, a webhook or a mail.
+  const tokens = [ADMIN_TOKEN, viewer.token, enrollmentToken, hookSecret];
   const places: Record<string, string> = {
     'API responses': responses,
     'PostgreSQL dump': execFileSync('pg_dump', ['--data-only', database.url], {
@@ -372,8 +390,13 @@ it('no password in API responses, PostgreSQL, Redis, logs at trace level, the ag
   expect(places['webhook bodies']).toContain('credential.change_succeeded');
   expect(places['agent log']).toContain('"level":20'); // debug lines were written
   expect(places['coordinator log']).toContain('"level":20');
-  const leaks = Object.entries(places).flatMap(([place, text]) =>
-    secrets.filter((s) => text.includes(s)).map((s) => `${place} contains a password (${s.slice(0, 12)}…)`),
-  );
+  const leaks = Object.entries(places).flatMap(([place, text]) => [
+    ...secrets
+      .filter((s) => text.includes(s))
+      .map((s) => `${place} contains a password (${s.slice(0, 12)}…)`),
+    ...tokens
+      .filter((t) => text.includes(t))
+      .map((t) => `${place} contains a token or secret (${t.slice(0, 6)}…)`),
+  ]);
   expect(leaks).toEqual([]);
-}, 240_000);
+}, 360_000);

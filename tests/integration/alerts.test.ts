@@ -1,7 +1,7 @@
 /**
  * Alerts (docs/alerts.md) on an in-process coordinator, on both databases: channel validation,
  * a signed webhook retried until the receiver takes it, an e-mail over STARTTLS, one alert for a
- * site's mass failure, and the delivery history. The alerting round is run by the test
+ * site's mass failure, the delivery history in pages, and old events pruned. The alerting round is run by the test
  * (Alerting.once), as each replica runs it every ALERT_EVERY_MS.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -36,6 +36,7 @@ beforeAll(async () => {
     ALERT_GROUP_WINDOW_MS: '0',
     ALERT_RETRY_BASE_MS: '100',
     ALERT_SMTP_CA_FILE: pki.caCert,
+    ALERT_EVENT_RETENTION_MS: '3600000',
   });
   alerting = new Alerting(c.ctx);
 });
@@ -222,4 +223,90 @@ describe('delivery', () => {
       await receiver.close();
     }
   }, 240_000);
+
+  it('the delivery history comes in pages, newest first; a cursor not from a page is a 400', async () => {
+    const receiver = await startWebhookReceiver();
+    try {
+      const hook = await expectStatus<ChannelView>(
+        c.admin.post('/notification-channels', {
+          kind: 'webhook',
+          name: 'paged-hook',
+          webhook: { url: receiver.url },
+          // Only its test alerts.
+          filter: { eventTypes: ['test'] },
+        }),
+        201,
+      );
+      const sent: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        sent.push(
+          (await expectStatus<DeliveryView>(c.admin.post(`/notification-channels/${hook.id}/test`), 200)).id,
+        );
+      }
+      type Page = { items: DeliveryView[]; nextCursor: string | null };
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const q: string = `?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const page: Page = await expectStatus<Page>(
+          c.admin.get(`/notification-channels/${hook.id}/deliveries${q}`),
+          200,
+        );
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        seen.push(...page.items.map((d) => d.id));
+        cursor = page.nextCursor;
+        pages += 1;
+      } while (cursor);
+      expect(pages).toBe(3);
+      expect(seen).toEqual([...sent].reverse());
+      const sentOnly = await expectStatus<Page>(
+        c.admin.get(`/notification-channels/${hook.id}/deliveries?state=sent&limit=500`),
+        200,
+      );
+      expect(sentOnly).toEqual({ items: expect.any(Array), nextCursor: null });
+      expect(sentOnly.items).toHaveLength(5);
+      const bad = await c.admin.get<ErrorBody>(
+        `/notification-channels/${hook.id}/deliveries?cursor=nonsense`,
+      );
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.issues?.map((i) => i.field)).toContain('query.cursor');
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('retention', () => {
+  it('events older than ALERT_EVENT_RETENTION_MS are pruned once dispatched, and digested when held back', async () => {
+    const insert = async (agoMs: number, done: 'alerted' | 'muted' | 'digested' | 'waiting') => {
+      const at = new Date(Date.now() - agoMs).toISOString();
+      const { rows } = await c.ctx.db.query<{ id: string }>(
+        `INSERT INTO events (at, type, subject_type, subject_id, data, dispatched_at, disposition, digested_at)
+         VALUES ($1, 'credential.out_of_sync', 'credential', 'retention-test', '{}',
+                 CASE WHEN $2 = 'waiting' THEN NULL ELSE $1::timestamptz END,
+                 CASE WHEN $2 = 'waiting' THEN NULL WHEN $2 = 'alerted' THEN 'alerted' ELSE 'muted' END,
+                 CASE WHEN $2 = 'digested' THEN $1::timestamptz END)
+         RETURNING id::text`,
+        [at, done],
+      );
+      return rows[0]!.id;
+    };
+    const hour = 3_600_000;
+    const gone = [await insert(2 * hour, 'alerted'), await insert(2 * hour, 'digested')];
+    const kept = [
+      await insert(2 * hour, 'muted'), // still waits for the digest
+      await insert(2 * hour, 'waiting'), // not dispatched yet
+      await insert(hour / 2, 'alerted'), // recent
+    ];
+    try {
+      expect(await alerting.prune(new Date())).toBe(gone.length);
+      const { rows } = await c.ctx.db.query<{ id: string }>(
+        `SELECT id::text FROM events WHERE subject_id = 'retention-test' ORDER BY id`,
+      );
+      expect(rows.map((r) => r.id)).toEqual(kept);
+    } finally {
+      await c.ctx.db.query(`DELETE FROM events WHERE subject_id = 'retention-test'`);
+    }
+  });
 });

@@ -6,15 +6,10 @@
  * host down refuses the change before anything is sent; a dependency failing after the change is
  * reported failed and the ones after it not run. Needs root for sshd (skipped otherwise).
  */
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAdapterRegistry } from '../../agent/adapters/index.js';
-import type { Adapter } from '../../agent/adapters/types.js';
-import { JobRunner } from '../../agent/runner.js';
-import type { ClaimedDependency, DependencyDefinition } from '../../shared/contracts/dependencies.js';
-import type { ClaimedJob } from '../../shared/contracts/gateway.js';
-import { createLogger } from '../../shared/logger.js';
+import type { DependencyDefinition } from '../../shared/contracts/dependencies.js';
+import { changeJob, claimed, MemoryTarget, newPassword, pushesOf } from '../support/dependency-jobs.js';
 import { freePort } from '../support/ports.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { sshdUnavailable, startSshd, type Sshd, type TestUser } from '../support/sshd.js';
@@ -27,25 +22,6 @@ let app: TestUser;
 let db: TestDatabase;
 let home: string;
 
-/** A target whose password lives in memory: what the change set, and every change it was sent. */
-class MemoryTarget {
-  sent = 0;
-  constructor(public password: string) {}
-  adapter(): Adapter {
-    return {
-      kind: 'simulated',
-      verify: (_ctx, password) =>
-        Promise.resolve(password === this.password ? { ok: true } : { ok: false, reason: 'mismatch' }),
-      change: (_ctx, _current, next) => {
-        this.sent++;
-        this.password = next;
-        return Promise.resolve({ ok: true });
-      },
-    };
-  }
-}
-
-const newPassword = () => `Nw-${randomBytes(9).toString('base64url')}`;
 const id = () => crypto.randomUUID();
 
 function sshLogin(port = sshd.port) {
@@ -76,38 +52,47 @@ function dbLogin() {
   };
 }
 
-const dep = (
-  definition: DependencyDefinition,
-  login: ClaimedDependency['login'] = sshLogin(),
-): ClaimedDependency => ({
-  id: id(),
-  mode: 'push',
-  definition,
-  login,
-});
+/** A dependency reached over SSH as the test account (on `port`: the sshd's unless told). */
+const dep = (definition: DependencyDefinition, port?: number) => claimed(definition, sshLogin(port));
 
-async function changeJob(
-  target: MemoryTarget,
-  pending: string,
-  dependencies: ClaimedDependency[],
-  pendingMayBeSet = false,
-) {
-  const runner = new JobRunner(createAdapterRegistry([target.adapter()]), createLogger('test', 'silent'));
-  const job: ClaimedJob = {
-    jobId: 'c-test',
-    token: 't',
-    kind: 'change',
-    credentialId: id(),
-    attempt: 0,
-    target: { id: id(), kind: 'simulated', host: 'memory', connection: {} },
-    username: 'svc',
-    password: target.password,
-    pendingPassword: pending,
-    pendingMayBeSet,
-    dependencies,
-  };
-  return runner.run(job, new AbortController().signal);
-}
+/** The app's key=value config file, `db_password` in it. */
+const appConf = (backup = false) =>
+  dep({
+    kind: 'file',
+    name: 'app.conf',
+    loginCredentialId: id(),
+    path: `${home}/app.conf`,
+    format: 'keyvalue',
+    key: 'db_password',
+    backup,
+  });
+
+/** A nested `database.password` in the JSON or YAML settings file. */
+const settingsFile = (format: 'json' | 'yaml') =>
+  dep({
+    kind: 'file',
+    name: format,
+    loginCredentialId: id(),
+    path: `${home}/settings.${format}`,
+    format,
+    key: 'database.password',
+    backup: false,
+  });
+
+/** A command getting the password on its standard input (or in `env`). */
+const command = (name: string, argv: string[], env?: string, port?: number) =>
+  dep(
+    {
+      kind: 'command',
+      name,
+      loginCredentialId: id(),
+      argv,
+      passwordVia: env === undefined ? 'stdin' : 'env',
+      ...(env === undefined ? {} : { env }),
+      timeoutMs: 10_000,
+    },
+    port,
+  );
 
 const root = (script: string) => sshd.root('sh', ['-c', script]);
 const read = (path: string) => root(`cat ${path}`);
@@ -160,51 +145,12 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
     const target = new MemoryTarget('current-1');
     const next = newPassword();
     const deps = [
-      dep({
-        kind: 'file',
-        name: 'app.conf',
-        loginCredentialId: id(),
-        path: `${home}/app.conf`,
-        format: 'keyvalue',
-        key: 'db_password',
-        backup: true,
-      }),
-      dep({
-        kind: 'file',
-        name: 'json',
-        loginCredentialId: id(),
-        path: `${home}/settings.json`,
-        format: 'json',
-        key: 'database.password',
-        backup: false,
-      }),
-      dep({
-        kind: 'file',
-        name: 'yaml',
-        loginCredentialId: id(),
-        path: `${home}/settings.yaml`,
-        format: 'yaml',
-        key: 'database.password',
-        backup: false,
-      }),
-      dep({
-        kind: 'command',
-        name: 'restart',
-        loginCredentialId: id(),
-        argv: [`${home}/restart-app`],
-        passwordVia: 'stdin',
-        timeoutMs: 10_000,
-      }),
-      dep({
-        kind: 'command',
-        name: 'reload',
-        loginCredentialId: id(),
-        argv: [`${home}/reload-env`],
-        passwordVia: 'env',
-        env: 'APP_SECRET',
-        timeoutMs: 10_000,
-      }),
-      dep(
+      appConf(true),
+      settingsFile('json'),
+      settingsFile('yaml'),
+      command('restart', [`${home}/restart-app`]),
+      command('reload', [`${home}/reload-env`], 'APP_SECRET'),
+      claimed(
         {
           kind: 'service',
           name: 'dsn',
@@ -219,7 +165,7 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
     expect(target.password).toBe(next);
     const results = outcome.outcome === 'ok' ? outcome.dependencies! : [];
     expect(results.filter((r) => r.mode === 'check').map((r) => r.status)).toEqual(Array(6).fill('ok'));
-    expect(results.filter((r) => r.mode === 'push').map((r) => [r.status, r.message])).toEqual([
+    expect(pushesOf(outcome)).toEqual([
       ['ok', undefined],
       ['ok', undefined],
       ['ok', undefined],
@@ -252,26 +198,8 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
     const target = new MemoryTarget('current-2');
     const down = await freePort();
     const outcome = await changeJob(target, newPassword(), [
-      dep({
-        kind: 'file',
-        name: 'app.conf',
-        loginCredentialId: id(),
-        path: `${home}/app.conf`,
-        format: 'keyvalue',
-        key: 'db_password',
-        backup: false,
-      }),
-      dep(
-        {
-          kind: 'command',
-          name: 'restart elsewhere',
-          loginCredentialId: id(),
-          argv: ['true'],
-          passwordVia: 'stdin',
-          timeoutMs: 5_000,
-        },
-        sshLogin(down),
-      ),
+      appConf(),
+      command('restart elsewhere', ['true'], undefined, down),
     ]);
     expect(outcome).toMatchObject({
       outcome: 'failed',
@@ -289,28 +217,9 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
     await root(
       `printf '#!/bin/sh\\necho "app would not start" >&2\\nexit 3\\n' > ${home}/broken && chmod 755 ${home}/broken`,
     );
-    const outcome = await changeJob(target, next, [
-      dep({
-        kind: 'command',
-        name: 'broken restart',
-        loginCredentialId: id(),
-        argv: [`${home}/broken`],
-        passwordVia: 'stdin',
-        timeoutMs: 10_000,
-      }),
-      dep({
-        kind: 'file',
-        name: 'app.conf',
-        loginCredentialId: id(),
-        path: `${home}/app.conf`,
-        format: 'keyvalue',
-        key: 'db_password',
-        backup: false,
-      }),
-    ]);
+    const outcome = await changeJob(target, next, [command('broken restart', [`${home}/broken`]), appConf()]);
     expect(outcome).toMatchObject({ outcome: 'ok', works: 'pending' });
-    const pushed = outcome.outcome === 'ok' ? outcome.dependencies!.filter((r) => r.mode === 'push') : [];
-    expect(pushed.map((r) => [r.status, r.message])).toEqual([
+    expect(pushesOf(outcome)).toEqual([
       ['failed', `${home}/broken exited 3: app would not start`],
       ['not_run', "not run: 'broken restart' failed before it"],
     ]);
@@ -321,22 +230,7 @@ describe.skipIf(skipReason !== undefined)('dependencies run by the agent', () =>
     const next = newPassword();
     // The first holder set the password on the target, then died: its dependencies never ran.
     const target = new MemoryTarget(next);
-    const outcome = await changeJob(
-      target,
-      next,
-      [
-        dep({
-          kind: 'file',
-          name: 'app.conf',
-          loginCredentialId: id(),
-          path: `${home}/app.conf`,
-          format: 'keyvalue',
-          key: 'db_password',
-          backup: false,
-        }),
-      ],
-      true,
-    );
+    const outcome = await changeJob(target, next, [appConf()], true);
     expect(outcome).toMatchObject({
       outcome: 'ok',
       works: 'pending',

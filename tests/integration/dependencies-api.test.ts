@@ -17,6 +17,7 @@ import {
   type ErrorBody,
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
+import { loginSiteConnection, settingSteps } from '../support/login-site.js';
 
 let c: InProcessCoordinator;
 let siteId: string;
@@ -26,6 +27,8 @@ let other: CreatedCredential;
 let sshLogin: CreatedCredential;
 /** A credential on a PostgreSQL service target (a login for service dependencies). */
 let dbLogin: CreatedCredential;
+/** A credential on a web target (a login for web dependencies). */
+let webLogin: CreatedCredential;
 let foreign: CreatedCredential;
 
 beforeAll(async () => {
@@ -54,6 +57,16 @@ beforeAll(async () => {
     201,
   );
   dbLogin = await createCredential(c.admin, db.id);
+  const web = await expectStatus<{ id: string }>(
+    c.admin.post('/targets', {
+      siteId,
+      name: 'app-admin',
+      kind: 'web',
+      connection: loginSiteConnection('http://127.0.0.1:1'),
+    }),
+    201,
+  );
+  webLogin = await createCredential(c.admin, web.id);
   const elsewhere = await createTarget(c.admin, (await createSite(c.admin)).id);
   foreign = await createCredential(c.admin, elsewhere);
 });
@@ -79,6 +92,12 @@ const service = () => ({
   name: 'connection string',
   loginCredentialId: dbLogin.id,
   statement: "UPDATE settings SET value = $1 WHERE name = 'db_password'",
+});
+const web = (steps: unknown[] = settingSteps('db_password')) => ({
+  kind: 'web',
+  name: 'app settings',
+  loginCredentialId: webLogin.id,
+  steps,
 });
 const chain = () => ({ kind: 'credential', name: 'replica account', credentialId: other.id });
 
@@ -123,6 +142,27 @@ describe('dependency definitions', () => {
       [{ ...service(), statement: 'UPDATE settings SET value = ?' }],
       'body.dependencies.0.statement',
     );
+    await expect400([{ ...web(), loginCredentialId: sshLogin.id }], 'body.dependencies.0.loginCredentialId');
+    await expect400([{ ...file(), loginCredentialId: webLogin.id }], 'body.dependencies.0.loginCredentialId');
+    await expect400([web([{ name: 'home', url: '/home' }])], 'body.dependencies.0.steps');
+    await expect400(
+      [web([{ name: 'home', url: '/home', form: { p: '{{newPassword}}' } }])],
+      'body.dependencies.0.steps.0.method',
+    );
+    // {{vars.csrf}} is the login workflow's (known); {{vars.token}} nobody extracts.
+    await expect400(
+      [
+        web([
+          {
+            name: 'set',
+            method: 'POST',
+            url: '/s',
+            form: { a: '{{vars.csrf}}', b: '{{vars.token}}', c: '{{newPassword}}' },
+          },
+        ]),
+      ],
+      'body.dependencies.0.steps.0.form.b',
+    );
     await expect400([{ ...chain(), credentialId: owner.id }], 'body.dependencies.0.credentialId');
     await expect400([{ ...chain(), credentialId: foreign.id }], 'body.dependencies.0.credentialId');
     expect((await getCredential(c.admin, owner.id)).dependencies).toEqual([]);
@@ -130,14 +170,15 @@ describe('dependency definitions', () => {
 
   it('good ones are stored in order and shown on the credential, not run yet', async () => {
     const set = await expectStatus<{ items: DependencyView[] }>(
-      setRaw(owner.id, [file(), command(), service(), chain()]),
+      setRaw(owner.id, [file(), command(), service(), web(), chain()]),
       200,
     );
     expect(set.items.map((d) => [d.position, d.kind, d.status, d.checkStatus])).toEqual([
       [0, 'file', 'not_run', 'not_run'],
       [1, 'command', 'not_run', 'not_run'],
       [2, 'service', 'not_run', 'not_run'],
-      [3, 'credential', 'not_run', 'not_run'],
+      [3, 'web', 'not_run', 'not_run'],
+      [4, 'credential', 'not_run', 'not_run'],
     ]);
     // Defaults applied and shown.
     expect(set.items[1]!.definition).toMatchObject({ passwordVia: 'stdin', timeoutMs: 30_000 });
@@ -146,6 +187,7 @@ describe('dependency definitions', () => {
       'app config',
       'restart app',
       'connection string',
+      'app settings',
       'replica account',
     ]);
     // Setting the same list again keeps each dependency's id (and its results).

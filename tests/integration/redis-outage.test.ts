@@ -76,37 +76,6 @@ interface Operation {
   unavailable: boolean;
 }
 
-/**
- * Routes added by the last merges (administration, bulk create, dependencies, notification channels)
- * that this test has no sample world for yet: left out of both passes for now. Each still answers
- * with bounded Redis calls (queues/site-queues.ts); the list must only shrink, and every entry must
- * still be a route (checked below).
- */
-const NOT_SAMPLED_YET = new Set([
-  'PATCH /api/v1/agents/{id}',
-  'POST /api/v1/agents/{id}/deny',
-  'POST /api/v1/credentials/batch',
-  'POST /api/v1/credentials/{id}/dependencies',
-  'POST /api/v1/credentials/{id}/dependencies/check',
-  'POST /api/v1/credentials/{id}/dependencies/retry',
-  'POST /api/v1/credentials/{id}/stored-password',
-  'POST /api/v1/notification-channels',
-  'GET /api/v1/notification-channels/{id}',
-  'PATCH /api/v1/notification-channels/{id}',
-  'DELETE /api/v1/notification-channels/{id}',
-  'POST /api/v1/notification-channels/{id}/test',
-  'GET /api/v1/notification-channels/{id}/deliveries',
-  'PATCH /api/v1/policies/{id}',
-  'DELETE /api/v1/policies/{id}',
-  'PATCH /api/v1/sites/{id}',
-  'DELETE /api/v1/sites/{id}',
-  'PATCH /api/v1/sync-groups/{id}',
-  'DELETE /api/v1/sync-groups/{id}',
-  'POST /api/v1/sync-groups/{id}/enable',
-  'POST /api/v1/sync-groups/{id}/disable',
-  'DELETE /api/v1/targets/{id}',
-]);
-
 async function routeTable(): Promise<Operation[]> {
   type Op = {
     'x-required-role': string;
@@ -147,6 +116,15 @@ interface World {
   spareTokenId: string;
   spareEnrollmentTokenId: string;
   enrollmentToken: string;
+  channelId: string;
+  /** Another idle credential: the one a new dependency names. */
+  chainedCredentialId: string;
+  /**
+   * The object of a route that needs one of its own, by route: one it deletes (the shared one is
+   * used by later routes of the table), or one in a state of its own (an agent awaiting approval,
+   * a credential with dependencies).
+   */
+  own: Record<string, string>;
 }
 
 async function makeWorld(credentialRoutes: number): Promise<World> {
@@ -155,7 +133,8 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
   const targetId = await createTarget(admin, siteId);
   const agent = await FakeAgent.enroll(c.url, admin, siteId);
   const idle: string[] = [];
-  for (let i = 0; i < credentialRoutes + 4; i++) idle.push((await createCredential(admin, targetId)).id);
+  // Two for the world's sync groups, two for a new one, one to chain to.
+  for (let i = 0; i < credentialRoutes + 7; i++) idle.push((await createCredential(admin, targetId)).id);
   const first = await agent.claimAll(idle.length);
   expect(first).toHaveLength(idle.length);
   await agent.report(first.map(held));
@@ -191,6 +170,54 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     expectStatus<{ id: string; token: string }>(admin.post(`/sites/${siteId}/enrollment-tokens`, {}), 201);
   const spareEnrollmentTokenId = (await enrollment()).id;
   const enrollmentToken = (await enrollment()).token;
+  const channel = () =>
+    expectStatus<{ id: string }>(
+      admin.post('/notification-channels', {
+        kind: 'webhook',
+        name: uniq('hook'),
+        // Nothing listens: the test event's delivery fails at once and is retried later.
+        webhook: { url: 'http://127.0.0.1:9/hook' },
+      }),
+      201,
+    );
+  const chainedCredentialId = idle.pop()!;
+  const withDependency = async () => {
+    const id = idle.pop()!;
+    await expectStatus(
+      admin.post(`/credentials/${id}/dependencies`, {
+        dependencies: [{ kind: 'credential', name: uniq('chain'), credentialId: chainedCredentialId }],
+      }),
+      200,
+    );
+    return id;
+  };
+  const approving = await expectStatus<{ id: string }>(
+    admin.post('/sites', { name: uniq('approving'), requireApproval: true }),
+    201,
+  );
+  const own: Record<string, string> = {
+    'DELETE /api/v1/sites/{id}': (await createSite(admin)).id,
+    'DELETE /api/v1/targets/{id}': await createTarget(admin, spareSiteId),
+    'DELETE /api/v1/policies/{id}': (
+      await expectStatus<{ id: string }>(admin.post('/policies', { name: uniq('p') }), 201)
+    ).id,
+    'DELETE /api/v1/sync-groups/{id}': (
+      await expectStatus<{ id: string }>(
+        admin.post('/sync-groups', {
+          name: uniq('group'),
+          primaryCredentialId: idle.pop(),
+          memberCredentialIds: [idle.pop()],
+        }),
+        201,
+      )
+    ).id,
+    // The spare agent is revoked earlier in the table.
+    'PATCH /api/v1/agents/{id}': agent.agentId,
+    'POST /api/v1/agents/{id}/deny': (await FakeAgent.enroll(c.url, admin, approving.id)).agentId,
+    'DELETE /api/v1/notification-channels/{id}': (await channel()).id,
+    'POST /api/v1/credentials/{id}/dependencies/check': await withDependency(),
+    'POST /api/v1/credentials/{id}/dependencies/retry': await withDependency(),
+  };
   return {
     siteId,
     targetId,
@@ -206,6 +233,9 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     spareTokenId,
     spareEnrollmentTokenId,
     enrollmentToken,
+    channelId: (await channel()).id,
+    chainedCredentialId,
+    own,
   };
 }
 
@@ -227,6 +257,24 @@ const BODIES: Record<string, (w: World) => unknown> = {
   }),
   'POST /api/v1/sync-groups/{id}/change': () => ({}),
   'POST /api/v1/tokens': () => ({ name: uniq('token'), role: 'viewer' }),
+  'PATCH /api/v1/sites/{id}': () => ({ name: uniq('renamed') }),
+  'PATCH /api/v1/agents/{id}': () => ({ name: uniq('agent') }),
+  'POST /api/v1/credentials/batch': (w) => ({
+    items: [{ targetId: w.targetId, username: uniq('u'), password: uniq('pw') }],
+  }),
+  'POST /api/v1/credentials/{id}/dependencies': (w) => ({
+    dependencies: [{ kind: 'credential', name: uniq('chain'), credentialId: w.chainedCredentialId }],
+  }),
+  'POST /api/v1/credentials/{id}/dependencies/retry': () => ({}),
+  'POST /api/v1/credentials/{id}/stored-password': () => ({ password: uniq('pw') }),
+  'PATCH /api/v1/policies/{id}': () => ({ verifyIntervalSeconds: 7200 }),
+  'PATCH /api/v1/sync-groups/{id}': () => ({ name: uniq('group') }),
+  'POST /api/v1/notification-channels': () => ({
+    kind: 'webhook',
+    name: uniq('hook'),
+    webhook: { url: 'http://127.0.0.1:9/hook' },
+  }),
+  'PATCH /api/v1/notification-channels/{id}': () => ({ name: uniq('renamed'), rotateSecret: true }),
   [`POST ${GATEWAY_PATHS.enroll}`]: (w) => ({
     enrollmentToken: w.enrollmentToken,
     name: uniq('agent'),
@@ -244,8 +292,10 @@ const BODIES: Record<string, (w: World) => unknown> = {
   [`POST ${GATEWAY_PATHS.release}`]: (w) => ({ jobs: [w.held] }),
 };
 
-/** The object a path's `{id}` names, by the resource it follows. */
-function idFor(path: string, w: World): string {
+/** The object a route's `{id}` names: its own, or the one of the resource it follows. */
+function idFor(method: string, path: string, w: World): string {
+  const own = w.own[`${method} ${path}`];
+  if (own) return own;
   const resource = /\/([a-z-]+)\/\{id\}/.exec(path)?.[1];
   switch (resource) {
     case 'sites':
@@ -270,6 +320,8 @@ function idFor(path: string, w: World): string {
       return w.groupId;
     case 'tokens':
       return w.spareTokenId;
+    case 'notification-channels':
+      return w.channelId;
     default:
       throw new Error(`no object for ${path}: add one to idFor()`);
   }
@@ -312,7 +364,7 @@ interface Answer {
 
 async function call(op: Operation, w: World): Promise<Answer> {
   const key = `${op.method} ${op.path}`;
-  const path = op.path.replace('{id}', () => idFor(op.path, w));
+  const path = op.path.replace('{id}', () => idFor(op.method, op.path, w));
   const makeBody = BODIES[key];
   const token = ['agent', 'agent-identified'].includes(op.auth)
     ? w.agent.token
@@ -383,19 +435,14 @@ let ops: Operation[];
 let baseline: Map<string, Answer>;
 const credentialRoutes = () => ops.filter((o) => /\/credentials\/\{id\}/.test(o.path)).length;
 
-let allOps: Operation[];
-
 beforeAll(async () => {
-  allOps = await routeTable();
-  ops = allOps.filter((o) => !NOT_SAMPLED_YET.has(`${o.method} ${o.path}`));
+  ops = await routeTable();
   baseline = await callAll(ops, await makeWorld(credentialRoutes()));
 });
 
 describe('with Redis up', () => {
   it('every route of the route table has a sample request, and answers its success status', () => {
     expect(ops.length).toBeGreaterThan(50);
-    const stale = [...NOT_SAMPLED_YET].filter((k) => !allOps.some((o) => `${o.method} ${o.path}` === k));
-    expect(stale).toEqual([]);
     const withoutSample = ops
       .filter((o) => o.hasBody && !BODIES[`${o.method} ${o.path}`])
       .map((o) => `${o.method} ${o.path}`);

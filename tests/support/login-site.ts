@@ -12,6 +12,8 @@ import type { AddressInfo } from 'node:net';
  * - POST /account/password (csrf, current, new, confirm): "Password changed", or "Password does not
  *   meet requirements" (shorter than minLength), "Current password is incorrect", "Passwords do
  *   not match";
+ * - GET /settings: a settings form with its own CSRF token (signed in only); POST /settings (csrf,
+ *   name, value) stores the setting ("Saved"): what a web dependency updates (setting() reads it);
  * - POST /api/login (JSON {username, password}): {data: {token}} or 401, for JSON workflows;
  * - POST /moved/login: answers `moved` (307 or 308) to `movedTo` (default: /login on this site), so a
  *   client that follows it re-sends its body there;
@@ -41,6 +43,8 @@ export interface LoginSite {
   bodies(): { path: string; body: string }[];
   /** POST /login attempts with a wrong password, per user. */
   failedLogins(username: string): number;
+  /** A setting stored by POST /settings (a web dependency's read-back). */
+  setting(name: string): string | undefined;
   /** Every request so far: method and path (never a body). */
   requests(): { method: string; path: string }[];
   /** Checks a password by logging in over HTTP the way a browser would. */
@@ -57,6 +61,7 @@ interface User {
 interface Session {
   csrf: string;
   changeCsrf?: string;
+  settingsCsrf?: string;
   user?: string;
   /** The password last submitted in this session (shown only in echo mode). */
   tried?: string;
@@ -99,6 +104,7 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
   let movedTo = '/login';
   let movedStatus: 307 | 308 = 307;
   const bodies: { path: string; body: string }[] = [];
+  const settings = new Map<string, string>();
   const echoed = (session: Session) =>
     echo && session.tried !== undefined
       ? `<p class="debug">You used the password ${escapeHtml(session.tried)}</p>`
@@ -240,6 +246,29 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
         if (dropChangeAnswers) return void req.socket.destroy();
         return send(res, 200, page('Change password', '<p class="ok">Password changed</p>'));
       }
+      case 'GET /settings': {
+        if (signedIn(req) === undefined) return redirect(res, '/login', sidCookie);
+        session.settingsCsrf = token();
+        return send(
+          res,
+          200,
+          page(
+            'Settings',
+            `<form method="post" action="/settings"><input type="hidden" name="csrf" value="${session.settingsCsrf}"><input name="name"><input type="password" name="value"><button>Save</button></form>`,
+          ),
+        );
+      }
+      case 'POST /settings': {
+        if (signedIn(req) === undefined) return redirect(res, '/login', sidCookie);
+        const form = new URLSearchParams(await readBody(req));
+        if (session.settingsCsrf === undefined || form.get('csrf') !== session.settingsCsrf) {
+          return send(res, 403, page('Forbidden', '<p>Invalid CSRF token</p>'));
+        }
+        const name = form.get('name') ?? '';
+        if (name === '') return send(res, 400, page('Settings', '<p class="error">Name required</p>'));
+        settings.set(name, form.get('value') ?? '');
+        return send(res, 200, page('Settings', '<p class="ok">Saved</p>'));
+      }
       case 'POST /api/login': {
         let body: { username?: unknown; password?: unknown } = {};
         try {
@@ -319,6 +348,7 @@ export async function startLoginSite(options: { minLength?: number } = {}): Prom
       movedStatus = status;
     },
     bodies: () => [...bodies],
+    setting: (name) => settings.get(name),
     failedLogins: (username) => users.get(username)?.failed ?? 0,
     requests: () => [...log],
     canLogIn: async (username, password) => {
@@ -417,4 +447,27 @@ export function loginSiteConnection(baseUrl: string) {
     },
     timeoutMs: 5000,
   };
+}
+
+/**
+ * A `web` dependency's steps for this site (the example of docs/adapters/dependencies.md): after
+ * the login, store {{newPassword}} as the setting `name` on the settings page.
+ */
+export function settingSteps(name: string) {
+  return [
+    {
+      name: 'settings-page',
+      method: 'GET' as const,
+      url: '/settings',
+      extract: [{ name: 'settingsCsrf', from: 'body' as const, regex: 'name="csrf" value="([^"]+)"' }],
+      expect: [{ status: 200 }],
+    },
+    {
+      name: 'save-setting',
+      method: 'POST' as const,
+      url: '/settings',
+      form: { csrf: '{{vars.settingsCsrf}}', name, value: '{{newPassword}}' },
+      expect: [{ status: 200, bodyMatches: 'Saved' }],
+    },
+  ];
 }

@@ -277,19 +277,22 @@ export interface CliResult {
 
 /**
  * Runs `node dist/cli/main.js ...args` to its end (killed after `timeoutMs`); `killWhen` sends it SIGKILL as soon as its stderr so far
- * satisfies the predicate (a crash at a chosen moment).
+ * satisfies the predicate (a crash at a chosen moment); `input` is written to its stdin (a password for
+ * `--password-stdin`).
  */
 export async function runCli(
   args: string[],
   env: Env = {},
   timeoutMs = 30_000,
   killWhen?: (stderr: string) => boolean,
+  input?: string,
 ): Promise<CliResult> {
   const child = spawnChild(process.execPath, [binary('cli'), ...args], {
     cwd: REPO_ROOT,
     env: childEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  child.process.stdin?.end(input);
   let stdout = '';
   let stderr = '';
   child.process.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

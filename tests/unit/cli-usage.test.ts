@@ -68,6 +68,10 @@ describe('syncctl usage', () => {
     expect(() => parseOptions([...COMMANDS, { ...fake, options: '--wait SECONDS' }])).toThrow(
       /--wait is a boolean elsewhere/,
     );
+    // A command's own --url would set the coordinator's URL instead (it once did: channels create-webhook).
+    expect(() => parseOptions([...COMMANDS, { ...fake, options: '--url URL' }])).toThrow(
+      /--url is an option of every command/,
+    );
   });
 
   it('prints the lines of one resource or one command', () => {

@@ -31,6 +31,8 @@ describe('coordinator configuration', () => {
     // docs/sync-runs.md: a run item waits 10 minutes for an agent able to take it.
     expect(c.RUN_AGENT_WAIT_MS).toBe(600_000);
     expect(loadCoordinatorConfig({ ...good, RUN_AGENT_WAIT_MS: '1000' }).RUN_AGENT_WAIT_MS).toBe(1000);
+    // docs/alerts.md: events are kept 30 days.
+    expect(c.ALERT_EVENT_RETENTION_MS).toBe(30 * 86_400_000);
   });
 
   it.each([
@@ -62,6 +64,9 @@ describe('coordinator configuration', () => {
     ['REDIS_SENTINEL_NAME', { REDIS_SENTINELS: 'a:26379' }],
     ['REDIS_SENTINEL_NAME', { REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'has space' }],
     ['REDIS_SENTINELS', { REDIS_SENTINEL_NAME: 'mymaster' }],
+    ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '60000' }],
+    ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: 'a month' }],
+    ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '3600000', ALERT_FLAP_WINDOW_MS: '7200000' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');

@@ -1,7 +1,9 @@
 /**
- * The dashboard client takes its statuses, reasons, detail codes, version statuses and agent view
- * from shared/ through the generated coordinator/dashboard/client/vocabulary.ts: the file is what the
- * generator writes now, and no other file of the client declares such a list of its own.
+ * The dashboard client takes its statuses, reasons, detail codes, version statuses, agent view and
+ * the notification channels' vocabulary (webhook formats, SMTP security, delivery states, channel
+ * and delivery views) from shared/ through the generated coordinator/dashboard/client/vocabulary.ts:
+ * the file is what the generator writes now, and no other file of the client declares such a list of
+ * its own.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -9,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { VOCABULARY_FILE, vocabulary } from '../../coordinator/dashboard/generate-vocabulary.js';
 import { VERSION_STATUSES } from '../../shared/agent-versions.js';
+import { DELIVERY_STATES, SMTP_SECURITIES, WEBHOOK_FORMATS } from '../../shared/contracts/alerts.js';
 import { DETAIL_CODES, REASONS, STATUSES } from '../../shared/contracts/status.js';
 
 const CLIENT = fileURLToPath(new URL('../../coordinator/dashboard/client', import.meta.url));
@@ -19,7 +22,15 @@ function sources(dir: string): string[] {
   );
 }
 
-const LISTS = { STATUSES, REASONS, DETAIL_CODES, VERSION_STATUSES };
+const LISTS = {
+  STATUSES,
+  REASONS,
+  DETAIL_CODES,
+  VERSION_STATUSES,
+  WEBHOOK_FORMATS,
+  SMTP_SECURITIES,
+  DELIVERY_STATES,
+};
 
 /** The array literals and the union types (`'a' | 'b' | …`) of a source: where a list of codes would be. */
 const listsIn = (text: string): string[] => [
@@ -45,7 +56,9 @@ describe('dashboard vocabulary', () => {
         }
         expect(text, name).not.toMatch(new RegExp(`\\b(const|let|var)\\s+${list}\\b`));
       }
-      expect(text, name).not.toMatch(/\binterface\s+Agent\b|\btype\s+(Agent|Status|Reason)\s*=/);
+      expect(text, name).not.toMatch(
+        /\binterface\s+(Agent|Channel|Delivery)\b|\btype\s+(Agent|Channel|Delivery|Status|Reason)\s*=/,
+      );
     }
   });
 

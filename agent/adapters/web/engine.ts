@@ -20,7 +20,8 @@ export const MAX_BODY_BYTES = 2 * 1024 * 1024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 const USER_AGENT = 'password-sync-agent (web workflow)';
 
-export type WorkflowLabel = 'login' | 'verify' | 'change';
+/** `dependency`: a web dependency's steps after the login (agent/dependencies/web.ts). */
+export type WorkflowLabel = 'login' | 'verify' | 'change' | 'dependency';
 
 export interface RunInput {
   connection: WebConnection;

@@ -4,7 +4,7 @@ import { h, toast } from './dom.js';
 export interface Field {
   name: string;
   label: string;
-  type?: 'text' | 'number' | 'checkbox' | 'select' | 'multiselect';
+  type?: 'text' | 'number' | 'password' | 'checkbox' | 'select' | 'multiselect';
   value?: string | number | boolean | string[];
   options?: { value: string; label: string }[];
   required?: boolean;

@@ -1,0 +1,33 @@
+import type { JobKind } from '../../shared/contracts/jobs.js';
+import type { Queryable } from '../store/db.js';
+
+/** A credential PostgreSQL says has work queued or running (the reconciler compares it with the queues). */
+export interface InFlightRow {
+  id: string;
+  site_id: string;
+  job_kind: JobKind;
+  job_missing_since: Date | null;
+}
+
+/** A page of credentials with work queued or running since before `cutoff`, by id after `after`. */
+export async function inFlightPage(
+  q: Queryable,
+  cutoff: string,
+  after: string,
+  limit: number,
+): Promise<InFlightRow[]> {
+  const { rows } = await q.query<InFlightRow>(
+    `SELECT id, site_id, job_kind, job_missing_since FROM credentials
+      WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`,
+    [cutoff, after, limit],
+  );
+  return rows;
+}
+
+/** These credentials' jobs were found in their queue again: no longer noted missing. */
+export async function clearJobMissing(q: Queryable, ids: string[]): Promise<void> {
+  await q.query(
+    `UPDATE credentials SET job_missing_since = NULL WHERE id = ANY($1::uuid[]) AND job_missing_since IS NOT NULL`,
+    [ids],
+  );
+}
