@@ -1,3 +1,5 @@
+import type { z } from 'zod';
+import type { AuditView } from '../../shared/contracts/api.js';
 import { str, type Command } from './command.js';
 
 export const auditCommands: Command[] = [
@@ -17,7 +19,13 @@ export const auditCommands: Command[] = [
           since: str(flags.since),
           until: str(flags.until),
         },
-        ['id', 'at', 'actorType', 'actorId', 'action', 'objectType', 'objectId'],
+        ['id', 'at', 'actorType', 'actor', 'action', 'objectType', 'object', 'objectId'],
+        // Names beside ids (the token's or agent's name, `bob on files-01`), the id when there is none.
+        (e: z.infer<typeof AuditView>) => ({
+          ...e,
+          actor: e.actorName ?? e.actorId,
+          object: e.objectName ?? '',
+        }),
       ),
   },
 ];

@@ -19,7 +19,8 @@ const RUN_COLUMNS = [
 const runRow = (x: SyncRunView): Row => ({
   ...x,
   ...x.counts,
-  scope: Object.keys(x.scope).length ? JSON.stringify(x.scope) : 'everything',
+  // The scope by name (`site Berlin`) when the API names it.
+  scope: x.scopeName ?? (Object.keys(x.scope).length ? JSON.stringify(x.scope) : 'everything'),
   outcome: x.finishedAt ? x.outcome : 'running',
 });
 

@@ -23,13 +23,14 @@ import { STATUS_LABELS } from '../../shared/contracts/status.js';
 import type { CredentialView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
-import { revealsOf, siteCredentialsPage } from '../exports/store.js';
+import { revealsOf, siteCredentialsPage, type ComplianceRow } from '../exports/store.js';
 import { runItems, runItemView } from '../groups/store.js';
 import { audit } from '../http/actor.js';
-import { EXPORT_PAGE, streamExport, type CsvColumn } from '../http/export-stream.js';
+import { EXPORT_PAGE, keysetPages, streamExport, type CsvColumn } from '../http/export-stream.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { listRuns, loadRun } from '../runs/store.js';
 import { listAuditEvents } from '../store/audit.js';
+import type { Queryable } from '../store/db.js';
 import { lookupNames } from '../store/names.js';
 import { getSite } from '../store/sites.js';
 import { credentialsPage } from './credentials.js';
@@ -108,6 +109,7 @@ const AUDIT_COLUMNS: CsvColumn<Awaited<ReturnType<typeof namedAuditViews>>[numbe
   ['object_id', (e) => e.objectId],
   ['object_name', (e) => e.objectName],
   ['details', (e) => e.details],
+  ['detail_names', (e) => e.detailNames],
 ];
 
 const COMPLIANCE_COLUMNS: CsvColumn<ComplianceItemView>[] = [
@@ -133,6 +135,47 @@ const filtersOf = (query: Record<string, unknown>) =>
 const REPORT_DAYS = 30;
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/** A page of the compliance report: the credentials with their reveals in the period, by whom. */
+async function complianceItems(
+  q: Queryable,
+  rows: ComplianceRow[],
+  period: { since: string; until: string },
+): Promise<ComplianceItemView[]> {
+  const reveals = await revealsOf(
+    q,
+    rows.map((r) => r.id),
+    period.since,
+    period.until,
+  );
+  const names = await lookupNames(q, { token: reveals.map((r) => r.actor_id) });
+  const byCredential = new Map<string, ComplianceItemView['reveals']>();
+  for (const r of reveals) {
+    const list = byCredential.get(r.object_id) ?? [];
+    list.push({
+      at: r.at.toISOString(),
+      actorId: r.actor_id,
+      actorName: names.token.get(r.actor_id) ?? null,
+      action: r.action,
+    });
+    byCredential.set(r.object_id, list);
+  }
+  return rows.map((r) => ({
+    credentialId: r.id,
+    username: r.username,
+    targetId: r.target_id,
+    targetName: r.target_name,
+    targetKind: r.target_kind,
+    status: r.status,
+    statusLabel: STATUS_LABELS[r.status],
+    syncEnabled: r.sync_enabled,
+    lastVerifiedAt: iso(r.last_verified_at),
+    lastChangedAt: iso(r.last_changed_at),
+    policyId: r.policy_id,
+    policyName: r.policy_name,
+    reveals: byCredential.get(r.id) ?? [],
+  }));
+}
 
 export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -179,22 +222,19 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
         format,
         filename: 'sync-runs',
         columns: RUN_COLUMNS,
-        async *pages() {
-          let after: [string, string] | null = null;
-          for (;;) {
-            const rows = await listRuns(ctx.db, {
-              outcome: filters.outcome,
-              siteId: filters.siteId,
-              since: filters.since,
-              after,
-              limit: EXPORT_PAGE,
-            });
-            yield await namedRunViews(ctx.db, rows);
-            const last = rows.at(-1);
-            if (rows.length < EXPORT_PAGE || !last) return;
-            after = [last.sort_key, last.id];
-          }
-        },
+        pages: () =>
+          keysetPages(
+            (after: [string, string] | null) =>
+              listRuns(ctx.db, {
+                outcome: filters.outcome,
+                siteId: filters.siteId,
+                since: filters.since,
+                after,
+                limit: EXPORT_PAGE,
+              }),
+            (last): [string, string] => [last.sort_key, last.id],
+            (rows) => namedRunViews(ctx.db, rows),
+          ),
       });
     },
   });
@@ -216,16 +256,12 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
         format: query.format,
         filename: `sync-run-${params.id}-items`,
         columns: ITEM_COLUMNS,
-        async *pages() {
-          let after: number | null = null;
-          for (;;) {
-            const rows = await runItems(ctx.db, params.id, { after, limit: EXPORT_PAGE });
-            yield rows.map(runItemView);
-            const last = rows.at(-1);
-            if (rows.length < EXPORT_PAGE || !last) return;
-            after = Number(last.id);
-          }
-        },
+        pages: () =>
+          keysetPages(
+            (after: number | null) => runItems(ctx.db, params.id, { after, limit: EXPORT_PAGE }),
+            (last) => Number(last.id),
+            (rows) => rows.map(runItemView),
+          ),
       });
     },
   });
@@ -246,16 +282,12 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
         format,
         filename: 'audit',
         columns: AUDIT_COLUMNS,
-        async *pages() {
-          let before: number | null = null;
-          for (;;) {
-            const rows = await listAuditEvents(ctx.db, { ...filters, before, limit: EXPORT_PAGE });
-            yield await namedAuditViews(ctx.db, rows);
-            const last = rows.at(-1);
-            if (rows.length < EXPORT_PAGE || !last) return;
-            before = Number(last.id);
-          }
-        },
+        pages: () =>
+          keysetPages(
+            (before: number | null) => listAuditEvents(ctx.db, { ...filters, before, limit: EXPORT_PAGE }),
+            (last) => Number(last.id),
+            (rows) => namedAuditViews(ctx.db, rows),
+          ),
       });
     },
   });
@@ -291,48 +323,12 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
         filename: `compliance-${site.name.replace(/[^A-Za-z0-9._-]+/g, '_')}`,
         columns: COMPLIANCE_COLUMNS,
         wrap: { site: { id: site.id, name: site.name }, ...period, generatedAt: new Date().toISOString() },
-        async *pages() {
-          let after: string | null = null;
-          for (;;) {
-            const rows = await siteCredentialsPage(ctx.db, site.id, after, EXPORT_PAGE);
-            const reveals = await revealsOf(
-              ctx.db,
-              rows.map((r) => r.id),
-              period.since,
-              period.until,
-            );
-            const names = await lookupNames(ctx.db, { token: reveals.map((r) => r.actor_id) });
-            const byCredential = new Map<string, ComplianceItemView['reveals']>();
-            for (const r of reveals) {
-              const list = byCredential.get(r.object_id) ?? [];
-              list.push({
-                at: r.at.toISOString(),
-                actorId: r.actor_id,
-                actorName: names.token.get(r.actor_id) ?? null,
-                action: r.action,
-              });
-              byCredential.set(r.object_id, list);
-            }
-            yield rows.map((r) => ({
-              credentialId: r.id,
-              username: r.username,
-              targetId: r.target_id,
-              targetName: r.target_name,
-              targetKind: r.target_kind,
-              status: r.status,
-              statusLabel: STATUS_LABELS[r.status],
-              syncEnabled: r.sync_enabled,
-              lastVerifiedAt: iso(r.last_verified_at),
-              lastChangedAt: iso(r.last_changed_at),
-              policyId: r.policy_id,
-              policyName: r.policy_name,
-              reveals: byCredential.get(r.id) ?? [],
-            }));
-            const last = rows.at(-1);
-            if (rows.length < EXPORT_PAGE || !last) return;
-            after = last.id;
-          }
-        },
+        pages: () =>
+          keysetPages(
+            (after: string | null) => siteCredentialsPage(ctx.db, site.id, after, EXPORT_PAGE),
+            (last) => last.id,
+            (rows) => complianceItems(ctx.db, rows, period),
+          ),
       });
     },
   });

@@ -62,9 +62,26 @@ const OBJECT_KINDS: Record<string, NameKind> = {
   notification_channel: 'channel',
 };
 
+/** Keys of an event's details that hold an id, and the kind it names. */
+const DETAIL_KINDS: Record<string, NameKind> = {
+  siteId: 'site',
+  targetId: 'target',
+  policyId: 'policy',
+  groupId: 'group',
+  credentialId: 'credential',
+  primaryCredentialId: 'credential',
+  privilegedCredentialId: 'credential',
+  agentId: 'agent',
+};
+
 export async function namedAuditViews(q: Queryable, rows: AuditRow[]) {
   const refs: Partial<Record<NameKind, string[]>> = { token: [], agent: [] };
+  const detailIds = (r: AuditRow) =>
+    Object.entries(r.details).flatMap(([k, v]) =>
+      DETAIL_KINDS[k] && typeof v === 'string' ? [[DETAIL_KINDS[k], v] as const] : [],
+    );
   for (const r of rows) {
+    for (const [kind, id] of detailIds(r)) (refs[kind] ??= []).push(id);
     if (r.actor_type === 'operator') refs.token!.push(r.actor_id);
     if (r.actor_type === 'agent') refs.agent!.push(r.actor_id);
     const kind = OBJECT_KINDS[r.object_type];
@@ -86,6 +103,12 @@ export async function namedAuditViews(q: Queryable, rows: AuditRow[]) {
       objectId: r.object_id,
       objectName: kind && r.object_id ? (names[kind].get(r.object_id) ?? null) : null,
       details: r.details,
+      detailNames: Object.fromEntries(
+        detailIds(r).flatMap(([kind, id]) => {
+          const name = names[kind].get(id);
+          return name === undefined ? [] : [[id, name]];
+        }),
+      ),
     };
   });
 }

@@ -11,6 +11,25 @@ export type Pages<T> = () => AsyncGenerator<T[]>;
 export const EXPORT_PAGE = 1000;
 
 /**
+ * Keyset pages of EXPORT_PAGE rows: `read(after)` reads the rows after the key of the last one
+ * read (null first), `view` turns a page into what is written; a short page is the last.
+ */
+export async function* keysetPages<R, K, V>(
+  read: (after: K | null) => Promise<R[]>,
+  keyOf: (last: R) => K,
+  view: (rows: R[]) => V[] | Promise<V[]>,
+): AsyncGenerator<V[]> {
+  let after: K | null = null;
+  for (;;) {
+    const rows = await read(after);
+    yield await view(rows);
+    const last = rows.at(-1);
+    if (rows.length < EXPORT_PAGE || last === undefined) return;
+    after = keyOf(last);
+  }
+}
+
+/**
  * A CSV cell (RFC 4180): quoted when it holds a comma, a quote or a line break. A text that a
  * spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets a leading `'`, so an
  * exported username cannot become a formula in whoever opens the file.

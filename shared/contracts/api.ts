@@ -334,6 +334,8 @@ export const AuditView = z.object({
   actionLabel: z.string(),
   /** The object's name (a credential: `user on target`), null when it has none or is gone. */
   objectName: z.string().nullable(),
+  /** The names of the ids in `details` (`siteId`, `targetId`, `policyId`, …), by id. */
+  detailNames: z.record(z.string(), z.string()),
 });
 
 export const RoleSchema = z.enum(['viewer', 'operator', 'admin']);

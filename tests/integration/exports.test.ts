@@ -133,9 +133,10 @@ describe('exports', () => {
     expect(chunks).toBeGreaterThan(10); // written as it was read, not as one body
     // The whole CSV is some 50 MB; the process grows by far less than a copy of it in memory would take.
     expect(peak - before).toBeLessThan(Math.max(bytes * 1.5, 200 * 1024 * 1024));
-    // 43 s measured on a host with load average 17 on 2 cores; the bound leaves room for that.
-    expect(Date.now() - started).toBeLessThan(150_000);
-  }, 240_000);
+    // 43 to 93 s measured on a host with load average 16 to 20 on 2 cores (the database reads are
+    // most of it); the bound leaves room for that.
+    expect(Date.now() - started).toBeLessThan(200_000);
+  }, 300_000);
 
   it('sync runs, run items and the audit log export with names and labels', async () => {
     const run = await expectStatus<{ id: string }>(
@@ -167,6 +168,10 @@ describe('exports', () => {
     expect(audit.find((e) => e.action === 'credential.reveal')).toMatchObject({
       actionLabel: 'Revealed password',
       objectName: `bob on files-01`,
+    });
+    // The ids in an event's details are named too.
+    expect(audit.find((e) => e.action === 'credential.create')).toMatchObject({
+      detailNames: { [targetId]: 'files-01' },
     });
   });
 

@@ -272,6 +272,8 @@ export interface AuditEvent {
   actorName: string | null;
   actionLabel: string;
   objectName: string | null;
+  /** Names of the ids in `details`, by id. */
+  detailNames: Record<string, string>;
 }
 
 export interface SyncGroupMember {

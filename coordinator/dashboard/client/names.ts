@@ -2,7 +2,22 @@
  * Names, not ids (issue 15): a name as the API answers it beside an id, with the id on hover and a
  * button that copies it; the id itself (short) when there is no name.
  */
-import { h, toast, type Child } from './dom.js';
+import { h, svg, toast, type Child } from './dom.js';
+
+/** Two overlapping sheets: the copy icon (a glyph would need a font that has it). */
+const copyIcon = () =>
+  svg(
+    'svg',
+    {
+      viewBox: '0 0 16 16',
+      'aria-hidden': 'true',
+      fill: 'none',
+      stroke: 'currentColor',
+      'stroke-width': 1.5,
+    },
+    svg('rect', { x: 5, y: 5, width: 9, height: 9, rx: 1.5 }),
+    svg('path', { d: 'M11 3.5V3a1.5 1.5 0 0 0-1.5-1.5h-6A1.5 1.5 0 0 0 2 3v6.5A1.5 1.5 0 0 0 3.5 11H4' }),
+  );
 
 export function named(name: string | null | undefined, id: string | null | undefined, href?: string): Child {
   if (!id) return name ?? '';
@@ -26,7 +41,7 @@ export function named(name: string | null | undefined, id: string | null | undef
           );
         },
       },
-      '⧉',
+      copyIcon(),
     ),
   );
 }

@@ -1,5 +1,5 @@
 import { api, fetchPages, qs } from '../api.js';
-import { h, refreshRegion, timeEl } from '../dom.js';
+import { h, refreshRegion, timeEl, type Child } from '../dom.js';
 import { exportButtons } from '../exports.js';
 import {
   ACTOR_TYPE_LABELS,
@@ -19,12 +19,24 @@ const OBJECT_PAGES: Record<string, (id: string) => string> = {
   site: (id) => `#/sites?site=${id}`,
 };
 
-/** An event's details in words: `key: value` pairs, not raw JSON (the request id left out). */
-const detailsText = (details: Record<string, unknown>): string =>
-  Object.entries(details)
+/**
+ * An event's details in words: `key: value` pairs, not raw JSON (the request id left out); an id
+ * the API named shows its name (`siteId` as `site: Berlin`), the id on hover.
+ */
+function details(e: AuditEvent): Child[] {
+  return Object.entries(e.details)
     .filter(([k]) => k !== 'reqId')
-    .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
-    .join(' · ');
+    .flatMap(([k, v], i) => {
+      const name = typeof v === 'string' ? e.detailNames[v] : undefined;
+      const value: Child =
+        name !== undefined && typeof v === 'string'
+          ? named(name, v)
+          : typeof v === 'string'
+            ? v
+            : JSON.stringify(v);
+      return [i ? ' · ' : '', `${name !== undefined ? k.replace(/Id$/, '') : k}: `, value];
+    });
+}
 
 const FIELDS: [key: string, label: string, hint: string][] = [
   ['actor', 'Actor', 'token name, agent id or system'],
@@ -88,14 +100,22 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
             h('span', { class: 'muted' }, `${labelOf(ACTOR_TYPE_LABELS, e.actorType)} `),
             named(e.actorName ?? e.actorId, e.actorId),
           ),
-          h('span', { title: e.action, 'data-action': e.action }, e.actionLabel),
+          // The words, and the code the Action filter takes.
+          h(
+            'span',
+            { 'data-action': e.action },
+            e.actionLabel,
+            e.actionLabel === e.action
+              ? null
+              : h('code', { class: 'muted small action-code' }, ` ${e.action}`),
+          ),
           h(
             'span',
             {},
             h('span', { class: 'muted' }, `${labelOf(OBJECT_TYPE_LABELS, e.objectType)} `),
             e.objectId ? named(e.objectName, e.objectId, OBJECT_PAGES[e.objectType]?.(e.objectId)) : null,
           ),
-          h('span', { class: 'details' }, detailsText(e.details)),
+          h('span', { class: 'details' }, details(e)),
         ]),
         { empty: 'No audit event matches.' },
       ),

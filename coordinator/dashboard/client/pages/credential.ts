@@ -18,6 +18,7 @@ import { formDialog } from '../forms.js';
 import { act, type Page } from '../page.js';
 import { button, statusBadge, table } from '../ui.js';
 import { dependenciesSection } from './dependencies.js';
+import { named } from '../names.js';
 
 interface HistoryItem {
   at: string;
@@ -84,10 +85,10 @@ export const credentialPage: Page = async ({ root, path }) => {
           fact('Consecutive failures', String(c.consecutiveFailures)),
           fact('Target', `${c.targetName} (${kindLabel(c.targetKind)})`),
           fact('Site', site ? h('a', { href: `#/sites?site=${c.siteId}` }, site.name) : c.siteId),
-          fact('Policy', c.policyId ?? 'default'),
+          fact('Policy', c.policyId ? named(c.policyName, c.policyId) : 'default'),
           fact(
             'Sync group',
-            c.groupId ? h('a', { href: `#/credentials?groupId=${c.groupId}` }, c.groupId) : 'none',
+            c.groupId ? named(c.groupName, c.groupId, `#/credentials?groupId=${c.groupId}`) : 'none',
           ),
           fact('Created', timeEl(c.createdAt)),
         ),

@@ -15,6 +15,7 @@ import type { Page } from '../page.js';
 import { statusBadge } from '../ui.js';
 import { can } from '../session.js';
 import { bulkBar, importCsvButton, newCredentialButton, tickAll, tickBox } from './credential-admin.js';
+import { exportButtons } from '../exports.js';
 
 const FILTERS = [
   'status',
@@ -270,6 +271,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
         newCredentialButton(filter.siteId),
         importCsvButton(() => load(true)),
       ),
+      exportButtons('credentials', '/credentials/export', () => ({ ...filter, limit: undefined })),
     ),
     form,
     chips.length

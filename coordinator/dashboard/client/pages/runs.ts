@@ -1,26 +1,26 @@
 import { api, fetchPages, qs } from '../api.js';
 import { announce, confirmDialog, duration, h, num, refreshRegion, timeEl, type Child } from '../dom.js';
+import { exportButtons } from '../exports.js';
 import {
+  labelOf,
   OUTCOME_LABELS,
-  REASON_LABELS,
+  RUN_TRIGGER_LABELS,
   type Overview,
   type Page as ApiPage,
-  type Reason,
-  type Site,
   type SyncRun,
   type SyncRunItem,
 } from '../model.js';
+import { named } from '../names.js';
 import { act, type Page } from '../page.js';
 import { button, legend, outcomeBadge, runsChart, table } from '../ui.js';
 
-const scopeText = (run: SyncRun, sites: Map<string, string>): string => {
-  const parts = [
-    run.scope.siteId ? `site ${sites.get(run.scope.siteId) ?? run.scope.siteId.slice(0, 8)}` : null,
-    run.scope.targetId ? `target ${run.scope.targetId.slice(0, 8)}` : null,
-    run.scope.groupId ? `group ${run.scope.groupId.slice(0, 8)}` : null,
-  ].filter(Boolean);
-  return parts.length ? parts.join(', ') : 'everything';
+/** The scope in words, as the API names it (`site Berlin`), the ids on hover. */
+const scopeText = (run: SyncRun): Child => {
+  const ids = [run.scope.siteId, run.scope.targetId, run.scope.groupId].filter(Boolean).join(', ');
+  return ids ? h('span', { title: `id ${ids}`, class: 'scope' }, run.scopeName ?? ids) : 'everything';
 };
+
+const kindText = (kind: SyncRun['kind']): string => (kind === 'verify' ? 'Verify' : 'Change');
 
 const took = (r: SyncRun): string =>
   r.finishedAt ? duration((new Date(r.finishedAt).getTime() - new Date(r.startedAt).getTime()) / 1000) : '—';
@@ -32,7 +32,6 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
   const outcome = params.get('outcome') ?? '';
   const days = Number(params.get('days') ?? '') || undefined;
   const bucket = params.get('bucket') === 'day' ? 'day' : 'hour';
-  const sites = new Map((await api.get<{ items: Site[] }>('/sites')).items.map((s) => [s.id, s.name]));
   const chart = h('div', {});
   const list = h('div', {});
   const runs: SyncRun[] = [];
@@ -92,6 +91,7 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
         { class: 'section-head' },
         h('h2', { id: 'runs-history' }, 'History'),
         h('div', { class: 'field inline' }, h('label', { for: 'f-outcome' }, 'Outcome'), outcomeSelect),
+        exportButtons('sync runs', '/sync-runs/export', filter),
       ),
       days
         ? h(
@@ -134,9 +134,9 @@ export const runsPage: Page = async ({ root, params, setParams }) => {
         ],
         runs.map((r) => [
           h('a', { href: `#/runs/${r.id}`, 'data-key': `run-${r.id}` }, timeEl(r.startedAt)),
-          r.trigger,
-          r.kind,
-          scopeText(r, sites),
+          labelOf(RUN_TRIGGER_LABELS, r.trigger),
+          kindText(r.kind),
+          scopeText(r),
           took(r),
           num(r.counts.impacted),
           num(r.counts.success),
@@ -205,7 +205,6 @@ export const runPage: Page = async ({ root, path }) => {
   const body = h('div', {});
   const itemsRegion = h('div', {});
   root.append(body);
-  const sites = new Map((await api.get<{ items: Site[] }>('/sites')).items.map((s) => [s.id, s.name]));
   // The run's items, paged: a site-wide run has one per credential (100,000 at a large site).
   const items: SyncRunItem[] = [];
   let itemsCursor: string | null = null;
@@ -218,10 +217,10 @@ export const runPage: Page = async ({ root, path }) => {
         'Items of this run',
         ['Credential', 'Target', 'Result', 'Reason', 'When'],
         items.map((i) => [
-          h('a', { href: `#/credentials/${i.credentialId}` }, i.username ?? i.credentialId.slice(0, 8)),
+          named(i.username, i.credentialId, `#/credentials/${i.credentialId}`),
           i.targetName ?? '',
-          i.result,
-          i.reason ? (REASON_LABELS[i.reason as Reason] ?? i.reason) : '',
+          h('span', { title: i.result, class: `result result-${i.result}` }, i.resultLabel),
+          i.reason ? h('span', { title: i.reason }, i.reasonLabel ?? i.reason) : '',
           timeEl(i.at),
         ]),
         {
@@ -269,7 +268,7 @@ export const runPage: Page = async ({ root, path }) => {
       h(
         'div',
         { class: 'page-head' },
-        h('h1', {}, `Sync run: ${run.kind}, ${scopeText(run, sites)}`),
+        h('h1', {}, `Sync run: ${run.kind}, `, scopeText(run)),
         outcomeBadge(run.finishedAt ? run.outcome : null),
         run.finishedAt
           ? null
@@ -288,8 +287,8 @@ export const runPage: Page = async ({ root, path }) => {
         { class: 'sync-summary card' },
         ...(
           [
-            ['Trigger', run.trigger],
-            ['By', run.createdBy],
+            ['Trigger', labelOf(RUN_TRIGGER_LABELS, run.trigger)],
+            ['By', named(run.createdByName ?? run.createdBy, run.createdBy)],
             ['Started', timeEl(run.startedAt)],
             ['Finished', timeEl(run.finishedAt)],
             ['Took', took(run)],
@@ -316,7 +315,12 @@ export const runPage: Page = async ({ root, path }) => {
       h(
         'section',
         { class: 'card', 'aria-labelledby': 'items' },
-        h('h2', { id: 'items' }, 'Items'),
+        h(
+          'div',
+          { class: 'section-head' },
+          h('h2', { id: 'items' }, 'Items'),
+          schedule ? null : exportButtons('run items', `/sync-runs/${id}/items/export`, () => ({})),
+        ),
         itemsRegion,
       ),
     ];
