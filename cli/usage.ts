@@ -16,7 +16,7 @@ const FOOTER = `
   The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
   default ~/.config/syncctl/config.json: {"url": "…", "token": "…"}); the URL from --url,
   SYNCCTL_URL or the file. Exit codes: 0 ok, 1 usage or network error, 2 refused by the API
-  (4xx), 3 work finished with failures (sync --wait, import).
+  (4xx), 3 work finished with failures (sync --wait, import, credentials bulk).
 `;
 
 /** Words of usage syntax, a bracketed group (`[--status S]`, `(--password P | --password-stdin)`) as one. */

@@ -1,6 +1,54 @@
+import { readFileSync } from 'node:fs';
 import type { CredentialView } from '../../shared/contracts/api.js';
+import type { BulkAction, BulkCredentialsView } from '../../shared/contracts/credentials-bulk.js';
 import { table } from '../format.js';
-import { apiPath, fields, need, passwordFrom, query, str, type Command } from './command.js';
+import { apiPath, fields, need, passwordFrom, query, str, type Command, type Flags } from './command.js';
+
+/** The list's filters (`credentials list`, `credentials bulk`), as the API's query names them. */
+const FILTER_OPTIONS =
+  '[--status S] [--reason R] [--site ID] [--target ID] [--group ID] [--search TEXT] [--suspended] ' +
+  '[--job-state idle|queued|active]';
+const filterOf = (flags: Flags): Record<string, string | undefined> => ({
+  status: str(flags.status),
+  reason: str(flags.reason),
+  siteId: str(flags.site),
+  targetId: str(flags.target),
+  groupId: str(flags.group),
+  q: str(flags.search),
+  suspended: flags.suspended ? 'true' : undefined,
+  jobState: str(flags['job-state']),
+});
+
+/** `credentials bulk ACTION`: its words, as POST /credentials/bulk names the actions. */
+const BULK_ACTIONS: Record<string, BulkAction> = {
+  'sync-now': 'verify',
+  verify: 'verify',
+  change: 'change',
+  enable: 'enable',
+  disable: 'disable',
+  delete: 'delete',
+};
+
+/**
+ * The request of `credentials bulk`: the credentials by --ids (or --ids-stdin, one a line) or by the
+ * list's filters, one way only (a filter with nothing in it is refused by the API).
+ */
+function bulkBody(action: string | undefined, flags: Flags) {
+  const verb = BULK_ACTIONS[need(action, 'ACTION')];
+  if (!verb) throw new Error(`unknown action '${action}': sync-now, change, enable, disable or delete`);
+  const listed = flags['ids-stdin'] ? readFileSync(0, 'utf8') : str(flags.ids);
+  const ids = listed
+    ?.split(/[\s,]+/)
+    .map((id) => id.trim())
+    .filter(Boolean);
+  const filter = Object.fromEntries(Object.entries(filterOf(flags)).filter(([, v]) => v !== undefined));
+  const filtered = Object.keys(filter).length > 0;
+  if (ids !== undefined && filtered) throw new Error('give --ids (or --ids-stdin) or filters, not both');
+  if (ids === undefined && !filtered)
+    throw new Error('missing --ids, --ids-stdin or a filter (see syncctl --help)');
+  if (ids?.length === 0) throw new Error('no ids given');
+  return { action: verb, ...(ids ? { ids } : { filter }), ...(flags.force ? { force: true } : {}) };
+}
 
 /** `credentials enable ID`, `disable`, `resume`: the credential's new state in one line. */
 const switchSync = (action: 'enable' | 'disable' | 'resume', summary: string): Command => ({
@@ -36,24 +84,12 @@ const request = (action: 'verify' | 'change', options: string | undefined, summa
 export const credentialCommands: Command[] = [
   {
     name: 'credentials list',
-    options:
-      '[--status S] [--reason R] [--site ID] [--target ID] [--group ID] [--search TEXT] [--suspended] ' +
-      '[--job-state idle|queued|active] [--sort KEY|-KEY] [--limit N] [--cursor C] [--all]',
+    options: `${FILTER_OPTIONS} [--sort KEY|-KEY] [--limit N] [--cursor C] [--all]`,
     summary: 'credentials, filtered and sorted',
     handler: ({ flags, list }) =>
       list<CredentialView>(
         '/credentials',
-        {
-          status: str(flags.status),
-          reason: str(flags.reason),
-          siteId: str(flags.site),
-          targetId: str(flags.target),
-          groupId: str(flags.group),
-          q: str(flags.search),
-          suspended: flags.suspended ? 'true' : undefined,
-          jobState: str(flags['job-state']),
-          sort: str(flags.sort),
-        },
+        { ...filterOf(flags), sort: str(flags.sort) },
         ['id', 'username', 'targetName', 'statusLabel', 'statusReason', 'job', 'suspended', 'lastVerifiedAt'],
         (c) => ({ ...c, job: c.job.state === 'idle' ? 'idle' : `${c.job.kind} ${c.job.state}` }),
       ),
@@ -120,6 +156,34 @@ export const credentialCommands: Command[] = [
       );
       out(r, () => `credential ${id}: ${flags.force ? 'force ' : ''}deleted`);
       return 0;
+    },
+  },
+  {
+    name: 'credentials bulk',
+    arguments: 'sync-now|change|enable|disable|delete',
+    options: `[--ids ID,ID | --ids-stdin] ${FILTER_OPTIONS} [--force]`,
+    summary:
+      "act on up to 1,000 credentials at once, by ids (--ids-stdin: one a line) or by the list's " +
+      'filters; a line per credential and a summary; exits 3 if any failed; --force: delete even while ' +
+      'a change is in flight',
+    async handler({ api, args: [action], flags, out }) {
+      const r = await api.call<BulkCredentialsView>(
+        'POST',
+        apiPath('/credentials/bulk'),
+        bulkBody(action, flags),
+      );
+      out(r, () =>
+        [
+          table(
+            r.results.map((x) =>
+              x.result === 'ok' ? { id: x.id, result: 'ok', message: x.status ?? 'deleted' } : { ...x },
+            ),
+            ['id', 'result', 'code', 'message'],
+          ),
+          `${action}: ${r.counts.ok} ok, ${r.counts.failed} failed (audit: credential_bulk ${r.bulkId})`,
+        ].join('\n'),
+      );
+      return r.counts.failed ? 3 : 0;
     },
   },
   {

@@ -473,3 +473,66 @@ describe('configuration and errors', () => {
     }
   });
 });
+
+// Last: its events (credential.disable, …) would show in the audit filters above.
+describe('credentials bulk', () => {
+  it('disables by filter, deletes by ids (one unknown: exit 3), a line per credential and a summary', async () => {
+    const { id: siteId } = await createSite(stack.admin, 'cli-bulk-site');
+    const bulkTarget = await createTarget(stack.admin, siteId, {}, 'cmd-bulk');
+    const made = [];
+    for (const username of ['bulk-a', 'bulk-b'])
+      made.push(await createCredential(stack.admin, bulkTarget, { username }));
+    const ids = made.map((c) => c.id);
+
+    const disabled = await cli('credentials', 'bulk', 'disable', '--target', bulkTarget);
+    expect(disabled.code, disabled.stderr).toBe(0);
+    for (const id of ids) expect(disabled.stdout).toMatch(new RegExp(`^${id} +ok +- +\\S+$`, 'm'));
+    expect(disabled.stdout).toMatch(/^disable: 2 ok, 0 failed \(audit: credential_bulk [0-9a-f-]{36}\)$/m);
+    for (const id of ids) expect((await getCredential(stack.admin, id)).syncEnabled).toBe(false);
+
+    // Ids on stdin, the API's answer with --json.
+    const enabled = await runCli(
+      [
+        '--url',
+        stack.coordinator.url,
+        '--token',
+        ADMIN_TOKEN,
+        '--json',
+        'credentials',
+        'bulk',
+        'enable',
+        '--ids-stdin',
+      ],
+      {},
+      60_000,
+      undefined,
+      `${ids.join('\n')}\n`,
+    );
+    expect(enabled.code, enabled.stderr).toBe(0);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({
+      action: 'enable',
+      counts: { ok: 2, failed: 0 },
+      results: ids.map((id) => ({ id, result: 'ok' })),
+    });
+
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const deleted = await cli(
+      'credentials',
+      'bulk',
+      'delete',
+      '--ids',
+      [...ids, unknown].join(','),
+      '--force',
+    );
+    expect(deleted.code, deleted.stderr).toBe(3);
+    for (const id of ids) expect(deleted.stdout).toMatch(new RegExp(`^${id} +ok +- +deleted$`, 'm'));
+    expect(deleted.stdout).toMatch(new RegExp(`^${unknown} +failed +NOT_FOUND +\\S`, 'm'));
+    expect(deleted.stdout).toMatch(/^delete: 2 ok, 1 failed /m);
+    for (const id of ids) expect((await stack.admin.get(`/credentials/${id}`)).status).toBe(404);
+
+    // Ids and a filter at once: a usage error.
+    const both = await cli('credentials', 'bulk', 'enable', '--ids', unknown, '--target', bulkTarget);
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('not both');
+  });
+});
