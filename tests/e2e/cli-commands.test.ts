@@ -1,9 +1,11 @@
 /**
  * Every dashboard task from the real `syncctl` binary against a real coordinator and agent:
  * overview buckets, credential actions (enable / disable, resume, history, verify, change, delete
- * --force, password-history, dependencies with a chained credential and a stored password), list filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and
- * audit, sites resync / enable / disable, agents enable / disable, enrollment tokens with --uses,
- * tables for reads, the config file, and a clear error for a non-JSON answer.
+ * --force, password-history, dependencies with a chained credential and a stored password, bulk
+ * actions by filter and by ids), list filters (--suspended, --job-state), paging (--cursor, --all)
+ * of runs, run items and audit, sites resync / enable / disable, agents enable / disable,
+ * enrollment tokens with --uses, tables for reads, the config file, and a clear error for a
+ * non-JSON answer.
  */
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, writeFileSync } from 'node:fs';
