@@ -35,25 +35,26 @@ export async function listPolicies(q: Queryable): Promise<PolicyRow[]> {
   return rows.map(parsePolicyRow);
 }
 
+/** The columns a policy is written with (insert and update): $1 id … $6 maintenance window. */
+type PolicyFields = Pick<
+  PolicyRow,
+  'id' | 'name' | 'rules' | 'verify_interval_s' | 'rotate_interval_s' | 'maintenance_window'
+>;
+const policyParams = (p: PolicyFields) => [
+  p.id,
+  p.name,
+  JSON.stringify(p.rules),
+  p.verify_interval_s,
+  p.rotate_interval_s,
+  p.maintenance_window ? JSON.stringify(p.maintenance_window) : null,
+];
+
 /** Inserts a policy; false when one of that name exists (nothing inserted). */
-export async function insertPolicy(
-  q: Queryable,
-  p: Pick<
-    PolicyRow,
-    'id' | 'name' | 'rules' | 'verify_interval_s' | 'rotate_interval_s' | 'maintenance_window'
-  >,
-): Promise<boolean> {
+export async function insertPolicy(q: Queryable, p: PolicyFields): Promise<boolean> {
   const { rows } = await q.query(
     `INSERT INTO policies (id, name, rules, verify_interval_s, rotate_interval_s, maintenance_window)
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id`,
-    [
-      p.id,
-      p.name,
-      JSON.stringify(p.rules),
-      p.verify_interval_s,
-      p.rotate_interval_s,
-      p.maintenance_window ? JSON.stringify(p.maintenance_window) : null,
-    ],
+    policyParams(p),
   );
   return rows.length > 0;
 }
@@ -163,14 +164,7 @@ export async function updatePolicyRow(q: Queryable, p: PolicyRow): Promise<Polic
   await q.query(
     `UPDATE policies SET name = $2, rules = $3, verify_interval_s = $4, rotate_interval_s = $5,
             maintenance_window = $6 WHERE id = $1`,
-    [
-      p.id,
-      p.name,
-      JSON.stringify(p.rules),
-      p.verify_interval_s,
-      p.rotate_interval_s,
-      p.maintenance_window ? JSON.stringify(p.maintenance_window) : null,
-    ],
+    policyParams(p),
   );
   return (await getPolicy(q, p.id))!;
 }

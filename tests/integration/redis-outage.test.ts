@@ -64,6 +64,13 @@ afterAll(async () => {
 
 const uniq = (p: string) => `${p}-${randomBytes(4).toString('hex')}`;
 
+/** A new sync group's body over two idle credentials (taken off the list). */
+const groupBody = (idle: string[]) => ({
+  name: uniq('group'),
+  primaryCredentialId: idle.pop(),
+  memberCredentialIds: [idle.pop()],
+});
+
 interface Operation {
   method: string;
   /** As in /openapi.json: `/api/v1/credentials/{id}`. */
@@ -138,16 +145,9 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
   const first = await agent.claimAll(idle.length);
   expect(first).toHaveLength(idle.length);
   await agent.report(first.map(held));
-  const groupId = (
-    await expectStatus<{ id: string }>(
-      admin.post('/sync-groups', {
-        name: uniq('group'),
-        primaryCredentialId: idle.pop(),
-        memberCredentialIds: [idle.pop()],
-      }),
-      201,
-    )
-  ).id;
+  const newGroup = async () =>
+    (await expectStatus<{ id: string }>(admin.post('/sync-groups', groupBody(idle)), 201)).id;
+  const groupId = await newGroup();
   const heldCredentialId = (await createCredential(admin, targetId)).id;
   const [job] = await agent.claim(1, 2_000);
   expect(job?.credentialId).toBe(heldCredentialId);
@@ -201,16 +201,7 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     'DELETE /api/v1/policies/{id}': (
       await expectStatus<{ id: string }>(admin.post('/policies', { name: uniq('p') }), 201)
     ).id,
-    'DELETE /api/v1/sync-groups/{id}': (
-      await expectStatus<{ id: string }>(
-        admin.post('/sync-groups', {
-          name: uniq('group'),
-          primaryCredentialId: idle.pop(),
-          memberCredentialIds: [idle.pop()],
-        }),
-        201,
-      )
-    ).id,
+    'DELETE /api/v1/sync-groups/{id}': await newGroup(),
     // The spare agent is revoked earlier in the table.
     'PATCH /api/v1/agents/{id}': agent.agentId,
     'POST /api/v1/agents/{id}/deny': (await FakeAgent.enroll(c.url, admin, approving.id)).agentId,
@@ -251,11 +242,7 @@ const BODIES: Record<string, (w: World) => unknown> = {
   'POST /api/v1/credentials/bulk': (w) => ({ action: 'verify', ids: [w.idle.pop()] }),
   'POST /api/v1/sync-runs': (w) => ({ kind: 'verify', scope: { siteId: w.siteId } }),
   'POST /api/v1/policies': () => ({ name: uniq('policy') }),
-  'POST /api/v1/sync-groups': (w) => ({
-    name: uniq('group'),
-    primaryCredentialId: w.idle.pop(),
-    memberCredentialIds: [w.idle.pop()],
-  }),
+  'POST /api/v1/sync-groups': (w) => groupBody(w.idle),
   'POST /api/v1/sync-groups/{id}/change': () => ({}),
   'POST /api/v1/tokens': () => ({ name: uniq('token'), role: 'viewer' }),
   'PATCH /api/v1/sites/{id}': () => ({ name: uniq('renamed') }),
