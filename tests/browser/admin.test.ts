@@ -1,8 +1,11 @@
 /**
  * Administration in the dashboard (issue 15), in real headless Chromium against a real coordinator
  * and agent: as admin, sites (create, rename, enrollment token shown once with the agent command,
- * delete, and the refusal of a site in use) and sync groups (create, disable, enable, delete); as
- * viewer and operator, the buttons their role cannot use are absent.
+ * delete, and the refusal of a site in use; disable, its credentials then Agent Disabled, and enable;
+ * the site's enrollment tokens listed and one revoked, which then enrolls no agent) and sync groups
+ * (create, disable, enable, delete; members and policy edited; Change now with its progress until
+ * it ends, then in the group's history); as viewer and operator, the buttons their role cannot use
+ * are absent.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +38,9 @@ beforeAll(async () => {
   }
   const target = await createTarget(stack.admin, stack.siteId, {}, 'fileserver-01');
   for (const u of ['svc_web', 'svc_batch']) await createCredential(stack.admin, target, { username: u });
+  // A slow target: a group change on it lasts long enough to watch its progress.
+  const slow = await createTarget(stack.admin, stack.siteId, { latencyMs: 1500 }, 'slow-box');
+  for (const u of ['grp_a', 'grp_b', 'grp_c']) await createCredential(stack.admin, slow, { username: u });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'],
@@ -111,6 +117,70 @@ describe('administration as admin', () => {
     expect((await stack.admin.get(`/sites/${stack.siteId}`)).status).toBe(200);
   });
 
+  it('sites: disable (the confirmation says what happens; credentials show Agent Disabled), enable again', async () => {
+    const web = await credentialId('svc_web');
+    await page.goto(`${stack.coordinator.url}/#/sites`);
+    const card = page.locator(`#site-${stack.siteId}`);
+    await card.getByRole('button', { name: 'Disable site' }).click();
+    expect(await dialog(page).textContent()).toContain(
+      'Its agents get no work and its credentials show Agent Disabled until the site is enabled again.',
+    );
+    await dialog(page).getByRole('button', { name: 'Disable site' }).click();
+    await card.getByText('Disabled', { exact: true }).waitFor();
+    await card.getByRole('button', { name: 'Enable site' }).waitFor();
+    expect(
+      (await expectStatus<{ enabled: boolean }>(stack.admin.get(`/sites/${stack.siteId}`), 200)).enabled,
+    ).toBe(false);
+    await page.goto(`${stack.coordinator.url}/#/credentials/${web}`);
+    await expect
+      .poll(() => page.getByTestId('detail-status').textContent(), { timeout: 10_000 })
+      .toContain('Agent Disabled');
+
+    await page.goto(`${stack.coordinator.url}/#/sites`);
+    await card.getByRole('button', { name: 'Enable site' }).click();
+    await card.getByRole('button', { name: 'Disable site' }).waitFor();
+    await page.goto(`${stack.coordinator.url}/#/credentials/${web}`);
+    await expect
+      .poll(() => page.getByTestId('detail-status').textContent(), { timeout: 20_000 })
+      .toContain('In Sync');
+  });
+
+  it('sites: enrollment tokens listed, one revoked; the revoked token enrolls no agent', async () => {
+    const created = await expectStatus<{ id: string; token: string }>(
+      stack.admin.post(`/sites/${stack.siteId}/enrollment-tokens`, { uses: 2 }),
+      201,
+    );
+    await page.goto(`${stack.coordinator.url}/#/sites`);
+    await page.locator(`#site-${stack.siteId}`).getByRole('button', { name: 'Enrollment token' }).click();
+    const tokens = dialog(page).getByRole('table', { name: /^Enrollment tokens of / });
+    // The stack's agent used one; the one made above waits, with its two uses.
+    await expect.poll(() => tokens.locator('tbody tr').count()).toBe(2);
+    const active = tokens.locator('tbody tr', { hasText: 'active' });
+    expect(await active.count()).toBe(1);
+    expect(await active.textContent()).toContain('bootstrap-admin');
+    expect(await tokens.textContent()).not.toContain(created.token);
+    await active.getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => tokens.locator('tbody tr', { hasText: 'revoked' }).count()).toBe(1);
+    expect(await tokens.getByRole('button', { name: 'Revoke' }).count()).toBe(0);
+    await dialog(page).getByRole('button', { name: 'Cancel' }).click();
+
+    const listed = await expectStatus<{ items: { id: string; state: string }[] }>(
+      stack.admin.get(`/sites/${stack.siteId}/enrollment-tokens`),
+      200,
+    );
+    expect(listed.items.find((t) => t.id === created.id)?.state).toBe('revoked');
+    const enroll = await api(stack.coordinator.url).post('/agent/v1/enroll', {
+      enrollmentToken: created.token,
+      name: 'late-agent',
+      host: 'h',
+      version: '1',
+      adapters: [],
+      concurrency: 1,
+    });
+    expect(enroll.status).toBe(401);
+    expect(enroll.body).toMatchObject({ error: { code: 'ENROLLMENT_INVALID' } });
+  });
+
   it('sync groups: create, disable (no Change now), enable, history, delete', async () => {
     await page.goto(`${stack.coordinator.url}/#/groups`);
     await page.getByRole('heading', { name: 'Sync groups' }).waitFor();
@@ -139,6 +209,83 @@ describe('administration as admin', () => {
     await expect.poll(() => page.getByRole('heading', { name: 'web-farm' }).count()).toBe(0);
     const groups = await expectStatus<{ items: unknown[] }>(stack.admin.get('/sync-groups'), 200);
     expect(groups.items).toEqual([]);
+  });
+
+  it('sync groups: edit members (one added, one removed) and policy; Change now shows its progress, then the history has it', async () => {
+    const [a, b, c] = [await credentialId('grp_a'), await credentialId('grp_b'), await credentialId('grp_c')];
+    const policy = await expectStatus<{ id: string }>(
+      stack.admin.post('/policies', { name: 'group-18', rules: { length: 18 } }),
+      201,
+    );
+    const group = await expectStatus<{ id: string }>(
+      stack.admin.post('/sync-groups', {
+        name: 'slow-farm',
+        primaryCredentialId: a,
+        memberCredentialIds: [b],
+      }),
+      201,
+    );
+    await page.goto(`${stack.coordinator.url}/#/groups`);
+    const card = page.locator(`[data-group="${group.id}"]`);
+    await card.getByRole('button', { name: 'Edit' }).click();
+    await dialog(page).getByLabel('Policy').selectOption({ label: 'group-18 (18 characters)' });
+    await dialog(page)
+      .getByLabel('Members')
+      .selectOption([{ label: 'grp_a on slow-box' }, { label: 'grp_c on slow-box' }]);
+    await dialog(page).getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => card.locator('tbody').textContent()).toContain('grp_c on slow-box');
+    expect(await card.locator('tbody').textContent()).not.toContain('grp_b');
+    const saved = await expectStatus<{ policyId: string; members: { credentialId: string }[] }>(
+      stack.admin.get(`/sync-groups/${group.id}`),
+      200,
+    );
+    expect(saved.policyId).toBe(policy.id);
+    expect(saved.members.map((m) => m.credentialId).sort()).toEqual([a, c].sort());
+
+    // The members wait for their first verification before a change is worth watching.
+    await expect
+      .poll(
+        async () =>
+          (
+            await expectStatus<{ members: { status: string }[] }>(
+              stack.admin.get(`/sync-groups/${group.id}`),
+              200,
+            )
+          ).members.every((m) => m.status === 'in_sync'),
+        { timeout: 30_000 },
+      )
+      .toBe(true);
+    const before = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${c}/password`),
+      200,
+    );
+    await card.getByRole('button', { name: 'Change now' }).click();
+    await card.getByText('Change in progress').waitFor({ timeout: 10_000 });
+    const progress = card.getByTestId('group-progress');
+    await expect
+      .poll(() => progress.textContent(), { timeout: 10_000 })
+      .toMatch(/^ ?[01] of 2 members done$/);
+    await page.screenshot({ path: join(SHOTS, 'sync-group-change.png'), fullPage: true });
+    await expect.poll(() => card.getByText('Change in progress').count(), { timeout: 30_000 }).toBe(0);
+    expect(await progress.count()).toBe(0);
+    await expect
+      .poll(() => card.locator('p.muted', { hasText: 'Last run' }).textContent())
+      .toContain('Success');
+    const after = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${c}/password`),
+      200,
+    );
+    expect(after.password).not.toBe(before.password);
+    expect(after.password).toHaveLength(18);
+
+    await card.getByText('History').click();
+    const runs = card.getByRole('table', { name: 'Runs of the group' });
+    await expect.poll(() => runs.locator('tbody tr').first().textContent()).toMatch(/Change.*Success/);
+    const history = await expectStatus<{ items: { kind: string; outcome: string }[] }>(
+      stack.admin.get(`/sync-groups/${group.id}/runs`),
+      200,
+    );
+    expect(history.items[0]).toMatchObject({ kind: 'change', outcome: 'success' });
   });
 
   it('policies: create, edit (the API refusal shown in the form), delete; tokens: create shown once, revoke', async () => {
@@ -182,11 +329,22 @@ describe('buttons absent for roles that cannot use them', () => {
     const page = await signIn(tokens.viewer);
     await page.goto(`${stack.coordinator.url}/#/sites`);
     await page.locator(`#site-${stack.siteId}`).waitFor();
-    for (const name of ['New site', 'Delete site', 'Rename', 'Resync', 'Disable site', 'Enrollment token'])
+    for (const name of [
+      'New site',
+      'Delete site',
+      'Rename',
+      'Resync',
+      'Disable site',
+      'Enable site',
+      'Enrollment token',
+    ])
       expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     await page.goto(`${stack.coordinator.url}/#/groups`);
     await page.getByRole('heading', { name: 'Sync groups' }).waitFor();
     expect(await page.getByRole('button', { name: 'New sync group' }).count()).toBe(0);
+    await page.locator('section.group').first().waitFor();
+    for (const name of ['Change now', 'Edit', 'Disable', 'Enable', 'Delete'])
+      expect(await page.getByRole('button', { name, exact: true }).count(), name).toBe(0);
     await page.goto(`${stack.coordinator.url}/#/credentials/${await credentialId('svc_web')}`);
     await page
       .getByRole('heading', { name: /svc_web/ })
@@ -213,7 +371,7 @@ describe('buttons absent for roles that cannot use them', () => {
     const page = await signIn(tokens.operator);
     await page.goto(`${stack.coordinator.url}/#/sites`);
     await page.locator(`#site-${stack.siteId}`).getByRole('button', { name: 'Resync' }).waitFor();
-    for (const name of ['New site', 'Delete site', 'Disable site', 'Enrollment token'])
+    for (const name of ['New site', 'Delete site', 'Disable site', 'Enable site', 'Enrollment token'])
       expect(await page.getByRole('button', { name }).count(), name).toBe(0);
     await page.goto(`${stack.coordinator.url}/#/groups`);
     const card = page.locator(`[data-group="${group.id}"]`);

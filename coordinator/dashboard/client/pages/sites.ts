@@ -94,7 +94,7 @@ export const sitesPage: Page = async ({ root, params }) => {
                             h(
                               'p',
                               {},
-                              'Its agents get no work and its credentials show Agent Disabled until the site is enabled again.',
+                              `Its agents get no work and its credentials show ${STATUS_LABELS.agent_disabled} until the site is enabled again.`,
                             ),
                           ],
                           confirm: 'Disable site',

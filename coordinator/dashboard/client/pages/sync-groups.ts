@@ -185,6 +185,7 @@ export const syncGroupsPage: Page = async ({ root }) => {
             : null,
         ),
       ),
+      progress(g),
       h(
         'p',
         { class: 'muted' },
@@ -234,6 +235,20 @@ export const syncGroupsPage: Page = async ({ root }) => {
   await load();
   return { title: 'Sync groups', refresh: load };
 };
+
+/** While a change is out: how many members have their result, out of all (read again at each live refresh). */
+function progress(g: SyncGroup): HTMLElement | null {
+  const run = g.lastRun;
+  if (!g.changeInProgress || !run || run.kind !== 'change' || run.finishedAt) return null;
+  const total = g.members.length;
+  const done = Math.min(new Set(run.items.map((i) => i.credentialId)).size, total);
+  return h(
+    'p',
+    { class: 'group-progress', 'data-testid': 'group-progress' },
+    h('progress', { max: total, value: done, 'aria-label': `Change of ${g.name}` }),
+    ` ${done} of ${total} members done`,
+  );
+}
 
 async function history(groupId: string, into: Element): Promise<void> {
   const runs = await api.get<{ items: SyncRun[] }>(`/sync-groups/${groupId}/runs?limit=20`);
