@@ -5,7 +5,8 @@
  * use); a credential created; a CSV imported with progress and a result per row; the list's total,
  * problems first, and bulk actions on ticked rows and on the filter; agents waiting for approval
  * approved and denied, then renamed, disabled and revoked; a sync group policy longer than a member
- * takes refused, naming the member. As viewer and operator: the
+ * takes refused, naming the member; on a credential's page, Sync now with sync off refused with the
+ * API's reason, and Delete warning of a change in flight only while it is. As viewer and operator: the
  * buttons their role cannot use are absent, and what the API refuses them is shown.
  */
 import { copyFileSync } from 'node:fs';
@@ -13,8 +14,16 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN } from '../support/coordinator.js';
-import { createCredential, createSite, createTarget, expectStatus, FakeAgent } from '../support/fixtures.js';
+import {
+  createCredential,
+  createSite,
+  createTarget,
+  expectStatus,
+  FakeAgent,
+  getCredential,
+} from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/paths.js';
+import { waitFor } from '../support/wait.js';
 import { launchChromium, SHOTS, signIn } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
 
@@ -309,6 +318,76 @@ describe('as admin: agents and policies', () => {
   });
 });
 
+/** A credential with sync off, and one on a slow target (a change on it stays in flight a few seconds). */
+const onPage: { off: string; slow: string } = { off: '', slow: '' };
+const SYNC_OFF = 'sync is disabled for this credential: enable it to verify it';
+
+describe("as admin: a credential's page", () => {
+  let page: Page;
+  beforeAll(async () => {
+    const slow = await createTarget(stack.admin, stack.siteId, { latencyMs: 2000 }, 'slow-app');
+    onPage.off = (await createCredential(stack.admin, slow, { username: 'svc_off', syncEnabled: false })).id;
+    onPage.slow = (await createCredential(stack.admin, slow, { username: 'svc_slow' })).id;
+    await waitFor(async () => (await getCredential(stack.admin, onPage.slow)).status === 'in_sync', {
+      timeoutMs: 30_000,
+      message: 'svc_slow to be in sync',
+    });
+    page = await signIn(browser, stack.coordinator.url, ADMIN_TOKEN, errors, REFUSED);
+  }, 60_000);
+
+  it('Sync now with sync disabled: the API refuses (409, saying why) and the page shows its message', async () => {
+    const refused = await stack.admin.post(`/credentials/${onPage.off}/verify`);
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: { code: 'CONFLICT', message: SYNC_OFF } });
+
+    await page.goto(url(`#/credentials/${onPage.off}`));
+    const status = page.getByTestId('detail-status');
+    await expect.poll(() => status.textContent()).toContain('Not Synced');
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: `Sync now failed: ${SYNC_OFF}` })
+      .waitFor();
+    expect(await page.getByText('Verification queued').count()).toBe(0);
+    const after = await getCredential(stack.admin, onPage.off);
+    expect(after).toMatchObject({ status: 'not_synced', syncEnabled: false });
+    const verified = await expectStatus<{ items: unknown[] }>(
+      stack.admin.get(`/audit?objectId=${onPage.off}&action=credential.verify`),
+      200,
+    );
+    expect(verified.items).toEqual([]);
+  });
+
+  it('Delete warns of a change in flight only while it is: not once the change finished', async () => {
+    await page.goto(url(`#/credentials/${onPage.slow}`));
+    await page.getByRole('button', { name: 'Change now' }).click();
+    await dialog(page).getByRole('button', { name: 'Change password' }).click();
+    await waitFor(async () => (await getCredential(stack.admin, onPage.slow)).changePending, {
+      timeoutMs: 10_000,
+      message: 'the change to be in flight',
+    });
+    const inFlight = 'A password change is in flight: a plain delete is refused; use Force Delete.';
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    expect(await dialog(page).textContent()).toContain(inFlight);
+    await dialog(page).getByRole('button', { name: 'Cancel' }).click();
+
+    await waitFor(
+      async () => {
+        const c = await getCredential(stack.admin, onPage.slow);
+        return !c.changePending && c.lastChangedAt !== null;
+      },
+      { timeoutMs: 30_000, message: 'the change to finish' },
+    );
+    // Opened at once, before the page's next refresh: the dialog reads the credential again.
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await dialog(page).getByText('This cannot be undone.').waitFor();
+    expect(await dialog(page).textContent()).not.toContain('in flight');
+    await dialog(page).getByRole('button', { name: 'Delete', exact: true }).click();
+    await page.waitForURL(/#\/credentials$/);
+    expect((await stack.admin.get(`/credentials/${onPage.slow}`)).status).toBe(404);
+  });
+});
+
 describe('buttons absent or refused for roles that cannot use them', () => {
   it('viewer: no create, import, bulk actions, tick boxes or target administration', async () => {
     const page = await signIn(browser, stack.coordinator.url, tokens.viewer, errors, REFUSED);
@@ -327,6 +406,9 @@ describe('buttons absent or refused for roles that cannot use them', () => {
       'Test connection of app-server',
     ])
       expect(await page.getByRole('button', { name }).count(), name).toBe(0);
+    await page.goto(url(`#/credentials/${onPage.off}`));
+    await page.getByTestId('detail-status').waitFor();
+    expect(await page.getByRole('group', { name: 'Actions' }).getByRole('button').count()).toBe(0);
     await page.close();
   });
 
@@ -354,6 +436,14 @@ describe('buttons absent or refused for roles that cannot use them', () => {
       .toMatch(/needs the admin role/);
     await dialog(page).getByRole('button', { name: 'Cancel' }).click();
     expect((await targetNamed('ops-box'))?.connection.host).toBe('10.0.0.8');
+
+    // Sync now (operator) on a credential with sync off: the API's reason, not a silent success.
+    await page.goto(url(`#/credentials/${onPage.off}`));
+    await page.getByRole('button', { name: 'Sync now' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: `Sync now failed: ${SYNC_OFF}` })
+      .waitFor();
     await page.close();
     expect(errors).toEqual([]);
   });
