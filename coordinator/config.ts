@@ -160,6 +160,8 @@ export const CoordinatorEnvSchema = z.object({
    * with that reason (docs/sync-runs.md).
    */
   RUN_AGENT_WAIT_MS: envInt(1000, 7 * 86_400_000).default(600_000),
+  /** Credentials a sync run marks per transaction (coordinator/runs/marking.ts). */
+  RUN_MARK_CHUNK: envInt(100, 100_000).default(5000),
   JOB_LOCK_MS: envInt(5000, 600_000).default(30_000),
   STALLED_CHECK_MS: envInt(1000, 600_000).default(15_000),
   HEARTBEAT_EVERY_MS: envInt(1000, 60_000).default(15_000),

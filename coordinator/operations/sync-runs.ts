@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { SyncRunView } from '../../shared/contracts/api.js';
 import type { Ctx } from '../context.js';
 import { markCancelled, withdrawRun } from '../runs/cancel.js';
+import { markRest } from '../runs/marking.js';
 import { requireScope, startRun } from '../runs/start.js';
 import type { SyncRunRow } from '../runs/store.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
@@ -18,13 +19,11 @@ export async function startManualRun(
   const id = randomUUID();
   const run = await ctx.db.tx(async (q) => {
     await requireScope(q, input.scope);
-    const run = await startRun(q, {
-      id,
-      kind: input.kind,
-      scope: input.scope,
-      trigger: 'manual',
-      createdBy: by.operatorId,
-    });
+    const run = await startRun(
+      q,
+      { id, kind: input.kind, scope: input.scope, trigger: 'manual', createdBy: by.operatorId },
+      ctx.config.RUN_MARK_CHUNK,
+    );
     await auditOperator(q, by, 'sync_run.create', 'sync_run', id, {
       kind: input.kind,
       scope: input.scope,
@@ -33,6 +32,8 @@ export async function startManualRun(
     return run;
   });
   ctx.kickScheduler();
+  // More credentials than one chunk: the rest are marked in the background (runs/marking.ts).
+  if (run.marking_after !== null) void markRest(ctx, id);
   ctx.log.info({ runId: id, kind: input.kind, impacted: run.impacted }, 'sync run started');
   return run;
 }

@@ -6,6 +6,7 @@ import type { Ctx } from '../context.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { loadPolicies, type PolicyRow } from '../policies/store.js';
 import { countInRuns, finishRuns } from './count.js';
+import { lockRunMarking } from './marking.js';
 import { loadRun, type SyncRunRow } from './store.js';
 import { markIdle, withdrawPending } from '../credentials/transitions.js';
 import { refreshStatus } from '../credentials/status.js';
@@ -21,6 +22,8 @@ const PAGE = 1000;
  * does not exist, 409 for one that has finished. The work is withdrawn by withdrawRun afterwards.
  */
 export async function markCancelled(q: Queryable, runId: string, actorId: string): Promise<SyncRunRow> {
+  // A chunk of its marking in progress ends first; none follows (runs/marking.ts).
+  await lockRunMarking(q, runId, true);
   const run = await loadRun(q, runId, true);
   if (!run) throw new SyncError('NOT_FOUND', `sync run ${runId} not found`);
   if (run.finished_at !== null) {
@@ -28,7 +31,7 @@ export async function markCancelled(q: Queryable, runId: string, actorId: string
   }
   if (run.cancelled_at !== null) return run; // cancelled already, still winding down
   const updated = await q.query<SyncRunRow>(
-    'UPDATE sync_runs SET cancelled_at = now(), cancelled_by = $2 WHERE id = $1 RETURNING *',
+    'UPDATE sync_runs SET cancelled_at = now(), cancelled_by = $2, marking_after = NULL WHERE id = $1 RETURNING *',
     [runId, actorId],
   );
   return updated.rows[0]!;

@@ -61,7 +61,7 @@ export async function countInRuns(
 /** The run's outcome over the counts after the update (`r` its row, `u` what is added). */
 const NEW_OUTCOME_SQL = `CASE WHEN r.failed + u.f + r.unsynced + u.n + r.partial + u.p = 0 THEN 'success'
                               WHEN r.success + u.s + r.partial + u.p = 0 THEN 'failure' ELSE 'partial' END`;
-const NOW_COMPLETE_SQL = `r.finished_at IS NULL
+const NOW_COMPLETE_SQL = `r.finished_at IS NULL AND r.marking_after IS NULL
   AND r.success + u.s + r.partial + u.p + r.failed + u.f + r.unsynced + u.n >= r.impacted`;
 
 /**
@@ -113,11 +113,11 @@ export async function leaveRuns(
 export const OUTCOME_SQL = `CASE WHEN failed + unsynced + partial = 0 THEN 'success'
                                  WHEN success + partial = 0 THEN 'failure' ELSE 'partial' END`;
 
-/** Marks runs finished whose every item has a result. */
+/** Marks runs finished whose every item has a result (and every credential is marked: runs/marking.ts). */
 export async function finishRuns(q: Queryable, runIds: string[], now: Date): Promise<void> {
   await q.query(
     `UPDATE sync_runs SET finished_at = $2, outcome = ${OUTCOME_SQL}
-      WHERE id = ANY($1::uuid[]) AND finished_at IS NULL AND success + failed + unsynced + partial >= impacted`,
+      WHERE id = ANY($1::uuid[]) AND finished_at IS NULL AND marking_after IS NULL AND success + failed + unsynced + partial >= impacted`,
     [runIds, now.toISOString()],
   );
 }

@@ -1,6 +1,6 @@
 import { SyncError } from '../../shared/errors.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
-import { finishRuns } from './count.js';
+import { markChunk, MARKING_FROM_START } from './marking.js';
 import { loadRun, type SyncRunRow } from './store.js';
 import type { Queryable } from '../store/db.js';
 
@@ -17,52 +17,33 @@ export interface NewRun {
  * now and carry the run's id, so the scheduler queues them in bulk and each result counts in the
  * run; the rest (sync disabled, unsyncable, suspended) count as unsynced at once. A credential
  * still counted in an older unfinished run leaves it as unsynced (superseded), so no run waits forever.
+ *
+ * The credentials are marked `chunk` at a time (runs/marking.ts): the first chunk here, in the
+ * caller's transaction, so a run of up to `chunk` credentials is whole when this returns; a larger
+ * one has its `impacted` counted now and is marked by markRest once the caller committed, and it
+ * does not finish before its last chunk.
  */
-export async function startRun(q: Queryable, run: NewRun): Promise<SyncRunRow> {
+export async function startRun(q: Queryable, run: NewRun, chunk: number): Promise<SyncRunRow> {
   const now = new Date().toISOString();
-  const scopeSql = `($1::uuid IS NULL OR c.site_id = $1) AND ($2::uuid IS NULL OR c.target_id = $2) AND ($3::uuid IS NULL OR c.group_id = $3)`;
-  const scopeParams = [run.scope.siteId ?? null, run.scope.targetId ?? null, run.scope.groupId ?? null];
+  const params: unknown[] = [run.id, run.kind, run.trigger, JSON.stringify(run.scope), run.createdBy, now];
+  const scope = [
+    ['siteId', 'site_id'],
+    ['targetId', 'target_id'],
+    ['groupId', 'group_id'],
+  ] as const;
+  const where = ['c.created_at <= $6::timestamptz'];
+  for (const [key, column] of scope) {
+    const id = run.scope[key];
+    if (id === undefined) continue;
+    params.push(id);
+    where.push(`c.${column} = $${params.length}::uuid`);
+  }
   await q.query(
-    `INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
-     SELECT c.run_id, c.id, 'unsynced', 'superseded', $4 FROM credentials c WHERE ${scopeSql} AND c.run_id IS NOT NULL`,
-    [...scopeParams, now],
+    `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at, impacted, marking_after, marking_before)
+     SELECT $1, $2, $3, $4, $5, $6, count(*), '${MARKING_FROM_START}', $6 FROM credentials c WHERE ${where.join(' AND ')}`,
+    params,
   );
-  const superseded = await q.query<{ run_id: string }>(
-    `WITH old AS (SELECT c.run_id, count(*)::int AS n FROM credentials c WHERE ${scopeSql} AND c.run_id IS NOT NULL GROUP BY c.run_id)
-     UPDATE sync_runs r SET unsynced = r.unsynced + old.n FROM old WHERE r.id = old.run_id RETURNING r.id AS run_id`,
-    scopeParams,
-  );
-  await q.query(
-    `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-    [run.id, run.kind, run.trigger, JSON.stringify(run.scope), run.createdBy, now],
-  );
-  const due = run.kind === 'verify' ? 'next_verify_at' : 'next_change_at';
-  const { rows } = await q.query<{ impacted: number; eligible: number }>(
-    `WITH scope AS (
-       SELECT c.id, (c.sync_enabled AND NOT c.suspended AND c.status NOT IN ('not_synced', 'unsyncable')) AS ok
-         FROM credentials c WHERE ${scopeSql}
-     ), marked AS (
-       UPDATE credentials c SET run_id = $4,
-              verify_paused = CASE WHEN $5 = 'verify' THEN false ELSE c.verify_paused END,
-              ${due} = CASE WHEN $5 = 'change' OR c.job_state = 'idle' THEN $6::timestamptz ELSE c.${due} END
-         FROM scope WHERE c.id = scope.id AND scope.ok RETURNING 1
-     ), cleared AS (
-       UPDATE credentials c SET run_id = NULL FROM scope WHERE c.id = scope.id AND NOT scope.ok AND c.run_id IS NOT NULL RETURNING 1
-     ), items AS (
-       INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
-       SELECT $4, scope.id, 'unsynced', 'not_eligible', $6::timestamptz FROM scope WHERE NOT scope.ok RETURNING 1
-     )
-     SELECT (SELECT count(*) FROM scope)::int AS impacted, (SELECT count(*) FROM marked)::int AS eligible,
-            (SELECT count(*) FROM cleared)::int AS cleared, (SELECT count(*) FROM items)::int AS items`,
-    [...scopeParams, run.id, run.kind, now],
-  );
-  const { impacted, eligible } = rows[0]!;
-  await q.query('UPDATE sync_runs SET impacted = $2, unsynced = $3 WHERE id = $1', [
-    run.id,
-    impacted,
-    impacted - eligible,
-  ]);
-  await finishRuns(q, [run.id, ...superseded.rows.map((r) => r.run_id)], new Date());
+  await markChunk(q, run.id, chunk);
   return (await loadRun(q, run.id))!;
 }
 

@@ -21,6 +21,8 @@ export interface SyncRunRow {
   outcome: SyncRunView['outcome'];
   cancelled_at: Date | null;
   cancelled_by: string | null;
+  /** The last credential id marked; null once every credential of the scope is (runs/marking.ts). */
+  marking_after: string | null;
 }
 
 /** A sync run, or null; `forUpdate` locks it for the caller's transaction. */

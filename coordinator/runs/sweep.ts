@@ -3,6 +3,7 @@ import { countInRuns, finishRuns } from './count.js';
 import { ONLINE_WINDOW_MS } from '../store/agents.js';
 import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
 import { withdrawRun } from './cancel.js';
+import { markRest, runsStillMarking } from './marking.js';
 
 /** Why no agent can take a site's work now. */
 export type NoAgentReason = 'site_disabled' | 'no_agent' | 'agent_disabled' | 'agents_offline';
@@ -37,7 +38,8 @@ const CANCEL_BUDGET_MS = 5000;
  *   whose primary left the run without settling its change (`primary_unsettled`: the members
  *   follow outside the run if the change turns out set); in any other run, once it is
  *   RUN_AGENT_WAIT_MS old, `not_scheduled` (a safety net);
- * - a run with nothing left in it closes; a cancelled run's withdrawal goes on.
+ * - a run with nothing left in it closes; a cancelled run's withdrawal goes on; a run a stopped
+ *   replica left half marked is marked on (runs/marking.ts).
  */
 export async function sweepRuns(ctx: Ctx): Promise<SweepResult> {
   const now = new Date();
@@ -79,6 +81,8 @@ export async function sweepRuns(ctx: Ctx): Promise<SweepResult> {
         : null,
   );
   result.closed = await closeEmptyRuns(ctx, grace);
+  // A run a stopped replica left half marked: marked on in the background.
+  for (const runId of await runsStillMarking(ctx.db)) void markRest(ctx, runId);
   const { rows: cancelled } = await ctx.db.query<{ id: string }>(
     'SELECT id FROM sync_runs WHERE finished_at IS NULL AND cancelled_at IS NOT NULL',
   );
@@ -195,7 +199,7 @@ async function closeEmptyRuns(ctx: Ctx, before: string): Promise<number> {
     const { rows } = await q.query<{ id: string }>(
       `UPDATE sync_runs r SET unsynced = r.unsynced + GREATEST(0, r.impacted - r.success - r.partial - r.failed - r.unsynced)
         WHERE r.finished_at IS NULL AND r.cancelled_at IS NULL AND r.trigger <> 'schedule' AND r.started_at <= $1
-          AND NOT EXISTS (SELECT 1 FROM credentials c WHERE c.run_id = r.id)
+          AND r.marking_after IS NULL AND NOT EXISTS (SELECT 1 FROM credentials c WHERE c.run_id = r.id)
         RETURNING r.id`,
       [before],
     );

@@ -621,6 +621,45 @@ CREATE CONSTRAINT TRIGGER sync_run_tallies_apply AFTER INSERT ON sync_run_tallie
     // the expression is PROBLEM_RANK_SQL of coordinator/credentials/list-filter.ts, written out.
     sql: `CREATE INDEX credentials_problems ON credentials ((array_position(ARRAY['out_of_sync', 'unsyncable', 'change_not_configured', 'agent_disabled', 'not_synced', 'pending_sync', 'being_synced', 'in_sync']::text[], status)), id);`,
   },
+  {
+    version: 21,
+    name: 'a sync run marks its credentials in chunks',
+    // POST /sync-runs used to mark every credential of its scope in one statement: a million rows
+    // took minutes, held their row locks all that time and kept the request open. A run now marks
+    // RUN_MARK_CHUNK credentials a transaction in id order (coordinator/runs/marking.ts):
+    // `marking_after` is the last id marked (the nil uuid before the first chunk, NULL once every
+    // credential is marked), `marking_before` the run's start (credentials created later are not in
+    // it), `marked` how many credentials the chunks saw (the run's exact `impacted` once marking
+    // ends). A run still marking never finishes: the deferred tally trigger of migration 13 gets
+    // that condition too.
+    sql: `
+ALTER TABLE sync_runs ADD COLUMN marking_after uuid, ADD COLUMN marking_before timestamptz,
+  ADD COLUMN marked int NOT NULL DEFAULT 0;
+CREATE INDEX sync_runs_marking ON sync_runs (started_at) WHERE marking_after IS NOT NULL;
+CREATE OR REPLACE FUNCTION sync_run_tallies_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- Every expression reads r: the row as locked (another batch's count included once it committed).
+  UPDATE sync_runs r
+     SET success = r.success + NEW.success, partial = r.partial + NEW.partial,
+         failed = r.failed + NEW.failed, unsynced = r.unsynced + NEW.unsynced,
+         finished_at = CASE WHEN r.finished_at IS NULL AND r.marking_after IS NULL
+                             AND r.success + NEW.success + r.partial + NEW.partial + r.failed + NEW.failed
+                                 + r.unsynced + NEW.unsynced >= r.impacted
+                            THEN NEW.at ELSE r.finished_at END,
+         outcome = CASE WHEN r.finished_at IS NOT NULL OR r.marking_after IS NOT NULL
+                          OR r.success + NEW.success + r.partial + NEW.partial + r.failed + NEW.failed
+                             + r.unsynced + NEW.unsynced < r.impacted THEN r.outcome
+                        WHEN r.failed + NEW.failed + r.unsynced + NEW.unsynced + r.partial + NEW.partial = 0
+                          THEN 'success'
+                        WHEN r.success + NEW.success + r.partial + NEW.partial = 0 THEN 'failure'
+                        ELSE 'partial' END
+   WHERE r.id = NEW.run_id;
+  DELETE FROM sync_run_tallies WHERE id = NEW.id;
+  RETURN NULL;
+END;
+$$;
+`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

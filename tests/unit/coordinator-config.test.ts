@@ -31,6 +31,8 @@ describe('coordinator configuration', () => {
     // docs/sync-runs.md: a run item waits 10 minutes for an agent able to take it.
     expect(c.RUN_AGENT_WAIT_MS).toBe(600_000);
     expect(loadCoordinatorConfig({ ...good, RUN_AGENT_WAIT_MS: '1000' }).RUN_AGENT_WAIT_MS).toBe(1000);
+    // docs/sync-runs.md: a run marks 5,000 credentials a transaction.
+    expect(c.RUN_MARK_CHUNK).toBe(5000);
     // docs/alerts.md: events are kept 30 days.
     expect(c.ALERT_EVENT_RETENTION_MS).toBe(30 * 86_400_000);
   });
@@ -55,6 +57,7 @@ describe('coordinator configuration', () => {
     ['METRICS_TOKEN', { METRICS_TOKEN: 'short' }],
     ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: '999' }],
     ['RUN_AGENT_WAIT_MS', { RUN_AGENT_WAIT_MS: 'ten minutes' }],
+    ['RUN_MARK_CHUNK', { RUN_MARK_CHUNK: '99' }],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '10.0.0.1' }],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:99999' }],
     ['REDIS_CLUSTER_NODES', { REDIS_CLUSTER_NODES: 'redis://10.0.0.1:7000' }],
