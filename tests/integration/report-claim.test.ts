@@ -117,6 +117,40 @@ describe('report with the next claim', () => {
     });
   });
 
+  it('hands out a change with a report as a claim does: counted in its transaction; its result sets the password', async () => {
+    const [cred] = await queued(1);
+    const [v] = await agent.claim(1);
+    expect((await report([held(v!)])).accepted).toHaveLength(1);
+    const [other] = await queued(1);
+    const [w] = await agent.claim(1);
+    expect(w!.credentialId).toBe(other!.id);
+    await expectStatus(c.admin.post(`/credentials/${cred!.id}/change`, {}), 202);
+    await waitForValue(async () => (await waiting()) === 1);
+
+    const a = await report([held(w!)], 1);
+    expect(a.jobs).toHaveLength(1);
+    const change = a.jobs![0]!;
+    expect(change).toMatchObject({
+      kind: 'change',
+      credentialId: cred!.id,
+      token: w!.token,
+      pendingMayBeSet: false,
+    });
+    expect(change.pendingPassword).toEqual(expect.any(String));
+    const { rows } = await c.ctx.db.query<{ pending_handouts: number; job_state: string }>(
+      'SELECT pending_handouts, job_state FROM credentials WHERE id = $1',
+      [cred!.id],
+    );
+    expect(rows[0]).toMatchObject({ pending_handouts: 1, job_state: 'active' });
+
+    expect((await report([held(change)])).accepted).toEqual([change.jobId]);
+    const stored = await expectStatus<{ password: string }>(
+      c.admin.get(`/credentials/${cred!.id}/password`),
+      200,
+    );
+    expect(stored.password).toBe(change.pendingPassword);
+  });
+
   it('a report without claim answers as before (no jobs), and a refused result still gets the top-up', async () => {
     await queued(2);
     const [job] = await agent.claim(1);
