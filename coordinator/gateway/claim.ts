@@ -59,7 +59,8 @@ export async function claim(
 /**
  * The claim that comes with a report (report.ts): hands out `next`, the jobs BullMQ took while it
  * completed the report's results (each locked with the token of the result it followed), topped up
- * to `max` with jobs taken now, never waiting for work. With Redis unavailable, only `next`.
+ * to `max` with jobs taken now, never waiting for work. With Redis unavailable, only `next`. If the
+ * hand-out fails, every job it took goes back to the queue before the error is thrown.
  */
 export async function claimAfterReport(
   ctx: Ctx,
@@ -67,12 +68,32 @@ export async function claimAfterReport(
   next: Job<JobData>[],
   max: number,
 ): Promise<ClaimedJob[]> {
-  const more =
-    next.length < max
-      ? await takeUnlessUnavailable(ctx, agent, lockTokenFor(agent.id, randomUUID()), max - next.length)
-      : [];
-  const jobs = [...next, ...more];
-  return jobs.length > 0 ? handOut(ctx, agent, jobs) : [];
+  const jobs = [...next];
+  try {
+    if (jobs.length < max) {
+      const token = lockTokenFor(agent.id, randomUUID());
+      jobs.push(...(await takeUnlessUnavailable(ctx, agent, token, max - jobs.length)));
+    }
+    return jobs.length > 0 ? await handOut(ctx, agent, jobs) : [];
+  } catch (err) {
+    await giveBack(ctx, agent, jobs);
+    throw err;
+  }
+}
+
+/**
+ * Jobs taken for this agent whose answer will not be given: back to the queue now (best effort;
+ * else their locks expire and the stalled-job check returns them). A job handed out or finished
+ * meanwhile is no longer held and stays as it is.
+ */
+export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await Promise.all(
+    jobs.map((job) =>
+      ctx.queues.call('handing a job back', () => job.moveToWait(tokenOf(job))).catch(() => undefined),
+    ),
+  );
+  ctx.wake.notify(agent.site_id);
 }
 
 /**

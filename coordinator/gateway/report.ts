@@ -10,7 +10,7 @@ import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { holdsToken } from './agent-auth.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
-import { claimAfterReport } from './claim.js';
+import { claimAfterReport, giveBack } from './claim.js';
 import { sentJobId } from './locks.js';
 
 /** A report's answer; `jobs` only when the report asked for its next jobs. */
@@ -104,8 +104,8 @@ function claimable(ctx: Ctx, agent: AgentRow, max: number): number {
 
 /**
  * Hands out the jobs taken with the results, topped up to `max`. The results are applied already:
- * a hand-out that fails costs the agent no result, so it is logged, its jobs go back to the queue,
- * and the report answers without jobs.
+ * a hand-out that fails costs the agent no result, so it is logged, its jobs go back to the queue
+ * (claimAfterReport), and the report answers without jobs.
  */
 async function nextJobs(ctx: Ctx, agent: AgentRow, next: Job<JobData>[], max: number): Promise<ClaimedJob[]> {
   if (max === 0) return [];
@@ -114,22 +114,10 @@ async function nextJobs(ctx: Ctx, agent: AgentRow, next: Job<JobData>[], max: nu
   } catch (err) {
     ctx.log.error(
       { agentId: agent.id, siteId: agent.site_id, err: err instanceof Error ? err.message : String(err) },
-      'handing out jobs with a report failed; they go back to the queue',
+      'handing out jobs with a report failed; they went back to the queue',
     );
-    await giveBack(ctx, agent, next);
     return [];
   }
-}
-
-/** Jobs taken for this agent and never handed out: back to the queue (best effort; else their locks expire). */
-async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise<void> {
-  if (jobs.length === 0) return;
-  await Promise.all(
-    jobs.map((job) =>
-      ctx.queues.call('handing a job back', () => job.moveToWait(job.token!)).catch(() => undefined),
-    ),
-  );
-  ctx.wake.notify(agent.site_id);
 }
 
 type Rejected = ReportResponse['rejected'][number] & { issues?: FieldIssue[] };
