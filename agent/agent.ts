@@ -15,6 +15,7 @@ import { JobExecutor } from './job-executor.js';
 import { LockExtender } from './lock-extender.js';
 import { Outbox, outboxPath } from './outbox.js';
 import { Reporter, REPORT_CLOSE_TIMEOUT_MS, REPORT_TIMEOUT_MS } from './reporter.js';
+import { SlotClaims } from './report-claims.js';
 import { JobRunner } from './runner.js';
 import { VERSION as AGENT_VERSION } from '../shared/version.js';
 
@@ -104,8 +105,26 @@ export class Agent {
     const log = this.opts.log.child({ agentId: identity.agentId });
     const inFlight = new InFlight();
     const gate = new ClaimGate(log);
+    // Reports of results ask for the next jobs when the coordinator allows it (its heartbeat says
+    // so); the claim loop then claims only the slots the reports leave free (long-polls when idle).
+    const claims = new SlotClaims({
+      inFlight,
+      gate,
+      concurrency: config.concurrency,
+      allowed: () => heartbeat.reportMayClaim,
+      stopping: () => this.lifetime.signal.aborted,
+      execute: (job, sentAt) => executor.execute(job, sentAt),
+      release: async (jobs) => {
+        await client.release(
+          { jobs: jobs.map(({ jobId, token }) => ({ jobId, token })) },
+          { timeoutMs: RELEASE_TIMEOUT_MS },
+        );
+      },
+      log,
+    });
     const reporter = new Reporter({
       client,
+      claims,
       outbox: new Outbox(outboxPath(config.stateDir)),
       log,
       flushMs: config.reportFlushMs,
@@ -157,6 +176,7 @@ export class Agent {
       concurrency: config.concurrency,
       waitMs: config.claimWaitMs,
       execute: (job, claimSentAt) => executor.execute(job, claimSentAt),
+      deferToReports: () => reporter.claimsSoon,
       log,
     });
     this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics };

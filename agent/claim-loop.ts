@@ -7,12 +7,17 @@ import type { GatewayClient } from './gateway.js';
 import type { InFlight } from './in-flight.js';
 
 /** The most jobs one claim may ask for (contract). */
-const MAX_CLAIM = 500;
+export const MAX_CLAIM = 500;
+
+/** How often a claim loop that leaves the free slots to the reports looks again without a change. */
+const DEFER_RECHECK_MS = 1_000;
 
 /**
- * Claims as many jobs as there are free slots, long-polling while the queue is empty. Waits while
- * all slots are busy or the gate is closed; backs off (250 ms doubling to 5 s, jittered) while the
- * coordinator is unreachable.
+ * Claims as many jobs as there are free slots (reserved in `inFlight` for the call), long-polling
+ * while the queue is empty. Waits while all slots are busy or the gate is closed, and while
+ * `deferToReports` says a report about to be sent will ask for the free slots' jobs itself (the
+ * loop then claims only what the reports left free: an idle agent still long-polls); backs off
+ * (250 ms doubling to 5 s, jittered) while the coordinator is unreachable.
  */
 export class ClaimLoop {
   private readonly stopper = new AbortController();
@@ -27,6 +32,8 @@ export class ClaimLoop {
       waitMs: number;
       /** `claimSentAt`: when the claim was sent (performance.now()): the job's lock lasts from then. */
       execute: (job: ClaimedJob, claimSentAt: number) => void;
+      /** True while results wait to go out with a request for the next jobs (Reporter.claimsSoon). */
+      deferToReports?: () => boolean;
       log: Logger;
     },
   ) {}
@@ -42,14 +49,18 @@ export class ClaimLoop {
   }
 
   private async loop(): Promise<void> {
-    const { client, gate, inFlight, concurrency, waitMs, execute, log } = this.deps;
+    const { client, gate, inFlight, concurrency, waitMs, execute, deferToReports, log } = this.deps;
     const signal = this.stopper.signal;
     let failures = 0;
     while (!signal.aborted) {
       await gate.wait(signal);
       if (signal.aborted) break;
-      const free = concurrency - inFlight.size;
-      if (free <= 0) {
+      if (deferToReports?.()) {
+        await inFlight.waitForChange(signal, DEFER_RECHECK_MS);
+        continue;
+      }
+      const max = inFlight.reserve(concurrency, MAX_CLAIM);
+      if (max <= 0) {
         await inFlight.waitForSlot(concurrency, signal);
         // Let the other jobs finishing in this turn free their slots too: fewer, larger claims.
         await nextTurn();
@@ -57,11 +68,13 @@ export class ClaimLoop {
       }
       try {
         const sentAt = performance.now();
-        const { jobs } = await client.claim({ max: Math.min(free, MAX_CLAIM), waitMs }, { signal });
+        const { jobs } = await client.claim({ max, waitMs }, { signal });
         if (failures > 0) log.info({ failures }, 'claiming works again');
         failures = 0;
         for (const job of jobs) execute(job, sentAt);
+        inFlight.unreserve(max);
       } catch (err) {
+        inFlight.unreserve(max);
         if (signal.aborted) break;
         if (gate.pauseOn(err)) continue;
         failures++;

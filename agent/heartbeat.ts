@@ -26,6 +26,11 @@ export class Heartbeat {
   private succeeded = false;
   private failures = 0;
   private versionStatus: string | undefined;
+  /**
+   * Whether the coordinator's last answer said a report may ask for the next jobs (`reportMayClaim`;
+   * older coordinators never say so, and their agents claim only through the claim call).
+   */
+  reportMayClaim = false;
 
   constructor(
     private readonly deps: {
@@ -71,6 +76,7 @@ export class Heartbeat {
       this.timings.heartbeatEveryMs = clamp(res.heartbeatEveryMs, 100, 300_000);
       this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
       this.timings.lockMs = clamp(res.lockMs, 200, 600_000);
+      this.reportMayClaim = res.reportMayClaim === true;
       const versionStatus = res.agentVersion?.status;
       if (res.state !== 'active')
         gate.pause(res.state === 'disabled' ? 'AGENT_DISABLED' : 'AGENT_PENDING_APPROVAL');

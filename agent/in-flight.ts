@@ -16,15 +16,42 @@ export interface HeldJob {
 }
 
 /**
- * The jobs in flight. A job counts from its claim (even while it waits for its host's limiter), so
- * claims never exceed the agent's concurrency.
+ * The jobs in flight, and the slots reserved for jobs asked for and not yet come. A job counts from
+ * its claim (even while it waits for its host's limiter); a claim call, or a report that asks for
+ * the next jobs (reporter.ts), first reserves the slots it asks jobs for, and frees them once its
+ * jobs are added: the two never ask for the same slot, and jobs never exceed the agent's concurrency.
  */
 export class InFlight {
   private readonly jobs = new Map<string, HeldJob>();
   private changeWaiters: (() => void)[] = [];
+  private reserved = 0;
 
   get size(): number {
     return this.jobs.size;
+  }
+
+  /** Slots reserved by calls in progress that ask for jobs. */
+  get reservedSlots(): number {
+    return this.reserved;
+  }
+
+  /** Reserves up to `max` of the slots free under `limit`; returns how many (0: none free). */
+  reserve(limit: number, max: number): number {
+    const n = Math.max(0, Math.min(max, limit - this.jobs.size - this.reserved));
+    this.reserved += n;
+    return n;
+  }
+
+  /** The call that reserved `n` slots is done (its jobs added): frees the reservation. */
+  unreserve(n: number): void {
+    if (n <= 0) return;
+    this.reserved = Math.max(0, this.reserved - n);
+    this.notify();
+  }
+
+  /** Something a waiter of `waitForChange` may care about changed (the reporter's claiming state). */
+  poke(): void {
+    this.notify();
   }
 
   /** `claimSentAt`: when the claim that handed the job out was sent (performance.now()). */
@@ -74,9 +101,15 @@ export class InFlight {
     return [...this.jobs.values()];
   }
 
-  /** Resolves once fewer than `limit` jobs are in flight, or `signal` aborts. */
+  /** Resolves once fewer than `limit` slots are taken (jobs in flight and reserved), or `signal` aborts. */
   async waitForSlot(limit: number, signal: AbortSignal): Promise<void> {
-    while (this.jobs.size >= limit && !signal.aborted) await this.nextChange(signal);
+    while (this.jobs.size + this.reserved >= limit && !signal.aborted) await this.nextChange(signal);
+  }
+
+  /** Resolves at the next change (a job finished, a reservation freed, a poke), after `timeoutMs`, or on abort. */
+  async waitForChange(signal: AbortSignal, timeoutMs: number): Promise<void> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    await this.nextChange(AbortSignal.any([signal, timeout]));
   }
 
   /** Resolves true once no job is in flight, false when `signal` aborts first. */

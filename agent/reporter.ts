@@ -1,4 +1,4 @@
-import type { ReportItem, ReportResponse } from '../shared/contracts/gateway.js';
+import type { ClaimedJob, ReportItem, ReportResponse } from '../shared/contracts/gateway.js';
 import type { Logger } from '../shared/logger.js';
 import { backoffDelay } from './backoff.js';
 import type { GatewayClient } from './gateway.js';
@@ -11,8 +11,28 @@ export const REPORT_BATCH = 500;
 export const REPORT_TIMEOUT_MS = 30_000;
 export const REPORT_CLOSE_TIMEOUT_MS = 5_000;
 
+/**
+ * How a report asks for the agent's next jobs (agent.ts wires it to the slots in flight). Without
+ * it, reports carry results only.
+ */
+export interface ReportClaims {
+  /** Whether reports ask for jobs now: the coordinator allows it and the agent may claim. */
+  readonly enabled: boolean;
+  /** Reserves the free slots a report about to be sent asks jobs for; 0: ask for none. */
+  reserve(): number;
+  /**
+   * The report that reserved `reserved` slots is done: `jobs` came with its answer (none when it
+   * failed), its request sent at `sentAt` (performance.now()); they run, and the reservation is freed.
+   */
+  settle(reserved: number, jobs: ClaimedJob[], sentAt: number): void;
+  /** Whether the reporter is about to ask for jobs changed (Reporter.claimsSoon). */
+  changed(): void;
+}
+
 export interface ReporterOptions {
   client: Pick<GatewayClient, 'report'>;
+  /** Reports of new results take the next jobs (never the outbox's retries). */
+  claims?: ReportClaims;
   outbox: Outbox;
   log: Logger;
   /** Longest a result waits before it is sent with others. */
@@ -40,6 +60,8 @@ export class Reporter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Slots reserved by the report in progress (it asks for their jobs). */
+  private asking = 0;
   private requestTimeoutMs = REPORT_TIMEOUT_MS;
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
@@ -58,6 +80,17 @@ export class Reporter {
       this.opts.log.info({ items: items.length }, 'outbox: sending results of an earlier run');
       void this.kick();
     }
+  }
+
+  /**
+   * True while new results wait to go out with a request for the next jobs, or such a report is in
+   * progress: the claim loop leaves the free slots to it. False while the outbox is in use (its
+   * retries never ask for jobs).
+   */
+  get claimsSoon(): boolean {
+    const claims = this.opts.claims;
+    if (!claims?.enabled || this.stored.length > 0) return false;
+    return this.pending.length > 0 || this.asking > 0;
   }
 
   /** Results queued or stored, not yet delivered. */
@@ -125,6 +158,7 @@ export class Reporter {
       } while (this.again);
     })().finally(() => {
       this.running = undefined;
+      this.opts.claims?.changed();
     });
     return this.running;
   }
@@ -139,7 +173,7 @@ export class Reporter {
     }
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, REPORT_BATCH);
-      if (!(await this.send(batch))) {
+      if (!(await this.send(batch, true))) {
         await this.store([...batch, ...this.pending.splice(0)]);
         return this.failed();
       }
@@ -180,12 +214,44 @@ export class Reporter {
     this.schedule(delay);
   }
 
-  /** True when the batch is done with (delivered, or refused for good). */
-  private async send(batch: ReportItem[]): Promise<boolean> {
+  /**
+   * True when the batch is done with (delivered, or refused for good). With `mayClaim` (new results,
+   * not the outbox's) the report asks for as many jobs as there are free slots when it is sent; the
+   * jobs of its answer run like claimed ones. An answer that never arrives or cannot be read loses
+   * no job: the jobs it carried return to the queue when their locks expire (BullMQ's stalled check).
+   */
+  private async send(batch: ReportItem[], mayClaim = false): Promise<boolean> {
+    const claims = mayClaim ? this.opts.claims : undefined;
+    const max = claims?.enabled ? claims.reserve() : 0;
+    if (max === 0) return this.deliver(batch, undefined);
+    this.asking = max;
+    const sentAt = performance.now();
+    let jobs: ClaimedJob[] = [];
+    try {
+      return await this.deliver(batch, max, (res) => (jobs = res.jobs ?? []));
+    } finally {
+      this.asking = 0;
+      claims!.settle(max, jobs, sentAt);
+    }
+  }
+
+  /**
+   * One report call. A report that asked for jobs and was refused with a client error (a coordinator
+   * that does not know `claim`, behind the same address as one that does) is sent again without.
+   */
+  private async deliver(
+    batch: ReportItem[],
+    claimMax: number | undefined,
+    onAnswer?: (res: ReportResponse) => void,
+  ): Promise<boolean> {
     const { client, log } = this.opts;
     let res: ReportResponse;
     try {
-      res = await client.report({ results: batch }, { timeoutMs: this.requestTimeoutMs });
+      res = await client.report(
+        { results: batch, ...(claimMax ? { claim: { max: claimMax } } : {}) },
+        { timeoutMs: this.requestTimeoutMs },
+      );
+      onAnswer?.(res);
     } catch (err) {
       const message = (err as Error).message;
       if (
@@ -197,6 +263,10 @@ export class Reporter {
           'report not delivered; kept in the outbox',
         );
         return false;
+      }
+      if (claimMax) {
+        log.warn({ err: message, items: batch.length }, 'report asking for jobs refused; sent again without');
+        return this.deliver(batch, undefined);
       }
       log.error({ err: message, items: batch.length }, 'report refused; results dropped');
       return true;

@@ -43,7 +43,7 @@ export async function claim(
   for (;;) {
     const jobs = await takeUnlessUnavailable(ctx, agent, token, max);
     if (jobs.length > 0) {
-      const handed = await handOut(ctx, agent, jobs, token);
+      const handed = await handOut(ctx, agent, jobs);
       if (handed.length > 0 || signal.aborted) return handed;
       continue;
     }
@@ -54,6 +54,46 @@ export async function claim(
     // revoked while it waited. Its next call gets the 403/401.
     if (!(await agentMayWork(ctx.db, agent.id))) return [];
   }
+}
+
+/**
+ * The claim that comes with a report (report.ts): hands out `next`, the jobs BullMQ took while it
+ * completed the report's results (each locked with the token of the result it followed), topped up
+ * to `max` with jobs taken now, never waiting for work. With Redis unavailable, only `next`. If the
+ * hand-out fails, every job it took goes back to the queue before the error is thrown.
+ */
+export async function claimAfterReport(
+  ctx: Ctx,
+  agent: AgentRow,
+  next: Job<JobData>[],
+  max: number,
+): Promise<ClaimedJob[]> {
+  const jobs = [...next];
+  try {
+    if (jobs.length < max) {
+      const token = lockTokenFor(agent.id, randomUUID());
+      jobs.push(...(await takeUnlessUnavailable(ctx, agent, token, max - jobs.length)));
+    }
+    return jobs.length > 0 ? await handOut(ctx, agent, jobs) : [];
+  } catch (err) {
+    await giveBack(ctx, agent, jobs);
+    throw err;
+  }
+}
+
+/**
+ * Jobs taken for this agent whose answer will not be given: back to the queue now (best effort;
+ * else their locks expire and the stalled-job check returns them). A job handed out or finished
+ * meanwhile is no longer held and stays as it is.
+ */
+export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await Promise.all(
+    jobs.map((job) =>
+      ctx.queues.call('handing a job back', () => job.moveToWait(tokenOf(job))).catch(() => undefined),
+    ),
+  );
+  ctx.wake.notify(agent.site_id);
 }
 
 /**
@@ -68,7 +108,9 @@ async function takeUnlessUnavailable(
   max: number,
 ): Promise<Job<JobData>[]> {
   try {
-    return await ctx.queues.take(agent.site_id, token, max);
+    const jobs = await ctx.queues.take(agent.site_id, token, max);
+    for (const job of jobs) job.token = token; // handOut hands each job out with its own token
+    return jobs;
   } catch (err) {
     if (!isRedisUnavailable(err)) throw err;
     ctx.log.debug(
@@ -112,19 +154,17 @@ interface HandOut {
   skipped: Job<JobData>[];
 }
 
+/** The lock token a taken job is held with (set by BullMQ, or by takeUnlessUnavailable / SiteQueues.nextFrom). */
+const tokenOf = (job: Job<JobData>): string => job.token!;
+
 /**
- * Hands claimed jobs out. Verifications (the hot path) read their credentials without row locks
+ * Hands claimed jobs out, each with the token its lock is held with. Verifications (the hot path) read their credentials without row locks
  * and write nothing: the lock tokens in Redis already make a job one agent's, and "being synced"
  * becomes visible a moment later (being-synced.ts), only for jobs still running then. Changes and
  * reconciles are handed out from rows locked in a transaction that records the hand-out and
  * commits before the agent hears of the job (handOutChanges).
  */
-async function handOut(
-  ctx: Ctx,
-  agent: AgentRow,
-  jobs: Job<JobData>[],
-  token: string,
-): Promise<ClaimedJob[]> {
+async function handOut(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise<ClaimedJob[]> {
   const out: HandOut = { claimed: [], taken: [], skipped: [] };
   const settle: Settle[] = [];
   const parsed = jobs.map((job) => {
@@ -180,7 +220,7 @@ async function handOut(
       changes.push(t);
       continue;
     }
-    const claimed = openFor(ctx, t, token, privileged, false);
+    const claimed = openFor(ctx, t, privileged, false);
     if (claimed) {
       out.claimed.push(claimed);
       out.taken.push(t);
@@ -190,7 +230,7 @@ async function handOut(
     }
   }
   if (settle.length > 0 || changes.length > 0) {
-    const more = await handOutChanges(ctx, agent.site_id, settle, changes, token, privileged);
+    const more = await handOutChanges(ctx, agent.site_id, settle, changes, privileged);
     out.claimed.push(...more.claimed);
     out.taken.push(...more.taken);
     out.skipped.push(...more.skipped);
@@ -241,7 +281,7 @@ async function handOut(
   await Promise.all(
     skipped.map((job) =>
       ctx.queues
-        .call('finishing a skipped job', () => job.moveToCompleted({ skipped: true }, token, false))
+        .call('finishing a skipped job', () => job.moveToCompleted({ skipped: true }, tokenOf(job), false))
         .catch(() => undefined),
     ),
   );
@@ -268,12 +308,11 @@ function stillWanted(row: CredentialRow, kind: JobKind, data: JobData): boolean 
 function openFor(
   ctx: Ctx,
   t: Taken,
-  token: string,
   privileged: Map<string, CredentialRow>,
   pendingMayBeSet: boolean,
 ): ClaimedJob | undefined {
   try {
-    return toClaimed(ctx, t, token, privileged, pendingMayBeSet);
+    return toClaimed(ctx, t, privileged, pendingMayBeSet);
   } catch (err) {
     // A secret that fails its integrity check is reported on the credential, never handed out.
     ctx.log.error(
@@ -296,7 +335,6 @@ async function handOutChanges(
   siteId: string,
   settle: Settle[],
   changes: Taken[],
-  token: string,
   privileged: Map<string, CredentialRow>,
 ): Promise<HandOut> {
   return ctx.db.tx(async (q) => {
@@ -321,7 +359,7 @@ async function handOutChanges(
         continue;
       }
       const t = { ...c, row };
-      const probe = openFor(ctx, t, token, privileged, false);
+      const probe = openFor(ctx, t, privileged, false);
       if (!probe) {
         out.skipped.push(c.job);
         settle.push({ id: row.id, kind: c.kind, unreadable: true });
@@ -372,7 +410,6 @@ function privilegedRefusal(row: CredentialRow, privileged: Map<string, Credentia
 function toClaimed(
   ctx: Ctx,
   t: Taken,
-  token: string,
   privileged: Map<string, CredentialRow>,
   pendingMayBeSet: boolean,
 ): ClaimedJob {
@@ -381,7 +418,7 @@ function toClaimed(
   const privilegedRow = t.kind === 'verify' ? undefined : privileged.get(privilegedIdOf(t.row) ?? '');
   return {
     jobId: t.job.id!,
-    token,
+    token: tokenOf(t.job),
     kind: t.kind,
     credentialId: t.row.id,
     attempt: t.row.attempt,

@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
-import type { ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
+import type { ClaimedJob, ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
+import { unsupportedReason } from '../../shared/agent-versions.js';
 import { JobDataSchema, parseJobId, type JobData } from '../../shared/contracts/jobs.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
@@ -9,20 +10,43 @@ import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { holdsToken } from './agent-auth.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
+import { claimAfterReport, giveBack } from './claim.js';
 import { sentJobId } from './locks.js';
+
+/** A report's answer; `jobs` only when the report asked for its next jobs. */
+export type ReportAnswer = Omit<ReportResponse, 'jobs'> & { jobs?: ClaimedJob[] };
+
+/**
+ * The next jobs a report's results may take in their own script calls (moveToCompleted's
+ * fetchNext): at most `left` in all, and those that came.
+ */
+interface Wanted {
+  left: number;
+  next: Job<JobData>[];
+}
 
 /**
  * Takes a batch of results. A result counts only for a job this agent holds right now: the job must
  * be in the agent's own site queue, locked with a token the agent got from its claim; BullMQ's
  * moveToCompleted checks the lock atomically, so of two agents racing for one job only one result
  * is taken. The credential a result applies to is the one of the job, never one the agent names.
+ *
+ * With `claimMax` (the request's `claim.max`), the answer also carries up to that many of the
+ * agent's next jobs: each result's completion takes the next waiting job in the same Lua call
+ * (locked with that result's token, which is the agent's), topped up after the results are applied
+ * with jobs taken at once (never waiting), and all handed out as a claim hands them out (claim.ts:
+ * stale ones finished, every secret audited). A report that fails (Redis unavailable, applying the
+ * results failed) hands out nothing: the jobs taken for it go straight back to the queue.
  */
 export async function report(
   ctx: Ctx,
   agent: AgentRow,
   items: ReportItem[],
   invalid: RefusedItem[] = [],
-): Promise<ReportResponse> {
+  claimMax = 0,
+): Promise<ReportAnswer> {
+  const allowed = claimMax > 0 ? claimable(ctx, agent, claimMax) : 0;
+  const wanted: Wanted = { left: allowed, next: [] };
   const rejected: Rejected[] = invalid.map((r) => ({
     jobId: sentJobId(r),
     code: 'VALIDATION_FAILED',
@@ -31,10 +55,11 @@ export async function report(
   const accepted: Accepted[] = [];
   const unreachable: string[] = [];
   let foreign = new Set<string>();
+  let answered = false;
   try {
     await Promise.all(
       items.map(async (item) => {
-        const held = await completeHeld(ctx, agent, item);
+        const held = await completeHeld(ctx, agent, item, wanted);
         if (held === UNREACHABLE) unreachable.push(item.jobId);
         else if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
         else accepted.push(held);
@@ -43,7 +68,10 @@ export async function report(
     // A credential of another site (a job that should never have been in this queue) is refused too.
     if (accepted.length > 0) foreign = await applyAccepted(ctx, agent, accepted);
     for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
+    answered = unreachable.length === 0;
   } finally {
+    // Taken for an answer that will not be given: back to the queue now, not when their locks expire.
+    if (!answered) await giveBack(ctx, agent, wanted.next);
     // Every refusal is audited, whatever else the batch holds, and even when applying the rest failed.
     await auditRejected(ctx, agent, rejected);
   }
@@ -59,7 +87,37 @@ export async function report(
   return {
     accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
     rejected: rejected.map(({ jobId, code }) => ({ jobId, code })),
+    ...(claimMax > 0 ? { jobs: await nextJobs(ctx, agent, wanted.next, allowed) } : {}),
   };
+}
+
+/** How many jobs a report may ask for: none for an agent whose version claims are refused to. */
+function claimable(ctx: Ctx, agent: AgentRow, max: number): number {
+  const reason = unsupportedReason(agent.version, ctx.config.agentVersions);
+  if (reason === undefined) return max;
+  ctx.log.info(
+    { agentId: agent.id, siteId: agent.site_id, version: agent.version },
+    `no jobs with the report: ${reason}`,
+  );
+  return 0;
+}
+
+/**
+ * Hands out the jobs taken with the results, topped up to `max`. The results are applied already:
+ * a hand-out that fails costs the agent no result, so it is logged, its jobs go back to the queue
+ * (claimAfterReport), and the report answers without jobs.
+ */
+async function nextJobs(ctx: Ctx, agent: AgentRow, next: Job<JobData>[], max: number): Promise<ClaimedJob[]> {
+  if (max === 0) return [];
+  try {
+    return await claimAfterReport(ctx, agent, next, max);
+  } catch (err) {
+    ctx.log.error(
+      { agentId: agent.id, siteId: agent.site_id, err: err instanceof Error ? err.message : String(err) },
+      'handing out jobs with a report failed; they went back to the queue',
+    );
+    return [];
+  }
 }
 
 type Rejected = ReportResponse['rejected'][number] & { issues?: FieldIssue[] };
@@ -86,6 +144,7 @@ async function completeHeld(
   ctx: Ctx,
   agent: AgentRow,
   item: ReportItem,
+  wanted: Wanted,
 ): Promise<Accepted | string | typeof UNREACHABLE> {
   const id = parseJobId(item.jobId);
   if (!id || !holdsToken(agent, item.token)) return 'JOB_NOT_HELD';
@@ -104,17 +163,28 @@ async function completeHeld(
   const summary =
     item.result.outcome === 'ok' ? { outcome: 'ok' } : { outcome: 'failed', reason: item.result.reason };
   const accepted: Accepted = { item, kind: id.kind, data: data.data };
+  // Reserved before the call: results completed at the same time never take more than asked for.
+  const fetchNext = wanted.left > 0;
+  if (fetchNext) wanted.left--;
+  let next: Job<JobData> | undefined;
   try {
     await ctx.queues.call('taking a result', async (cutShort) => {
-      await job.moveToCompleted(summary, item.token, false);
-      // Redis hung and took it after the report had answered 503: applied all the same (sent
-      // again, the agent hears "not held"), never lost.
-      if (cutShort.aborted) applyLate(ctx, agent, accepted);
+      const raw = await job.moveToCompleted(summary, item.token, fetchNext);
+      next = fetchNext ? ctx.queues.nextFrom(agent.site_id, raw, item.token) : undefined;
+      if (cutShort.aborted) {
+        // Redis hung and took it after the report had answered 503: applied all the same (sent
+        // again, the agent hears "not held"), never lost; the job it took goes back to the queue.
+        applyLate(ctx, agent, accepted);
+        if (next) await next.moveToWait(item.token).catch(() => undefined);
+      }
     });
   } catch (err) {
     if (isRedisUnavailable(err)) return UNREACHABLE;
     return 'JOB_NOT_HELD'; // lock lost (expired, taken by another agent) or the job finished already
+  } finally {
+    if (fetchNext && !next) wanted.left++; // none came: the top-up takes its place
   }
+  if (next) wanted.next.push(next);
   return accepted;
 }
 

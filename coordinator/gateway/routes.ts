@@ -74,6 +74,8 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
         lockMs: ctx.config.JOB_LOCK_MS,
         extendEveryMs: Math.floor(ctx.config.JOB_LOCK_MS / 3),
         heartbeatEveryMs: ctx.config.HEARTBEAT_EVERY_MS,
+        // A report may carry the agent's next claim (report.ts); older coordinators never say so.
+        reportMayClaim: true,
       };
     },
   });
@@ -133,7 +135,26 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
     response: { status: 200, schema: ReportResponseSchema },
     unavailable:
       'Redis unavailable: results not taken; keep the whole batch and send it again (results of it that were taken are then rejected as not held)',
-    handler: ({ body, refused }, req) => report(ctx, agentOf(req), body.results, refused),
+    handler: async ({ body, refused }, req, reply) => {
+      const agent = agentOf(req);
+      if (!body.claim) return report(ctx, agent, body.results, refused);
+      // With its next jobs (claim.max): as for a claim, an agent gone before the answer was written
+      // never sees them, so they go back to the queue at once (and a change's hand-out is taken back).
+      const gone = new AbortController();
+      reply.raw.once('close', () => gone.abort());
+      const answer = await report(ctx, agent, body.results, refused, body.claim.max);
+      const jobs = answer.jobs ?? [];
+      if (gone.signal.aborted && jobs.length > 0) {
+        await release(
+          ctx,
+          agent,
+          jobs.map(({ jobId, token }) => ({ jobId, token })),
+          true,
+        );
+        return { ...answer, jobs: [] };
+      }
+      return answer;
+    },
   });
   routes.add({
     method: 'POST',

@@ -259,6 +259,21 @@ export class SiteQueues {
   }
 
   /**
+   * The job BullMQ took in the same script call that completed another (`moveToCompleted(…, token,
+   * true)`: its answer is the next job's raw data), locked with that call's `token`; undefined when
+   * none came (the queue is empty, or only delayed jobs wait).
+   */
+  nextFrom(siteId: string, raw: unknown, token: string): Job<JobData> | undefined {
+    if (!Array.isArray(raw)) return undefined;
+    const [data, id] = raw as [unknown, unknown];
+    if (!data || typeof data !== 'object' || typeof id !== 'string' || id === '' || id === '0')
+      return undefined;
+    const job = Job.fromJSON<JobData>(this.get(siteId).worker, data as never, id);
+    job.token = token;
+    return job;
+  }
+
+  /**
    * A handle on a held verify job without reading it from Redis: its id says everything its data
    * holds, and its options are the ones `enqueue` always sets. Completing it checks the lock.
    */

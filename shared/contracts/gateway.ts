@@ -72,6 +72,11 @@ export const HeartbeatResponseSchema = z.object({
       message: z.string().optional(),
     })
     .optional(),
+  /**
+   * True: a report may ask for the agent's next jobs (`claim` in the report request) and they come
+   * with its answer. Absent from older coordinators: the agent then claims only through `claim`.
+   */
+  reportMayClaim: z.boolean().optional(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 
@@ -182,13 +187,23 @@ export const ReportItemSchema = heldJob.extend({
 });
 export type ReportItem = z.infer<typeof ReportItemSchema>;
 
-export const ReportRequestSchema = z.strictObject({ results: z.array(ReportItemSchema).min(1).max(1000) });
+export const ReportRequestSchema = z.strictObject({
+  results: z.array(ReportItemSchema).min(1).max(1000),
+  /**
+   * The next jobs, in the same call (only when the heartbeat answered `reportMayClaim: true`): up to
+   * `max` (the agent's free slots), handed out as a claim hands them out once the results are
+   * applied, never waiting for work (the claim call long-polls).
+   */
+  claim: z.strictObject({ max: z.number().int().min(1).max(500) }).optional(),
+});
 export type ReportRequest = z.infer<typeof ReportRequestSchema>;
 
 export const ReportResponseSchema = z.object({
   accepted: z.array(z.string()),
   /** Results refused for good (job not held, finished already, another site): drop them, do not resend. */
   rejected: z.array(z.object({ jobId: z.string(), code: z.string() })),
+  /** With `claim` in the request: the jobs handed out, as a claim answers them (none when no work waits). */
+  jobs: z.array(ClaimedJobSchema).optional(),
 });
 export type ReportResponse = z.infer<typeof ReportResponseSchema>;
 

@@ -1,4 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
@@ -6,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Agent } from '../../agent/agent.js';
 import { loadAgentConfig } from '../../agent/config.js';
 import { defaultAgentVersionRange } from '../../shared/agent-versions.js';
+import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
 import { jobIdFor } from '../../shared/contracts/jobs.js';
 import { VERSION } from '../../shared/version.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
@@ -176,6 +179,128 @@ describe('supported agent versions', () => {
       c.ctx.config.agentVersions = configured;
       await agent.stop();
       await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it('an agent that became unsupported has its results taken with a report that asks for jobs, and gets none', async () => {
+    const siteId = (await createSite(c.admin)).id;
+    const agent = await FakeAgent.enroll(c.url, c.admin, siteId);
+    const targetId = await createTarget(c.admin, siteId);
+    const creds = [await createCredential(c.admin, targetId), await createCredential(c.admin, targetId)];
+    const jobs = await agent.claim(1);
+    expect(jobs).toHaveLength(1);
+    await agent.gateway.post('/agent/v1/heartbeat', { inFlight: 1, version: '0.0.1' });
+    const res = await agent.gateway.post(GATEWAY_PATHS.report, {
+      results: jobs.map((j) => ({ ...held(j), result: { outcome: 'ok' }, durationMs: 1 })),
+      claim: { max: 5 },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ accepted: [jobs[0]!.jobId], jobs: [] });
+    const other = creds.find((x) => x.id !== jobs[0]!.credentialId)!;
+    expect(await queuedState(siteId, other.id)).toMatch(QUEUED);
+  });
+
+  /**
+   * The real agent through a proxy that records its reports. `old` stands in for a coordinator from
+   * before reports could claim: its heartbeat never says `reportMayClaim`, and its strict schema
+   * refuses a report with `claim` (400).
+   */
+  async function throughProxy(old: boolean, run: (url: string) => Promise<void>) {
+    const reports: { claim?: { max: number }; jobs: number }[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        void (async () => {
+          const text = Buffer.concat(chunks).toString();
+          const body = (text ? JSON.parse(text) : {}) as { claim?: { max: number } };
+          const isReport = req.url === GATEWAY_PATHS.report;
+          if (old && isReport && body.claim) {
+            reports.push({ claim: body.claim, jobs: 0 });
+            res
+              .writeHead(400, { 'content-type': 'application/json' })
+              .end(
+                JSON.stringify({ error: { code: 'VALIDATION_FAILED', message: 'unrecognized key "claim"' } }),
+              );
+            return;
+          }
+          const up = await fetch(`${c.url}${req.url}`, {
+            method: req.method,
+            headers: {
+              'content-type': 'application/json',
+              ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+            },
+            ...(text ? { body: text } : {}),
+          });
+          let answer = await up.text();
+          if (old && up.ok && req.url === GATEWAY_PATHS.heartbeat) {
+            const beat = JSON.parse(answer) as Record<string, unknown>;
+            delete beat.reportMayClaim;
+            answer = JSON.stringify(beat);
+          }
+          if (isReport && up.ok) {
+            const jobs = (JSON.parse(answer) as { jobs?: unknown[] }).jobs ?? [];
+            reports.push({ ...(body.claim ? { claim: body.claim } : {}), jobs: jobs.length });
+          }
+          res.writeHead(up.status, { 'content-type': 'application/json' }).end(answer);
+        })().catch((err: unknown) => res.destroy(err as Error));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      await run(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    return reports;
+  }
+
+  async function verifyAllThrough(url: string): Promise<void> {
+    const siteId = (await createSite(c.admin)).id;
+    const targetId = await createTarget(c.admin, siteId, { latencyMs: 30 });
+    const creds: { id: string }[] = [];
+    for (let i = 0; i < 8; i++) creds.push(await createCredential(c.admin, targetId));
+    const stateDir = await mkdtemp(path.join(os.tmpdir(), 'agent-report-claim-'));
+    const agent = new Agent({
+      config: loadAgentConfig({
+        COORDINATOR_URL: url,
+        ENROLLMENT_TOKEN: await createEnrollmentToken(c.admin, siteId),
+        AGENT_STATE_DIR: stateDir,
+        AGENT_CLAIM_WAIT_MS: '200',
+        AGENT_CONCURRENCY: '2',
+      }),
+      log: pino({ level: 'silent' }),
+    });
+    try {
+      await agent.start();
+      await waitFor(
+        async () => {
+          const views = await Promise.all(creds.map((x) => getCredential(c.admin, x.id)));
+          return views.every((v) => v.status === 'in_sync');
+        },
+        { timeoutMs: 20_000, message: 'every credential verified by the agent' },
+      );
+    } finally {
+      await agent.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  }
+
+  it('a new agent with an older coordinator claims as before: its reports never ask for jobs', async () => {
+    const reports = await throughProxy(true, verifyAllThrough);
+    expect(reports.length).toBeGreaterThan(0);
+    expect(reports.filter((r) => r.claim)).toEqual([]);
+  });
+
+  it('a new agent with a current coordinator takes its next jobs with its reports, within its free slots', async () => {
+    const reports = await throughProxy(false, verifyAllThrough);
+    const asking = reports.filter((r) => r.claim);
+    expect(asking.length).toBeGreaterThan(0);
+    expect(asking.some((r) => r.jobs > 0)).toBe(true);
+    for (const r of asking) {
+      expect(r.claim!.max).toBeLessThanOrEqual(2);
+      expect(r.jobs).toBeLessThanOrEqual(r.claim!.max);
     }
   });
 });

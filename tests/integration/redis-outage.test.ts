@@ -274,8 +274,10 @@ const BODIES: Record<string, (w: World) => unknown> = {
   [`POST ${GATEWAY_PATHS.heartbeat}`]: () => ({ inFlight: 1 }),
   [`POST ${GATEWAY_PATHS.claim}`]: () => ({ max: 10, waitMs: 0 }),
   [`POST ${GATEWAY_PATHS.extend}`]: (w) => ({ jobs: [w.held] }),
+  // With its next claim: a report that cannot be answered hands out no job (none left locked).
   [`POST ${GATEWAY_PATHS.report}`]: (w) => ({
     results: [{ ...w.held, result: { outcome: 'ok' }, durationMs: 5 }],
+    claim: { max: 5 },
   }),
   [`POST ${GATEWAY_PATHS.release}`]: (w) => ({ jobs: [w.held] }),
 };

@@ -11,9 +11,18 @@ import type { Adapter } from '../../agent/adapters/types.js';
 import { GatewayClient } from '../../agent/gateway.js';
 import { JsonHttpClient } from '../../agent/http.js';
 import { Outbox } from '../../agent/outbox.js';
+import { ClaimGate } from '../../agent/claim-gate.js';
+import { ClaimLoop } from '../../agent/claim-loop.js';
+import { InFlight } from '../../agent/in-flight.js';
+import { SlotClaims } from '../../agent/report-claims.js';
 import { Reporter } from '../../agent/reporter.js';
 import { JobRunner } from '../../agent/runner.js';
-import { GATEWAY_PATHS, type ReportItem, type ReportRequest } from '../../shared/contracts/gateway.js';
+import {
+  GATEWAY_PATHS,
+  type ClaimedJob,
+  type ReportItem,
+  type ReportRequest,
+} from '../../shared/contracts/gateway.js';
 
 const log = pino({ level: 'silent' });
 
@@ -51,6 +60,8 @@ class ReportServer {
     return this.received.flatMap((r) => r.results);
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const waitFor = async (check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> => {
   const end = Date.now() + timeoutMs;
@@ -245,5 +256,214 @@ describe('reporter', () => {
     expect(calls).toBe(1);
     expect(await outboxText()).toBe('');
     expect(r2.backlog).toBe(0);
+  });
+});
+
+/** A job as a coordinator hands it out (verify, simulated target). */
+const claimed = (n: number): ClaimedJob => ({
+  jobId: `v-${randomUUID()}`,
+  token: `agent.tok-${n}`,
+  kind: 'verify',
+  credentialId: randomUUID(),
+  attempt: 0,
+  target: { id: randomUUID(), kind: 'simulated', host: 'h', connection: {} },
+  username: `u${n}`,
+  password: `p${n}`,
+});
+
+describe('reporter asking for the next jobs (slot accounting)', () => {
+  const CONCURRENCY = 5;
+  let dir: string;
+  let server: ReportServer;
+  let outbox: Outbox;
+  let inFlight: InFlight;
+  let gate: ClaimGate;
+  let allowed: boolean;
+  let stopping: boolean;
+  let executed: { job: ClaimedJob; sentAt: number }[];
+  let released: ClaimedJob[];
+  const reporters: Reporter[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'agent-report-claims-'));
+    outbox = new Outbox(path.join(dir, 'outbox.jsonl'));
+    server = new ReportServer();
+    await server.start();
+    inFlight = new InFlight();
+    gate = new ClaimGate(log);
+    gate.open();
+    allowed = true;
+    stopping = false;
+    executed = [];
+    released = [];
+  });
+  afterEach(async () => {
+    await Promise.all(reporters.splice(0).map((r) => r.close(200)));
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const reporter = (): Reporter => {
+    const client = new GatewayClient(new JsonHttpClient(`http://127.0.0.1:${server.port}`, 'test'));
+    const claims = new SlotClaims({
+      inFlight,
+      gate,
+      concurrency: CONCURRENCY,
+      allowed: () => allowed,
+      stopping: () => stopping,
+      execute: (job, sentAt) => {
+        executed.push({ job, sentAt });
+        inFlight.add(job, sentAt);
+      },
+      release: async (jobs) => {
+        released.push(...jobs);
+      },
+      log,
+    });
+    const r = new Reporter({ client, claims, outbox, log, flushMs: 10, retryBaseMs: 20, retryCapMs: 100 });
+    reporters.push(r);
+    return r;
+  };
+  /** Answers every report, handing out as many jobs as it asked for. */
+  const handOutAsked = (body: ReportRequest): [number, unknown] => [
+    200,
+    {
+      accepted: body.results.map((r) => r.jobId),
+      rejected: [],
+      ...(body.claim ? { jobs: Array.from({ length: body.claim.max }, (_, i) => claimed(i)) } : {}),
+    },
+  ];
+
+  it('asks for as many jobs as slots are free when it sends; runs them from the send time; frees the reservation', async () => {
+    for (let i = 0; i < 3; i++) inFlight.add(claimed(100 + i));
+    server.respond = handOutAsked;
+    const r = reporter();
+    await r.open();
+    const before = performance.now();
+    r.enqueue(item(1));
+    expect(r.claimsSoon).toBe(true);
+    await waitFor(() => executed.length === 2);
+    expect(server.received[0]!.claim).toEqual({ max: 2 });
+    expect(executed.every((e) => e.sentAt >= before && e.sentAt <= performance.now())).toBe(true);
+    expect(inFlight.size).toBe(5);
+    await waitFor(() => inFlight.reservedSlots === 0);
+    expect(r.claimsSoon).toBe(false);
+
+    // No slot free: the next report asks for nothing.
+    r.enqueue(item(2));
+    await waitFor(() => server.received.length === 2);
+    expect(server.received[1]).not.toHaveProperty('claim');
+    expect(executed).toHaveLength(2);
+  });
+
+  it('never asks while the coordinator does not allow it, the gate is closed, or for the outbox', async () => {
+    server.respond = handOutAsked;
+    allowed = false;
+    const r = reporter();
+    await r.open();
+    r.enqueue(item(1));
+    expect(r.claimsSoon).toBe(false);
+    await waitFor(() => server.received.length === 1);
+    expect(server.received[0]).not.toHaveProperty('claim');
+
+    allowed = true;
+    gate.pause('AGENT_DISABLED');
+    r.enqueue(item(2));
+    await waitFor(() => server.received.length === 2);
+    expect(server.received[1]).not.toHaveProperty('claim');
+    gate.open();
+
+    // Undelivered results go to the outbox; their retries carry no claim.
+    let fail = true;
+    server.respond = (body) =>
+      fail ? [503, { error: { code: 'UNAVAILABLE', message: 'x' } }] : handOutAsked(body);
+    r.enqueue(item(3));
+    await waitFor(() => r.backlog === 1 && inFlight.reservedSlots === 0);
+    await waitFor(async () => (await readFile(outbox.file, 'utf8').catch(() => '')).length > 0);
+    expect(r.claimsSoon).toBe(false);
+    fail = false;
+    await waitFor(() => server.received.length === 3);
+    expect(server.received[2]).not.toHaveProperty('claim');
+    expect(server.received[2]!.results.map((x) => x.durationMs)).toEqual([3]);
+    expect(executed).toHaveLength(0);
+    expect(inFlight.reservedSlots).toBe(0);
+  });
+
+  it('a coordinator that refuses claim (400) gets the same results again without it', async () => {
+    server.respond = (body) =>
+      body.claim
+        ? [400, { error: { code: 'VALIDATION_FAILED', message: 'body: unrecognized key "claim"' } }]
+        : handOutAsked(body);
+    const r = reporter();
+    await r.open();
+    r.enqueue(item(1));
+    await waitFor(() => server.received.length === 1);
+    expect(server.received[0]).not.toHaveProperty('claim');
+    expect(server.received[0]!.results.map((x) => x.durationMs)).toEqual([1]);
+    await waitFor(() => inFlight.reservedSlots === 0);
+    expect(r.backlog).toBe(0);
+  });
+
+  it('jobs that come while the agent stops are handed back, not run', async () => {
+    server.respond = (body) => {
+      stopping = true;
+      return handOutAsked(body);
+    };
+    const r = reporter();
+    await r.open();
+    r.enqueue(item(1));
+    await waitFor(() => released.length === CONCURRENCY);
+    expect(executed).toHaveLength(0);
+    expect(inFlight.size).toBe(0);
+    expect(inFlight.reservedSlots).toBe(0);
+  });
+
+  it('the claim loop leaves free slots to a report about to ask, and claims what it left free', async () => {
+    const asked: number[] = [];
+    const client = {
+      claim: async ({ max }: { max: number }, { signal }: { signal: AbortSignal }) => {
+        asked.push(max);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (signal.aborted) throw new Error('aborted');
+        return { jobs: [] };
+      },
+    } as unknown as GatewayClient;
+    server.respond = handOutAsked;
+    for (let i = 0; i < CONCURRENCY; i++) inFlight.add(claimed(200 + i));
+    const r = reporter();
+    await r.open();
+    const loop = new ClaimLoop({
+      client,
+      gate,
+      inFlight,
+      concurrency: CONCURRENCY,
+      waitMs: 0,
+      execute: () => undefined,
+      deferToReports: () => r.claimsSoon,
+      log,
+    });
+    loop.start();
+    try {
+      await sleep(30);
+      expect(asked).toEqual([]); // all slots busy
+      // Two jobs finish: their results wait for the report, which takes their slots.
+      const [a, b] = inFlight.all();
+      r.enqueue(item(1));
+      r.enqueue(item(2));
+      inFlight.finish(a!);
+      inFlight.finish(b!);
+      await waitFor(() => executed.length === 2);
+      expect(server.received[0]!.claim).toEqual({ max: 2 });
+      expect(asked).toEqual([]);
+      // The answer filled them; one more finishes with no report to come: the loop claims it.
+      const [c2] = inFlight.all();
+      inFlight.finish(c2!);
+      await waitFor(() => asked.length > 0);
+      expect(asked[0]).toBe(1);
+      expect(inFlight.size + inFlight.reservedSlots).toBeLessThanOrEqual(CONCURRENCY);
+    } finally {
+      await loop.stop();
+    }
+    expect(inFlight.reservedSlots).toBe(0);
   });
 });
