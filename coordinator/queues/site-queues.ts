@@ -4,6 +4,8 @@ import type { RedisOptions } from 'ioredis';
 import {
   JOB_PRIORITY,
   jobIdFor,
+  OPERATOR_VERIFY_PRIORITY,
+  trialJobIdFor,
   siteQueueName,
   siteQueuePrefix,
   type JobData,
@@ -176,6 +178,22 @@ export class SiteQueues {
     );
     if (wait === 'added') return added;
     return within(added, this.opts.requestTimeoutMs, 'queueing jobs');
+  }
+
+  /**
+   * Adds a login trial's job (`t-<trialId>`, a verify of its credential: shared/contracts/jobs.ts)
+   * and wakes the site's claims. Bounded like a request; never kept for later (the trial times out).
+   */
+  async enqueueTrial(siteId: string, trialId: string, credentialId: string): Promise<void> {
+    const { queue } = this.get(siteId);
+    await this.call('queueing a login trial', () =>
+      queue.add(
+        'verify',
+        { v: 1, credentialId },
+        { jobId: trialJobIdFor(trialId), ...this.jobOptions('verify', OPERATOR_VERIFY_PRIORITY) },
+      ),
+    );
+    this.opts.wake.notify(siteId);
   }
 
   private keepUnsent(siteId: string, jobs: NewJob[]): void {
