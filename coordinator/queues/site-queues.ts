@@ -4,7 +4,6 @@ import type { RedisOptions } from 'ioredis';
 import {
   JOB_PRIORITY,
   jobIdFor,
-  OPERATOR_VERIFY_PRIORITY,
   trialJobIdFor,
   siteQueueName,
   siteQueuePrefix,
@@ -35,7 +34,12 @@ export interface NewJob {
   delayMs?: number;
   /** BullMQ priority instead of the kind's (JOB_PRIORITY), e.g. OPERATOR_VERIFY_PRIORITY. */
   priority?: number;
+  /** A login trial's verify (coordinator/trials/): job id `t-<trialId>` instead of the credential's. */
+  trialId?: string;
 }
+
+/** A job's deterministic id: its credential's (one per kind), or its login trial's. */
+const idOf = (j: NewJob): string => (j.trialId ? trialJobIdFor(j.trialId) : jobIdFor(j.kind, j.credentialId));
 
 interface SiteQueue {
   queue: Queue<JobData>;
@@ -160,7 +164,7 @@ export class SiteQueues {
             ...(j.changeId ? { changeId: j.changeId } : {}),
           },
           opts: {
-            jobId: jobIdFor(j.kind, j.credentialId),
+            jobId: idOf(j),
             ...this.jobOptions(j.kind, j.priority),
             ...(j.delayMs ? { delay: j.delayMs } : {}),
           },
@@ -180,27 +184,11 @@ export class SiteQueues {
     return within(added, this.opts.requestTimeoutMs, 'queueing jobs');
   }
 
-  /**
-   * Adds a login trial's job (`t-<trialId>`, a verify of its credential: shared/contracts/jobs.ts)
-   * and wakes the site's claims. Bounded like a request; never kept for later (the trial times out).
-   */
-  async enqueueTrial(siteId: string, trialId: string, credentialId: string): Promise<void> {
-    const { queue } = this.get(siteId);
-    await this.call('queueing a login trial', () =>
-      queue.add(
-        'verify',
-        { v: 1, credentialId },
-        { jobId: trialJobIdFor(trialId), ...this.jobOptions('verify', OPERATOR_VERIFY_PRIORITY) },
-      ),
-    );
-    this.opts.wake.notify(siteId);
-  }
-
   private keepUnsent(siteId: string, jobs: NewJob[]): void {
     const now = Date.now();
     let site = this.unsent.get(siteId);
     for (const job of jobs) {
-      const id = jobIdFor(job.kind, job.credentialId);
+      const id = idOf(job);
       if (site?.has(id)) {
         site.set(id, { job, at: now });
         continue;

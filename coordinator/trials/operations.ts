@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { OPERATOR_VERIFY_PRIORITY } from '../../shared/contracts/jobs.js';
 import { SyncError } from '../../shared/errors.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import { WorkflowSchema } from '../../shared/targets/web-workflow.js';
 import { fieldIssues, invalidInput, parseOrThrow } from '../../shared/validation.js';
 import type { Ctx } from '../context.js';
 import { loadCredential } from '../credentials/store.js';
-import { isRedisUnavailable } from '../queues/redis.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import { getTarget } from '../store/targets.js';
-import { expireTrials, finishTrial, getTrial, insertTrial, type TrialRow } from './store.js';
+import { expireTrials, getTrial, insertTrial, type TrialRow } from './store.js';
 
 /*
  * Login trials, without HTTP (docs/api.md "Login trials"): an operator tries an edited, unsaved web
@@ -84,19 +84,18 @@ export async function startLoginTrial(
     });
     return row;
   });
-  try {
-    await ctx.queues.enqueueTrial(target.site_id, trial.id, cred.id);
-  } catch (err) {
-    // Not queued: the trial ends at once rather than waiting for its timeout.
-    const detail = isRedisUnavailable(err) ? 'the job queues (Redis) are unavailable' : 'could not be queued';
-    await finishTrial(
-      ctx.db,
-      trial.id,
-      { state: 'failed', outcome: null, reason: 'error', detail },
-      new Date(),
+  // As dispatch does: with Redis unavailable the job is kept and queued once it answers again (the
+  // trial times out if it never is); the request is answered all the same.
+  await ctx.queues
+    .enqueue(target.site_id, [
+      { kind: 'verify', credentialId: cred.id, trialId: trial.id, priority: OPERATOR_VERIFY_PRIORITY },
+    ])
+    .catch((err: unknown) =>
+      ctx.log.error(
+        { trialId: trial.id, siteId: target.site_id, err: err instanceof Error ? err.message : String(err) },
+        'login trial not queued yet; queued once Redis answers',
+      ),
     );
-    throw err;
-  }
   ctx.log.info({ trialId: trial.id, targetId: target.id, credentialId: cred.id }, 'login trial queued');
   return trial;
 }
