@@ -170,6 +170,40 @@ describe('login trials', () => {
     await runJobs(await agent.claimAll(5, 200));
   });
 
+  it("a trial's job is extended and released like any other, the credential untouched", async () => {
+    const before = await getCredential(c.admin, credentialId);
+    const trial = await expectStatus<Trial>(start(loginSiteConnection(site.url).login), 202, 'POST trial');
+    const [job] = await agent.claimAll(1);
+    expect(job?.jobId).toBe(`t-${trial.id}`);
+    expect((await agent.extend([held(job!)])).extended).toEqual([job!.jobId]);
+    expect((await agent.release([held(job!)])).released).toEqual([job!.jobId]);
+    expect(await getCredential(c.admin, credentialId)).toEqual(before);
+    // Back in the queue: claimed again and run.
+    const again = await agent.claimAll(1);
+    expect(again.map((j) => j.jobId)).toEqual([`t-${trial.id}`]);
+    await runJobs(again);
+    expect(await read(trial.id)).toMatchObject({ state: 'done', outcome: 'ok' });
+  });
+
+  it('a trial no agent finished in time fails with reason timeout; after a day it is deleted', async () => {
+    const trial = await expectStatus<Trial>(start(loginSiteConnection(site.url).login), 202, 'POST trial');
+    await c.ctx.db.query(`UPDATE login_trials SET created_at = now() - interval '6 minutes' WHERE id = $1`, [
+      trial.id,
+    ]);
+    expect(await read(trial.id)).toMatchObject({
+      state: 'failed',
+      outcome: null,
+      reason: 'timeout',
+      reasonLabel: 'No agent answered in time',
+    });
+    // Its job, claimed late, is not handed out.
+    expect((await agent.claim(5, 300)).filter((j) => j.jobId === `t-${trial.id}`)).toEqual([]);
+    await c.ctx.db.query(`UPDATE login_trials SET created_at = now() - interval '25 hours' WHERE id = $1`, [
+      trial.id,
+    ]);
+    expect((await c.admin.get(`/targets/${targetId}/login-trials/${trial.id}`)).status).toBe(404);
+  });
+
   it('site isolation: an agent of another site never gets the trial', async () => {
     const otherSite = (await createSite(c.admin)).id;
     const stranger = await FakeAgent.enroll(c.url, c.admin, otherSite);
