@@ -27,6 +27,7 @@ import { registerSyncGroupRoutes } from './api/sync-groups.js';
 import { registerSyncRunRoutes } from './api/sync-runs.js';
 import { registerSystemRoutes } from './api/system.js';
 import { registerTargetRoutes } from './api/targets.js';
+import { registerLoginTrialRoutes } from './api/login-trials.js';
 import { registerTokenRoutes } from './api/tokens.js';
 import type { Ctx } from './context.js';
 import { registerOperatorSurfaces } from './dashboard/register.js';
@@ -160,6 +161,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   registerSiteRoutes(ctx, routes);
   registerAgentRoutes(ctx, routes);
   registerTargetRoutes(ctx, routes);
+  registerLoginTrialRoutes(ctx, routes);
   registerCredentialRoutes(ctx, routes);
   registerCredentialBatchRoutes(ctx, routes);
   registerCredentialBulkRoutes(ctx, routes);

@@ -1,5 +1,5 @@
 import type { DestinationStream } from 'pino';
-import { parseJobId } from '../shared/contracts/jobs.js';
+import { parseJobId, parseTrialJobId } from '../shared/contracts/jobs.js';
 import { SecretBox } from '../shared/crypto.js';
 import { createLogger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
@@ -52,7 +52,10 @@ export async function startCoordinator(
     log,
     wake,
     onStalled: (siteId, jobId) =>
-      metrics.jobsStalled.inc({ site: siteId, kind: parseJobId(jobId)?.kind ?? 'unknown' }),
+      metrics.jobsStalled.inc({
+        site: siteId,
+        kind: parseJobId(jobId)?.kind ?? (parseTrialJobId(jobId) ? 'trial' : 'unknown'),
+      }),
     onEnqueued: (siteId, jobs) => {
       for (const j of jobs) metrics.jobsEnqueued.inc({ site: siteId, kind: j.kind });
     },

@@ -1,5 +1,44 @@
+import { readFileSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
-import { apiPath, jsonFlag, need, str, type Command, type Row } from './command.js';
+import { resolver } from '../names.js';
+import { apiPath, fields, jsonFlag, need, query, str, type Command, type Row } from './command.js';
+
+/** How often `targets try-login` asks how its trial stands, and how long it waits at most. */
+const TRIAL_POLL_MS = 500;
+const TRIAL_WAIT_MS = 6 * 60_000;
+
+interface Trial {
+  id: string;
+  state: string;
+  outcome: string | null;
+  reason: string | null;
+  reasonLabel: string | null;
+  detail: string | null;
+}
+
+/** A target's id from its id or its unique name. */
+async function targetId(api: ApiClient, value: string): Promise<string> {
+  const page = await api.call<{ items: { id: string; name: string }[] }>(
+    'GET',
+    apiPath(`/targets${query({ q: value, limit: '1000' })}`),
+  );
+  const id = resolver('target', page.items)(value);
+  if (typeof id !== 'string') throw new Error(id.error);
+  return id;
+}
+
+/** The login workflow of --workflow-file: a web target's `connection.login` (`{steps: [...]}`). */
+function workflowFile(path: string): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  } catch (err) {
+    throw new Error(
+      `--workflow-file: ${err instanceof SyntaxError ? 'not valid JSON' : (err as Error).message}`,
+    );
+  }
+}
 
 const PAGING = '[--limit N] [--cursor C] [--all]';
 
@@ -55,6 +94,36 @@ export const targetCommands: Command[] = [
       );
       out(r, () => table([r], ['id', 'name', 'kind']));
       return 0;
+    },
+  },
+  {
+    name: 'targets try-login',
+    arguments: 'TARGET',
+    options: '--workflow-file FILE --credential ID',
+    summary:
+      "tries an unsaved web login workflow (FILE: JSON of connection.login) with the credential's stored password on an agent of the target's site; waits, exit 3 when the login fails",
+    async handler({ api, args: [target], flags, out }) {
+      const id = await targetId(api, need(target, 'TARGET'));
+      const workflow = workflowFile(need(str(flags['workflow-file']), '--workflow-file'));
+      let trial = await api.call<Trial>('POST', apiPath(`/targets/${id}/login-trials`), {
+        workflow,
+        credentialId: need(str(flags.credential), '--credential'),
+      });
+      const deadline = Date.now() + TRIAL_WAIT_MS;
+      while ((trial.state === 'queued' || trial.state === 'running') && Date.now() < deadline) {
+        await delay(TRIAL_POLL_MS);
+        trial = await api.call<Trial>('GET', apiPath(`/targets/${id}/login-trials/${trial.id}`));
+      }
+      out(trial, () =>
+        fields({
+          trial: trial.id,
+          state: trial.state,
+          outcome: trial.outcome ?? '-',
+          reason: trial.reasonLabel ?? '-',
+          detail: trial.detail ?? '-',
+        }),
+      );
+      return trial.state === 'done' && trial.outcome === 'ok' ? 0 : 3;
     },
   },
 ];

@@ -22,6 +22,7 @@ import { isRedisUnavailable } from '../queues/redis.js';
 import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 import { dependenciesForClaim } from '../dependencies/handout.js';
+import { handOutTrials, isTrialJob } from '../trials/handout.js';
 
 /** How often a waiting claim looks at the queue again without a wake-up (delayed and stalled jobs). */
 const RECHECK_MS = 1000;
@@ -43,7 +44,7 @@ export async function claim(
   for (;;) {
     const jobs = await takeUnlessUnavailable(ctx, agent, token, max);
     if (jobs.length > 0) {
-      const handed = await handOut(ctx, agent, jobs);
+      const handed = await handOutTaken(ctx, agent, jobs);
       if (handed.length > 0 || signal.aborted) return handed;
       continue;
     }
@@ -74,7 +75,7 @@ export async function claimAfterReport(
       const token = lockTokenFor(agent.id, randomUUID());
       jobs.push(...(await takeUnlessUnavailable(ctx, agent, token, max - jobs.length)));
     }
-    return jobs.length > 0 ? await handOut(ctx, agent, jobs) : [];
+    return jobs.length > 0 ? await handOutTaken(ctx, agent, jobs) : [];
   } catch (err) {
     await giveBack(ctx, agent, jobs);
     throw err;
@@ -119,6 +120,17 @@ async function takeUnlessUnavailable(
     );
     return [];
   }
+}
+
+/**
+ * The trial branch point: login trials' jobs (`t-<trialId>`, trials/handout.ts) go out apart from the
+ * credentials' own work, which keeps its path (handOut) untouched.
+ */
+async function handOutTaken(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise<ClaimedJob[]> {
+  if (!jobs.some(isTrialJob)) return handOut(ctx, agent, jobs);
+  const rest = jobs.filter((j) => !isTrialJob(j));
+  const trials = await handOutTrials(ctx, agent, jobs.filter(isTrialJob));
+  return rest.length > 0 ? [...trials, ...(await handOut(ctx, agent, rest))] : trials;
 }
 
 interface Taken {

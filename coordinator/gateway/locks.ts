@@ -1,6 +1,6 @@
 import { Job } from 'bullmq';
 import type { ExtendResponse, ReleaseResponse } from '../../shared/contracts/gateway.js';
-import { parseJobId } from '../../shared/contracts/jobs.js';
+import { isCoordinatorJobId, parseJobId } from '../../shared/contracts/jobs.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import type { RefusedItem } from '../http/batch.js';
@@ -42,7 +42,7 @@ const invalidItems = (invalid: RefusedItem[]): Refused[] =>
   invalid.map((r) => ({ jobId: sentJobId(r), reason: 'invalid', issues: r.issues }));
 
 function refusal(agent: AgentRow, { jobId, token }: Held): Refusal | undefined {
-  if (parseJobId(jobId) === null) return 'bad_job_id';
+  if (!isCoordinatorJobId(jobId)) return 'bad_job_id';
   if (!holdsToken(agent, token)) return 'foreign_token';
   return undefined;
 }
@@ -180,9 +180,10 @@ export async function release(
   if (released.length > 0) {
     await ctx.db.tx(async (q) => {
       const now = new Date();
+      // A login trial's job (no credential job id) leaves its credential alone: its trial is claimed again.
       const rows = await loadCredentials(
         q,
-        released.map((id) => parseJobId(id)!.credentialId),
+        released.flatMap((id) => parseJobId(id)?.credentialId ?? []),
         true,
       );
       const facts = await siteFacts(q, [agent.site_id]);

@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
 import type { ClaimedJob, ReportItem, ReportResponse } from '../../shared/contracts/gateway.js';
 import { unsupportedReason } from '../../shared/agent-versions.js';
-import { JobDataSchema, parseJobId, type JobData } from '../../shared/contracts/jobs.js';
+import { JobDataSchema, parseJobId, parseTrialJobId, type JobData } from '../../shared/contracts/jobs.js';
 import { SyncError, type FieldIssue } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import type { RefusedItem } from '../http/batch.js';
@@ -9,6 +9,7 @@ import { isRedisUnavailable } from '../queues/redis.js';
 import type { AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
 import { holdsToken } from './agent-auth.js';
+import { applyTrialResults, type TrialResult } from '../trials/results.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
 import { claimAfterReport, giveBack } from './claim.js';
 import { sentJobId } from './locks.js';
@@ -53,6 +54,7 @@ export async function report(
     issues: r.issues,
   }));
   const accepted: Accepted[] = [];
+  const trials: TrialResult[] = [];
   const unreachable: string[] = [];
   let foreign = new Set<string>();
   let answered = false;
@@ -62,11 +64,14 @@ export async function report(
         const held = await completeHeld(ctx, agent, item, wanted);
         if (held === UNREACHABLE) unreachable.push(item.jobId);
         else if (typeof held === 'string') rejected.push({ jobId: item.jobId, code: held });
+        else if ('trialId' in held) trials.push(held);
         else accepted.push(held);
       }),
     );
     // A credential of another site (a job that should never have been in this queue) is refused too.
     if (accepted.length > 0) foreign = await applyAccepted(ctx, agent, accepted);
+    // Login trials' results: stored on the trials only (trials/results.ts).
+    if (trials.length > 0) for (const id of await applyTrialResults(ctx, agent, trials)) foreign.add(id);
     for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
     answered = unreachable.length === 0;
   } finally {
@@ -85,7 +90,7 @@ export async function report(
     );
   }
   return {
-    accepted: accepted.map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
+    accepted: [...accepted, ...trials].map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
     rejected: rejected.map(({ jobId, code }) => ({ jobId, code })),
     ...(claimMax > 0 ? { jobs: await nextJobs(ctx, agent, wanted.next, allowed) } : {}),
   };
@@ -145,7 +150,9 @@ async function completeHeld(
   agent: AgentRow,
   item: ReportItem,
   wanted: Wanted,
-): Promise<Accepted | string | typeof UNREACHABLE> {
+): Promise<Accepted | TrialResult | string | typeof UNREACHABLE> {
+  const trialId = parseTrialJobId(item.jobId);
+  if (trialId !== null) return completeTrial(ctx, agent, item, trialId);
   const id = parseJobId(item.jobId);
   if (!id || !holdsToken(agent, item.token)) return 'JOB_NOT_HELD';
   let job: Job<JobData> | undefined;
@@ -186,6 +193,44 @@ async function completeHeld(
   }
   if (next) wanted.next.push(next);
   return accepted;
+}
+
+/** A login trial's result (a `t-<trialId>` job), taken as completeHeld takes a credential's. */
+async function completeTrial(
+  ctx: Ctx,
+  agent: AgentRow,
+  item: ReportItem,
+  trialId: string,
+): Promise<TrialResult | string | typeof UNREACHABLE> {
+  if (!holdsToken(agent, item.token)) return 'JOB_NOT_HELD';
+  let job: Job<JobData> | undefined;
+  try {
+    job = await ctx.queues.fetch(agent.site_id, item.jobId);
+  } catch (err) {
+    return isRedisUnavailable(err) ? UNREACHABLE : 'JOB_NOT_HELD';
+  }
+  const data = JobDataSchema.safeParse(job?.data);
+  if (!job || !data.success) return 'JOB_NOT_HELD';
+  const taken: TrialResult = { item, trialId, credentialId: data.data.credentialId };
+  const summary =
+    item.result.outcome === 'ok' ? { outcome: 'ok' } : { outcome: 'failed', reason: item.result.reason };
+  try {
+    await ctx.queues.call('taking a result', async (cutShort) => {
+      await job.moveToCompleted(summary, item.token, false);
+      if (cutShort.aborted) {
+        applyTrialResults(ctx, agent, [taken]).catch((err: unknown) =>
+          ctx.log.error(
+            { agentId: agent.id, jobId: item.jobId, err: String(err) },
+            'a login trial result taken late was lost',
+          ),
+        );
+      }
+    });
+  } catch (err) {
+    if (isRedisUnavailable(err)) return UNREACHABLE;
+    return 'JOB_NOT_HELD';
+  }
+  return taken;
 }
 
 function applyLate(ctx: Ctx, agent: AgentRow, accepted: Accepted): void {

@@ -4,6 +4,7 @@ import type { RedisOptions } from 'ioredis';
 import {
   JOB_PRIORITY,
   jobIdFor,
+  trialJobIdFor,
   siteQueueName,
   siteQueuePrefix,
   type JobData,
@@ -33,7 +34,12 @@ export interface NewJob {
   delayMs?: number;
   /** BullMQ priority instead of the kind's (JOB_PRIORITY), e.g. OPERATOR_VERIFY_PRIORITY. */
   priority?: number;
+  /** A login trial's verify (coordinator/trials/): job id `t-<trialId>` instead of the credential's. */
+  trialId?: string;
 }
+
+/** A job's deterministic id: its credential's (one per kind), or its login trial's. */
+const idOf = (j: NewJob): string => (j.trialId ? trialJobIdFor(j.trialId) : jobIdFor(j.kind, j.credentialId));
 
 interface SiteQueue {
   queue: Queue<JobData>;
@@ -158,7 +164,7 @@ export class SiteQueues {
             ...(j.changeId ? { changeId: j.changeId } : {}),
           },
           opts: {
-            jobId: jobIdFor(j.kind, j.credentialId),
+            jobId: idOf(j),
             ...this.jobOptions(j.kind, j.priority),
             ...(j.delayMs ? { delay: j.delayMs } : {}),
           },
@@ -182,7 +188,7 @@ export class SiteQueues {
     const now = Date.now();
     let site = this.unsent.get(siteId);
     for (const job of jobs) {
-      const id = jobIdFor(job.kind, job.credentialId);
+      const id = idOf(job);
       if (site?.has(id)) {
         site.set(id, { job, at: now });
         continue;

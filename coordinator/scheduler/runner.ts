@@ -4,6 +4,7 @@ import { connectRedis, type RedisClient } from '../queues/connect.js';
 import { WAITING_OPTIONS } from '../queues/redis.js';
 import { reconcileQueues } from './reconciler.js';
 import { sweepRuns } from '../runs/sweep.js';
+import { expireTrials } from '../trials/store.js';
 import { tick } from './tick.js';
 
 const QUEUE = 'coordinator';
@@ -57,6 +58,8 @@ export class SchedulerRunner {
           const done = await runExclusive(ctx, RECONCILE_LOCK, async () => ({
             readded: await reconcileQueues(ctx),
             runs: await sweepRuns(ctx),
+            // Login trials: timed out, and deleted after a day (trials/store.ts).
+            trials: await expireTrials(ctx.db, new Date()),
           }));
           return done.ran ? done.value : { skipped: 'another replica reconciles' };
         }

@@ -622,6 +622,29 @@ CREATE CONSTRAINT TRIGGER sync_run_tallies_apply AFTER INSERT ON sync_run_tallie
     sql: `CREATE INDEX credentials_problems ON credentials ((array_position(ARRAY['out_of_sync', 'unsyncable', 'change_not_configured', 'agent_disabled', 'not_synced', 'pending_sync', 'being_synced', 'in_sync']::text[], status)), id);`,
   },
   {
+    version: 18,
+    name: 'login trials',
+    // An operator trying an unsaved web login workflow (coordinator/trials/): the workflow waits here
+    // for the agent's claim (the job in Redis names the credential only); rows go after a day
+    // (coordinator/trials/store.ts expireTrials, run with the reconciler).
+    sql: `CREATE TABLE login_trials (
+  id uuid PRIMARY KEY,
+  target_id uuid NOT NULL REFERENCES targets (id) ON DELETE CASCADE,
+  credential_id uuid NOT NULL REFERENCES credentials (id) ON DELETE CASCADE,
+  site_id uuid NOT NULL,
+  workflow jsonb NOT NULL,
+  state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed')),
+  outcome text CHECK (outcome IN ('ok', 'failed')),
+  reason text,
+  detail text,
+  created_by text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started_at timestamptz,
+  finished_at timestamptz
+);
+CREATE INDEX login_trials_created_at ON login_trials (created_at);`,
+  },
+  {
     version: 21,
     name: 'a sync run marks its credentials in chunks',
     // POST /sync-runs used to mark every credential of its scope in one statement: a million rows

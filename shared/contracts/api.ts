@@ -97,6 +97,38 @@ export const TargetView = z.object({
 });
 
 /**
+ * A login trial (docs/api.md "Login trials"): the web login workflow to try, unsaved, with the stored
+ * password of one of the target's credentials. `workflow` is what a web target's `connection.login`
+ * holds (`{steps: [...]}`, docs/adapters/web.md), checked with the same schema.
+ */
+export const LoginTrialBody = z.strictObject({
+  workflow: z.record(z.string(), z.unknown()),
+  credentialId: z.uuid(),
+});
+export const LOGIN_TRIAL_STATES = ['queued', 'running', 'done', 'failed'] as const;
+export const LoginTrialView = z.object({
+  id: z.uuid(),
+  targetId: z.uuid(),
+  credentialId: z.uuid(),
+  /** queued → running → done (the agent answered: see `outcome`), or failed (it could not run). */
+  state: z.enum(LOGIN_TRIAL_STATES),
+  /** Once done: whether the login (and the target's verify workflow, if any) worked. */
+  outcome: z.enum(['ok', 'failed']).nullable(),
+  /** Why it failed (a reason code: mismatch, workflow_failed, unreachable, timeout, …). */
+  reason: z.string().nullable(),
+  /** The reason in words (shared/contracts/labels.ts LOGIN_TRIAL_REASON_LABELS). */
+  reasonLabel: z.string().nullable(),
+  /** What the agent said, scrubbed of the password. */
+  detail: z.string().nullable(),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  /** The operator (token id) who started it. */
+  by: z.string(),
+});
+export type LoginTrialViewT = z.infer<typeof LoginTrialView>;
+
+/**
  * Targets by name, in pages. Without `limit` a page holds up to 1000 (what the list returned
  * before it was paged, for callers that read `items` only); the dashboard asks for small pages.
  */

@@ -39,6 +39,27 @@ export function parseJobId(jobId: string): { kind: JobKind; credentialId: string
   return { kind, credentialId };
 }
 
+/**
+ * A login trial (an operator trying an unsaved web login workflow, docs/api.md "Login trials") is a
+ * `verify` job of its credential on the site's queue under an id of its own, `t-<trialId>`: never
+ * deduplicated with the credential's own verify job, and never parsed by parseJobId (no JobKind: its
+ * result belongs to the trial, not to the credential). Its data is a JobData like any other's; the
+ * workflow stays in PostgreSQL (login_trials) and is read at claim time.
+ */
+export const TRIAL_JOB_PREFIX = 't';
+export const trialJobIdFor = (trialId: string): string => `${TRIAL_JOB_PREFIX}-${trialId}`;
+
+/** The trial id of a login trial's job id, or null when the id is not a trial's. */
+export function parseTrialJobId(jobId: string): string | null {
+  const trialId = jobId.slice(2);
+  if (jobId.slice(0, 2) !== `${TRIAL_JOB_PREFIX}-` || !z.uuid().safeParse(trialId).success) return null;
+  return trialId;
+}
+
+/** Whether the coordinator makes job ids like this one (a credential's job or a login trial's). */
+export const isCoordinatorJobId = (jobId: string): boolean =>
+  parseJobId(jobId) !== null || parseTrialJobId(jobId) !== null;
+
 /** Queue name of a site (contract: `site-<siteId>`). */
 export const siteQueueName = (siteId: string): string => `site-${siteId}`;
 /**

@@ -18,6 +18,13 @@ export const REASON_LABELS: Record<Reason, string> = {
   error: 'Error',
 };
 
+/** Why a login trial failed (docs/api.md "Login trials"): an agent's reason, or why none ran it. */
+export const LOGIN_TRIAL_REASON_LABELS: Record<string, string> = {
+  ...REASON_LABELS,
+  timeout: 'No agent answered in time',
+  unusable: 'Cannot be tried any more',
+};
+
 /** A dependency's last push or check (docs/adapters/dependencies.md). */
 export const DEPENDENCY_STATUS_LABELS: Record<DependencyStatus, string> = {
   ok: 'OK',
@@ -147,6 +154,7 @@ export const AUDIT_ACTION_LABELS: Record<string, string> = {
   'target.delete': 'Deleted target',
   'target.force_delete': 'Force-deleted target',
   'target.host_key_mismatch': 'Host key mismatch',
+  'target.login_trial': 'Tried a login workflow',
   'target.pin_observed': 'Pinned identity observed',
   'target.tls_certificate_mismatch': 'TLS certificate mismatch',
   'target.update': 'Edited target',

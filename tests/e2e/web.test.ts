@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CredentialView } from '../../shared/contracts/api.js';
 import { ADMIN_TOKEN, newMasterKey } from '../support/coordinator.js';
@@ -11,7 +14,13 @@ import {
 import { api, type ApiClient } from '../support/http.js';
 import { loginSiteConnection, startLoginSite, type LoginSite } from '../support/login-site.js';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
-import { startAgent, startCoordinator, stopAll, type CoordinatorProcess } from '../support/processes.js';
+import {
+  runCli,
+  startAgent,
+  startCoordinator,
+  stopAll,
+  type CoordinatorProcess,
+} from '../support/processes.js';
 import { uniquePrefix } from '../support/redis.js';
 import { waitFor } from '../support/wait.js';
 
@@ -19,13 +28,16 @@ import { waitFor } from '../support/wait.js';
  * The whole path for a `web` target: real coordinator and agent processes (dist/), the target and
  * credential created through the API, in_sync reached through the real login site, a change
  * requested with POST /credentials/{id}/change, and the password the coordinator then hands out
- * logs in on the site.
+ * logs in on the site; then `syncctl targets try-login` tries an edited login workflow (a good one,
+ * one with a wrong selector) with that credential, which stays as it was.
  */
 
 let site: LoginSite;
 let database: TestDatabase;
 let coordinator: CoordinatorProcess;
 let admin: ApiClient;
+/** The credential of the first test, on the target `intranet`. */
+let credentialId = '';
 
 beforeAll(async () => {
   site = await startLoginSite();
@@ -81,6 +93,7 @@ describe('web adapter, end to end', () => {
     const initial = 'Initial&Pass="1\\';
     site.addUser(username, initial);
     const cred = await createCredential(admin, target.id, { username, password: initial });
+    credentialId = cred.id;
 
     const first = await waitFor<CredentialView | null>(
       async () => {
@@ -118,5 +131,42 @@ describe('web adapter, end to end', () => {
     expect(site.getPassword(username)).toBe(password);
     expect(await site.canLogIn(username, password)).toBe(true);
     expect(await site.canLogIn(username, initial)).toBe(false);
+  });
+
+  it('syncctl targets try-login: a good workflow works (exit 0), a wrong selector fails with its reason (exit 3)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'try-login-'));
+    const good = loginSiteConnection(site.url).login;
+    const wrong = loginSiteConnection(site.url).login;
+    wrong.steps[0]!.extract![0]!.css!.selector = 'input[name=token]';
+    writeFileSync(join(dir, 'good.json'), JSON.stringify(good));
+    writeFileSync(join(dir, 'wrong.json'), JSON.stringify(wrong));
+    const before = await getCredential(admin, credentialId);
+    const tryLogin = (file: string) =>
+      runCli(
+        [
+          '--url',
+          coordinator.url,
+          '--token',
+          ADMIN_TOKEN,
+          'targets',
+          'try-login',
+          'intranet',
+          '--workflow-file',
+          join(dir, file),
+          '--credential',
+          credentialId,
+        ],
+        {},
+        60_000,
+      );
+    const ok = await tryLogin('good.json');
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/state\s+done/);
+    expect(ok.stdout).toMatch(/outcome\s+ok/);
+    const failed = await tryLogin('wrong.json');
+    expect(failed.code, failed.stderr).toBe(3);
+    expect(failed.stdout).toMatch(/reason\s+Login page changed/);
+    expect(failed.stdout).toContain("could not extract 'csrf'");
+    expect(await getCredential(admin, credentialId)).toEqual(before);
   });
 });

@@ -5,9 +5,10 @@
  * route table with real ids (the filters the dashboard sends included) answers 200 with the objects
  * asked for. A GET route added later without a case here fails the first test.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tick } from '../../coordinator/scheduler/tick.js';
+import { insertTrial } from '../../coordinator/trials/store.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
@@ -32,6 +33,7 @@ let policyId: string;
 let groupId: string;
 let tokenId: string;
 let channelId: string;
+let trialId: string;
 let enrollmentTokenId: string;
 let run: SyncRunView;
 let getRoutes: string[];
@@ -86,6 +88,18 @@ beforeAll(async () => {
       201,
     )
   ).id;
+  // A login trial as POST /targets/{id}/login-trials stores one (those are for web targets: the
+  // route itself is tested in login-trials.test.ts).
+  trialId = (
+    await insertTrial(c.ctx.db, {
+      id: randomUUID(),
+      target_id: targetId,
+      credential_id: creds[0]!.id,
+      site_id: siteId,
+      workflow: { steps: [] },
+      created_by: 'api-reads',
+    })
+  ).id;
   const doc = await expectStatus<{ paths: Record<string, Record<string, { 'x-required-role'?: string }>> }>(
     api(c.url).get('/openapi.json'),
     200,
@@ -128,6 +142,12 @@ describe('the demo and the dashboard', () => {
       [`/targets?siteId=${siteId}&q=files&limit=50`, (b) => expect(ids(b)).toEqual([targetId])],
     ],
     '/api/v1/targets/{id}': () => [[`/targets/${targetId}`, (b) => expect(b.id).toBe(targetId)]],
+    '/api/v1/targets/{id}/login-trials/{trialId}': () => [
+      [
+        `/targets/${targetId}/login-trials/${trialId}`,
+        (b) => expect(b).toMatchObject({ id: trialId, state: 'queued' }),
+      ],
+    ],
     '/api/v1/credentials': () => [
       ['/credentials', (b) => expect(ids(b)).toHaveLength(4)],
       [

@@ -17,6 +17,7 @@ import {
   type CreatedCredential,
 } from '../support/fixtures.js';
 import { api, type ApiClient } from '../support/http.js';
+import { loginSiteConnection } from '../support/login-site.js';
 
 type Role = 'viewer' | 'operator' | 'admin';
 const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
@@ -146,6 +147,22 @@ const CASES: [string, () => Call | Promise<Call>][] = [
   [
     'PATCH /api/v1/targets/{id}',
     () => ({ path: `/targets/${targetId}`, body: { connection: { latencyMs: 1 } }, object: targetId }),
+  ],
+  [
+    'POST /api/v1/targets/{id}/login-trials',
+    async () => {
+      const connection = loginSiteConnection('http://127.0.0.1:9');
+      const { id: web } = await expectStatus<{ id: string }>(
+        c.admin.post('/targets', { siteId, name: unique('web'), kind: 'web', connection }),
+        201,
+      );
+      const login = await createCredential(c.admin, web);
+      return {
+        path: `/targets/${web}/login-trials`,
+        body: { workflow: connection.login, credentialId: login.id },
+        object: web,
+      };
+    },
   ],
   [
     'DELETE /api/v1/targets/{id}',

@@ -66,6 +66,8 @@ let agent: FakeAgent;
 let operations: Operation[];
 /** A real object for each kind of path parameter, so the clean samples succeed. */
 const ids: Record<string, string> = {};
+/** Path parameters of one route that need another object than `ids` gives (a web target's login trials). */
+const idsOf: Record<string, Record<string, string>> = {};
 let samples: Record<string, () => Promise<unknown[]>>;
 
 beforeAll(async () => {
@@ -73,6 +75,19 @@ beforeAll(async () => {
   const site = await createSite(c.admin);
   const target = await createTarget(c.admin, site.id);
   const credential = await createCredential(c.admin, target);
+  // Login trials are a web target's.
+  const web = await expectStatus<{ id: string }>(
+    c.admin.post('/targets', {
+      siteId: site.id,
+      name: `web-trials-${n()}`,
+      kind: 'web',
+      connection: loginSiteConnection('http://127.0.0.1:9'),
+    }),
+    201,
+  );
+  const webCredential = await createCredential(c.admin, web.id);
+  idsOf['POST /api/v1/targets/{id}/login-trials'] = { id: web.id };
+  idsOf['GET /api/v1/targets/{id}/login-trials/{trialId}'] = { id: web.id };
   // The agent's site has no work: its clean claim takes nothing (a claimed job would change rows
   // a moment later, as it shows being synced, while another route is being checked).
   agent = await FakeAgent.enroll(c.url, c.admin, (await createSite(c.admin)).id);
@@ -136,6 +151,10 @@ beforeAll(async () => {
       },
     ],
     'PATCH /api/v1/targets/{id}': async () => [{ name: `renamed-${n()}`, connection: { latencyMs: 2 } }],
+    'POST /api/v1/targets/{id}/login-trials': async () => [
+      // A short workflow: every string of a sample is tried with every hostile text.
+      { workflow: { steps: [{ name: 'home', url: '/' }] }, credentialId: webCredential.id },
+    ],
     'POST /api/v1/credentials': async () => [
       {
         targetId: target,
@@ -350,7 +369,7 @@ function urlOf(op: Operation, replace?: { param: string; raw: string }, query = 
   const path = op.path.replace(/\{(\w+)\}/g, (_m, name: string) => {
     if (replace?.param === name) return replace.raw;
     const kind = /\/api\/v1\/([\w-]+)\//.exec(op.path)?.[1] ?? '';
-    return ids[kind] ?? randomUUID();
+    return idsOf[opName(op)]?.[name] ?? ids[kind] ?? randomUUID();
   });
   return `${c.url}${path}${query}`;
 }

@@ -25,6 +25,7 @@ import {
   type Held,
 } from '../support/fixtures.js';
 import { api } from '../support/http.js';
+import { loginSiteConnection } from '../support/login-site.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis.js';
 import { waitFor } from '../support/wait.js';
 
@@ -37,6 +38,9 @@ import { waitFor } from '../support/wait.js';
  * are taken, the scheduler ticks, the stalled-job checker and the wake-up channel work again.
  */
 const BOUND_MS = 3_000;
+
+/** A web target's connection (login trials need one); nothing listens there: trials only queue. */
+const WEB = loginSiteConnection('http://127.0.0.1:9');
 
 let redis: PrivateRedis;
 let c: InProcessCoordinator;
@@ -132,6 +136,8 @@ interface World {
    * a credential with dependencies).
    */
   own: Record<string, string>;
+  /** A web target of the spare site, one of its credentials, and a login trial of it. */
+  trial: { targetId: string; credentialId: string; trialId: string };
 }
 
 async function makeWorld(credentialRoutes: number): Promise<World> {
@@ -163,6 +169,21 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     )
   ).id;
   const spareAgentId = (await FakeAgent.enroll(c.url, admin, spareSiteId)).agentId;
+  const web = await expectStatus<{ id: string }>(
+    admin.post('/targets', { siteId: spareSiteId, name: uniq('web'), kind: 'web', connection: WEB }),
+    201,
+  );
+  const webCredentialId = (await createCredential(admin, web.id)).id;
+  const trial = {
+    targetId: web.id,
+    credentialId: webCredentialId,
+    trialId: (
+      await expectStatus<{ id: string }>(
+        admin.post(`/targets/${web.id}/login-trials`, { workflow: WEB.login, credentialId: webCredentialId }),
+        202,
+      )
+    ).id,
+  };
   const spareTokenId = (
     await expectStatus<{ id: string }>(admin.post('/tokens', { name: uniq('tok'), role: 'viewer' }), 201)
   ).id;
@@ -208,6 +229,8 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     'DELETE /api/v1/notification-channels/{id}': (await channel()).id,
     'POST /api/v1/credentials/{id}/dependencies/check': await withDependency(),
     'POST /api/v1/credentials/{id}/dependencies/retry': await withDependency(),
+    'POST /api/v1/targets/{id}/login-trials': trial.targetId,
+    'GET /api/v1/targets/{id}/login-trials/{trialId}': trial.targetId,
   };
   return {
     siteId,
@@ -227,6 +250,7 @@ async function makeWorld(credentialRoutes: number): Promise<World> {
     channelId: (await channel()).id,
     chainedCredentialId,
     own,
+    trial,
   };
 }
 
@@ -236,6 +260,10 @@ const BODIES: Record<string, (w: World) => unknown> = {
   'POST /api/v1/sites/{id}/enrollment-tokens': () => ({}),
   'POST /api/v1/targets': (w) => ({ siteId: w.siteId, name: uniq('t'), kind: 'simulated', connection: {} }),
   'PATCH /api/v1/targets/{id}': () => ({ name: uniq('renamed') }),
+  'POST /api/v1/targets/{id}/login-trials': (w) => ({
+    workflow: WEB.login,
+    credentialId: w.trial.credentialId,
+  }),
   'POST /api/v1/credentials': (w) => ({ targetId: w.targetId, username: uniq('u'), password: uniq('pw') }),
   'POST /api/v1/credentials/{id}/change': () => ({}),
   'PATCH /api/v1/credentials/{id}': () => ({ syncEnabled: true }),
@@ -354,7 +382,9 @@ interface Answer {
 
 async function call(op: Operation, w: World): Promise<Answer> {
   const key = `${op.method} ${op.path}`;
-  const path = op.path.replace('{id}', () => idFor(op.method, op.path, w));
+  const path = op.path
+    .replace('{id}', () => idFor(op.method, op.path, w))
+    .replace('{trialId}', () => w.trial.trialId);
   const makeBody = BODIES[key];
   const token = ['agent', 'agent-identified'].includes(op.auth)
     ? w.agent.token

@@ -4,8 +4,11 @@ import { CreateCredentialBody, CreateTargetBody } from '../../shared/contracts/a
 import { ClaimRequestSchema, ReportRequestSchema } from '../../shared/contracts/gateway.js';
 import {
   JobDataSchema,
+  isCoordinatorJobId,
   jobIdFor,
   parseJobId,
+  parseTrialJobId,
+  trialJobIdFor,
   siteQueueName,
   siteQueuePrefix,
 } from '../../shared/contracts/jobs.js';
@@ -22,6 +25,12 @@ describe('job contract', () => {
       expect(parseJobId(jobIdFor(kind, id))).toEqual({ kind, credentialId: id });
     expect(parseJobId('x-' + id)).toBeNull();
     expect(parseJobId('v-not-a-uuid')).toBeNull();
+    // A login trial's job id is not a credential's: parseJobId leaves it to parseTrialJobId.
+    expect(parseJobId(trialJobIdFor(id))).toBeNull();
+    expect(parseTrialJobId(trialJobIdFor(id))).toBe(id);
+    expect(parseTrialJobId(jobIdFor('verify', id))).toBeNull();
+    expect(isCoordinatorJobId(trialJobIdFor(id)) && isCoordinatorJobId(jobIdFor('change', id))).toBe(true);
+    expect(isCoordinatorJobId('t-nope')).toBe(false);
   });
 
   it('a job payload cannot carry anything but ids (no secret can ride along)', () => {

@@ -5,6 +5,7 @@ import { kindLabel, type Site } from '../model.js';
 import type { Page } from '../page.js';
 import { can } from '../session.js';
 import { button, credentialsHref, table } from '../ui.js';
+import { tryLoginDialog } from './login-trial.js';
 import { createTargetDialog, editTargetDialog, type TargetLike } from './target-form.js';
 
 interface TargetItem extends TargetLike {
@@ -24,7 +25,8 @@ function whereOf(t: TargetItem): string {
 
 /**
  * Targets: list by site and name; create and edit with the kind's form, Test connection (a
- * verification of each of its credentials, as a sync run), delete (refused while it has credentials:
+ * verification of each of its credentials, as a sync run), Try login on a web target (an edited login
+ * workflow tried unsaved: login-trial.ts), delete (refused while it has credentials:
  * the refusal is shown, then a forced delete offered). Operator and admin; a viewer only reads.
  */
 export const targetsPage: Page = async ({ root, params, setParams }) => {
@@ -89,6 +91,15 @@ export const targetsPage: Page = async ({ root, params, setParams }) => {
         },
         { key: `edit-${t.id}`, ariaLabel: `Edit ${t.name}` },
       ),
+      ...(t.kind === 'web'
+        ? [
+            button('Try login', () => tryLoginDialog(t), {
+              key: `try-login-${t.id}`,
+              ariaLabel: `Try login on ${t.name}`,
+              title: 'Tries an edited login workflow, unsaved, with a credential of the target',
+            }),
+          ]
+        : []),
       button('Test connection', () => testConnection(t), {
         key: `test-${t.id}`,
         ariaLabel: `Test connection of ${t.name}`,
