@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
 import type { CredentialView } from '../../shared/contracts/api.js';
 import type { BulkAction, BulkCredentialsView } from '../../shared/contracts/credentials-bulk.js';
+import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
+import { resolveFilterNames } from './filter-names.js';
 import { apiPath, fields, need, passwordFrom, query, str, type Command, type Flags } from './command.js';
 
-/** The list's filters (`credentials list`, `credentials bulk`), as the API's query names them. */
+/**
+ * The list's filters (`credentials list`, `credentials bulk`), as the API's query names them; --site,
+ * --target and --group take a name or an id (filter-names.ts).
+ */
 const FILTER_OPTIONS =
-  '[--status S] [--reason R] [--site ID] [--target ID] [--group ID] [--search TEXT] [--suspended] ' +
+  '[--status S] [--reason R] [--site NAME|ID] [--target NAME|ID] [--group NAME|ID] [--search TEXT] [--suspended] ' +
   '[--job-state idle|queued|active]';
-const filterOf = (flags: Flags): Record<string, string | undefined> => ({
+const rawFilterOf = (flags: Flags): Record<string, string | undefined> => ({
   status: str(flags.status),
   reason: str(flags.reason),
   siteId: str(flags.site),
@@ -17,6 +22,11 @@ const filterOf = (flags: Flags): Record<string, string | undefined> => ({
   q: str(flags.search),
   suspended: flags.suspended ? 'true' : undefined,
   jobState: str(flags['job-state']),
+});
+/** The filters with names turned into ids (through the API). */
+const filterOf = async (api: ApiClient, flags: Flags): Promise<Record<string, string | undefined>> => ({
+  ...rawFilterOf(flags),
+  ...(await resolveFilterNames(api, flags)),
 });
 
 /** `credentials bulk ACTION`: its words, as POST /credentials/bulk names the actions. */
@@ -33,7 +43,7 @@ const BULK_ACTIONS: Record<string, BulkAction> = {
  * The request of `credentials bulk`: the credentials by --ids (or --ids-stdin, one a line) or by the
  * list's filters, one way only (a filter with nothing in it is refused by the API).
  */
-function bulkBody(action: string | undefined, flags: Flags) {
+async function bulkBody(api: ApiClient, action: string | undefined, flags: Flags) {
   const verb = BULK_ACTIONS[need(action, 'ACTION')];
   if (!verb) throw new Error(`unknown action '${action}': sync-now, change, enable, disable or delete`);
   const listed = flags['ids-stdin'] ? readFileSync(0, 'utf8') : str(flags.ids);
@@ -41,12 +51,14 @@ function bulkBody(action: string | undefined, flags: Flags) {
     ?.split(/[\s,]+/)
     .map((id) => id.trim())
     .filter(Boolean);
-  const filter = Object.fromEntries(Object.entries(filterOf(flags)).filter(([, v]) => v !== undefined));
-  const filtered = Object.keys(filter).length > 0;
+  const given = (f: Record<string, string | undefined>) =>
+    Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined));
+  const filtered = Object.keys(given(rawFilterOf(flags))).length > 0;
   if (ids !== undefined && filtered) throw new Error('give --ids (or --ids-stdin) or filters, not both');
   if (ids === undefined && !filtered)
     throw new Error('missing --ids, --ids-stdin or a filter (see syncctl --help)');
   if (ids?.length === 0) throw new Error('no ids given');
+  const filter = ids ? {} : given(await filterOf(api, flags));
   return { action: verb, ...(ids ? { ids } : { filter }), ...(flags.force ? { force: true } : {}) };
 }
 
@@ -86,10 +98,10 @@ export const credentialCommands: Command[] = [
     name: 'credentials list',
     options: `${FILTER_OPTIONS} [--sort KEY|-KEY] [--limit N] [--cursor C] [--all]`,
     summary: 'credentials, filtered and sorted',
-    handler: ({ flags, list }) =>
+    handler: async ({ api, flags, list }) =>
       list<CredentialView>(
         '/credentials',
-        { ...filterOf(flags), sort: str(flags.sort) },
+        { ...(await filterOf(api, flags)), sort: str(flags.sort) },
         ['id', 'username', 'targetName', 'statusLabel', 'statusReason', 'job', 'suspended', 'lastVerifiedAt'],
         (c) => ({ ...c, job: c.job.state === 'idle' ? 'idle' : `${c.job.kind} ${c.job.state}` }),
       ),
@@ -170,7 +182,7 @@ export const credentialCommands: Command[] = [
       const r = await api.call<BulkCredentialsView>(
         'POST',
         apiPath('/credentials/bulk'),
-        bulkBody(action, flags),
+        await bulkBody(api, action, flags),
       );
       out(r, () =>
         [

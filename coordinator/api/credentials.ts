@@ -32,7 +32,11 @@ import { type CredentialRow } from '../credentials/store.js';
 import { credentialWithDependencies } from '../dependencies/operations.js';
 import { dependencyView } from '../dependencies/store.js';
 import { namedCredentialViews } from './named.js';
-import { credentialView } from './views.js';
+
+/** One credential as its list shows it, names included (the answer of its actions). */
+async function namedCredentialView(ctx: Ctx, row: CredentialRow): Promise<z.output<typeof CredentialView>> {
+  return (await namedCredentialViews(ctx.db, [row]))[0]!;
+}
 
 /** The default order's cursor: the last id alone (as before sorting existed). */
 const encodeIdCursor = (id: string) => Buffer.from(id).toString('base64url');
@@ -226,7 +230,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
       params: IdParams,
       response: { status: 200, schema: CredentialView },
       handler: async ({ params }, req) =>
-        credentialView(await setSyncEnabled(ctx, params.id, enabled, actOf(req))),
+        namedCredentialView(ctx, await setSyncEnabled(ctx, params.id, enabled, actOf(req))),
     });
   }
 
@@ -240,7 +244,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     body: PatchCredentialBody,
     response: { status: 200, schema: CredentialView },
     handler: async ({ params, body }, req) =>
-      credentialView(await updateCredential(ctx, params.id, body, actOf(req))),
+      namedCredentialView(ctx, await updateCredential(ctx, params.id, body, actOf(req))),
   });
 
   routes.add({
@@ -251,6 +255,6 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     params: IdParams,
     response: { status: 200, schema: CredentialView },
-    handler: async ({ params }, req) => credentialView(await resume(ctx, params.id, actOf(req))),
+    handler: async ({ params }, req) => namedCredentialView(ctx, await resume(ctx, params.id, actOf(req))),
   });
 }

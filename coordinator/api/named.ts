@@ -50,6 +50,11 @@ export async function namedRunViews(q: Queryable, rows: SyncRunRow[]): Promise<S
   }));
 }
 
+/** One run with the names of its scope and of who started it (the answer of a run's actions). */
+export async function namedRunView(q: Queryable, row: SyncRunRow): Promise<SyncRunView> {
+  return (await namedRunViews(q, [row]))[0]!;
+}
+
 /** The kind of object an audit event's object type names (types without names are left out). */
 const OBJECT_KINDS: Record<string, NameKind> = {
   site: 'site',

@@ -6,7 +6,7 @@ import type { Routes } from '../http/routes.js';
 import { resultsOf, siteResults, stateSnapshot, type StateSnapshot } from '../state-snapshot.js';
 import { latestSiteRuns, recentRunCounts, runsOverTime } from '../runs/overview.js';
 import { jobStateCounts } from '../store/state-counts.js';
-import { syncRunView } from './views.js';
+import { namedRunViews } from './named.js';
 
 /** How far back "With Issues" looks for runs that ended partial or failed. */
 const ISSUES_WINDOW_DAYS = 7;
@@ -42,8 +42,10 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
         latestSiteRuns(ctx.db, today(now)),
         runsOverTime(ctx.db, first, step),
       ]);
-      const latestBySite = new Map(latest.filter((r) => r.latest).map((r) => [r.site_id, r]));
-      const scheduledBySite = new Map(latest.filter((r) => !r.latest).map((r) => [r.site_id, r]));
+      // Named as the runs list names them (the scope's site, target or group name), in one query.
+      const views = await namedRunViews(ctx.db, latest);
+      const latestBySite = new Map(latest.flatMap((r, i) => (r.latest ? [[r.site_id, views[i]!]] : [])));
+      const scheduledBySite = new Map(latest.flatMap((r, i) => (r.latest ? [] : [[r.site_id, views[i]!]])));
       const jobs = await jobCounts(ctx, snapshot);
       // Every bucket of the span, empty ones included, so the chart has a steady axis.
       const byTime = new Map(series.map((r) => [r.at.getTime(), r]));
@@ -86,8 +88,8 @@ export function registerOverviewRoutes(ctx: Ctx, routes: Routes): void {
             ...resultsOf(results, s.id),
             agents: { total: s.agents_total, enabled: s.agents_enabled, online: s.agents_online },
             jobs: jobs.perSite.get(s.id) ?? null,
-            latestRun: run ? syncRunView(run) : null,
-            scheduled: scheduled ? syncRunView(scheduled) : null,
+            latestRun: run ?? null,
+            scheduled: scheduled ?? null,
           };
         }),
         runsOverTime: { bucket: query.bucket, points },

@@ -9,7 +9,7 @@ import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js'
 import { IdParams, type Routes } from '../http/routes.js';
 import { deleteSyncGroup, editSyncGroup, setSyncGroupEnabled } from '../operations/sync-groups.js';
 import { groupView } from './sync-groups.js';
-import { syncRunView } from './views.js';
+import { namedRunViews } from './named.js';
 
 /** Editing, disabling, deleting sync groups (admin: membership decides where the password goes), and their history. */
 export function registerSyncGroupEditRoutes(ctx: Ctx, routes: Routes): void {
@@ -76,7 +76,7 @@ export function registerSyncGroupEditRoutes(ctx: Ctx, routes: Routes): void {
       const page = rows.slice(0, query.limit);
       const last = page.at(-1);
       return {
-        items: page.map(syncRunView),
+        items: await namedRunViews(ctx.db, page),
         nextCursor: rows.length > query.limit && last ? encodeCursor([last.sort_key, last.id]) : null,
       };
     },

@@ -25,7 +25,7 @@ import { changeGroupNow, createSyncGroup } from '../operations/sync-groups.js';
 import { loadRun } from '../runs/store.js';
 import type { Queryable } from '../store/db.js';
 import { requireAdminToChoose } from './credentials.js';
-import { syncRunView } from './views.js';
+import { namedRunView, namedRunViews } from './named.js';
 
 /**
  * Groups as the API shows them: members (primary first), statuses, last run with its items. Three
@@ -35,6 +35,7 @@ async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupVi
   const ids = groups.map((g) => g.id);
   const rows = await membersOf(q, ids);
   const runs = await lastGroupRuns(q, ids);
+  const runViews = new Map((await namedRunViews(q, [...runs.values()])).map((v) => [v.id, v]));
   const items = await runItemsOf(
     q,
     [...runs.values()].map((r) => r.id),
@@ -63,7 +64,7 @@ async function groupViews(q: Queryable, groups: GroupRow[]): Promise<SyncGroupVi
       changeInProgress: g.change_pending_id !== null || members.some((r) => r.pending_secret !== null),
       enabled: g.enabled,
       nextChangeAt: g.next_change_at?.toISOString() ?? null,
-      lastRun: run ? { ...syncRunView(run), items: (items.get(run.id) ?? []).map(runItemView) } : null,
+      lastRun: run ? { ...runViews.get(run.id)!, items: (items.get(run.id) ?? []).map(runItemView) } : null,
       createdAt: g.created_at.toISOString(),
     };
   });
@@ -129,7 +130,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 202, schema: SyncRunView },
     handler: async ({ params, body }, req) => {
       requireAdminToChoose(req, body.password);
-      return syncRunView(await changeGroupNow(ctx, params.id, body.password, actOf(req)));
+      return namedRunView(ctx.db, await changeGroupNow(ctx, params.id, body.password, actOf(req)));
     },
   });
 

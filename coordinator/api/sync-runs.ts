@@ -6,8 +6,7 @@ import { actOf } from '../http/actor.js';
 import { decodeCursor, encodeCursor, TimeKey, UuidKey } from '../http/cursor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { cancelRun, startManualRun } from '../operations/sync-runs.js';
-import { namedRunViews } from './named.js';
-import { syncRunView } from './views.js';
+import { namedRunView, namedRunViews } from './named.js';
 import { listRuns, loadRun } from '../runs/store.js';
 
 export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
@@ -19,7 +18,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     body: CreateSyncRunBody,
     response: { status: 201, schema: SyncRunView },
-    handler: async ({ body }, req) => syncRunView(await startManualRun(ctx, body, actOf(req))),
+    handler: async ({ body }, req) => namedRunView(ctx.db, await startManualRun(ctx, body, actOf(req))),
   });
   routes.add({
     method: 'GET',
@@ -56,7 +55,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'operator',
     params: IdParams,
     response: { status: 200, schema: SyncRunView },
-    handler: async ({ params }, req) => syncRunView(await cancelRun(ctx, params.id, actOf(req))),
+    handler: async ({ params }, req) => namedRunView(ctx.db, await cancelRun(ctx, params.id, actOf(req))),
   });
   routes.add({
     method: 'GET',
@@ -69,7 +68,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ params }) => {
       const run = await loadRun(ctx.db, params.id);
       if (!run) throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
-      return (await namedRunViews(ctx.db, [run]))[0];
+      return namedRunView(ctx.db, run);
     },
   });
 }

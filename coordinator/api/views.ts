@@ -34,8 +34,10 @@ export const agentView = (a: AgentRow, versions: AgentVersionRange, now = Date.n
   enrolledAt: a.enrolled_at.toISOString(),
 });
 
-/** Never carries a secret: sealed columns are not read here. */
-export const credentialView = (c: CredentialRow): CredentialView => ({
+/** Never carries a secret: sealed columns are not read here. api/named.ts adds the names. */
+export const credentialView = (
+  c: CredentialRow,
+): Omit<CredentialView, 'siteName' | 'policyName' | 'groupName'> => ({
   id: c.id,
   targetId: c.target_id,
   targetName: c.target_name,
@@ -64,7 +66,8 @@ export const credentialView = (c: CredentialRow): CredentialView => ({
   createdAt: c.created_at.toISOString(),
 });
 
-export const syncRunView = (r: SyncRunRow): SyncRunView => ({
+/** A run without names: api/named.ts `namedRunViews` adds the scope's and the starter's. */
+export const syncRunView = (r: SyncRunRow): Omit<SyncRunView, 'scopeName' | 'createdByName'> => ({
   id: r.id,
   kind: r.kind,
   trigger: r.trigger,

@@ -153,13 +153,17 @@ export const CredentialView = z.object({
   targetName: z.string(),
   targetKind: z.string(),
   siteId: z.uuid(),
-  siteName: z.string().optional(),
+  /** The site's name (the id when the site is gone). */
+  siteName: z.string(),
   username: z.string(),
   policyId: z.uuid().nullable(),
-  /** The policy's and the sync group's names (lists, GET /credentials/{id} and exports). */
-  policyName: z.string().nullable().optional(),
+  /**
+   * The policy's and the sync group's names, on every answer that carries a credential: lists,
+   * GET /credentials/{id}, the enable, disable, PATCH and resume answers, and exports.
+   */
+  policyName: z.string().nullable(),
   groupId: z.uuid().nullable(),
-  groupName: z.string().nullable().optional(),
+  groupName: z.string().nullable(),
   syncEnabled: z.boolean(),
   status: StatusSchema,
   statusLabel: z.string(),
@@ -292,12 +296,14 @@ export const SyncRunView = z.object({
   scope: SyncRunScope,
   /**
    * The scope in words: the site's, target's or sync group's name (null for everything; the id
-   * when the object is gone). On GET /sync-runs, GET /sync-runs/{id} and exports.
+   * when the object is gone). On every answer that carries a run: GET /sync-runs, GET
+   * /sync-runs/{id}, a run's start and cancel, a group's runs, last run and change, the overview's
+   * latest and scheduled runs, and exports.
    */
-  scopeName: z.string().nullable().optional(),
+  scopeName: z.string().nullable(),
   createdBy: z.string(),
   /** Who started it: the API token's name (`bootstrap-admin`, `scheduler` as they are). */
-  createdByName: z.string().optional(),
+  createdByName: z.string(),
   startedAt: z.string(),
   finishedAt: timestamp,
   counts: z.object({

@@ -3,7 +3,8 @@
  * ids"). One table: the API's views carry these labels beside the codes, and the dashboard gets
  * them through its generated vocabulary (coordinator/dashboard/generate-vocabulary.ts), never a copy.
  */
-import type { DependencyStatus } from './dependencies.js';
+import type { AlertType } from './alerts.js';
+import type { DependencyKind, DependencyStatus } from './dependencies.js';
 import type { Reason } from './status.js';
 
 /** Why a credential is `out_of_sync`, in words. */
@@ -178,6 +179,69 @@ export const OBJECT_TYPE_LABELS: Record<string, string> = {
   target: 'Target',
   token: 'API token',
   system: 'System',
+};
+
+/** What a dependency is (docs/adapters/dependencies.md). */
+export const DEPENDENCY_KIND_LABELS: Record<DependencyKind, string> = {
+  file: 'File',
+  command: 'Command',
+  service: 'Service',
+  web: 'Web page',
+  credential: 'Another credential',
+};
+
+/** The work a credential has at its site's queue (`job.state`, `job.kind`). */
+export const JOB_STATE_LABELS: Record<string, string> = {
+  idle: 'None',
+  queued: 'Queued',
+  active: 'Running',
+};
+export const JOB_KIND_LABELS: Record<string, string> = {
+  verify: 'Verification',
+  change: 'Change',
+};
+
+/** An agent enrollment token's state. */
+export const ENROLLMENT_TOKEN_STATE_LABELS: Record<string, string> = {
+  active: 'Active',
+  used_up: 'Used up',
+  expired: 'Expired',
+  revoked: 'Revoked',
+};
+
+/** A notification channel's kind and a delivery's state (docs/alerts.md). */
+export const CHANNEL_KIND_LABELS: Record<string, string> = {
+  webhook: 'Webhook',
+  email: 'Email',
+};
+export const DELIVERY_STATE_LABELS: Record<string, string> = {
+  pending: 'Pending',
+  retrying: 'Retrying',
+  sent: 'Sent',
+  failed: 'Failed',
+};
+
+/** What an alert is about (shared/contracts/alerts.ts ALERT_TYPES). */
+export const ALERT_TYPE_LABELS: Record<AlertType, string> = {
+  'credential.out_of_sync': 'Credential out of sync',
+  'credential.agent_disabled': "Credential's agents disabled",
+  'credential.unsyncable': 'Credential unsyncable',
+  'credential.in_sync': 'Credential back in sync',
+  'credential.change_succeeded': 'Password changed',
+  'credential.change_failed': 'Password change failed',
+  'credential.change_outcome_unknown': 'Password change outcome unknown',
+  'credential.suspended': 'Credential suspended',
+  'credential.flapping': 'Credential flapping',
+  'agent.offline': 'Agent offline',
+  'agent.online': 'Agent back online',
+  'agent.awaiting_approval': 'Agent awaiting approval',
+  'site.no_working_agent': 'Site without a working agent',
+  'site.agent_restored': 'Site has a working agent again',
+  'run.finished': 'Sync run finished',
+  'run.overdue': 'Sync run overdue',
+  'system.master_key_rotated': 'Master key rotated',
+  digest: 'Digest',
+  test: 'Test alert',
 };
 
 /** A code's words from one of the tables above, or the code itself when the table lacks it. */

@@ -24,7 +24,7 @@ import {
 } from '../support/fixtures.js';
 import { REPO_ROOT } from '../support/paths.js';
 import { waitFor } from '../support/wait.js';
-import { launchChromium, SHOTS, signIn } from './chromium.js';
+import { docScreenshot, launchChromium, SHOTS, signIn } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
 
 let stack: Stack;
@@ -97,6 +97,7 @@ describe('as admin', () => {
     const portError = dialog(page).locator('[data-field="c.port"] .field-error');
     await expect.poll(() => portError.textContent()).toMatch(/65535/);
     expect(await dialog(page).getByLabel('port (optional)').getAttribute('aria-invalid')).toBe('true');
+    await docScreenshot(page, 'targets-form');
     await dialog(page).getByLabel('port (optional)').fill('2222');
     await dialog(page).getByRole('button', { name: 'Create target' }).click();
     await page.getByRole('cell', { name: 'ssh-box', exact: true }).waitFor();
@@ -273,6 +274,8 @@ describe('as admin: agents and policies', () => {
     const card = page.locator(`#site-${site.id}`);
     await card.getByRole('button', { name: 'Approve waiting-1' }).click();
     await expect.poll(async () => (await agent(first.agentId))?.approved).toBe(true);
+    await card.getByRole('button', { name: 'Rename waiting-1' }).waitFor();
+    await docScreenshot(page, 'sites-agents');
 
     await card.getByRole('button', { name: 'Deny waiting-2' }).click();
     await dialog(page).getByRole('button', { name: 'Deny agent' }).click();

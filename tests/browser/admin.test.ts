@@ -15,6 +15,7 @@ import { ADMIN_TOKEN } from '../support/coordinator.js';
 import { createCredential, createTarget, expectStatus } from '../support/fixtures.js';
 import { api } from '../support/http.js';
 import { ARTIFACTS_DIR } from '../support/paths.js';
+import { docScreenshot } from './chromium.js';
 import { startStack, type Stack } from './stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -193,7 +194,7 @@ describe('administration as admin', () => {
     const card = page.locator('section.group', { has: page.getByRole('heading', { name: 'web-farm' }) });
     await card.waitFor();
     expect(await card.locator('tbody tr').count()).toBe(2);
-    await page.screenshot({ path: join(SHOTS, 'sync-groups.png'), fullPage: true });
+    await docScreenshot(page, 'sync-groups');
 
     await card.getByRole('button', { name: 'Disable' }).click();
     await card.getByText('Disabled', { exact: true }).waitFor();
@@ -304,6 +305,7 @@ describe('administration as admin', () => {
     await dialog(page).getByLabel('Password length').fill('32');
     await dialog(page).getByRole('button', { name: 'Save' }).click();
     await page.getByRole('cell', { name: '32', exact: true }).waitFor();
+    await docScreenshot(page, 'policies-tokens');
 
     await page.getByRole('button', { name: 'Delete quarterly' }).click();
     await dialog(page).getByRole('button', { name: 'Delete policy' }).click();

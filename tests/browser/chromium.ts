@@ -1,8 +1,8 @@
 /** Headless Debian Chromium (playwright-core) for the browser tests, and signing in to the dashboard. */
-import { existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ARTIFACTS_DIR } from '../support/paths.js';
+import { ARTIFACTS_DIR, REPO_ROOT } from '../support/paths.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const SHOTS = join(ARTIFACTS_DIR, 'screenshots');
@@ -39,4 +39,16 @@ export async function signIn(
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
   return page;
+}
+
+/**
+ * A full-page screenshot in tests/artifacts/screenshots/NAME.png; with UPDATE_DOCS_SCREENSHOTS=1 also
+ * docs/screenshots/NAME.png (docs/dashboard.md shows it).
+ */
+export async function docScreenshot(page: Page, name: string): Promise<void> {
+  // Without the toasts of earlier steps: they say nothing about the page shown.
+  await page.evaluate("document.getElementById('toast')?.replaceChildren()");
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  if (process.env.UPDATE_DOCS_SCREENSHOTS === '1')
+    copyFileSync(join(SHOTS, `${name}.png`), join(REPO_ROOT, 'docs', 'screenshots', `${name}.png`));
 }

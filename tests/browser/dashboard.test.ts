@@ -381,6 +381,22 @@ describe('dashboard', () => {
     await expect.poll(() => status.textContent(), { timeout: 10_000 }).toContain('Not Synced');
     expect((await getCredential(stack.admin, id)).syncEnabled).toBe(false);
     expect(await page.getByRole('button', { name: 'Change now' }).isDisabled()).toBe(true);
+    // Sync now on a disabled credential says why nothing happens (the API's refusal, a 409 the
+    // console reports: taken out of the page's errors).
+    const errors = (page as Page & { errors?: string[] }).errors!;
+    const seen = errors.length;
+    const syncNow = page.getByRole('button', { name: 'Sync now' });
+    expect(await syncNow.getAttribute('title')).toMatch(/Sync is disabled/);
+    await syncNow.click();
+    await expect
+      .poll(() => page.getByRole('alert').filter({ hasText: 'Sync now failed' }).textContent())
+      .toContain('sync is disabled for this credential');
+    await expect.poll(() => errors.length).toBeGreaterThan(seen);
+    errors.splice(
+      seen,
+      errors.length - seen,
+      ...errors.slice(seen).filter((e) => !e.includes('status of 409')),
+    );
     await page.getByRole('button', { name: 'Enable sync' }).click();
     await expect.poll(() => status.textContent(), { timeout: 20_000 }).toContain('In Sync');
     expect((await getCredential(stack.admin, id)).syncEnabled).toBe(true);

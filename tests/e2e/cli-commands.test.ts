@@ -2,8 +2,8 @@
  * Every dashboard task from the real `syncctl` binary against a real coordinator and agent:
  * overview buckets, credential actions (enable / disable, resume, history, verify, change, delete
  * --force, password-history, dependencies with a chained credential and a stored password, bulk
- * actions by filter and by ids), list filters (--suspended, --job-state), paging (--cursor, --all)
- * of runs, run items and audit, sites resync / enable / disable, agents enable / disable,
+ * actions by filter and by ids), list and bulk filters by name (--site, --target, --group), list
+ * filters (--suspended, --job-state), paging (--cursor, --all) of runs, run items and audit, sites resync / enable / disable, agents enable / disable,
  * enrollment tokens with --uses, tables for reads, the config file, and a clear error for a
  * non-JSON answer.
  */
@@ -536,5 +536,58 @@ describe('credentials bulk', () => {
     const both = await cli('credentials', 'bulk', 'enable', '--ids', unknown, '--target', bulkTarget);
     expect(both.code).toBe(1);
     expect(both.stderr).toContain('not both');
+  });
+
+  it('list and bulk take --site, --target and --group by name; an unknown or ambiguous name is an error', async () => {
+    const { id: siteId } = await createSite(stack.admin, 'cli-names-site');
+    const named = await createTarget(stack.admin, siteId, {}, 'cmd-names');
+    await createTarget(stack.admin, stack.siteId, {}, 'cmd-names'); // the same name on another site
+    const [a, b] = [
+      await createCredential(stack.admin, named, { username: 'names-a' }),
+      await createCredential(stack.admin, named, { username: 'names-b' }),
+    ];
+    await expectStatus(
+      stack.admin.post('/sync-groups', {
+        name: 'cli-names-group',
+        primaryCredentialId: a.id,
+        memberCredentialIds: [b.id],
+      }),
+      201,
+    );
+    const listed = (...filters: string[]) =>
+      json<{ items: CredentialView[] }>('credentials', 'list', ...filters).then((r) =>
+        r.items.map((c) => c.id).sort(),
+      );
+    const both = [a.id, b.id].sort();
+    expect(await listed('--site', 'cli-names-site')).toEqual(both);
+    expect(await listed('--site', 'cli-names-site', '--target', 'cmd-names')).toEqual(both);
+    expect(await listed('--group', 'cli-names-group')).toEqual(both);
+    expect(await listed('--target', named)).toEqual(both); // an id as before
+
+    const ambiguous = await cli('credentials', 'list', '--target', 'cmd-names');
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toContain("--target: 2 targets are named 'cmd-names'");
+    expect(ambiguous.stderr).toContain('--site');
+    for (const [flag, kind] of [
+      ['--site', 'site'],
+      ['--group', 'sync group'],
+    ]) {
+      const unknown = await cli('credentials', 'bulk', 'disable', flag!, 'no-such-name');
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain(`${flag}: no ${kind} named 'no-such-name'`);
+    }
+
+    const disabled = await cli(
+      'credentials',
+      'bulk',
+      'disable',
+      '--site',
+      'cli-names-site',
+      '--target',
+      'cmd-names',
+    );
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(disabled.stdout).toMatch(/^disable: 2 ok, 0 failed /m);
+    for (const c of [a, b]) expect((await getCredential(stack.admin, c.id)).syncEnabled).toBe(false);
   });
 });

@@ -26,7 +26,10 @@ type Body = Record<string, unknown> & { items?: Record<string, unknown>[] };
 
 let c: InProcessCoordinator;
 let siteId: string;
+const siteName = `site-${randomBytes(3).toString('hex')}`;
 let targetId: string;
+const groupName = `group-${randomBytes(3).toString('hex')}`;
+const policyName = `policy-${randomBytes(3).toString('hex')}`;
 let agent: FakeAgent;
 const creds: CreatedCredential[] = [];
 let policyId: string;
@@ -51,21 +54,16 @@ async function workQueue(): Promise<number> {
 
 beforeAll(async () => {
   c = await startInProcessCoordinator('api-reads', inject('redisUrl'));
-  siteId = (await createSite(c.admin)).id;
+  siteId = (await createSite(c.admin, siteName)).id;
   targetId = await createTarget(c.admin, siteId, {}, 'fileserver');
   agent = await FakeAgent.enroll(c.url, c.admin, siteId);
   for (let i = 0; i < 4; i++) creds.push(await createCredential(c.admin, targetId));
   expect(await workQueue()).toBe(4); // first verifications: in sync
-  policyId = (
-    await expectStatus<{ id: string }>(
-      c.admin.post('/policies', { name: `policy-${randomBytes(3).toString('hex')}` }),
-      201,
-    )
-  ).id;
+  policyId = (await expectStatus<{ id: string }>(c.admin.post('/policies', { name: policyName }), 201)).id;
   groupId = (
     await expectStatus<{ id: string }>(
       c.admin.post('/sync-groups', {
-        name: `group-${randomBytes(3).toString('hex')}`,
+        name: groupName,
         primaryCredentialId: creds[2]!.id,
         memberCredentialIds: [creds[3]!.id],
       }),
@@ -115,6 +113,8 @@ describe('the demo and the dashboard', () => {
       201,
       'POST /sync-runs (Resync)',
     );
+    // The start's answer names its scope as the runs list does.
+    expect(run).toMatchObject({ scopeName: `site ${siteName}`, createdByName: expect.any(String) });
     await tick(c.ctx);
     expect(await workQueue()).toBe(4);
     const ended = await expectStatus<SyncRunView>(c.admin.get(`/sync-runs/${run.id}`), 200);
@@ -122,8 +122,14 @@ describe('the demo and the dashboard', () => {
     expect(ended.counts).toMatchObject({ impacted: 4, success: 4, failed: 0 });
     expect(ended.outcome).toBe('success');
     // A run over one target and over a sync group, as syncctl starts them.
-    for (const scope of [{ targetId }, { groupId }])
-      await expectStatus(c.admin.post('/sync-runs', { kind: 'verify', scope }), 201, JSON.stringify(scope));
+    for (const scope of [{ targetId }, { groupId }]) {
+      const started = await expectStatus<SyncRunView>(
+        c.admin.post('/sync-runs', { kind: 'verify', scope }),
+        201,
+        JSON.stringify(scope),
+      );
+      expect(started.scopeName).toBe(scope.groupId ? `group ${groupName}` : 'target fileserver');
+    }
   });
 
   /** Each GET route: the paths to read (relative to /api/v1 for the API) (real ids, the dashboard's filters) and what each answer must hold. */
@@ -224,7 +230,11 @@ describe('the demo and the dashboard', () => {
     '/api/v1/overview': () =>
       ['/overview', '/overview?bucket=hour', '/overview?bucket=day'].map((path) => [
         path,
-        (b) => expect((b.sites as { siteId: string }[]).map((s) => s.siteId)).toContain(siteId),
+        (b) => {
+          const sites = b.sites as { siteId: string; latestRun: SyncRunView | null }[];
+          // The embedded latest run is named as the runs list names it.
+          expect(sites.find((s) => s.siteId === siteId)?.latestRun?.scopeName).toBe(`site ${siteName}`);
+        },
       ]),
     '/api/v1/audit': () => [
       [
@@ -238,7 +248,13 @@ describe('the demo and the dashboard', () => {
     '/api/v1/sync-groups': () => [['/sync-groups', (b) => expect(ids(b)).toEqual([groupId])]],
     '/api/v1/sync-groups/{id}': () => [[`/sync-groups/${groupId}`, (b) => expect(b.id).toBe(groupId)]],
     '/api/v1/sync-groups/{id}/runs': () => [
-      [`/sync-groups/${groupId}/runs?limit=5`, (b) => expect(ids(b).length).toBeGreaterThan(0)],
+      [
+        `/sync-groups/${groupId}/runs?limit=5`,
+        (b) => {
+          expect(ids(b).length).toBeGreaterThan(0);
+          expect(b.items!.map((r) => r.scopeName)).toContain(`group ${groupName}`);
+        },
+      ],
     ],
     '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
     '/api/v1/whoami': () => [['/whoami', (b) => expect(b).toMatchObject({ role: 'admin' })]],
@@ -283,5 +299,31 @@ describe('the demo and the dashboard', () => {
       }
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('the actions on a credential answer with the names its list shows', async () => {
+    const expected = { siteName, targetName: 'fileserver', groupName };
+    const member = creds[3]!.id;
+    const patched = await expectStatus<Body>(c.admin.patch(`/credentials/${member}`, { policyId }), 200);
+    expect(patched).toMatchObject({ ...expected, policyId, policyName });
+    for (const action of ['disable', 'enable'])
+      expect(
+        await expectStatus<Body>(c.admin.post(`/credentials/${member}/${action}`, {}), 200),
+      ).toMatchObject({
+        ...expected,
+        policyName,
+      });
+    const listed = await expectStatus<Body>(c.admin.get(`/credentials?groupId=${groupId}`), 200);
+    expect(listed.items!.find((x) => x.id === member)).toMatchObject({ ...expected, policyName });
+  });
+
+  it("a group's change run is named in its answer and as the group's last run", async () => {
+    const started = await expectStatus<SyncRunView>(c.admin.post(`/sync-groups/${groupId}/change`, {}), 202);
+    expect(started.scopeName).toBe(`group ${groupName}`);
+    const group = await expectStatus<{ lastRun: SyncRunView | null }>(
+      c.admin.get(`/sync-groups/${groupId}`),
+      200,
+    );
+    expect(group.lastRun).toMatchObject({ id: started.id, scopeName: `group ${groupName}` });
   });
 });

@@ -5,10 +5,15 @@
  */
 import type { Dependency, DetailCode, Reason, RunOutcome, Status, VersionStatus } from './vocabulary.js';
 
-import { RUN_OUTCOME_LABELS } from './vocabulary.js';
+import { JOB_KIND_LABELS, JOB_STATE_LABELS, labelOf, RUN_OUTCOME_LABELS } from './vocabulary.js';
 
 export {
   ACTOR_TYPE_LABELS,
+  ALERT_TYPE_LABELS,
+  CHANNEL_KIND_LABELS,
+  DELIVERY_STATE_LABELS,
+  DEPENDENCY_KIND_LABELS,
+  ENROLLMENT_TOKEN_STATE_LABELS,
   DEPENDENCY_STATUS_LABELS,
   AUDIT_ACTION_LABELS,
   labelOf,
@@ -308,3 +313,9 @@ export interface Policy {
   verifyIntervalSeconds: number;
   rotateIntervalSeconds: number | null;
 }
+
+/** A credential's work at its site's queue in words: `Verification queued`, `Change running`, `None`. */
+export const jobText = (job: { state: string; kind: string | null }): string =>
+  job.state === 'idle' || !job.kind
+    ? labelOf(JOB_STATE_LABELS, job.state)
+    : `${labelOf(JOB_KIND_LABELS, job.kind)} ${labelOf(JOB_STATE_LABELS, job.state).toLowerCase()}`;

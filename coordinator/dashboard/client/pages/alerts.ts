@@ -4,7 +4,16 @@ import { formDialog, showOnce } from '../forms.js';
 import { act, type Page } from '../page.js';
 import { can } from '../session.js';
 import { button, table } from '../ui.js';
-import { SMTP_SECURITIES, WEBHOOK_FORMATS, type Channel, type Delivery } from '../vocabulary.js';
+import {
+  ALERT_TYPE_LABELS,
+  CHANNEL_KIND_LABELS,
+  DELIVERY_STATE_LABELS,
+  labelOf,
+  SMTP_SECURITIES,
+  WEBHOOK_FORMATS,
+  type Channel,
+  type Delivery,
+} from '../vocabulary.js';
 
 /** Deliveries a channel shows at first, and how many more "Load older deliveries" adds. */
 const DELIVERIES_PAGE = 20;
@@ -168,7 +177,7 @@ export const alertsPage: Page = async ({ root }) => {
         h('h2', { id: `ch-${c.id}` }, c.name),
         h('span', { class: 'badge' }, c.enabled ? 'Enabled' : 'Disabled'),
       ),
-      h('p', { class: 'muted' }, `${c.kind}: ${target(c)}`),
+      h('p', { class: 'muted' }, `${labelOf(CHANNEL_KIND_LABELS, c.kind)}: ${target(c)}`),
       h(
         'div',
         { class: 'actions' },
@@ -222,8 +231,8 @@ export const alertsPage: Page = async ({ root }) => {
         ['Created', 'Alert', 'State', 'Attempts', 'Last status', 'Last error', 'Sent'],
         deliveries.map((d) => [
           timeEl(d.createdAt),
-          d.type,
-          h('span', { class: `badge delivery-${d.state}` }, d.state),
+          h('span', { title: d.type }, labelOf(ALERT_TYPE_LABELS, d.type)),
+          h('span', { class: `badge delivery-${d.state}` }, labelOf(DELIVERY_STATE_LABELS, d.state)),
           d.attempts,
           d.lastStatus ?? '—',
           d.lastError ?? '',

@@ -23,7 +23,7 @@ const OBJECT_PAGES: Record<string, (id: string) => string> = {
  * An event's details in words: `key: value` pairs, not raw JSON (the request id left out); an id
  * the API named shows its name (`siteId` as `site: Berlin`), the id on hover.
  */
-function details(e: AuditEvent): Child[] {
+export function auditDetails(e: AuditEvent): Child[] {
   return Object.entries(e.details)
     .filter(([k]) => k !== 'reqId')
     .flatMap(([k, v], i) => {
@@ -115,7 +115,7 @@ export const auditPage: Page = async ({ root, params, setParams }) => {
             h('span', { class: 'muted' }, `${labelOf(OBJECT_TYPE_LABELS, e.objectType)} `),
             e.objectId ? named(e.objectName, e.objectId, OBJECT_PAGES[e.objectType]?.(e.objectId)) : null,
           ),
-          h('span', { class: 'details' }, details(e)),
+          h('span', { class: 'details' }, auditDetails(e)),
         ]),
         { empty: 'No audit event matches.' },
       ),

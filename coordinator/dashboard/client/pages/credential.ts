@@ -2,8 +2,11 @@ import { api } from '../api.js';
 import { can } from '../session.js';
 import { confirmDialog, h, refreshRegion, timeEl, type Child } from '../dom.js';
 import {
+  ACTOR_TYPE_LABELS,
   DETAIL_EXPLAINED,
+  jobText,
   kindLabel,
+  labelOf,
   REASON_EXPLAINED,
   REASON_LABELS,
   STATUS_HELP,
@@ -17,6 +20,7 @@ import {
 import { formDialog } from '../forms.js';
 import { act, type Page } from '../page.js';
 import { button, statusBadge, table } from '../ui.js';
+import { auditDetails } from './audit.js';
 import { dependenciesSection } from './dependencies.js';
 import { named } from '../names.js';
 
@@ -79,12 +83,12 @@ export const credentialPage: Page = async ({ root, path }) => {
           ),
           fact('Next change', timeEl(c.nextChangeAt)),
           fact('Sync', c.syncEnabled ? 'enabled' : 'disabled'),
-          fact('Job', c.job.state === 'idle' ? 'none' : `${c.job.kind ?? ''} ${c.job.state}`),
+          fact('Job', jobText(c.job)),
           fact('Change in flight', c.changePending ? 'yes' : 'no'),
           fact('Suspended', c.suspended ? `yes, after ${c.consecutiveFailures} failures` : 'no'),
           fact('Consecutive failures', String(c.consecutiveFailures)),
           fact('Target', `${c.targetName} (${kindLabel(c.targetKind)})`),
-          fact('Site', site ? h('a', { href: `#/sites?site=${c.siteId}` }, site.name) : c.siteId),
+          fact('Site', named(site?.name ?? c.siteName, c.siteId, `#/sites?site=${c.siteId}`)),
           fact('Policy', c.policyId ? named(c.policyName, c.policyId) : 'default'),
           fact(
             'Sync group',
@@ -119,7 +123,14 @@ export const credentialPage: Page = async ({ root, path }) => {
       table(
         'Audit events for this credential',
         ['When', 'Who', 'Action', 'Details'],
-        audit.map((e) => [timeEl(e.at), `${e.actorType} ${e.actorId}`, e.action, JSON.stringify(e.details)]),
+        audit.map((e) => [
+          timeEl(e.at),
+          e.actorType === 'system'
+            ? labelOf(ACTOR_TYPE_LABELS, 'system')
+            : named(e.actorName ?? e.actorId, e.actorId),
+          h('span', { title: e.action }, e.actionLabel),
+          auditDetails(e),
+        ]),
         { empty: 'No audit events.' },
       ),
       h('p', {}, h('a', { href: `#/audit?objectId=${id}` }, 'Full audit log for this credential →')),
@@ -160,7 +171,13 @@ export const credentialPage: Page = async ({ root, path }) => {
               if (await act('Sync now', () => api.post(`/credentials/${id}/verify`), 'Verification queued'))
                 await load();
             },
-            { kind: 'primary', title: 'Verify the stored password on the target now' },
+            {
+              kind: 'primary',
+              // Left enabled: a click says why nothing happens (the API's refusal, in a toast).
+              title: c.syncEnabled
+                ? 'Verify the stored password on the target now'
+                : 'Sync is disabled for this credential: enable it to verify it',
+            },
           ),
           button(
             'Change now',

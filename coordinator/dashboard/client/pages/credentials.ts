@@ -10,6 +10,7 @@ import {
   type Page as ApiPage,
   type Site,
   type Target,
+  jobText,
 } from '../model.js';
 import type { Page } from '../page.js';
 import { statusBadge } from '../ui.js';
@@ -383,9 +384,7 @@ export const credentialsPage: Page = async ({ root, params, setParams }) => {
                   h(
                     'td',
                     {},
-                    c.job.state === 'idle'
-                      ? h('span', { class: 'muted' }, 'idle')
-                      : `${c.job.kind ?? ''} ${c.job.state}`,
+                    c.job.state === 'idle' ? h('span', { class: 'muted' }, jobText(c.job)) : jobText(c.job),
                   ),
                 ),
               ),

@@ -1,7 +1,9 @@
 import { api } from '../api.js';
 import { h, timeEl, type Child } from '../dom.js';
 import {
+  DEPENDENCY_KIND_LABELS,
   DEPENDENCY_STATUS_LABELS,
+  labelOf,
   type Credential,
   type Dependency,
   type DependencyStatus,
@@ -97,7 +99,7 @@ export function dependenciesSection(c: Credential, reload: () => Promise<void>):
       deps.map((d: Dependency) => [
         String(d.position + 1),
         d.name,
-        d.kind,
+        labelOf(DEPENDENCY_KIND_LABELS, d.kind),
         result(d.status, d.message, d.ranAt),
         result(d.checkStatus, d.checkMessage, d.checkedAt),
         d.requested ? REQUESTED[d.requested] : '',

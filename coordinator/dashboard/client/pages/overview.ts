@@ -252,7 +252,11 @@ function view(summary: Summary, overview: Overview) {
               {},
               h('strong', {}, s.name),
               ': latest run ',
-              h('a', { href: `#/runs/${s.latestRun!.id}` }, timeEl(s.latestRun!.startedAt)),
+              h(
+                'a',
+                { href: `#/runs/${s.latestRun!.id}`, title: s.latestRun!.scopeName ?? 'everything' },
+                timeEl(s.latestRun!.startedAt),
+              ),
               ' ',
               outcomeBadge(s.latestRun!.finishedAt ? s.latestRun!.outcome : null),
             ),

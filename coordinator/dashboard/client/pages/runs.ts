@@ -268,7 +268,7 @@ export const runPage: Page = async ({ root, path }) => {
       h(
         'div',
         { class: 'page-head' },
-        h('h1', {}, `Sync run: ${run.kind}, `, scopeText(run)),
+        h('h1', {}, `Sync run: ${kindText(run.kind).toLowerCase()}, `, scopeText(run)),
         outcomeBadge(run.finishedAt ? run.outcome : null),
         run.finishedAt
           ? null

@@ -1,7 +1,7 @@
 import { api } from '../api.js';
 import { confirmDialog, h, refreshRegion, timeEl } from '../dom.js';
 import { deleteWithForce, formDialog, showOnce } from '../forms.js';
-import type { Agent } from '../model.js';
+import { ENROLLMENT_TOKEN_STATE_LABELS, labelOf, type Agent } from '../model.js';
 import { act } from '../page.js';
 import { can } from '../session.js';
 import { button, table } from '../ui.js';
@@ -96,7 +96,7 @@ async function enrollmentToken(site: SiteRef): Promise<void> {
         tokens.items.map((t) => [
           timeEl(t.createdAt),
           t.createdBy,
-          t.state,
+          labelOf(ENROLLMENT_TOKEN_STATE_LABELS, t.state),
           t.usesLeft,
           timeEl(t.expiresAt),
           t.state === 'active'

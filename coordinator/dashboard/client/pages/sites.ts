@@ -189,7 +189,14 @@ function syncSummary(site: Overview['sites'][number]): HTMLElement {
     );
   const runLink = (r: SyncRun | null, none: string) =>
     r
-      ? h('a', { href: `#/runs/${r.id}` }, outcomeBadge(r.finishedAt ? r.outcome : null))
+      ? h(
+          'a',
+          {
+            href: `#/runs/${r.id}`,
+            title: `${r.kind === 'change' ? 'Change' : 'Verify'} over ${r.scopeName ?? 'everything'}`,
+          },
+          outcomeBadge(r.finishedAt ? r.outcome : null),
+        )
       : h('span', { class: 'muted' }, none);
   return h(
     'div',
