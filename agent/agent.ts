@@ -9,7 +9,7 @@ import { GatewayClient } from './gateway.js';
 import { Heartbeat } from './heartbeat.js';
 import { HostLimits } from './host-limits.js';
 import { JsonHttpClient } from './http.js';
-import { AgentMetrics } from './metrics.js';
+import type { AgentMetrics } from './metrics.js';
 import { InFlight } from './in-flight.js';
 import { JobExecutor } from './job-executor.js';
 import { LockExtender } from './lock-extender.js';
@@ -129,8 +129,9 @@ export class Agent {
       log,
       flushMs: config.reportFlushMs,
     });
+    // prom-client is loaded only when AGENT_METRICS_PORT asks for metrics (docs/benchmarks.md, "Agent memory").
     const metrics = config.metrics
-      ? new AgentMetrics({
+      ? new (await import('./metrics.js')).AgentMetrics({
           inFlight: () => inFlight.size,
           backlog: () => reporter.backlog,
           concurrency: config.concurrency,

@@ -5,9 +5,6 @@ import {
 } from '../../shared/contracts/dependencies.js';
 import type { Logger } from '../../shared/logger.js';
 import { guardMessage } from '../message-guard.js';
-import { runService } from './service.js';
-import { checkCommand, checkFile, pushCommand, pushFile } from './ssh.js';
-import { runWeb } from './web.js';
 import type { Step } from './types.js';
 
 /** The most one check or push of a dependency may take (each network call is bounded too). */
@@ -96,25 +93,33 @@ export class DependencyRunner {
     };
   }
 
-  private step(d: Parsed, mode: 'push' | 'check', password: string | undefined): Promise<Step> {
+  /**
+   * Each kind's module (with its client library: ssh2, pg, mysql2, undici) is loaded on the first
+   * dependency of that kind, not at the agent's start (docs/benchmarks.md, "Agent memory").
+   */
+  private async step(d: Parsed, mode: 'push' | 'check', password: string | undefined): Promise<Step> {
     const def = d.definition;
     const login = d.login!;
     const push = mode === 'push' ? password : undefined;
     switch (def.kind) {
-      case 'file':
+      case 'file': {
+        const { checkFile, pushFile } = await import('./ssh.js');
         return push === undefined
           ? checkFile(def, login, this.signal)
           : pushFile(def, login, push, this.signal);
-      case 'command':
+      }
+      case 'command': {
+        const { checkCommand, pushCommand } = await import('./ssh.js');
         return push === undefined
           ? checkCommand(def, login, this.signal)
           : pushCommand(def, login, push, this.signal);
+      }
       case 'service':
-        return runService(def, login, push, this.signal, this.log);
+        return (await import('./service.js')).runService(def, login, push, this.signal, this.log);
       case 'web':
-        return runWeb(def, login, push, this.signal, this.log);
+        return (await import('./web.js')).runWeb(def, login, push, this.signal, this.log);
       case 'credential':
-        return Promise.resolve({ ok: false, message: 'run by the coordinator' });
+        return { ok: false, message: 'run by the coordinator' };
     }
   }
 }

@@ -1,5 +1,4 @@
 import { createHmac } from 'node:crypto';
-import nodemailer from 'nodemailer';
 import type { AlertBody, EmailConfig, WebhookConfig } from '../../shared/contracts/alerts.js';
 import { VERSION } from '../../shared/version.js';
 
@@ -95,6 +94,8 @@ export async function sendMail(
   timeoutMs: number,
   ca: Buffer | undefined,
 ): Promise<Attempt> {
+  // Loaded on the first e-mail, not at start: most coordinators send none (docs/benchmarks.md, "Agent memory", the coordinator).
+  const { default: nodemailer } = await import('nodemailer');
   const transport = nodemailer.createTransport({
     host: cfg.host,
     port: cfg.port,
