@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import type { TargetRow } from '../store/targets.js';
-import type { NewCredential } from './store.js';
+import { MUTABLE, toParam, type CredentialRow } from './store.js';
 
 /**
  * The targets of `ids` that exist, by id, held (FOR KEY SHARE) until the caller's transaction
@@ -15,32 +15,42 @@ export async function shareTargets(q: Queryable, ids: string[]): Promise<Map<str
   return new Map(rows.map((t) => [t.id, t]));
 }
 
+/** The columns of a new credential that no transition changes (created_at: the table's default), then every one a transition may. */
+const INSERTED = [
+  { col: 'id', type: 'uuid' },
+  { col: 'target_id', type: 'uuid' },
+  { col: 'site_id', type: 'uuid' },
+  { col: 'username', type: 'text' },
+  { col: 'policy_id', type: 'uuid' },
+  { col: 'group_id', type: 'uuid' },
+  { col: 'verify_interval_s', type: 'int' },
+  ...MUTABLE,
+] as const satisfies readonly { col: keyof CredentialRow; type: string }[];
+
 /**
- * Inserts credentials in one statement, as insertCredential does one (status `not_synced` until
- * refreshed; the policy's verification interval, else a day). Those whose target has a credential of
- * that username already are left out; returns the ids inserted.
+ * Inserts new credentials (newCredentialRow of store.ts, brought to their first state in memory:
+ * status, due times, job columns) in one statement, each written once as it is. Those whose target
+ * has a credential of that username already are left out. A settled first status (`unsyncable`,
+ * `agent_disabled`, `out_of_sync`: not `not_synced`, nor a transient one) starts the credential's
+ * status history, as saveCredentials records it for a row created `not_synced` then refreshed.
+ * Returns the ids inserted.
  */
-export async function insertCredentials(q: Queryable, rows: NewCredential[]): Promise<Set<string>> {
+export async function insertCredentials(q: Queryable, rows: CredentialRow[]): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const { rows: inserted } = await q.query<{ id: string }>(
-    `INSERT INTO credentials (id, target_id, site_id, username, policy_id, sync_enabled, secret, status,
-                              verify_interval_s)
-     SELECT u.id, u.target_id, u.site_id, u.username, u.policy_id, u.sync_enabled, u.secret, 'not_synced',
-            coalesce(p.verify_interval_s, 86400)
-       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::boolean[], $7::text[])
-            AS u(id, target_id, site_id, username, policy_id, sync_enabled, secret)
-       LEFT JOIN policies p ON p.id = u.policy_id
-     ON CONFLICT (target_id, username) DO NOTHING
-     RETURNING id`,
-    [
-      rows.map((r) => r.id),
-      rows.map((r) => r.targetId),
-      rows.map((r) => r.siteId),
-      rows.map((r) => r.username),
-      rows.map((r) => r.policyId),
-      rows.map((r) => r.syncEnabled),
-      rows.map((r) => r.sealedSecret),
-    ],
+    `WITH ins AS (
+       INSERT INTO credentials (${INSERTED.map((c) => c.col).join(', ')})
+       SELECT * FROM unnest(${INSERTED.map((c, i) => `$${i + 1}::${c.type}[]`).join(', ')})
+       ON CONFLICT (target_id, username) DO NOTHING
+       RETURNING id, status, status_reason, status_changed_at, last_message
+     ), history AS (
+       INSERT INTO credential_status_history (credential_id, at, status, reason, message)
+       SELECT id, status_changed_at, status, status_reason,
+              CASE WHEN status = 'out_of_sync' THEN last_message END
+         FROM ins WHERE status NOT IN ('not_synced', 'pending_sync', 'being_synced')
+     )
+     SELECT id FROM ins`,
+    INSERTED.map((c) => rows.map((r) => toParam(r[c.col]))),
   );
   return new Set(inserted.map((r) => r.id));
 }

@@ -100,8 +100,11 @@ export async function loadCredential(
   return (await loadCredentials(q, [id], forUpdate))[0] ?? null;
 }
 
-/** The columns a state transition may change, written back in one statement for a whole batch. */
-const MUTABLE: { col: keyof CredentialRow; type: string }[] = [
+/**
+ * The columns a state transition may change, written back in one statement for a whole batch (and
+ * written as they are by the bulk insert of new rows, bulk-store.ts insertCredentials).
+ */
+export const MUTABLE: readonly { col: keyof CredentialRow; type: string }[] = [
   { col: 'sync_enabled', type: 'boolean' },
   { col: 'secret', type: 'text' },
   { col: 'pending_secret', type: 'text' },
@@ -193,7 +196,8 @@ WHERE c.id = u.id`;
   return sql;
 }
 
-const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+/** A value as a query parameter (dates as ISO strings, the same on both drivers). */
+export const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
 
 /** Rows whose last_detail_code was set for the result being saved (see setLastDetail). */
 const detailSet = new WeakSet<CredentialRow>();
@@ -247,6 +251,9 @@ export async function deleteCredentialRow(q: Queryable, id: string): Promise<voi
   await q.query('DELETE FROM credentials WHERE id = $1', [id]);
 }
 
+/** A credential's verification interval without a policy (the column's default): a day. */
+export const DEFAULT_VERIFY_INTERVAL_S = 86_400;
+
 /** Sets a credential's policy and the verification interval it brings (the defaults without one). */
 export async function setCredentialPolicy(
   q: Queryable,
@@ -256,10 +263,10 @@ export async function setCredentialPolicy(
   await q.query('UPDATE credentials SET policy_id = $2, verify_interval_s = $3 WHERE id = $1', [
     row.id,
     policy?.id ?? null,
-    policy?.verify_interval_s ?? 86_400,
+    policy?.verify_interval_s ?? DEFAULT_VERIFY_INTERVAL_S,
   ]);
   row.policy_id = policy?.id ?? null;
-  row.verify_interval_s = policy?.verify_interval_s ?? 86_400;
+  row.verify_interval_s = policy?.verify_interval_s ?? DEFAULT_VERIFY_INTERVAL_S;
 }
 
 export interface NewCredential {
@@ -271,6 +278,63 @@ export interface NewCredential {
   syncEnabled: boolean;
   /** The password, sealed for the row's `secret` column. */
   sealedSecret: string;
+}
+
+/**
+ * A new credential as the table's defaults make it (and `insertCredential` leaves it): status
+ * `not_synced` until refreshed, never checked, no job, nothing due; its policy's verification
+ * interval (else a day). The bulk path brings it to its first state in memory (due times, status,
+ * first job: create-credentials-batch.ts) and inserts it once as it is (bulk-store.ts).
+ */
+export function newCredentialRow(
+  c: NewCredential,
+  target: { kind: string; name: string; connection: Record<string, unknown> },
+  verifyIntervalS: number,
+  now: Date,
+): CredentialRow {
+  return {
+    id: c.id,
+    target_id: c.targetId,
+    site_id: c.siteId,
+    username: c.username,
+    policy_id: c.policyId,
+    group_id: null,
+    sync_enabled: c.syncEnabled,
+    secret: c.sealedSecret,
+    pending_secret: null,
+    pending_id: null,
+    pending_state: null,
+    pending_handouts: 0,
+    status: 'not_synced',
+    status_reason: null,
+    status_changed_at: now,
+    job_state: 'idle',
+    job_kind: null,
+    job_since: null,
+    job_missing_since: null,
+    run_id: null,
+    attempt: 0,
+    last_outcome: null,
+    last_reason: null,
+    last_message: null,
+    last_detail_code: null,
+    last_result_at: null,
+    last_verified_at: null,
+    last_changed_at: null,
+    stale_at: null,
+    next_verify_at: null,
+    next_change_at: null,
+    verify_interval_s: verifyIntervalS,
+    verify_paused: false,
+    consecutive_failures: 0,
+    suspended: false,
+    change_wanted: false,
+    created_at: now,
+    updated_at: now,
+    target_kind: target.kind,
+    target_name: target.name,
+    target_connection: target.connection,
+  };
 }
 
 /**

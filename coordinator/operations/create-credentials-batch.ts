@@ -9,19 +9,22 @@ import {
   insertCredentials,
   shareTargets,
 } from '../credentials/bulk-store.js';
+import { rowSealer } from '../credentials/sealing.js';
 import { refreshStatus } from '../credentials/status.js';
-import { loadCredentials, saveCredentials, type NewCredential } from '../credentials/store.js';
+import { DEFAULT_VERIFY_INTERVAL_S, newCredentialRow, type CredentialRow } from '../credentials/store.js';
 import { scheduleOnAssignment } from '../policies/rotation.js';
 import { loadPolicies, rulesForTargets, type PolicyRow } from '../policies/store.js';
-import { dispatch } from '../queues/dispatch.js';
+import { addJobs, queueWork, type QueuedJob } from '../queues/dispatch.js';
+import { within } from '../queues/redis.js';
+import type { NewJob } from '../queues/site-queues.js';
 import { auditOperator, type OperatorAct } from '../store/audit.js';
 import type { Queryable } from '../store/db.js';
-import { siteFacts } from '../store/sites.js';
+import { siteFacts, type SiteFacts } from '../store/sites.js';
 import type { TargetRow } from '../store/targets.js';
 import { wantsFirstVerification, type CredentialInput } from './create-credential.js';
 
 /** Items created per transaction: a chunk commits whole or not at all. */
-const BATCH_CHUNK = 500;
+export const BATCH_CHUNK = 500;
 /** Invalid items named in the batch's audit event (the counts are always complete). */
 const AUDITED_INVALID = 100;
 
@@ -97,17 +100,23 @@ export async function createCredentialsBatch(
     return sealing;
   };
   let failure: unknown;
+  // A chunk's first verifications are added to the queues once it has committed, while the next
+  // chunk is written (one chunk's jobs at a time); the answer waits for the last of them.
+  let queueing: Promise<void> = Promise.resolve();
   try {
     let sealing = seal(chunks[0]);
     for (const [k, chunk] of chunks.entries()) {
       const sealed = await sealing!;
       sealing = seal(chunks[k + 1]);
       const done = await ctx.db.tx((q) => createChunk(ctx, q, chunk, sealed));
-      results.push(...done);
+      results.push(...done.results);
+      await queued(ctx, queueing);
+      queueing = addJobs(ctx, done.jobs, 'added');
     }
   } catch (err) {
     failure = err;
   }
+  await queued(ctx, queueing);
   results.sort((a, b) => a.index - b.index);
   const counts = { created: 0, exists: 0, invalid: 0 };
   for (const r of results) counts[r.result]++;
@@ -132,21 +141,32 @@ export async function createCredentialsBatch(
   return { batchId, counts, results };
 }
 
-/** One chunk in its transaction: check the targets and policies, insert, then queue first verifications. */
+/**
+ * One chunk in its transaction: check the targets and policies, then insert each new credential
+ * once, in its first state (due times, status, and the job columns of its first verification,
+ * decided by dispatch's `queueWork` as for any job). Returns the results and the jobs to add once
+ * the chunk has committed.
+ */
 async function createChunk(
   ctx: Ctx,
   q: Queryable,
   chunk: Accepted[],
   sealed: string[],
-): Promise<BatchItemResult[]> {
+): Promise<{ results: BatchItemResult[]; jobs: QueuedJob[] }> {
   const results: BatchItemResult[] = [];
   const targets = await shareTargets(q, [...new Set(chunk.map((a) => a.input.targetId.toLowerCase()))]);
   const policies = await loadPolicies(
     q,
     chunk.map((a) => a.input.policyId?.toLowerCase() ?? null),
   );
+  const facts = await siteFacts(
+    q,
+    [...targets.values()].map((t) => t.site_id),
+  );
+  const now = new Date();
+  const sealer = rowSealer(ctx.box);
   const suits = new Map<string, FieldIssue[] | null>();
-  const rows: (NewCredential & { index: number })[] = [];
+  const rows: { index: number; row: CredentialRow; job: NewJob | null }[] = [];
   for (const [i, a] of chunk.entries()) {
     const target = targets.get(a.input.targetId.toLowerCase());
     const policyId = a.input.policyId?.toLowerCase() ?? null;
@@ -160,62 +180,86 @@ async function createChunk(
       results.push({ index: a.index, result: 'invalid', issues });
       continue;
     }
+    const row = newCredentialRow(
+      {
+        id: a.id,
+        targetId: target!.id,
+        siteId: target!.site_id,
+        username: a.input.username,
+        policyId,
+        syncEnabled: a.input.syncEnabled,
+        sealedSecret: sealed[i]!,
+      },
+      target!,
+      policy?.verify_interval_s ?? DEFAULT_VERIFY_INTERVAL_S,
+      now,
+    );
     rows.push({
       index: a.index,
-      id: a.id,
-      targetId: target!.id,
-      siteId: target!.site_id,
-      username: a.input.username,
-      policyId,
-      syncEnabled: a.input.syncEnabled,
-      sealedSecret: sealed[i]!,
+      row,
+      job: firstState(row, policy ?? null, facts.get(row.site_id)!, sealer, now),
     });
   }
-  const inserted = await insertCredentials(q, rows);
+  const inserted = await insertCredentials(
+    q,
+    rows.map((r) => r.row),
+  );
   const existing = await credentialIdsByKey(
     q,
-    rows.filter((r) => !inserted.has(r.id)),
+    rows
+      .filter((r) => !inserted.has(r.row.id))
+      .map((r) => ({ targetId: r.row.target_id, username: r.row.username })),
   );
-  const created = await loadCredentials(q, [...inserted], true);
-  const now = new Date();
-  const facts = await siteFacts(
-    q,
-    created.map((r) => r.site_id),
-  );
-  for (const row of created) {
-    scheduleOnAssignment(row, row.policy_id ? policies.get(row.policy_id)! : null, now);
-    refreshStatus(row, facts.get(row.site_id)!, now);
-  }
-  const verify = new Set(created.filter(wantsFirstVerification));
-  // The first verifications: their jobs reach the queues once the chunk is committed (dispatch).
-  await dispatch(
-    ctx,
-    q,
-    [...verify].map((row) => ({ row, kind: 'verify' as const })),
-    now,
-  );
-  await saveCredentials(
-    q,
-    created.filter((row) => !verify.has(row)),
-  );
-  const byId = new Map(created.map((r) => [r.id, r]));
-  for (const r of rows) {
-    const row = byId.get(r.id);
-    const id = row ? undefined : existing.get(credentialKey(r.targetId, r.username));
-    if (row) results.push({ index: r.index, result: 'created', id: row.id, status: row.status });
-    else if (id) results.push({ index: r.index, result: 'exists', id });
+  const jobs: QueuedJob[] = [];
+  for (const { index, row, job } of rows) {
+    const id = inserted.has(row.id) ? undefined : existing.get(credentialKey(row.target_id, row.username));
+    if (inserted.has(row.id)) {
+      results.push({ index, result: 'created', id: row.id, status: row.status });
+      if (job) jobs.push({ siteId: row.site_id, job });
+    } else if (id) results.push({ index, result: 'exists', id });
     else {
       // Its twin was deleted between this insert and the lookup: nothing was created.
       results.push({
-        index: r.index,
+        index,
         result: 'invalid',
-        issues: [
-          { field: field(r.index, 'username'), message: 'deleted while being created; send it again' },
-        ],
+        issues: [{ field: field(index, 'username'), message: 'deleted while being created; send it again' }],
       });
     }
   }
-  return results;
+  return { results, jobs };
+}
+
+/**
+ * A new credential's first state, as createCredential leaves one: its rotation scheduled by its
+ * policy, its status refreshed, and its first verification decided (`queueWork`, the job columns)
+ * when it can be verified. Returns that verification's job, or null.
+ */
+function firstState(
+  row: CredentialRow,
+  policy: PolicyRow | null,
+  site: SiteFacts,
+  sealer: ReturnType<typeof rowSealer>,
+  now: Date,
+): NewJob | null {
+  scheduleOnAssignment(row, policy, now);
+  refreshStatus(row, site, now);
+  if (!wantsFirstVerification(row)) return null;
+  return queueWork({ row, kind: 'verify' }, site, new Map(), sealer, now);
+}
+
+/**
+ * Waits for a chunk's jobs to be added, at most REDIS_REQUEST_TIMEOUT_MS from now (counted once the
+ * next chunk is written: on the embedded database its statements hold the event loop). With Redis
+ * hanging the adding goes on and the batch goes on without it, as dispatch's `bounded` wait; with
+ * Redis down, addJobs has logged them and the site queues keep them.
+ */
+async function queued(ctx: Ctx, adding: Promise<void>): Promise<void> {
+  await within(adding, ctx.config.REDIS_REQUEST_TIMEOUT_MS, 'queueing jobs').catch((err: unknown) => {
+    ctx.log.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      'jobs not queued yet; queued once Redis answers (else by the reconciler)',
+    );
+  });
 }
 
 /** Whether a policy suits a target (createCredential's rule), once per pair. */

@@ -6,13 +6,19 @@ import { generatePassword } from '../policies/generate.js';
 import { loadPolicies, rulesForTargets } from '../policies/store.js';
 import { countInRuns } from '../runs/count.js';
 import type { NewJob } from './site-queues.js';
-import { beginChange, markQueued, pendingMayBeSet, refuseChange } from '../credentials/transitions.js';
+import {
+  beginChange,
+  markQueued,
+  pendingMayBeSet,
+  refuseChange,
+  type TransitionOptions,
+} from '../credentials/transitions.js';
 import { rowSealer } from '../credentials/sealing.js';
 import { refreshStatus } from '../credentials/status.js';
 import { saveCredentials, type CredentialRow } from '../credentials/store.js';
 import type { PolicyRow } from '../policies/store.js';
 import { whenCommitted, type Queryable } from '../store/db.js';
-import { siteFacts } from '../store/sites.js';
+import { siteFacts, type SiteFacts } from '../store/sites.js';
 
 export interface Work {
   row: CredentialRow;
@@ -24,10 +30,10 @@ export interface Work {
 }
 
 /**
- * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): whatever was
- * asked becomes a `reconcile` while a pending password may be set on the target; a change without
- * a pending password first stores its new one, sealed, as pending; then the rows are marked queued and saved; the
- * jobs are added to the sites' queues once that transaction has committed, so an agent that takes a
+ * Queues work for credentials inside the caller's transaction (rows locked FOR UPDATE): each job is
+ * decided by `queueWork` (a `reconcile` while a pending password may be set on the target; a change
+ * without a pending password first stores its new one, sealed, as pending), then the rows are saved
+ * marked queued; the jobs are added (`addJobs`) to the sites' queues once that transaction has committed, so an agent that takes a
  * job always finds the row as the job expects it (pending password included). Should adding fail
  * after the commit (Redis unavailable: it fails at once; Redis hanging: a request stops waiting after
  * REDIS_REQUEST_TIMEOUT_MS), the caller's answer does not wait for Redis: the site queues add the
@@ -52,44 +58,17 @@ export async function dispatch(
     work.filter((w) => w.kind === 'change' && !w.row.pending_secret).map((w) => w.row.policy_id),
   );
   const sealer = rowSealer(ctx.box);
-  const queued: { siteId: string; job: NewJob }[] = [];
+  const queued: QueuedJob[] = [];
   const facts = await siteFacts(
     q,
     work.map((w) => w.row.site_id),
   );
   const refused: CredentialRow[] = [];
   for (const w of work) {
-    // A pending password that may be set on the target is settled by a reconcile (it tries both and
-    // keeps the one that works) before anything else: a verification of the current password alone
-    // would fail on a changed account, a fresh change attempt could discard it.
-    const kind: JobKind = pendingMayBeSet(w.row) ? 'reconcile' : w.kind;
-    if (kind === 'change' && !w.row.pending_secret) {
-      let password = w.password;
-      if (password === undefined) {
-        try {
-          password = generatePassword(newPasswordRules(w.row, policies));
-        } catch (err) {
-          if (!isSyncError(err)) throw err;
-          // The policy no longer suits the target (its limits changed): nothing to send.
-          refuseChange(w.row, err.message, now);
-          refused.push(w.row);
-          continue;
-        }
-      }
-      beginChange(w.row, password, sealer);
-      w.row.change_wanted = false;
-    }
-    markQueued(w.row, kind, now);
-    refreshStatus(w.row, facts.get(w.row.site_id)!, now);
-    const job: NewJob = {
-      kind,
-      credentialId: w.row.id,
-      ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}),
-      ...(w.urgent && kind === 'verify' ? { priority: OPERATOR_VERIFY_PRIORITY } : {}),
-    };
-    queued.push({ siteId: w.row.site_id, job });
+    const job = queueWork(w, facts.get(w.row.site_id)!, policies, sealer, now);
+    if (job) queued.push({ siteId: w.row.site_id, job });
+    else refused.push(w.row);
   }
-  for (const row of refused) refreshStatus(row, facts.get(row.site_id)!, now);
   await countInRuns(
     q,
     refused.map((row) => ({ row, count: 'failed' as const })),
@@ -99,22 +78,79 @@ export async function dispatch(
     q,
     work.map((w) => w.row),
   );
-  // Sites in parallel: with Redis hanging, a request waits one REDIS_REQUEST_TIMEOUT_MS, not one per site.
-  await whenCommitted(q, async () => {
-    await Promise.all(
-      [...groupBy(queued, (x) => x.siteId)].map(async ([siteId, items]) => {
-        const jobs = items.map((x) => x.job);
-        try {
-          await ctx.queues.enqueue(siteId, jobs, waitFor === 'request' ? 'bounded' : 'added');
-        } catch (err) {
-          ctx.log.error(
-            { siteId, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
-            'jobs not queued yet; queued once Redis answers (else by the reconciler)',
-          );
-        }
-      }),
-    );
-  });
+  await whenCommitted(q, () => addJobs(ctx, queued, waitFor === 'request' ? 'bounded' : 'added'));
+}
+
+/** A job for a site's queue, to add once the row it is about is committed. */
+export interface QueuedJob {
+  siteId: string;
+  job: NewJob;
+}
+
+/**
+ * The one place a credential's job is decided (in memory: the caller saves or inserts the row, then
+ * adds the job once that has committed, `addJobs`). Whatever was asked becomes a `reconcile` while a
+ * pending password may be set on the target (it tries both and keeps the one that works: a
+ * verification of the current password alone would fail on a changed account, a fresh change
+ * attempt could discard it); a change without a pending password first stores its new one, sealed,
+ * as pending; the row is marked queued (job columns, due time) and its status refreshed. Returns
+ * the job, or null when a change was refused (its policy no longer suits the target's limits: the
+ * row records why and its status is refreshed; the caller counts it `failed` in its run).
+ */
+export function queueWork(
+  w: Work,
+  site: SiteFacts,
+  policies: Map<string, PolicyRow>,
+  sealer: Pick<TransitionOptions, 'seal'>,
+  now: Date,
+): NewJob | null {
+  const kind: JobKind = pendingMayBeSet(w.row) ? 'reconcile' : w.kind;
+  if (kind === 'change' && !w.row.pending_secret) {
+    let password = w.password;
+    if (password === undefined) {
+      try {
+        password = generatePassword(newPasswordRules(w.row, policies));
+      } catch (err) {
+        if (!isSyncError(err)) throw err;
+        // The policy no longer suits the target (its limits changed): nothing to send.
+        refuseChange(w.row, err.message, now);
+        refreshStatus(w.row, site, now);
+        return null;
+      }
+    }
+    beginChange(w.row, password, sealer);
+    w.row.change_wanted = false;
+  }
+  markQueued(w.row, kind, now);
+  refreshStatus(w.row, site, now);
+  return {
+    kind,
+    credentialId: w.row.id,
+    ...(w.row.pending_id ? { changeId: w.row.pending_id } : {}),
+    ...(w.urgent && kind === 'verify' ? { priority: OPERATOR_VERIFY_PRIORITY } : {}),
+  };
+}
+
+/**
+ * Adds jobs to their sites' queues (call it once their rows are committed), sites in parallel: with
+ * Redis hanging, a `bounded` wait (a request) lasts one REDIS_REQUEST_TIMEOUT_MS, not one per site;
+ * `added`: until Redis took them (SiteQueues.enqueue). Never throws: jobs Redis did not take are
+ * logged, kept by the site queues and added once Redis answers (else by the reconciler).
+ */
+export async function addJobs(ctx: Ctx, queued: QueuedJob[], wait: 'bounded' | 'added'): Promise<void> {
+  await Promise.all(
+    [...groupBy(queued, (x) => x.siteId)].map(async ([siteId, items]) => {
+      const jobs = items.map((x) => x.job);
+      try {
+        await ctx.queues.enqueue(siteId, jobs, wait);
+      } catch (err) {
+        ctx.log.error(
+          { siteId, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
+          'jobs not queued yet; queued once Redis answers (else by the reconciler)',
+        );
+      }
+    }),
+  );
 }
 
 /** Generation rules for a credential's new password: its policy within its target's limits. */

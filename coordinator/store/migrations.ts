@@ -645,6 +645,31 @@ CREATE CONSTRAINT TRIGGER sync_run_tallies_apply AFTER INSERT ON sync_run_tallie
 CREATE INDEX login_trials_created_at ON login_trials (created_at);`,
   },
   {
+    version: 19,
+    name: 'credential names: one insert per statement',
+    // A bulk insert of credentials (coordinator/credentials/bulk-store.ts insertCredentials) wrote
+    // each row's credential_names entry in a trigger call of its own (a plpgsql statement per row,
+    // about half the insert's time, docs/bulk-onboarding.md); a statement-level trigger with the
+    // inserted rows as a transition table writes them all in one statement. A change of username
+    // keeps the row trigger (a transition table cannot go with a column list).
+    sql: `
+DROP TRIGGER credential_names_sync ON credentials;
+CREATE FUNCTION credential_names_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO credential_names (credential_id, username)
+    SELECT id, username FROM inserted_credentials
+    ON CONFLICT (credential_id) DO UPDATE SET username = EXCLUDED.username;
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER credential_names_insert AFTER INSERT ON credentials
+  REFERENCING NEW TABLE AS inserted_credentials
+  FOR EACH STATEMENT EXECUTE FUNCTION credential_names_insert();
+CREATE TRIGGER credential_names_sync AFTER UPDATE OF username ON credentials
+  FOR EACH ROW EXECUTE FUNCTION credential_names_sync();
+`,
+  },
+  {
     version: 21,
     name: 'a sync run marks its credentials in chunks',
     // POST /sync-runs used to mark every credential of its scope in one statement: a million rows

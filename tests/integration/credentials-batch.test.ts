@@ -4,13 +4,18 @@
  * rules of POST /credentials (target and policy must exist, the policy must suit the target),
  * idempotent on target + username (a retry, or the same batch twice at once, creates each
  * credential once), bad items never stop good ones nor leave rows behind, one audit event without
- * secrets, its own body limit, the roles; and 10,000 items while /healthz stays fast (the
- * passwords are sealed on worker threads).
+ * secrets, its own body limit, the roles; each credential written once as POST /credentials leaves
+ * it (status, due times, job columns, status history, events, its first verification queued); a
+ * chunk that fails stops the batch after the chunks before it (committed, their jobs queued) and a
+ * retry creates the rest; and 10,000 items while /healthz stays fast (the passwords are sealed on
+ * worker threads), every first verification queued.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CredentialView } from '../../shared/contracts/api.js';
 import type { CreateCredentialsBatchView } from '../../shared/contracts/credentials-batch.js';
+import { jobIdFor } from '../../shared/contracts/jobs.js';
+import { BATCH_CHUNK } from '../../coordinator/operations/create-credentials-batch.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
@@ -18,6 +23,7 @@ import {
   createTarget,
   expectStatus,
   getCredential,
+  waitForValue,
   type ErrorBody,
 } from '../support/fixtures.js';
 import { api, type ApiClient } from '../support/http.js';
@@ -63,6 +69,44 @@ async function countOnTarget(target: string): Promise<number> {
     [target],
   );
   return rows[0]!.n;
+}
+
+/** Jobs waiting in a site's queue (no agent takes them in this file). */
+const queuedJobs = async (site: string) => {
+  const counts = await c.ctx.queues.counts(site);
+  return (counts.wait ?? 0) + (counts.prioritized ?? 0);
+};
+
+/** What creating a credential leaves behind, in the terms two ways of creating one must agree on. */
+async function stateOf(id: string): Promise<Record<string, unknown>> {
+  const { rows } = await c.ctx.db.query<Record<string, unknown> & { site_id: string }>(
+    `SELECT c.site_id, c.status, c.status_reason, c.job_state, c.job_kind, c.job_since IS NOT NULL AS job_since,
+            c.job_missing_since, c.next_verify_at, c.next_change_at IS NOT NULL AS change_due,
+            c.next_change_at IS NULL
+              OR abs(extract(epoch FROM c.next_change_at - c.created_at) - p.rotate_interval_s) < 300
+              AS change_due_by_policy,
+            c.verify_interval_s, c.pending_secret, c.pending_id, c.change_wanted, c.last_outcome, c.attempt,
+            c.sync_enabled, c.policy_id,
+            EXISTS (SELECT 1 FROM credential_names n WHERE n.credential_id = c.id AND n.username = c.username)
+              AS named,
+            (SELECT coalesce(json_agg(json_build_array(h.status, h.reason) ORDER BY h.id), '[]')
+               FROM credential_status_history h WHERE h.credential_id = c.id) AS history,
+            (SELECT coalesce(json_agg(json_build_array(e.type, e.site_id = c.site_id, e.data->>'username' = c.username)
+                                      ORDER BY e.id), '[]')
+               FROM events e WHERE e.subject_type = 'credential' AND e.subject_id = c.id::text) AS events
+       FROM credentials c LEFT JOIN policies p ON p.id = c.policy_id WHERE c.id = $1`,
+    [id],
+  );
+  const { site_id: site, ...state } = rows[0]!;
+  const job = jobIdFor('verify', id);
+  // Both answer once the job is added (or REDIS_REQUEST_TIMEOUT_MS passed): wait for a late one.
+  const queued =
+    state.job_state === 'queued'
+      ? await waitForValue(async () => (await c.ctx.queues.existing(site, [job])).has(job), {
+          message: `the job of ${id}`,
+        })
+      : (await c.ctx.queues.existing(site, [job])).has(job);
+  return { ...state, queued };
 }
 
 describe('POST /credentials/batch', () => {
@@ -149,6 +193,113 @@ describe('POST /credentials/batch', () => {
     expect(await countOnTarget(targetId)).toBe(before + 2);
   });
 
+  it('leaves each credential as POST /credentials does: status, due times, job, history, events, queued job', async () => {
+    const rotating = (
+      await expectStatus<{ id: string }>(
+        c.admin.post('/policies', {
+          name: `rotating-${n()}`,
+          verifyIntervalSeconds: 3600,
+          rotateIntervalSeconds: 7 * 86_400,
+        }),
+        201,
+      )
+    ).id;
+    const disabledSite = (await createSite(c.admin)).id;
+    const disabledTarget = await createTarget(c.admin, disabledSite);
+    await expectStatus(c.admin.post(`/sites/${disabledSite}/disable`, {}), 200);
+    const cases: Record<string, Record<string, unknown>> = {
+      verified: { targetId: await createTarget(c.admin, siteId) },
+      'sync off': { targetId: await createTarget(c.admin, siteId), syncEnabled: false },
+      'rotating policy': { targetId: await createTarget(c.admin, siteId), policyId: rotating },
+      unsyncable: { targetId: await createTarget(c.admin, siteId, { canVerify: false, canChange: false }) },
+      'change only': { targetId: await createTarget(c.admin, siteId, { canVerify: false }) },
+      'site disabled': { targetId: disabledTarget },
+    };
+    const seen = new Set<unknown>();
+    for (const [name, kase] of Object.entries(cases)) {
+      const single = await expectStatus<CredentialView>(
+        c.admin.post('/credentials', { ...kase, username: `single-${n()}`, password: password() }),
+        201,
+      );
+      const bulk = await expectStatus<CreateCredentialsBatchView>(
+        batch(operator, [{ ...kase, username: `bulk-${n()}`, password: password() }]),
+        200,
+      );
+      const created = bulk.results[0]!;
+      if (created.result !== 'created') throw new Error(`${name}: ${JSON.stringify(created)}`);
+      expect(created.status, name).toBe(single.status);
+      const state = await stateOf(created.id);
+      expect(state, name).toEqual(await stateOf(single.id));
+      seen.add(state.status);
+    }
+    expect([...seen].sort()).toEqual([
+      'agent_disabled',
+      'not_synced',
+      'out_of_sync',
+      'pending_sync',
+      'unsyncable',
+    ]);
+  });
+
+  it('a chunk that fails stops the batch there: the chunks before it stay, their jobs queued; a retry creates the rest', async () => {
+    const site = (await createSite(c.admin)).id;
+    const target = await createTarget(c.admin, site);
+    const existing = await createCredential(c.admin, target, { username: `straddle-${BATCH_CHUNK + 2}` });
+    const items: Record<string, unknown>[] = Array.from({ length: 2 * BATCH_CHUNK + 300 }, (_, i) => ({
+      targetId: target,
+      username: `straddle-${i}`,
+      password: password(),
+    }));
+    // Items refused before the chunking (a bad password, a repeat) and one refused in the second
+    // chunk (no such target); chunks are cut from the accepted items: the first is 0…C-2 and C+1,
+    // the second C+2…2C+1 (with the existing credential), the third the last 298.
+    const C = BATCH_CHUNK;
+    items[C - 1] = { ...items[C - 1], password: '' };
+    items[C] = { ...items[3], password: password() };
+    items[2 * C - 1] = { ...items[2 * C - 1], targetId: crypto.randomUUID() };
+    const invalid = new Set([C - 1, C, 2 * C - 1]);
+    const failing = `straddle-${2 * C + 100}`;
+    // The third chunk's transaction fails on one of its rows.
+    await c.ctx.db.query(`CREATE FUNCTION straddle_fail() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refused by the test'; END; $$`);
+    await c.ctx.db.query(`CREATE TRIGGER straddle_fail BEFORE INSERT ON credentials FOR EACH ROW
+      WHEN (NEW.username = '${failing}') EXECUTE FUNCTION straddle_fail()`);
+    try {
+      expect((await batch(operator, items)).status).toBe(500);
+    } finally {
+      await c.ctx.db.query('DROP TRIGGER straddle_fail ON credentials');
+      await c.ctx.db.query('DROP FUNCTION straddle_fail()');
+    }
+    // Every row of the first two chunks, none of the third's; their first verifications queued.
+    const createdFirst = 2 * C - 2;
+    expect(await countOnTarget(target)).toBe(createdFirst + 1);
+    await waitForValue(async () => (await queuedJobs(site)) === createdFirst + 1 || null, {
+      message: 'the committed chunks queued',
+    });
+    const { rows: audit } = await c.ctx.db.query<{ details: Record<string, unknown> }>(
+      "SELECT details FROM audit_events WHERE action = 'credential.create_batch' ORDER BY id DESC LIMIT 1",
+    );
+    expect(audit[0]!.details).toMatchObject({ failed: true, created: createdFirst, exists: 1, invalid: 3 });
+
+    const again = await expectStatus<CreateCredentialsBatchView>(batch(operator, items), 200);
+    expect(again.counts).toEqual({ created: 298, exists: createdFirst + 1, invalid: 3 });
+    expect(again.results.map((r) => r.index)).toEqual(items.map((_, i) => i));
+    const { rows } = await c.ctx.db.query<{ id: string; username: string }>(
+      'SELECT id, username FROM credentials WHERE target_id = $1',
+      [target],
+    );
+    const ids = new Map(rows.map((r) => [r.username, r.id]));
+    for (const [i, r] of again.results.entries()) {
+      if (invalid.has(i)) expect(r.result, `item ${i}`).toBe('invalid');
+      else expect((r as { id: string }).id, `item ${i}`).toBe(ids.get(`straddle-${i}`));
+      expect(r.result, `item ${i}`).toBe(invalid.has(i) ? 'invalid' : i >= 2 * C + 2 ? 'created' : 'exists');
+    }
+    expect(again.results[C + 2]).toEqual({ index: C + 2, result: 'exists', id: existing.id });
+    await waitForValue(async () => (await queuedJobs(site)) === createdFirst + 1 + 298 || null, {
+      message: 'every first verification queued',
+    });
+  });
+
   it('records one audit event per batch with its counts, never a password', async () => {
     const pw = password();
     const res = await expectStatus<CreateCredentialsBatchView>(
@@ -220,6 +371,7 @@ describe('POST /credentials/batch', () => {
       password: password(),
     }));
     expect(JSON.stringify({ items }).length).toBeGreaterThan(c.ctx.config.BODY_LIMIT_BYTES);
+    const jobsBefore = await queuedJobs(siteId);
     const probe = api(c.url);
     const latencies: number[] = [];
     let done = false;
@@ -235,6 +387,9 @@ describe('POST /credentials/batch', () => {
     const ms = performance.now() - started;
     expect(res.counts).toEqual({ created: 10_000, exists: 0, invalid: 0 });
     expect(await countOnTarget(target)).toBe(10_000);
+    await waitForValue(async () => (await queuedJobs(siteId)) === jobsBefore + 10_000 || null, {
+      message: 'every first verification queued',
+    });
     latencies.sort((x, y) => x - y);
     const p95 = latencies[Math.floor(latencies.length * 0.95)]!;
     console.log(

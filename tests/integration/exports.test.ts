@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ApiClient } from '../../cli/client.js';
 import { runCommand } from '../../cli/dispatch.js';
 import { insertCredentials } from '../../coordinator/credentials/bulk-store.js';
+import { DEFAULT_VERIFY_INTERVAL_S, newCredentialRow } from '../../coordinator/credentials/store.js';
 import { ADMIN_TOKEN, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
@@ -65,17 +66,25 @@ beforeAll(async () => {
   bigSiteId = (await createSite(c.admin, 'Bulk')).id;
   const bigTarget = await createTarget(c.admin, bigSiteId, {}, 'bulk-target');
   for (let i = 0; i < BIG; i += 10_000) {
+    const now = new Date();
     await insertCredentials(
       c.ctx.db,
-      Array.from({ length: 10_000 }, (_, j) => ({
-        id: randomUUID(),
-        targetId: bigTarget,
-        siteId: bigSiteId,
-        username: `bulk-${i + j}`,
-        policyId: null,
-        syncEnabled: true,
-        sealedSecret: 'not-a-real-sealed-secret',
-      })),
+      Array.from({ length: 10_000 }, (_, j) =>
+        newCredentialRow(
+          {
+            id: randomUUID(),
+            targetId: bigTarget,
+            siteId: bigSiteId,
+            username: `bulk-${i + j}`,
+            policyId: null,
+            syncEnabled: true,
+            sealedSecret: 'not-a-real-sealed-secret',
+          },
+          { kind: 'simulated', name: 'bulk-target', connection: {} },
+          DEFAULT_VERIFY_INTERVAL_S,
+          now,
+        ),
+      ),
     );
   }
 }, 300_000);
