@@ -160,9 +160,9 @@ export class Agent {
       inFlight,
       hostLimits: new HostLimits(config.perHostLimit),
       runner: new JobRunner(createAdapterRegistry(this.adapters), log),
-      report: (item) => {
+      report: (item, urgent) => {
         metrics?.record(item);
-        reporter.enqueue(item);
+        reporter.enqueue(item, urgent);
       },
       fence: {
         lockMs: () => heartbeat.timings.lockMs,

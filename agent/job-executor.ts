@@ -16,7 +16,8 @@ export class JobExecutor {
       inFlight: InFlight;
       hostLimits: HostLimits;
       runner: JobRunner;
-      report: (item: ReportItem) => void;
+      /** `urgent`: the job's ClaimedJob.urgent (an operator's Sync now), reported at once. */
+      report: (item: ReportItem, urgent: boolean) => void;
       fence: LockFenceDeps;
       log: Logger;
     },
@@ -41,7 +42,7 @@ export class JobExecutor {
         if (result.outcome === 'ok')
           jobLog.debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
         else jobLog.info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
-        report({ jobId: job.jobId, token: job.token, result, durationMs });
+        report({ jobId: job.jobId, token: job.token, result, durationMs }, job.urgent === true);
       })
       .catch((err: unknown) => jobLog.error({ errName: (err as Error)?.name }, 'job execution failed'))
       .finally(() => inFlight.finish(held));

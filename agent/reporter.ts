@@ -53,6 +53,8 @@ export interface ReporterOptions {
  */
 export class Reporter {
   private pending: ReportItem[] = [];
+  /** Urgent results on their way, each on its own request (enqueue). */
+  private readonly alone = new Set<Promise<void>>();
   /** In-memory mirror of the outbox file. */
   private stored: ReportItem[] = [];
   private failures = 0;
@@ -95,10 +97,21 @@ export class Reporter {
 
   /** Results queued or stored, not yet delivered. */
   get backlog(): number {
-    return this.pending.length + this.stored.length;
+    return this.pending.length + this.stored.length + this.alone.size;
   }
 
-  enqueue(item: ReportItem): void {
+  /**
+   * Queues a result. `urgent` (an operator's Sync now: ClaimedJob.urgent) goes out at once in a
+   * request of its own, beside any batch in flight, so the operator sees it without waiting for the
+   * batch; if that fails it joins the outbox like any other. While the outbox is in use it queues
+   * behind it as every result does.
+   */
+  enqueue(item: ReportItem, urgent = false): void {
+    if (urgent && this.stored.length === 0) {
+      const sending = this.sendAlone(item).finally(() => this.alone.delete(sending));
+      this.alone.add(sending);
+      return;
+    }
     this.pending.push(item);
     if (this.pending.length >= REPORT_BATCH) void this.kick();
     else this.schedule(this.opts.flushMs);
@@ -116,6 +129,7 @@ export class Reporter {
     this.clearTimer();
     this.requestTimeoutMs = timeoutMs;
     this.retryAt = 0;
+    await Promise.all(this.alone);
     await this.kick();
     this.clearTimer();
   }
@@ -123,6 +137,7 @@ export class Reporter {
   /** Without sending: moves every queued result into the outbox file (the agent must exit now). */
   async persist(): Promise<void> {
     this.clearTimer();
+    await Promise.all(this.alone);
     await this.running;
     await this.store(this.pending.splice(0));
   }
@@ -205,6 +220,17 @@ export class Reporter {
     if (items.length === 0) return;
     await this.opts.outbox.append(items);
     this.stored.push(...items);
+  }
+
+  /** One urgent result on its own request; kept in the outbox when it is not delivered. */
+  private async sendAlone(item: ReportItem): Promise<void> {
+    try {
+      if (await this.send([item])) return;
+    } catch (err) {
+      this.opts.log.error({ err: (err as Error).message, jobId: item.jobId }, 'reporter: urgent send failed');
+    }
+    await this.store([item]);
+    this.failed();
   }
 
   private failed(): void {

@@ -1,7 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import type { ClaimedJob } from '../../shared/contracts/gateway.js';
-import { JobDataSchema, parseJobId, type JobData, type JobKind } from '../../shared/contracts/jobs.js';
+import {
+  JobDataSchema,
+  OPERATOR_VERIFY_PRIORITY,
+  parseJobId,
+  type JobData,
+  type JobKind,
+} from '../../shared/contracts/jobs.js';
 import { targetSpec } from '../../shared/targets/index.js';
 import type { Ctx } from '../context.js';
 import { countInRuns } from '../runs/count.js';
@@ -442,6 +448,7 @@ function toClaimed(
       : {}),
     // Decided from PostgreSQL (markHandedOut): an earlier hand-out may have set the pending password.
     pendingMayBeSet,
+    ...(t.kind === 'verify' && t.job.opts.priority === OPERATOR_VERIFY_PRIORITY ? { urgent: true } : {}),
     ...(privilegedRow
       ? {
           privileged: {

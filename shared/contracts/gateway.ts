@@ -111,6 +111,11 @@ export const ClaimedJobSchema = z.object({
    * first attempt): the agent then skips the "already changed?" login, one failed login fewer.
    */
   pendingMayBeSet: z.boolean().default(true),
+  /**
+   * An operator's Sync now (queued with OPERATOR_VERIFY_PRIORITY, shared/contracts/jobs.ts): the agent
+   * reports its result at once on a request of its own instead of with the next batch. Absent: false.
+   */
+  urgent: z.boolean().optional(),
   /** A privileged account of the same site that may reset this account's password (change / reconcile). */
   privileged: z.object({ username: z.string(), password: z.string() }).optional(),
   /**

@@ -137,9 +137,11 @@ describe('agent gateway', () => {
     expect((await row(cred.id)).status).toBe('in_sync');
   });
 
-  it('a long-poll claim returns as soon as an operator presses Sync now', async () => {
+  it('a long-poll claim returns as soon as an operator presses Sync now, the job marked urgent', async () => {
     const cred = await createCredential(c.admin, targetId);
     const [job] = await agent.claim(10);
+    // A first verification is not an operator's: its result goes with the next batch.
+    expect(job!.urgent).toBeUndefined();
     await agent.report([held(job!)]);
     expect((await row(cred.id)).status).toBe('in_sync');
 
@@ -150,7 +152,7 @@ describe('agent gateway', () => {
     expect(verify.status).toBe(202);
     const jobs = await waiting;
     expect(Date.now() - pressed).toBeLessThan(600);
-    expect(jobs.map((j) => [j.credentialId, j.kind])).toEqual([[cred.id, 'verify']]);
+    expect(jobs.map((j) => [j.credentialId, j.kind, j.urgent])).toEqual([[cred.id, 'verify', true]]);
     expect((await agent.report(jobs.map(held))).accepted).toEqual([jobs[0]!.jobId]);
   });
 

@@ -57,5 +57,8 @@ describe('Sync now jumps the queue of a sync run', () => {
     expect(first?.data.credentialId).toBe(id(901));
     expect(second?.data.credentialId).toBe(id(900));
     expect(third?.data.credentialId).toBe(id(0));
+    // What the claim marks `urgent` (coordinator/gateway/claim.ts): the priority travels with the job.
+    expect(second?.opts.priority).toBe(OPERATOR_VERIFY_PRIORITY);
+    expect(third?.opts.priority).not.toBe(OPERATOR_VERIFY_PRIORITY);
   });
 });

@@ -182,6 +182,35 @@ describe('reporter', () => {
     expect(r.backlog).toBe(0);
   });
 
+  it("an urgent result (an operator's Sync now) goes out at once on its own, beside a batch waiting", async () => {
+    const r = reporter(server.port, 60_000);
+    await r.open();
+    const batch = [item(1), item(2)];
+    for (const i of batch) r.enqueue(i);
+    const urgent = item(3);
+    r.enqueue(urgent, true);
+    await waitFor(() => server.items.length === 1);
+    expect(server.received).toEqual([{ results: [urgent] }]);
+    expect(r.backlog).toBe(2); // the batch still waits for its flush
+  });
+
+  it('an urgent result that cannot be delivered is kept in the outbox and delivered with it', async () => {
+    let failing = true;
+    server.respond = (body) =>
+      failing ? [503, {}] : [200, { accepted: body.results.map((x) => x.jobId), rejected: [] }];
+    const r = reporter();
+    await r.open();
+    const urgent = item(1);
+    r.enqueue(urgent, true);
+    await waitFor(async () => (await outboxText()).includes(urgent.jobId));
+    const next = item(2);
+    r.enqueue(next, true); // the outbox is in use: it queues behind it
+    failing = false;
+    await waitFor(() => server.items.length === 2);
+    expect(server.items.map((i) => i.jobId)).toEqual([urgent.jobId, next.jobId]);
+    await waitFor(async () => (await outboxText()) === '');
+  });
+
   it('queues new results behind the outbox, oldest first', async () => {
     let failing = true;
     server.respond = (body) =>
