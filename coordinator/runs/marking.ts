@@ -52,7 +52,8 @@ function scopeWhere(scope: MarkingRun['scope'], params: unknown[]): string {
  * caller's transaction, which must hold the run's marking lock (lockRunMarking). Those that can
  * take part are made due now and carry the run's id (the scheduler queues them; each result counts
  * in the run); the others (sync disabled, unsyncable, suspended) count `unsynced` (`not_eligible`) at
- * once. A credential still counted in an older unfinished run leaves it `unsynced` (`superseded`).
+ * once. A credential still counted in an older unfinished run leaves it `unsynced` (`superseded`);
+ * one a newer run holds already is left to it (not in this run).
  * The chunk that comes back short ends the marking: the run's `impacted` becomes exactly what the
  * chunks saw, and the run may finish. Returns whether marking is over (or was: cancelled, finished).
  */
@@ -66,11 +67,13 @@ export async function markChunk(q: Queryable, runId: string, size: number): Prom
     return true;
   const now = new Date();
   const params: unknown[] = [run.marking_after, run.marking_before.toISOString(), size];
-  // Locked in id order, as every writer of credentials locks them.
+  // Locked in id order, as every writer of credentials locks them. A credential a newer run holds
+  // already stays in it (two runs marking the same scope at once never take rows back and forth).
   const { rows: chunk } = await q.query<{ id: string; ok: boolean; run_id: string | null }>(
     `SELECT c.id, (c.sync_enabled AND NOT c.suspended AND c.status NOT IN ('not_synced', 'unsyncable')) AS ok, c.run_id
        FROM credentials c
       WHERE c.id > $1::uuid AND c.created_at <= $2::timestamptz AND ${scopeWhere(run.scope, params)}
+        AND NOT EXISTS (SELECT 1 FROM sync_runs o WHERE o.id = c.run_id AND o.started_at > $2::timestamptz)
       ORDER BY c.id LIMIT $3 FOR UPDATE`,
     params,
   );

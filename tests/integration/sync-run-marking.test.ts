@@ -132,6 +132,33 @@ describe('a run a stopped replica left half marked', () => {
     expect(done.counts).toMatchObject({ impacted: 250, success: 250 });
   });
 
+  it('a newer run over the same scope keeps its credentials when the older one is marked on', async () => {
+    const { siteId, agent } = await siteWith(250);
+    const older = await halfMarkedRun(siteId);
+    const newer = await expectStatus<SyncRunView>(
+      c.admin.post('/sync-runs', { kind: 'verify', scope: { siteId } }),
+      201,
+      'POST /sync-runs',
+    );
+    await waitForValue(async () => (await runRow(newer.id)).marking_after === null, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: 'the newer run to be marked',
+    });
+    await sweepRuns(c.ctx); // marks the older run on: the newer run's credentials are not taken
+    await waitForValue(async () => (await runRow(older)).marking_after === null, {
+      timeoutMs: 20_000,
+      intervalMs: 100,
+      message: 'the older run to be marked',
+    });
+    const done = await finished(older);
+    expect(done.counts).toMatchObject({ impacted: CHUNK, unsynced: CHUNK, success: 0 });
+    await drain(agent, 250);
+    const last = await finished(newer.id);
+    expect(last.outcome).toBe('success');
+    expect(last.counts).toMatchObject({ impacted: 250, success: 250 });
+  });
+
   it('a cancel stops the marking: the unmarked credentials count unsynced and stay out of the run', async () => {
     const { siteId } = await siteWith(250);
     const id = await halfMarkedRun(siteId);
