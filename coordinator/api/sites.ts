@@ -16,7 +16,9 @@ import {
   revokeEnrollmentToken,
   setSiteEnabled,
 } from '../operations/sites.js';
+import type { Queryable } from '../store/db.js';
 import { listEnrollmentTokens, type EnrollmentTokenRow } from '../store/enrollment.js';
+import { lookupNames } from '../store/names.js';
 import { listSites } from '../store/sites.js';
 import { siteView } from './views.js';
 
@@ -88,8 +90,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     handler: async ({ params }) => {
       await mustGetSite(ctx, params.id);
       const rows = await listEnrollmentTokens(ctx.db, params.id);
-      const now = Date.now();
-      return { items: rows.map((r) => enrollmentTokenView(r, now)) };
+      return { items: await enrollmentTokenViews(ctx.db, rows, Date.now()) };
     },
   });
   routes.add({
@@ -101,8 +102,28 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
     params: IdParams,
     response: { status: 200, schema: EnrollmentTokenListItem },
     handler: async ({ params }, req) =>
-      enrollmentTokenView(await revokeEnrollmentToken(ctx, params.id, actOf(req)), Date.now()),
+      (
+        await enrollmentTokenViews(
+          ctx.db,
+          [await revokeEnrollmentToken(ctx, params.id, actOf(req))],
+          Date.now(),
+        )
+      )[0]!,
   });
+}
+
+/** Enrollment tokens as listed, with the names of who created, used and revoked them. */
+async function enrollmentTokenViews(q: Queryable, rows: EnrollmentTokenRow[], now: number) {
+  const names = await lookupNames(q, {
+    token: rows.flatMap((r) => [r.created_by, r.revoked_by]),
+    agent: rows.map((r) => r.used_by),
+  });
+  return rows.map((r) => ({
+    ...enrollmentTokenView(r, now),
+    createdByName: names.token.get(r.created_by) ?? r.created_by,
+    lastUsedByName: r.used_by ? (names.agent.get(r.used_by) ?? r.used_by) : null,
+    revokedByName: r.revoked_by ? (names.token.get(r.revoked_by) ?? r.revoked_by) : null,
+  }));
 }
 
 function enrollmentTokenView(r: EnrollmentTokenRow, now: number) {

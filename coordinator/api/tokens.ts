@@ -4,16 +4,24 @@ import type { Ctx } from '../context.js';
 import { actOf } from '../http/actor.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { createToken, revokeTokenAs } from '../operations/tokens.js';
+import type { Queryable } from '../store/db.js';
+import { lookupNames } from '../store/names.js';
 import { listTokens, type TokenRow } from '../store/tokens.js';
 
-const tokenView = (t: TokenRow) => ({
-  id: t.id,
-  name: t.name,
-  role: t.role,
-  createdBy: t.created_by,
-  createdAt: t.created_at.toISOString(),
-  revokedAt: t.revoked_at?.toISOString() ?? null,
-});
+/** Tokens as the API shows them, each with the name of the token that created it. */
+async function tokenViews(q: Queryable, rows: TokenRow[]) {
+  const names = await lookupNames(q, { token: rows.map((t) => t.created_by) });
+  return rows.map((t) => ({
+    id: t.id,
+    name: t.name,
+    role: t.role,
+    createdBy: t.created_by,
+    createdByName: names.token.get(t.created_by) ?? t.created_by,
+    createdAt: t.created_at.toISOString(),
+    revokedAt: t.revoked_at?.toISOString() ?? null,
+  }));
+}
+const tokenView = async (q: Queryable, t: TokenRow) => (await tokenViews(q, [t]))[0]!;
 
 /** Operator API tokens: created by admins, shown once, stored hashed, revocable. */
 export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
@@ -27,7 +35,7 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     response: { status: 201, schema: TokenView.extend({ token: z.string() }) },
     handler: async ({ body }, req) => {
       const { row, token } = await createToken(ctx, body, actOf(req));
-      return { ...tokenView(row), token };
+      return { ...(await tokenView(ctx.db, row)), token };
     },
   });
   routes.add({
@@ -38,7 +46,7 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     response: { status: 200, schema: z.object({ items: z.array(TokenView) }) },
     handler: async () => {
-      return { items: (await listTokens(ctx.db)).map(tokenView) };
+      return { items: await tokenViews(ctx.db, await listTokens(ctx.db)) };
     },
   });
   routes.add({
@@ -49,6 +57,6 @@ export function registerTokenRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'admin',
     params: IdParams,
     response: { status: 200, schema: TokenView },
-    handler: async ({ params }, req) => tokenView(await revokeTokenAs(ctx, params.id, actOf(req))),
+    handler: async ({ params }, req) => tokenView(ctx.db, await revokeTokenAs(ctx, params.id, actOf(req))),
   });
 }

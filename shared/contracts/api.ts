@@ -42,11 +42,16 @@ export const EnrollmentTokenListItem = z.object({
   usesLeft: z.number(),
   expiresAt: z.string(),
   createdBy: z.string(),
+  /** The creating API token's name (its id when the token is gone). */
+  createdByName: z.string(),
   createdAt: z.string(),
   lastUsedAt: timestamp,
   lastUsedBy: z.uuid().nullable(),
+  /** The name of the agent it last enrolled. */
+  lastUsedByName: z.string().nullable(),
   revokedAt: timestamp,
   revokedBy: z.string().nullable(),
+  revokedByName: z.string().nullable(),
 });
 
 export const AgentView = z.object({
@@ -383,6 +388,8 @@ export const TokenView = z.object({
   name: z.string(),
   role: RoleSchema,
   createdBy: z.string(),
+  /** The creating token's name (`bootstrap-admin` as it is; the id when the token is gone). */
+  createdByName: z.string(),
   createdAt: z.string(),
   revokedAt: timestamp,
 });

@@ -137,7 +137,14 @@ describe('the demo and the dashboard', () => {
     '/api/v1/sites': () => [['/sites', (b) => expect(ids(b)).toContain(siteId)]],
     '/api/v1/sites/{id}': () => [[`/sites/${siteId}`, (b) => expect(b.id).toBe(siteId)]],
     '/api/v1/sites/{id}/enrollment-tokens': () => [
-      [`/sites/${siteId}/enrollment-tokens`, (b) => expect(ids(b)).toContain(enrollmentTokenId)],
+      [
+        `/sites/${siteId}/enrollment-tokens`,
+        (b) => {
+          expect(ids(b)).toContain(enrollmentTokenId);
+          // Who created it, by name (the bootstrap admin's name is its id).
+          for (const t of b.items ?? []) expect(t.createdByName).toEqual(expect.any(String));
+        },
+      ],
     ],
     '/api/v1/agents': () => [
       ['/agents', (b) => expect(ids(b)).toContain(agent.agentId)],
@@ -256,7 +263,15 @@ describe('the demo and the dashboard', () => {
         },
       ],
     ],
-    '/api/v1/tokens': () => [['/tokens', (b) => expect(ids(b)).toContain(tokenId)]],
+    '/api/v1/tokens': () => [
+      [
+        '/tokens',
+        (b) => {
+          expect(ids(b)).toContain(tokenId);
+          for (const t of b.items ?? []) expect(t.createdByName).toEqual(expect.any(String));
+        },
+      ],
+    ],
     '/api/v1/whoami': () => [['/whoami', (b) => expect(b).toMatchObject({ role: 'admin' })]],
     '/api/v1/notification-channels': () => [
       ['/notification-channels', (b) => expect(ids(b)).toContain(channelId)],

@@ -2,6 +2,7 @@ import { api } from '../api.js';
 import { append, confirmDialog, duration, h, refreshRegion, timeEl } from '../dom.js';
 import { formDialog, showOnce, type FormValues } from '../forms.js';
 import type { Policy } from '../model.js';
+import { named } from '../names.js';
 import { act, type Page } from '../page.js';
 import { can, type Role } from '../session.js';
 import { button, table } from '../ui.js';
@@ -11,6 +12,7 @@ interface Token {
   name: string;
   role: Role;
   createdBy: string;
+  createdByName: string;
   createdAt: string;
   revokedAt: string | null;
 }
@@ -175,7 +177,7 @@ export const policiesPage: Page = async ({ root }) => {
         all.items.map((t) => [
           h('span', { title: t.id }, t.name),
           t.role,
-          t.createdBy,
+          named(t.createdByName, t.createdBy),
           timeEl(t.createdAt),
           t.revokedAt ? 'Revoked' : 'Active',
           t.revokedAt

@@ -1,4 +1,5 @@
 import { api } from '../api.js';
+import { named } from '../names.js';
 import { confirmDialog, h, refreshRegion, timeEl } from '../dom.js';
 import { deleteWithForce, formDialog, showOnce } from '../forms.js';
 import { ENROLLMENT_TOKEN_STATE_LABELS, labelOf, type Agent } from '../model.js';
@@ -80,6 +81,7 @@ interface TokenItem {
   usesLeft: number;
   expiresAt: string;
   createdBy: string;
+  createdByName: string;
   createdAt: string;
 }
 
@@ -95,7 +97,7 @@ async function enrollmentToken(site: SiteRef): Promise<void> {
         ['Created', 'By', 'State', 'Uses left', 'Expires', ''],
         tokens.items.map((t) => [
           timeEl(t.createdAt),
-          t.createdBy,
+          named(t.createdByName, t.createdBy),
           labelOf(ENROLLMENT_TOKEN_STATE_LABELS, t.state),
           t.usesLeft,
           timeEl(t.expiresAt),
