@@ -34,8 +34,11 @@ interface MarkingRun {
   finished_at: Date | null;
 }
 
-/** The scope's condition on `credentials c` with only the ids it names (each uses its own index). */
-function scopeWhere(scope: MarkingRun['scope'], params: unknown[]): string {
+/**
+ * The scope's condition on `credentials c` with only the ids it names (each uses its own index);
+ * the ids are appended to `params`.
+ */
+export function scopeWhere(scope: MarkingRun['scope'], params: unknown[]): string {
   const parts: string[] = [];
   const column = { siteId: 'site_id', targetId: 'target_id', groupId: 'group_id' } as const;
   for (const key of ['siteId', 'targetId', 'groupId'] as const) {

@@ -1,6 +1,6 @@
 import { SyncError } from '../../shared/errors.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
-import { markChunk, MARKING_FROM_START } from './marking.js';
+import { markChunk, MARKING_FROM_START, scopeWhere } from './marking.js';
 import { loadRun, type SyncRunRow } from './store.js';
 import type { Queryable } from '../store/db.js';
 
@@ -26,21 +26,10 @@ export interface NewRun {
 export async function startRun(q: Queryable, run: NewRun, chunk: number): Promise<SyncRunRow> {
   const now = new Date().toISOString();
   const params: unknown[] = [run.id, run.kind, run.trigger, JSON.stringify(run.scope), run.createdBy, now];
-  const scope = [
-    ['siteId', 'site_id'],
-    ['targetId', 'target_id'],
-    ['groupId', 'group_id'],
-  ] as const;
-  const where = ['c.created_at <= $6::timestamptz'];
-  for (const [key, column] of scope) {
-    const id = run.scope[key];
-    if (id === undefined) continue;
-    params.push(id);
-    where.push(`c.${column} = $${params.length}::uuid`);
-  }
   await q.query(
     `INSERT INTO sync_runs (id, kind, trigger, scope, created_by, started_at, impacted, marking_after, marking_before)
-     SELECT $1, $2, $3, $4, $5, $6, count(*), '${MARKING_FROM_START}', $6 FROM credentials c WHERE ${where.join(' AND ')}`,
+     SELECT $1, $2, $3, $4, $5, $6, count(*), '${MARKING_FROM_START}', $6 FROM credentials c
+      WHERE c.created_at <= $6::timestamptz AND ${scopeWhere(run.scope, params)}`,
     params,
   );
   await markChunk(q, run.id, chunk);
