@@ -25,6 +25,7 @@ import { countInRuns } from '../runs/count.js';
 import type { AgentRow } from '../store/agents.js';
 import type { Queryable } from '../store/db.js';
 import { noteSiteSync, siteFacts } from '../store/sites.js';
+import { reported } from './being-synced.js';
 import { auditPinMismatches, pinObserved } from './target-pins.js';
 
 /** A result taken from the agent's site queue (gateway/report.ts), to apply to its credential. */
@@ -100,6 +101,11 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
     }
     await storeOutcomes(ctx, q, agent, accepted, batch, out, now);
   });
+  // Their jobs are over: a verification reported in time is never marked "being synced".
+  reported(
+    ctx,
+    accepted.map((a) => a.data.credentialId),
+  );
   for (const o of out.outside) ctx.scheduleCounts.add(agent.site_id, o.kind, o.count, at);
   await noteSiteSync(ctx.db, agent.site_id);
   return out.foreign;

@@ -20,6 +20,7 @@ export async function startManualRun(
   const run = await ctx.db.tx(async (q) => {
     await requireScope(q, input.scope);
     const run = await startRun(
+      ctx,
       q,
       { id, kind: input.kind, scope: input.scope, trigger: 'manual', createdBy: by.operatorId },
       ctx.config.RUN_MARK_CHUNK,

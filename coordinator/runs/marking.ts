@@ -1,4 +1,6 @@
 import type { Ctx } from '../context.js';
+import { loadCredentials } from '../credentials/store.js';
+import { dispatch } from '../queues/dispatch.js';
 import type { Queryable } from '../store/db.js';
 import { finishRuns } from './count.js';
 
@@ -53,14 +55,23 @@ export function scopeWhere(scope: MarkingRun['scope'], params: unknown[]): strin
 /**
  * Marks the run's next `size` credentials (in id order, created before the run started), in the
  * caller's transaction, which must hold the run's marking lock (lockRunMarking). Those that can
- * take part are made due now and carry the run's id (the scheduler queues them; each result counts
- * in the run); the others (sync disabled, unsyncable, suspended) count `unsynced` (`not_eligible`) at
- * once. A credential still counted in an older unfinished run leaves it `unsynced` (`superseded`);
+ * take part carry the run's id (each result counts in the run): a verification run queues those
+ * with no job now, in the same write (dispatch; their jobs are added once the caller commits,
+ * waiting for Redis as `waitFor` says), instead of making them due for the scheduler's tick to
+ * write each row once more; the others, and every credential of a change run, are made due now
+ * and the tick queues them (a change has windows, groups and policies to respect). The rest (sync
+ * disabled, unsyncable, suspended) count `unsynced` (`not_eligible`) at once. A credential still counted in an older unfinished run leaves it `unsynced` (`superseded`);
  * one a newer run holds already is left to it (not in this run).
  * The chunk that comes back short ends the marking: the run's `impacted` becomes exactly what the
  * chunks saw, and the run may finish. Returns whether marking is over (or was: cancelled, finished).
  */
-export async function markChunk(q: Queryable, runId: string, size: number): Promise<boolean> {
+export async function markChunk(
+  ctx: Ctx,
+  q: Queryable,
+  runId: string,
+  size: number,
+  waitFor: 'request' | 'scheduler',
+): Promise<boolean> {
   const { rows: runs } = await q.query<MarkingRun>(
     'SELECT kind, scope, marking_after, marking_before, cancelled_at, finished_at FROM sync_runs WHERE id = $1',
     [runId],
@@ -72,8 +83,9 @@ export async function markChunk(q: Queryable, runId: string, size: number): Prom
   const params: unknown[] = [run.marking_after, run.marking_before.toISOString(), size];
   // Locked in id order, as every writer of credentials locks them. A credential a newer run holds
   // already stays in it (two runs marking the same scope at once never take rows back and forth).
-  const { rows: chunk } = await q.query<{ id: string; ok: boolean; run_id: string | null }>(
-    `SELECT c.id, (c.sync_enabled AND NOT c.suspended AND c.status NOT IN ('not_synced', 'unsyncable')) AS ok, c.run_id
+  const { rows: chunk } = await q.query<{ id: string; ok: boolean; idle: boolean; run_id: string | null }>(
+    `SELECT c.id, (c.sync_enabled AND NOT c.suspended AND c.status NOT IN ('not_synced', 'unsyncable')) AS ok,
+            c.job_state = 'idle' AS idle, c.run_id
        FROM credentials c
       WHERE c.id > $1::uuid AND c.created_at <= $2::timestamptz AND ${scopeWhere(run.scope, params)}
         AND NOT EXISTS (SELECT 1 FROM sync_runs o WHERE o.id = c.run_id AND o.started_at > $2::timestamptz)
@@ -101,13 +113,14 @@ export async function markChunk(q: Queryable, runId: string, size: number): Prom
     );
   }
   const due = run.kind === 'verify' ? 'next_verify_at' : 'next_change_at';
+  const queueNow = (c: (typeof chunk)[number]) => run.kind === 'verify' && c.ok && c.idle;
   const { rows: counted } = await q.query<{ eligible: number }>(
     `WITH scope AS (SELECT u.id, u.ok FROM unnest($1::uuid[], $2::boolean[]) AS u(id, ok)),
      marked AS (
        UPDATE credentials c SET run_id = $3,
               verify_paused = CASE WHEN $4 = 'verify' THEN false ELSE c.verify_paused END,
               ${due} = CASE WHEN $4 = 'change' OR c.job_state = 'idle' THEN $5::timestamptz ELSE c.${due} END
-         FROM scope WHERE c.id = scope.id AND scope.ok RETURNING 1
+         FROM scope WHERE c.id = scope.id AND scope.ok AND NOT (c.id = ANY($6::uuid[])) RETURNING 1
      ), cleared AS (
        UPDATE credentials c SET run_id = NULL FROM scope WHERE c.id = scope.id AND NOT scope.ok AND c.run_id IS NOT NULL RETURNING 1
      ), items AS (
@@ -116,18 +129,66 @@ export async function markChunk(q: Queryable, runId: string, size: number): Prom
      )
      SELECT (SELECT count(*) FROM marked)::int AS eligible, (SELECT count(*) FROM cleared)::int AS cleared,
             (SELECT count(*) FROM items)::int AS items`,
-    [ids, chunk.map((c) => c.ok), runId, run.kind, now.toISOString()],
+    [
+      ids,
+      chunk.map((c) => c.ok),
+      runId,
+      run.kind,
+      now.toISOString(),
+      chunk.filter(queueNow).map((c) => c.id),
+    ],
   );
+  const queued = await queueVerifications(
+    ctx,
+    q,
+    runId,
+    chunk.filter(queueNow).map((c) => c.id),
+    now,
+    waitFor,
+  );
+  const eligible = counted[0]!.eligible + queued;
   const last = chunk.length < size;
   await q.query(
     `UPDATE sync_runs SET marked = marked + $2, unsynced = unsynced + $3,
             marking_after = CASE WHEN $4 THEN NULL ELSE $5::uuid END,
             impacted = CASE WHEN $4 THEN marked + $2 ELSE GREATEST(impacted, marked + $2) END
       WHERE id = $1`,
-    [runId, chunk.length, chunk.length - counted[0]!.eligible, last, ids.at(-1) ?? run.marking_after],
+    [runId, chunk.length, chunk.length - eligible, last, ids.at(-1) ?? run.marking_after],
   );
   await finishRuns(q, last ? [...older, runId] : older, now);
   return last;
+}
+
+/**
+ * Puts idle credentials of the chunk (locked by it) in the verification run and queues their
+ * verification, all in one write of each row. Returns how many were put in the run.
+ */
+async function queueVerifications(
+  ctx: Ctx,
+  q: Queryable,
+  runId: string,
+  ids: string[],
+  now: Date,
+  waitFor: 'request' | 'scheduler',
+): Promise<number> {
+  let queued = 0;
+  // As the scheduler queues: SCHEDULER_BATCH rows in memory at a time.
+  for (let i = 0; i < ids.length; i += ctx.config.SCHEDULER_BATCH) {
+    const rows = await loadCredentials(q, ids.slice(i, i + ctx.config.SCHEDULER_BATCH), true);
+    for (const row of rows) {
+      row.run_id = runId;
+      row.verify_paused = false;
+    }
+    await dispatch(
+      ctx,
+      q,
+      rows.map((row) => ({ row, kind: 'verify' as const })),
+      now,
+      waitFor,
+    );
+    queued += rows.length;
+  }
+  return queued;
 }
 
 /** The runs still marking that no cancel stopped (a replica stopped in the middle of one). */
@@ -160,7 +221,8 @@ export async function markRest(ctx: Ctx, runId: string): Promise<void> {
       if (ctx.shutdown.aborted) return;
       const step = await ctx.db.tx(async (q) => {
         if (!(await lockRunMarking(q, runId, false))) return 'busy' as const;
-        return (await markChunk(q, runId, ctx.config.RUN_MARK_CHUNK)) ? ('done' as const) : ('more' as const);
+        const last = await markChunk(ctx, q, runId, ctx.config.RUN_MARK_CHUNK, 'scheduler');
+        return last ? ('done' as const) : ('more' as const);
       });
       if (step === 'busy') return;
       chunks++;

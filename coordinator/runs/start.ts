@@ -2,6 +2,7 @@ import { SyncError } from '../../shared/errors.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
 import { markChunk, MARKING_FROM_START, scopeWhere } from './marking.js';
 import { loadRun, type SyncRunRow } from './store.js';
+import type { Ctx } from '../context.js';
 import type { Queryable } from '../store/db.js';
 
 export interface NewRun {
@@ -13,9 +14,9 @@ export interface NewRun {
 }
 
 /**
- * Starts a sync run: every credential in scope is impacted; those that can take part are made due
- * now and carry the run's id, so the scheduler queues them in bulk and each result counts in the
- * run; the rest (sync disabled, unsyncable, suspended) count as unsynced at once. A credential
+ * Starts a sync run: every credential in scope is impacted; those that can take part carry the
+ * run's id and are queued (a verification run queues them as it marks them, a change run makes
+ * them due now for the scheduler), and each result counts in the run; the rest (sync disabled, unsyncable, suspended) count as unsynced at once. A credential
  * still counted in an older unfinished run leaves it as unsynced (superseded), so no run waits forever.
  *
  * The credentials are marked `chunk` at a time (runs/marking.ts): the first chunk here, in the
@@ -23,7 +24,7 @@ export interface NewRun {
  * one has its `impacted` counted now and is marked by markRest once the caller committed, and it
  * does not finish before its last chunk.
  */
-export async function startRun(q: Queryable, run: NewRun, chunk: number): Promise<SyncRunRow> {
+export async function startRun(ctx: Ctx, q: Queryable, run: NewRun, chunk: number): Promise<SyncRunRow> {
   const now = new Date().toISOString();
   const params: unknown[] = [run.id, run.kind, run.trigger, JSON.stringify(run.scope), run.createdBy, now];
   await q.query(
@@ -32,7 +33,7 @@ export async function startRun(q: Queryable, run: NewRun, chunk: number): Promis
       WHERE c.created_at <= $6::timestamptz AND ${scopeWhere(run.scope, params)}`,
     params,
   );
-  await markChunk(q, run.id, chunk);
+  await markChunk(ctx, q, run.id, chunk, 'request');
   return (await loadRun(q, run.id))!;
 }
 

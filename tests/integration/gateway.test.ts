@@ -16,6 +16,7 @@ import { api } from '../support/http.js';
 import { sleep } from '../support/wait.js';
 import { dispatch } from '../../coordinator/queues/dispatch.js';
 import { loadCredentials } from '../../coordinator/credentials/store.js';
+import { BEING_SYNCED_AFTER_MS } from '../../coordinator/gateway/being-synced.js';
 
 let c: InProcessCoordinator;
 let siteId: string;
@@ -118,6 +119,26 @@ describe('agent gateway', () => {
     expect(await row(first.credentialId)).toEqual(before);
     // Extending a finished job reports it lost.
     expect(await agent.extend([held(first)])).toEqual({ extended: [], lost: [first.jobId] });
+  });
+
+  it('"being synced" marks only jobs claimed BEING_SYNCED_AFTER_MS ago, not younger claims marked with them', async () => {
+    const [first, second] = await Promise.all([1, 2].map(() => createCredential(c.admin, targetId)));
+    const [a] = await agent.claim(1);
+    expect(a).toBeDefined();
+    // Claimed within the first claim's half second: still young when the first one is marked.
+    await sleep(BEING_SYNCED_AFTER_MS - 100);
+    const [b] = await agent.claim(1);
+    const claimedB = Date.now();
+    expect([a!.credentialId, b!.credentialId].sort()).toEqual([first!.id, second!.id].sort());
+    while (Date.now() < claimedB + BEING_SYNCED_AFTER_MS - 50) {
+      expect((await row(b!.credentialId)).status).not.toBe('being_synced');
+      await sleep(20);
+    }
+    expect((await row(a!.credentialId)).status).toBe('being_synced');
+    // Still running later: marked too.
+    await waitForValue(async () => (await row(b!.credentialId)).status === 'being_synced');
+    const reported = await agent.report([held(a!), held(b!)]);
+    expect(reported.accepted).toHaveLength(2);
   });
 
   it('a long-poll claim returns as soon as a credential is created', async () => {

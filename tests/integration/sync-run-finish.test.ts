@@ -9,6 +9,7 @@ import {
   createTarget,
   expectStatus,
   FakeAgent,
+  getCredential,
   getSyncRun,
   held,
   type ErrorBody,
@@ -26,8 +27,8 @@ beforeAll(async () => {
 });
 afterAll(() => c?.close());
 
-const startRun = (scope: Record<string, string>) =>
-  expectStatus<SyncRunView>(c.admin.post('/sync-runs', { kind: 'verify', scope }), 201, 'POST /sync-runs');
+const startRun = (scope: Record<string, string>, kind: 'verify' | 'change' = 'verify') =>
+  expectStatus<SyncRunView>(c.admin.post('/sync-runs', { kind, scope }), 201, 'POST /sync-runs');
 
 const items = async (runId: string) =>
   (
@@ -136,13 +137,29 @@ describe('a sync run finishes when one of its credentials leaves it', () => {
 
   it('the tick dropping a due row that may no longer run counts it in its run', async () => {
     const { siteId, cred } = await verifiedCredential();
-    const run = await startRun({ siteId });
+    // A change run makes its credentials due for the tick (a verification run queues them at once).
+    const run = await startRun({ siteId }, 'change');
     // Sync turned off behind the API's back (another replica mid-upgrade, a bulk SQL fix): the row
     // still carries the run and is due; the tick takes it out of the index.
     await c.ctx.db.query('UPDATE credentials SET sync_enabled = false WHERE id = $1', [cred.id]);
     await tick(c.ctx);
     expectFinishedUnsynced(await getSyncRun(c.admin, run.id));
     expect((await items(run.id)).map((i) => i.reason)).toEqual(['sync_disabled']);
+  });
+});
+
+describe('a verification run queues as it marks', () => {
+  it('its jobs are in the queue when POST /sync-runs answers (no tick runs here)', async () => {
+    const { siteId, agent, cred } = await verifiedCredential();
+    const run = await startRun({ siteId });
+    expect(run.counts.impacted).toBe(1);
+    expect((await getCredential(c.admin, cred.id)).job).toEqual({ state: 'queued', kind: 'verify' });
+    const jobs = await agent.claim(10);
+    expect(jobs.map((j) => j.credentialId)).toEqual([cred.id]);
+    expect((await agent.report(jobs.map(held))).accepted).toHaveLength(1);
+    const done = await getSyncRun(c.admin, run.id);
+    expect(done.counts).toMatchObject({ impacted: 1, success: 1 });
+    expect(done.outcome).toBe('success');
   });
 });
 

@@ -82,7 +82,12 @@ const finished = (runId: string) =>
 async function halfMarkedRun(siteId: string): Promise<string> {
   const id = crypto.randomUUID();
   await c.ctx.db.tx((q) =>
-    startRun(q, { id, kind: 'verify', scope: { siteId }, trigger: 'manual', createdBy: 'test' }, CHUNK),
+    startRun(
+      c.ctx,
+      q,
+      { id, kind: 'verify', scope: { siteId }, trigger: 'manual', createdBy: 'test' },
+      CHUNK,
+    ),
   );
   return id;
 }
