@@ -164,6 +164,7 @@ export class Agent {
         metrics?.record(item);
         reporter.enqueue(item, urgent);
       },
+      idle: () => reporter.sendNow(),
       fence: {
         lockMs: () => heartbeat.timings.lockMs,
         confirm: (job, timeoutMs) => extender.confirm(job, timeoutMs),

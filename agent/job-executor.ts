@@ -18,6 +18,8 @@ export class JobExecutor {
       runner: JobRunner;
       /** `urgent`: the job's ClaimedJob.urgent (an operator's Sync now), reported at once. */
       report: (item: ReportItem, urgent: boolean) => void;
+      /** The last job in flight finished: no result will join the ones waiting to be sent. */
+      idle?: () => void;
       fence: LockFenceDeps;
       log: Logger;
     },
@@ -25,10 +27,13 @@ export class JobExecutor {
 
   /** `claimSentAt`: when the claim that handed the job out was sent (performance.now()). */
   execute(job: ClaimedJob, claimSentAt?: number): void {
-    const { inFlight, hostLimits, runner, report, fence, log } = this.deps;
+    const { inFlight, hostLimits, runner, report, idle, fence, log } = this.deps;
     const held = inFlight.add(job, claimSentAt);
-    const jobLog = log.child({ jobId: job.jobId, credentialId: job.credentialId });
-    jobLog.debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
+    // Made when a line is written: thousands of jobs a second write none at the default level.
+    const jobLog = () => log.child({ jobId: job.jobId, credentialId: job.credentialId });
+    const debug = log.isLevelEnabled('debug');
+    if (debug)
+      jobLog().debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
     void hostLimits
       .run(job.target.host, async () => {
         if (held.dropped) return;
@@ -36,15 +41,18 @@ export class JobExecutor {
         const result = await runner.run(job, held.controller.signal, lockFence(held, fence));
         const durationMs = Math.min(86_400_000, Math.round(performance.now() - started));
         if (held.dropped) {
-          jobLog.info({ kind: job.kind }, 'job result dropped: job released or its lock lost');
+          jobLog().info({ kind: job.kind }, 'job result dropped: job released or its lock lost');
           return;
         }
-        if (result.outcome === 'ok')
-          jobLog.debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
-        else jobLog.info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
+        if (result.outcome !== 'ok')
+          jobLog().info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
+        else if (debug) jobLog().debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
         report({ jobId: job.jobId, token: job.token, result, durationMs }, job.urgent === true);
       })
-      .catch((err: unknown) => jobLog.error({ errName: (err as Error)?.name }, 'job execution failed'))
-      .finally(() => inFlight.finish(held));
+      .catch((err: unknown) => jobLog().error({ errName: (err as Error)?.name }, 'job execution failed'))
+      .finally(() => {
+        inFlight.finish(held);
+        if (inFlight.size === 0) idle?.();
+      });
   }
 }

@@ -131,6 +131,14 @@ export class Reporter {
     else this.schedule(this.opts.flushMs);
   }
 
+  /**
+   * No job is running: no result will join the ones waiting, so they go now rather than at the end
+   * of `flushMs` (their jobs' slots are free, and a report asks for the next jobs).
+   */
+  sendNow(): void {
+    if (this.pending.length > 0 && this.stored.length === 0) void this.kick();
+  }
+
   /** The coordinator answered another call: retry the outbox now rather than at the backoff. */
   nudge(): void {
     if (this.stored.length === 0 || this.retryAt === 0) return;

@@ -12,7 +12,7 @@ import { holdsToken } from './agent-auth.js';
 import { applyTrialResults, type TrialResult } from '../trials/results.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
 import { claimAfterReport, giveBack } from './claim.js';
-import { sentJobId } from './locks.js';
+import { release, sentJobId } from './locks.js';
 
 /** A report's answer; `jobs` only when the report asked for its next jobs. */
 export type ReportAnswer = Omit<ReportResponse, 'jobs'> & { jobs?: ClaimedJob[] };
@@ -34,10 +34,10 @@ interface Wanted {
  *
  * With `claimMax` (the request's `claim.max`), the answer also carries up to that many of the
  * agent's next jobs: each result's completion takes the next waiting job in the same Lua call
- * (locked with that result's token, which is the agent's), topped up after the results are applied
- * with jobs taken at once (never waiting), and all handed out as a claim hands them out (claim.ts:
- * stale ones finished, every secret audited). A report that fails (Redis unavailable, applying the
- * results failed) hands out nothing: the jobs taken for it go straight back to the queue.
+ * (locked with that result's token, which is the agent's), topped up with jobs taken at once (never
+ * waiting), and all handed out as a claim hands them out (claim.ts: stale ones finished, every
+ * secret audited) while the results are applied. A report that fails (Redis unavailable, applying
+ * the results failed) hands out nothing: the jobs taken for it go straight back to the queue.
  */
 export async function report(
   ctx: Ctx,
@@ -58,6 +58,7 @@ export async function report(
   const unreachable: string[] = [];
   let foreign = new Set<string>();
   let answered = false;
+  let handing: Promise<ClaimedJob[]> | undefined;
   try {
     await Promise.all(
       items.map(async (item) => {
@@ -68,6 +69,8 @@ export async function report(
         else accepted.push(held);
       }),
     );
+    // The next jobs are handed out while the results are applied: their credentials are others.
+    if (allowed > 0 && unreachable.length === 0) handing = nextJobs(ctx, agent, wanted.next, allowed);
     // A credential of another site (a job that should never have been in this queue) is refused too.
     if (accepted.length > 0) foreign = await applyAccepted(ctx, agent, accepted);
     // Login trials' results: stored on the trials only (trials/results.ts).
@@ -75,8 +78,10 @@ export async function report(
     for (const jobId of foreign) rejected.push({ jobId, code: 'JOB_NOT_HELD' });
     answered = unreachable.length === 0;
   } finally {
-    // Taken for an answer that will not be given: back to the queue now, not when their locks expire.
-    if (!answered) await giveBack(ctx, agent, wanted.next);
+    // Taken for an answer that will not be given: back to the queue now, not when their locks expire
+    // (handed out already: no agent saw them, so a change's hand-out is taken back).
+    if (!answered && handing) await takeBack(ctx, agent, await handing);
+    else if (!answered) await giveBack(ctx, agent, wanted.next);
     // Every refusal is audited, whatever else the batch holds, and even when applying the rest failed.
     await auditRejected(ctx, agent, rejected);
   }
@@ -92,8 +97,23 @@ export async function report(
   return {
     accepted: [...accepted, ...trials].map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
     rejected: rejected.map(({ jobId, code }) => ({ jobId, code })),
-    ...(claimMax > 0 ? { jobs: await nextJobs(ctx, agent, wanted.next, allowed) } : {}),
+    ...(claimMax > 0 ? { jobs: await (handing ?? Promise.resolve([])) } : {}),
   };
+}
+
+async function takeBack(ctx: Ctx, agent: AgentRow, jobs: ClaimedJob[]): Promise<void> {
+  if (jobs.length === 0) return;
+  await release(
+    ctx,
+    agent,
+    jobs.map(({ jobId, token }) => ({ jobId, token })),
+    true,
+  ).catch((err: unknown) =>
+    ctx.log.warn(
+      { agentId: agent.id, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
+      'jobs of a failed report not handed back; they return when their locks expire',
+    ),
+  );
 }
 
 /** How many jobs a report may ask for: none for an agent whose version claims are refused to. */

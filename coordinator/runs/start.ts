@@ -20,7 +20,8 @@ export interface NewRun {
  * still counted in an older unfinished run leaves it as unsynced (superseded), so no run waits forever.
  *
  * The credentials are marked `chunk` at a time (runs/marking.ts): the first chunk here, in the
- * caller's transaction, so a run of up to `chunk` credentials is whole when this returns; a larger
+ * caller's transaction (for a verification run at most SCHEDULER_BATCH), so a run of up to that
+ * many credentials is whole when this returns; a larger
  * one has its `impacted` counted now and is marked by markRest once the caller committed, and it
  * does not finish before its last chunk.
  */
@@ -33,7 +34,15 @@ export async function startRun(ctx: Ctx, q: Queryable, run: NewRun, chunk: numbe
       WHERE c.created_at <= $6::timestamptz AND ${scopeWhere(run.scope, params)}`,
     params,
   );
-  await markChunk(ctx, q, run.id, chunk, 'request');
+  // A verification run queues what it marks: its first chunk is a scheduler batch, so the request
+  // answers and the first jobs go out at once, while the rest is marked in the background.
+  await markChunk(
+    ctx,
+    q,
+    run.id,
+    run.kind === 'verify' ? Math.min(chunk, ctx.config.SCHEDULER_BATCH) : chunk,
+    'request',
+  );
   return (await loadRun(q, run.id))!;
 }
 

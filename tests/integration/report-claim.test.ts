@@ -166,6 +166,32 @@ describe('report with the next claim', () => {
     expect((await report(again.jobs!.map(held))).accepted).toHaveLength(1);
   });
 
+  it('a report whose results cannot be applied gives out no job: those handed out meanwhile go back', async () => {
+    const creds = await queued(3);
+    const [job] = await agent.claim(1);
+    const before = await waiting();
+    // PostgreSQL refuses this credential's result (as a failing disk or a constraint would).
+    await c.ctx.db.query(
+      `CREATE FUNCTION refuse_result() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'result refused by the test'; END $$;
+       CREATE TRIGGER refuse_result BEFORE UPDATE OF last_result_at ON credentials
+         FOR EACH ROW WHEN (OLD.id = '${job!.credentialId}') EXECUTE FUNCTION refuse_result()`,
+    );
+    try {
+      const res = await reportRaw([held(job!)], 2);
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(res.body).not.toHaveProperty('jobs');
+      // The two taken for the answer (one by the result's completion, one topped up) are back.
+      await waitForValue(async () => (await waiting()) === before);
+      const again = await agent.claim(2);
+      expect(again).toHaveLength(2);
+      expect(creds.map((x) => x.id)).toEqual(expect.arrayContaining(again.map((j) => j.credentialId)));
+      expect((await report(again.map(held))).accepted).toHaveLength(2);
+    } finally {
+      await c.ctx.db.query('DROP TRIGGER refuse_result ON credentials; DROP FUNCTION refuse_result()');
+    }
+  });
+
   it('refuses a claim max out of range (400) without taking the results', async () => {
     await queued(1);
     const [job] = await agent.claim(1);
