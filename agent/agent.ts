@@ -3,6 +3,7 @@ import type { Adapter } from './adapters/types.js';
 import { BUILT_IN_ADAPTERS, createAdapterRegistry } from './adapters/index.js';
 import { ClaimGate } from './claim-gate.js';
 import { ClaimLoop } from './claim-loop.js';
+import { PriorityLane } from './priority-lane.js';
 import type { AgentConfig } from './config.js';
 import { loadOrEnroll } from './enrollment.js';
 import { GatewayClient } from './gateway.js';
@@ -35,6 +36,7 @@ interface Parts {
   reporter: Reporter;
   heartbeat: Heartbeat;
   claimLoop: ClaimLoop;
+  priorityLane: PriorityLane;
   extender: LockExtender;
   metrics: AgentMetrics | undefined;
 }
@@ -181,7 +183,16 @@ export class Agent {
       deferToReports: () => reporter.claimsSoon,
       log,
     });
-    this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics };
+    // An operator's Sync now (or a change) starts at once even while every slot is busy.
+    const priorityLane = new PriorityLane({
+      client,
+      gate,
+      waitMs: config.claimWaitMs,
+      offered: () => heartbeat.priorityClaims,
+      execute: (job, claimSentAt) => executor.execute(job, claimSentAt),
+      log,
+    });
+    this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, priorityLane, extender, metrics };
     if (metrics && config.metrics) {
       const port = await metrics.listen(config.metrics.port, config.metrics.host);
       log.info({ url: `http://${config.metrics.host}:${port}/metrics` }, 'agent metrics listening');
@@ -191,6 +202,7 @@ export class Agent {
     heartbeat.start();
     extender.start();
     claimLoop.start();
+    priorityLane.start();
     log.info(
       {
         siteId: identity.siteId,
@@ -211,8 +223,8 @@ export class Agent {
       this.opts.log.info('agent stopped');
       return;
     }
-    const { log, client, inFlight, reporter, heartbeat, claimLoop, extender, metrics } = parts;
-    await claimLoop.stop();
+    const { log, client, inFlight, reporter, heartbeat, claimLoop, priorityLane, extender, metrics } = parts;
+    await Promise.all([claimLoop.stop(), priorityLane.stop()]);
     log.info(
       { inFlight: inFlight.size, graceMs: this.opts.config.shutdownGraceMs },
       'stopping: no new claims',
@@ -260,7 +272,12 @@ export class Agent {
     );
     const teardown = async (): Promise<void> => {
       if (!parts) return;
-      await Promise.all([parts.claimLoop.stop(), parts.heartbeat.stop(), parts.extender.stop()]);
+      await Promise.all([
+        parts.claimLoop.stop(),
+        parts.priorityLane.stop(),
+        parts.heartbeat.stop(),
+        parts.extender.stop(),
+      ]);
       for (const job of parts.inFlight.all()) parts.inFlight.drop(job.jobId);
       await parts.reporter.persist();
       await parts.client.close();

@@ -31,6 +31,8 @@ export class Heartbeat {
    * older coordinators never say so, and their agents claim only through the claim call).
    */
   reportMayClaim = false;
+  /** Whether the coordinator's last answer offered the priority lane (`priorityClaims`). */
+  priorityClaims = false;
 
   constructor(
     private readonly deps: {
@@ -77,6 +79,7 @@ export class Heartbeat {
       this.timings.extendEveryMs = clamp(res.extendEveryMs, 100, 300_000);
       this.timings.lockMs = clamp(res.lockMs, 200, 600_000);
       this.reportMayClaim = res.reportMayClaim === true;
+      this.priorityClaims = res.priorityClaims === true;
       const versionStatus = res.agentVersion?.status;
       if (res.state !== 'active')
         gate.pause(res.state === 'disabled' ? 'AGENT_DISABLED' : 'AGENT_PENDING_APPROVAL');

@@ -19,7 +19,8 @@ export interface HeldJob {
  * The jobs in flight, and the slots reserved for jobs asked for and not yet come. A job counts from
  * its claim (even while it waits for its host's limiter); a claim call, or a report that asks for
  * the next jobs (reporter.ts), first reserves the slots it asks jobs for, and frees them once its
- * jobs are added: the two never ask for the same slot, and jobs never exceed the agent's concurrency.
+ * jobs are added: the two never ask for the same slot, and jobs never exceed the agent's concurrency
+ * (but for the one job of the priority lane, priority-lane.ts, which runs beside it).
  */
 export class InFlight {
   private readonly jobs = new Map<string, HeldJob>();

@@ -267,6 +267,8 @@ async function main(args: BenchArgs): Promise<void> {
         label: `agent-${i + 1}`,
         logFile: join(logDir, `agent-${i + 1}.log`),
         inheritEnv: true,
+        // e.g. BENCH_AGENT_NODE_ARGS='--max-semi-space-size=8' to try a V8 setting on the agents.
+        nodeArgs: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
         timeoutMs: 60_000,
       },
     );

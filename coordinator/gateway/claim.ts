@@ -36,7 +36,9 @@ const RECHECK_MS = 1000;
 /**
  * Long-poll claim: takes up to `max` jobs of the agent's own site (the agent never names a queue),
  * waits up to `waitMs` for work when there is none, and returns the jobs with their secrets. Every
- * hand-out of secrets is audited.
+ * hand-out of secrets is audited. `priorityOnly` (the agent's priority lane): takes only while work
+ * ahead of routine verifications waits (PRIORITY_LANE; the queue hands out by priority, so the job
+ * taken is that work unless another claim took it first).
  */
 export async function claim(
   ctx: Ctx,
@@ -44,11 +46,15 @@ export async function claim(
   max: number,
   waitMs: number,
   signal: AbortSignal,
+  priorityOnly = false,
 ): Promise<ClaimedJob[]> {
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
-    const jobs = await takeUnlessUnavailable(ctx, agent, token, max);
+    const jobs =
+      priorityOnly && !(await priorityWorkWaits(ctx, agent))
+        ? []
+        : await takeUnlessUnavailable(ctx, agent, token, max);
     if (jobs.length > 0) {
       const handed = await handOutTaken(ctx, agent, jobs);
       if (handed.length > 0 || signal.aborted) return handed;
@@ -101,6 +107,16 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
     ),
   );
   ctx.wake.notify(agent.site_id);
+}
+
+/** Whether work ahead of routine verifications waits for the agent's site (false while Redis is unavailable). */
+async function priorityWorkWaits(ctx: Ctx, agent: AgentRow): Promise<boolean> {
+  try {
+    return (await ctx.queues.waitingAhead(agent.site_id)) > 0;
+  } catch (err) {
+    if (!isRedisUnavailable(err)) throw err;
+    return false;
+  }
 }
 
 /**

@@ -76,6 +76,8 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
         heartbeatEveryMs: ctx.config.HEARTBEAT_EVERY_MS,
         // A report may carry the agent's next claim (report.ts); older coordinators never say so.
         reportMayClaim: true,
+        // A claim may be the agent's priority lane (claim.ts, priorityOnly).
+        priorityClaims: true,
       };
     },
   });
@@ -96,7 +98,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       refuseUnsupportedVersion(ctx, agent);
       // A coordinator shutting down ends the wait too (the agent asks again, elsewhere or later).
       const signal = AbortSignal.any([aborted.signal, ctx.shutdown]);
-      const jobs = await claim(ctx, agent, body.max, body.waitMs, signal);
+      const jobs = await claim(ctx, agent, body.max, body.waitMs, signal, body.priorityOnly === true);
       if (aborted.signal.aborted && jobs.length > 0) {
         // Nobody will read this answer: hand the jobs back now rather than after their locks expire
         // (no agent saw their secrets: a change's hand-out is taken back).

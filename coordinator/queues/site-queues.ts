@@ -3,6 +3,7 @@ import { Job, Queue, Worker } from 'bullmq';
 import type { RedisOptions } from 'ioredis';
 import {
   JOB_PRIORITY,
+  PRIORITY_LANE,
   jobIdFor,
   trialJobIdFor,
   siteQueueName,
@@ -229,6 +230,15 @@ export class SiteQueues {
       this.resending = false;
     }
     if (sent > 0) this.opts.log.info({ jobs: sent }, 'jobs queued once Redis answered again');
+  }
+
+  /** How many jobs ahead of routine verifications wait in the site's queue (PRIORITY_LANE). */
+  async waitingAhead(siteId: string): Promise<number> {
+    const { queue } = this.get(siteId);
+    return this.call('counting jobs', async () => {
+      const counts = await queue.getCountsPerPriority(PRIORITY_LANE);
+      return Object.values(counts).reduce((sum, n) => sum + n, 0);
+    });
   }
 
   /**

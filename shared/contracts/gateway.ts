@@ -77,15 +77,32 @@ export const HeartbeatResponseSchema = z.object({
    * with its answer. Absent from older coordinators: the agent then claims only through `claim`.
    */
   reportMayClaim: z.boolean().optional(),
+  /**
+   * True: a claim may be `priorityOnly` (the agent's priority lane: one job ahead of routine
+   * verifications, beside its `concurrency`). Absent from older coordinators.
+   */
+  priorityClaims: z.boolean().optional(),
 });
 export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 
-export const ClaimRequestSchema = z.strictObject({
-  /** Free slots: the most jobs to hand out. */
-  max: z.number().int().min(1).max(500),
-  /** Long-poll: how long to wait for work when none is queued. */
-  waitMs: z.number().int().min(0).max(30_000).default(20_000),
-});
+export const ClaimRequestSchema = z
+  .strictObject({
+    /** Free slots: the most jobs to hand out. */
+    max: z.number().int().min(1).max(500),
+    /** Long-poll: how long to wait for work when none is queued. */
+    waitMs: z.number().int().min(0).max(30_000).default(20_000),
+    /**
+     * The agent's priority lane (only when the heartbeat said `priorityClaims`): waits until work
+     * ahead of routine verifications is queued for the site (an operator's Sync now, a change, a
+     * reconcile) and hands out one job (`max` must be 1), which the agent runs beside its
+     * `concurrency`: an operator's Sync now starts at once while every slot is busy with a run.
+     */
+    priorityOnly: z.boolean().optional(),
+  })
+  .refine((b) => b.priorityOnly !== true || b.max === 1, {
+    path: ['max'],
+    message: 'must be 1 for a priorityOnly claim',
+  });
 export type ClaimRequest = z.input<typeof ClaimRequestSchema>;
 
 export const ClaimedJobSchema = z.object({

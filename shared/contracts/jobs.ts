@@ -12,6 +12,15 @@ export const JOB_PRIORITY: Record<JobKind, number> = { reconcile: 1, change: 2, 
  * of them), behind changes and reconciles (the change protocol's own work).
  */
 export const OPERATOR_VERIFY_PRIORITY = 5;
+/**
+ * The priorities of work ahead of routine verifications (an operator's Sync now, changes,
+ * reconciles): what a `priorityOnly` claim waits for (shared/contracts/gateway.ts).
+ */
+export const PRIORITY_LANE = [
+  ...new Set(
+    [...Object.values(JOB_PRIORITY), OPERATOR_VERIFY_PRIORITY].filter((p) => p < JOB_PRIORITY.verify),
+  ),
+].sort((a, b) => a - b);
 
 /**
  * The whole payload of a queued job. It names the credential only: no secret, no username, no

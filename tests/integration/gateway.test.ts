@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { GATEWAY_PATHS } from '../../shared/contracts/gateway.js';
+import { GATEWAY_PATHS, type ClaimedJob } from '../../shared/contracts/gateway.js';
 import { jobIdFor } from '../../shared/contracts/jobs.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
+  expectStatus,
   createSite,
   createTarget,
   FakeAgent,
@@ -175,6 +176,41 @@ describe('agent gateway', () => {
     expect(Date.now() - pressed).toBeLessThan(600);
     expect(jobs.map((j) => [j.credentialId, j.kind, j.urgent])).toEqual([[cred.id, 'verify', true]]);
     expect((await agent.report(jobs.map(held))).accepted).toEqual([jobs[0]!.jobId]);
+  });
+
+  it('a priorityOnly claim waits while only routine verifications are queued, and takes a Sync now at once', async () => {
+    const beat = await agent.heartbeatRaw();
+    expect(beat.body).toMatchObject({ priorityClaims: true });
+    const priorityClaim = (waitMs: number) =>
+      expectStatus<{ jobs: ClaimedJob[] }>(
+        agent.gateway.post(GATEWAY_PATHS.claim, { max: 1, waitMs, priorityOnly: true }),
+        200,
+        'priority claim',
+      );
+    const [done, routine] = await Promise.all([1, 2].map(() => createCredential(c.admin, targetId)));
+    // Both first verifications are queued: routine work, which a priority claim leaves alone.
+    const first = await agent.claim(1);
+    expect(first).toHaveLength(1);
+    const other = first[0]!.credentialId === done!.id ? routine! : done!;
+    await agent.report(first.map(held));
+    expect((await priorityClaim(300)).jobs).toEqual([]);
+
+    const waiting = priorityClaim(10_000);
+    await sleep(150);
+    const pressed = Date.now();
+    expect((await c.admin.post(`/credentials/${first[0]!.credentialId}/verify`)).status).toBe(202);
+    const { jobs } = await waiting;
+    expect(Date.now() - pressed).toBeLessThan(600);
+    expect(jobs.map((j) => [j.credentialId, j.urgent])).toEqual([[first[0]!.credentialId, true]]);
+    await agent.report(jobs.map(held));
+    // The routine verification is still queued for the regular claims.
+    const rest = await agent.claim(10);
+    expect(rest.map((j) => j.credentialId)).toEqual([other.id]);
+    await agent.report(rest.map(held));
+
+    const tooMany = await agent.gateway.post(GATEWAY_PATHS.claim, { max: 2, priorityOnly: true });
+    expect(tooMany.status).toBe(400);
+    expect(JSON.stringify(tooMany.body)).toContain('body.max');
   });
 
   it('a queued job reaches Redis only once its transaction has committed', async () => {

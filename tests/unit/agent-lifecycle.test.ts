@@ -30,6 +30,10 @@ class FakeGateway {
   heartbeatWhileRefused = true;
   heartbeats = 0;
   queue: ClaimedJob[] = [];
+  /** Work ahead of routine verifications: what a `priorityOnly` claim takes (when offered). */
+  priorityQueue: ClaimedJob[] = [];
+  offerPriority = false;
+  priorityClaims = 0;
   held = new Map<string, ClaimedJob>();
   maxClaim = 0;
   reports: ReportItem[] = [];
@@ -94,10 +98,18 @@ class FakeGateway {
             lockMs: 1_000,
             extendEveryMs: this.extendEveryMs,
             heartbeatEveryMs: 50,
+            ...(this.offerPriority ? { priorityClaims: true } : {}),
           },
         ];
       case GATEWAY_PATHS.claim: {
         const until = Date.now() + Number(body.waitMs);
+        if (body.priorityOnly === true) {
+          this.priorityClaims++;
+          while (this.priorityQueue.length === 0 && Date.now() < until) await delay(5);
+          const jobs = this.priorityQueue.splice(0, 1);
+          for (const job of jobs) this.held.set(job.jobId, job);
+          return [200, { jobs }];
+        }
         while (this.queue.length === 0 && Date.now() < until) await delay(5);
         this.maxClaim = Math.max(this.maxClaim, Number(body.max));
         const jobs = this.queue.splice(0, Number(body.max));
@@ -269,6 +281,8 @@ describe('agent', () => {
     expect(probe.maxTotal).toBe(6);
     expect(probe.maxPerHost).toBe(2);
     expect(new Set(gateway.reports.map((r) => r.jobId))).toEqual(new Set(jobs.map((j) => j.jobId)));
+    // The coordinator did not offer the priority lane (an older one): none was asked for.
+    expect(gateway.priorityClaims).toBe(0);
     expect(gateway.reports.filter((r) => r.jobId.startsWith('c-')).map((r) => r.result)).toEqual(
       Array(10).fill({ outcome: 'ok', works: 'pending' }),
     );
@@ -310,6 +324,21 @@ describe('agent', () => {
       expect(logged('claiming resumed')).toHaveLength(1);
     },
   );
+
+  it('runs a priority job at once beside its concurrency while every slot is busy, when offered', async () => {
+    gateway.offerPriority = true;
+    await startAgent({ concurrency: 2, perHostLimit: 10 });
+    const long = [mkJob('host-a', 1_500), mkJob('host-a', 1_500)];
+    gateway.queue.push(...long);
+    await waitFor(() => probe.total === 2);
+    await waitFor(() => gateway.priorityClaims > 0);
+    const urgent = { ...mkJob('host-b', 0), urgent: true };
+    gateway.priorityQueue.push(urgent);
+    await waitFor(() => gateway.reports.some((r) => r.jobId === urgent.jobId), 1_000);
+    expect(probe.maxTotal).toBe(3);
+    expect(gateway.reports.map((r) => r.jobId)).toEqual([urgent.jobId]);
+    await waitFor(() => gateway.reports.length === 3);
+  });
 
   it('aborts a job whose lock was lost and does not report it', async () => {
     await startAgent();

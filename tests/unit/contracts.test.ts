@@ -50,6 +50,10 @@ describe('gateway contract', () => {
     expect(ClaimRequestSchema.parse({ max: 5 }).waitMs).toBe(20_000);
     expect(ClaimRequestSchema.safeParse({ max: 0 }).success).toBe(false);
     expect(ClaimRequestSchema.safeParse({ max: 5, siteId: randomUUID() }).success).toBe(false);
+    expect(ClaimRequestSchema.safeParse({ max: 1, priorityOnly: true }).success).toBe(true);
+    const two = ClaimRequestSchema.safeParse({ max: 2, priorityOnly: true });
+    expect(two.success).toBe(false);
+    expect(two.error?.issues[0]?.path).toEqual(['max']);
   });
 
   it('a failed result needs a reason; an agent cannot name the credential', () => {
