@@ -6,7 +6,19 @@ import type { Metrics } from './metrics.js';
 import type { ScheduleCounts } from './runs/schedule-counts.js';
 import type { SiteQueues } from './queues/site-queues.js';
 import type { Wake } from './queues/wake.js';
-import type { Db } from './store/db.js';
+import type { Db, Queryable } from './store/db.js';
+
+/**
+ * Puts credentials a sync run's chunk marked (locked in `q`, the marking's transaction) in the run
+ * and queues their verifications; returns how many. `waitFor`: as queues/dispatch.ts says.
+ */
+export type QueueRunVerifications = (
+  q: Queryable,
+  runId: string,
+  ids: string[],
+  now: Date,
+  waitFor: 'request' | 'scheduler',
+) => Promise<number>;
 
 /** What every part of the coordinator works with, built once in main.ts. */
 export interface Ctx {
@@ -23,6 +35,11 @@ export interface Ctx {
   scheduleCounts: ScheduleCounts;
   /** Asks the scheduler to tick soon (new due work), on any replica. */
   kickScheduler: () => void;
+  /**
+   * Queues what a verification run marks (runs/marking.ts): queues/run-verifications.ts, given here
+   * so that the runs do not depend on the queues (which count results in runs).
+   */
+  queueRunVerifications: QueueRunVerifications;
   /**
    * Aborts when the coordinator starts shutting down, before the HTTP server closes: long-polling
    * claims end at once (an empty answer) instead of holding the shutdown for up to their wait.

@@ -18,6 +18,7 @@ import { SchedulerRunner } from './scheduler/runner.js';
 import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';
 import { siteIds } from './store/sites.js';
+import { queueRunVerifications } from './queues/run-verifications.js';
 
 export interface Coordinator {
   ctx: Ctx;
@@ -74,6 +75,8 @@ export async function startCoordinator(
     metrics,
     scheduleCounts: new ScheduleCounts(db, log),
     kickScheduler: () => scheduler?.kick(),
+    queueRunVerifications: (q, runId, ids, now, waitFor) =>
+      queueRunVerifications(ctx, q, runId, ids, now, waitFor),
     shutdown: shutdown.signal,
   };
   // Every site's queue gets its stalled-job checker from the start, not only once an agent claims.

@@ -62,12 +62,20 @@ FROM credentials c JOIN targets t ON t.id = c.target_id`;
  * What each loaded row looked like, so a save writes only the columns a transition changed (a
  * verification never re-sends the sealed secret, and narrow updates keep PostgreSQL's work small).
  */
-const loaded = new WeakMap<CredentialRow, Map<keyof CredentialRow, unknown>>();
+const loaded = new WeakMap<CredentialRow, unknown[]>();
 
+/** Remembers the rows' MUTABLE columns as they are now (in MUTABLE's order). */
 function track(rows: CredentialRow[]): CredentialRow[] {
-  for (const row of rows) loaded.set(row, new Map(MUTABLE.map((m) => [m.col, row[m.col]])));
+  for (const row of rows) {
+    const values = new Array<unknown>(MUTABLE.length);
+    for (let i = 0; i < MUTABLE.length; i++) values[i] = row[MUTABLE[i]!.col];
+    loaded.set(row, values);
+  }
   return rows;
 }
+
+/** The value `col` had when `row` was loaded or last saved. */
+const loadedValue = (before: unknown[], col: keyof CredentialRow): unknown => before[MUTABLE_INDEX.get(col)!];
 
 /** Rows of `CREDENTIAL_SELECT` followed by `rest` (WHERE … ORDER BY … [FOR UPDATE …]), tracked for saving. */
 export async function selectCredentials(
@@ -90,6 +98,16 @@ export async function loadCredentials(
     `WHERE c.id = ANY($1::uuid[]) ORDER BY c.id${forUpdate ? ' FOR UPDATE OF c' : ''}`,
     [ids],
   );
+}
+
+/**
+ * Rows to read, not to save (a claim's look at the credentials of the jobs it took): not tracked,
+ * which spares the hot path a copy of every row (a save of such a row would write every column).
+ */
+export async function readCredentials(q: Queryable, ids: string[]): Promise<CredentialRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await q.query<CredentialRow>(`${CREDENTIAL_SELECT} WHERE c.id = ANY($1::uuid[])`, [ids]);
+  return rows;
 }
 
 export async function loadCredential(
@@ -137,6 +155,8 @@ export const MUTABLE: readonly { col: keyof CredentialRow; type: string }[] = [
   { col: 'updated_at', type: 'timestamptz' },
 ];
 
+const MUTABLE_INDEX = new Map(MUTABLE.map((m, i) => [m.col, i]));
+
 const same = (a: unknown, b: unknown): boolean =>
   a instanceof Date && b instanceof Date ? a.getTime() === b.getTime() : a === b;
 
@@ -144,9 +164,12 @@ const same = (a: unknown, b: unknown): boolean =>
 function changedColumns(row: CredentialRow): (keyof CredentialRow)[] {
   const before = loaded.get(row);
   if (!before) return MUTABLE.map((m) => m.col);
-  return MUTABLE.filter((m) => m.col !== 'updated_at' && !same(before.get(m.col), row[m.col])).map(
-    (m) => m.col,
-  );
+  const changed: (keyof CredentialRow)[] = [];
+  for (let i = 0; i < MUTABLE.length; i++) {
+    const col = MUTABLE[i]!.col;
+    if (col !== 'updated_at' && !same(before[i], row[col])) changed.push(col);
+  }
+  return changed;
 }
 
 /** Columns the status history needs whenever the status is written. */
@@ -219,7 +242,7 @@ function keepDetailWithItsResult(row: CredentialRow): void {
   const before = loaded.get(row);
   if (!before) return;
   const moved = (['last_result_at', 'last_message', 'last_reason'] as const).some(
-    (c) => !same(before.get(c), row[c]),
+    (c) => !same(loadedValue(before, c), row[c]),
   );
   if (moved) row.last_detail_code = null;
 }

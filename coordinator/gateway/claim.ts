@@ -14,7 +14,12 @@ import { countInRuns } from '../runs/count.js';
 import { refreshStatus } from '../credentials/status.js';
 import { agentMayWork, type AgentRow } from '../store/agents.js';
 import { recordAudit } from '../store/audit.js';
-import { loadCredentials, saveCredentials, type CredentialRow } from '../credentials/store.js';
+import {
+  loadCredentials,
+  readCredentials,
+  saveCredentials,
+  type CredentialRow,
+} from '../credentials/store.js';
 import { siteFacts } from '../store/sites.js';
 import {
   markHandedOut,
@@ -206,10 +211,10 @@ async function handOut(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise
     const data = JobDataSchema.safeParse(job.data);
     return { job, kind: id?.kind, data: data.success ? data.data : undefined };
   });
-  const rows = await loadCredentials(
+  // Read, never saved: changes are handed out from rows locked and loaded again (handOutChanges).
+  const rows = await readCredentials(
     ctx.db,
     parsed.flatMap((p) => (p.data ? [p.data.credentialId] : [])),
-    false,
   );
   const byId = new Map(rows.map((r) => [r.id, r]));
   // The privileged accounts named by the targets of change / reconcile jobs (checked by privilegedRefusal).

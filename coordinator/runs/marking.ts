@@ -1,6 +1,4 @@
 import type { Ctx } from '../context.js';
-import { loadCredentials } from '../credentials/store.js';
-import { dispatch } from '../queues/dispatch.js';
 import type { Queryable } from '../store/db.js';
 import { finishRuns } from './count.js';
 
@@ -138,8 +136,7 @@ export async function markChunk(
       chunk.filter(queueNow).map((c) => c.id),
     ],
   );
-  const queued = await queueVerifications(
-    ctx,
+  const queued = await ctx.queueRunVerifications(
     q,
     runId,
     chunk.filter(queueNow).map((c) => c.id),
@@ -157,38 +154,6 @@ export async function markChunk(
   );
   await finishRuns(q, last ? [...older, runId] : older, now);
   return last;
-}
-
-/**
- * Puts idle credentials of the chunk (locked by it) in the verification run and queues their
- * verification, all in one write of each row. Returns how many were put in the run.
- */
-async function queueVerifications(
-  ctx: Ctx,
-  q: Queryable,
-  runId: string,
-  ids: string[],
-  now: Date,
-  waitFor: 'request' | 'scheduler',
-): Promise<number> {
-  let queued = 0;
-  // As the scheduler queues: SCHEDULER_BATCH rows in memory at a time.
-  for (let i = 0; i < ids.length; i += ctx.config.SCHEDULER_BATCH) {
-    const rows = await loadCredentials(q, ids.slice(i, i + ctx.config.SCHEDULER_BATCH), true);
-    for (const row of rows) {
-      row.run_id = runId;
-      row.verify_paused = false;
-    }
-    await dispatch(
-      ctx,
-      q,
-      rows.map((row) => ({ row, kind: 'verify' as const })),
-      now,
-      waitFor,
-    );
-    queued += rows.length;
-  }
-  return queued;
 }
 
 /** The runs still marking that no cancel stopped (a replica stopped in the middle of one). */

@@ -130,6 +130,8 @@ describe('the demo and the dashboard', () => {
       );
       expect(started.scopeName).toBe(scope.groupId ? `group ${groupName}` : 'target fileserver');
     }
+    // A verification run queues its credentials as it marks them: verified, they read in_sync again.
+    await workQueue();
   });
 
   /** Each GET route: the paths to read (relative to /api/v1 for the API) (real ids, the dashboard's filters) and what each answer must hold. */
