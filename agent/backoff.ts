@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Logger } from '../shared/logger.js';
 
 /** Exponential backoff with jitter: base doubling per failure, capped, each delay in [d/2, d]. */
 export function backoffDelay(failures: number, baseMs = 250, capMs = 5_000): number {
@@ -14,4 +15,23 @@ export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   } catch {
     // aborted: the caller checks its signal
   }
+}
+
+/**
+ * After the `failures`-th failure in a row of a call made over and over (a claim): logged (a warning
+ * the first time, debug after), then waits its backoff (or less when `signal` aborts).
+ */
+export async function backOffAfter(
+  failures: number,
+  err: unknown,
+  what: string,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<void> {
+  const delayMs = backoffDelay(failures);
+  log[failures === 1 ? 'warn' : 'debug'](
+    { err: (err as Error).message, failures, delayMs },
+    `${what} failed; backing off`,
+  );
+  await sleep(delayMs, signal);
 }

@@ -1,10 +1,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ClaimedJob } from '../shared/contracts/gateway.js';
 import type { Logger } from '../shared/logger.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backOffAfter } from './backoff.js';
 import type { ClaimGate } from './claim-gate.js';
 import type { GatewayClient } from './gateway.js';
 import type { InFlight } from './in-flight.js';
+import { BackgroundLoop } from './background-loop.js';
 
 /** The most jobs one claim may ask for (contract). */
 export const MAX_CLAIM = 500;
@@ -19,10 +20,7 @@ const DEFER_RECHECK_MS = 1_000;
  * loop then claims only what the reports left free: an idle agent still long-polls); backs off
  * (250 ms doubling to 5 s, jittered) while the coordinator is unreachable.
  */
-export class ClaimLoop {
-  private readonly stopper = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-
+export class ClaimLoop extends BackgroundLoop {
   constructor(
     private readonly deps: {
       client: GatewayClient;
@@ -36,19 +34,11 @@ export class ClaimLoop {
       deferToReports?: () => boolean;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    this.done = this.loop();
+  ) {
+    super();
   }
 
-  /** Stops claiming; a long-poll in progress is cancelled. */
-  async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.done;
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     const { client, gate, inFlight, concurrency, waitMs, execute, deferToReports, log } = this.deps;
     const signal = this.stopper.signal;
     let failures = 0;
@@ -77,11 +67,7 @@ export class ClaimLoop {
         inFlight.unreserve(max);
         if (signal.aborted) break;
         if (gate.pauseOn(err)) continue;
-        failures++;
-        const delayMs = backoffDelay(failures);
-        const level = failures === 1 ? 'warn' : 'debug';
-        log[level]({ err: (err as Error).message, failures, delayMs }, 'claim failed; backing off');
-        await sleep(delayMs, signal);
+        await backOffAfter(++failures, err, 'claim', log, signal);
       }
     }
   }

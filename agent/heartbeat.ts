@@ -3,6 +3,7 @@ import type { Logger } from '../shared/logger.js';
 import { backoffDelay, sleep } from './backoff.js';
 import type { ClaimGate } from './claim-gate.js';
 import type { GatewayClient } from './gateway.js';
+import { BackgroundLoop } from './background-loop.js';
 
 /** Intervals the coordinator dictates; these apply until its first answer. */
 export interface Timings {
@@ -19,10 +20,8 @@ const clamp = (v: number, min: number, max: number): number => Math.min(max, Mat
  * opens or pauses the claim gate and sets the intervals. Until the first success it retries with
  * backoff, so an agent started before its coordinator comes up quickly.
  */
-export class Heartbeat {
+export class Heartbeat extends BackgroundLoop {
   readonly timings: Timings = { heartbeatEveryMs: 15_000, extendEveryMs: 10_000, lockMs: 30_000 };
-  private readonly stopper = new AbortController();
-  private done: Promise<void> = Promise.resolve();
   private succeeded = false;
   private failures = 0;
   private versionStatus: string | undefined;
@@ -45,18 +44,11 @@ export class Heartbeat {
       /** Called after every successful heartbeat. */
       onBeat: (res: HeartbeatResponse, first: boolean) => void;
     },
-  ) {}
-
-  start(): void {
-    this.done = this.loop();
+  ) {
+    super();
   }
 
-  async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.done;
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     const signal = this.stopper.signal;
     while (!signal.aborted) {
       await this.beat(signal);

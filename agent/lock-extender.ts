@@ -3,6 +3,7 @@ import { sleep } from './backoff.js';
 import type { ClaimGate } from './claim-gate.js';
 import type { GatewayClient } from './gateway.js';
 import type { HeldJob, InFlight } from './in-flight.js';
+import { BackgroundLoop } from './background-loop.js';
 
 /** The most jobs one extend call may carry (contract). */
 const MAX_EXTEND = 1000;
@@ -11,10 +12,7 @@ const MAX_EXTEND = 1000;
  * Extends the locks of all jobs in flight in one call (chunks of 1,000) every `extendEveryMs`.
  * A job the coordinator reports `lost` is no longer ours: it is aborted and its result dropped.
  */
-export class LockExtender {
-  private readonly stopper = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-
+export class LockExtender extends BackgroundLoop {
   constructor(
     private readonly deps: {
       client: GatewayClient;
@@ -23,18 +21,11 @@ export class LockExtender {
       everyMs: () => number;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    this.done = this.loop();
+  ) {
+    super();
   }
 
-  async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.done;
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     const signal = this.stopper.signal;
     let last = Date.now();
     while (!signal.aborted) {

@@ -1,8 +1,9 @@
 import type { ClaimedJob } from '../shared/contracts/gateway.js';
 import type { Logger } from '../shared/logger.js';
-import { backoffDelay, sleep } from './backoff.js';
+import { backOffAfter, sleep } from './backoff.js';
 import type { ClaimGate } from './claim-gate.js';
 import type { GatewayClient } from './gateway.js';
+import { BackgroundLoop } from './background-loop.js';
 
 /** How often a lane the coordinator does not offer (its heartbeat) looks again. */
 const OFFER_RECHECK_MS = 5_000;
@@ -15,10 +16,7 @@ const OFFER_RECHECK_MS = 5_000;
  * Sync now starts at once while a full run keeps every slot busy. Backs off as the claim loop does
  * while the coordinator is unreachable.
  */
-export class PriorityLane {
-  private readonly stopper = new AbortController();
-  private done: Promise<void> = Promise.resolve();
-
+export class PriorityLane extends BackgroundLoop {
   constructor(
     private readonly deps: {
       client: Pick<GatewayClient, 'claim'>;
@@ -30,19 +28,11 @@ export class PriorityLane {
       execute: (job: ClaimedJob, claimSentAt: number) => void;
       log: Logger;
     },
-  ) {}
-
-  start(): void {
-    this.done = this.loop();
+  ) {
+    super();
   }
 
-  /** Stops the lane; its long-poll in progress is cancelled. */
-  async stop(): Promise<void> {
-    this.stopper.abort();
-    await this.done;
-  }
-
-  private async loop(): Promise<void> {
+  protected async loop(): Promise<void> {
     const { client, gate, waitMs, offered, execute, log } = this.deps;
     const signal = this.stopper.signal;
     let failures = 0;
@@ -61,13 +51,7 @@ export class PriorityLane {
       } catch (err) {
         if (signal.aborted) break;
         if (gate.pauseOn(err)) continue;
-        failures++;
-        const delayMs = backoffDelay(failures);
-        log[failures === 1 ? 'warn' : 'debug'](
-          { err: (err as Error).message, failures, delayMs },
-          'priority claim failed; backing off',
-        );
-        await sleep(delayMs, signal);
+        await backOffAfter(++failures, err, 'priority claim', log, signal);
       }
     }
   }
