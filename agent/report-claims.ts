@@ -33,8 +33,8 @@ export class SlotClaims implements ReportClaims {
     return this.deps.gate.isOpen && this.deps.allowed() && !this.deps.stopping();
   }
 
-  reserve(max = MAX_CLAIM): number {
-    return this.enabled ? this.deps.inFlight.reserve(this.deps.concurrency, Math.min(max, MAX_CLAIM)) : 0;
+  reserve(): number {
+    return this.enabled ? this.deps.inFlight.reserve(this.deps.concurrency, MAX_CLAIM) : 0;
   }
 
   settle(reserved: number, jobs: ClaimedJob[], sentAt: number): void {

@@ -7,15 +7,6 @@ import type { Outbox } from './outbox.js';
 
 /** Items per report call (the contract allows 1,000). */
 export const REPORT_BATCH = 500;
-/**
- * Reports of new results on their way at once. Results that finish together (a batch of jobs that
- * came together) go out split in up to this many reports, each asking for its share of the free
- * slots, so the coordinator works on several while the agent's jobs run, instead of one report at
- * a time with the agent idle while it is answered.
- */
-export const REPORTS_IN_FLIGHT = 2;
-/** The smallest share of a split: fewer results go out in one report. */
-export const REPORT_SPLIT_MIN = 100;
 /** Deadline of a report request while running, and of the last ones at shutdown. */
 export const REPORT_TIMEOUT_MS = 30_000;
 export const REPORT_CLOSE_TIMEOUT_MS = 5_000;
@@ -27,8 +18,8 @@ export const REPORT_CLOSE_TIMEOUT_MS = 5_000;
 export interface ReportClaims {
   /** Whether reports ask for jobs now: the coordinator allows it and the agent may claim. */
   readonly enabled: boolean;
-  /** Reserves the free slots (at most `max`) a report about to be sent asks jobs for; 0: ask for none. */
-  reserve(max?: number): number;
+  /** Reserves the free slots a report about to be sent asks jobs for; 0: ask for none. */
+  reserve(): number;
   /**
    * The report that reserved `reserved` slots is done: `jobs` came with its answer (none when it
    * failed), its request sent at `sentAt` (performance.now()); they run, and the reservation is freed.
@@ -52,8 +43,7 @@ export interface ReporterOptions {
 }
 
 /**
- * Delivers job results in batches (every `flushMs`, or at once when 500 are waiting), in up to
- * REPORTS_IN_FLIGHT reports at once (sendFresh).
+ * Delivers job results in batches (every `flushMs`, or at once when 500 are waiting).
  *
  * While the coordinator cannot take them (network error, 5xx, or the agent is paused/revoked),
  * results go to the outbox file and are retried with backoff, oldest first; once the outbox is
@@ -72,11 +62,7 @@ export class Reporter {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  /** Reports of new results in progress (sendFresh), at most REPORTS_IN_FLIGHT. */
-  private readonly sending = new Set<Promise<void>>();
-  /** A report of new results failed: its results wait in `pending` for the outbox (flush). */
-  private undelivered = false;
-  /** Slots reserved by the reports in progress (they ask for their jobs). */
+  /** Slots reserved by the report in progress (it asks for their jobs). */
   private asking = 0;
   private requestTimeoutMs = REPORT_TIMEOUT_MS;
   private readonly retryBaseMs: number;
@@ -152,10 +138,7 @@ export class Reporter {
     this.requestTimeoutMs = timeoutMs;
     this.retryAt = 0;
     await Promise.all(this.alone);
-    do {
-      await Promise.all(this.sending);
-      await this.kick(); // a report that failed leaves its results for the outbox: stored here
-    } while (this.sending.size > 0);
+    await this.kick();
     this.clearTimer();
   }
 
@@ -164,7 +147,6 @@ export class Reporter {
     this.clearTimer();
     await Promise.all(this.alone);
     await this.running;
-    await Promise.all(this.sending);
     await this.store(this.pending.splice(0));
   }
 
@@ -206,50 +188,19 @@ export class Reporter {
 
   private async flush(): Promise<void> {
     this.clearTimer();
-    if (this.stored.length > 0 || this.undelivered) {
-      this.undelivered = false;
+    if (this.stored.length > 0) {
       await this.store(this.pending.splice(0));
       const wait = this.retryAt - Date.now();
       if (wait > 0) return this.schedule(wait);
       return this.deliverStored();
     }
-    this.sendFresh();
-  }
-
-  /**
-   * Sends the new results in as many reports as may still start (REPORTS_IN_FLIGHT), split evenly
-   * (at least REPORT_SPLIT_MIN each, at most REPORT_BATCH), without waiting for their answers. Each
-   * asks for as many jobs as it carries results, the last one for every slot still free. Results
-   * that come meanwhile go when a report is answered. A report that fails puts its results back in
-   * front, to go to the outbox (flush) and be retried with the others in order.
-   */
-  private sendFresh(): void {
-    let starts = REPORTS_IN_FLIGHT - this.sending.size;
-    while (this.pending.length > 0 && starts > 0) {
-      const share = Math.max(REPORT_SPLIT_MIN, Math.ceil(this.pending.length / starts));
-      const batch = this.pending.splice(0, Math.min(REPORT_BATCH, share));
-      starts--;
-      const last = this.pending.length === 0 || starts === 0;
-      const sending = this.sendOne(batch, last ? undefined : batch.length).finally(() => {
-        this.sending.delete(sending);
-        if (this.pending.length > 0 || this.undelivered) void this.kick();
-        else this.opts.claims?.changed();
-      });
-      this.sending.add(sending);
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, REPORT_BATCH);
+      if (!(await this.send(batch, true))) {
+        await this.store([...batch, ...this.pending.splice(0)]);
+        return this.failed();
+      }
     }
-  }
-
-  private async sendOne(batch: ReportItem[], ask: number | undefined): Promise<void> {
-    let delivered = false;
-    try {
-      delivered = await this.send(batch, true, ask);
-    } catch (err) {
-      this.opts.log.error({ err: (err as Error).message }, 'reporter: send failed');
-    }
-    if (delivered) return;
-    this.pending.unshift(...batch);
-    this.undelivered = true;
-    this.failed();
   }
 
   private async deliverStored(): Promise<void> {
@@ -303,17 +254,17 @@ export class Reporter {
    * jobs of its answer run like claimed ones. An answer that never arrives or cannot be read loses
    * no job: the jobs it carried return to the queue when their locks expire (BullMQ's stalled check).
    */
-  private async send(batch: ReportItem[], mayClaim = false, ask?: number): Promise<boolean> {
+  private async send(batch: ReportItem[], mayClaim = false): Promise<boolean> {
     const claims = mayClaim ? this.opts.claims : undefined;
-    const max = claims?.enabled ? claims.reserve(ask) : 0;
+    const max = claims?.enabled ? claims.reserve() : 0;
     if (max === 0) return this.deliver(batch, undefined);
-    this.asking += max;
+    this.asking = max;
     const sentAt = performance.now();
     let jobs: ClaimedJob[] = [];
     try {
       return await this.deliver(batch, max, (res) => (jobs = res.jobs ?? []));
     } finally {
-      this.asking -= max;
+      this.asking = 0;
       claims!.settle(max, jobs, sentAt);
     }
   }

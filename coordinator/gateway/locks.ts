@@ -199,3 +199,21 @@ export async function release(
   if (unreachable.length > 0) throw unavailableFor('hand back', unreachable);
   return { released, lost };
 }
+
+/**
+ * Jobs handed out for an answer no agent will read (it went away, or the report failed): back to the
+ * queue at once, each change's hand-out taken back (no agent saw its pending password).
+ */
+export async function releaseUndelivered(
+  ctx: Ctx,
+  agent: AgentRow,
+  jobs: { jobId: string; token: string }[],
+): Promise<void> {
+  if (jobs.length === 0) return;
+  await release(
+    ctx,
+    agent,
+    jobs.map(({ jobId, token }) => ({ jobId, token })),
+    true,
+  );
+}

@@ -12,7 +12,7 @@ import { holdsToken } from './agent-auth.js';
 import { applyTrialResults, type TrialResult } from '../trials/results.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
 import { claimAfterReport, giveBack } from './claim.js';
-import { release, sentJobId } from './locks.js';
+import { releaseUndelivered, sentJobId } from './locks.js';
 
 /** A report's answer; `jobs` only when the report asked for its next jobs. */
 export type ReportAnswer = Omit<ReportResponse, 'jobs'> & { jobs?: ClaimedJob[] };
@@ -102,13 +102,7 @@ export async function report(
 }
 
 async function takeBack(ctx: Ctx, agent: AgentRow, jobs: ClaimedJob[]): Promise<void> {
-  if (jobs.length === 0) return;
-  await release(
-    ctx,
-    agent,
-    jobs.map(({ jobId, token }) => ({ jobId, token })),
-    true,
-  ).catch((err: unknown) =>
+  await releaseUndelivered(ctx, agent, jobs).catch((err: unknown) =>
     ctx.log.warn(
       { agentId: agent.id, jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
       'jobs of a failed report not handed back; they return when their locks expire',

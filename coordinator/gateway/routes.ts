@@ -21,7 +21,7 @@ import { recordHeartbeat, type AgentRow } from '../store/agents.js';
 import { agentState, refuseUnsupportedVersion, type IdentifiedAgent } from './agent-auth.js';
 import { claim } from './claim.js';
 import { enroll } from './enroll.js';
-import { extend, release } from './locks.js';
+import { extend, release, releaseUndelivered } from './locks.js';
 import { report } from './report.js';
 
 declare module 'fastify' {
@@ -102,12 +102,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       if (aborted.signal.aborted && jobs.length > 0) {
         // Nobody will read this answer: hand the jobs back now rather than after their locks expire
         // (no agent saw their secrets: a change's hand-out is taken back).
-        await release(
-          ctx,
-          agent,
-          jobs.map(({ jobId, token }) => ({ jobId, token })),
-          true,
-        );
+        await releaseUndelivered(ctx, agent, jobs);
         return { jobs: [] };
       }
       return { jobs };
@@ -147,12 +142,7 @@ export function registerGateway(ctx: Ctx, routes: Routes): void {
       const answer = await report(ctx, agent, body.results, refused, body.claim.max);
       const jobs = answer.jobs ?? [];
       if (gone.signal.aborted && jobs.length > 0) {
-        await release(
-          ctx,
-          agent,
-          jobs.map(({ jobId, token }) => ({ jobId, token })),
-          true,
-        );
+        await releaseUndelivered(ctx, agent, jobs);
         return { ...answer, jobs: [] };
       }
       return answer;

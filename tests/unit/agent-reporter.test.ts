@@ -15,7 +15,7 @@ import { ClaimGate } from '../../agent/claim-gate.js';
 import { ClaimLoop } from '../../agent/claim-loop.js';
 import { InFlight } from '../../agent/in-flight.js';
 import { SlotClaims } from '../../agent/report-claims.js';
-import { REPORT_SPLIT_MIN, Reporter, REPORTS_IN_FLIGHT } from '../../agent/reporter.js';
+import { Reporter } from '../../agent/reporter.js';
 import { JobRunner } from '../../agent/runner.js';
 import {
   GATEWAY_PATHS,
@@ -33,27 +33,18 @@ class ReportServer {
     200,
     { accepted: body.results.map((r) => r.jobId), rejected: [] },
   ];
-  /** How long each answer takes. */
-  delayMs = 0;
-  /** The most requests it had at once. */
-  inFlightMax = 0;
-  private inFlight = 0;
   private server: Server | undefined;
   port = 0;
 
   async start(port = 0): Promise<void> {
     this.server = createServer((req, res) => {
       let text = '';
-      this.inFlightMax = Math.max(this.inFlightMax, ++this.inFlight);
       req.on('data', (c: Buffer) => (text += c.toString()));
       req.on('end', () => {
-        setTimeout(() => {
-          this.inFlight--;
-          const body = JSON.parse(text) as ReportRequest;
-          const [status, json] = req.url === GATEWAY_PATHS.report ? this.respond(body) : [404, {}];
-          if (status === 200) this.received.push(body);
-          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
-        }, this.delayMs);
+        const body = JSON.parse(text) as ReportRequest;
+        const [status, json] = req.url === GATEWAY_PATHS.report ? this.respond(body) : [404, {}];
+        if (status === 200) this.received.push(body);
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
@@ -123,6 +114,18 @@ describe('reporter', () => {
     expect(server.items).toEqual(items);
   });
 
+  it('sends the results waiting at once when told no job is running (not after flushMs)', async () => {
+    const r = reporter(server.port, 60_000);
+    await r.open();
+    r.enqueue(item(1));
+    r.enqueue(item(2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.received).toEqual([]);
+    r.sendNow();
+    await waitFor(() => server.items.length === 2);
+    expect(server.received).toHaveLength(1);
+  });
+
   it('sends at most 500 results per call, at once when 500 are waiting', async () => {
     const r = reporter(server.port, 60_000);
     await r.open();
@@ -131,26 +134,8 @@ describe('reporter', () => {
     expect(server.received).toEqual([]);
     for (let n = 1; n < 1_200; n++) r.enqueue(item(n));
     await waitFor(() => server.items.length === 1_200);
-    for (const b of server.received) expect(b.results.length).toBeLessThanOrEqual(500);
-    // Each once, none lost; reports in flight together may arrive in any order.
-    expect(server.items.map((i) => i.durationMs).sort((x, y) => x - y)).toEqual([...Array(1_200).keys()]);
-  });
-
-  it('splits results that finish together into reports in flight together, never below the least share', async () => {
-    server.delayMs = 100;
-    const r = reporter();
-    await r.open();
-    const n = REPORTS_IN_FLIGHT * REPORT_SPLIT_MIN * 2;
-    for (let i = 0; i < n; i++) r.enqueue(item(i));
-    await waitFor(() => server.inFlightMax >= REPORTS_IN_FLIGHT);
-    await waitFor(() => server.items.length === n);
-    expect(server.received.map((b) => b.results.length)).toEqual(
-      Array<number>(REPORTS_IN_FLIGHT).fill(n / REPORTS_IN_FLIGHT),
-    );
-    // Fewer than the least share go out in one report.
-    for (let i = n; i < n + REPORT_SPLIT_MIN; i++) r.enqueue(item(i));
-    await waitFor(() => server.items.length === n + REPORT_SPLIT_MIN);
-    expect(server.received.at(-1)!.results).toHaveLength(REPORT_SPLIT_MIN);
+    expect(server.received.map((b) => b.results.length)).toEqual([500, 500, 200]);
+    expect(server.items.map((i) => i.durationMs)).toEqual([...Array(1_200).keys()]);
   });
 
   it('keeps results in the outbox while the coordinator fails, then delivers and empties it', async () => {
