@@ -78,6 +78,7 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
     outside: [],
     foreign: new Set(),
   };
+  const started = Date.now();
   let at = new Date();
   await ctx.db.tx(async (q) => {
     const now = new Date();
@@ -105,6 +106,7 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
   reported(
     ctx,
     accepted.map((a) => a.data.credentialId),
+    started,
   );
   for (const o of out.outside) ctx.scheduleCounts.add(agent.site_id, o.kind, o.count, at);
   await noteSiteSync(ctx.db, agent.site_id);

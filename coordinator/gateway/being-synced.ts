@@ -40,11 +40,17 @@ export function markBeingSynced(ctx: Ctx, claims: Omit<Claimed, 'claimedAt'>[]):
   schedule(ctx, state);
 }
 
-/** Results of these credentials were taken: their claims need no mark any more. */
-export function reported(ctx: Ctx, credentialIds: Iterable<string>): void {
+/**
+ * Results of these credentials were taken: their claims made up to `since` (when taking them began)
+ * need no mark any more; a newer claim (the next job of one of them) keeps its own.
+ */
+export function reported(ctx: Ctx, credentialIds: Iterable<string>, since: number): void {
   const state = waiting.get(ctx);
   if (!state) return;
-  for (const id of credentialIds) state.claims.delete(id);
+  for (const id of credentialIds) {
+    const claim = state.claims.get(id);
+    if (claim && claim.claimedAt <= since) state.claims.delete(id);
+  }
 }
 
 function stateOf(ctx: Ctx) {
