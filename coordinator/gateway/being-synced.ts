@@ -19,8 +19,14 @@ interface Claimed {
   claimedAt: number;
 }
 
-/** Per coordinator: the verifications handed out and not reported yet (by credential id). */
-const waiting = new WeakMap<Ctx, { claims: Map<string, Claimed>; timer: NodeJS.Timeout | undefined }>();
+/** The verifications handed out and not reported yet (by credential id), and the timer that looks at them. */
+interface Waiting {
+  claims: Map<string, Claimed>;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Per coordinator. */
+const waiting = new WeakMap<Ctx, Waiting>();
 
 /**
  * Verifications only (a change is recorded as running at once, see claim.ts). Records claims; a
@@ -53,13 +59,13 @@ export function reported(ctx: Ctx, credentialIds: Iterable<string>, since: numbe
   }
 }
 
-function stateOf(ctx: Ctx) {
+function stateOf(ctx: Ctx): Waiting {
   let state = waiting.get(ctx);
   if (!state) waiting.set(ctx, (state = { claims: new Map(), timer: undefined }));
   return state;
 }
 
-function schedule(ctx: Ctx, state: NonNullable<ReturnType<typeof waiting.get>>): void {
+function schedule(ctx: Ctx, state: Waiting): void {
   if (state.timer || state.claims.size === 0) return;
   state.timer = setTimeout(() => {
     state.timer = undefined;

@@ -97,7 +97,7 @@ export async function report(
   return {
     accepted: [...accepted, ...trials].map((a) => a.item.jobId).filter((id) => !foreign.has(id)),
     rejected: rejected.map(({ jobId, code }) => ({ jobId, code })),
-    ...(claimMax > 0 ? { jobs: await (handing ?? Promise.resolve([])) } : {}),
+    ...(claimMax > 0 ? { jobs: (await handing) ?? [] } : {}),
   };
 }
 

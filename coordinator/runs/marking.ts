@@ -54,12 +54,13 @@ export function scopeWhere(scope: MarkingRun['scope'], params: unknown[]): strin
  * Marks the run's next `size` credentials (in id order, created before the run started), in the
  * caller's transaction, which must hold the run's marking lock (lockRunMarking). Those that can
  * take part carry the run's id (each result counts in the run): a verification run queues those
- * with no job now, in the same write (dispatch; their jobs are added once the caller commits,
- * waiting for Redis as `waitFor` says), instead of making them due for the scheduler's tick to
- * write each row once more; the others, and every credential of a change run, are made due now
- * and the tick queues them (a change has windows, groups and policies to respect). The rest (sync
- * disabled, unsyncable, suspended) count `unsynced` (`not_eligible`) at once. A credential still counted in an older unfinished run leaves it `unsynced` (`superseded`);
- * one a newer run holds already is left to it (not in this run).
+ * with no job now, in the same write (Ctx.queueRunVerifications; their jobs are added once the
+ * caller commits, waiting for Redis as `waitFor` says), instead of making them due for the
+ * scheduler's tick to write each row once more; the others, and every credential of a change run,
+ * are made due now and the tick queues them (a change has windows, groups and policies to respect).
+ * The rest (sync disabled, unsyncable, suspended) count `unsynced` (`not_eligible`) at once. A
+ * credential still counted in an older unfinished run leaves it `unsynced` (`superseded`); one a
+ * newer run holds already is left to it (not in this run).
  * The chunk that comes back short ends the marking: the run's `impacted` becomes exactly what the
  * chunks saw, and the run may finish. Returns whether marking is over (or was: cancelled, finished).
  */
@@ -111,7 +112,8 @@ export async function markChunk(
     );
   }
   const due = run.kind === 'verify' ? 'next_verify_at' : 'next_change_at';
-  const queueNow = (c: (typeof chunk)[number]) => run.kind === 'verify' && c.ok && c.idle;
+  // A verification run's idle credentials are queued now, in the write that puts them in the run.
+  const queueNow = chunk.filter((c) => run.kind === 'verify' && c.ok && c.idle).map((c) => c.id);
   const { rows: counted } = await q.query<{ eligible: number }>(
     `WITH scope AS (SELECT u.id, u.ok FROM unnest($1::uuid[], $2::boolean[]) AS u(id, ok)),
      marked AS (
@@ -127,22 +129,9 @@ export async function markChunk(
      )
      SELECT (SELECT count(*) FROM marked)::int AS eligible, (SELECT count(*) FROM cleared)::int AS cleared,
             (SELECT count(*) FROM items)::int AS items`,
-    [
-      ids,
-      chunk.map((c) => c.ok),
-      runId,
-      run.kind,
-      now.toISOString(),
-      chunk.filter(queueNow).map((c) => c.id),
-    ],
+    [ids, chunk.map((c) => c.ok), runId, run.kind, now.toISOString(), queueNow],
   );
-  const queued = await ctx.queueRunVerifications(
-    q,
-    runId,
-    chunk.filter(queueNow).map((c) => c.id),
-    now,
-    waitFor,
-  );
+  const queued = await ctx.queueRunVerifications(q, runId, queueNow, now, waitFor);
   const eligible = counted[0]!.eligible + queued;
   const last = chunk.length < size;
   await q.query(

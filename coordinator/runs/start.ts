@@ -16,14 +16,14 @@ export interface NewRun {
 /**
  * Starts a sync run: every credential in scope is impacted; those that can take part carry the
  * run's id and are queued (a verification run queues them as it marks them, a change run makes
- * them due now for the scheduler), and each result counts in the run; the rest (sync disabled, unsyncable, suspended) count as unsynced at once. A credential
- * still counted in an older unfinished run leaves it as unsynced (superseded), so no run waits forever.
+ * them due now for the scheduler), and each result counts in the run; the rest (sync disabled,
+ * unsyncable, suspended) count as unsynced at once. A credential still counted in an older
+ * unfinished run leaves it as unsynced (superseded), so no run waits forever.
  *
  * The credentials are marked `chunk` at a time (runs/marking.ts): the first chunk here, in the
  * caller's transaction (for a verification run at most SCHEDULER_BATCH), so a run of up to that
- * many credentials is whole when this returns; a larger
- * one has its `impacted` counted now and is marked by markRest once the caller committed, and it
- * does not finish before its last chunk.
+ * many credentials is whole when this returns; a larger one has its `impacted` counted now and is
+ * marked by markRest once the caller committed, and it does not finish before its last chunk.
  */
 export async function startRun(ctx: Ctx, q: Queryable, run: NewRun, chunk: number): Promise<SyncRunRow> {
   const now = new Date().toISOString();
