@@ -292,6 +292,7 @@ export async function runCli(
     env: childEnv(env),
     stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  child.process.stdin?.on('error', () => undefined); // EPIPE when the CLI exits before reading it
   child.process.stdin?.end(input);
   let stdout = '';
   let stderr = '';

@@ -5,7 +5,7 @@
  * run (samba-standalone.ts) are started with _NO_WINBINDD. No vitest import: global-setup.ts stops
  * the DC with stopSharedSambaDc() when the run ends.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
@@ -19,6 +19,7 @@ import {
 } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { execWithInput } from './exec-input.js';
 import { createPki } from './tls.js';
 import { waitFor } from './wait.js';
 
@@ -55,18 +56,7 @@ export function exec(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      file,
-      args,
-      { env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, out: `${stdout}${stderr}` });
-      },
-    );
-    child.stdin?.end(options.input ?? '');
-  });
+  return execWithInput(file, args, options);
 }
 
 export async function must(

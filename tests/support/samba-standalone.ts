@@ -7,13 +7,13 @@
  * with `smbpasswd -a`, their passwords on smbpasswd's stdin. `root` is the privileged account (its
  * SAMR requests may set any password). Needs root.
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnChild, type Child } from './children.js';
+import { execWithInput } from './exec-input.js';
 import { smbLogon } from './smb-logon.js';
 import { waitFor } from './wait.js';
 
@@ -38,13 +38,7 @@ export function sambaStandaloneUnavailable(): string | undefined {
 }
 
 function exec(file: string, args: string[], input = ''): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(file, args, { timeout: 30_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-      resolve({ code, out: `${stdout}${stderr}` });
-    });
-    child.stdin?.end(input);
-  });
+  return execWithInput(file, args, { input, timeoutMs: 30_000 });
 }
 async function must(file: string, args: string[], input = ''): Promise<string> {
   const r = await exec(file, args, input);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'ssh2';
 import { spawnChild, type Child } from './children.js';
+import { execWithInput } from './exec-input.js';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
 
@@ -34,13 +35,9 @@ export const fingerprintOf = (keyBlob: Buffer): string =>
 
 async function sh(file: string, args: string[], input?: string): Promise<string> {
   if (input === undefined) return (await run(file, args)).stdout;
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${file} ${args.join(' ')} failed: ${stderr || error.message}`));
-      else resolve(stdout);
-    });
-    child.stdin?.end(input);
-  });
+  const r = await execWithInput(file, args, { input });
+  if (r.code !== 0) throw new Error(`${file} ${args.join(' ')} failed: ${r.stderr || `exit ${r.code}`}`);
+  return r.stdout;
 }
 
 export interface TestUser {
