@@ -1,5 +1,5 @@
 import type { ClaimedJob, ReportItem } from '../shared/contracts/gateway.js';
-import type { Logger } from '../shared/logger.js';
+import { lazyChild, type Logger } from '../shared/logger.js';
 import type { HostLimits } from './host-limits.js';
 import type { InFlight } from './in-flight.js';
 import { lockFence, type LockFenceDeps } from './lock-fence.js';
@@ -29,11 +29,10 @@ export class JobExecutor {
   execute(job: ClaimedJob, claimSentAt?: number): void {
     const { inFlight, hostLimits, runner, report, idle, fence, log } = this.deps;
     const held = inFlight.add(job, claimSentAt);
-    // Made when a line is written: thousands of jobs a second write none at the default level.
-    const jobLog = () => log.child({ jobId: job.jobId, credentialId: job.credentialId });
+    const jobLog = lazyChild(log, { jobId: job.jobId, credentialId: job.credentialId });
     const debug = log.isLevelEnabled('debug');
     if (debug)
-      jobLog().debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
+      jobLog.debug({ kind: job.kind, attempt: job.attempt, kindOfTarget: job.target.kind }, 'job claimed');
     void hostLimits
       .run(job.target.host, async () => {
         if (held.dropped) return;
@@ -41,15 +40,15 @@ export class JobExecutor {
         const result = await runner.run(job, held.controller.signal, lockFence(held, fence));
         const durationMs = Math.min(86_400_000, Math.round(performance.now() - started));
         if (held.dropped) {
-          jobLog().info({ kind: job.kind }, 'job result dropped: job released or its lock lost');
+          jobLog.info({ kind: job.kind }, 'job result dropped: job released or its lock lost');
           return;
         }
         if (result.outcome !== 'ok')
-          jobLog().info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
-        else if (debug) jobLog().debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
+          jobLog.info({ kind: job.kind, reason: result.reason, durationMs }, 'job failed');
+        else if (debug) jobLog.debug({ kind: job.kind, works: result.works, durationMs }, 'job done');
         report({ jobId: job.jobId, token: job.token, result, durationMs }, job.urgent === true);
       })
-      .catch((err: unknown) => jobLog().error({ errName: (err as Error)?.name }, 'job execution failed'))
+      .catch((err: unknown) => jobLog.error({ errName: (err as Error)?.name }, 'job execution failed'))
       .finally(() => {
         inFlight.finish(held);
         if (inFlight.size === 0) idle?.();

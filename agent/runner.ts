@@ -5,7 +5,7 @@ import {
   type Observed,
 } from '../shared/contracts/gateway.js';
 import type { DetailCode } from '../shared/contracts/status.js';
-import type { Logger } from '../shared/logger.js';
+import { lazyChild, type Logger } from '../shared/logger.js';
 import { targetSpec } from '../shared/targets/index.js';
 import { fieldIssues } from '../shared/validation.js';
 import type { AdapterRegistry } from './adapters/index.js';
@@ -38,7 +38,7 @@ export class JobRunner {
     signal: AbortSignal,
     lockFence: () => Promise<boolean> = () => Promise.resolve(true),
   ): Promise<JobOutcome> {
-    const log = this.log.child({ jobId: job.jobId, credentialId: job.credentialId });
+    const log = lazyChild(this.log, { jobId: job.jobId, credentialId: job.credentialId });
     let outcome: JobOutcome;
     const observed: Seen = {};
     // A change that went wrong in an unforeseen way may have been sent: never a definite failure.

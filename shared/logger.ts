@@ -48,3 +48,24 @@ export function createLogger(
   };
   return destination ? pino(settings, destination) : pino(settings);
 }
+
+const LEVEL_METHODS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
+const noop = (): void => undefined;
+
+/**
+ * `log.child(bindings)`, made when a line of an enabled level is first written (or another member
+ * is used): a child logger costs its bindings' pass through every REDACT_PATHS pattern (tens of
+ * kilobytes of garbage), which an agent running thousands of jobs a second, each with its own
+ * job and credential ids, would pay for lines it almost never writes.
+ */
+export function lazyChild(log: Logger, bindings: Record<string, unknown>): Logger {
+  let child: Logger | undefined;
+  return new Proxy({} as Logger, {
+    get(_, prop) {
+      if (typeof prop === 'string' && LEVEL_METHODS.has(prop) && !log.isLevelEnabled(prop)) return noop;
+      child ??= log.child(bindings);
+      const value: unknown = Reflect.get(child, prop, child);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(child) : value;
+    },
+  });
+}
