@@ -2,6 +2,7 @@ import pg from 'pg';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { timestamptzParser } from './timestamptz.js';
 
 /**
  * What a statement gave: its rows, and `rowCount`, the count of its command tag on both drivers: the
@@ -79,6 +80,11 @@ export interface Db extends Queryable {
 
 // int8 (count(*), bigserial ids) as a number on both drivers (PGlite: `parsers` below).
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+// timestamptz read in place (timestamptz.ts), the driver's own parser for what that does not read.
+pg.types.setTypeParser(
+  pg.types.builtins.TIMESTAMPTZ,
+  timestamptzParser(pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ)),
+);
 
 export function connectPg(url: string, max = 10): Db {
   const pool = new pg.Pool({ connectionString: url, max, application_name: 'sync-coordinator' });

@@ -41,10 +41,12 @@ const PREFIX_KIND: Record<string, JobKind> = { v: 'verify', c: 'change', r: 'rec
 export const jobIdFor = (kind: JobKind, credentialId: string): string =>
   `${JOB_ID_PREFIX[kind]}-${credentialId}`;
 
+const UUID = z.uuid();
+
 export function parseJobId(jobId: string): { kind: JobKind; credentialId: string } | null {
   const kind = PREFIX_KIND[jobId.slice(0, 1)];
   const credentialId = jobId.slice(2);
-  if (!kind || jobId[1] !== '-' || !z.uuid().safeParse(credentialId).success) return null;
+  if (!kind || jobId[1] !== '-' || !UUID.safeParse(credentialId).success) return null;
   return { kind, credentialId };
 }
 

@@ -42,8 +42,24 @@ export function parseConnection(kind: string, connection: unknown): Record<strin
   return parseOrThrow(targetSpec(kind).connectionSchema, connection, 'connection') as Record<string, unknown>;
 }
 
-export function capabilitiesOf(kind: string, connection: unknown): Capabilities {
+/** Connections whose capabilities were worked out lately, by kind and connection text. */
+const capabilitiesSeen = new Map<string, Readonly<Capabilities>>();
+const CAPABILITIES_SEEN_MAX = 1_000;
+
+/**
+ * What a target's adapter can do with its connection. Every status refresh asks (each verification's
+ * result, each queued job), and parsing the connection is most of the cost (a web target's whole
+ * workflow): the answers for the last CAPABILITIES_SEEN_MAX connections are kept, keyed by their text.
+ */
+export function capabilitiesOf(kind: string, connection: unknown): Readonly<Capabilities> {
   const spec = specs.get(kind);
   if (!spec) return { verify: false, change: false, changeConfigured: false };
-  return spec.capabilities(spec.connectionSchema.parse(connection));
+  const key = `${kind}\n${JSON.stringify(connection)}`;
+  let caps = capabilitiesSeen.get(key);
+  if (caps === undefined) {
+    caps = Object.freeze(spec.capabilities(spec.connectionSchema.parse(connection)));
+    if (capabilitiesSeen.size >= CAPABILITIES_SEEN_MAX) capabilitiesSeen.clear();
+    capabilitiesSeen.set(key, caps);
+  }
+  return caps;
 }

@@ -108,6 +108,18 @@ describe('web capabilities and host', () => {
     expect(capabilitiesOf('web', full())).toEqual({ verify: true, change: true, changeConfigured: true });
   });
 
+  it('an edited connection gets its own answer, an equal one the same answer, and an invalid one still throws', () => {
+    const c = full();
+    const first = capabilitiesOf('web', c);
+    expect(capabilitiesOf('web', structuredClone(c))).toBe(first); // worked out once per connection text
+    c.change.steps[1]!.form = { csrf: '{{vars.changeCsrf}}', current: '{{password}}', new: '', confirm: '' };
+    expect(capabilitiesOf('web', c).changeConfigured).toBe(false);
+    expect(capabilitiesOf('simulated', { host: 'h', canChange: false }).change).toBe(false);
+    expect(capabilitiesOf('simulated', { host: 'h' }).change).toBe(true);
+    expect(() => capabilitiesOf('web', { baseUrl: 'not a url' })).toThrow();
+    expect(() => capabilitiesOf('web', { baseUrl: 'not a url' })).toThrow();
+  });
+
   it('only a login workflow: neither verify nor change (unsyncable)', () => {
     const { baseUrl, login } = full();
     expect(capabilitiesOf('web', { baseUrl, login })).toEqual({
