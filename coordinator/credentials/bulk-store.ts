@@ -1,6 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import type { TargetRow } from '../store/targets.js';
-import { MUTABLE, toParam, type CredentialRow } from './store.js';
+import { pgArray, type ArrayElementType } from '../store/pg-array.js';
+import { MUTABLE, type CredentialRow } from './store.js';
 
 /**
  * The targets of `ids` that exist, by id, held (FOR KEY SHARE) until the caller's transaction
@@ -25,7 +26,7 @@ const INSERTED = [
   { col: 'group_id', type: 'uuid' },
   { col: 'verify_interval_s', type: 'int' },
   ...MUTABLE,
-] as const satisfies readonly { col: keyof CredentialRow; type: string }[];
+] as const satisfies readonly { col: keyof CredentialRow; type: ArrayElementType }[];
 
 /**
  * Inserts new credentials (newCredentialRow of store.ts, brought to their first state in memory:
@@ -50,7 +51,7 @@ export async function insertCredentials(q: Queryable, rows: CredentialRow[]): Pr
          FROM ins WHERE status NOT IN ('not_synced', 'pending_sync', 'being_synced')
      )
      SELECT id FROM ins`,
-    INSERTED.map((c) => rows.map((r) => toParam(r[c.col]))),
+    INSERTED.map((c) => pgArray(rows.map((r) => r[c.col]), c.type)),
   );
   return new Set(inserted.map((r) => r.id));
 }

@@ -1,5 +1,6 @@
 import type { DetailCode, Reason, Status } from '../../shared/contracts/status.js';
 import type { Queryable } from '../store/db.js';
+import { pgArray, type ArrayElementType } from '../store/pg-array.js';
 
 /** A credential as stored, with its target's kind and connection. Secrets stay sealed here. */
 export interface CredentialRow {
@@ -122,7 +123,7 @@ export async function loadCredential(
  * The columns a state transition may change, written back in one statement for a whole batch (and
  * written as they are by the bulk insert of new rows, bulk-store.ts insertCredentials).
  */
-export const MUTABLE: readonly { col: keyof CredentialRow; type: string }[] = [
+export const MUTABLE: readonly { col: keyof CredentialRow; type: ArrayElementType }[] = [
   { col: 'sync_enabled', type: 'boolean' },
   { col: 'secret', type: 'text' },
   { col: 'pending_secret', type: 'text' },
@@ -219,9 +220,6 @@ WHERE c.id = u.id`;
   return sql;
 }
 
-/** A value as a query parameter (dates as ISO strings, the same on both drivers). */
-export const toParam = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
-
 /** Rows whose last_detail_code was set for the result being saved (see setLastDetail). */
 const detailSet = new WeakSet<CredentialRow>();
 
@@ -264,7 +262,7 @@ export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Prom
   changed.add('updated_at');
   const columns = MUTABLE.filter((m) => changed.has(m.col));
   const params: unknown[] = [dirty.map((r) => r.id)];
-  for (const m of columns) params.push(dirty.map((r) => toParam(r[m.col])));
+  for (const m of columns) params.push(pgArray(dirty.map((r) => r[m.col]), m.type));
   await q.query(saveStatement(columns), params);
   track(dirty);
 }
