@@ -51,7 +51,12 @@ export async function insertCredentials(q: Queryable, rows: CredentialRow[]): Pr
          FROM ins WHERE status NOT IN ('not_synced', 'pending_sync', 'being_synced')
      )
      SELECT id FROM ins`,
-    INSERTED.map((c) => pgArray(rows.map((r) => r[c.col]), c.type)),
+    INSERTED.map((c) =>
+      pgArray(
+        rows.map((r) => r[c.col]),
+        c.type,
+      ),
+    ),
   );
   return new Set(inserted.map((r) => r.id));
 }

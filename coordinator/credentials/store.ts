@@ -262,7 +262,13 @@ export async function saveCredentials(q: Queryable, rows: CredentialRow[]): Prom
   changed.add('updated_at');
   const columns = MUTABLE.filter((m) => changed.has(m.col));
   const params: unknown[] = [dirty.map((r) => r.id)];
-  for (const m of columns) params.push(pgArray(dirty.map((r) => r[m.col]), m.type));
+  for (const m of columns)
+    params.push(
+      pgArray(
+        dirty.map((r) => r[m.col]),
+        m.type,
+      ),
+    );
   await q.query(saveStatement(columns), params);
   track(dirty);
 }
