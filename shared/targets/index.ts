@@ -42,14 +42,15 @@ export function parseConnection(kind: string, connection: unknown): Record<strin
   return parseOrThrow(targetSpec(kind).connectionSchema, connection, 'connection') as Record<string, unknown>;
 }
 
-/** Connections whose capabilities were worked out lately, by kind and connection text. */
+/** Capabilities worked out lately, by kind and connection text. */
 const capabilitiesSeen = new Map<string, Readonly<Capabilities>>();
 const CAPABILITIES_SEEN_MAX = 1_000;
 
 /**
  * What a target's adapter can do with its connection. Every status refresh asks (each verification's
  * result, each queued job), and parsing the connection is most of the cost (a web target's whole
- * workflow): the answers for the last CAPABILITIES_SEEN_MAX connections are kept, keyed by their text.
+ * workflow): answers are kept by kind and connection text, up to CAPABILITIES_SEEN_MAX of them (all
+ * forgotten at once when full; an edited connection is another text, so it never gets a stale answer).
  */
 export function capabilitiesOf(kind: string, connection: unknown): Readonly<Capabilities> {
   const spec = specs.get(kind);
