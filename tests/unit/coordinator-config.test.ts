@@ -31,8 +31,8 @@ describe('coordinator configuration', () => {
     // docs/sync-runs.md: a run item waits 10 minutes for an agent able to take it.
     expect(c.RUN_AGENT_WAIT_MS).toBe(600_000);
     expect(loadCoordinatorConfig({ ...good, RUN_AGENT_WAIT_MS: '1000' }).RUN_AGENT_WAIT_MS).toBe(1000);
-    // docs/sync-runs.md: a run marks 5,000 credentials a transaction.
-    expect(c.RUN_MARK_CHUNK).toBe(5000);
+    // docs/sync-runs.md: a run marks 1,000 credentials a transaction.
+    expect(c.RUN_MARK_CHUNK).toBe(1000);
     // docs/alerts.md: events are kept 30 days.
     expect(c.ALERT_EVENT_RETENTION_MS).toBe(30 * 86_400_000);
   });
