@@ -18,10 +18,7 @@ session.post('HeapProfiler.startSampling', {
   includeObjectsCollectedByMinorGC: true,
 });
 
-let written = false;
-process.on('exit', () => {
-  if (written) return;
-  written = true;
+process.once('exit', () => {
   // The in-process session answers synchronously, so the file is written before the process ends.
   session.post('HeapProfiler.stopSampling', (err, result) => {
     if (err) {
