@@ -1,7 +1,8 @@
 /**
  * Credentials and targets administration in the dashboard (issue 15), in real headless Chromium
  * against a real coordinator and agent. As admin: targets created and edited with their kind's form
- * (the API's message shown next to the field), tested (a verification run) and deleted (refused in
+ * (the API's message shown next to the field; the privileged account picked from the site's
+ * accounts of the same kind), tested (a verification run) and deleted (refused in
  * use); a credential created; a CSV imported with progress and a result per row; the list's total,
  * problems first, and bulk actions on ticked rows and on the filter; agents waiting for approval
  * approved and denied, then renamed, disabled and revoked; a sync group policy longer than a member
@@ -102,6 +103,22 @@ describe('as admin', () => {
     await dialog(page).getByRole('button', { name: 'Create target' }).click();
     await page.getByRole('cell', { name: 'ssh-box', exact: true }).waitFor();
     expect((await targetNamed('ssh-box'))?.connection).toMatchObject({ host: '10.0.0.7', port: 2222 });
+
+    // The privileged account is picked among the site's accounts of the same kind, not typed as an id.
+    const root = await createCredential(stack.admin, (await targetNamed('ssh-box'))!.id, {
+      username: 'root',
+      syncEnabled: false,
+    });
+    await page.getByRole('button', { name: 'Edit ssh-box' }).click();
+    await dialog(page).getByLabel('changeVia (optional)').selectOption('privileged');
+    const privileged = dialog(page).getByLabel('Privileged account (optional)');
+    expect(await privileged.locator('option').allTextContents()).toEqual(['(none)', 'root on ssh-box']);
+    await privileged.selectOption({ label: 'root on ssh-box' });
+    await dialog(page).getByRole('button', { name: 'Save' }).click();
+    await expect
+      .poll(async () => (await targetNamed('ssh-box'))?.connection)
+      .toMatchObject({ changeVia: 'privileged', privilegedCredentialId: root.id });
+    await expectStatus(stack.admin.delete(`/credentials/${root.id}`), 200, 'DELETE root');
 
     // A simulated target for the credentials below.
     await page.getByRole('button', { name: 'New target' }).click();

@@ -1,6 +1,6 @@
-import { api, ApiError } from '../api.js';
+import { api, ApiError, fetchPages, MAX_PAGE } from '../api.js';
 import { formDialog, type Field, type FormValues } from '../forms.js';
-import { kindLabel, type Site } from '../model.js';
+import { kindLabel, type Credential, type Site } from '../model.js';
 import { TARGET_FORMS } from '../vocabulary.js';
 
 /**
@@ -49,11 +49,70 @@ const WEB_LOGIN_EXAMPLE = {
   ],
 };
 
-function formField(f: FormField, stored: Record<string, unknown> | undefined, kind: string): Field {
+/** The field naming the account a privileged change uses: a credential of the target's site. */
+const PRIVILEGED_FIELD = 'privilegedCredentialId';
+
+/** A site's credentials as choices for PRIVILEGED_FIELD; null when it has more than a list can show. */
+type Accounts = { value: string; label: string }[] | null;
+
+/**
+ * The site's credentials on targets of the same kind (the API also wants the same host), by
+ * username, for the privileged account's select; null (the field stays a text box for the
+ * account's id) when the site has more than MAX_PAGE credentials or they cannot be read.
+ */
+async function siteAccounts(siteId: string, kind: string, variant: Variant): Promise<Accounts> {
+  if (!variant.fields.some((f) => f.name === PRIVILEGED_FIELD)) return null;
+  try {
+    const page = await fetchPages<Credential>('/credentials', { siteId, sort: 'username' }, MAX_PAGE);
+    if (page.nextCursor !== null) return null;
+    return page.items
+      .filter((c) => c.targetKind === kind)
+      .map((c) => ({ value: c.id, label: `${c.username} on ${c.targetName}` }));
+  } catch {
+    return null;
+  }
+}
+
+function privilegedField(value: unknown, accounts: Accounts, kind: string): Field {
+  const name = `c.${PRIVILEGED_FIELD}`;
+  const label = 'Privileged account (optional)';
+  const stored = typeof value === 'string' ? value : '';
+  if (accounts === null) {
+    return {
+      name,
+      label: `${label}: its credential id`,
+      value: stored,
+      help: 'The id of a credential of this site (its page shows it); used when changeVia is privileged.',
+    };
+  }
+  const known = stored === '' || accounts.some((a) => a.value === stored);
+  return {
+    name,
+    label,
+    type: 'select',
+    value: stored,
+    options: [
+      { value: '', label: '(none)' },
+      ...(known
+        ? []
+        : [{ value: stored, label: `${stored} (not among this site's ${kindLabel(kind)} accounts)` }]),
+      ...accounts,
+    ],
+    help: "An account on the same host that may set other accounts' passwords; used when changeVia is privileged.",
+  };
+}
+
+function formField(
+  f: FormField,
+  stored: Record<string, unknown> | undefined,
+  kind: string,
+  accounts: Accounts,
+): Field {
   const value = stored?.[f.name];
   const label = `${f.name}${f.required ? '' : ' (optional)'}`;
   const help = f.default !== undefined ? `Default: ${JSON.stringify(f.default)}` : undefined;
   const name = `c.${f.name}`;
+  if (f.name === PRIVILEGED_FIELD) return privilegedField(value, accounts, kind);
   switch (f.type) {
     case 'boolean':
       return { name, label, type: 'checkbox', value: (value ?? f.default) === true, help };
@@ -161,12 +220,13 @@ export async function createTargetDialog(sites: Site[], siteId?: string): Promis
   const chosen = first as FormValues | null;
   if (!chosen) return null;
   const { kind, variant } = variantOf(String(chosen.kind));
+  const accounts = await siteAccounts(String(chosen.siteId), kind, variant);
   let created: string | null = null;
   await formDialog({
     title: `New ${variantLabel(kind, variant)} target`,
     fields: [
       { name: 'name', label: 'Name', required: true },
-      ...variant.fields.map((f) => formField(f, undefined, kind)),
+      ...variant.fields.map((f) => formField(f, undefined, kind, accounts)),
     ],
     confirm: 'Create target',
     done: 'Target created',
@@ -185,15 +245,16 @@ export async function createTargetDialog(sites: Site[], siteId?: string): Promis
 }
 
 /** Edit a target: its name and connection, by its kind's form. Resolves true once saved. */
-export function editTargetDialog(t: TargetLike): Promise<boolean> {
+export async function editTargetDialog(t: TargetLike): Promise<boolean> {
   const variant = storedVariant(t);
-  if (!variant) return Promise.resolve(false);
+  if (!variant) return false;
+  const accounts = await siteAccounts(t.siteId, t.kind, variant);
   return formDialog({
     title: `Edit ${t.name}`,
     intro: `${variantLabel(t.kind, variant)}. Changing where its passwords go (host, port, URLs, TLS, the privileged account) needs the admin role.`,
     fields: [
       { name: 'name', label: 'Name', value: t.name, required: true },
-      ...variant.fields.map((f) => formField(f, t.connection, t.kind)),
+      ...variant.fields.map((f) => formField(f, t.connection, t.kind, accounts)),
     ],
     confirm: 'Save',
     done: 'Target saved',
