@@ -103,7 +103,8 @@ export class JobRunner {
       ...(job.kind !== 'verify' && job.privileged ? { privileged: job.privileged } : {}),
     };
     const p = primitives(adapter, ctx, observed, lockFence);
-    const deps = new DependencyRunner(job.dependencies ?? [], signal, log, [
+    if (!job.dependencies?.length) return this.byKind(job, p, ctx);
+    const deps = new DependencyRunner(job.dependencies, signal, log, [
       job.password,
       job.pendingPassword,
       job.privileged?.password,
