@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import type { Client, SFTPWrapper, Stats } from 'ssh2';
 import type { CommandDependency, FileDependency } from '../../shared/contracts/dependencies.js';
 import { WorkstationConnectionSchema } from '../../shared/targets/workstation.js';
-import { exec, login, oneLine } from '../adapters/workstation/ssh.js';
+import { closeStatus, exec, login, oneLine, type ExitStatus } from '../adapters/workstation/ssh.js';
 import type { DependencyLogin, Step } from './types.js';
 import { placePassword } from './file-edit.js';
 
@@ -116,8 +116,16 @@ const quote = (word: string) => `'${word.replace(/'/g, `'\\''`)}'`;
 /** Reachable: the login works and the program is found. */
 export function checkCommand(d: CommandDependency, l: DependencyLogin, signal: AbortSignal): Promise<Step> {
   return withSsh(l, signal, async (client) => {
-    const run = await runRemote(client, `command -v -- ${quote(d.argv[0]!)} >/dev/null`, '', d.timeoutMs);
-    return run.code === 0 ? { ok: true } : { ok: false, message: `${d.argv[0]} not found for ${l.username}` };
+    const { status } = await runRemote(
+      client,
+      `command -v -- ${quote(d.argv[0]!)} >/dev/null`,
+      '',
+      d.timeoutMs,
+    );
+    if (status !== 'timeout' && status?.code === 0) return { ok: true };
+    if (status !== 'timeout' && typeof status?.code === 'number')
+      return { ok: false, message: `${d.argv[0]} not found for ${l.username}` };
+    return { ok: false, message: `${d.argv[0]}: its check (command -v) ${ending(status, d.timeoutMs)}` };
   });
 }
 
@@ -134,41 +142,52 @@ export function pushCommand(
       d.passwordVia === 'env'
         ? `IFS= read -r ${d.env} && export ${d.env} && exec ${argv} </dev/null`
         : `exec ${argv}`;
-    const run = await runRemote(client, command, `${password}\n`, d.timeoutMs);
-    if (run.code === 0) return { ok: true };
-    const last = run.stderr.trim().split('\n').at(-1) ?? '';
+    const { status, stderr } = await runRemote(client, command, `${password}\n`, d.timeoutMs);
+    if (status !== 'timeout' && status?.code === 0) return { ok: true };
+    const last = stderr.trim().split('\n').at(-1) ?? '';
     return {
       ok: false,
-      message: `${d.argv[0]} ${run.code === null ? `did not end within ${d.timeoutMs} ms` : `exited ${run.code}`}${last ? `: ${oneLine(last)}` : ''}`,
+      message: `${d.argv[0]} ${ending(status, d.timeoutMs)}${last ? `: ${oneLine(last)}` : ''}`,
     };
   });
 }
+
+/** How a remote command ended; `timeout`: it was still running at the deadline (its channel closed). */
+type Ending = ExitStatus | 'timeout' | undefined;
+
+const ending = (status: Ending, timeoutMs: number): string =>
+  status === 'timeout'
+    ? `did not end within ${timeoutMs} ms`
+    : status === undefined
+      ? 'ended without an exit status (the SSH session closed)'
+      : status.code === null
+        ? `was ended by ${status.signal}`
+        : `exited ${status.code}`;
 
 async function runRemote(
   client: Client,
   command: string,
   stdin: string,
   timeoutMs: number,
-): Promise<{ code: number | null; stderr: string }> {
+): Promise<{ status: Ending; stderr: string }> {
   const channel = await exec(client, command, false);
   return new Promise((resolve) => {
     let stderr = '';
+    const end = (status: Ending) => {
+      clearTimeout(timer);
+      resolve({ status, stderr });
+    };
     const timer = setTimeout(() => {
       channel.close();
-      resolve({ code: null, stderr });
+      end('timeout');
     }, timeoutMs);
     channel.stderr.on('data', (b: Buffer) => {
       if (stderr.length < 4000) stderr += b.toString('utf8');
     });
     channel.on('data', () => undefined);
-    channel.on('exit', (code: number | null) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? null, stderr });
-    });
-    channel.on('close', () => {
-      clearTimeout(timer);
-      resolve({ code: null, stderr });
-    });
+    channel.on('exit', (code: unknown, signal: unknown) => end(closeStatus(code, signal)));
+    // The exit status again, for an 'exit' that came before the listener above (closeStatus).
+    channel.on('close', (code: unknown, signal: unknown) => end(closeStatus(code, signal)));
     channel.end(stdin);
   });
 }

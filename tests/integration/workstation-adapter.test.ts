@@ -1,13 +1,18 @@
 /**
  * The `workstation` adapter against a real OpenSSH server: Debian's sshd on a loopback port with
  * its own config and host key, PAM, password logins, throw-away local users and a sudo-capable
- * privileged user. Needs root (skipped otherwise, with the reason).
+ * privileged user. Needs root (skipped otherwise, with the reason). Timeouts and answers OpenSSH
+ * cannot be made to give on demand use ssh2's server side (tests/support/quiet-servers.ts), as do
+ * the command dependencies' exit statuses read in one go (agent/dependencies/ssh.ts).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterContext, Attempt } from '../../agent/adapters/types.js';
 import { workstationAdapter } from '../../agent/adapters/workstation/index.js';
 import { runChange } from '../../agent/change-protocol.js';
+import { checkCommand, pushCommand } from '../../agent/dependencies/ssh.js';
+import type { DependencyLogin } from '../../agent/dependencies/types.js';
+import { CommandDependencySchema } from '../../shared/contracts/dependencies.js';
 import { createLogger } from '../../shared/logger.js';
 import {
   WorkstationConnectionSchema,
@@ -378,6 +383,74 @@ describe('workstation adapter timeouts', () => {
         /no answer within 600 ms after the new password was sent/,
       );
       expect(server.received()).toEqual(['current-pw\n', 'next-pw-0123\n']);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("a command's whole answer in one read (output, exit status, close with the exec's confirmation)", () => {
+  // What a loaded machine does to OpenSSH's answers: before the fix, the exit status was missed and
+  // a dependency check said "not found", a restart "did not end", a privileged reset "lost".
+  const login = (server: { host: string; port: number }): DependencyLogin => ({
+    username: 'app',
+    password: 'app-password',
+    target: { kind: 'workstation', connection: { host: server.host, port: server.port } },
+  });
+  const signal = new AbortController().signal;
+  const command = (argv: string[]) =>
+    CommandDependencySchema.parse({
+      kind: 'command',
+      name: 'restart app',
+      loginCredentialId: randomUUID(),
+      argv,
+    });
+
+  it('a command dependency: checked and pushed by its exit status, 0 or not', async () => {
+    const zero = await startScriptedSshServer({ password: 'accept', exit: { code: 0 } });
+    const three = await startScriptedSshServer({
+      password: 'accept',
+      exit: { code: 3, stderr: 'app would not start\n' },
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        expect(await checkCommand(command(['/opt/app/restart']), login(zero), signal)).toEqual({ ok: true });
+        expect(await pushCommand(command(['/opt/app/restart']), login(zero), 'pw-1', signal)).toEqual({
+          ok: true,
+        });
+      }
+      expect(await checkCommand(command(['/opt/app/restart']), login(three), signal)).toEqual({
+        ok: false,
+        message: '/opt/app/restart not found for app',
+      });
+      expect(await pushCommand(command(['/opt/app/restart']), login(three), 'pw-1', signal)).toEqual({
+        ok: false,
+        message: '/opt/app/restart exited 3: app would not start',
+      });
+    } finally {
+      await zero.stop();
+      await three.stop();
+    }
+  });
+
+  it('a privileged reset (sudo chpasswd) that exits 0 is a change made, not a lost answer', async () => {
+    const server = await startScriptedSshServer({ password: 'accept', exit: { code: 0 } });
+    try {
+      const c = ctx(
+        {
+          host: server.host,
+          port: server.port,
+          changeVia: 'privileged',
+          privilegedCredentialId: randomUUID(),
+        },
+        'someone',
+        { username: 'admin', password: 'admin-password' },
+      );
+      for (let i = 0; i < 5; i++) {
+        expect(seen(await workstationAdapter.change(c, 'stale-password', 'next-pw-0123'))).toMatchObject({
+          ok: true,
+        });
+      }
     } finally {
       await server.stop();
     }

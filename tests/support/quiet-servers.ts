@@ -4,7 +4,9 @@
  *   server that hangs before its handshake, or a firewall that accepts and drops);
  * - startScriptedSshServer(): a real SSH server (ssh2's server side) that completes the handshake
  *   and then, as told, never answers the password, or accepts it and runs a scripted `passwd`
- *   dialogue that stops answering at a chosen prompt;
+ *   dialogue that stops answering at a chosen prompt, or answers every command at once (its output,
+ *   exit status and close written with the exec's confirmation: what a client on a loaded machine
+ *   reads in one go, which OpenSSH cannot be made to do on demand);
  * - startScriptedLdapServer(): plain LDAP that accepts any simple bind and never answers what
  *   follows (a password change sent to a server that then goes quiet).
  */
@@ -58,11 +60,14 @@ export interface ScriptedSsh extends QuietServer {
  * `password: 'never'`: the handshake completes, the password request is never answered.
  * `password: 'accept'`: any password logs in; an exec request gets a channel on which `prompts` are
  * printed one at a time, each after the client's answer to the one before; after the last one the
- * server says nothing more (and never exits).
+ * server says nothing more (and never exits). With `exit`, every exec is answered at once instead:
+ * the exec's confirmation, `stderr`, the exit status and the channel's close in one socket write
+ * (ssh2's `_sock`, corked until they are all written).
  */
 export async function startScriptedSshServer(options: {
   password: 'never' | 'accept';
   prompts?: string[];
+  exit?: { code: number; stderr?: string };
 }): Promise<ScriptedSsh> {
   const hostKey = utils.generateKeyPairSync('ed25519').private;
   const received: string[] = [];
@@ -83,8 +88,18 @@ export async function startScriptedSshServer(options: {
       const session = accept();
       session.on('pty', (ok) => ok?.());
       session.on('exec', (ok) => {
+        // The exec's confirmation held back until the whole answer is written: one write, one read.
+        const socket = (client as unknown as { _sock: Socket })._sock;
+        if (options.exit) socket.cork();
         const channel = ok();
         channels.add(channel);
+        if (options.exit) {
+          if (options.exit.stderr) channel.stderr.write(options.exit.stderr);
+          channel.exit(options.exit.code);
+          channel.end();
+          setImmediate(() => socket.uncork());
+          return;
+        }
         const prompts = [...(options.prompts ?? [])];
         const next = () => {
           const prompt = prompts.shift();

@@ -2,7 +2,7 @@ import type { ClientChannel } from 'ssh2';
 import type { WorkstationConnection } from '../../../shared/targets/workstation.js';
 import type { Adapter, AdapterContext, Attempt } from '../types.js';
 import { passwdDialogue } from './passwd.js';
-import { exec, login, oneLine, type Session } from './ssh.js';
+import { closeStatus, exec, login, oneLine, type Session } from './ssh.js';
 
 type Ctx = AdapterContext<WorkstationConnection>;
 type Failure = Extract<Attempt, { ok: false }>;
@@ -213,7 +213,9 @@ async function runCommand(
     channel.on('exit', (c: number | null) => {
       code = c;
     });
-    channel.on('close', () => {
+    channel.on('close', (c: unknown, s: unknown) => {
+      // The status 'exit' said, or the same from 'close' when 'exit' came before its listener.
+      if (code === null) code = closeStatus(c, s)?.code ?? null;
       const text = oneLine(redact(output));
       if (code === null) finish({ kind: 'lost', message: `session closed without an exit status: ${text}` });
       else finish({ kind: 'exit', code, output: text });

@@ -1,6 +1,6 @@
 import type { ClientChannel } from 'ssh2';
 import type { Attempt } from '../types.js';
-import { oneLine } from './ssh.js';
+import { closeStatus, oneLine } from './ssh.js';
 
 type Failure = Extract<Attempt, { ok: false }>;
 
@@ -115,7 +115,9 @@ export function passwdDialogue(channel: ClientChannel, o: DialogueOptions): Prom
       all = (all + text).slice(-4_000);
       onOutput();
     });
-    channel.on('exit', (code: number | null, signalName?: string) => {
+    let exited = false;
+    const onExit = (code: number | null, signalName?: string) => {
+      exited = true;
       if (succeeded || (code === 0 && stage === 'sentRetype')) return finish({ ok: true });
       if (typeof code === 'number') {
         // passwd writes the new password only when every step succeeded: a failure exit is a refusal.
@@ -127,9 +129,13 @@ export function passwdDialogue(channel: ClientChannel, o: DialogueOptions): Prom
       }
       const how = `passwd ended by signal ${signalName ?? 'unknown'}`;
       finish(newSent() ? uncertain(how) : notSent(how));
-    });
-    channel.on('close', () => {
+    };
+    channel.on('exit', onExit);
+    channel.on('close', (code: unknown, signal: unknown) => {
       if (succeeded) return finish({ ok: true });
+      // An exit status whose 'exit' came before the listener above (closeStatus).
+      const status = exited ? undefined : closeStatus(code, signal);
+      if (status) return onExit(status.code, status.signal);
       const how = `the SSH session closed during passwd after ${describe(stage)}`;
       finish(newSent() ? uncertain(how) : notSent(how));
     });

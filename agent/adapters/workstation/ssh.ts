@@ -211,7 +211,23 @@ export const oneLine = (text: string, max = 200): string => {
   return flat.length > max ? `${flat.slice(0, max)}…` : flat;
 };
 
-/** Opens an exec channel; rejects with the server's refusal. */
+/** How a remote command ended: its exit code, or the signal that ended it. */
+export type ExitStatus = { code: number; signal?: undefined } | { code: null; signal: string };
+
+/**
+ * The command's exit status as an exec channel's 'close' event carries it (ssh2 keeps what the
+ * server's exit-status or exit-signal said and passes it on), or undefined when the session closed
+ * without one. Read it there, not only from 'exit': a listener attached after awaiting exec() misses
+ * 'exit' when the server's whole answer (output, exit status, close) comes in the same read as the
+ * exec's confirmation, as it does on a loaded machine; 'close' comes only once the output is read.
+ */
+export function closeStatus(code: unknown, signal: unknown): ExitStatus | undefined {
+  if (typeof code === 'number') return { code };
+  if (code === null && typeof signal === 'string') return { code: null, signal };
+  return undefined;
+}
+
+/** Opens an exec channel; rejects with the server's refusal. Read its exit status with closeStatus. */
 export function exec(client: Client, command: string, pty: boolean): Promise<ClientChannel> {
   const ptyOptions: PseudoTtyOptions = { term: 'dumb', cols: 200, rows: 24, modes: { ECHO: 0 } };
   return new Promise((resolve, reject) => {
