@@ -122,10 +122,11 @@ export function checkCommand(d: CommandDependency, l: DependencyLogin, signal: A
       '',
       d.timeoutMs,
     );
-    if (status !== 'timeout' && status?.code === 0) return { ok: true };
-    if (status !== 'timeout' && typeof status?.code === 'number')
-      return { ok: false, message: `${d.argv[0]} not found for ${l.username}` };
-    return { ok: false, message: `${d.argv[0]}: its check (command -v) ${ending(status, d.timeoutMs)}` };
+    if (status === 'timeout' || status === undefined || status.code === null)
+      return { ok: false, message: `${d.argv[0]}: its check (command -v) ${ending(status, d.timeoutMs)}` };
+    return status.code === 0
+      ? { ok: true }
+      : { ok: false, message: `${d.argv[0]} not found for ${l.username}` };
   });
 }
 
