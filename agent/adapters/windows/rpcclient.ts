@@ -18,6 +18,8 @@ import { hostPort } from '../../../shared/targets/host.js';
 
 export const RPCCLIENT = 'rpcclient';
 const STDBUF = 'stdbuf';
+/** Longest wait, after rpcclient exits, for the rest of its output. */
+const OUTPUT_AFTER_EXIT_MS = 1_000;
 
 export type Ended = { kind: 'exited'; code: number | null } | { kind: 'timeout' } | { kind: 'aborted' };
 
@@ -122,12 +124,27 @@ export function startRpcclient(
     ended ??= { kind: 'exited', code: null };
     notify();
   });
+  // Output may still be on its way when rpcclient exits: waiters decide once both of its output
+  // pipes are closed (all it wrote read), or OUTPUT_AFTER_EXIT_MS after the exit at the latest.
+  const open = new Set([child.stdout, child.stderr].filter((s) => s !== null));
+  let exit: { code: number | null } | undefined;
+  let exitTimer: NodeJS.Timeout | undefined;
+  const settle = () => {
+    if (exit === undefined) return;
+    clearTimeout(exitTimer);
+    ended ??= { kind: 'exited', code: exit.code };
+    notify();
+  };
+  for (const stream of open) {
+    stream.once('close', () => {
+      open.delete(stream);
+      if (open.size === 0) settle();
+    });
+  }
   child.once('exit', (code) => {
-    // Output may still be on its way: take it in before waiters decide.
-    setTimeout(() => {
-      ended ??= { kind: 'exited', code };
-      notify();
-    }, 20);
+    exit = { code };
+    if (open.size === 0) settle();
+    else exitTimer = setTimeout(settle, OUTPUT_AFTER_EXIT_MS);
   });
   const kill = () => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
