@@ -190,7 +190,6 @@ async function runCommand(
   }
   return new Promise((resolve) => {
     let output = '';
-    let code: number | null = null;
     let done = false;
     const finish = (r: CommandResult) => {
       if (done) return;
@@ -210,12 +209,9 @@ async function runCommand(
     };
     channel.on('data', collect);
     channel.stderr.on('data', collect);
-    channel.on('exit', (c: number | null) => {
-      code = c;
-    });
+    // 'close' carries the exit status (closeStatus), after the output is read.
     channel.on('close', (c: unknown, s: unknown) => {
-      // The status 'exit' said, or the same from 'close' when 'exit' came before its listener.
-      if (code === null) code = closeStatus(c, s)?.code ?? null;
+      const code = closeStatus(c, s)?.code ?? null;
       const text = oneLine(redact(output));
       if (code === null) finish({ kind: 'lost', message: `session closed without an exit status: ${text}` });
       else finish({ kind: 'exit', code, output: text });

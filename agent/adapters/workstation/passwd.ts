@@ -115,9 +115,7 @@ export function passwdDialogue(channel: ClientChannel, o: DialogueOptions): Prom
       all = (all + text).slice(-4_000);
       onOutput();
     });
-    let exited = false;
     const onExit = (code: number | null, signalName?: string) => {
-      exited = true;
       if (succeeded || (code === 0 && stage === 'sentRetype')) return finish({ ok: true });
       if (typeof code === 'number') {
         // passwd writes the new password only when every step succeeded: a failure exit is a refusal.
@@ -133,8 +131,9 @@ export function passwdDialogue(channel: ClientChannel, o: DialogueOptions): Prom
     channel.on('exit', onExit);
     channel.on('close', (code: unknown, signal: unknown) => {
       if (succeeded) return finish({ ok: true });
-      // An exit status whose 'exit' came before the listener above (closeStatus).
-      const status = exited ? undefined : closeStatus(code, signal);
+      // An exit status whose 'exit' came before the listener above (closeStatus); after an 'exit'
+      // that was heard, finish() has already decided.
+      const status = closeStatus(code, signal);
       if (status) return onExit(status.code, status.signal);
       const how = `the SSH session closed during passwd after ${describe(stage)}`;
       finish(newSent() ? uncertain(how) : notSent(how));
