@@ -2,7 +2,6 @@ import type { SecretBox } from '../shared/crypto.js';
 import type { Logger } from '../shared/logger.js';
 import type { CoordinatorConfig } from './config.js';
 import type { SealPool } from './credentials/seal-pool.js';
-import type { LaneHandoff } from './gateway/lane-handoff.js';
 import type { Metrics } from './metrics.js';
 import type { ScheduleCounts } from './runs/schedule-counts.js';
 import type { SiteQueues } from './queues/site-queues.js';
@@ -30,8 +29,6 @@ export interface Ctx {
   sealPool: SealPool;
   queues: SiteQueues;
   wake: Wake;
-  /** Priority-lane claims waiting here, which take the operator's work their agents' reports took. */
-  lanes: LaneHandoff;
   log: Logger;
   metrics: Metrics;
   /** Results of work outside runs, tallied into the day's `schedule` run of each site. */

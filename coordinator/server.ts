@@ -18,7 +18,6 @@ import { SchedulerRunner } from './scheduler/runner.js';
 import { connectDb } from './store/db.js';
 import { migrate } from './store/migrations.js';
 import { siteIds } from './store/sites.js';
-import { LaneHandoff } from './gateway/lane-handoff.js';
 import { queueRunVerifications } from './queues/run-verifications.js';
 
 export interface Coordinator {
@@ -72,7 +71,6 @@ export async function startCoordinator(
     sealPool: new SealPool(config.masterKey, config.SEAL_WORKERS),
     queues,
     wake,
-    lanes: new LaneHandoff(),
     log,
     metrics,
     scheduleCounts: new ScheduleCounts(db, log),

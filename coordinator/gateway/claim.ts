@@ -34,7 +34,6 @@ import { lockTokenFor } from './agent-auth.js';
 import { markBeingSynced } from './being-synced.js';
 import { dependenciesForClaim } from '../dependencies/handout.js';
 import { handOutTrials, isTrialJob } from '../trials/handout.js';
-import type { LaneBox } from './lane-handoff.js';
 
 /** How often a waiting claim looks at the queue again without a wake-up (delayed and stalled jobs). */
 const RECHECK_MS = 1000;
@@ -44,8 +43,7 @@ const RECHECK_MS = 1000;
  * waits up to `waitMs` for work when there is none, and returns the jobs with their secrets. Every
  * hand-out of secrets is audited. `priorityOnly` (the agent's priority lane): takes only while work
  * ahead of routine verifications waits (PRIORITY_LANE; the queue hands out by priority, so the job
- * taken is that work unless another claim took it first), and while it waits, the operator's work
- * the agent's reports take is handed to it (lane-handoff.ts).
+ * taken is that work unless another claim took it first).
  */
 export async function claim(
   ctx: Ctx,
@@ -55,45 +53,21 @@ export async function claim(
   signal: AbortSignal,
   priorityOnly = false,
 ): Promise<ClaimedJob[]> {
-  if (!priorityOnly) return waitForJobs(ctx, agent, max, waitMs, signal);
-  const box = ctx.lanes.open(agent.id);
-  try {
-    return await waitForJobs(ctx, agent, max, waitMs, signal, box);
-  } finally {
-    // Handed to it after its last look (it answered, failed or was cut short): back to the queue.
-    await giveBack(ctx, agent, ctx.lanes.close(agent.id, box));
-  }
-}
-
-async function waitForJobs(
-  ctx: Ctx,
-  agent: AgentRow,
-  max: number,
-  waitMs: number,
-  signal: AbortSignal,
-  lane?: LaneBox,
-): Promise<ClaimedJob[]> {
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
-    const jobs = lane
-      ? await laneLook(ctx, agent, token, max, lane)
-      : await takeUnlessUnavailable(ctx, agent, token, max);
+    const jobs =
+      priorityOnly && !(await priorityWorkWaits(ctx, agent))
+        ? []
+        : await takeUnlessUnavailable(ctx, agent, token, max);
     if (jobs.length > 0) {
-      const claimed = await handOutTaken(ctx, agent, jobs);
-      if (claimed.length > 0 || signal.aborted) return claimed;
-      if (lane) lane.looking = true;
+      const handed = await handOutTaken(ctx, agent, jobs);
+      if (handed.length > 0 || signal.aborted) return handed;
       continue;
     }
     const left = deadline - Date.now();
     if (left <= 0 || signal.aborted) return [];
-    const wait = (arrived?: AbortSignal) =>
-      ctx.wake.wait(
-        agent.site_id,
-        Math.min(left, RECHECK_MS),
-        arrived ? AbortSignal.any([signal, arrived]) : signal,
-      );
-    await (lane ? lane.wait(wait) : wait());
+    await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS), signal);
     // The agent was authenticated when the call began; it (or its site) may have been disabled or
     // revoked while it waited. Its next call gets the 403/401.
     if (!(await agentMayWork(ctx.db, agent.id))) return [];
@@ -112,12 +86,11 @@ export async function claimAfterReport(
   next: Job<JobData>[],
   max: number,
 ): Promise<ClaimedJob[]> {
-  const jobs = ctx.lanes.divert(agent.id, next);
+  const jobs = [...next];
   try {
     if (jobs.length < max) {
       const token = lockTokenFor(agent.id, randomUUID());
-      const more = await takeUnlessUnavailable(ctx, agent, token, max - jobs.length);
-      jobs.push(...ctx.lanes.divert(agent.id, more));
+      jobs.push(...(await takeUnlessUnavailable(ctx, agent, token, max - jobs.length)));
     }
     return jobs.length > 0 ? await handOutTaken(ctx, agent, jobs) : [];
   } catch (err) {
@@ -139,30 +112,6 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
     ),
   );
   ctx.wake.notify(agent.site_id);
-}
-
-/**
- * One look of a lane claim: the operator work its agent's reports handed it, else a take while work
- * ahead of routine verifications waits. It stops looking (taking no more from reports) once it has
- * jobs; taken jobs it does not hand out, for it got handed ones meanwhile, go back to the queue.
- */
-async function laneLook(
-  ctx: Ctx,
-  agent: AgentRow,
-  token: string,
-  max: number,
-  lane: LaneBox,
-): Promise<Job<JobData>[]> {
-  const taken =
-    lane.size > 0 || !(await priorityWorkWaits(ctx, agent))
-      ? []
-      : await takeUnlessUnavailable(ctx, agent, token, max);
-  const handed = lane.drain(max);
-  if (handed.length === 0 && taken.length === 0) return [];
-  lane.looking = false;
-  if (handed.length === 0) return taken;
-  await giveBack(ctx, agent, taken);
-  return handed;
 }
 
 /** Whether work ahead of routine verifications waits for the agent's site (false while Redis is unavailable). */

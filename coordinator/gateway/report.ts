@@ -205,10 +205,7 @@ async function completeHeld(
   } finally {
     if (fetchNext && !next) wanted.left++; // none came: the top-up takes its place
   }
-  // The operator's work goes to the agent's priority lane at once when it looks for work here
-  // (lane-handoff.ts) rather than with this report's answer; the top-up takes its place.
-  if (next && ctx.lanes.offer(agent.id, next, true)) wanted.left++;
-  else if (next) wanted.next.push(next);
+  if (next) wanted.next.push(next);
   return accepted;
 }
 

@@ -6,8 +6,6 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { GATEWAY_PATHS, type ClaimedJob, type ReportResponse } from '../../shared/contracts/gateway.js';
-import { jobIdFor, OPERATOR_VERIFY_PRIORITY } from '../../shared/contracts/jobs.js';
-import { sleep } from '../support/wait.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
@@ -223,44 +221,5 @@ describe('report with the next claim', () => {
     expect(foreign.jobs).toEqual([]);
     const mine = await expectStatus<Answer>(reportRaw(done.jobs!.map(held), undefined, other), 200, 'report');
     expect(mine.accepted).toHaveLength(1);
-  });
-
-  it("an operator's Sync now that a report takes goes to the agent's waiting priority lane, not with the report's answer", async () => {
-    const [x, y, z] = await queued(3);
-    const held3 = new Map((await agent.claim(3)).map((j) => [j.credentialId, j]));
-    expect((await report([held(held3.get(x!.id)!)])).accepted).toHaveLength(1);
-    // Queued as Sync now queues it, without waking the site's claims: only a report can take it.
-    const syncNow = () =>
-      c.ctx.queues
-        .get(siteId)
-        .queue.add(
-          'verify',
-          { v: 1, credentialId: x!.id },
-          { jobId: jobIdFor('verify', x!.id), priority: OPERATOR_VERIFY_PRIORITY, removeOnComplete: true },
-        );
-    const urgentOf = (jobs: ClaimedJob[] | undefined) => (jobs ?? []).map((j) => [j.credentialId, j.urgent]);
-
-    // No lane waits: the report's answer carries it.
-    await syncNow();
-    const plain = await report([held(held3.get(y!.id)!)], 1);
-    expect(urgentOf(plain.jobs)).toEqual([[x!.id, true]]);
-    expect((await report(plain.jobs!.map(held))).accepted).toHaveLength(1);
-
-    // The agent's lane waits: it answers with the job at once, the report answers without it.
-    const lane = expectStatus<{ jobs: ClaimedJob[] }>(
-      agent.gateway.post(GATEWAY_PATHS.claim, { max: 1, waitMs: 10_000, priorityOnly: true }),
-      200,
-      'priority claim',
-    );
-    await sleep(200);
-    await syncNow();
-    const started = Date.now();
-    const answer = await report([held(held3.get(z!.id)!)], 1);
-    expect(answer.jobs).toEqual([]);
-    const { jobs } = await lane;
-    expect(Date.now() - started).toBeLessThan(900); // not the lane's own look a second later
-    expect(urgentOf(jobs)).toEqual([[x!.id, true]]);
-    expect((await report(jobs.map(held))).accepted).toEqual([jobs[0]!.jobId]);
-    expect(await waiting()).toBe(0);
   });
 });
