@@ -63,7 +63,8 @@ export interface SqlSeedOptions {
   from: number;
   to: number;
   /** `due`: never verified, due now (out_of_sync/stale, as the API leaves a new one before its first result).
-   *  `settled`: verified a moment ago, next verification spread over the next day (nothing due). */
+   *  `settled`: verified a moment ago (In Sync in its status history), next verification spread over
+   *  the next day (nothing due). */
   state: 'due' | 'settled';
   onProgress?: (done: number) => void;
 }
@@ -100,6 +101,13 @@ export async function seedViaSql(db: SqlRunner, o: SqlSeedOptions): Promise<void
                 now() + interval '1 day', now() + interval '1 hour' + random() * interval '23 hours'
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) AS u(id, target_id, username, secret)`,
         [ids, targetIds, usernames, secrets, o.siteId],
+      );
+      // As a credential verified before has it: the In Sync its first result recorded (a run's
+      // verification that ends where it began then adds no history row, as in production).
+      await db.query(
+        `INSERT INTO credential_status_history (credential_id, at, status)
+         SELECT id, now(), 'in_sync' FROM unnest($1::uuid[]) AS id`,
+        [ids],
       );
     }
     o.onProgress?.(end - o.from);
