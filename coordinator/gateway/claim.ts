@@ -317,13 +317,7 @@ async function handOut(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]): Promise
     );
   }
   // Jobs for credentials that are gone or no longer want the work are finished, not handed out.
-  await Promise.all(
-    skipped.map((job) =>
-      ctx.queues
-        .call('finishing a skipped job', () => job.moveToCompleted({ skipped: true }, tokenOf(job), false))
-        .catch(() => undefined),
-    ),
-  );
+  await ctx.queues.finishSkipped(skipped);
   for (const j of claimed) ctx.metrics.jobsClaimed.inc({ site: agent.site_id, kind: j.kind });
   if (claimed.length > 0 && ctx.log.isLevelEnabled('debug'))
     ctx.log.debug(

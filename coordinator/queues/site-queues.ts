@@ -277,6 +277,21 @@ export class SiteQueues {
   }
 
   /**
+   * Finishes taken jobs that are not handed out (their credential or trial no longer wants the
+   * work), each with the token it is held with; best effort: one not finished comes back when its
+   * lock expires, and is skipped again.
+   */
+  async finishSkipped(jobs: Job<JobData>[]): Promise<void> {
+    await Promise.all(
+      jobs.map((job) =>
+        this.call('finishing a skipped job', () =>
+          job.moveToCompleted({ skipped: true }, job.token!, false),
+        ).catch(() => undefined),
+      ),
+    );
+  }
+
+  /**
    * The job BullMQ took in the same script call that completed another (`moveToCompleted(…, token,
    * true)`: its answer is the next job's raw data), locked with that call's `token`; undefined when
    * none came (the queue is empty, or only delayed jobs wait).

@@ -116,12 +116,6 @@ export async function handOutTrials(ctx: Ctx, agent: AgentRow, jobs: Job<JobData
       'login trials claimed',
     );
   }
-  await Promise.all(
-    skipped.map((job) =>
-      ctx.queues
-        .call('finishing a skipped job', () => job.moveToCompleted({ skipped: true }, job.token!, false))
-        .catch(() => undefined),
-    ),
-  );
+  await ctx.queues.finishSkipped(skipped);
   return claimed;
 }
