@@ -9,7 +9,8 @@ export interface Named {
   name: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A value shaped as an id: taken as one, never looked up as a name. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Resolves an id or a unique name to an id, or says why it cannot. */
 export function resolver(kind: string, items: Named[]): (value: string) => string | { error: string } {

@@ -5,10 +5,8 @@
  * is passed as it is. An unknown or ambiguous name is an error that says so, before anything is asked.
  */
 import type { ApiClient } from '../client.js';
-import { resolver, type Named } from '../names.js';
+import { resolver, UUID, type Named } from '../names.js';
 import { query, str, type Flags } from './command.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 interface Page {
   items: Named[];

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
-import { resolver } from '../names.js';
+import { resolver, UUID } from '../names.js';
 import { apiPath, fields, jsonFlag, need, query, str, type Command, type Row } from './command.js';
 
 /** How often `targets try-login` asks how its trial stands, and how long it waits at most. */
@@ -18,8 +18,9 @@ interface Trial {
   detail: string | null;
 }
 
-/** A target's id from its id or its unique name. */
+/** A target's id from its id (passed as it is: the API says 404 when there is none) or its unique name. */
 async function targetId(api: ApiClient, value: string): Promise<string> {
+  if (UUID.test(value)) return value;
   const page = await api.call<{ items: { id: string; name: string }[] }>(
     'GET',
     apiPath(`/targets${query({ q: value, limit: '1000' })}`),

@@ -38,6 +38,7 @@ let coordinator: CoordinatorProcess;
 let admin: ApiClient;
 /** The credential of the first test, on the target `intranet`. */
 let credentialId = '';
+let targetId = '';
 
 beforeAll(async () => {
   site = await startLoginSite();
@@ -94,6 +95,7 @@ describe('web adapter, end to end', () => {
     site.addUser(username, initial);
     const cred = await createCredential(admin, target.id, { username, password: initial });
     credentialId = cred.id;
+    targetId = target.id;
 
     const first = await waitFor<CredentialView | null>(
       async () => {
@@ -133,7 +135,7 @@ describe('web adapter, end to end', () => {
     expect(await site.canLogIn(username, initial)).toBe(false);
   });
 
-  it('syncctl targets try-login: a good workflow works (exit 0), a wrong selector fails with its reason (exit 3)', async () => {
+  it('syncctl targets try-login (the target by name or id): a good workflow works (exit 0), a wrong selector fails with its reason (exit 3)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'try-login-'));
     const good = loginSiteConnection(site.url).login;
     const wrong = loginSiteConnection(site.url).login;
@@ -141,7 +143,8 @@ describe('web adapter, end to end', () => {
     writeFileSync(join(dir, 'good.json'), JSON.stringify(good));
     writeFileSync(join(dir, 'wrong.json'), JSON.stringify(wrong));
     const before = await getCredential(admin, credentialId);
-    const tryLogin = (file: string) =>
+    // The target named by its name, then by its id.
+    const tryLogin = (file: string, target: string) =>
       runCli(
         [
           '--url',
@@ -150,7 +153,7 @@ describe('web adapter, end to end', () => {
           ADMIN_TOKEN,
           'targets',
           'try-login',
-          'intranet',
+          target,
           '--workflow-file',
           join(dir, file),
           '--credential',
@@ -159,11 +162,11 @@ describe('web adapter, end to end', () => {
         {},
         60_000,
       );
-    const ok = await tryLogin('good.json');
+    const ok = await tryLogin('good.json', 'intranet');
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/state\s+done/);
     expect(ok.stdout).toMatch(/outcome\s+ok/);
-    const failed = await tryLogin('wrong.json');
+    const failed = await tryLogin('wrong.json', targetId);
     expect(failed.code, failed.stderr).toBe(3);
     expect(failed.stdout).toMatch(/reason\s+Login page changed/);
     expect(failed.stdout).toContain("could not extract 'csrf'");
