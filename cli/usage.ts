@@ -15,8 +15,11 @@ const FOOTER = `
   Lists print one page and the --cursor of the next; --all follows every page.
   The token comes from --token, SYNCCTL_TOKEN or the config file (SYNCCTL_CONFIG,
   default ~/.config/syncctl/config.json: {"url": "…", "token": "…"}); the URL from --url,
-  SYNCCTL_URL or the file. Exit codes: 0 ok, 1 usage or network error, 2 refused by the API
-  (4xx), 3 work finished with failures (sync --wait, import, credentials bulk).
+  SYNCCTL_URL or the file, else http://127.0.0.1:8080. Exports write CSV unless --format json
+  or --json. Exit codes: 0 ok, 1 usage, network or server (5xx) error, 2 refused by the API (4xx),
+  3 the work ended with failures (sync --wait, runs start --wait, sites resync --wait, groups
+  change --wait, import, credentials bulk, a channels test not delivered, a targets try-login
+  whose login failed).
 `;
 
 /** Words of usage syntax, a bracketed group (`[--status S]`, `(--password P | --password-stdin)`) as one. */

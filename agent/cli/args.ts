@@ -8,7 +8,9 @@ export const USAGE = `Usage:
   sync-agent enroll --url URL --token TOKEN [--ca FILE] [--name NAME] [--config FILE] [--timeout SECONDS]
       Enrolls this agent with the coordinator once (TOKEN from "syncctl sites token SITE_ID"), writes
       COORDINATOR_URL (--url), AGENT_TLS_CA_FILE (--ca) and AGENT_NAME (--name) into the
-      configuration file, and says how to start the service.
+      configuration file, and says how to start the service. It needs a configuration file: --config,
+      else $SYNC_AGENT_CONFIG (exit code 2 without either). --timeout: how long it waits for the
+      coordinator's answer (default 30).
   sync-agent doctor [--config FILE] [--user NAME]
       Checks what an installation gets wrong (settings, coordinator reachable, TLS trust, clock,
       state folder rights, tools the adapters run) and says how to fix each; exit code 1 on a problem.

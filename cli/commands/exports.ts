@@ -1,6 +1,6 @@
 /**
- * Exports (docs/api.md "Exports"): each list's filters, `--format csv|json`, written to `--output
- * FILE` or stdout as the coordinator streams it.
+ * Exports (docs/api.md "Exports"): each list's filters, `--format csv|json` (or `--json`), written to
+ * `--output FILE` or stdout as the coordinator streams it.
  */
 import { createWriteStream } from 'node:fs';
 import { apiPath, need, query, str, type Command, type CommandContext } from './command.js';
@@ -8,7 +8,11 @@ import { apiPath, need, query, str, type Command, type CommandContext } from './
 const OUTPUT = '[--format csv|json] [--output FILE]';
 
 async function download(ctx: CommandContext, path: string, params: Record<string, string | undefined>) {
-  const format = str(ctx.flags.format) ?? 'csv';
+  // `--json`, which every read takes, is `--format json` here.
+  const given = str(ctx.flags.format);
+  if (ctx.flags.json && given !== undefined && given !== 'json')
+    throw new Error(`--json and --format ${given} disagree: give one of them`);
+  const format = given ?? (ctx.flags.json ? 'json' : 'csv');
   const output = str(ctx.flags.output);
   const sink = output ? createWriteStream(output) : process.stdout;
   const bytes = await ctx.api.download(apiPath(`${path}${query({ ...params, format })}`), sink);

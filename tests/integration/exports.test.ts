@@ -252,7 +252,7 @@ describe('compliance report', () => {
 });
 
 describe('syncctl', () => {
-  it('credentials export, runs export, audit export and sites report write the download to --output', async () => {
+  it('credentials export, runs export, audit export and sites report write the download to --output (CSV, or JSON by --format json or --json)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'exports-cli-'));
     const cli = new ApiClient(c.url, ADMIN_TOKEN);
     try {
@@ -265,6 +265,23 @@ describe('syncctl', () => {
         await runCommand(cli, ['runs', 'export'], { site: siteId, format: 'json', output: file('r.json') }),
       ).toBe(0);
       expect(JSON.parse(readFileSync(file('r.json'), 'utf8'))).not.toHaveLength(0);
+      // --json, which every read takes, is --format json; with another --format it is refused.
+      expect(
+        await runCommand(cli, ['credentials', 'export'], {
+          site: siteId,
+          json: true,
+          output: file('c.json'),
+        }),
+      ).toBe(0);
+      expect(JSON.parse(readFileSync(file('c.json'), 'utf8'))).toHaveLength(3);
+      await expect(
+        runCommand(cli, ['credentials', 'export'], {
+          site: siteId,
+          json: true,
+          format: 'csv',
+          output: file('x.csv'),
+        }),
+      ).rejects.toThrow(/--json and --format csv disagree/);
       expect(
         await runCommand(cli, ['audit', 'export'], { action: 'credential.reveal', output: file('a.csv') }),
       ).toBe(0);
