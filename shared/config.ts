@@ -26,9 +26,11 @@ export function loadEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv
 /** An integer from an environment string. */
 export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
-/** A boolean from an environment string: true/false/1/0/yes/no. */
+/** A boolean from an environment string: true/false/1/0/yes/no, in any case (`FALSE` too). */
 export const envBool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .string()
+  .transform((v) => v.trim().toLowerCase())
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' }))
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 export const envUrl = (protocols: string[]) =>

@@ -70,6 +70,7 @@ describe('coordinator configuration', () => {
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '60000' }],
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: 'a month' }],
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '3600000', ALERT_FLAP_WINDOW_MS: '7200000' }],
+    ['RUN_SCHEDULER', { RUN_SCHEDULER: 'maybe' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -130,6 +131,17 @@ describe('coordinator configuration', () => {
     expect(
       loadCoordinatorConfig({ ...good, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8,loopback' }).trustProxy,
     ).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8', 'loopback']);
+  });
+
+  it('takes a boolean in any case (docs/configuration.md "Allowed values")', () => {
+    for (const [value, expected] of [
+      ['FALSE', false],
+      [' No ', false],
+      ['True', true],
+      ['YES', true],
+      ['1', true],
+    ] as const)
+      expect(loadCoordinatorConfig({ ...good, RUN_SCHEDULER: value }).RUN_SCHEDULER).toBe(expected);
   });
 
   it('names a missing admin token and master key', () => {
