@@ -5,12 +5,14 @@
  * The role of the list they export; each export is an audit event. Never a secret: the views are
  * the lists' own.
  */
+import { z } from 'zod';
 import {
   AuditExportQuery,
   ComplianceReportQuery,
   CredentialExportQuery,
   FormatQuery,
   SyncRunExportQuery,
+  ComplianceReportView,
   type ComplianceItemView,
 } from '../../shared/contracts/exports.js';
 import {
@@ -20,7 +22,7 @@ import {
   RUN_TRIGGER_LABELS,
 } from '../../shared/contracts/labels.js';
 import { STATUS_LABELS } from '../../shared/contracts/status.js';
-import type { CredentialView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
+import { AuditView, CredentialView, SyncRunItemView, SyncRunView } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import type { Ctx } from '../context.js';
 import { revealsOf, siteCredentialsPage, type ComplianceRow } from '../exports/store.js';
@@ -186,7 +188,7 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'credentials',
     auth: 'viewer',
     query: CredentialExportQuery,
-    response: { status: 200, csv: true },
+    response: { status: 200, csv: true, schema: z.array(CredentialView) },
     handler: async ({ query }, req, reply) => {
       const { format, ...filters } = query;
       await audit(ctx.db, req, 'credential.export', 'credential', null, { format, ...filtersOf(filters) });
@@ -214,7 +216,7 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'sync-runs',
     auth: 'viewer',
     query: SyncRunExportQuery,
-    response: { status: 200, csv: true },
+    response: { status: 200, csv: true, schema: z.array(SyncRunView) },
     handler: async ({ query }, req, reply) => {
       const { format, ...filters } = query;
       await audit(ctx.db, req, 'sync_run.export', 'sync_run', null, { format, ...filtersOf(filters) });
@@ -247,7 +249,7 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'viewer',
     params: IdParams,
     query: FormatQuery,
-    response: { status: 200, csv: true },
+    response: { status: 200, csv: true, schema: z.array(SyncRunItemView) },
     handler: async ({ params, query }, req, reply) => {
       if (!(await loadRun(ctx.db, params.id)))
         throw new SyncError('NOT_FOUND', `sync run ${params.id} not found`);
@@ -273,7 +275,7 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
     tag: 'audit',
     auth: 'viewer',
     query: AuditExportQuery,
-    response: { status: 200, csv: true },
+    response: { status: 200, csv: true, schema: z.array(AuditView) },
     handler: async ({ query }, req, reply) => {
       const { format, ...filters } = query;
       // Recorded first, so the export holds its own event (the newest).
@@ -301,7 +303,7 @@ export function registerExportRoutes(ctx: Ctx, routes: Routes): void {
     auth: 'viewer',
     params: IdParams,
     query: ComplianceReportQuery,
-    response: { status: 200, csv: true },
+    response: { status: 200, csv: true, schema: ComplianceReportView },
     handler: async ({ params, query }, req, reply) => {
       const site = await getSite(ctx.db, params.id);
       if (!site) throw new SyncError('NOT_FOUND', `site ${params.id} not found`);

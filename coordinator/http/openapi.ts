@@ -98,9 +98,13 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
           ...(r.response?.csv
             ? {
                 description:
-                  'a streamed download: format=json an array of the views, format=csv a header row and one row per item',
+                  'a streamed download: format=json the JSON below, format=csv a header row and one row per item',
                 content: {
-                  'application/json': { schema: { type: 'array', items: {} } },
+                  'application/json': {
+                    schema: r.response.schema
+                      ? jsonSchema(r.response.schema, 'output')
+                      : { type: 'array', items: {} },
+                  },
                   'text/csv': { schema: { type: 'string' } },
                 },
               }

@@ -204,6 +204,33 @@ describe('exports', () => {
     expect(res.statusCode).toBe(401);
     await res.body.text();
   });
+
+  it('/openapi.json describes each export as it answers: the views as JSON, or CSV', async () => {
+    const res = await request(`${c.url}/openapi.json`);
+    const doc = (await res.body.json()) as {
+      paths: Record<
+        string,
+        { get: { responses: Record<string, { content: Record<string, { schema: Json }> }> } }
+      >;
+    };
+    type Json = { type?: string; items?: Json; properties?: Record<string, Json> };
+    const json = (path: string) => doc.paths[path]!.get.responses['200']!.content;
+    for (const [path, field] of [
+      ['/api/v1/credentials/export', 'status'],
+      ['/api/v1/sync-runs/export', 'outcome'],
+      ['/api/v1/sync-runs/{id}/items/export', 'credentialId'],
+      ['/api/v1/audit/export', 'action'],
+    ] as const) {
+      const content = json(path);
+      expect(content['text/csv'], path).toBeDefined();
+      expect(content['application/json']!.schema.type, path).toBe('array');
+      expect(Object.keys(content['application/json']!.schema.items!.properties!), path).toContain(field);
+    }
+    // The compliance report's JSON is one object with the site, the period and the items.
+    const report = json('/api/v1/sites/{id}/compliance-report')['application/json']!.schema;
+    expect(Object.keys(report.properties!)).toEqual(['site', 'since', 'until', 'generatedAt', 'items']);
+    expect(Object.keys(report.properties!.items!.items!.properties!)).toContain('reveals');
+  });
 });
 
 describe('compliance report', () => {
