@@ -1,8 +1,12 @@
+import { z } from 'zod';
 import type { Ctx } from '../context.js';
 import { openApiDocument } from '../http/openapi.js';
 import type { Routes } from '../http/routes.js';
 import { ping } from '../store/db.js';
 import { VERSION } from '../../shared/version.js';
+
+/** GET /readyz's answer: 200 with ok true, 503 with ok false and which one did not answer. */
+const Readiness = z.object({ ok: z.boolean(), postgres: z.boolean(), redis: z.boolean() });
 
 export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
@@ -19,8 +23,10 @@ export function registerSystemRoutes(ctx: Ctx, routes: Routes): void {
     summary: 'Readiness: PostgreSQL and Redis reachable',
     tag: 'system',
     auth: 'public',
+    response: { status: 200, schema: Readiness },
     unavailable:
       '`{ok: false, postgres, redis}`: PostgreSQL or Redis did not answer (Redis: at once when not connected, else within REDIS_REQUEST_TIMEOUT_MS; PostgreSQL within 2 s)',
+    unavailableBody: Readiness,
     handler: async (_input, _req, reply) => {
       const check = async (p: () => Promise<unknown>) =>
         Promise.race([

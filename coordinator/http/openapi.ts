@@ -30,8 +30,18 @@ const TOO_MANY = error(
 function errorResponses(r: RegisteredRoute): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (r.params || r.query || r.body) out['400'] = error(BAD_INPUT);
-  if (r.unavailable) out['503'] = error(r.unavailable);
-  if (r.bodyLimit) out['413'] = error(`body larger than ${r.bodyLimit} bytes`);
+  if (r.url.includes('/:')) out['404'] = error('NOT_FOUND: no such object (an id of the path)');
+  if (r.unavailable)
+    out['503'] = r.unavailableBody
+      ? {
+          description: r.unavailable,
+          content: { 'application/json': { schema: jsonSchema(r.unavailableBody, 'output') } },
+        }
+      : error(r.unavailable);
+  if (r.body) {
+    out['413'] = error(`body larger than ${r.bodyLimit ? `${r.bodyLimit} bytes` : 'BODY_LIMIT_BYTES'}`);
+    out['415'] = error('a body that is not `application/json`');
+  }
   if (r.auth === 'public') {
     if (!r.url.endsWith('/enroll')) return out;
     out['401'] = error('enrollment token invalid, used or expired (counted by the limiter)');

@@ -39,6 +39,8 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
    * their work without Redis. Every other route answers as usual while Redis is unavailable.
    */
   unavailable?: string;
+  /** The 503's body when it is not the error body (GET /readyz). */
+  unavailableBody?: z.ZodType;
   handler: (
     input: { body: z.output<B>; query: z.output<Q>; params: z.output<P>; refused: RefusedItem[] },
     req: FastifyRequest,
@@ -59,6 +61,7 @@ export interface RegisteredRoute {
   response?: { status: number; schema?: z.ZodType; csv?: boolean };
   bodyLimit?: number;
   unavailable?: string;
+  unavailableBody?: z.ZodType;
 }
 
 /**

@@ -231,6 +231,30 @@ describe('exports', () => {
     expect(Object.keys(report.properties!)).toEqual(['site', 'since', 'until', 'generatedAt', 'items']);
     expect(Object.keys(report.properties!.items!.items!.properties!)).toContain('reveals');
   });
+
+  it('/openapi.json names the error answers every route may give', async () => {
+    const res = await request(`${c.url}/openapi.json`);
+    const doc = (await res.body.json()) as {
+      paths: Record<
+        string,
+        Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+      >;
+    };
+    const codes = (path: string, method: string) => Object.keys(doc.paths[path]![method]!.responses);
+    // An id in the path: 404; a body: 400, 413 (BODY_LIMIT_BYTES), 415 (not JSON).
+    expect(codes('/api/v1/sites/{id}/compliance-report', 'get')).toEqual(
+      expect.arrayContaining(['400', '401', '403', '404']),
+    );
+    expect(codes('/api/v1/sites', 'post')).toEqual(
+      expect.arrayContaining(['400', '401', '403', '413', '415', '429']),
+    );
+    expect(codes('/api/v1/sites', 'post')).not.toContain('404');
+    // /readyz's 503 answers its own body, not the error body.
+    const ready = doc.paths['/readyz']!.get!.responses['503']!.content!['application/json']!.schema as {
+      properties: Record<string, unknown>;
+    };
+    expect(Object.keys(ready.properties)).toEqual(['ok', 'postgres', 'redis']);
+  });
 });
 
 describe('compliance report', () => {
