@@ -78,8 +78,15 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     // as TRUST_PROXY trusts it; without it the header is ignored (a client could forge it).
     trustProxy: trustProxyOption(ctx.config.trustProxy),
     genReqId: requestId,
-    // The only framework error without a route: a path that does not decode (the API's 400).
-    frameworkErrors: (_err, _req, reply: FastifyReply) => void reply.code(400).send(badPath().toJSON()),
+    // The only framework error without a route: a path that does not decode (the API's 400), with
+    // the headers the hooks below give every other answer (it is sent before they run).
+    frameworkErrors: (_err, req, reply: FastifyReply) =>
+      void reply
+        .code(400)
+        .header('x-request-id', req.id)
+        .header('x-content-type-options', 'nosniff')
+        .header('cache-control', 'no-store')
+        .send(badPath().toJSON()),
   });
   installErrorHandler(app, ctx.log);
   installRequestLog(app, ctx.log);

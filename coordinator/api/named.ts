@@ -10,6 +10,7 @@ import type { SyncRunRow } from '../runs/store.js';
 import type { Queryable } from '../store/db.js';
 import type { AuditRow } from '../store/audit.js';
 import { lookupNames, type NameKind, type Names } from '../store/names.js';
+import { BOOTSTRAP_ADMIN } from '../http/operator-auth.js';
 import { credentialView, syncRunView } from './views.js';
 
 export async function namedCredentialViews(q: Queryable, rows: CredentialRow[]): Promise<CredentialView[]> {
@@ -101,7 +102,10 @@ export async function namedAuditViews(q: Queryable, rows: AuditRow[]) {
       at: r.at.toISOString(),
       actorType: r.actor_type,
       actorId: r.actor_id,
-      actorName: r.actor_type === 'system' ? null : (actors.get(r.actor_id) ?? null),
+      actorName:
+        r.actor_type === 'system'
+          ? null
+          : (actors.get(r.actor_id) ?? (r.actor_id === BOOTSTRAP_ADMIN ? BOOTSTRAP_ADMIN : null)),
       action: r.action,
       actionLabel: labelOf(AUDIT_ACTION_LABELS, r.action)!,
       objectType: r.object_type,

@@ -14,6 +14,9 @@ const RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
 
 export const operatorToken = (id: string, secret: string) => `pwo_${id}.${secret}`;
 
+/** The bootstrap admin's actor id (COORDINATOR_ADMIN_TOKEN), and its name wherever an actor is named. */
+export const BOOTSTRAP_ADMIN = 'bootstrap-admin';
+
 export const hasRole = (op: Operator, needed: Role) => RANK[op.role] >= RANK[needed];
 
 /**
@@ -24,7 +27,7 @@ export async function authenticateOperator(ctx: Ctx, authorization: string | und
   const token = bearerToken(authorization);
   if (!token) throw new SyncError('UNAUTHENTICATED', 'a bearer token is required');
   const hash = hashToken(token);
-  if (safeEqualHex(hash, adminHash(ctx))) return { id: 'bootstrap-admin', role: 'admin' };
+  if (safeEqualHex(hash, adminHash(ctx))) return { id: BOOTSTRAP_ADMIN, role: 'admin' };
   const match = OPERATOR_TOKEN.exec(token);
   if (match) {
     const row = await activeToken(ctx.db, match[1]!);

@@ -96,7 +96,9 @@ export class Routes {
       handler: async (req, reply) => {
         await this.authenticate(req, spec.auth);
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;
-        const query = spec.query ? parseOrThrow(spec.query, req.query ?? {}, 'query') : undefined;
+        // A route that takes no query refuses one (docs/api.md: every query is parsed), as a
+        // strict query schema refuses a key it does not know.
+        const query = parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query');
         const { body, refused } =
           spec.body && spec.batch
             ? parseBatch(spec.body, req.body ?? {}, spec.batch)
@@ -113,12 +115,15 @@ export class Routes {
         } catch (err) {
           throw spec.body ? inBody(err) : err;
         }
-        if (spec.response) reply.code(spec.response.status);
+        // The route's success status, unless the handler chose another (GET /readyz's 503).
+        if (spec.response && reply.statusCode === 200) reply.code(spec.response.status);
         return result ?? (reply.sent ? undefined : {});
       },
     });
   }
 }
+
+const NO_QUERY = z.strictObject({});
 
 const WHERE = /^(body|query|params)(\.|$)/;
 

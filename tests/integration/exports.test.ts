@@ -177,6 +177,9 @@ describe('exports', () => {
     expect(audit.find((e) => e.action === 'credential.reveal')).toMatchObject({
       actionLabel: 'Revealed password',
       objectName: `bob on files-01`,
+      // The bootstrap admin is named as runs name it.
+      actorId: 'bootstrap-admin',
+      actorName: 'bootstrap-admin',
     });
     // The ids in an event's details are named too.
     expect(audit.find((e) => e.action === 'credential.create')).toMatchObject({

@@ -157,6 +157,32 @@ describe('malformed bearer tokens', () => {
     }
   });
 
+  it('a path that does not decode is a 400 naming `path`, with the headers of every answer', async () => {
+    const res = await request(`${c.url}/api/v1/sites/%FF`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const body = (await res.body.json()) as ErrorBody;
+    expect(res.statusCode).toBe(400);
+    expect(body.error.issues?.map((i) => i.field)).toEqual(['path']);
+    expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(res.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+  });
+
+  it('a route that takes no query refuses one (400 naming query), as a strict query schema does', async () => {
+    const res = await request(`${c.url}/api/v1/policies?limit=1&cursor=zzz`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const body = (await res.body.json()) as ErrorBody;
+    expect(res.statusCode).toBe(400);
+    expect(body.error.code).toBe('VALIDATION_FAILED');
+    expect(body.error.message).toMatch(/^invalid query: /);
+    const plain = await request(`${c.url}/api/v1/policies`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(plain.statusCode).toBe(200);
+    await plain.body.text();
+  });
+
   it('the OpenAPI document shows the 400, 401 and 429 (with Retry-After) answers and their body', async () => {
     const doc = (await api(c.url).get('/openapi.json')).body as {
       paths: Record<string, Record<string, { 'x-required-role': string; responses: Record<string, Answer> }>>;
