@@ -97,8 +97,8 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
         endSupersededJob(a, row, now, out);
         continue;
       }
-      await applyOne(ctx, q, agent, a, row, batch, now, out);
-      logResult(ctx, agent, a, row);
+      // Logged as stored: the message checked against the passwords (never the agent's own words).
+      logResult(ctx, agent, a, row, await applyOne(ctx, q, agent, a, row, batch, now, out));
     }
     await storeOutcomes(ctx, q, agent, accepted, batch, out, now);
   });
@@ -159,7 +159,10 @@ function endSupersededJob(a: Accepted, row: CredentialRow, now: Date, out: Outco
   out.counted.push({ row, count: 'unsynced' });
 }
 
-/** What one result does to its credential (the change protocol), and what it leads to. */
+/**
+ * What one result does to its credential (the change protocol), and what it leads to; returns the
+ * result as stored (its message checked against the passwords the job carried).
+ */
 async function applyOne(
   ctx: Ctx,
   q: Queryable,
@@ -169,7 +172,7 @@ async function applyOne(
   batch: Batch,
   now: Date,
   out: Outcomes,
-): Promise<void> {
+): Promise<ReportItem['result']> {
   const result = scrubbed(ctx, a, row, batch.privileged);
   const effect = applyResult(row, a.kind, result, {
     now,
@@ -216,14 +219,20 @@ async function applyOne(
     if (row.group_id !== null) out.settled.push({ row, changeId: a.data.changeId, count: effect.count });
   }
   if (effect.followUp) out.follow.push({ row, kind: effect.followUp });
+  return result;
 }
 
 /**
  * A failure is worth a line by default (an operator looks for it); a success only at debug
  * (thousands a second under load: nothing is built unless debug is on).
  */
-function logResult(ctx: Ctx, agent: AgentRow, a: Accepted, row: CredentialRow): void {
-  const result = a.item.result;
+function logResult(
+  ctx: Ctx,
+  agent: AgentRow,
+  a: Accepted,
+  row: CredentialRow,
+  result: ReportItem['result'],
+): void {
   if (result.outcome !== 'failed' && !ctx.log.isLevelEnabled('debug')) return;
   const fields = {
     jobId: a.item.jobId,

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { WITHHELD_MESSAGE } from '../../shared/message-guard.js';
-import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
+import { LogCapture, startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
   createCredential,
   createSite,
@@ -21,8 +21,10 @@ let c: InProcessCoordinator;
 let siteId: string;
 let agent: FakeAgent;
 
+const logs = new LogCapture();
+
 beforeAll(async () => {
-  c = await startInProcessCoordinator('report-scrub', inject('redisUrl'));
+  c = await startInProcessCoordinator('report-scrub', inject('redisUrl'), { LOG_LEVEL: 'info' }, { logs });
   siteId = (await createSite(c.admin)).id;
   agent = await FakeAgent.enroll(c.url, c.admin, siteId);
 });
@@ -59,6 +61,12 @@ describe("an agent's reported message", () => {
       lastMessage: WITHHELD_MESSAGE,
     });
     expect(await storedMessages(cred.id)).not.toContain(encodeURIComponent(cred.password));
+    // The log's line of the failed job carries the message as stored, not the agent's words.
+    const line = await waitForValue(() =>
+      logs.lines.find((l) => l.includes(job.jobId) && l.includes('job failed')),
+    );
+    expect(line).toContain(WITHHELD_MESSAGE);
+    expect(logs.lines.join('\n')).not.toContain(encodeURIComponent(cred.password));
     // A message without a password is kept as it is.
     await expectStatus(c.admin.post(`/credentials/${cred.id}/verify`, {}), 202);
     const again = await claimOne(cred.id);
