@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { LoginTrialBody, LoginTrialView } from '../../shared/contracts/api.js';
 import { labelOf, LOGIN_TRIAL_REASON_LABELS } from '../../shared/contracts/labels.js';
 import type { Ctx } from '../context.js';
-import { actOf } from '../http/actor.js';
+import { actOf, actorOf } from '../http/actor.js';
+import { hasRole } from '../http/operator-auth.js';
 import { IdParams, type Routes } from '../http/routes.js';
 import { readLoginTrial, startLoginTrial } from '../trials/operations.js';
 import type { TrialRow } from '../trials/store.js';
@@ -40,7 +41,7 @@ export function registerLoginTrialRoutes(ctx: Ctx, routes: Routes): void {
     body: LoginTrialBody,
     response: { status: 202, schema: LoginTrialView },
     handler: async ({ params, body }, req) =>
-      trialView(await startLoginTrial(ctx, params.id, body, actOf(req))),
+      trialView(await startLoginTrial(ctx, params.id, body, hasRole(actorOf(req), 'admin'), actOf(req))),
   });
   routes.add({
     method: 'GET',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { OPERATOR_VERIFY_PRIORITY } from '../../shared/contracts/jobs.js';
 import { SyncError } from '../../shared/errors.js';
 import { targetSpec } from '../../shared/targets/index.js';
+import { strayOrigin, type WebConnection } from '../../shared/targets/web.js';
 import { WorkflowSchema } from '../../shared/targets/web-workflow.js';
 import { fieldIssues, invalidInput, parseOrThrow } from '../../shared/validation.js';
 import type { Ctx } from '../context.js';
@@ -48,6 +49,7 @@ export async function startLoginTrial(
   ctx: Ctx,
   targetId: string,
   input: { workflow: Record<string, unknown>; credentialId: string },
+  mayReroute: boolean,
   by: OperatorAct,
 ): Promise<TrialRow> {
   const target = await getTarget(ctx.db, targetId);
@@ -58,7 +60,21 @@ export async function startLoginTrial(
       `login trials are for web targets: this target is of kind ${target.kind}`,
     );
   }
-  const workflow = trialConnection(target.connection, input.workflow).login as Record<string, unknown>;
+  const connection = trialConnection(target.connection, input.workflow);
+  // The trial sends the stored password where its workflow says: beyond the target's own addresses
+  // (its stored connection's; without its login when that one no longer reads, as a trial is there
+  // to fix), that is an admin decision, as editing the target to go there is (operations/targets.ts).
+  const web = connection as WebConnection;
+  const stored = targetSpec('web').connectionSchema.safeParse(target.connection);
+  const own = stored.success ? (stored.data as WebConnection) : { ...web, login: { steps: [] } };
+  const stray = strayOrigin(own, web.login.steps);
+  if (stray !== undefined && !mayReroute) {
+    throw new SyncError(
+      'FORBIDDEN',
+      `a login trial that sends the password to ${stray === '*' ? 'an address it builds' : stray}, not one of the target's own addresses, needs the admin role`,
+    );
+  }
+  const workflow = connection.login as Record<string, unknown>;
   const cred = await loadCredential(ctx.db, input.credentialId);
   if (!cred || cred.target_id !== target.id) {
     throw new SyncError('VALIDATION_FAILED', 'credentialId: not a credential of this target', {

@@ -165,7 +165,10 @@ export const StepSchema = z
     name: z.string().trim().min(1).max(100),
     method: z.enum(METHODS).default('GET'),
     /** Absolute (http/https) or relative to the connection's baseUrl; placeholders URL-encoded. */
-    url: Template.refine((u) => u.trim().length > 0, 'must not be empty'),
+    url: Template.refine((u) => u.trim().length > 0, 'must not be empty').refine(
+      (u) => !/^\s*[a-z][a-z0-9+.-]*:/i.test(u) || /^\s*https?:/i.test(u),
+      'must be an http(s) URL or a path relative to baseUrl (no file:, javascript:, …)',
+    ),
     headers: z.record(HeaderName, Template).optional(),
     /** An application/x-www-form-urlencoded body; each value a template. */
     form: z.record(z.string().min(1).max(200), Template).optional(),

@@ -1,3 +1,4 @@
+import { api } from '../support/http.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createAdapterRegistry } from '../../agent/adapters/index.js';
 import { webAdapter } from '../../agent/adapters/web/index.js';
@@ -168,6 +169,48 @@ describe('login trials', () => {
     }
     // The work of the simulated credential and the re-enabled one (not trials): run as any other.
     await runJobs(await agent.claimAll(5, 200));
+  });
+
+  it("sending the password beyond the target's own addresses is an admin's trial; file: and javascript: URLs never", async () => {
+    const { token } = await expectStatus<{ token: string }>(
+      c.admin.post('/tokens', { name: 'trial-operator', role: 'operator' }),
+      201,
+      'operator token',
+    );
+    const operator = api(c.url, token);
+    // The login's first step posted to another address (loopback, never reached here).
+    const elsewhere = loginSiteConnection(site.url).login;
+    (elsewhere.steps[0] as { url: string }).url = 'http://127.0.0.2:9/collect';
+    const refused = await operator.post(`/api/v1/targets/${targetId}/login-trials`, {
+      workflow: elsewhere,
+      credentialId,
+    });
+    expect(refused.status).toBe(403);
+    expect((refused.body as ErrorBody).error.message).toContain('http://127.0.0.2:9');
+    // Within the target's own addresses an operator may try it.
+    const own = await expectStatus<Trial>(
+      operator.post(`/api/v1/targets/${targetId}/login-trials`, {
+        workflow: loginSiteConnection(site.url).login,
+        credentialId,
+      }),
+      202,
+      "operator's trial",
+    );
+    // An admin may send it elsewhere (an admin may edit the target to go there too).
+    const admins = await expectStatus<Trial>(start(elsewhere), 202, "admin's trial");
+    await runJobs(await agent.claimAll(2));
+    expect((await read(own.id)).outcome).toBe('ok');
+    expect((await read(admins.id)).state).toMatch(/done|failed/);
+    for (const url of ['file:///etc/passwd', 'javascript:alert(1)', ' FILE:/x']) {
+      const bad = loginSiteConnection(site.url).login;
+      (bad.steps[0] as { url: string }).url = url;
+      const res = await start(bad);
+      expect(res.status, url).toBe(400);
+      expect(
+        (res.body as ErrorBody).error.issues?.map((i) => i.field),
+        url,
+      ).toEqual(['body.workflow.steps.0.url']);
+    }
   });
 
   it("a trial's job is extended and released like any other, the credential untouched", async () => {
