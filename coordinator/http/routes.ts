@@ -99,10 +99,13 @@ export class Routes {
         // A route that takes no query refuses one (docs/api.md: every query is parsed), as a
         // strict query schema refuses a key it does not know.
         const query = parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query');
+        // No body at all reads as {} (an action sent without one); a JSON `null` is a body, refused
+        // by the schema like any other that is not an object.
+        const sent = req.body === undefined ? {} : req.body;
         const { body, refused } =
           spec.body && spec.batch
-            ? parseBatch(spec.body, req.body ?? {}, spec.batch)
-            : { body: spec.body ? parseOrThrow(spec.body, req.body ?? {}, 'body') : undefined, refused: [] };
+            ? parseBatch(spec.body, sent, spec.batch)
+            : { body: spec.body ? parseOrThrow(spec.body, sent, 'body') : undefined, refused: [] };
         const input = { params, query, body, refused } as {
           body: z.output<B>;
           query: z.output<Q>;

@@ -183,6 +183,28 @@ describe('malformed bearer tokens', () => {
     await plain.body.text();
   });
 
+  it('a JSON null body is refused as not an object (400 naming body), not read as {}', async () => {
+    const site = await createSite(c.admin);
+    for (const [method, path] of [
+      ['POST', `/api/v1/sites/${site.id}/enrollment-tokens`],
+      ['PATCH', `/api/v1/sites/${site.id}`],
+    ] as const) {
+      const res = await request(`${c.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: 'null',
+      });
+      const body = (await res.body.json()) as ErrorBody;
+      expect(res.statusCode, path).toBe(400);
+      expect(
+        body.error.issues?.map((i) => i.field),
+        path,
+      ).toEqual(['body']);
+    }
+    const tokens = await c.admin.get<{ items: unknown[] }>(`/sites/${site.id}/enrollment-tokens`);
+    expect(tokens.body.items).toEqual([]);
+  });
+
   it('the OpenAPI document shows the 400, 401 and 429 (with Retry-After) answers and their body', async () => {
     const doc = (await api(c.url).get('/openapi.json')).body as {
       paths: Record<string, Record<string, { 'x-required-role': string; responses: Record<string, Answer> }>>;
