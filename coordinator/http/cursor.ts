@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SyncError } from '../../shared/errors.js';
+import { inputIssues } from '../../shared/text.js';
 
 /**
  * Keyset-paging cursors: opaque to clients (base64url of JSON), parsed with zod when they come
@@ -22,6 +23,8 @@ export function decodeCursor<S extends z.ZodType>(cursor: string, schema: S): z.
   } catch {
     throw badCursor();
   }
+  // Text PostgreSQL cannot take (a NUL, a lone surrogate) is never one of our cursors either.
+  if (inputIssues(value, 'query.cursor').length > 0) throw badCursor();
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw badCursor();
   return parsed.data;
@@ -39,7 +42,8 @@ export const TimeKey = z.union([
   z.literal('infinity'),
   z.string().refine((s) => {
     const m = TIME_KEY.exec(s);
-    if (!m) return false;
+    // Year 0000 is a JavaScript date but not a PostgreSQL one.
+    if (!m || m[1] === '0000') return false;
     // A real calendar time (no 30 February, no hour 25), as PostgreSQL would parse it.
     const d = new Date(`${s.slice(0, 23)}Z`);
     return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 19) === s.slice(0, 19);

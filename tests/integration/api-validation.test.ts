@@ -197,6 +197,22 @@ describe('malformed API input', () => {
     expectIssue(await admin.get(`/sync-runs/${uuid}/items?cursor=x`), 'query.cursor');
     expectIssue(await admin.get(`/sync-runs/${uuid}/items?limit=501`), 'query.limit');
     expectIssue(await admin.get(`/targets?cursor=${b64(['a', 'b'])}`), 'query.cursor');
+    // Text PostgreSQL refuses (a NUL, a lone surrogate) and year 0000 were 500s from SQL.
+    for (const text of ['a\u0000b', 'a\ud800b']) {
+      for (const sort of ['username', '-username', 'target', 'status'])
+        expectIssue(await admin.get(`/credentials?sort=${sort}&cursor=${b64([text, uuid])}`), 'query.cursor');
+      expectIssue(await admin.get(`/targets?cursor=${b64([text, uuid])}`), 'query.cursor');
+    }
+    expectIssue(
+      await admin.get(`/sync-runs?cursor=${b64(['0000-01-01T00:00:00.000000', uuid])}`),
+      'query.cursor',
+    );
+    expectIssue(
+      await admin.get(
+        `/credentials?sort=statusChangedAt&cursor=${b64(['0000-01-01T00:00:00.000000', uuid])}`,
+      ),
+      'query.cursor',
+    );
     expectIssue(await admin.get('/targets?limit=0'), 'query.limit');
     expectIssue(await admin.get('/overview?bucket=week'), 'query.bucket');
   });
