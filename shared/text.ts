@@ -41,12 +41,20 @@ const MAX_ISSUES = 20;
 /** Deeper than this, a request is refused (the deepest the API documents is about 10). */
 export const MAX_DEPTH = 64;
 export const DEPTH_MESSAGE = `nested deeper than ${MAX_DEPTH} levels`;
+/**
+ * More keys than this in one object, a request is refused before any schema reads it (the largest
+ * object the API takes has a few dozen; a body of millions of keys kept the event loop for seconds
+ * and got an answer listing each of them).
+ */
+export const MAX_KEYS = 1000;
+export const KEYS_MESSAGE = `more than ${MAX_KEYS} keys`;
 
 /**
  * What no schema may let through, as `{field, message}` issues named like zod's
  * (`body.connection.steps.0.url`; a bad key is named by its path with U+FFFD in its place): every
  * string (object keys too) PostgreSQL could not store, and nesting deeper than MAX_DEPTH (zod and
- * JSON.stringify recurse: a deep enough body would overflow the call stack, a 500). The walk stops
+ * JSON.stringify recurse: a deep enough body would overflow the call stack, a 500), and objects of
+ * more than MAX_KEYS keys. The walk stops
  * at MAX_DEPTH itself, so it cannot overflow; it runs on every request, so it builds a field name
  * only for an issue.
  */
@@ -75,7 +83,12 @@ export function inputIssues(value: unknown, root: string): FieldIssue[] {
       return;
     }
     const object = v as Record<string, unknown>;
-    for (const key of Object.keys(object)) {
+    const keys = Object.keys(object);
+    if (keys.length > MAX_KEYS) {
+      issues.push({ field: field(), message: KEYS_MESSAGE });
+      return;
+    }
+    for (const key of keys) {
       const message = unstorable(key);
       path.push(message ? storableText(key) : key);
       if (message) issues.push({ field: field(), message: `key ${message}` });

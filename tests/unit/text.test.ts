@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEPTH_MESSAGE,
+  KEYS_MESSAGE,
+  MAX_KEYS,
   NUL_MESSAGE,
   storableJson,
   storableText,
@@ -51,6 +53,14 @@ describe('text PostgreSQL cannot store', () => {
         'body',
       ),
     ).toHaveLength(20);
+  });
+
+  it('refuses an object of more than MAX_KEYS keys at once, naming it, without reading them', () => {
+    const many = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+    expect(inputIssues({ items: [many(MAX_KEYS)] }, 'body')).toEqual([]);
+    expect(inputIssues({ items: [{ ...many(1_500_000), bad: 'x\u0000' }] }, 'body')).toEqual([
+      { field: 'body.items.0', message: KEYS_MESSAGE },
+    ]);
   });
 
   it('made storable: U+FFFD in place, in values and keys; dates stay dates', () => {
