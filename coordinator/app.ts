@@ -78,6 +78,9 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     // as TRUST_PROXY trusts it; without it the header is ignored (a client could forge it).
     trustProxy: trustProxyOption(ctx.config.trustProxy),
     genReqId: requestId,
+    // A path parameter longer than Fastify's default 100 characters was answered as a path that
+    // does not decode; up to this length it reaches its schema, which names it (`params.id`).
+    maxParamLength: 2000,
     // The only framework error without a route: a path that does not decode (the API's 400), with
     // the headers the hooks below give every other answer (it is sent before they run).
     frameworkErrors: (_err, req, reply: FastifyReply) =>

@@ -6,7 +6,7 @@ import {
   DeliveryView,
   UpdateChannelBody,
 } from '../../shared/contracts/alerts.js';
-import { listOf } from '../../shared/contracts/api.js';
+import { listOf, queryInt } from '../../shared/contracts/api.js';
 import { SyncError } from '../../shared/errors.js';
 import {
   changeChannel,
@@ -107,7 +107,7 @@ export function registerNotificationChannelRoutes(ctx: Ctx, routes: Routes): voi
     params: IdParams,
     query: z.strictObject({
       state: z.enum(DELIVERY_STATES).optional(),
-      limit: z.coerce.number().int().min(1).max(500).default(100),
+      limit: queryInt(1, 500).default(100),
       cursor: z.string().max(200).optional(),
     }),
     response: { status: 200, schema: listOf(DeliveryView) },

@@ -11,7 +11,18 @@ export const API_PREFIX = '/api/v1';
 
 const name = z.string().trim().min(1).max(200);
 const timestamp = z.string().nullable();
-export const Limit = z.coerce.number().int().min(1).max(500).default(50);
+/**
+ * A whole number in a query string, written in decimal digits only (`z.coerce.number` also took
+ * `0x10`, ` 5` and `1e2`).
+ */
+export const queryInt = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, { message: 'expected a whole number (digits only)' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const Limit = queryInt(1, 500).default(50);
 
 export const CreateSiteBody = z.strictObject({ name, requireApproval: z.boolean().default(false) });
 export const SiteView = z.object({
@@ -141,7 +152,7 @@ export const TargetListQuery = z.strictObject({
   siteId: z.uuid().optional(),
   /** Part of the name (case-insensitive). */
   q: z.string().trim().min(1).max(200).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(1000),
+  limit: queryInt(1, 1000).default(1000),
   cursor: z.string().max(4000).optional(),
 });
 

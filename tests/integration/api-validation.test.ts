@@ -137,6 +137,8 @@ describe('malformed API input', () => {
 
     expectIssue(await admin.get('/credentials?limit=0'), 'query.limit');
     expectIssue(await admin.get('/credentials?limit=lots'), 'query.limit');
+    for (const odd of ['0x10', '%205', '1e2', '5.0'])
+      expectIssue(await admin.get(`/credentials?limit=${odd}`), 'query.limit');
     expectIssue(await admin.get('/credentials?status=fine'), 'query.status');
     expectIssue(await admin.get('/credentials?cursor=bm90LWEtY3Vyc29y'), 'query.cursor');
     expectIssue(await admin.get('/credentials/not-a-uuid'), 'params.id');

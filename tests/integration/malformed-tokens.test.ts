@@ -166,6 +166,12 @@ describe('malformed bearer tokens', () => {
     expect(body.error.issues?.map((i) => i.field)).toEqual(['path']);
     expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.headers).toMatchObject({ 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
+    // A long id is an id of the wrong shape, named as such.
+    const long = await request(`${c.url}/api/v1/sites/${'a'.repeat(101)}`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    expect(long.statusCode).toBe(400);
+    expect(((await long.body.json()) as ErrorBody).error.issues?.map((i) => i.field)).toEqual(['params.id']);
   });
 
   it('a route that takes no query refuses one (400 naming query), as a strict query schema does', async () => {
