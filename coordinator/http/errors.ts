@@ -58,3 +58,34 @@ export const badPath = (): SyncError =>
   new SyncError('VALIDATION_FAILED', 'invalid path: not valid percent-encoded UTF-8', {
     issues: [{ field: 'path', message: 'not valid percent-encoded UTF-8' }],
   });
+
+/**
+ * The query parameters whose raw bytes are not valid percent-encoded UTF-8: the query-string parser
+ * turns them into U+FFFD silently, so `q=%ED%A0%80` searched for something the client never sent.
+ * Refused as the path's bytes are (400), each named `query.<name>`.
+ */
+export function badQueryBytes(url: string): SyncError | undefined {
+  const at = url.indexOf('?');
+  if (at < 0) return undefined;
+  const issues: { field: string; message: string }[] = [];
+  for (const pair of url.slice(at + 1).split('&')) {
+    const eq = pair.indexOf('=');
+    const [rawKey, rawValue] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
+    const decoded = (raw: string): string | undefined => {
+      try {
+        return decodeURIComponent(raw.replace(/\+/g, ' '));
+      } catch {
+        return undefined;
+      }
+    };
+    const key = decoded(rawKey);
+    if (key === undefined || decoded(rawValue) === undefined)
+      issues.push({ field: `query.${key ?? '\ufffd'}`, message: 'not valid percent-encoded UTF-8' });
+  }
+  if (issues.length === 0) return undefined;
+  return new SyncError(
+    'VALIDATION_FAILED',
+    `invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
+    { issues },
+  );
+}

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isSyncError, SyncError } from '../../shared/errors.js';
 import { parseOrThrow } from '../../shared/validation.js';
 import { parseBatch, type RefusedItem } from './batch.js';
+import { badQueryBytes } from './errors.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
@@ -98,6 +99,8 @@ export class Routes {
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;
         // A route that takes no query refuses one (docs/api.md: every query is parsed), as a
         // strict query schema refuses a key it does not know.
+        const bytes = badQueryBytes(req.url);
+        if (bytes) throw bytes;
         const query = parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query');
         // No body at all reads as {} (an action sent without one); a JSON `null` is a body, refused
         // by the schema like any other that is not an object.
