@@ -80,7 +80,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     genReqId: requestId,
     // A path parameter longer than Fastify's default 100 characters was answered as a path that
     // does not decode; up to this length it reaches its schema, which names it (`params.id`).
-    maxParamLength: 2000,
+    routerOptions: { maxParamLength: 2000 },
     // The only framework error without a route: a path that does not decode (the API's 400), with
     // the headers the hooks below give every other answer (it is sent before they run).
     frameworkErrors: (_err, req, reply: FastifyReply) =>
