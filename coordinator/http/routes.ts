@@ -98,10 +98,13 @@ export class Routes {
         await this.authenticate(req, spec.auth);
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;
         // A route that takes no query refuses one (docs/api.md: every query is parsed), as a
-        // strict query schema refuses a key it does not know.
-        const bytes = badQueryBytes(req.url);
+        // strict query schema refuses a key it does not know; the system routes (health,
+        // readiness, metrics, OpenAPI: what probes and scrapers call, maybe with a cache-buster)
+        // take no input and ignore one.
+        const takesQuery = spec.query !== undefined || spec.tag !== 'system';
+        const bytes = takesQuery ? badQueryBytes(req.url) : undefined;
         if (bytes) throw bytes;
-        const query = parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query');
+        const query = takesQuery ? parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query') : undefined;
         // No body at all reads as {} (an action sent without one); a JSON `null` is a body, refused
         // by the schema like any other that is not an object.
         const sent = req.body === undefined ? {} : req.body;
