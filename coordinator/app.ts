@@ -58,6 +58,13 @@ function trustProxyOption(
 /** The coordinator's HTTP surface: operator API, agent gateway, health, metrics, OpenAPI. */
 export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   const tls = ctx.config.tls;
+  /** The headers of every answer (the onSend hook below, and the one answer sent before it runs). */
+  const answerHeaders = (reply: FastifyReply): void => {
+    void reply.header('x-content-type-options', 'nosniff');
+    void reply.header('cache-control', 'no-store');
+    // Served over TLS: browsers keep to HTTPS for this host from now on (a year).
+    if (tls) void reply.header('strict-transport-security', 'max-age=31536000');
+  };
   const app = Fastify({
     ...(tls
       ? {
@@ -83,13 +90,10 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
     routerOptions: { maxParamLength: 2000 },
     // The only framework error without a route: a path that does not decode (the API's 400), with
     // the headers the hooks below give every other answer (it is sent before they run).
-    frameworkErrors: (_err, req, reply: FastifyReply) =>
-      void reply
-        .code(400)
-        .header('x-request-id', req.id)
-        .header('x-content-type-options', 'nosniff')
-        .header('cache-control', 'no-store')
-        .send(badPath().toJSON()),
+    frameworkErrors: (_err, req, reply: FastifyReply) => {
+      answerHeaders(reply);
+      void reply.code(400).header('x-request-id', req.id).send(badPath().toJSON());
+    },
   });
   installErrorHandler(app, ctx.log);
   installRequestLog(app, ctx.log);
@@ -97,10 +101,7 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   // 400 about the body's type instead of 415.
   app.removeContentTypeParser('text/plain');
   app.addHook('onSend', async (_req, reply, payload) => {
-    void reply.header('x-content-type-options', 'nosniff');
-    void reply.header('cache-control', 'no-store');
-    // Served over TLS: browsers keep to HTTPS for this host from now on (a year).
-    if (tls) void reply.header('strict-transport-security', 'max-age=31536000');
+    answerHeaders(reply);
     return payload;
   });
   app.addHook('onResponse', async (req, reply) => {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { isSyncError, SyncError } from '../../shared/errors.js';
+import { isSyncError, SyncError, type FieldIssue } from '../../shared/errors.js';
+import { invalidInput } from '../../shared/validation.js';
 import type { Logger } from '../../shared/logger.js';
 
 /**
@@ -67,25 +68,22 @@ export const badPath = (): SyncError =>
 export function badQueryBytes(url: string): SyncError | undefined {
   const at = url.indexOf('?');
   if (at < 0) return undefined;
-  const issues: { field: string; message: string }[] = [];
+  const issues: FieldIssue[] = [];
   for (const pair of url.slice(at + 1).split('&')) {
     const eq = pair.indexOf('=');
     const [rawKey, rawValue] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
-    const decoded = (raw: string): string | undefined => {
-      try {
-        return decodeURIComponent(raw.replace(/\+/g, ' '));
-      } catch {
-        return undefined;
-      }
-    };
-    const key = decoded(rawKey);
-    if (key === undefined || decoded(rawValue) === undefined)
+    const key = decodedQueryPart(rawKey);
+    if (key === undefined || decodedQueryPart(rawValue) === undefined)
       issues.push({ field: `query.${key ?? '\ufffd'}`, message: 'not valid percent-encoded UTF-8' });
   }
-  if (issues.length === 0) return undefined;
-  return new SyncError(
-    'VALIDATION_FAILED',
-    `invalid query: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
-    { issues },
-  );
+  return issues.length === 0 ? undefined : invalidInput(issues, 'query');
+}
+
+/** A query string's name or value decoded (`+` a space), or undefined when its bytes are not UTF-8. */
+function decodedQueryPart(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
 }
