@@ -1,4 +1,4 @@
-import { storableText } from './text.js';
+import { cutText, storableText } from './text.js';
 
 /** What an operator sees instead of a message that would have shown a password. */
 export const WITHHELD_MESSAGE = 'message withheld: it contained a password';
@@ -21,5 +21,5 @@ export function guardMessage(
     const forms = [secret, encodeURIComponent(secret), JSON.stringify(secret).slice(1, -1)];
     if (forms.some((form) => message.includes(form))) return WITHHELD_MESSAGE;
   }
-  return storableText(message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 1)}…` : message);
+  return storableText(cutText(message, MAX_MESSAGE));
 }

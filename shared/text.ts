@@ -36,6 +36,10 @@ export const storableJson = (value: unknown): string =>
     return Object.fromEntries(Object.entries(v).map(([key, x]) => [storableText(key), x as unknown]));
   });
 
+/** `text` cut to at most `max` characters, the last of them `…` when it was longer. */
+export const cutText = (text: string, max: number): string =>
+  text.length > max ? `${text.slice(0, max - 1)}…` : text;
+
 /** The most issues inputIssues reports: a megabyte of NULs gets a short answer. */
 const MAX_ISSUES = 20;
 /** Deeper than this, a request is refused (the deepest the API documents is about 10). */

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { SyncError, type FieldIssue } from './errors.js';
-import { inputIssues } from './text.js';
+import { cutText, inputIssues } from './text.js';
 
 /** The longest message of one issue (zod's "Unrecognized keys: …" lists every key it found). */
 const MAX_MESSAGE = 300;
@@ -10,9 +10,7 @@ export function fieldIssues(error: z.ZodError, root?: string): FieldIssue[] {
   return error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
     const field = [root, path].filter(Boolean).join('.') || root || '(root)';
-    const message =
-      issue.message.length > MAX_MESSAGE ? `${issue.message.slice(0, MAX_MESSAGE - 1)}…` : issue.message;
-    return { field, message };
+    return { field, message: cutText(issue.message, MAX_MESSAGE) };
   });
 }
 
