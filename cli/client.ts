@@ -50,10 +50,11 @@ export class ApiClient {
   }
 
   /**
-   * A download (an export): the body is piped to `sink` as it arrives, never held whole; an error
-   * answer is read as `call` reads it. Resolves to the bytes written.
+   * A download (an export): the body is piped to the sink `open` gives as it arrives, never held
+   * whole; `open` is called only for a successful answer, so an error answer (read as `call` reads
+   * it) leaves no file behind. Resolves to the bytes written.
    */
-  async download(path: string, sink: NodeJS.WritableStream): Promise<number> {
+  async download(path: string, open: () => NodeJS.WritableStream): Promise<number> {
     const res = await request(new URL(path, this.baseUrl), {
       headers: { authorization: `Bearer ${this.token}` },
     });
@@ -67,6 +68,7 @@ export class ApiClient {
       }
       throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
     }
+    const sink = open();
     let bytes = 0;
     res.body.on('data', (chunk: Buffer) => (bytes += chunk.length));
     await pipeline(res.body, sink, { end: sink !== process.stdout });

@@ -14,8 +14,9 @@ async function download(ctx: CommandContext, path: string, params: Record<string
     throw new Error(`--json and --format ${given} disagree: give one of them`);
   const format = given ?? (ctx.flags.json ? 'json' : 'csv');
   const output = str(ctx.flags.output);
-  const sink = output ? createWriteStream(output) : process.stdout;
-  const bytes = await ctx.api.download(apiPath(`${path}${query({ ...params, format })}`), sink);
+  const bytes = await ctx.api.download(apiPath(`${path}${query({ ...params, format })}`), () =>
+    output ? createWriteStream(output) : process.stdout,
+  );
   if (output) process.stderr.write(`wrote ${output} (${bytes} bytes, ${format})\n`);
   return 0;
 }

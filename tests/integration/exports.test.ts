@@ -4,7 +4,7 @@
  * names beside ids, never a secret, for a viewer, and each export is an audit event.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -345,6 +345,8 @@ describe('syncctl', () => {
       await expect(
         runCommand(cli, ['sites', 'report', randomUUID()], { output: file('x.csv') }),
       ).rejects.toThrow(/not found/);
+      // A refused export leaves no file behind (it is opened only for a successful answer).
+      expect(existsSync(file('x.csv'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
