@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { AGENT_NODE_FLAGS } from '../agent/node-flags.js';
 import { masterKeyFromBase64, SecretBox } from '../shared/crypto.js';
 import type { CredentialView, SummaryView, SyncRunView } from '../shared/contracts/api.js';
 import { stopChildrenYourselfOnSigterm } from '../tests/support/children.js';
@@ -267,8 +268,11 @@ async function main(args: BenchArgs): Promise<void> {
         label: `agent-${i + 1}`,
         logFile: join(logDir, `agent-${i + 1}.log`),
         inheritEnv: true,
-        // e.g. BENCH_AGENT_NODE_ARGS='--max-semi-space-size=8' to try a V8 setting on the agents.
-        nodeArgs: (process.env.BENCH_AGENT_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        // The shipped launchers' options (agent/node-flags.ts); BENCH_AGENT_NODE_ARGS replaces them
+        // (e.g. '--max-semi-space-size=8' to try another V8 setting, '' for Node's defaults).
+        nodeArgs: (process.env.BENCH_AGENT_NODE_ARGS ?? AGENT_NODE_FLAGS.join(' '))
+          .split(' ')
+          .filter(Boolean),
         timeoutMs: 60_000,
       },
     );

@@ -4,4 +4,5 @@
 # configuration file and check the account the service runs as.
 export SYNC_AGENT_CONFIG="${SYNC_AGENT_CONFIG:-/etc/sync-agent/agent.env}"
 export SYNC_AGENT_USER="${SYNC_AGENT_USER:-sync-agent}"
-exec /usr/bin/node /usr/lib/sync-agent/dist/agent/main.js "$@"
+# --max-semi-space-size=2: the agent's Node options, as the service unit's ExecStart.
+exec /usr/bin/node --max-semi-space-size=2 /usr/lib/sync-agent/dist/agent/main.js "$@"

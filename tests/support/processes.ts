@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { request } from 'undici';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { spawnChild, type Child } from './children.js';
 import { ARTIFACTS_DIR, REPO_ROOT } from './paths.js';
 import { freePort } from './ports.js';
@@ -249,7 +250,7 @@ export async function startCoordinator(
 }
 
 /**
- * Runs `node dist/agent/main.js` and resolves once it logs msg 'agent ready' (or what `ready`
+ * Runs `node <AGENT_NODE_FLAGS> dist/agent/main.js` and resolves once it logs msg 'agent ready' (or what `ready`
  * matches: a disabled agent never gets ready). Without AGENT_STATE_DIR it gets a fresh one (pass one
  * to restart an agent with the same identity).
  */
@@ -259,7 +260,11 @@ export async function startAgent(
 ): Promise<ManagedProcess> {
   const { label = 'agent', timeoutMs = 30_000, ready = (entry) => entry?.msg === 'agent ready' } = options;
   const stateDir = env.AGENT_STATE_DIR ?? scratchDir('agent');
-  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label, options);
+  // Started as the shipped launchers start it (agent/node-flags.ts) unless nodeArgs says otherwise.
+  const proc = launch('agent', { ...env, AGENT_STATE_DIR: stateDir }, label, {
+    nodeArgs: [...AGENT_NODE_FLAGS],
+    ...options,
+  });
   removeScratchOnExit(proc, stateDir);
   try {
     await proc.waitForLog(ready, timeoutMs);

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { stopDeadlineMs } from '../../agent/agent.js';
 import { DEFAULT_SHUTDOWN_GRACE_MS, loadAgentConfig } from '../../agent/config.js';
 import { parseEnvFile } from '../../agent/env-file.js';
+import { AGENT_NODE_FLAGS } from '../../agent/node-flags.js';
 import { readUnit } from '../support/debian.js';
 import { REPO_ROOT } from '../support/paths.js';
 
@@ -53,7 +54,12 @@ describe('the sync-agent systemd unit', () => {
       expect(values(key!), key).toEqual([value]);
     }
     expect(values('ReadWritePaths')).toEqual(['/var/lib/sync-agent']);
-    expect(unit.execStart).toEqual(['/usr/bin/node', '/usr/lib/sync-agent/dist/agent/main.js', 'run']);
+    expect(unit.execStart).toEqual([
+      '/usr/bin/node',
+      ...AGENT_NODE_FLAGS,
+      '/usr/lib/sync-agent/dist/agent/main.js',
+      'run',
+    ]);
   });
 
   it('TimeoutStopSec (and Compose’s stop_grace_period) leave the agent time to finish or hand back its jobs', () => {
