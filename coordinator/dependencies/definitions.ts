@@ -53,6 +53,11 @@ export async function checkDefinitions(
   const named = new Map(
     (await loadCredentials(q, namedCredentials(definitions), false)).map((r) => [r.id, r]),
   );
+  const cycles = await chainsBackTo(
+    q,
+    owner.id,
+    definitions.flatMap((d) => (d.kind === 'credential' ? [d.credentialId] : [])),
+  );
   const issues: FieldIssue[] = [];
   definitions.forEach((d, n) => {
     const at = (field: string, message: string) =>
@@ -67,6 +72,11 @@ export async function checkDefinitions(
         at(
           'credentialId',
           `credential ${d.credentialId} is a member of a sync group; change the group instead`,
+        );
+      } else if (cycles.has(d.credentialId)) {
+        at(
+          'credentialId',
+          `credential ${d.credentialId} already passes its password on to this one (directly or through others): a chain may not come back to where it starts`,
         );
       }
       return;
@@ -110,4 +120,25 @@ export async function checkDefinitions(
       },
     );
   }
+}
+
+/**
+ * Of the credentials `starts`, those whose chain (their `credential` dependencies, theirs in turn)
+ * reaches `owner`: a dependency on one of them would close a cycle in which each change starts the
+ * next for ever. The walk stops at the owner (its own dependencies are the ones being replaced).
+ */
+async function chainsBackTo(q: Queryable, owner: string, starts: string[]): Promise<Set<string>> {
+  if (starts.length === 0) return new Set();
+  const { rows } = await q.query<{ start: string }>(
+    `WITH RECURSIVE reach(start, id) AS (
+       SELECT s, s FROM unnest($1::uuid[]) AS s
+       UNION
+       SELECT r.start, (d.definition->>'credentialId')::uuid
+         FROM reach r JOIN credential_dependencies d ON d.credential_id = r.id
+        WHERE d.kind = 'credential' AND d.credential_id <> $2
+     )
+     SELECT DISTINCT start FROM reach WHERE id = $2`,
+    [starts, owner],
+  );
+  return new Set(rows.map((r) => r.start));
 }

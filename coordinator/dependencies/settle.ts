@@ -84,6 +84,17 @@ async function runChains(
   const out: DependencyResult[] = [];
   for (const [i, d] of chained.entries()) {
     const other = others.get(ids[i]!);
+    // Already its password: nothing to start. This also ends a cycle of chains (A → B → A) that
+    // concurrent edits let through the check when dependencies are set (definitions.ts).
+    if (other && ctx.box.open(other.secret, other.id, 'secret') === password) {
+      out.push({
+        id: d.id,
+        mode: 'push',
+        status: 'ok',
+        message: `credential ${other.id} already has this password`,
+      });
+      continue;
+    }
     const problem = await chainProblem(q, row, other, password);
     if (problem !== undefined || !other) {
       out.push({ id: d.id, mode: 'push', status: 'failed', message: problem ?? 'gone' });

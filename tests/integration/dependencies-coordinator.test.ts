@@ -7,6 +7,7 @@
  * alone with the next verification; a change handed back before its dependencies ran gives them to
  * the next holder again.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { tick } from '../../coordinator/scheduler/tick.js';
 import type { SyncRunView } from '../../shared/contracts/api.js';
@@ -21,6 +22,7 @@ import {
   getCredential,
   held,
   type CreatedCredential,
+  type ErrorBody,
 } from '../support/fixtures.js';
 
 let c: InProcessCoordinator;
@@ -188,6 +190,72 @@ describe('dependencies through the change protocol', () => {
     expect(view.dependencies!.map((d) => [d.id, d.status])).toEqual([
       [commandId, 'ok'],
       [chainId, 'ok'],
+    ]);
+  });
+});
+
+describe('a chain never comes back to where it starts', () => {
+  it('a dependency that would close a cycle, directly or through others, is refused naming it', async () => {
+    // The owner passes its password on to `chained` (beforeAll): `chained` may not pass it back.
+    const back = { kind: 'credential', name: 'back', credentialId: owner.id };
+    const direct = await c.admin.post(`/credentials/${chained.id}/dependencies`, { dependencies: [back] });
+    expect(direct.status).toBe(400);
+    expect((direct.body as ErrorBody).error.issues).toEqual([
+      {
+        field: 'body.dependencies.0.credentialId',
+        message: expect.stringContaining('a chain may not come back to where it starts') as string,
+      },
+    ]);
+    // Through a third credential: chained → third is fine, third → owner closes owner → chained → third → owner.
+    const third = await createCredential(c.admin, targetId);
+    await expectStatus(
+      c.admin.post(`/credentials/${chained.id}/dependencies`, {
+        dependencies: [{ kind: 'credential', name: 'third', credentialId: third.id }],
+      }),
+      200,
+    );
+    const indirect = await c.admin.post(`/credentials/${third.id}/dependencies`, { dependencies: [back] });
+    expect(indirect.status).toBe(400);
+    expect(JSON.stringify(indirect.body)).toContain('body.dependencies.0.credentialId');
+    // The owner may set its own chain again (nothing comes back to it once the detour is gone).
+    await expectStatus(c.admin.post(`/credentials/${chained.id}/dependencies`, { dependencies: [] }), 200);
+    await expectStatus(
+      c.admin.post(`/credentials/${owner.id}/dependencies`, {
+        dependencies: (await getCredential(c.admin, owner.id)).dependencies!.map((d) => d.definition),
+      }),
+      200,
+    );
+    // The first verification of `third`, so that nothing else is queued below.
+    for (const job of await agent.claimAll(1, 3000)) await agent.report([held(job)]);
+  });
+
+  it('a cycle that got in anyway (two edits at once) ends: a credential that already has the password gets no change', async () => {
+    // What two concurrent edits could leave: owner → chained and chained → owner.
+    await c.ctx.db.query(
+      `INSERT INTO credential_dependencies (id, credential_id, position, name, kind, definition)
+       VALUES ($1, $2, 0, 'back', 'credential', $3)`,
+      [
+        randomUUID(),
+        chained.id,
+        JSON.stringify({ kind: 'credential', name: 'back', credentialId: owner.id }),
+      ],
+    );
+    await expectStatus(c.admin.post(`/credentials/${owner.id}/change`, {}), 202);
+    const change = await claimOne('change');
+    expect(change.credentialId).toBe(owner.id);
+    await agent.report([held(change)], {
+      outcome: 'ok',
+      works: 'pending',
+      dependencies: [{ id: commandId, mode: 'push', status: 'ok' }],
+    });
+    const chain = await claimOne('change');
+    expect(chain).toMatchObject({ credentialId: chained.id, pendingPassword: change.pendingPassword });
+    await agent.report([held(chain)], { outcome: 'ok', works: 'pending' });
+    // Back at the owner: it already has that password, so no change starts and the chain ends.
+    expect(await agent.claimAll(1, 1000)).toEqual([]);
+    const view = await getCredential(c.admin, chained.id);
+    expect(view.dependencies!.map((d) => [d.name, d.status, d.message])).toEqual([
+      ['back', 'ok', `credential ${owner.id} already has this password`],
     ]);
   });
 });
