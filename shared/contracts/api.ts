@@ -24,6 +24,19 @@ export const queryInt = (min: number, max: number) =>
 
 export const Limit = queryInt(1, 500).default(50);
 
+/**
+ * A date and time in a query (`since`, `until`): ISO 8601 with `Z` or an offset, that PostgreSQL
+ * also takes. zod's format alone let through year 0000 and offsets beyond ±15:59, which PostgreSQL
+ * refuses (they were 500s, and an export cut off after its first bytes).
+ */
+export const queryTime = z.iso
+  .datetime({ offset: true })
+  .refine((s) => !s.startsWith('0000'), 'year 0000 does not exist; the first year is 0001')
+  .refine((s) => {
+    const offset = /([+-])(\d{2}):(\d{2})$/.exec(s);
+    return !offset || Number(offset[2]) * 60 + Number(offset[3]) <= 15 * 60 + 59;
+  }, 'a time zone offset is at most ±15:59');
+
 export const CreateSiteBody = z.strictObject({ name, requireApproval: z.boolean().default(false) });
 export const SiteView = z.object({
   id: z.uuid(),
@@ -355,7 +368,7 @@ export const SyncRunListQuery = z.strictObject({
   /** Runs scoped to this site (Resync, sync --site). */
   siteId: z.uuid().optional(),
   /** Runs started at or after this ISO 8601 time. */
-  since: z.iso.datetime({ offset: true }).optional(),
+  since: queryTime.optional(),
 });
 
 export const AuditQuery = z.strictObject({
@@ -370,8 +383,8 @@ export const AuditQuery = z.strictObject({
   objectId: z.string().max(200).optional(),
   objectType: z.string().max(100).optional(),
   /** ISO 8601 times: events at or after `since`, before `until`. */
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: queryTime.optional(),
+  until: queryTime.optional(),
 });
 export const AuditView = z.object({
   id: z.number(),

@@ -3,7 +3,7 @@
  * filtered list, streamed as it is read (keyset pages), as CSV or JSON.
  */
 import { z } from 'zod';
-import { AuditQuery, CredentialListQuery, SyncRunListQuery } from './api.js';
+import { AuditQuery, CredentialListQuery, queryTime, SyncRunListQuery } from './api.js';
 import { StatusSchema } from './status.js';
 
 /** `json` (the default): an array of the list's views; `csv`: one row per item, with a header row. */
@@ -17,8 +17,8 @@ export const FormatQuery = z.strictObject(format);
 
 /** GET /sites/{id}/compliance-report: a period (default: the last 30 days up to now) and a format. */
 export const ComplianceReportQuery = z.strictObject({
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
+  since: queryTime.optional(),
+  until: queryTime.optional(),
   ...format,
 });
 

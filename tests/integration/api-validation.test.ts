@@ -193,6 +193,19 @@ describe('malformed API input', () => {
     );
     expectIssue(await admin.get('/sync-runs?outcome=meh'), 'query.outcome');
     expectIssue(await admin.get('/sync-runs?since=yesterday'), 'query.since');
+    // Times zod's format takes and PostgreSQL refuses (500s from SQL, and exports cut off after `[`).
+    for (const time of ['0000-01-01T00:00:00Z', '2026-01-01T00:00:00+23:59', '2026-01-01T00:00:00-16:00']) {
+      const t = encodeURIComponent(time);
+      expectIssue(await admin.get(`/sync-runs?since=${t}`), 'query.since');
+      expectIssue(await admin.get(`/audit?since=${t}`), 'query.since');
+      expectIssue(await admin.get(`/audit?until=${t}`), 'query.until');
+      expectIssue(await admin.get(`/audit/export?since=${t}`), 'query.since');
+      expectIssue(await admin.get(`/sync-runs/export?since=${t}`), 'query.since');
+      expectIssue(await admin.get(`/sites/${siteId}/compliance-report?until=${t}`), 'query.until');
+    }
+    // The limits themselves are taken.
+    for (const time of ['0001-01-01T00:00:00Z', '2026-01-01T00:00:00+15:59', '2026-01-01T00:00:00-15:59'])
+      expect((await admin.get(`/audit?since=${encodeURIComponent(time)}&limit=1`)).status).toBe(200);
     expectIssue(await admin.get('/audit?cursor=abc'), 'query.cursor');
     expectIssue(await admin.get('/audit?cursor=1e3'), 'query.cursor');
     expectIssue(await admin.get(`/credentials/${credentialId}/history?cursor=-1`), 'query.cursor');
