@@ -23,6 +23,7 @@ export function registerAgentEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/agents/:id/deny',
+    conflict: 'the agent is approved already (disable or revoke it instead)',
     summary:
       'Deny an agent waiting for approval: it is revoked and can never take work (409 for an agent already approved: disable or revoke it)',
     tag: 'agents',

@@ -99,6 +99,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials',
+    conflict: 'the target has a credential with this username',
     summary: 'Create a credential (its password is stored encrypted; a first verification is queued)',
     tag: 'credentials',
     auth: 'operator',
@@ -178,6 +179,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/verify',
+    conflict: 'sync is disabled for the credential',
     summary: 'Sync now: verify the stored password on the target at once',
     tag: 'credentials',
     auth: 'operator',
@@ -192,6 +194,8 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/change',
+    conflict:
+      'sync is disabled for the credential, a change with a chosen password while another is in flight, or the credential is a member of a sync group (change the group)',
     summary: 'Change the password now (generated from the policy; choosing it needs admin)',
     tag: 'credentials',
     auth: 'operator',
@@ -208,6 +212,7 @@ export function registerCredentialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'DELETE',
     url: '/api/v1/credentials/:id',
+    conflict: 'a password change is in flight (force=true deletes anyway)',
     summary: 'Delete a credential (refused while a change is in flight unless force=true)',
     tag: 'credentials',
     auth: 'operator',

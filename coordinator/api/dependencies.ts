@@ -62,6 +62,7 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/dependencies/check',
+    conflict: 'the credential has no dependencies, or sync is disabled for it',
     summary:
       'Check every dependency can be reached and written (with the next verification, queued now); nothing is changed',
     tag: 'credentials',
@@ -75,6 +76,7 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/dependencies/retry',
+    conflict: 'the credential has no dependencies or none failed, or sync is disabled for it',
     summary:
       'Push the stored password again to failed dependencies (or the ones named), without changing it (with the next verification, queued now)',
     tag: 'credentials',
@@ -89,6 +91,7 @@ export function registerDependencyRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/credentials/:id/stored-password',
+    conflict: 'a change is open whose new password may be the one on the target',
     summary:
       'Set stored password: store the password now on the target (changed there by hand) without changing it, then verify it; optionally push it to the dependencies (admin; audited)',
     tag: 'credentials',

@@ -33,6 +33,7 @@ export function registerLoginTrialRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/targets/:id/login-trials',
+    conflict: 'the target is not a web target, or sync is disabled for the credential named',
     summary:
       "Try an unsaved web login workflow with the stored password of one of the target's credentials, on an agent of the target's site; the credential itself is left as it is",
     tag: 'targets',

@@ -32,6 +32,7 @@ export function registerNotificationChannelRoutes(ctx: Ctx, routes: Routes): voi
   routes.add({
     method: 'POST',
     url: '/api/v1/notification-channels',
+    conflict: 'a channel with this name exists',
     summary: 'Create a notification channel (a webhook: its signing secret is shown once)',
     tag,
     auth: 'admin',
@@ -65,6 +66,7 @@ export function registerNotificationChannelRoutes(ctx: Ctx, routes: Routes): voi
   routes.add({
     method: 'PATCH',
     url: '/api/v1/notification-channels/:id',
+    conflict: 'a channel with this name exists',
     summary:
       'Change a notification channel (name, enabled, filter, its webhook or e-mail settings, a new secret)',
     tag,

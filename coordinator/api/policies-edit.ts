@@ -23,6 +23,7 @@ export function registerPolicyEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'PATCH',
     url: '/api/v1/policies/:id',
+    conflict: 'a policy with this name exists',
     summary:
       'Edit a policy: refused (400 naming the field, the target or the group member) when it would no longer suit a credential or sync group using it',
     tag: 'policies',
@@ -35,6 +36,7 @@ export function registerPolicyEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'DELETE',
     url: '/api/v1/policies/:id',
+    conflict: 'the policy is in use by credentials or sync groups',
     summary: 'Delete a policy: refused (409, naming what) while a credential or a sync group uses it',
     tag: 'policies',
     auth: 'operator',

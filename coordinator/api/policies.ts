@@ -42,6 +42,7 @@ export function registerPolicyRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/policies',
+    conflict: 'a policy with this name exists',
     summary: 'Create a password policy (rules, verification and rotation intervals, maintenance window)',
     tag: 'policies',
     auth: 'operator',

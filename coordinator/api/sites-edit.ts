@@ -12,6 +12,7 @@ export function registerSiteEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'PATCH',
     url: '/api/v1/sites/:id',
+    conflict: 'a site with this name exists',
     summary:
       'Edit a site: rename, require approval of new agents, enable or disable (as POST /sites/{id}/enable, /disable)',
     tag: 'sites',
@@ -24,6 +25,7 @@ export function registerSiteEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'DELETE',
     url: '/api/v1/sites/:id',
+    conflict: 'the site still has credentials or agents (force=true deletes them with it)',
     summary:
       'Delete a site with its targets and enrollment tokens: refused (409) while it has credentials or agents (not revoked) unless force=true, which deletes them too',
     tag: 'sites',

@@ -26,6 +26,7 @@ export function registerSiteRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sites',
+    conflict: 'a site with this name exists',
     summary: 'Create a site (a customer network with its own queue and agents)',
     tag: 'sites',
     auth: 'admin',

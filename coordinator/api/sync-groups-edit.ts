@@ -16,6 +16,8 @@ export function registerSyncGroupEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'PATCH',
     url: '/api/v1/sync-groups/:id',
+    conflict:
+      'a change of the group is in progress, a sync group with this name exists, or a member belongs to another group',
     summary:
       'Edit a sync group: name, policy, primary, members (the whole list; members left out rotate on their own again). Refused (409) while a change is in progress',
     tag: 'sync-groups',
@@ -46,6 +48,7 @@ export function registerSyncGroupEditRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'DELETE',
     url: '/api/v1/sync-groups/:id',
+    conflict: 'a change of the group is in progress',
     summary:
       'Delete a sync group: its members stay and rotate on their own again. Refused (409) while a change is in progress',
     tag: 'sync-groups',

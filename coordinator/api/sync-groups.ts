@@ -82,6 +82,7 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sync-groups',
+    conflict: 'a sync group with this name exists, or a member already belongs to one',
     summary:
       'Create a sync group (one password for several credentials; its policy must suit every member target)',
     tag: 'sync-groups',
@@ -121,6 +122,8 @@ export function registerSyncGroupRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sync-groups/:id/change',
+    conflict:
+      'the group is disabled, a change of the group or of a member is in progress, it has no primary, or its primary cannot be changed now (sync disabled, suspended, no change step)',
     summary:
       'Change the group password now: the primary first, then every other member (a sync run; choosing it needs admin)',
     tag: 'sync-groups',

@@ -49,6 +49,7 @@ export function registerSyncRunRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/sync-runs/:id/cancel',
+    conflict: 'the run has finished',
     summary:
       'Cancel a running sync run: it ends now (items without a result count unsynced, reason cancelled); queued work it asked for is dropped, work an agent holds and changes whose new password may be set finish outside it',
     tag: 'sync-runs',

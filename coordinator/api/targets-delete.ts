@@ -10,6 +10,7 @@ export function registerTargetDeleteRoute(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'DELETE',
     url: '/api/v1/targets/:id',
+    conflict: 'the target still has credentials (force=true deletes them with it)',
     summary:
       'Delete a target: refused (409) while it has credentials unless force=true, which deletes them too (as forced credential deletes)',
     tag: 'targets',

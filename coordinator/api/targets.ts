@@ -28,6 +28,7 @@ export function registerTargetRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'POST',
     url: '/api/v1/targets',
+    conflict: 'the site has a target with this name',
     summary: 'Create a target (a system on a site) with its kind-specific connection',
     tag: 'targets',
     auth: 'operator',
@@ -38,6 +39,7 @@ export function registerTargetRoutes(ctx: Ctx, routes: Routes): void {
   routes.add({
     method: 'PATCH',
     url: '/api/v1/targets/:id',
+    conflict: 'the site has a target with this name',
     summary:
       'Edit a target: name, connection fields (merged; null removes). Changing where its passwords go (host, port, URLs, TLS, privileged account) needs admin',
     tag: 'targets',

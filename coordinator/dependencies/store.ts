@@ -191,3 +191,24 @@ export async function clearRequests(q: Queryable, credentialId: string, ids: str
     [credentialId, ids],
   );
 }
+
+/**
+ * Of the credentials `starts`, those whose chain (their `credential` dependencies, theirs in turn)
+ * reaches `owner`: a dependency on one of them would close a cycle in which each change starts the
+ * next for ever. The walk stops at the owner (its own dependencies are the ones being replaced).
+ */
+export async function chainsBackTo(q: Queryable, owner: string, starts: string[]): Promise<Set<string>> {
+  if (starts.length === 0) return new Set();
+  const { rows } = await q.query<{ start: string }>(
+    `WITH RECURSIVE reach(start, id) AS (
+       SELECT s, s FROM unnest($1::uuid[]) AS s
+       UNION
+       SELECT r.start, (d.definition->>'credentialId')::uuid
+         FROM reach r JOIN credential_dependencies d ON d.credential_id = r.id
+        WHERE d.kind = 'credential' AND d.credential_id <> $2
+     )
+     SELECT DISTINCT start FROM reach WHERE id = $2`,
+    [starts, owner],
+  );
+  return new Set(rows.map((r) => r.start));
+}

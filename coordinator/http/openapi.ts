@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { AlertBody } from '../../shared/contracts/alerts.js';
 import { ErrorView } from '../../shared/contracts/api.js';
-import type { RegisteredRoute } from './routes.js';
+import { readsQuery, type RegisteredRoute } from './routes.js';
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
@@ -29,7 +29,8 @@ const TOO_MANY = error(
 /** The error answers of a route, by what it takes and who may call it. */
 function errorResponses(r: RegisteredRoute): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (r.params || r.query || r.body) out['400'] = error(BAD_INPUT);
+  // Every route that reads a query refuses one it does not take (an unknown key), even with no query schema.
+  if (r.params || r.body || readsQuery(r)) out['400'] = error(BAD_INPUT);
   if (r.url.includes('/:')) out['404'] = error('NOT_FOUND: no such object (an id of the path)');
   if (r.unavailable)
     out['503'] = r.unavailableBody
@@ -38,6 +39,7 @@ function errorResponses(r: RegisteredRoute): Record<string, unknown> {
           content: { 'application/json': { schema: jsonSchema(r.unavailableBody, 'output') } },
         }
       : error(r.unavailable);
+  if (r.conflict) out['409'] = error(`CONFLICT: ${r.conflict}`);
   if (r.body) {
     out['413'] = error(`body larger than ${r.bodyLimit ? `${r.bodyLimit} bytes` : 'BODY_LIMIT_BYTES'}`);
     out['415'] = error('a body that is not `application/json`');

@@ -42,6 +42,8 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   unavailable?: string;
   /** The 503's body when it is not the error body (GET /readyz). */
   unavailableBody?: z.ZodType;
+  /** When the route answers 409 CONFLICT (for the OpenAPI document): the states and names that refuse it. */
+  conflict?: string;
   handler: (
     input: { body: z.output<B>; query: z.output<Q>; params: z.output<P>; refused: RefusedItem[] },
     req: FastifyRequest,
@@ -63,7 +65,17 @@ export interface RegisteredRoute {
   bodyLimit?: number;
   unavailable?: string;
   unavailableBody?: z.ZodType;
+  conflict?: string;
 }
+
+/**
+ * Whether a route reads its query: a route that takes none refuses one (docs/api.md: every query is
+ * parsed), as a strict query schema refuses a key it does not know; the system routes (health,
+ * readiness, metrics, OpenAPI: what probes and scrapers call, maybe with a cache-buster) take no
+ * input and ignore one.
+ */
+export const readsQuery = (r: Pick<RegisteredRoute, 'query' | 'tag'>): boolean =>
+  r.query !== undefined || r.tag !== 'system';
 
 /**
  * Declares a route once: the same zod schemas validate the request (a 400 naming each bad field,
@@ -97,11 +109,7 @@ export class Routes {
       handler: async (req, reply) => {
         await this.authenticate(req, spec.auth);
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;
-        // A route that takes no query refuses one (docs/api.md: every query is parsed), as a
-        // strict query schema refuses a key it does not know; the system routes (health,
-        // readiness, metrics, OpenAPI: what probes and scrapers call, maybe with a cache-buster)
-        // take no input and ignore one.
-        const takesQuery = spec.query !== undefined || spec.tag !== 'system';
+        const takesQuery = readsQuery(spec);
         const bytes = takesQuery ? badQueryBytes(req.url) : undefined;
         if (bytes) throw bytes;
         const query = takesQuery ? parseOrThrow(spec.query ?? NO_QUERY, req.query ?? {}, 'query') : undefined;
