@@ -1,5 +1,6 @@
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { DEFAULT_TIMEOUT_MS } from './config.js';
 
 export class ApiError extends Error {
   constructor(
@@ -16,64 +17,96 @@ export class ApiClient {
   constructor(
     private readonly baseUrl: string,
     private readonly token: string,
+    /** How long to wait for an answer to begin and between two parts of it (undici's own: 300 s). */
+    private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {}
 
-  async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
-    const res = await request(new URL(path, this.baseUrl), {
-      method,
-      headers: {
-        authorization: `Bearer ${this.token}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.body.text();
-    let json: unknown;
+  /** One request, its answer read by `read`; no answer within `timeoutMs` is a clear error. */
+  private async send<T>(
+    method: 'GET' | 'POST' | 'DELETE' | 'PATCH',
+    path: string,
+    body: unknown,
+    read: (res: Dispatcher.ResponseData) => Promise<T>,
+  ): Promise<T> {
+    const url = new URL(path, this.baseUrl);
     try {
-      json = text ? (JSON.parse(text) as unknown) : undefined;
-    } catch {
-      // Not JSON (a proxy's HTML error page, say): report the status and the start of the body.
-      if (res.statusCode >= 400) {
-        throw new ApiError(
-          res.statusCode,
-          'HTTP_ERROR',
-          `HTTP ${res.statusCode} from ${new URL(path, this.baseUrl).host} (not the coordinator's JSON: ${snippet(text)})`,
+      const res = await request(url, {
+        method,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return await read(res);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+        throw new Error(
+          `${url.host} ${code === 'UND_ERR_HEADERS_TIMEOUT' ? 'did not answer' : 'stopped sending its answer'} within ${this.timeoutMs / 1000} s (SYNCCTL_TIMEOUT_MS)`,
         );
       }
-      throw new Error(`the server answered with something that is not JSON: ${snippet(text)}`);
+      throw err;
     }
-    if (res.statusCode >= 400) {
-      const err = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
-    }
-    return json as T;
+  }
+
+  call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
+    return this.send(method, path, body, async (res) => {
+      const text = await res.body.text();
+      if (res.statusCode >= 400) throw refusal(res.statusCode, text, new URL(path, this.baseUrl).host);
+      try {
+        return (text ? JSON.parse(text) : undefined) as T;
+      } catch {
+        throw new Error(`the server answered with something that is not JSON: ${snippet(text)}`);
+      }
+    });
   }
 
   /**
    * A download (an export): the body is piped to the sink `open` gives as it arrives, never held
-   * whole; `open` is called only for a successful answer, so an error answer (read as `call` reads
-   * it) leaves no file behind. Resolves to the bytes written.
+   * whole; `open` is called only for the coordinator's export (a JSON or CSV answer), so an error
+   * answer, or a proxy's page answered with 200, leaves no file behind. A reader of stdout that
+   * goes away (`| head`) ends the download quietly. Resolves to the bytes written.
    */
-  async download(path: string, open: () => NodeJS.WritableStream): Promise<number> {
-    const res = await request(new URL(path, this.baseUrl), {
-      headers: { authorization: `Bearer ${this.token}` },
-    });
-    if (res.statusCode >= 400) {
-      const text = await res.body.text();
-      let err: { code?: string; message?: string } | undefined;
-      try {
-        err = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
-      } catch {
-        err = undefined;
+  download(path: string, open: () => NodeJS.WritableStream): Promise<number> {
+    return this.send('GET', path, undefined, async (res) => {
+      const host = new URL(path, this.baseUrl).host;
+      if (res.statusCode >= 400) throw refusal(res.statusCode, await res.body.text(), host);
+      const type = String(res.headers['content-type'] ?? '');
+      if (!/^(application\/json|text\/csv)\b/.test(type)) {
+        throw new Error(
+          `${host} answered HTTP ${res.statusCode} with ${type || 'no content type'}, not the coordinator's export: ${snippet(await res.body.text())}`,
+        );
       }
-      throw new ApiError(res.statusCode, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${res.statusCode}`);
-    }
-    const sink = open();
-    let bytes = 0;
-    res.body.on('data', (chunk: Buffer) => (bytes += chunk.length));
-    await pipeline(res.body, sink, { end: sink !== process.stdout });
-    return bytes;
+      const sink = open();
+      let bytes = 0;
+      res.body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      try {
+        await pipeline(res.body, sink, { end: sink !== process.stdout });
+      } catch (err) {
+        if (sink !== process.stdout || (err as NodeJS.ErrnoException).code !== 'EPIPE') throw err;
+      }
+      return bytes;
+    });
   }
+}
+
+/** An answer of 400 or more: the coordinator's error, or the status of a page that is not its JSON. */
+function refusal(status: number, text: string, host: string): ApiError {
+  let err: { code?: string; message?: string } | undefined;
+  try {
+    err = (JSON.parse(text) as { error?: { code?: string; message?: string } } | undefined)?.error;
+  } catch {
+    // A proxy's HTML error page, say: its status and the start of its body.
+    return new ApiError(
+      status,
+      'HTTP_ERROR',
+      `HTTP ${status} from ${host} (not the coordinator's JSON: ${snippet(text)})`,
+    );
+  }
+  return new ApiError(status, err?.code ?? 'HTTP_ERROR', err?.message ?? `HTTP ${status}`);
 }
 
 /** The first line of a body, short, for an error message. */

@@ -2,6 +2,7 @@ import type { ApiClient } from './client.js';
 import type { Command, Flags } from './commands/command.js';
 import { commandContext } from './commands/context.js';
 import { COMMANDS } from './commands/index.js';
+import { checkCommandLine } from './options.js';
 
 /**
  * The command the positional words name, and the words after its name. A one-word command takes the
@@ -19,5 +20,6 @@ export function findCommand(positionals: string[]): { command: Command; args: st
 export async function runCommand(api: ApiClient, positionals: string[], flags: Flags): Promise<number> {
   const found = findCommand(positionals);
   if (!found) throw new Error(`unknown command '${positionals.join(' ')}' (see syncctl --help)`);
+  checkCommandLine(found.command, found.args, flags);
   return found.command.handler(commandContext(api, found.args, flags));
 }

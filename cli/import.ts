@@ -2,6 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { ApiClient } from './client.js';
 import { parseCsv } from './csv.js';
+import { readText } from './input.js';
 import { resolver, type Named } from './names.js';
 import { DEFAULT_BATCH_SIZE, invalidReason, postInBatches } from './import-batch.js';
 import { progressBar } from './format.js';
@@ -130,7 +131,7 @@ export async function importCredentials(
   opts: { progress: boolean; stateFile?: string; batchSize?: number },
 ): Promise<ImportReport> {
   const stateFile = opts.stateFile ?? `${file}.import-state`;
-  const records = parseCsv(readFileSync(file, 'utf8'));
+  const records = parseCsv(readText(file, file));
   const header = records.shift();
   if (!header) throw new Error(`${file} is empty: expected a header line ${COLUMNS.join(',')}`);
   const columns = header.fields.map((f) => f.trim().toLowerCase());

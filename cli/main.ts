@@ -20,7 +20,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = loadCliConfig({ url: str(values.url), token: str(values.token) });
-  return runCommand(new ApiClient(config.url, config.token), positionals, values);
+  return runCommand(new ApiClient(config.url, config.token, config.timeoutMs), positionals, values);
 }
 
 tolerateClosedReaders();

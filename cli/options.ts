@@ -22,11 +22,9 @@ const GLOBAL: Options = {
 export function parseOptions(commands: readonly Command[]): Options {
   const options: Options = { ...GLOBAL };
   for (const command of commands) {
-    for (const m of (command.options ?? '').matchAll(/--([a-z][a-z0-9-]*)( [^[(|\s-])?/g)) {
-      const name = m[1]!;
+    for (const [name, type] of commandOptions(command)) {
       // `channels create-webhook --url` once set the coordinator's URL instead of the webhook's.
       if (name in GLOBAL) throw new Error(`syncctl ${command.name}: --${name} is an option of every command`);
-      const type = m[2] ? 'string' : 'boolean';
       const known = options[name];
       if (known && known.type !== type)
         throw new Error(`syncctl ${command.name}: --${name} is a ${known.type} elsewhere`);
@@ -34,4 +32,33 @@ export function parseOptions(commands: readonly Command[]): Options {
     }
   }
   return options;
+}
+
+/** A command's own options from its usage syntax, each with whether it takes a value. */
+function commandOptions(command: Command): [string, 'string' | 'boolean'][] {
+  return [...(command.options ?? '').matchAll(/--([a-z][a-z0-9-]*)( [^[(|\s-])?/g)].map((m) => [
+    m[1]!,
+    m[2] ? 'string' : 'boolean',
+  ]);
+}
+
+/**
+ * Refuses what the command does not take: a flag of another command (parseArgs knows every
+ * command's flags, so `sync --kind change` parsed) and words beyond its arguments (`sites create
+ * Branch Office` unquoted created a site named Branch).
+ */
+export function checkCommandLine(command: Command, args: string[], flags: Record<string, unknown>): void {
+  const own = new Set([...Object.keys(GLOBAL), ...commandOptions(command).map(([name]) => name)]);
+  const stray = Object.keys(flags).find(
+    (name) => !own.has(name) && flags[name] !== undefined && flags[name] !== false,
+  );
+  if (stray !== undefined) {
+    throw new Error(`--${stray} is not an option of '${command.name}' (see syncctl help ${command.name})`);
+  }
+  const allowed = command.arguments ? command.arguments.split(' ').length : 0;
+  if (args.length > allowed) {
+    throw new Error(
+      `'${command.name}' takes ${allowed === 0 ? 'no argument' : command.arguments}; unexpected '${args[allowed]}' (quote a value with spaces; see syncctl help ${command.name})`,
+    );
+  }
 }

@@ -1,6 +1,6 @@
 import type { ChannelView, DeliveryView } from '../../shared/contracts/alerts.js';
 import { table } from '../format.js';
-import { apiPath, need, passwordFrom, str, type Command, type Flags } from './command.js';
+import { apiPath, intFlag, need, needId, passwordFrom, str, type Command, type Flags } from './command.js';
 
 /** `syncctl channels …`: notification channels (docs/alerts.md), admin. */
 const BASE = apiPath('/notification-channels');
@@ -54,7 +54,7 @@ const patch = (name: string, body: object, summary: string): Command => ({
   arguments: 'ID',
   summary,
   async handler({ api, args: [id], out }) {
-    const c = await api.call<ChannelView>('PATCH', `${BASE}/${need(id, 'ID')}`, body);
+    const c = await api.call<ChannelView>('PATCH', `${BASE}/${needId(id)}`, body);
     out(c, one(c));
     return 0;
   },
@@ -75,7 +75,7 @@ export const channelCommands: Command[] = [
     arguments: 'ID',
     summary: 'one notification channel',
     async handler({ api, args: [id], out }) {
-      const c = await api.call<ChannelView>('GET', `${BASE}/${need(id, 'ID')}`);
+      const c = await api.call<ChannelView>('GET', `${BASE}/${needId(id)}`);
       out(c, one(c));
       return 0;
     },
@@ -112,9 +112,9 @@ export const channelCommands: Command[] = [
         name: need(str(flags.name), '--name'),
         email: {
           host: need(str(flags.host), '--host'),
-          port: Number(need(str(flags.port), '--port')),
+          port: need(intFlag(flags, 'port'), '--port'),
           from: need(str(flags.from), '--from'),
-          to: list(flags.to) ?? [],
+          to: need(list(flags.to), '--to'),
           ...(str(flags.security) ? { security: str(flags.security) } : {}),
           ...(str(flags.username) ? { username: str(flags.username) } : {}),
           ...(password ? { password } : {}),
@@ -133,7 +133,7 @@ export const channelCommands: Command[] = [
     arguments: 'ID',
     summary: 'delete a notification channel',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<{ id: string }>('DELETE', `${BASE}/${need(id, 'ID')}`);
+      const r = await api.call<{ id: string }>('DELETE', `${BASE}/${needId(id)}`);
       out(r, () => `notification channel ${r.id} deleted`);
       return 0;
     },
@@ -143,7 +143,7 @@ export const channelCommands: Command[] = [
     arguments: 'ID',
     summary: 'send a test alert now; prints its delivery (exits 3 unless it was sent)',
     async handler({ api, args: [id], out }) {
-      const d = await api.call<DeliveryView>('POST', `${BASE}/${need(id, 'ID')}/test`);
+      const d = await api.call<DeliveryView>('POST', `${BASE}/${needId(id)}/test`);
       out(d, () => table([d], DELIVERY_COLUMNS));
       return d.state === 'sent' ? 0 : 3;
     },
@@ -154,10 +154,6 @@ export const channelCommands: Command[] = [
     options: '[--state pending|retrying|sent|failed] [--limit N] [--cursor C] [--all]',
     summary: "the channel's delivery history, newest first",
     handler: ({ args: [id], flags, list }) =>
-      list(
-        `/notification-channels/${need(id, 'ID')}/deliveries`,
-        { state: str(flags.state) },
-        DELIVERY_COLUMNS,
-      ),
+      list(`/notification-channels/${needId(id)}/deliveries`, { state: str(flags.state) }, DELIVERY_COLUMNS),
   },
 ];

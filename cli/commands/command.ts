@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readText } from '../input.js';
 import type { ApiClient } from '../client.js';
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -36,9 +36,20 @@ export interface Command {
 
 export const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
 
-export function need(value: string | undefined, what: string): string {
-  if (!value) throw new Error(`missing ${what} (see syncctl --help)`);
+export function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined || value === '') throw new Error(`missing ${what} (see syncctl --help)`);
   return value;
+}
+
+/**
+ * An id given on the command line, as one path segment: percent-encoded, so that `../sites/<id>` or
+ * `x?force=true` stays an id the coordinator refuses (400 on `params.id`) instead of another path.
+ */
+export function needId(value: string | undefined, what = 'ID'): string {
+  const id = need(value, what);
+  // A URL reads `.` and `..` as path steps even percent-encoded: they are never ids.
+  if (id === '.' || id === '..') throw new Error(`${what}: '${id}' is not an id (see syncctl --help)`);
+  return encodeURIComponent(id);
 }
 
 export function query(params: Record<string, string | undefined>): string {
@@ -51,9 +62,30 @@ export function query(params: Record<string, string | undefined>): string {
 
 export const apiPath = (p: string) => `/api/v1${p}`;
 
+/**
+ * The password of --password-stdin (its last line ending dropped) or --password; undefined when
+ * neither is given. An empty one is refused (it would have asked for a generated password), and so
+ * is one with U+FFFD, what a terminal or shell makes of bytes that are not UTF-8.
+ */
 export function passwordFrom(flags: Flags): string | undefined {
-  if (flags['password-stdin']) return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
-  return str(flags.password);
+  const stdin = flags['password-stdin'] === true;
+  const password = stdin ? readText(0, '--password-stdin').replace(/\r?\n$/, '') : str(flags.password);
+  const what = stdin ? '--password-stdin' : '--password';
+  if (password === '') throw new Error(`${what}: the password is empty (leave it out to have one generated)`);
+  if (password?.includes('\ufffd'))
+    throw new Error(`${what}: the password holds U+FFFD: bytes that were not UTF-8?`);
+  return password;
+}
+
+/**
+ * A whole-number flag (`--uses 5`), checked here: a typo is a usage error naming the flag, not a
+ * value the API refuses. Undefined when the flag is not given.
+ */
+export function intFlag(flags: Flags, name: string): number | undefined {
+  const text = str(flags[name]);
+  if (text === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(text)) throw new Error(`--${name}: expected a whole number, got '${text}'`);
+  return Number(text);
 }
 
 /** A field per line: `key   value` (objects as JSON). */

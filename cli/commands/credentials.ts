@@ -1,10 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { readText } from '../input.js';
 import type { CredentialView } from '../../shared/contracts/api.js';
 import type { BulkAction, BulkCredentialsView } from '../../shared/contracts/credentials-bulk.js';
 import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
 import { resolveFilterNames } from './filter-names.js';
-import { apiPath, fields, need, passwordFrom, query, str, type Command, type Flags } from './command.js';
+import {
+  apiPath,
+  fields,
+  need,
+  needId,
+  passwordFrom,
+  query,
+  str,
+  type Command,
+  type Flags,
+} from './command.js';
 
 /**
  * The list's filters (`credentials list`, `credentials bulk`), as the API's query names them; --site,
@@ -32,7 +42,6 @@ const filterOf = async (api: ApiClient, flags: Flags): Promise<Record<string, st
 /** `credentials bulk ACTION`: its words, as POST /credentials/bulk names the actions. */
 const BULK_ACTIONS: Record<string, BulkAction> = {
   'sync-now': 'verify',
-  verify: 'verify',
   change: 'change',
   enable: 'enable',
   disable: 'disable',
@@ -46,7 +55,7 @@ const BULK_ACTIONS: Record<string, BulkAction> = {
 async function bulkBody(api: ApiClient, action: string | undefined, flags: Flags) {
   const verb = BULK_ACTIONS[need(action, 'ACTION')];
   if (!verb) throw new Error(`unknown action '${action}': sync-now, change, enable, disable or delete`);
-  const listed = flags['ids-stdin'] ? readFileSync(0, 'utf8') : str(flags.ids);
+  const listed = flags['ids-stdin'] ? readText(0, '--ids-stdin') : str(flags.ids);
   const ids = listed
     ?.split(/[\s,]+/)
     .map((id) => id.trim())
@@ -68,7 +77,7 @@ const switchSync = (action: 'enable' | 'disable' | 'resume', summary: string): C
   arguments: 'ID',
   summary,
   async handler({ api, args: [id], out }) {
-    const r = await api.call<CredentialView>('POST', apiPath(`/credentials/${need(id, 'ID')}/${action}`), {});
+    const r = await api.call<CredentialView>('POST', apiPath(`/credentials/${needId(id)}/${action}`), {});
     const did = action === 'resume' ? 'resumed' : `sync ${action}d`;
     out(r, () => `credential ${id}: ${did} (${r.statusLabel}${r.suspended ? ', suspended' : ''})`);
     return 0;
@@ -85,7 +94,7 @@ const request = (action: 'verify' | 'change', options: string | undefined, summa
     const password = action === 'change' ? passwordFrom(flags) : undefined;
     const r = await api.call<{ status: string }>(
       'POST',
-      apiPath(`/credentials/${need(id, 'ID')}/${action}`),
+      apiPath(`/credentials/${needId(id)}/${action}`),
       password ? { password } : {},
     );
     out(r, () => `credential ${id}: ${action} requested (${r.status})`);
@@ -111,7 +120,7 @@ export const credentialCommands: Command[] = [
     arguments: 'ID',
     summary: 'one credential, a field per line',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<CredentialView>('GET', apiPath(`/credentials/${need(id, 'ID')}`));
+      const r = await api.call<CredentialView>('GET', apiPath(`/credentials/${needId(id)}`));
       out(r, () => fields(r));
       return 0;
     },
@@ -121,10 +130,7 @@ export const credentialCommands: Command[] = [
     arguments: 'ID',
     summary: 'the current password (admin; audited)',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<{ password: string }>(
-        'GET',
-        apiPath(`/credentials/${need(id, 'ID')}/password`),
-      );
+      const r = await api.call<{ password: string }>('GET', apiPath(`/credentials/${needId(id)}/password`));
       out(r, () => r.password);
       return 0;
     },
@@ -135,7 +141,7 @@ export const credentialCommands: Command[] = [
     options: '[--limit N] [--cursor C] [--all]',
     summary: 'status history, newest first',
     handler: ({ args: [id], list }) =>
-      list(`/credentials/${need(id, 'ID')}/history`, {}, ['at', 'statusLabel', 'reason', 'message']),
+      list(`/credentials/${needId(id)}/history`, {}, ['at', 'statusLabel', 'reason', 'message']),
   },
   {
     name: 'credentials password-history',
@@ -145,7 +151,7 @@ export const credentialCommands: Command[] = [
     async handler({ api, args: [id], flags, out }) {
       const r = await api.call<{ items: { id: string; kind: string; at: string; password: string }[] }>(
         'GET',
-        apiPath(`/credentials/${need(id, 'ID')}/password-history${query({ limit: str(flags.limit) })}`),
+        apiPath(`/credentials/${needId(id)}/password-history${query({ limit: str(flags.limit) })}`),
       );
       out(r, () => table(r.items, ['at', 'kind', 'password']));
       return 0;
@@ -164,7 +170,7 @@ export const credentialCommands: Command[] = [
     async handler({ api, args: [id], flags, out }) {
       const r = await api.call(
         'DELETE',
-        apiPath(`/credentials/${need(id, 'ID')}${flags.force ? '?force=true' : ''}`),
+        apiPath(`/credentials/${needId(id)}${flags.force ? '?force=true' : ''}`),
       );
       out(r, () => `credential ${id}: ${flags.force ? 'force ' : ''}deleted`);
       return 0;

@@ -1,10 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readJsonFile } from '../input.js';
 import type { DependencyView } from '../../shared/contracts/dependencies.js';
 import { table } from '../format.js';
-import { apiPath, need, passwordFrom, str, type Command } from './command.js';
+import { apiPath, need, needId, passwordFrom, str, type Command } from './command.js';
 
 /** The dependency commands (docs/adapters/dependencies.md). */
-const base = (id: string | undefined) => apiPath(`/credentials/${need(id, 'ID')}`);
+const base = (id: string | undefined) => apiPath(`/credentials/${needId(id)}`);
 
 /** `check-dependencies` and `retry-dependencies`: how many were asked, and the credential's status. */
 const asked = (id: string | undefined, r: { requested: string[]; status: string }, what: string) =>
@@ -30,7 +30,7 @@ export const dependencyCommands: Command[] = [
     summary: 'replace them ({"dependencies": [...]}; admin)',
     async handler({ api, args: [id], flags, out }) {
       const path = `${base(id)}/dependencies`;
-      const body: unknown = JSON.parse(readFileSync(need(str(flags.file), '--file'), 'utf8'));
+      const body = readJsonFile(need(str(flags.file), '--file'), '--file');
       const r = await api.call<{ items: DependencyView[] }>('POST', path, body);
       out(r, () => table(r.items, ['position', 'id', 'kind', 'name']));
       return 0;

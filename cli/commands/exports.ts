@@ -3,7 +3,7 @@
  * `--output FILE` or stdout as the coordinator streams it.
  */
 import { createWriteStream } from 'node:fs';
-import { apiPath, need, query, str, type Command, type CommandContext } from './command.js';
+import { apiPath, needId, query, str, type Command, type CommandContext } from './command.js';
 
 const OUTPUT = '[--format csv|json] [--output FILE]';
 
@@ -57,7 +57,7 @@ export const exportCommands: Command[] = [
     arguments: 'ID',
     options: OUTPUT,
     summary: "a run's per-credential results as CSV (default) or JSON (audited)",
-    handler: (ctx) => download(ctx, `/sync-runs/${need(ctx.args[0], 'ID')}/items/export`, {}),
+    handler: (ctx) => download(ctx, `/sync-runs/${needId(ctx.args[0])}/items/export`, {}),
   },
   {
     name: 'audit export',
@@ -80,7 +80,7 @@ export const exportCommands: Command[] = [
     summary:
       "a site's compliance report: every credential, status, last verified and changed, policy, who revealed it in the period (default 30 days)",
     handler: (ctx) =>
-      download(ctx, `/sites/${need(ctx.args[0], 'ID')}/compliance-report`, {
+      download(ctx, `/sites/${needId(ctx.args[0])}/compliance-report`, {
         since: str(ctx.flags.since),
         until: str(ctx.flags.until),
       }),

@@ -1,6 +1,6 @@
 import type { SyncGroupView, SyncRunView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
-import { apiPath, fields, need, passwordFrom, str, type Command, type Row } from './command.js';
+import { apiPath, fields, need, needId, passwordFrom, str, type Command, type Row } from './command.js';
 import { waitForRun } from './run-progress.js';
 
 export const groupCommands: Command[] = [
@@ -23,7 +23,7 @@ export const groupCommands: Command[] = [
     arguments: 'ID',
     summary: 'one group, its last run and its members',
     async handler({ api, args: [id], out }) {
-      const g = await api.call<SyncGroupView>('GET', apiPath(`/sync-groups/${need(id, 'ID')}`));
+      const g = await api.call<SyncGroupView>('GET', apiPath(`/sync-groups/${needId(id)}`));
       out(g, () =>
         [
           fields({
@@ -73,7 +73,7 @@ export const groupCommands: Command[] = [
       const password = passwordFrom(flags);
       let run = await api.call<SyncRunView>(
         'POST',
-        apiPath(`/sync-groups/${need(id, 'ID')}/change`),
+        apiPath(`/sync-groups/${needId(id)}/change`),
         password ? { password } : {},
       );
       if (flags.wait) run = await waitForRun(api, run, !flags.json);

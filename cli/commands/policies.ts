@@ -1,6 +1,6 @@
 import type { PolicyView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
-import { apiPath, fields, jsonFlag, need, str, type Command, type Row } from './command.js';
+import { apiPath, intFlag, fields, jsonFlag, need, needId, str, type Command, type Row } from './command.js';
 
 const COLUMNS = ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds'];
 
@@ -19,7 +19,7 @@ export const policyCommands: Command[] = [
     arguments: 'ID',
     summary: 'one policy, a field per line',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<PolicyView>('GET', apiPath(`/policies/${need(id, 'ID')}`));
+      const r = await api.call<PolicyView>('GET', apiPath(`/policies/${needId(id)}`));
       out(r, () => fields(r));
       return 0;
     },
@@ -29,12 +29,13 @@ export const policyCommands: Command[] = [
     options: '--name N [--rules JSON] [--verify-interval S] [--rotate-interval S]',
     summary: 'a policy: password rules (docs/passwords.md) and intervals in seconds',
     async handler({ api, flags, out }) {
-      const number = (v: string | boolean | undefined) => (typeof v === 'string' ? Number(v) : undefined);
+      const verify = intFlag(flags, 'verify-interval');
+      const rotate = intFlag(flags, 'rotate-interval');
       const r = await api.call<PolicyView>('POST', apiPath('/policies'), {
         name: need(str(flags.name), '--name'),
         rules: str(flags.rules) === undefined ? {} : jsonFlag(flags, 'rules'),
-        ...(str(flags['verify-interval']) ? { verifyIntervalSeconds: number(flags['verify-interval']) } : {}),
-        ...(str(flags['rotate-interval']) ? { rotateIntervalSeconds: number(flags['rotate-interval']) } : {}),
+        ...(verify === undefined ? {} : { verifyIntervalSeconds: verify }),
+        ...(rotate === undefined ? {} : { rotateIntervalSeconds: rotate }),
       });
       out(r, () => table([r as unknown as Row], COLUMNS));
       return 0;

@@ -1,5 +1,14 @@
 import type { SyncRunView } from '../../shared/contracts/api.js';
-import { apiPath, fields, need, str, type Command, type CommandContext, type Row } from './command.js';
+import {
+  apiPath,
+  fields,
+  need,
+  needId,
+  str,
+  type Command,
+  type CommandContext,
+  type Row,
+} from './command.js';
 import { finishRun } from './run-progress.js';
 
 const RUN_COLUMNS = [
@@ -54,7 +63,7 @@ export const runCommands: Command[] = [
     arguments: 'ID',
     summary: 'one run with its counts',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<SyncRunView>('GET', apiPath(`/sync-runs/${need(id, 'ID')}`));
+      const r = await api.call<SyncRunView>('GET', apiPath(`/sync-runs/${needId(id)}`));
       out(r, () => fields(runRow(r)));
       return 0;
     },
@@ -65,7 +74,7 @@ export const runCommands: Command[] = [
     options: '[--limit N] [--cursor C] [--all]',
     summary: "the run's credentials with their result and reason",
     handler: ({ args: [id], list }) =>
-      list(`/sync-runs/${need(id, 'ID')}/items`, {}, [
+      list(`/sync-runs/${needId(id)}/items`, {}, [
         'credentialId',
         'username',
         'targetName',
@@ -80,7 +89,7 @@ export const runCommands: Command[] = [
     summary:
       'end a running run now: queued work it asked for is dropped, changes already handed to an agent finish (docs/sync-runs.md)',
     async handler({ api, args: [id], out }) {
-      const r = await api.call<SyncRunView>('POST', apiPath(`/sync-runs/${need(id, 'ID')}/cancel`), {});
+      const r = await api.call<SyncRunView>('POST', apiPath(`/sync-runs/${needId(id)}/cancel`), {});
       out(r, () =>
         [
           `sync run ${r.id} cancelled${r.finishedAt ? '' : ' (still withdrawing its queued work)'}`,

@@ -1,6 +1,6 @@
 import type { SyncRunView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
-import { apiPath, need, str, type Command, type Row } from './command.js';
+import { apiPath, intFlag, need, needId, type Command, type Row } from './command.js';
 import { finishRun } from './run-progress.js';
 import { toggle } from './toggle.js';
 
@@ -49,17 +49,17 @@ export const siteCommands: Command[] = [
     options: '[--ttl SECONDS] [--uses N]',
     summary: 'enrollment token for new agents (one-time unless --uses)',
     async handler({ api, args: [siteId], flags, out }) {
-      const ttl = str(flags.ttl);
-      const uses = str(flags.uses);
+      const ttl = intFlag(flags, 'ttl');
+      const uses = intFlag(flags, 'uses');
       const r = await api.call<{ token: string; expiresAt: string }>(
         'POST',
-        apiPath(`/sites/${need(siteId, 'SITE_ID')}/enrollment-tokens`),
-        { ...(ttl ? { ttlSeconds: Number(ttl) } : {}), ...(uses ? { uses: Number(uses) } : {}) },
+        apiPath(`/sites/${needId(siteId, 'SITE_ID')}/enrollment-tokens`),
+        { ...(ttl === undefined ? {} : { ttlSeconds: ttl }), ...(uses === undefined ? {} : { uses }) },
       );
       out(
         r,
         () =>
-          `${r.token}\n(${uses && uses !== '1' ? `enrolls up to ${uses} agents` : 'one-time'}; expires ${r.expiresAt})`,
+          `${r.token}\n(${uses !== undefined && uses !== 1 ? `enrolls up to ${uses} agents` : 'one-time'}; expires ${r.expiresAt})`,
       );
       return 0;
     },

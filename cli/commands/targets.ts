@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readJsonFile } from '../input.js';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
 import { resolver, UUID } from '../names.js';
-import { apiPath, fields, jsonFlag, need, query, str, type Command, type Row } from './command.js';
+import { apiPath, fields, jsonFlag, need, needId, query, str, type Command, type Row } from './command.js';
 
 /** How often `targets try-login` asks how its trial stands, and how long it waits at most. */
 const TRIAL_POLL_MS = 500;
@@ -32,13 +32,7 @@ async function targetId(api: ApiClient, value: string): Promise<string> {
 
 /** The login workflow of --workflow-file: a web target's `connection.login` (`{steps: [...]}`). */
 function workflowFile(path: string): unknown {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as unknown;
-  } catch (err) {
-    throw new Error(
-      `--workflow-file: ${err instanceof SyntaxError ? 'not valid JSON' : (err as Error).message}`,
-    );
-  }
+  return readJsonFile(path, '--workflow-file');
 }
 
 const PAGING = '[--limit N] [--cursor C] [--all]';
@@ -87,7 +81,7 @@ export const targetCommands: Command[] = [
       const name = str(flags.name);
       const r = await api.call<{ id: string; name: string; kind: string }>(
         'PATCH',
-        apiPath(`/targets/${need(id, 'ID')}`),
+        apiPath(`/targets/${needId(id)}`),
         {
           ...(name === undefined ? {} : { name }),
           ...(connection === undefined ? {} : { connection }),
@@ -106,7 +100,7 @@ export const targetCommands: Command[] = [
     async handler({ api, args: [target], flags, out }) {
       const id = await targetId(api, need(target, 'TARGET'));
       const workflow = workflowFile(need(str(flags['workflow-file']), '--workflow-file'));
-      let trial = await api.call<Trial>('POST', apiPath(`/targets/${id}/login-trials`), {
+      let trial = await api.call<Trial>('POST', apiPath(`/targets/${encodeURIComponent(id)}/login-trials`), {
         workflow,
         credentialId: need(str(flags.credential), '--credential'),
       });

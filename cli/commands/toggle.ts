@@ -1,4 +1,4 @@
-import { apiPath, need, type Command } from './command.js';
+import { apiPath, needId, type Command } from './command.js';
 
 /** `sites enable ID`, `agents approve ID`, …: a POST to /RESOURCE/ID/ACTION, printed as `site ID: enabled`. */
 export const toggle = (resource: string, action: string, summary: string): Command => ({
@@ -6,7 +6,7 @@ export const toggle = (resource: string, action: string, summary: string): Comma
   arguments: 'ID',
   summary,
   async handler({ api, args: [id], out }) {
-    const r = await api.call('POST', apiPath(`/${resource}/${need(id, 'ID')}/${action}`), {});
+    const r = await api.call('POST', apiPath(`/${resource}/${needId(id)}/${action}`), {});
     out(r, () => `${resource.slice(0, -1)} ${id}: ${action}d`);
     return 0;
   },

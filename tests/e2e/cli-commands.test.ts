@@ -455,6 +455,106 @@ describe('configuration and errors', () => {
     expect(JSON.parse(r.stdout)).toHaveProperty('byStatus');
   });
 
+  it('a config file that is not JSON is named, never quoted (it holds the token); not read when the environment gives all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'syncctl-config-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, '{"url": "http://127.0.0.1:1", "token": pwo_NOT_QUOTED}');
+    const bad = await runCli(['summary'], {
+      SYNCCTL_CONFIG: file,
+      SYNCCTL_URL: undefined,
+      SYNCCTL_TOKEN: undefined,
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(`syncctl: config file ${file}: not valid JSON\n`);
+    const good = await runCli(['--json', 'summary'], {
+      SYNCCTL_CONFIG: file,
+      SYNCCTL_URL: stack.coordinator.url,
+      SYNCCTL_TOKEN: ADMIN_TOKEN,
+    });
+    expect(good.code, good.stderr).toBe(0);
+  });
+
+  it('an id never reaches another path: ../sites/<id> is refused as an id, the site stays', async () => {
+    const deleted = await cli('credentials', 'delete', `../sites/${stack.siteId}`, '--force');
+    expect(deleted.code).toBe(2);
+    expect(deleted.stderr).toContain('params.id');
+    expect((await stack.admin.get(`/sites/${stack.siteId}`)).status).toBe(200);
+    const query = await cli('credentials', 'get', `${creds[0]!.id}?x=1`);
+    expect(query.code).toBe(2);
+    const dots = await cli('credentials', 'get', '..');
+    expect(dots.code).toBe(1);
+    expect(dots.stderr).toContain("ID: '..' is not an id");
+  });
+
+  it('usage errors: extra words, another command’s flag, a number typo, an empty or non-UTF-8 password', async () => {
+    const before = await json<{ items: unknown[] }>('sites', 'list');
+    const extra = await cli('sites', 'create', 'Audit', 'Branch');
+    expect(extra.code).toBe(1);
+    expect(extra.stderr).toContain("unexpected 'Branch'");
+    expect((await json<{ items: unknown[] }>('sites', 'list')).items).toHaveLength(before.items.length);
+    const foreign = await cli('sync', '--kind', 'change', '--target', targetId);
+    expect(foreign.code).toBe(1);
+    expect(foreign.stderr).toContain("--kind is not an option of 'sync'");
+    const typo = await cli('sites', 'token', stack.siteId, '--uses', 'abc');
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toContain("--uses: expected a whole number, got 'abc'");
+    const id = creds[2]!.id;
+    const before2 = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${id}/password`),
+      200,
+    );
+    const stdin = (input: string | Buffer) =>
+      runCli(
+        [
+          '--url',
+          stack.coordinator.url,
+          '--token',
+          ADMIN_TOKEN,
+          'credentials',
+          'change',
+          id,
+          '--password-stdin',
+        ],
+        {},
+        30_000,
+        undefined,
+        input,
+      );
+    const empty = await stdin('');
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toContain('--password-stdin: the password is empty');
+    const latin1 = await stdin(Buffer.from('p\xe4ss-Word-123\n', 'latin1'));
+    expect(latin1.code).toBe(1);
+    expect(latin1.stderr).toContain('--password-stdin: not UTF-8 text');
+    const after = await expectStatus<{ password: string }>(
+      stack.admin.get(`/credentials/${id}/password`),
+      200,
+    );
+    expect(after.password).toBe(before2.password);
+  });
+
+  it('a coordinator that accepts and never answers: a clear error within SYNCCTL_TIMEOUT_MS, not 5 minutes', async () => {
+    const server: Server = createServer(() => undefined); // never answers
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    try {
+      const started = Date.now();
+      const r = await runCli(['--url', `http://127.0.0.1:${port}`, '--token', ADMIN_TOKEN, 'summary'], {
+        SYNCCTL_TIMEOUT_MS: '1000',
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe(`syncctl: 127.0.0.1:${port} did not answer within 1 s (SYNCCTL_TIMEOUT_MS)\n`);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      const bad = await runCli(['summary'], { SYNCCTL_TIMEOUT_MS: 'soon' });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('SYNCCTL_TIMEOUT_MS');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it("an HTML error page (a proxy's 502) is a clear error, not a JSON crash", async () => {
     const server: Server = createServer((_req, res) => {
       res

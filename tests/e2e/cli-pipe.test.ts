@@ -136,4 +136,11 @@ describe('syncctl into a slow pipe', () => {
     expect(r.code).toBe(0);
     expect(r.other).toBe(''); // no EPIPE stack trace
   });
+
+  it('an export into a reader that stops early ends quietly too (it printed write EPIPE, exit 1)', async () => {
+    const r = await piped(['credentials', 'export'], { reader: 'head -c 1000' });
+    expect(r.read).toHaveLength(1000);
+    expect(r.other).toBe('');
+    expect(r.code).toBe(0);
+  });
 });

@@ -290,7 +290,7 @@ export async function runCli(
   env: Env = {},
   timeoutMs = 30_000,
   killWhen?: (stderr: string) => boolean,
-  input?: string,
+  input?: string | Buffer,
 ): Promise<CliResult> {
   const child = spawnChild(process.execPath, [binary('cli'), ...args], {
     cwd: REPO_ROOT,

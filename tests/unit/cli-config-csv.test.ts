@@ -24,11 +24,17 @@ describe('loadCliConfig', () => {
     expect(loadCliConfig({ url: 'https://flag.example', token: 'flag-token' }, env)).toEqual({
       url: 'https://flag.example',
       token: 'flag-token',
+      timeoutMs: 30_000,
     });
-    expect(loadCliConfig({}, env)).toEqual({ url: 'https://env.example', token: 'env-token' });
-    expect(loadCliConfig({}, { SYNCCTL_CONFIG: config })).toEqual({
+    expect(loadCliConfig({}, env)).toEqual({
+      url: 'https://env.example',
+      token: 'env-token',
+      timeoutMs: 30_000,
+    });
+    expect(loadCliConfig({}, { SYNCCTL_CONFIG: config, SYNCCTL_TIMEOUT_MS: '5000' })).toEqual({
       url: 'https://file.example:8443',
       token: 'file-token',
+      timeoutMs: 5000,
     });
   });
 
@@ -37,6 +43,7 @@ describe('loadCliConfig', () => {
     expect(loadCliConfig({}, { SYNCCTL_CONFIG: missing, SYNCCTL_TOKEN: 't' })).toEqual({
       url: 'http://127.0.0.1:8080',
       token: 't',
+      timeoutMs: 30_000,
     });
     expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: missing })).toThrow(/no API token/);
   });
@@ -45,7 +52,17 @@ describe('loadCliConfig', () => {
     const broken = file('broken.json', '{"url": ');
     expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: broken })).toThrow(broken);
     const wrong = file('wrong.json', JSON.stringify({ url: 'not a url', token: 'x' }));
-    expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: wrong })).toThrow(/not valid/);
+    expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: wrong })).toThrow(`config file ${wrong}: url: `);
+    // The token in a file that is not JSON is never quoted.
+    const quoted = file('quoted.json', '{"token": pwo_SECRET}');
+    expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: quoted })).toThrow(
+      `config file ${quoted}: not valid JSON`,
+    );
+    expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: quoted })).not.toThrow(/SECRET/);
+    for (const bad of ['soon', '999', '3600001', '1e4'])
+      expect(() => loadCliConfig({}, { SYNCCTL_CONFIG: config, SYNCCTL_TIMEOUT_MS: bad })).toThrow(
+        /^SYNCCTL_TIMEOUT_MS: /,
+      );
   });
 });
 
