@@ -5,8 +5,11 @@ import { backoffDelay, sleep } from './backoff.js';
 import type { EnrollResponse } from '../shared/contracts/gateway.js';
 import type { AgentConfig } from './config.js';
 import type { GatewayClient } from './gateway.js';
-import { GatewayHttpError, hasErrorCode, isTransient } from './http.js';
+import { GatewayHttpError, GatewayNetworkError, hasErrorCode, isTransient } from './http.js';
 import { ensureStateDir, identityPath, readIdentity, writeIdentity, type Identity } from './state.js';
+
+/** How long one enrollment attempt waits for the coordinator's answer. */
+const ATTEMPT_TIMEOUT_MS = 15_000;
 
 export interface EnrollInput {
   config: Pick<AgentConfig, 'stateDir' | 'enrollmentToken' | 'name' | 'concurrency'>;
@@ -15,6 +18,8 @@ export interface EnrollInput {
   version: string;
   log: Logger;
   signal: AbortSignal;
+  /** How long one attempt waits for the coordinator's answer (default 15 s). */
+  attemptTimeoutMs?: number;
 }
 
 /**
@@ -25,7 +30,7 @@ export interface EnrollInput {
 export async function loadOrEnroll(
   input: EnrollInput,
 ): Promise<Identity & { state?: EnrollResponse['state'] }> {
-  const { config, client, adapters, version, log, signal } = input;
+  const { config, client, adapters, version, log, signal, attemptTimeoutMs = ATTEMPT_TIMEOUT_MS } = input;
   await ensureStateDir(config.stateDir);
   const stored = await readIdentity(config.stateDir);
   if (stored) {
@@ -47,9 +52,12 @@ export async function loadOrEnroll(
     adapters,
     concurrency: config.concurrency,
   };
+  // An attempt that got no answer may have enrolled the agent all the same (its answer was lost):
+  // a one-time token is then used, and the next attempt's refusal must say so.
+  let unanswered = false;
   for (let failures = 1; ; failures++) {
     try {
-      const res = await client.enroll(request, { signal, timeoutMs: 15_000 });
+      const res = await client.enroll(request, { signal, timeoutMs: attemptTimeoutMs });
       const identity: Identity = { agentId: res.agentId, siteId: res.siteId, agentToken: res.agentToken };
       await writeIdentity(config.stateDir, identity);
       log.info(
@@ -62,13 +70,18 @@ export async function loadOrEnroll(
       if (hasErrorCode(err, 'ENROLLMENT_INVALID')) {
         throw new SyncError(
           'ENROLLMENT_INVALID',
-          'ENROLLMENT_TOKEN: rejected by the coordinator (invalid, used or expired)',
+          'ENROLLMENT_TOKEN: rejected by the coordinator (invalid, used or expired)' +
+            (unanswered
+              ? `; an earlier attempt got no answer within ${attemptTimeoutMs / 1000} s and may have used it: ` +
+                'look for an agent of this host that never came online (syncctl agents list), revoke it, and enroll with a new token'
+              : ''),
         );
       }
       if (!isTransient(err)) {
         const status = err instanceof GatewayHttpError ? err.status : 0;
         throw new SyncError('CONFIG_INVALID', `enrollment refused (${status}): ${(err as Error).message}`);
       }
+      if (err instanceof GatewayNetworkError && err.timedOut) unanswered = true;
       const delayMs = backoffDelay(failures, 500, 10_000);
       log.warn({ err: (err as Error).message, delayMs }, 'enrollment: coordinator unreachable; retrying');
       await sleep(delayMs, signal);

@@ -21,6 +21,8 @@ export class GatewayNetworkError extends Error {
     /** True when the caller's own signal cancelled the request. */
     readonly aborted: boolean,
     options?: { cause?: unknown },
+    /** True when the request was sent and no answer came within its time (it may have been acted on). */
+    readonly timedOut = false,
   ) {
     super(message, options);
     this.name = 'GatewayNetworkError';
@@ -105,8 +107,9 @@ export class JsonHttpClient {
     } catch (err) {
       if (options.signal?.aborted)
         throw new GatewayNetworkError(`POST ${path}: aborted`, true, { cause: err });
-      const detail = signals[0]?.aborted ? `timed out after ${timeoutMs} ms` : describeNetworkError(err);
-      throw new GatewayNetworkError(`POST ${path}: ${detail}`, false, { cause: err });
+      const timedOut = signals[0]?.aborted === true;
+      const detail = timedOut ? `timed out after ${timeoutMs} ms` : describeNetworkError(err);
+      throw new GatewayNetworkError(`POST ${path}: ${detail}`, false, { cause: err }, timedOut);
     }
     const json = parseJson(text);
     if (status < 200 || status >= 300) {

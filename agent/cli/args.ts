@@ -59,7 +59,7 @@ const required = (value: string | undefined, flag: string): string => {
 /** The command `argv` (without node and the script) asks for. */
 export function parseCommand(argv: string[]): Command {
   const [first, ...rest] = argv;
-  if (first === undefined || first.startsWith('--')) {
+  if (first === undefined || first.startsWith('-')) {
     if (first === '--help' || first === '-h') return { name: 'help' };
     if (first === '--version') return { name: 'version' };
     return { name: 'run', config: options(argv, { config: { type: 'string' } }).config };

@@ -80,7 +80,7 @@ export async function enroll(command: EnrollCommand, env: NodeJS.ProcessEnv): Pr
 
   const stored = await readIdentity(config.stateDir);
   if (stored) {
-    const same = fileValues.COORDINATOR_URL === config.coordinatorUrl;
+    const same = sameAddress(fileValues.COORDINATOR_URL, config.coordinatorUrl);
     const where = `agent ${stored.agentId} of site ${stored.siteId} (${identityPath(config.stateDir)})`;
     if (same) {
       say(`Already enrolled as ${where}: nothing changed, the token was not used.`);
@@ -135,4 +135,14 @@ export async function enroll(command: EnrollCommand, env: NodeJS.ProcessEnv): Pr
   say(`Configuration written to ${file}; the agent's credential is in ${identityPath(config.stateDir)}.`);
   for (const line of nextSteps(config, file, state, identity.agentId)) say(line);
   return 0;
+}
+
+/** The same coordinator address, however written (`https://host/` and `https://host`, the host's case). */
+function sameAddress(a: string | undefined, b: string): boolean {
+  if (a === undefined) return false;
+  try {
+    return new URL(a).href === new URL(b).href;
+  } catch {
+    return a === b;
+  }
 }

@@ -62,6 +62,9 @@ describe('sync-agent enroll, doctor and run --config (built tree)', () => {
       0,
       expect.stringMatching(/^Already enrolled as agent .*nothing changed/),
     ]);
+    // The same address written with a trailing slash is the same coordinator.
+    const slash = await agentCli('enroll', '--config', file, '--url', `${c.url}/`, '--token', token);
+    expect([slash.code, slash.stdout]).toEqual([0, expect.stringMatching(/^Already enrolled as agent /)]);
     const other = `http://127.0.0.1:${await freePort()}`;
     const moved = await agentCli('enroll', '--config', file, '--url', other, '--token', token);
     expect(moved.code).toBe(1);

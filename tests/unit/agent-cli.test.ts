@@ -9,6 +9,12 @@ describe('sync-agent command line', () => {
     expect(parseCommand(['run'])).toEqual({ name: 'run', config: undefined });
   });
 
+  it('-h and --help print the help (-h was an unknown command), --version the version', () => {
+    expect(parseCommand(['-h'])).toEqual({ name: 'help' });
+    expect(parseCommand(['--help'])).toEqual({ name: 'help' });
+    expect(parseCommand(['--version'])).toEqual({ name: 'version' });
+  });
+
   it('enroll needs --url and --token; --timeout is whole seconds', () => {
     expect(parseCommand(['enroll', '--url', 'https://c', '--token', 'pwe_x', '--name', 'n'])).toEqual({
       name: 'enroll',

@@ -113,6 +113,29 @@ describe('enrollment', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('a token refused after an attempt got no answer says the lost attempt may have used it', async () => {
+    let calls = 0;
+    server = createServer((req, res) => {
+      req.resume();
+      // The first attempt is taken (the token used) but its answer never comes; then: used.
+      if (++calls === 1) return;
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'ENROLLMENT_INVALID', message: 'used' } }));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const client = new GatewayClient(new JsonHttpClient(`http://127.0.0.1:${port}`, 'test'));
+    const err = await loadOrEnroll({
+      ...enrollInput(client, 'enroll-token-0123'),
+      attemptTimeoutMs: 300,
+    }).catch((e: unknown) => e);
+    expect(calls).toBe(2);
+    expect(err).toMatchObject({ code: 'ENROLLMENT_INVALID' });
+    expect((err as Error).message).toContain(
+      'an earlier attempt got no answer within 0.3 s and may have used it',
+    );
+  });
+
   it('a rejected enrollment token is an error naming ENROLLMENT_TOKEN', async () => {
     const client = await gateway(401, { error: { code: 'ENROLLMENT_INVALID', message: 'expired' } });
     const err = await loadOrEnroll(enrollInput(client, 'enroll-token-0123')).catch((e: unknown) => e);
