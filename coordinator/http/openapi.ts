@@ -4,7 +4,21 @@ import { ErrorView } from '../../shared/contracts/api.js';
 import { readsQuery, type RegisteredRoute } from './routes.js';
 
 const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
-  z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' });
+  nullInEnums(z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' }));
+
+/**
+ * OpenAPI 3.0 checks `enum` before `nullable`: a nullable enum must list `null` among its values, or
+ * a strict validator refuses the `null` the API sends (`statusReason: null`). zod writes it without.
+ */
+function nullInEnums<T>(node: T): T {
+  if (Array.isArray(node)) for (const item of node) nullInEnums(item);
+  else if (node !== null && typeof node === 'object') {
+    const o = node as Record<string, unknown>;
+    if (o.nullable === true && Array.isArray(o.enum) && !o.enum.includes(null)) o.enum.push(null);
+    for (const value of Object.values(o)) nullInEnums(value);
+  }
+  return node;
+}
 
 const error = (description: string, headers?: Record<string, unknown>) => ({
   description,

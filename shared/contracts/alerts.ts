@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { StatusSchema } from './status.js';
 
 /**
  * The event vocabulary (docs/alerts.md): what the coordinator records in its outbox (the `events`
@@ -117,7 +118,7 @@ export const ChannelFilter = z.strictObject({
   eventTypes: z.array(z.enum(ALERT_TYPES)).max(50).default([]).describe('empty: every type'),
   siteIds: z.array(z.uuid()).max(1000).default([]).describe('empty: every site'),
   statuses: z
-    .array(z.string().min(1).max(40))
+    .array(StatusSchema)
     .max(20)
     .default([])
     .describe('credential statuses; empty: every status (alerts without a status always pass)'),

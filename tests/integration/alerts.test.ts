@@ -74,6 +74,16 @@ describe('channel configuration', () => {
       'body.email.port',
     ],
     ['no kind', { name: 'x' }, 'body.kind'],
+    [
+      'a filter status that is not a credential status (it never matched anything)',
+      {
+        kind: 'webhook',
+        name: 'f',
+        webhook: { url: 'http://127.0.0.1:9/hook' },
+        filter: { statuses: ['whatever'] },
+      },
+      'body.filter.statuses.0',
+    ],
   ])('%s → 400 naming the field, nothing created', async (_what, body, field) => {
     const r = await c.admin.post<ErrorBody>('/notification-channels', body);
     expect(r.status).toBe(400);

@@ -117,6 +117,21 @@ describe('the OpenAPI document lists what the routes answer', () => {
     await conflict('post', `/sync-runs/${run.id}/cancel`, {});
   });
 
+  it('a nullable enum lists null among its values (OpenAPI 3.0 checks enum first: statusReason: null was refused)', () => {
+    const missing: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}.${i}`));
+      if (node === null || typeof node !== 'object') return;
+      const o = node as Record<string, unknown>;
+      if (o.nullable === true && Array.isArray(o.enum) && !o.enum.includes(null)) missing.push(at);
+      for (const [k, v] of Object.entries(o)) walk(v, `${at}.${k}`);
+    };
+    walk(doc, '$');
+    expect(missing).toEqual([]);
+    // The case that was found: a credential's statusReason.
+    expect(JSON.stringify(doc)).toMatch(/"statusReason":\{[^}]*"enum":\[[^\]]*null/);
+  });
+
   it('a query sent to a route that takes none is a 400, listed for that route', async () => {
     const root = api(c.url, ADMIN_TOKEN);
     for (const path of ['/sync-groups?x=1', '/policies?x=1', '/tokens?x=1', '/whoami?x=1', '/summary?x=1']) {
