@@ -48,8 +48,9 @@ export const RELEASE_TIMEOUT_MS = 5_000;
 
 /**
  * How long a stop can take after SIGTERM with AGENT_SHUTDOWN_GRACE_MS = `graceMs`: the grace for
- * jobs to finish, handing back the rest, a report send in progress and the last flush (two batches
- * at most: concurrency ≤ 1000). A supervisor (systemd's TimeoutStopSec, Compose's
+ * jobs to finish, handing back the rest, a report send in progress and the last sends (none starts
+ * later than 2 × REPORT_CLOSE_TIMEOUT_MS into the reporter's close: what a large outbox still holds
+ * then waits for the next start). A supervisor (systemd's TimeoutStopSec, Compose's
  * stop_grace_period) must wait at least this long before it kills the agent.
  */
 export const stopDeadlineMs = (graceMs: number): number =>

@@ -65,6 +65,8 @@ export class Reporter {
   /** Slots reserved by the report in progress (it asks for their jobs). */
   private asking = 0;
   private requestTimeoutMs = REPORT_TIMEOUT_MS;
+  /** Set by close(): no batch is sent after this time (Date.now()). */
+  private stopBy: number | undefined;
   private readonly retryBaseMs: number;
   private readonly retryCapMs: number;
 
@@ -132,10 +134,16 @@ export class Reporter {
     void this.kick();
   }
 
-  /** Waits for the sends in progress, then makes one last attempt; what fails stays in the outbox. */
+  /**
+   * Waits for the sends in progress, then makes one last attempt; what fails stays in the outbox.
+   * Bounded: no batch starts later than twice `timeoutMs` from now (each waits `timeoutMs` at most),
+   * so a large outbox is not delivered whole while the agent stops (the rest goes at the next start;
+   * agent.ts stopDeadlineMs counts on it).
+   */
   async close(timeoutMs = REPORT_CLOSE_TIMEOUT_MS): Promise<void> {
     this.clearTimer();
     this.requestTimeoutMs = timeoutMs;
+    this.stopBy = Date.now() + 2 * timeoutMs;
     this.retryAt = 0;
     await Promise.all(this.alone);
     await this.kick();
@@ -195,6 +203,7 @@ export class Reporter {
       return this.deliverStored();
     }
     while (this.pending.length > 0) {
+      if (this.stopping()) return this.store(this.pending.splice(0));
       const batch = this.pending.splice(0, REPORT_BATCH);
       if (!(await this.send(batch, true))) {
         await this.store([...batch, ...this.pending.splice(0)]);
@@ -207,6 +216,7 @@ export class Reporter {
     let delivered = 0;
     try {
       while (delivered < this.stored.length) {
+        if (this.stopping()) return; // the rest stays in the outbox for the next start
         const batch = this.stored.slice(delivered, delivered + REPORT_BATCH);
         if (!(await this.send(batch))) return this.failed();
         delivered += batch.length;
@@ -222,6 +232,11 @@ export class Reporter {
         await this.opts.outbox.rewrite(this.stored);
       }
     }
+  }
+
+  /** Stopping, and no time left to start another batch. */
+  private stopping(): boolean {
+    return this.stopBy !== undefined && Date.now() >= this.stopBy;
   }
 
   private async store(items: ReportItem[]): Promise<void> {

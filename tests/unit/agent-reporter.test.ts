@@ -272,6 +272,45 @@ describe('reporter', () => {
     await waitFor(async () => server.items.length === 2 && (await outboxText()) === '');
   });
 
+  it('a stop does not deliver a large outbox whole: no batch starts after its bound, the rest stays', async () => {
+    const stored = Array.from({ length: 3000 }, (_, n) => item(n)); // six batches
+    await writeFile(outbox.file, `${stored.map((i) => JSON.stringify(i)).join('\n')}\n`, { mode: 0o600 });
+    const answer = new ReportServer().respond; // accepts every result
+    let requests = 0;
+    const delayed = createServer((req, res) => {
+      requests++;
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () =>
+        setTimeout(() => {
+          const [status, json] = answer(JSON.parse(text) as ReportRequest);
+          res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+        }, 200),
+      );
+    });
+    await new Promise<void>((r) => delayed.listen(0, '127.0.0.1', r));
+    try {
+      const r = reporter((delayed.address() as AddressInfo).port);
+      await r.open();
+      await waitFor(() => requests === 1);
+      const started = Date.now();
+      // Each batch is answered within the close's 300 ms: before the bound, all six went (1.2 s).
+      await r.close(300); // no batch starts after 600 ms
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(requests).toBeLessThanOrEqual(4);
+      const left = (await outboxText()).trim().split('\n');
+      // What was not delivered (a batch whose answer came too late counts as not delivered) stays, in order.
+      expect(left.length).toBeGreaterThanOrEqual(3000 - 500 * requests);
+      expect(left.length).toBeLessThan(3000);
+      expect(left.map((l) => (JSON.parse(l) as ReportItem).jobId)).toEqual(
+        stored.slice(3000 - left.length).map((i) => i.jobId),
+      );
+    } finally {
+      delayed.closeAllConnections();
+      await new Promise((r) => delayed.close(r));
+    }
+  });
+
   it('drops rejected results (not resent) and results refused with a 400', async () => {
     server.respond = (body) => [
       200,
