@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReportItem } from '../shared/contracts/gateway.js';
 import { parseJobId } from '../shared/contracts/jobs.js';
+import { SyncError } from '../shared/errors.js';
 
 /** The agent's own Prometheus metrics, served on AGENT_METRICS_PORT when it is set. */
 export class AgentMetrics {
@@ -71,7 +72,14 @@ export class AgentMetrics {
       );
     });
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
+      this.server!.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          new SyncError(
+            'CONFIG_INVALID',
+            `${err.code === 'EADDRINUSE' || err.code === 'EACCES' ? 'AGENT_METRICS_PORT' : 'AGENT_METRICS_HOST'}: cannot listen on ${host}:${port} (${err.code ?? err.message})`,
+          ),
+        ),
+      );
       this.server!.listen(port, host, resolve);
     });
     const address = this.server.address();

@@ -16,8 +16,13 @@ export const identityPath = (stateDir: string): string => path.join(stateDir, 'i
 
 /** Creates the state folder, readable by the agent's user only (0700). */
 export async function ensureStateDir(stateDir: string): Promise<void> {
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
+  try {
+    await mkdir(stateDir, { recursive: true, mode: 0o700 });
+    await chmod(stateDir, 0o700);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new SyncError('CONFIG_INVALID', `AGENT_STATE_DIR: cannot create or use ${stateDir} (${code})`);
+  }
 }
 
 /** The stored identity, or null before the first enrollment. */

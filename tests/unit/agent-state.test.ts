@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadOrEnroll } from '../../agent/enrollment.js';
 import { GatewayClient } from '../../agent/gateway.js';
 import { JsonHttpClient } from '../../agent/http.js';
-import { identityPath, readIdentity, writeIdentity } from '../../agent/state.js';
+import { ensureStateDir, identityPath, readIdentity, writeIdentity } from '../../agent/state.js';
 import { SyncError } from '../../shared/errors.js';
 
 const log = pino({ level: 'silent' });
@@ -75,6 +75,16 @@ describe('agent state', () => {
     expect(err).toBeInstanceOf(SyncError);
     expect((err as Error).message).toContain('AGENT_STATE_DIR');
     expect((err as Error).message).not.toContain('leak-me');
+  });
+
+  it('a state folder that cannot be made is an error naming AGENT_STATE_DIR (it was a bare ENOTDIR)', async () => {
+    const file = path.join(root, 'a-file');
+    await writeFile(file, 'x');
+    const err = await ensureStateDir(path.join(file, 'state')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SyncError);
+    expect((err as Error).message).toBe(
+      `AGENT_STATE_DIR: cannot create or use ${path.join(file, 'state')} (ENOTDIR)`,
+    );
   });
 });
 
