@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { TimeKey, timeKeyParam, timeKeySql, UuidKey } from '../http/cursor.js';
+import { StatusSchema } from '../../shared/contracts/status.js';
 import type { Queryable } from '../store/db.js';
 import {
   credentialFilterWhere,
@@ -44,7 +45,7 @@ const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
   id: { expr: 'c.id', keySql: 'c.id::text', param: (n) => `$${n}::uuid`, key: UuidKey },
   username: text('c.username'),
   target: text('t.name'),
-  status: text('c.status'),
+  status: { ...text('c.status'), key: StatusSchema },
   statusChangedAt: time('c.status_changed_at'),
   lastVerifiedAt: time("coalesce(c.last_verified_at, '-infinity'::timestamptz)"),
   problems: {

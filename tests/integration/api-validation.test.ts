@@ -185,6 +185,14 @@ describe('malformed API input', () => {
     );
     expectIssue(await admin.get(`/credentials?sort=username&cursor=${b64('{"a":')}`), 'query.cursor');
     expectIssue(await admin.get(`/credentials?sort=-id&cursor=${b64(uuid)}`), 'query.cursor');
+    // A cursor names the sort it was written for, and its key is one that sort can have.
+    expectIssue(
+      await admin.get(`/credentials?sort=status&cursor=${b64(['status', 'bogus', uuid])}`),
+      'query.cursor',
+    );
+    const username = b64(['username', 'alice', uuid]);
+    expectIssue(await admin.get(`/credentials?sort=problems&cursor=${username}`), 'query.cursor');
+    expect((await admin.get(`/credentials?sort=username&cursor=${username}`)).status).toBe(200);
     expectIssue(await admin.get(`/sync-runs?cursor=${b64('99999-01-01')}`), 'query.cursor');
     expectIssue(await admin.get(`/sync-runs?cursor=${b64('2024-01-01T00:00:00Z')}`), 'query.cursor');
     expectIssue(
