@@ -21,12 +21,12 @@ export class ApiClient {
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
   ) {}
 
-  /** One request, its answer read by `read`; no answer within `timeoutMs` is a clear error. */
+  /** One request, its answer read by `read` (with the host, for messages); no answer within `timeoutMs` is a clear error. */
   private async send<T>(
     method: 'GET' | 'POST' | 'DELETE' | 'PATCH',
     path: string,
     body: unknown,
-    read: (res: Dispatcher.ResponseData) => Promise<T>,
+    read: (res: Dispatcher.ResponseData, host: string) => Promise<T>,
   ): Promise<T> {
     const url = new URL(path, this.baseUrl);
     try {
@@ -40,7 +40,7 @@ export class ApiClient {
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
-      return await read(res);
+      return await read(res, url.host);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
@@ -53,9 +53,9 @@ export class ApiClient {
   }
 
   call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
-    return this.send(method, path, body, async (res) => {
+    return this.send(method, path, body, async (res, host) => {
       const text = await res.body.text();
-      if (res.statusCode >= 400) throw refusal(res.statusCode, text, new URL(path, this.baseUrl).host);
+      if (res.statusCode >= 400) throw refusal(res.statusCode, text, host);
       try {
         return (text ? JSON.parse(text) : undefined) as T;
       } catch {
@@ -71,8 +71,7 @@ export class ApiClient {
    * goes away (`| head`) ends the download quietly. Resolves to the bytes written.
    */
   download(path: string, open: () => NodeJS.WritableStream): Promise<number> {
-    return this.send('GET', path, undefined, async (res) => {
-      const host = new URL(path, this.baseUrl).host;
+    return this.send('GET', path, undefined, async (res, host) => {
       if (res.statusCode >= 400) throw refusal(res.statusCode, await res.body.text(), host);
       const type = String(res.headers['content-type'] ?? '');
       if (!/^(application\/json|text\/csv)\b/.test(type)) {

@@ -2,17 +2,15 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { queryInt } from '../shared/contracts/api.js';
 
-const TimeoutMs = z
-  .string()
-  .regex(/^\d{1,7}$/, 'a number of milliseconds (digits only)')
-  .transform(Number)
-  .pipe(z.number().int().min(1000).max(3_600_000));
+/** SYNCCTL_TIMEOUT_MS and the file's timeoutMs: 1 s to an hour. */
+const [MIN_TIMEOUT_MS, MAX_TIMEOUT_MS] = [1000, 3_600_000];
 
 const FileSchema = z.object({
   url: z.string().url().optional(),
   token: z.string().min(1).optional(),
-  timeoutMs: z.number().int().min(1000).max(3_600_000).optional(),
+  timeoutMs: z.number().int().min(MIN_TIMEOUT_MS).max(MAX_TIMEOUT_MS).optional(),
 });
 
 /** How long syncctl waits for the coordinator's answer to begin, and between two parts of it. */
@@ -35,10 +33,10 @@ export function loadCliConfig(flags: { url?: string; token?: string }, env = pro
   const token = flags.token ?? env.SYNCCTL_TOKEN;
   let timeoutMs: number | undefined;
   if (env.SYNCCTL_TIMEOUT_MS !== undefined) {
-    const parsed = TimeoutMs.safeParse(env.SYNCCTL_TIMEOUT_MS);
+    const parsed = queryInt(MIN_TIMEOUT_MS, MAX_TIMEOUT_MS).safeParse(env.SYNCCTL_TIMEOUT_MS);
     if (!parsed.success) {
       throw new Error(
-        `SYNCCTL_TIMEOUT_MS: ${parsed.error.issues[0]?.message ?? 'invalid'} (milliseconds, 1000 to 3600000)`,
+        `SYNCCTL_TIMEOUT_MS: ${parsed.error.issues[0]?.message ?? 'invalid'} (milliseconds, ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS})`,
       );
     }
     timeoutMs = parsed.data;

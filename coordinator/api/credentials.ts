@@ -51,14 +51,14 @@ function decodeIdCursor(cursor: string): string {
  * sort is a 400, not a page from the wrong place), the last row's sort key (rendered by PostgreSQL)
  * and id. Sorted by id ascending (the default) the cursor is the id alone.
  */
-const encodeListCursor = (name: string, s: ListSort, row: CredentialRow & { sort_key: string }) =>
-  plainOrder(s) ? encodeIdCursor(row.id) : encodeCursor([name, row.sort_key, row.id]);
-function decodeListCursor(name: string, s: ListSort, cursor: string): { key: string; id: string } {
+const encodeListCursor = (s: ListSort, row: CredentialRow & { sort_key: string }) =>
+  plainOrder(s) ? encodeIdCursor(row.id) : encodeCursor([s.name, row.sort_key, row.id]);
+function decodeListCursor(s: ListSort, cursor: string): { key: string; id: string } {
   if (plainOrder(s)) {
     const id = decodeIdCursor(cursor);
     return { key: id, id };
   }
-  const [, key, id] = decodeCursor(cursor, z.tuple([z.literal(name), s.key, UuidKey]));
+  const [, key, id] = decodeCursor(cursor, z.tuple([z.literal(s.name), s.key, UuidKey]));
   return { key, id };
 }
 
@@ -87,12 +87,12 @@ export async function credentialsPage(
   query: CredentialPageQuery,
 ): Promise<{ rows: CredentialRow[]; nextCursor: string | null }> {
   const sort = listSort(query.sort);
-  const after = query.cursor ? decodeListCursor(query.sort, sort, query.cursor) : null;
+  const after = query.cursor ? decodeListCursor(sort, query.cursor) : null;
   const rows = await listCredentials(ctx.db, query, sort, after, query.limit + 1);
   const page = rows.slice(0, query.limit);
   return {
     rows: page,
-    nextCursor: rows.length > query.limit ? encodeListCursor(query.sort, sort, page.at(-1)!) : null,
+    nextCursor: rows.length > query.limit ? encodeListCursor(sort, page.at(-1)!) : null,
   };
 }
 

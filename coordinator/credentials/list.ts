@@ -26,22 +26,24 @@ export interface ListSort {
   /** What a cursor's key must look like. */
   key: z.ZodType<string>;
   desc: boolean;
+  /** As the request names it (`-status`): a cursor is good for this sort only. */
+  name: string;
 }
 
-const text = (expr: string): Omit<ListSort, 'desc'> => ({
+const text = (expr: string): Omit<ListSort, 'desc' | 'name'> => ({
   expr,
   keySql: `${expr}::text`,
   param: (n) => `$${n}::text`,
   key: z.string().max(1024),
 });
-const time = (expr: string): Omit<ListSort, 'desc'> => ({
+const time = (expr: string): Omit<ListSort, 'desc' | 'name'> => ({
   expr,
   keySql: timeKeySql(expr),
   param: timeKeyParam,
   key: TimeKey,
 });
 
-const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
+const SORT_KEYS: Record<string, Omit<ListSort, 'desc' | 'name'>> = {
   id: { expr: 'c.id', keySql: 'c.id::text', param: (n) => `$${n}::uuid`, key: UuidKey },
   username: text('c.username'),
   target: text('t.name'),
@@ -59,7 +61,7 @@ const SORT_KEYS: Record<string, Omit<ListSort, 'desc'>> = {
 /** The order a list request names (`-` for descending). */
 export function listSort(sort: string): ListSort {
   const desc = sort.startsWith('-');
-  return { ...SORT_KEYS[desc ? sort.slice(1) : sort]!, desc };
+  return { ...SORT_KEYS[desc ? sort.slice(1) : sort]!, desc, name: sort };
 }
 
 /** Sorted by id ascending (the default): the order of the id alone. */
