@@ -9,6 +9,13 @@ export interface InFlightRow {
   job_missing_since: Date | null;
 }
 
+/**
+ * The page's statement ($1 cutoff, $2 after, $3 limit): a range of the in-flight index in id order
+ * (migration 23), so a page reads its own rows however many are in flight.
+ */
+export const IN_FLIGHT_PAGE_SQL = `SELECT id, site_id, job_kind, job_missing_since FROM credentials
+  WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`;
+
 /** A page of credentials with work queued or running since before `cutoff`, by id after `after`. */
 export async function inFlightPage(
   q: Queryable,
@@ -16,11 +23,7 @@ export async function inFlightPage(
   after: string,
   limit: number,
 ): Promise<InFlightRow[]> {
-  const { rows } = await q.query<InFlightRow>(
-    `SELECT id, site_id, job_kind, job_missing_since FROM credentials
-      WHERE job_state <> 'idle' AND job_since < $1 AND id > $2 ORDER BY id LIMIT $3`,
-    [cutoff, after, limit],
-  );
+  const { rows } = await q.query<InFlightRow>(IN_FLIGHT_PAGE_SQL, [cutoff, after, limit]);
   return rows;
 }
 

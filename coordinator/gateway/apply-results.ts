@@ -108,6 +108,11 @@ export async function applyAccepted(ctx: Ctx, agent: AgentRow, accepted: Accepte
     accepted.map((a) => a.data.credentialId),
     started,
   );
+  // An operator's job among them: the site's routine work goes on (queues/operator-holds.ts).
+  ctx.wake.release(
+    agent.site_id,
+    accepted.map((a) => a.data.credentialId),
+  );
   for (const o of out.outside) ctx.scheduleCounts.add(agent.site_id, o.kind, o.count, at);
   await noteSiteSync(ctx.db, agent.site_id);
   return out.foreign;

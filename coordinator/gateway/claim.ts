@@ -56,10 +56,12 @@ export async function claim(
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
-    const jobs =
-      priorityOnly && !(await priorityWorkWaits(ctx, agent))
-        ? []
-        : await takeUnlessUnavailable(ctx, agent, token, max);
+    const may = priorityOnly
+      ? (await priorityWorkWaits(ctx, agent))
+        ? max
+        : 0
+      : await routineMayGo(ctx, agent, max);
+    const jobs = may > 0 ? await takeUnlessUnavailable(ctx, agent, token, may) : [];
     if (jobs.length > 0) {
       const handed = await handOutTaken(ctx, agent, jobs);
       if (handed.length > 0 || signal.aborted) return handed;
@@ -116,12 +118,28 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
 
 /** Whether work ahead of routine verifications waits for the agent's site (false while Redis is unavailable). */
 async function priorityWorkWaits(ctx: Ctx, agent: AgentRow): Promise<boolean> {
+  return (await waitingAhead(ctx, agent)) > 0;
+}
+
+/** How many jobs ahead of routine verifications wait for the agent's site (0 while Redis is unavailable). */
+async function waitingAhead(ctx: Ctx, agent: AgentRow): Promise<number> {
   try {
-    return (await ctx.queues.waitingAhead(agent.site_id)) > 0;
+    return await ctx.queues.waitingAhead(agent.site_id);
   } catch (err) {
     if (!isRedisUnavailable(err)) throw err;
-    return false;
+    return 0;
   }
+}
+
+/**
+ * How many of `max` jobs a claim (or a report's claim) may take now: all of them, unless an
+ * operator's job of the site is in flight (queues/operator-holds.ts): then only the work ahead of
+ * routine verifications that waits (the queue hands it out first), so the site's routine work waits
+ * for the operator's result.
+ */
+export async function routineMayGo(ctx: Ctx, agent: AgentRow, max: number): Promise<number> {
+  if (max === 0 || !ctx.wake.holding(agent.site_id)) return max;
+  return Math.min(max, await waitingAhead(ctx, agent));
 }
 
 /**

@@ -46,7 +46,10 @@ export async function report(
   invalid: RefusedItem[] = [],
   claimMax = 0,
 ): Promise<ReportAnswer> {
-  const allowed = claimMax > 0 ? claimable(ctx, agent, claimMax) : 0;
+  // While an operator's job of the site is in flight, a report takes no job (queues/operator-holds.ts):
+  // one taken here would leave only with this report's answer, after all its results are applied;
+  // the agent's priority lane, or its claim, takes the work ahead of routine verifications at once.
+  const allowed = claimMax > 0 && !ctx.wake.holding(agent.site_id) ? claimable(ctx, agent, claimMax) : 0;
   const wanted: Wanted = { left: allowed, next: [] };
   const rejected: Rejected[] = invalid.map((r) => ({
     jobId: sentJobId(r),

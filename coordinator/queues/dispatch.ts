@@ -68,6 +68,9 @@ export async function dispatch(
     const job = queueWork(w, facts.get(w.row.site_id)!, policies, sealer, now);
     if (job) queued.push({ siteId: w.row.site_id, job });
     else refused.push(w.row);
+    // An operator waits for it: from now on the site's routine work waits for its result
+    // (queues/operator-holds.ts; a transaction that rolls back leaves a hold of at most 1 s).
+    if (job?.priority === OPERATOR_VERIFY_PRIORITY) ctx.wake.hold(w.row.site_id, w.row.id);
   }
   await countInRuns(
     q,

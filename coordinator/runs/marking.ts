@@ -92,25 +92,7 @@ export async function markChunk(
     params,
   );
   const ids = chunk.map((c) => c.id);
-  const older = [
-    ...new Set(chunk.flatMap((c) => (c.run_id !== null && c.run_id !== runId ? [c.run_id] : []))),
-  ];
-  // The runs whose counters this chunk changes, locked in id order (no two chunks deadlock on them).
-  await q.query('SELECT 1 FROM sync_runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [
-    [...older, runId],
-  ]);
-  if (older.length > 0) {
-    await q.query(
-      `WITH left_runs AS (
-         INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
-         SELECT c.run_id, c.id, 'unsynced', 'superseded', $3 FROM credentials c
-          WHERE c.id = ANY($1::uuid[]) AND c.run_id IS NOT NULL AND c.run_id <> $2
-         RETURNING run_id
-       ), n AS (SELECT run_id, count(*)::int AS n FROM left_runs GROUP BY run_id)
-       UPDATE sync_runs r SET unsynced = r.unsynced + n.n FROM n WHERE r.id = n.run_id`,
-      [ids, runId, now.toISOString()],
-    );
-  }
+  const superseded = chunk.filter((c) => c.run_id !== null && c.run_id !== runId);
   const due = run.kind === 'verify' ? 'next_verify_at' : 'next_change_at';
   // A verification run's idle credentials are queued now, in the write that puts them in the run.
   const queueNow = chunk.filter((c) => run.kind === 'verify' && c.ok && c.idle).map((c) => c.id);
@@ -134,6 +116,25 @@ export async function markChunk(
   const queued = await ctx.queueRunVerifications(q, runId, queueNow, now, waitFor);
   const eligible = counted[0]!.eligible + queued;
   const last = chunk.length < size;
+  // The runs whose counters this chunk changes, locked in id order (no two chunks deadlock on them)
+  // and only now, after the chunk's credentials are written: every report batch of the run adds its
+  // counts to the run's row at its commit, and waited for a lock held through the whole chunk.
+  const older = [...new Set(superseded.map((c) => c.run_id!))];
+  await q.query('SELECT 1 FROM sync_runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE', [
+    [...older, runId],
+  ]);
+  if (superseded.length > 0) {
+    // Their older runs count them unsynced (the run ids as read when the chunk was locked).
+    await q.query(
+      `WITH left_runs AS (
+         INSERT INTO sync_run_items (run_id, credential_id, result, reason, at)
+         SELECT u.run_id, u.id, 'unsynced', 'superseded', $3 FROM unnest($1::uuid[], $2::uuid[]) AS u(id, run_id)
+         RETURNING run_id
+       ), n AS (SELECT run_id, count(*)::int AS n FROM left_runs GROUP BY run_id)
+       UPDATE sync_runs r SET unsynced = r.unsynced + n.n FROM n WHERE r.id = n.run_id`,
+      [superseded.map((c) => c.id), superseded.map((c) => c.run_id), now.toISOString()],
+    );
+  }
   await q.query(
     `UPDATE sync_runs SET marked = marked + $2, unsynced = unsynced + $3,
             marking_after = CASE WHEN $4 THEN NULL ELSE $5::uuid END,

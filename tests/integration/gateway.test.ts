@@ -18,6 +18,7 @@ import { sleep } from '../support/wait.js';
 import { dispatch } from '../../coordinator/queues/dispatch.js';
 import { loadCredentials } from '../../coordinator/credentials/store.js';
 import { BEING_SYNCED_AFTER_MS } from '../../coordinator/gateway/being-synced.js';
+import { OPERATOR_HOLD_MS } from '../../coordinator/queues/operator-holds.js';
 
 let c: InProcessCoordinator;
 let siteId: string;
@@ -211,6 +212,55 @@ describe('agent gateway', () => {
     const tooMany = await agent.gateway.post(GATEWAY_PATHS.claim, { max: 2, priorityOnly: true });
     expect(tooMany.status).toBe(400);
     expect(JSON.stringify(tooMany.body)).toContain('body.max');
+  });
+
+  it("while an operator's Sync now is in flight, the site's routine verifications wait for its result", async () => {
+    const pressed = await createCredential(c.admin, targetId);
+    await agent.report((await agent.claim(10)).map(held));
+    const routine = await Promise.all([1, 2].map(() => createCredential(c.admin, targetId)));
+    expect((await c.admin.post(`/credentials/${pressed.id}/verify`)).status).toBe(202);
+    // The operator's job goes out, queued after the two routine first verifications; they wait.
+    const urgent = await agent.claim(10);
+    expect(urgent.map((j) => [j.credentialId, j.urgent])).toEqual([[pressed.id, true]]);
+    expect(await agent.claim(10)).toEqual([]);
+    const waiting = agent.claim(10, 10_000);
+    await sleep(100);
+    // The operator's result is taken; the report's own claim hands out no routine job yet...
+    const answer = await expectStatus<{ accepted: string[]; jobs?: ClaimedJob[] }>(
+      agent.gateway.post(GATEWAY_PATHS.report, {
+        results: urgent.map((j) => ({
+          jobId: j.jobId,
+          token: j.token,
+          result: { outcome: 'ok' },
+          durationMs: 1,
+        })),
+        claim: { max: 10 },
+      }),
+      200,
+      'report',
+    );
+    expect(answer).toMatchObject({ accepted: [urgent[0]!.jobId], jobs: [] });
+    // ...and the claim that waited gets them at once (woken, not at its one-second re-check).
+    const released = Date.now();
+    const rest = await waiting;
+    expect(Date.now() - released).toBeLessThan(600);
+    expect(rest.map((j) => j.credentialId).sort()).toEqual(routine.map((r) => r.id).sort());
+    await agent.report(rest.map(held));
+  });
+
+  it("an operator's job whose result never comes holds the routine work for OPERATOR_HOLD_MS at most", async () => {
+    const pressed = await createCredential(c.admin, targetId);
+    await agent.report((await agent.claim(10)).map(held));
+    const routine = await createCredential(c.admin, targetId);
+    expect((await c.admin.post(`/credentials/${pressed.id}/verify`)).status).toBe(202);
+    const urgent = await agent.claim(10);
+    expect(urgent.map((j) => j.credentialId)).toEqual([pressed.id]);
+    const since = Date.now();
+    const rest = await agent.claim(10, 5_000);
+    expect(rest.map((j) => j.credentialId)).toEqual([routine.id]);
+    expect(Date.now() - since).toBeGreaterThanOrEqual(OPERATOR_HOLD_MS - 200);
+    expect(Date.now() - since).toBeLessThan(OPERATOR_HOLD_MS + 1_500);
+    await agent.report([...urgent, ...rest].map(held));
   });
 
   it('a queued job reaches Redis only once its transaction has committed', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileQueues } from '../../coordinator/scheduler/reconciler.js';
+import { IN_FLIGHT_PAGE_SQL } from '../../coordinator/credentials/in-flight.js';
 import { jobIdFor } from '../../shared/contracts/jobs.js';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
@@ -110,5 +111,20 @@ describe('reconciler', () => {
       expect(view.job.state).toBe('idle');
     }
     expect(await reconcileQueues(c.ctx)).toBe(0);
+  });
+  it('pages through the credentials in flight in index order: a page never reads and sorts all of them', async () => {
+    // With sorting priced out, a plan that sorts means no index gives the page's order.
+    const plan = await c.ctx.db.tx(async (q) => {
+      await q.query('SET LOCAL enable_seqscan = off');
+      await q.query('SET LOCAL enable_sort = off');
+      const { rows } = await q.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${IN_FLIGHT_PAGE_SQL}`, [
+        new Date().toISOString(),
+        '00000000-0000-0000-0000-000000000000',
+        1000,
+      ]);
+      return rows.map((r) => r['QUERY PLAN']).join('\n');
+    });
+    expect(plan).toContain('credentials_in_flight_id');
+    expect(plan).not.toContain('Sort');
   });
 });

@@ -5,6 +5,7 @@ import { Wake } from '../../coordinator/queues/wake.js';
 import { OPERATOR_VERIFY_PRIORITY } from '../../shared/contracts/jobs.js';
 import { createLogger } from '../../shared/logger.js';
 import { uniquePrefix } from '../support/redis.js';
+import { waitFor } from '../support/wait.js';
 
 /**
  * An operator's Sync now is queued with OPERATOR_VERIFY_PRIORITY (coordinator/queues/dispatch.ts,
@@ -60,5 +61,28 @@ describe('Sync now jumps the queue of a sync run', () => {
     // What the claim marks `urgent` (coordinator/gateway/claim.ts): the priority travels with the job.
     expect(second?.opts.priority).toBe(OPERATOR_VERIFY_PRIORITY);
     expect(third?.opts.priority).not.toBe(OPERATOR_VERIFY_PRIORITY);
+  });
+
+  it("shares an operator's hold between replicas: held on every one, released by the one that applies the result", async () => {
+    const otherPublisher = new Redis(url);
+    const other = new Wake(otherPublisher, new Redis(url), prefix, log);
+    try {
+      await other.start();
+      const site = 'site-holds';
+      wake.hold(site, 'cred-1');
+      expect(wake.holding(site)).toBe(true);
+      await waitFor(() => other.holding(site), { intervalMs: 10, message: 'the hold on the other replica' });
+      // The other replica applies the result: the hold ends on both, and claims waiting here wake.
+      const waiting = wake.wait(site, 5_000);
+      const started = Date.now();
+      other.release(site, ['cred-1']);
+      expect(other.holding(site)).toBe(false);
+      await waiting;
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(wake.holding(site)).toBe(false);
+    } finally {
+      await other.close();
+      await otherPublisher.quit();
+    }
   });
 });
