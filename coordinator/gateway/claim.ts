@@ -56,11 +56,7 @@ export async function claim(
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
-    const may = priorityOnly
-      ? (await priorityWorkWaits(ctx, agent))
-        ? max
-        : 0
-      : await routineMayGo(ctx, agent, max);
+    const may = await mayTake(ctx, agent, max, priorityOnly);
     const jobs = may > 0 ? await takeUnlessUnavailable(ctx, agent, token, may) : [];
     if (jobs.length > 0) {
       const handed = await handOutTaken(ctx, agent, jobs);
@@ -116,30 +112,23 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
   ctx.wake.notify(agent.site_id);
 }
 
-/** Whether work ahead of routine verifications waits for the agent's site (false while Redis is unavailable). */
-async function priorityWorkWaits(ctx: Ctx, agent: AgentRow): Promise<boolean> {
-  return (await waitingAhead(ctx, agent)) > 0;
-}
-
-/** How many jobs ahead of routine verifications wait for the agent's site (0 while Redis is unavailable). */
-async function waitingAhead(ctx: Ctx, agent: AgentRow): Promise<number> {
+/**
+ * How many of `max` jobs a claim may take now. The priority lane (`priorityOnly`): all, once work
+ * ahead of routine verifications waits for the site. Any other claim: all, unless an operator's job
+ * of the site is in flight (queues/operator-holds.ts): then only the work ahead of routine
+ * verifications that waits (the queue hands it out first), so the routine work waits for the
+ * operator's result. None while Redis is unavailable, where it has to be asked.
+ */
+async function mayTake(ctx: Ctx, agent: AgentRow, max: number, priorityOnly: boolean): Promise<number> {
+  if (!priorityOnly && !ctx.wake.holding(agent.site_id)) return max;
+  let ahead: number;
   try {
-    return await ctx.queues.waitingAhead(agent.site_id);
+    ahead = await ctx.queues.waitingAhead(agent.site_id);
   } catch (err) {
     if (!isRedisUnavailable(err)) throw err;
     return 0;
   }
-}
-
-/**
- * How many of `max` jobs a claim (or a report's claim) may take now: all of them, unless an
- * operator's job of the site is in flight (queues/operator-holds.ts): then only the work ahead of
- * routine verifications that waits (the queue hands it out first), so the site's routine work waits
- * for the operator's result.
- */
-export async function routineMayGo(ctx: Ctx, agent: AgentRow, max: number): Promise<number> {
-  if (max === 0 || !ctx.wake.holding(agent.site_id)) return max;
-  return Math.min(max, await waitingAhead(ctx, agent));
+  return priorityOnly ? (ahead > 0 ? max : 0) : Math.min(max, ahead);
 }
 
 /**
