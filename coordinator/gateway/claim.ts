@@ -53,6 +53,35 @@ export async function claim(
   signal: AbortSignal,
   priorityOnly = false,
 ): Promise<ClaimedJob[]> {
+  if (priorityOnly) lanesOf(ctx).set(agent.id, (lanesOf(ctx).get(agent.id) ?? 0) + 1);
+  try {
+    return await claimFor(ctx, agent, max, waitMs, signal, priorityOnly);
+  } finally {
+    if (priorityOnly) {
+      const open = lanesOf(ctx).get(agent.id)! - 1;
+      if (open > 0) lanesOf(ctx).set(agent.id, open);
+      else lanesOf(ctx).delete(agent.id);
+    }
+  }
+}
+
+/** Per coordinator: the agents with a priority-lane claim open here, and how many. */
+const openLanes = new WeakMap<Ctx, Map<string, number>>();
+
+function lanesOf(ctx: Ctx): Map<string, number> {
+  let lanes = openLanes.get(ctx);
+  if (!lanes) openLanes.set(ctx, (lanes = new Map()));
+  return lanes;
+}
+
+async function claimFor(
+  ctx: Ctx,
+  agent: AgentRow,
+  max: number,
+  waitMs: number,
+  signal: AbortSignal,
+  priorityOnly: boolean,
+): Promise<ClaimedJob[]> {
   const deadline = Date.now() + waitMs;
   const token = lockTokenFor(agent.id, randomUUID());
   for (;;) {
@@ -65,7 +94,9 @@ export async function claim(
     }
     const left = deadline - Date.now();
     if (left <= 0 || signal.aborted) return [];
-    await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS), signal);
+    // A hold on the site's routine work (an operator's job) may end by its bounds before anything wakes it.
+    const held = priorityOnly ? 0 : ctx.wake.holdEndsIn(agent.site_id);
+    await ctx.wake.wait(agent.site_id, Math.min(left, RECHECK_MS, held > 0 ? held : RECHECK_MS), signal);
     // The agent was authenticated when the call began; it (or its site) may have been disabled or
     // revoked while it waited. Its next call gets the 403/401.
     if (!(await agentMayWork(ctx.db, agent.id))) return [];
@@ -113,6 +144,16 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
 }
 
 /**
+ * How many of `max` jobs a report's claim may take now: as a claim, but none while an operator's job
+ * of the site is in flight and the agent's priority lane waits here (a job taken with the report
+ * leaves only with its answer, once all its results are applied; the lane takes the work at once).
+ */
+export async function reportMayTake(ctx: Ctx, agent: AgentRow, max: number): Promise<number> {
+  if (ctx.wake.holding(agent.site_id) && lanesOf(ctx).has(agent.id)) return 0;
+  return mayTake(ctx, agent, max, false);
+}
+
+/**
  * How many of `max` jobs a claim may take now. The priority lane (`priorityOnly`): all, once work
  * ahead of routine verifications waits for the site. Any other claim: all, unless an operator's job
  * of the site is in flight (queues/operator-holds.ts): then only the work ahead of routine
@@ -120,7 +161,7 @@ export async function giveBack(ctx: Ctx, agent: AgentRow, jobs: Job<JobData>[]):
  * operator's result. None while Redis is unavailable, where it has to be asked.
  */
 async function mayTake(ctx: Ctx, agent: AgentRow, max: number, priorityOnly: boolean): Promise<number> {
-  if (!priorityOnly && !ctx.wake.holding(agent.site_id)) return max;
+  if (max === 0 || (!priorityOnly && !ctx.wake.holding(agent.site_id))) return max;
   let ahead: number;
   try {
     ahead = await ctx.queues.waitingAhead(agent.site_id);

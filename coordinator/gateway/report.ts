@@ -11,7 +11,7 @@ import { recordAudit } from '../store/audit.js';
 import { holdsToken } from './agent-auth.js';
 import { applyTrialResults, type TrialResult } from '../trials/results.js';
 import { applyAccepted, type Accepted } from './apply-results.js';
-import { claimAfterReport, giveBack } from './claim.js';
+import { claimAfterReport, giveBack, reportMayTake } from './claim.js';
 import { releaseUndelivered, sentJobId } from './locks.js';
 
 /** A report's answer; `jobs` only when the report asked for its next jobs. */
@@ -46,10 +46,8 @@ export async function report(
   invalid: RefusedItem[] = [],
   claimMax = 0,
 ): Promise<ReportAnswer> {
-  // While an operator's job of the site is in flight, a report takes no job (queues/operator-holds.ts):
-  // one taken here would leave only with this report's answer, after all its results are applied;
-  // the agent's priority lane, or its claim, takes the work ahead of routine verifications at once.
-  const allowed = claimMax > 0 && !ctx.wake.holding(agent.site_id) ? claimable(ctx, agent, claimMax) : 0;
+  // While an operator's job of the site is in flight, only work ahead of routine verifications.
+  const allowed = claimMax > 0 ? await reportMayTake(ctx, agent, claimable(ctx, agent, claimMax)) : 0;
   const wanted: Wanted = { left: allowed, next: [] };
   const rejected: Rejected[] = invalid.map((r) => ({
     jobId: sentJobId(r),

@@ -1,29 +1,33 @@
 /** How long one operator's job holds its site's routine work at most (its result usually ends the hold sooner). */
 export const OPERATOR_HOLD_MS = 1_000;
 
-/** The window over which a site's holds are capped. */
-const WINDOW_MS = 1_000;
+/**
+ * While operator jobs keep a site busy, its routine work is held for the first HELD_PER_CYCLE_MS of
+ * every CYCLE_MS (counted from when the site became busy) and goes on for the rest: a stream of Sync
+ * now slows a run but never stops it.
+ */
+export const CYCLE_MS = 1_000;
+export const HELD_PER_CYCLE_MS = 750;
 
-/** The share of each window a site's routine work may be held: a run keeps a quarter of its pace under any stream of Sync now. */
-const MAX_HELD_SHARE = 0.75;
+/** A site idle for less than this between two operator jobs stays in the same busy stretch (its cycle goes on). */
+const SAME_STRETCH_MS = CYCLE_MS - HELD_PER_CYCLE_MS;
 
 interface SiteHolds {
   /** Credentials whose operator job is in flight, and until when each holds. */
   jobs: Map<string, number>;
-  windowStart: number;
-  /** How long routine work was held in this window. */
-  heldMs: number;
-  /** Since when the current held stretch is counted (undefined: not held now). */
-  since: number | undefined;
+  /** When the site's current busy stretch began (its cycles count from there). */
+  busySince: number;
+  /** When the site last had no operator job in flight (undefined while it has). */
+  idleSince: number | undefined;
 }
 
 /**
  * Operator work first (in memory, per coordinator process; Wake shares holds between replicas): from
- * the moment an operator's job (Sync now) is queued until its result is applied, the site's routine
+ * the moment an operator's job (Sync now) is decided until its result is applied, the site's routine
  * verifications are not handed out, so the agents' slots and the coordinator's CPU are free for it
  * while a full run keeps them busy. Bounded twice: a job holds for OPERATOR_HOLD_MS at most (a lost
- * result, a job another replica applied without telling), and a site's routine work is held for at
- * most MAX_HELD_SHARE of any WINDOW_MS, so a stream of Sync now slows a run but never stops it.
+ * result, a job another replica applied without telling), and a busy site's routine work is held
+ * HELD_PER_CYCLE_MS of every CYCLE_MS at most. Times are the callers' clock (Date.now()).
  */
 export class OperatorHolds {
   private readonly sites = new Map<string, SiteHolds>();
@@ -31,8 +35,12 @@ export class OperatorHolds {
   /** An operator's job for this credential is being queued. */
   hold(siteId: string, credentialId: string, now = Date.now()): void {
     let site = this.sites.get(siteId);
-    if (!site)
-      this.sites.set(siteId, (site = { jobs: new Map(), windowStart: now, heldMs: 0, since: undefined }));
+    if (!site) this.sites.set(siteId, (site = { jobs: new Map(), busySince: now, idleSince: undefined }));
+    this.prune(site, now);
+    if (site.idleSince !== undefined) {
+      if (now - site.idleSince >= SAME_STRETCH_MS) site.busySince = now;
+      site.idleSince = undefined;
+    }
     site.jobs.set(credentialId, now + OPERATOR_HOLD_MS);
   }
 
@@ -42,34 +50,39 @@ export class OperatorHolds {
     if (!site || site.jobs.size === 0) return [];
     const ended: string[] = [];
     for (const id of credentialIds) if (site.jobs.delete(id)) ended.push(id);
-    if (site.jobs.size === 0) this.stopCounting(site, now);
+    if (ended.length > 0 && site.jobs.size === 0) site.idleSince = now;
     return ended;
   }
 
-  /** Whether the site's routine work waits now for an operator's job (and counts the time it does). */
+  /** Whether the site's routine work waits now for an operator's job. */
   holding(siteId: string, now = Date.now()): boolean {
-    const site = this.sites.get(siteId);
-    if (!site) return false;
-    for (const [id, until] of site.jobs) if (until <= now) site.jobs.delete(id);
-    if (site.jobs.size === 0) {
-      this.stopCounting(site, now);
-      return false;
-    }
-    if (site.since !== undefined) site.heldMs += now - site.since;
-    if (now - site.windowStart >= WINDOW_MS) {
-      site.windowStart = now;
-      site.heldMs = 0;
-    }
-    if (site.heldMs >= WINDOW_MS * MAX_HELD_SHARE) {
-      site.since = undefined;
-      return false;
-    }
-    site.since = now;
-    return true;
+    return this.endsIn(siteId, now) > 0;
   }
 
-  private stopCounting(site: SiteHolds, now: number): void {
-    if (site.since !== undefined) site.heldMs += now - site.since;
-    site.since = undefined;
+  /** In how many ms the site's hold ends by its bounds (0: not held now); its result may end it sooner. */
+  endsIn(siteId: string, now = Date.now()): number {
+    const site = this.sites.get(siteId);
+    if (!site) return 0;
+    this.prune(site, now);
+    if (site.jobs.size === 0) {
+      // Nothing held for a whole stretch: forgotten (a site's entry lives while it is busy).
+      if (now - site.idleSince! >= SAME_STRETCH_MS) this.sites.delete(siteId);
+      return 0;
+    }
+    const phase = (now - site.busySince) % CYCLE_MS;
+    if (phase >= HELD_PER_CYCLE_MS) return 0;
+    return Math.min(HELD_PER_CYCLE_MS - phase, Math.max(...site.jobs.values()) - now);
+  }
+
+  /** Drops expired holds; a site left without one became idle when the last of them expired. */
+  private prune(site: SiteHolds, now: number): void {
+    if (site.jobs.size === 0) return;
+    let last = 0;
+    for (const [id, until] of site.jobs) {
+      if (until > now) continue;
+      site.jobs.delete(id);
+      last = Math.max(last, until);
+    }
+    if (site.jobs.size === 0) site.idleSince = last;
   }
 }

@@ -67,6 +67,11 @@ export class Wake {
     return this.holds.holding(siteId);
   }
 
+  /** In how many ms the site's hold ends by its bounds (0: not held); a result may end it sooner. */
+  holdEndsIn(siteId: string): number {
+    return this.holds.endsIn(siteId);
+  }
+
   private share(message: string): void {
     this.publisher.publish(this.holdsChannel, message).catch((err: unknown) => {
       this.log.warn({ err }, 'operator hold publish failed');

@@ -93,6 +93,13 @@ export async function markChunk(
   );
   const ids = chunk.map((c) => c.id);
   const superseded = chunk.filter((c) => c.run_id !== null && c.run_id !== runId);
+  const older = [...new Set(superseded.map((c) => c.run_id!))];
+  // The runs whose counters this chunk changes are locked in id order (no two chunks deadlock on them).
+  const lockRuns = (runIds: string[]) =>
+    q.query('SELECT 1 FROM sync_runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE', [runIds]);
+  // Older runs at once: a result that settles a sync group's change counts in its run, then locks the
+  // group's other members, which this chunk may hold (taken later, the two would wait for each other).
+  if (older.length > 0) await lockRuns([...older, runId]);
   const due = run.kind === 'verify' ? 'next_verify_at' : 'next_change_at';
   // A verification run's idle credentials are queued now, in the write that puts them in the run.
   const queueNow = chunk.filter((c) => run.kind === 'verify' && c.ok && c.idle).map((c) => c.id);
@@ -116,13 +123,9 @@ export async function markChunk(
   const queued = await ctx.queueRunVerifications(q, runId, queueNow, now, waitFor);
   const eligible = counted[0]!.eligible + queued;
   const last = chunk.length < size;
-  // The runs whose counters this chunk changes, locked in id order (no two chunks deadlock on them)
-  // and only now, after the chunk's credentials are written: every report batch of the run adds its
-  // counts to the run's row at its commit, and waited for a lock held through the whole chunk.
-  const older = [...new Set(superseded.map((c) => c.run_id!))];
-  await q.query('SELECT 1 FROM sync_runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE', [
-    [...older, runId],
-  ]);
+  // This run's own row only now, after the chunk's credentials are written: every report batch of the
+  // run adds its counts to it at its commit, and waited for a lock held through the whole chunk.
+  if (older.length === 0) await lockRuns([runId]);
   if (superseded.length > 0) {
     // Their older runs count them unsynced (the run ids as read when the chunk was locked).
     await q.query(

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { SiteQueues } from '../../coordinator/queues/site-queues.js';
 import { Wake } from '../../coordinator/queues/wake.js';
 import { OPERATOR_VERIFY_PRIORITY } from '../../shared/contracts/jobs.js';
@@ -34,8 +34,9 @@ describe('Sync now jumps the queue of a sync run', () => {
     await publisher.quit();
   });
 
+  beforeAll(() => wake.start());
+
   it('takes the operator verification before 500 run verifications, and a change before it', async () => {
-    await wake.start();
     const site = 'site-prio';
     // Request-path connections fail fast: wait until the site's queue and worker are connected.
     const { queue, worker } = queues.get(site);
