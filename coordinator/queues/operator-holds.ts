@@ -71,7 +71,9 @@ export class OperatorHolds {
     }
     const phase = (now - site.busySince) % CYCLE_MS;
     if (phase >= HELD_PER_CYCLE_MS) return 0;
-    return Math.min(HELD_PER_CYCLE_MS - phase, Math.max(...site.jobs.values()) - now);
+    let last = 0;
+    for (const until of site.jobs.values()) last = Math.max(last, until);
+    return Math.min(HELD_PER_CYCLE_MS - phase, last - now);
   }
 
   /** Drops expired holds; a site left without one became idle when the last of them expired. */
