@@ -89,6 +89,21 @@ export class Agent {
     const { config } = this.opts;
     const http = new JsonHttpClient(config.coordinatorUrl, `sync-agent/${AGENT_VERSION}`, config.tls);
     const client = new GatewayClient(http, (err) => this.fatal(err));
+    // Metrics listen before enrolling: a port or host the agent cannot use stops its first start
+    // before the enrollment token is spent. prom-client is loaded only when AGENT_METRICS_PORT asks
+    // for metrics (docs/benchmarks.md, "Agent memory"); the gauges read the parts made below.
+    const live: { inFlight?: InFlight; reporter?: Reporter } = {};
+    const metrics = config.metrics
+      ? new (await import('./metrics.js')).AgentMetrics({
+          inFlight: () => live.inFlight?.size ?? 0,
+          backlog: () => live.reporter?.backlog ?? 0,
+          concurrency: config.concurrency,
+        })
+      : undefined;
+    if (metrics && config.metrics) {
+      const port = await metrics.listen(config.metrics.port, config.metrics.host);
+      this.opts.log.info({ url: `http://${config.metrics.host}:${port}/metrics` }, 'agent metrics listening');
+    }
     let identity;
     try {
       identity = await loadOrEnroll({
@@ -101,6 +116,7 @@ export class Agent {
       });
     } catch (err) {
       await client.close();
+      await metrics?.close();
       if (this.lifetime.signal.aborted) return;
       throw err;
     }
@@ -132,14 +148,8 @@ export class Agent {
       log,
       flushMs: config.reportFlushMs,
     });
-    // prom-client is loaded only when AGENT_METRICS_PORT asks for metrics (docs/benchmarks.md, "Agent memory").
-    const metrics = config.metrics
-      ? new (await import('./metrics.js')).AgentMetrics({
-          inFlight: () => inFlight.size,
-          backlog: () => reporter.backlog,
-          concurrency: config.concurrency,
-        })
-      : undefined;
+    live.inFlight = inFlight;
+    live.reporter = reporter;
     const heartbeat = new Heartbeat({
       client,
       gate,
@@ -194,10 +204,6 @@ export class Agent {
       log,
     });
     this.parts = { log, client, inFlight, reporter, heartbeat, claimLoop, priorityLane, extender, metrics };
-    if (metrics && config.metrics) {
-      const port = await metrics.listen(config.metrics.port, config.metrics.host);
-      log.info({ url: `http://${config.metrics.host}:${port}/metrics` }, 'agent metrics listening');
-    }
     await reporter.open();
     if (this.lifetime.signal.aborted) return;
     heartbeat.start();

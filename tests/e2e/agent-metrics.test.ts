@@ -1,4 +1,6 @@
 /** The agent's own metrics on AGENT_METRICS_PORT: jobs by kind and outcome, in flight, backlog. */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { startInProcessCoordinator, type InProcessCoordinator } from '../support/coordinator.js';
 import {
@@ -61,4 +63,29 @@ it('counts the jobs it ran, by kind and outcome, and shows its concurrency', asy
   expect(sample(text, 'sync_agent_jobs_in_flight', '')).toBe(0);
   expect(text).toContain('sync_agent_job_duration_seconds_bucket');
   expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+}, 60_000);
+
+it('a metrics port it cannot listen on stops the first start before the enrollment token is used', async () => {
+  const site = await createSite(c.admin);
+  const taken = createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const { port } = taken.address() as AddressInfo;
+  try {
+    // The start fails (the process exits before 'agent ready'), its last lines naming the setting.
+    await expect(
+      startAgent(
+        {
+          COORDINATOR_URL: c.url,
+          ENROLLMENT_TOKEN: await createEnrollmentToken(c.admin, site.id),
+          AGENT_METRICS_PORT: String(port),
+        },
+        { label: 'e2e-agent-metrics-taken' },
+      ),
+    ).rejects.toThrow(`AGENT_METRICS_PORT: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
+    // Nothing enrolled: the token is still the operator's to use once the port is fixed.
+    const agents = (await c.admin.get(`/agents?siteId=${site.id}`)).body as { items: unknown[] };
+    expect(agents.items).toEqual([]);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
 }, 60_000);
