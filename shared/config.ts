@@ -23,8 +23,17 @@ export function loadEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv
   throw new SyncError('CONFIG_INVALID', `invalid configuration:\n${lines}`, { issues });
 }
 
-/** An integer from an environment string. */
-export const envInt = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/**
+ * A whole number from an environment string, in digits (spaces around them allowed): `0x10`, `1e2`,
+ * `12.0` and an empty value are refused, as a query's numbers are (shared/contracts/api.ts queryInt).
+ */
+export const envInt = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d{1,15}$/, { message: 'expected a whole number (digits only)' })
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
 
 /** A boolean from an environment string: true/false/1/0/yes/no, in any case (`FALSE` too). */
 export const envBool = z

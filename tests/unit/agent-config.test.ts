@@ -34,6 +34,16 @@ describe('agent config', () => {
     });
   });
 
+  it('takes numbers in digits only: 0x10, 1e2 and 12.0 are refused naming the variable', () => {
+    for (const value of ['0x10', '1e2', '12.0', '-1', '1_000']) {
+      const err = errorOf({ ...base, AGENT_CONCURRENCY: value });
+      expect(err.code).toBe('CONFIG_INVALID');
+      expect(err.message).toContain('AGENT_CONCURRENCY: expected a whole number (digits only)');
+    }
+    expect(loadAgentConfig({ ...base, AGENT_CONCURRENCY: ' 16 ' }).concurrency).toBe(16);
+    expect(errorOf({ ...base, AGENT_CONCURRENCY: '1001' }).message).toContain('AGENT_CONCURRENCY');
+  });
+
   it('reads every variable', () => {
     const config = loadAgentConfig({
       ...base,

@@ -13,13 +13,18 @@ const START = '<!-- allowed-values: written by tests/unit/config-ranges.test.ts 
 const END = '<!-- allowed-values end -->';
 
 interface Bounded {
-  def: { type: string; innerType?: Bounded };
+  def: { type: string; innerType?: Bounded; out?: Bounded };
   minValue?: number | null;
   maxValue?: number | null;
 }
 
-const unwrap = (s: Bounded): Bounded =>
-  (s.def.type === 'default' || s.def.type === 'optional') && s.def.innerType ? unwrap(s.def.innerType) : s;
+/** The number schema a setting ends in: through defaults, optionals and envInt's digits-then-number pipe. */
+const unwrap = (s: Bounded): Bounded => {
+  if ((s.def.type === 'default' || s.def.type === 'optional') && s.def.innerType)
+    return unwrap(s.def.innerType);
+  if (s.def.type === 'pipe' && s.def.out) return unwrap(s.def.out);
+  return s;
+};
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
