@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { wholeNumber } from './contracts/whole-number.js';
 import { SyncError } from './errors.js';
 
 /**
@@ -24,16 +25,10 @@ export function loadEnv<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv
 }
 
 /**
- * A whole number from an environment string, in digits (spaces around them allowed): `0x10`, `1e2`,
- * `12.0` and an empty value are refused, as a query's numbers are (shared/contracts/api.ts queryInt).
+ * A whole number from an environment string, in digits (spaces around them allowed): `0x10`, `1e2`
+ * and `12.0` are refused, as a query's numbers are (contracts/whole-number.ts).
  */
-export const envInt = (min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d{1,15}$/, { message: 'expected a whole number (digits only)' })
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+export const envInt = (min: number, max: number) => z.string().trim().pipe(wholeNumber(min, max));
 
 /** A boolean from an environment string: true/false/1/0/yes/no, in any case (`FALSE` too). */
 export const envBool = z

@@ -1,3 +1,4 @@
+import { WHOLE_NUMBER } from '../../shared/contracts/whole-number.js';
 import { readText } from '../input.js';
 import type { ApiClient } from '../client.js';
 
@@ -84,7 +85,7 @@ export function passwordFrom(flags: Flags): string | undefined {
 export function intFlag(flags: Flags, name: string): number | undefined {
   const text = str(flags[name]);
   if (text === undefined) return undefined;
-  if (!/^\d{1,15}$/.test(text)) throw new Error(`--${name}: expected a whole number, got '${text}'`);
+  if (!WHOLE_NUMBER.test(text)) throw new Error(`--${name}: expected a whole number, got '${text}'`);
   return Number(text);
 }
 

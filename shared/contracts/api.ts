@@ -4,6 +4,7 @@ import { ErrorCodes, type ErrorCode } from '../errors.js';
 import { VersionStatusSchema } from '../agent-versions.js';
 import { DependencyView } from './dependencies.js';
 import { JobKindSchema } from './jobs.js';
+import { wholeNumber } from './whole-number.js';
 import { DetailCodeSchema, ReasonSchema, StatusSchema } from './status.js';
 import { TargetKindSchema } from '../targets/index.js';
 
@@ -11,16 +12,8 @@ export const API_PREFIX = '/api/v1';
 
 const name = z.string().trim().min(1).max(200);
 const timestamp = z.string().nullable();
-/**
- * A whole number in a query string, written in decimal digits only (`z.coerce.number` also took
- * `0x10`, ` 5` and `1e2`).
- */
-export const queryInt = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d{1,15}$/, { message: 'expected a whole number (digits only)' })
-    .transform(Number)
-    .pipe(z.number().int().min(min).max(max));
+/** A whole number in a query string, in decimal digits only (whole-number.ts). */
+export const queryInt = wholeNumber;
 
 export const Limit = queryInt(1, 500).default(50);
 
