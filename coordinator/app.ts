@@ -98,8 +98,23 @@ export function buildApp(ctx: Ctx): { app: FastifyInstance; routes: Routes } {
   installErrorHandler(app, ctx.log);
   installRequestLog(app, ctx.log);
   // JSON only: Fastify also parses text/plain by default, which turned such bodies into a confusing
-  // 400 about the body's type instead of 415.
-  app.removeContentTypeParser('text/plain');
+  // 400 about the body's type instead of 415. A route that takes no body ignores one, whatever its
+  // type (docs/api.md: an action sent with `Content-Type: application/json` and nothing, or `-d ''`);
+  // an empty JSON body is no body (a route that takes one reads `{}`, http/routes.ts).
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  // (A request no route matches takes none either: its answer is the 404.)
+  const takesBody = (req: FastifyRequest) =>
+    req.routeOptions.url !== undefined &&
+    (req.routeOptions.config as { takesBody?: boolean } | undefined)?.takesBody !== false;
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, text, done) => {
+    if (!takesBody(req) || text === '') done(null, undefined);
+    else json(req, text as string, done);
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, _body, done) => {
+    if (takesBody(req)) done(new SyncError('UNSUPPORTED_MEDIA_TYPE', 'send application/json'), undefined);
+    else done(null, undefined);
+  });
   app.addHook('onSend', async (_req, reply, payload) => {
     answerHeaders(reply);
     return payload;

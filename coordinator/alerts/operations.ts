@@ -81,7 +81,7 @@ function emailConfig(e: NonNullable<UpdateChannelBody['email']>): Record<string,
 
 async function nameTaken(err: unknown, name: string): Promise<never> {
   if ((err as { code?: string }).code === '23505') {
-    throw new SyncError('CONFLICT', `a notification channel named '${name}' exists`);
+    throw new SyncError('CONFLICT', `name: a notification channel named '${name}' exists`);
   }
   throw err;
 }

@@ -36,7 +36,7 @@ import type { Queryable } from '../store/db.js';
 import { lookupNames } from '../store/names.js';
 import { getSite } from '../store/sites.js';
 import { credentialsPage } from './credentials.js';
-import { namedAuditViews, namedCredentialViews, namedRunViews } from './named.js';
+import { namedAuditViews, namedCredentialViews, namedRunViews, operatorName } from './named.js';
 
 const CREDENTIAL_COLUMNS: CsvColumn<CredentialView>[] = [
   ['id', (c) => c.id],
@@ -157,7 +157,7 @@ async function complianceItems(
     list.push({
       at: r.at.toISOString(),
       actorId: r.actor_id,
-      actorName: names.token.get(r.actor_id) ?? null,
+      actorName: operatorName(names.token, r.actor_id),
       action: r.action,
     });
     byCredential.set(r.object_id, list);

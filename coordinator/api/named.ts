@@ -13,6 +13,10 @@ import { lookupNames, type NameKind, type Names } from '../store/names.js';
 import { BOOTSTRAP_ADMIN } from '../http/operator-auth.js';
 import { credentialView, syncRunView } from './views.js';
 
+/** An operator's name: its API token's, `bootstrap-admin` for the bootstrap admin, null for a token deleted. */
+export const operatorName = (tokens: Map<string, string>, id: string): string | null =>
+  tokens.get(id) ?? (id === BOOTSTRAP_ADMIN ? BOOTSTRAP_ADMIN : null);
+
 export async function namedCredentialViews(q: Queryable, rows: CredentialRow[]): Promise<CredentialView[]> {
   const names = await lookupNames(q, {
     group: rows.map((r) => r.group_id),
@@ -95,7 +99,6 @@ export async function namedAuditViews(q: Queryable, rows: AuditRow[]) {
   }
   const names = await lookupNames(q, refs);
   return rows.map((r) => {
-    const actors = r.actor_type === 'agent' ? names.agent : names.token;
     const kind = OBJECT_KINDS[r.object_type];
     return {
       id: Number(r.id),
@@ -105,7 +108,9 @@ export async function namedAuditViews(q: Queryable, rows: AuditRow[]) {
       actorName:
         r.actor_type === 'system'
           ? null
-          : (actors.get(r.actor_id) ?? (r.actor_id === BOOTSTRAP_ADMIN ? BOOTSTRAP_ADMIN : null)),
+          : r.actor_type === 'agent'
+            ? (names.agent.get(r.actor_id) ?? null)
+            : operatorName(names.token, r.actor_id),
       action: r.action,
       actionLabel: labelOf(AUDIT_ACTION_LABELS, r.action)!,
       objectType: r.object_type,

@@ -14,9 +14,12 @@ export const AGENT_TOKEN = new RegExp(`^pwa_(${UUID})\\.${SECRET}$`);
 /** A site's enrollment token `pwe_<secret>`. */
 export const ENROLLMENT_TOKEN = new RegExp(`^pwe_${SECRET}$`);
 
-/** The token of an `Authorization: Bearer <token>` header, or undefined (none, another scheme, empty). */
+/**
+ * The token of an `Authorization: Bearer <token>` header, or undefined (none, another scheme, empty).
+ * The scheme's name is case-insensitive (RFC 9110 §11.1): `bearer`, `BEARER` do too.
+ */
 export function bearerToken(authorization: string | undefined): string | undefined {
-  if (!authorization?.startsWith('Bearer ')) return undefined;
+  if (authorization === undefined || !/^bearer /i.test(authorization)) return undefined;
   const token = authorization.slice(7).trim();
   return token === '' ? undefined : token;
 }

@@ -3,8 +3,61 @@ import { AlertBody } from '../../shared/contracts/alerts.js';
 import { ErrorView } from '../../shared/contracts/api.js';
 import { readsQuery, type RegisteredRoute } from './routes.js';
 
-const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') =>
-  nullInEnums(z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' }));
+/**
+ * The document's shared schemas (`components.schemas`), with the definitions jsonSchema hoisted
+ * into them, each known by what zod wrote for it (so the same definition is kept once).
+ */
+interface Shared {
+  schemas: Record<string, unknown>;
+  hoisted: Map<string, string>;
+}
+
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output', shared: Shared) =>
+  hoistDefinitions(
+    nullInEnums(z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'openapi-3.0' })),
+    shared,
+  );
+
+/**
+ * zod writes a recursive schema (a web step's `json`: any JSON value) as `definitions` inside the
+ * schema that uses it, referred to as `#/definitions/…`; OpenAPI 3.0 resolves a reference from the
+ * document's root, where there is no such thing. Each definition moves to `components.schemas` (the
+ * same definition once, whichever route uses it) and its references follow.
+ */
+function hoistDefinitions(schema: Record<string, unknown>, shared: Shared): Record<string, unknown> {
+  const local = (schema.definitions ?? schema.$defs) as Record<string, unknown> | undefined;
+  if (!local) return schema;
+  delete schema.definitions;
+  delete schema.$defs;
+  const names = new Map<string, string>();
+  const fresh: [string, unknown][] = [];
+  for (const [name, def] of Object.entries(local)) {
+    const written = JSON.stringify(def);
+    let global = shared.hoisted.get(written);
+    if (global === undefined) {
+      global = `Hoisted${shared.hoisted.size + 1}`;
+      shared.hoisted.set(written, global);
+      fresh.push([global, def]);
+    }
+    names.set(name, global);
+  }
+  const rewrite = (node: unknown): void => {
+    if (Array.isArray(node)) for (const item of node) rewrite(item);
+    else if (node !== null && typeof node === 'object') {
+      const o = node as Record<string, unknown>;
+      const ref = typeof o.$ref === 'string' ? /^#\/(?:definitions|\$defs)\/(.+)$/.exec(o.$ref) : null;
+      const global = ref ? names.get(ref[1]!) : undefined;
+      if (global !== undefined) o.$ref = `#/components/schemas/${global}`;
+      for (const value of Object.values(o)) rewrite(value);
+    }
+  };
+  rewrite(schema);
+  for (const [global, def] of fresh) {
+    rewrite(def);
+    shared.schemas[global] = def;
+  }
+  return schema;
+}
 
 /**
  * OpenAPI 3.0 checks `enum` before `nullable`: a nullable enum must list `null` among its values, or
@@ -41,7 +94,7 @@ const TOO_MANY = error(
 );
 
 /** The error answers of a route, by what it takes and who may call it. */
-function errorResponses(r: RegisteredRoute): Record<string, unknown> {
+function errorResponses(r: RegisteredRoute, shared: Shared): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   // Every route that reads a query refuses one it does not take (an unknown key), even with no query schema.
   if (r.params || r.body || readsQuery(r)) out['400'] = error(BAD_INPUT);
@@ -50,14 +103,14 @@ function errorResponses(r: RegisteredRoute): Record<string, unknown> {
     out['503'] = r.unavailableBody
       ? {
           description: r.unavailable,
-          content: { 'application/json': { schema: jsonSchema(r.unavailableBody, 'output') } },
+          content: { 'application/json': { schema: jsonSchema(r.unavailableBody, 'output', shared) } },
         }
       : error(r.unavailable);
   if (r.conflict) out['409'] = error(`CONFLICT: ${r.conflict}`);
-  if (r.body) {
+  // A route that takes no body ignores one (app.ts), but reads it: within the limit too.
+  if (r.method !== 'GET')
     out['413'] = error(`body larger than ${r.bodyLimit ? `${r.bodyLimit} bytes` : 'BODY_LIMIT_BYTES'}`);
-    out['415'] = error('a body that is not `application/json`');
-  }
+  if (r.body) out['415'] = error('a body that is not `application/json`');
   if (r.auth === 'public') {
     if (!r.url.endsWith('/enroll')) return out;
     out['401'] = error('enrollment token invalid, used or expired (counted by the limiter)');
@@ -79,6 +132,7 @@ function errorResponses(r: RegisteredRoute): Record<string, unknown> {
 
 /** The OpenAPI 3 document, generated from the zod schemas the routes validate with. */
 export function openApiDocument(routes: RegisteredRoute[], version: string): Record<string, unknown> {
+  const shared: Shared = { schemas: {}, hoisted: new Map() };
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of routes) {
     const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -88,7 +142,10 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
       ['query', r.query],
     ] as const) {
       if (!schema) continue;
-      const js = jsonSchema(schema, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+      const js = jsonSchema(schema, 'input', shared) as {
+        properties?: Record<string, unknown>;
+        required?: string[];
+      };
       for (const [name, s] of Object.entries(js.properties ?? {})) {
         parameters.push({
           name,
@@ -110,8 +167,9 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
       ...(r.body
         ? {
             requestBody: {
-              required: true,
-              content: { 'application/json': { schema: jsonSchema(r.body, 'input') } },
+              // Sent without a body, a route reads `{}` (http/routes.ts): optional where `{}` will do.
+              required: !r.body.safeParse({}).success,
+              content: { 'application/json': { schema: jsonSchema(r.body, 'input', shared) } },
             },
           }
         : {}),
@@ -119,7 +177,7 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
         [status]: {
           description: 'success',
           ...(r.response?.schema
-            ? { content: { 'application/json': { schema: jsonSchema(r.response.schema, 'output') } } }
+            ? { content: { 'application/json': { schema: jsonSchema(r.response.schema, 'output', shared) } } }
             : {}),
           ...(r.response?.csv
             ? {
@@ -128,7 +186,7 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
                 content: {
                   'application/json': {
                     schema: r.response.schema
-                      ? jsonSchema(r.response.schema, 'output')
+                      ? jsonSchema(r.response.schema, 'output', shared)
                       : { type: 'array', items: {} },
                   },
                   'text/csv': { schema: { type: 'string' } },
@@ -136,17 +194,21 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
               }
             : {}),
         },
-        ...errorResponses(r),
+        ...errorResponses(r, shared),
       },
     };
   }
+  // AlertBody: what every webhook (format json) carries; docs/alerts.md.
+  const named = {
+    Error: jsonSchema(ErrorView, 'output', shared),
+    AlertBody: jsonSchema(AlertBody, 'output', shared),
+  };
   return {
     openapi: '3.0.3',
     info: { title: 'Password sync coordinator', version },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      // AlertBody: what every webhook (format json) carries; docs/alerts.md.
-      schemas: { Error: jsonSchema(ErrorView, 'output'), AlertBody: jsonSchema(AlertBody, 'output') },
+      schemas: { ...named, ...shared.schemas },
     },
     paths,
   };

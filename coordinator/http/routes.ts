@@ -7,6 +7,13 @@ import { badQueryBytes } from './errors.js';
 
 export type Role = 'viewer' | 'operator' | 'admin';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** False for a route of Routes that takes no body: it ignores one, of any type (app.ts). */
+    takesBody?: boolean;
+  }
+}
+
 export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
   method: 'GET' | 'POST' | 'DELETE' | 'PATCH';
   url: string;
@@ -106,6 +113,7 @@ export class Routes {
       method: spec.method,
       url: spec.url,
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
+      config: { takesBody: spec.body !== undefined },
       handler: async (req, reply) => {
         await this.authenticate(req, spec.auth);
         const params = spec.params ? parseOrThrow(spec.params, req.params, 'params') : undefined;

@@ -25,8 +25,9 @@ export const simulatedSpec: TargetKindSpec<typeof SimulatedConnectionSchema> = {
   kind: 'simulated',
   connectionSchema: SimulatedConnectionSchema,
   host: (c) => c.host,
-  // No network: nothing a connection change could send elsewhere.
-  routing: () => ({}),
+  // No network, but its host is what the API's rule is about (docs/api.md: changing a target's host
+  // needs admin), for every kind alike.
+  routing: (c) => ({ host: c.host }),
   capabilities: (c) => ({ verify: c.canVerify, change: c.canChange, changeConfigured: c.changeConfigured }),
   passwordConstraints: (c) => ({
     ...(c.maxPasswordLength === undefined ? {} : { maxLength: c.maxPasswordLength }),

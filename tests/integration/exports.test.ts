@@ -279,7 +279,7 @@ describe('compliance report', () => {
     expect(report.items).toHaveLength(3);
     const bob = report.items.find((i) => i.username === 'bob')!;
     expect(bob.reveals).toHaveLength(1);
-    expect(bob.reveals[0]!.actorId).toBe('bootstrap-admin');
+    expect(bob.reveals[0]).toMatchObject({ actorId: 'bootstrap-admin', actorName: 'bootstrap-admin' });
     expect(report.items.find((i) => i.username === 'alice')).toMatchObject({
       policyName: 'strict-24',
       reveals: [],

@@ -104,7 +104,8 @@ describe('malformed bearer tokens', () => {
         await expectQuietLog(res.reqId, token, `${what} on ${path}`);
       }
     }
-    for (const header of ['Bearer ', 'Bearer', 'Basic Zm9vOmJhcg==', `bearer ${ADMIN_TOKEN}`]) {
+    // (The scheme's name is case-insensitive: `bearer <token>` is taken, request-bodies.test.ts.)
+    for (const header of ['Bearer ', 'Bearer', 'bearer', 'Basic Zm9vOmJhcg==', `Bearer\t${ADMIN_TOKEN}`]) {
       const res = await call('/api/v1/summary', 'GET', header, freshSource());
       expect(res.status, header).toBe(401);
       await expectQuietLog(res.reqId, header, header);
