@@ -103,11 +103,12 @@ async function sitesWithoutAgents(
     id: string;
     enabled: boolean;
     no_agent_since: Date | null;
+    no_agent_reported: boolean;
     agents: number;
     working: number;
     online: number;
   }>(
-    `SELECT s.id, s.enabled, s.no_agent_since, count(a.id)::int AS agents,
+    `SELECT s.id, s.enabled, s.no_agent_since, s.no_agent_reported, count(a.id)::int AS agents,
             count(a.id) FILTER (WHERE a.revoked_at IS NULL AND a.enabled AND a.approved)::int AS working,
             count(a.id) FILTER (WHERE a.revoked_at IS NULL AND a.enabled AND a.approved
                                   AND a.last_heartbeat_at > $1::timestamptz)::int AS online
@@ -117,6 +118,10 @@ async function sitesWithoutAgents(
   const blocked = new Map<string, { reason: NoAgentReason; since: Date }>();
   const start: string[] = [];
   const clear: string[] = [];
+  // An outage is reported (site.no_working_agent) while the site is enabled and has agents, none of
+  // which can work; once reported, its end is too (site.agent_restored), whatever it was meanwhile.
+  // A new site waiting for its first agent, or one disabled on purpose, is no incident.
+  const report: string[] = [];
   for (const s of rows) {
     const reason: NoAgentReason | null = !s.enabled
       ? 'site_disabled'
@@ -132,6 +137,8 @@ async function sitesWithoutAgents(
       continue;
     }
     if (s.no_agent_since === null) start.push(s.id);
+    if (!s.no_agent_reported && (reason === 'agent_disabled' || reason === 'agents_offline'))
+      report.push(s.id);
     blocked.set(s.id, { reason, since: s.no_agent_since ?? now });
   }
   if (start.length > 0) {
@@ -140,8 +147,14 @@ async function sitesWithoutAgents(
       [start, now.toISOString()],
     );
   }
+  if (report.length > 0) {
+    await ctx.db.query('UPDATE sites SET no_agent_reported = true WHERE id = ANY($1::uuid[])', [report]);
+  }
   if (clear.length > 0) {
-    await ctx.db.query('UPDATE sites SET no_agent_since = NULL WHERE id = ANY($1::uuid[])', [clear]);
+    await ctx.db.query(
+      'UPDATE sites SET no_agent_since = NULL, no_agent_reported = false WHERE id = ANY($1::uuid[])',
+      [clear],
+    );
   }
   return blocked;
 }

@@ -729,6 +729,31 @@ $$;
     sql: `CREATE INDEX credentials_in_flight_id ON credentials (id, job_since) WHERE job_state <> 'idle';
 DROP INDEX credentials_in_flight;`,
   },
+  {
+    version: 24,
+    name: 'site outages reported once',
+    // site.agent_restored followed any end of sites.no_agent_since, also of a new site's wait for its
+    // first agent (never reported as site.no_working_agent): a "restored" nobody was told was lost,
+    // which then muted the real one as a repeat. The run sweep now says when an outage is reported
+    // (coordinator/runs/sweep.ts: an enabled site whose agents are all disabled, revoked, waiting
+    // for approval or offline) and when it ends; each event follows that flag.
+    sql: `ALTER TABLE sites ADD COLUMN no_agent_reported boolean NOT NULL DEFAULT false;
+UPDATE sites s SET no_agent_reported = true
+ WHERE s.no_agent_since IS NOT NULL AND s.enabled
+   AND EXISTS (SELECT 1 FROM agents a WHERE a.site_id = s.id AND a.revoked_at IS NULL);
+DROP TRIGGER events_site ON sites;
+CREATE OR REPLACE FUNCTION events_site() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO events (type, site_id, subject_type, subject_id, data)
+  VALUES (CASE WHEN NEW.no_agent_reported THEN 'site.no_working_agent' ELSE 'site.agent_restored' END,
+          NEW.id, 'site', NEW.id::text,
+          jsonb_build_object('name', NEW.name, 'since', coalesce(OLD.no_agent_since, NEW.no_agent_since)));
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER events_site AFTER UPDATE OF no_agent_reported ON sites FOR EACH ROW
+  WHEN (OLD.no_agent_reported <> NEW.no_agent_reported) EXECUTE FUNCTION events_site();`,
+  },
 ];
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { Alerting } from '../../coordinator/alerts/service.js';
+import { sweepRuns } from '../../coordinator/runs/sweep.js';
 import type { AlertBody, ChannelView, DeliveryView } from '../../shared/contracts/alerts.js';
 import { startSmtpServer, startWebhookReceiver } from '../support/alert-receivers.js';
 import {
@@ -284,6 +285,45 @@ describe('delivery', () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+describe('a site without a working agent', () => {
+  it('is reported once its agents can no longer work, its end only then: never for a new site getting its first', async () => {
+    const siteId = (await createSite(c.admin, 'outage-site')).id;
+    const siteEvents = async () =>
+      (
+        await c.ctx.db.query<{ type: string; disposition: string | null }>(
+          `SELECT type, disposition FROM events WHERE subject_type = 'site' AND subject_id = $1 ORDER BY id`,
+          [siteId],
+        )
+      ).rows;
+    // Waiting for its first agent: no incident; the agent arrives: nothing was restored.
+    await sweepRuns(c.ctx);
+    const agent = await FakeAgent.enroll(c.url, c.admin, siteId, 'outage-edge');
+    await expectStatus(agent.heartbeatRaw(), 200);
+    await sweepRuns(c.ctx);
+    expect(await siteEvents()).toEqual([]);
+    // Its only agent disabled: reported; enabled again: restored, each once however often swept.
+    await expectStatus(c.admin.post(`/agents/${agent.agentId}/disable`), 200);
+    await sweepRuns(c.ctx);
+    await sweepRuns(c.ctx);
+    expect((await siteEvents()).map((e) => e.type)).toEqual(['site.no_working_agent']);
+    await expectStatus(c.admin.post(`/agents/${agent.agentId}/enable`), 200);
+    await expectStatus(agent.heartbeatRaw(), 200);
+    await sweepRuns(c.ctx);
+    await sweepRuns(c.ctx);
+    const events = await siteEvents();
+    expect(events.map((e) => e.type)).toEqual(['site.no_working_agent', 'site.agent_restored']);
+    // Dispatched as alerts, neither muted as the repeat of an earlier one.
+    await waitFor(
+      async () => {
+        await alerting.once();
+        return (await siteEvents()).every((e) => e.disposition !== null);
+      },
+      { timeoutMs: 20_000, intervalMs: 100, message: 'site events dispatched' },
+    );
+    expect((await siteEvents()).map((e) => e.disposition)).not.toContain('muted');
   });
 });
 

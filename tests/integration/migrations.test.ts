@@ -20,7 +20,7 @@ it('applies every migration on PGlite without pg_trgm; a search still works', as
   const db = await connectPglite(dir, { trigrams: false });
   try {
     expect(await migrate(db)).toEqual([
-      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 21, 22, 23,
+      1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 21, 22, 23, 24,
     ]);
     const ext = await db.query<{ extname: string }>('SELECT extname FROM pg_extension');
     expect(ext.rows.map((r) => r.extname)).not.toContain('pg_trgm');
