@@ -30,6 +30,11 @@ export interface CliConfig {
  */
 export function loadCliConfig(flags: { url?: string; token?: string }, env = process.env): CliConfig {
   const url = flags.url ?? env.SYNCCTL_URL;
+  if (url !== undefined && !(/^https?:\/\/[^/]/i.test(url) && URL.canParse(url))) {
+    throw new Error(
+      `${flags.url !== undefined ? '--url' : 'SYNCCTL_URL'}: not an http(s) URL of the coordinator (e.g. https://sync.example.com)`,
+    );
+  }
   const token = flags.token ?? env.SYNCCTL_TOKEN;
   let timeoutMs: number | undefined;
   if (env.SYNCCTL_TIMEOUT_MS !== undefined) {

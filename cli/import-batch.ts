@@ -3,6 +3,7 @@ import type {
   CreateCredentialsBatchView,
 } from '../shared/contracts/credentials-batch.js';
 import { MAX_BATCH_ITEMS } from '../shared/contracts/credentials-batch.js';
+import { WHOLE_NUMBER } from '../shared/contracts/whole-number.js';
 import type { ApiClient } from './client.js';
 
 /** Items per POST /credentials/batch unless --batch-size says otherwise. */
@@ -13,8 +14,8 @@ const PARALLEL = 2;
 /** `--batch-size`: 1 to the API's maximum. */
 export function parseBatchSize(value: string | undefined): number {
   if (value === undefined) return DEFAULT_BATCH_SIZE;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_BATCH_ITEMS) {
+  const n = WHOLE_NUMBER.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= MAX_BATCH_ITEMS)) {
     throw new Error(`--batch-size: a whole number from 1 to ${MAX_BATCH_ITEMS}`);
   }
   return n;

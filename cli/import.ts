@@ -102,10 +102,17 @@ class ImportState {
   begin(): void {
     if (this.legacy.size === 0 && existsSync(this.path)) return;
     const header = `# syncctl import-state v2 key=${this.key.toString('base64url')}\n`;
-    writeFileSync(`${this.path}.tmp`, header + this.legacyLines.map((l) => `${l}\n`).join(''), {
-      mode: 0o600,
-    });
-    renameSync(`${this.path}.tmp`, this.path);
+    try {
+      writeFileSync(`${this.path}.tmp`, header + this.legacyLines.map((l) => `${l}\n`).join(''), {
+        mode: 0o600,
+      });
+      renameSync(`${this.path}.tmp`, this.path);
+    } catch (err) {
+      // Before any row is sent: nothing was imported that a rerun could not find.
+      throw new Error(
+        `cannot write the import state file ${this.path} (--state): ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
   }
 
   /** Rows known to exist now: one append for a whole batch. */

@@ -4,13 +4,15 @@ import { ApiClient, ApiError } from './client.js';
 import { str } from './commands/command.js';
 import { COMMANDS } from './commands/index.js';
 import { runCommand } from './dispatch.js';
-import { parseOptions } from './options.js';
+import { joinDashValues, parseOptions } from './options.js';
 import { helpFor, usage } from './usage.js';
 import { loadCliConfig } from './config.js';
 import { exitAfterOutput, tolerateClosedReaders } from './output.js';
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: parseOptions(COMMANDS) });
+  const options = parseOptions(COMMANDS);
+  const args = joinDashValues(process.argv.slice(2), options);
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options });
   const [first, ...rest] = positionals;
   if (first === undefined || first === 'help' || values.help) {
     const words = first === 'help' ? rest : positionals;

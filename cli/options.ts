@@ -62,3 +62,35 @@ export function checkCommandLine(command: Command, args: string[], flags: Record
     );
   }
 }
+
+/**
+ * The command line with each value that starts with a dash joined to its flag (`--sort -username`
+ * as `--sort=-username`, `--limit -1` as `--limit=-1`): parseArgs takes such a value for a flag of its
+ * own and refuses it as ambiguous, where docs/cli.md writes `--sort -KEY`. A word that is a flag
+ * syncctl knows (`--site`, `-h`) stays a flag.
+ */
+export function joinDashValues(argv: readonly string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    const next = argv[i + 1];
+    const name = word.startsWith('--') ? word.slice(2) : undefined;
+    if (
+      name !== undefined &&
+      options[name]?.type === 'string' &&
+      next !== undefined &&
+      next.startsWith('-') &&
+      next !== '-' &&
+      !isKnownFlag(next, options)
+    ) {
+      out.push(`${word}=${next}`);
+      i++;
+    } else out.push(word);
+  }
+  return out;
+}
+
+function isKnownFlag(word: string, options: Options): boolean {
+  if (word.startsWith('--')) return word.slice(2).split('=')[0]! in options;
+  return Object.values(options).some((o) => o.short !== undefined && word === `-${o.short}`);
+}

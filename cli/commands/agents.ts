@@ -1,6 +1,6 @@
 import { table } from '../format.js';
 import { apiPath, query, str, type Command, type Row } from './command.js';
-import { toggle } from './toggle.js';
+import { rename, toggle } from './toggle.js';
 
 export const agentCommands: Command[] = [
   {
@@ -37,4 +37,6 @@ export const agentCommands: Command[] = [
   toggle('agents', 'disable', 'the agent takes no jobs (its heartbeat goes on)'),
   toggle('agents', 'approve', 'let an agent waiting for approval take jobs'),
   toggle('agents', 'revoke', "the agent's own credential stops working for good (the agent exits)"),
+  toggle('agents', 'deny', 'refuse an agent waiting for approval: it is revoked', 'denied'),
+  rename('agents', "an agent's name"),
 ];

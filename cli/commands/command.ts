@@ -65,14 +65,20 @@ export const apiPath = (p: string) => `/api/v1${p}`;
 
 /**
  * The password of --password-stdin (its last line ending dropped) or --password; undefined when
- * neither is given. An empty one is refused (it would have asked for a generated password), and so
- * is one with U+FFFD, what a terminal or shell makes of bytes that are not UTF-8.
+ * neither is given, refused when both are. An empty one is refused (where a password may be left
+ * out, `generated` says so: it would have asked for a generated one), and so is one with U+FFFD,
+ * what a terminal or shell makes of bytes that are not UTF-8.
  */
-export function passwordFrom(flags: Flags): string | undefined {
+export function passwordFrom(flags: Flags, generated = false): string | undefined {
   const stdin = flags['password-stdin'] === true;
+  if (stdin && flags.password !== undefined)
+    throw new Error('--password and --password-stdin: give one of them, not both');
   const password = stdin ? readText(0, '--password-stdin').replace(/\r?\n$/, '') : str(flags.password);
   const what = stdin ? '--password-stdin' : '--password';
-  if (password === '') throw new Error(`${what}: the password is empty (leave it out to have one generated)`);
+  if (password === '')
+    throw new Error(
+      `${what}: the password is empty${generated ? ' (leave it out to have one generated)' : ''}`,
+    );
   if (password?.includes('\ufffd'))
     throw new Error(`${what}: the password holds U+FFFD: bytes that were not UTF-8?`);
   return password;

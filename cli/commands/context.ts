@@ -1,6 +1,6 @@
 import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
-import { apiPath, query, str, type CommandContext, type Flags, type Row } from './command.js';
+import { apiPath, intFlag, query, str, type CommandContext, type Flags, type Row } from './command.js';
 
 interface ListPage<T> {
   items: T[];
@@ -11,6 +11,8 @@ export function commandContext(api: ApiClient, args: string[], flags: Flags): Co
   const out = (value: unknown, render: () => string) =>
     process.stdout.write(`${flags.json ? JSON.stringify(value, null, 2) : render()}\n`);
 
+  // Checked here like every number flag: a typo is a usage error, nothing is sent.
+  const limit = intFlag(flags, 'limit')?.toString();
   const list = async <T extends object>(
     p: string,
     params: Record<string, string | undefined>,
@@ -19,14 +21,14 @@ export function commandContext(api: ApiClient, args: string[], flags: Flags): Co
   ) => {
     let page = await api.call<ListPage<T>>(
       'GET',
-      apiPath(`${p}${query({ ...params, limit: str(flags.limit), cursor: str(flags.cursor) })}`),
+      apiPath(`${p}${query({ ...params, limit, cursor: str(flags.cursor) })}`),
     );
     if (flags.all) {
       const items = [...page.items];
       while (page.nextCursor) {
         page = await api.call<ListPage<T>>(
           'GET',
-          apiPath(`${p}${query({ ...params, limit: str(flags.limit) ?? '500', cursor: page.nextCursor })}`),
+          apiPath(`${p}${query({ ...params, limit: limit ?? '500', cursor: page.nextCursor })}`),
         );
         items.push(...page.items);
       }

@@ -7,6 +7,7 @@ import { resolveFilterNames } from './filter-names.js';
 import {
   apiPath,
   fields,
+  intFlag,
   need,
   needId,
   passwordFrom,
@@ -91,7 +92,7 @@ const request = (action: 'verify' | 'change', options: string | undefined, summa
   ...(options ? { options } : {}),
   summary,
   async handler({ api, args: [id], flags, out }) {
-    const password = action === 'change' ? passwordFrom(flags) : undefined;
+    const password = action === 'change' ? passwordFrom(flags, true) : undefined;
     const r = await api.call<{ status: string }>(
       'POST',
       apiPath(`/credentials/${needId(id)}/${action}`),
@@ -151,7 +152,9 @@ export const credentialCommands: Command[] = [
     async handler({ api, args: [id], flags, out }) {
       const r = await api.call<{ items: { id: string; kind: string; at: string; password: string }[] }>(
         'GET',
-        apiPath(`/credentials/${needId(id)}/password-history${query({ limit: str(flags.limit) })}`),
+        apiPath(
+          `/credentials/${needId(id)}/password-history${query({ limit: intFlag(flags, 'limit')?.toString() })}`,
+        ),
       );
       out(r, () => table(r.items, ['at', 'kind', 'password']));
       return 0;

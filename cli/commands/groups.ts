@@ -2,6 +2,7 @@ import type { SyncGroupView, SyncRunView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
 import { apiPath, fields, need, needId, passwordFrom, str, type Command, type Row } from './command.js';
 import { waitForRun } from './run-progress.js';
+import { GROUPS, remove, toggle } from './toggle.js';
 
 export const groupCommands: Command[] = [
   {
@@ -70,7 +71,7 @@ export const groupCommands: Command[] = [
     options: '[--password P | --password-stdin] [--wait]',
     summary: 'one password, the primary first',
     async handler({ api, args: [id], flags, out }) {
-      const password = passwordFrom(flags);
+      const password = passwordFrom(flags, true);
       let run = await api.call<SyncRunView>(
         'POST',
         apiPath(`/sync-groups/${needId(id)}/change`),
@@ -84,4 +85,7 @@ export const groupCommands: Command[] = [
       return !flags.wait || run.outcome === 'success' ? 0 : 3;
     },
   },
+  toggle(GROUPS, 'enable', 'the group rotates again'),
+  toggle(GROUPS, 'disable', 'the group is not rotated; a change now is refused'),
+  remove(GROUPS, 'admin: its members rotate on their own again (refused while a change is in progress)'),
 ];

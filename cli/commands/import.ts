@@ -14,14 +14,17 @@ export const importCommands: Command[] = [
       'bad rows are reported with their line and skipped; done rows go to FILE.csv.import-state, so a ' +
       'rerun resumes; exits 3 when a row was rejected',
     async handler({ api, args: [file], flags, out }) {
+      const stateFile = str(flags.state);
+      if (stateFile === '')
+        throw new Error('--state: a file name, or leave it out for FILE.csv.import-state');
       const report = await importCredentials(api, need(file, 'FILE.csv'), {
         progress: !flags.json,
-        ...(str(flags.state) ? { stateFile: str(flags.state) } : {}),
+        ...(stateFile ? { stateFile } : {}),
         batchSize: parseBatchSize(str(flags['batch-size'])),
       });
       out(report, () =>
         [
-          `${report.file}: ${report.rows} rows; imported ${report.imported}, already done ${report.skipped}${report.existing ? ` (${report.existing} found on the coordinator)` : ''}, rejected ${report.rejected.length}`,
+          `${report.file}: ${report.rows} row${report.rows === 1 ? '' : 's'}; imported ${report.imported}, already done ${report.skipped}${report.existing ? ` (${report.existing} found on the coordinator)` : ''}, rejected ${report.rejected.length}`,
           report.rejected.length
             ? `rejected rows (fix them and run the same command again):\n${table(
                 report.rejected.map((r) => ({ line: r.line, reason: r.reason })),

@@ -18,6 +18,7 @@ import { policyCommands } from './policies.js';
 import { runCommands } from './runs.js';
 import { siteCommands } from './sites.js';
 import { targetCommands } from './targets.js';
+import { tokenCommands } from './tokens.js';
 
 export const COMMANDS: readonly Command[] = [
   ...overviewCommands,
@@ -31,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   ...groupCommands,
   ...auditCommands,
   ...channelCommands,
+  ...tokenCommands,
   ...importCommands,
   ...exportCommands,
 ];

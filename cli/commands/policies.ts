@@ -1,5 +1,6 @@
 import type { PolicyView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
+import { remove } from './toggle.js';
 import { apiPath, intFlag, fields, jsonFlag, need, needId, str, type Command, type Row } from './command.js';
 
 const COLUMNS = ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds'];
@@ -41,4 +42,5 @@ export const policyCommands: Command[] = [
       return 0;
     },
   },
+  remove('policies', 'a policy nothing uses (refused naming the credential or group that does)'),
 ];

@@ -2,7 +2,7 @@ import type { SyncRunView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
 import { apiPath, intFlag, need, needId, type Command, type Row } from './command.js';
 import { finishRun } from './run-progress.js';
-import { toggle } from './toggle.js';
+import { remove, rename, toggle } from './toggle.js';
 
 export const siteCommands: Command[] = [
   {
@@ -30,6 +30,12 @@ export const siteCommands: Command[] = [
   },
   toggle('sites', 'enable', "the site's agents take jobs again"),
   toggle('sites', 'disable', "the site's agents take no jobs (the gateway refuses them)"),
+  rename('sites', "a site's name"),
+  remove(
+    'sites',
+    'admin: refused while the site has credentials or agents; --force deletes them with it',
+    true,
+  ),
   {
     name: 'sites resync',
     arguments: 'ID',
@@ -61,6 +67,43 @@ export const siteCommands: Command[] = [
         () =>
           `${r.token}\n(${uses !== undefined && uses !== 1 ? `enrolls up to ${uses} agents` : 'one-time'}; expires ${r.expiresAt})`,
       );
+      return 0;
+    },
+  },
+  {
+    name: 'sites tokens',
+    arguments: 'SITE_ID',
+    summary: "admin: the site's enrollment tokens, their state and uses left (never the tokens)",
+    async handler({ api, args: [id], out }) {
+      const r = await api.call<{ items: Row[] }>(
+        'GET',
+        apiPath(`/sites/${needId(id, 'SITE_ID')}/enrollment-tokens`),
+      );
+      out(r, () =>
+        table(r.items, [
+          'id',
+          'state',
+          'usesLeft',
+          'expiresAt',
+          'createdByName',
+          'lastUsedByName',
+          'revokedAt',
+        ]),
+      );
+      return 0;
+    },
+  },
+  {
+    name: 'sites revoke-token',
+    arguments: 'TOKEN_ID',
+    summary: 'admin: an enrollment token enrolls no more agents',
+    async handler({ api, args: [id], out }) {
+      const r = await api.call<Row>(
+        'POST',
+        apiPath(`/enrollment-tokens/${needId(id, 'TOKEN_ID')}/revoke`),
+        {},
+      );
+      out(r, () => `enrollment token ${id}: revoked`);
       return 0;
     },
   },

@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { ApiClient } from '../client.js';
 import { table } from '../format.js';
 import { resolver, UUID } from '../names.js';
+import { remove } from './toggle.js';
 import { apiPath, fields, jsonFlag, need, needId, query, str, type Command, type Row } from './command.js';
 
 /** How often `targets try-login` asks how its trial stands, and how long it waits at most. */
@@ -121,4 +122,5 @@ export const targetCommands: Command[] = [
       return trial.state === 'done' && trial.outcome === 'ok' ? 0 : 3;
     },
   },
+  remove('targets', 'refused while the target has credentials; --force deletes them with it', true),
 ];

@@ -85,6 +85,15 @@ export async function requireScope(q: Queryable, scope: SyncRunView['scope']): P
         message: `no such ${table.replace(/s$/, '').replace('_', ' ')}`,
       });
   }
+  // A target of another site than the scope's: no credential is in both (the run would do nothing).
+  if (issues.length === 0 && scope.siteId !== undefined && scope.targetId !== undefined) {
+    const { rowCount } = await q.query('SELECT 1 FROM targets WHERE id = $1 AND site_id = $2', [
+      scope.targetId,
+      scope.siteId,
+    ]);
+    if (!rowCount)
+      issues.push({ field: 'body.scope.targetId', message: 'not a target of body.scope.siteId' });
+  }
   if (issues.length > 0) {
     throw new SyncError(
       'VALIDATION_FAILED',

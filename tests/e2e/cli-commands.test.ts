@@ -441,6 +441,71 @@ describe('sites, agents, targets', () => {
   });
 });
 
+describe('administration', () => {
+  it('tokens create / list / revoke; sites rename, tokens, revoke-token, delete; a policy, a target, a group deleted', async () => {
+    const created = await json<{ id: string; token: string; role: string }>(
+      'tokens',
+      'create',
+      'cli-op',
+      '--role',
+      'operator',
+    );
+    expect(created.role).toBe('operator');
+    expect((await json<{ items: { id: string }[] }>('tokens', 'list')).items.map((t) => t.id)).toContain(
+      created.id,
+    );
+    expect(await ok('tokens', 'revoke', created.id)).toContain(`token ${created.id}: revoked`);
+    // The revoked token no longer opens the API.
+    expect((await api(`${stack.coordinator.url}/api/v1`, created.token).get('/sites')).status).toBe(401);
+
+    const site = await json<{ id: string }>('sites', 'create', 'cli-admin-site');
+    expect(await ok('sites', 'rename', site.id, 'cli-admin-renamed')).toContain('renamed cli-admin-renamed');
+    expect((await expectStatus<{ name: string }>(stack.admin.get(`/sites/${site.id}`), 200)).name).toBe(
+      'cli-admin-renamed',
+    );
+    await ok('sites', 'token', site.id);
+    const tokens = await json<{ items: { id: string; state: string }[] }>('sites', 'tokens', site.id);
+    expect(tokens.items).toHaveLength(1);
+    await ok('sites', 'revoke-token', tokens.items[0]!.id);
+    expect((await json<{ items: { state: string }[] }>('sites', 'tokens', site.id)).items[0]!.state).toBe(
+      'revoked',
+    );
+
+    const target = await json<{ id: string }>(
+      'targets',
+      'create',
+      '--site',
+      site.id,
+      '--name',
+      'cli-admin-target',
+      '--kind',
+      'simulated',
+      '--connection',
+      '{}',
+    );
+    await expectStatus(
+      stack.admin.post('/credentials', {
+        targetId: target.id,
+        username: 'cli-admin-u',
+        password: 'Pw-cli-admin-1',
+      }),
+      201,
+    );
+    // Refused while it has credentials (exit 2, the coordinator's 409); --force deletes them with it.
+    expect((await cli('targets', 'delete', target.id)).code).toBe(2);
+    expect(await ok('targets', 'delete', target.id, '--force')).toContain('deleted');
+    expect(await ok('sites', 'delete', site.id)).toContain(`site ${site.id}: deleted`);
+    expect((await stack.admin.get(`/sites/${site.id}`)).status).toBe(404);
+
+    const policy = await expectStatus<{ id: string }>(
+      stack.admin.post('/policies', { name: 'cli-admin-policy' }),
+      201,
+    );
+    await ok('policies', 'delete', policy.id);
+    expect((await stack.admin.get(`/policies/${policy.id}`)).status).toBe(404);
+  });
+});
+
 describe('configuration and errors', () => {
   it('reads the URL and token from the config file (SYNCCTL_CONFIG)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'syncctl-config-'));
@@ -498,6 +563,31 @@ describe('configuration and errors', () => {
     const typo = await cli('sites', 'token', stack.siteId, '--uses', 'abc');
     expect(typo.code).toBe(1);
     expect(typo.stderr).toContain("--uses: expected a whole number, got 'abc'");
+    // Every number flag, --limit and --batch-size too, is digits only, checked before anything is sent.
+    for (const [args, flag] of [
+      [['sites', 'token', stack.siteId, '--uses', '-1'], '--uses'],
+      [['credentials', 'list', '--limit', '1e2'], '--limit'],
+      [['runs', 'list', '--limit', '-1'], '--limit'],
+      [['credentials', 'password-history', creds[0]!.id, '--limit', '0x10'], '--limit'],
+      [['import', 'nothing.csv', '--batch-size', '0x2'], '--batch-size'],
+    ] as const) {
+      const r = await cli(...args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toContain(`${flag}:`);
+    }
+    // The documented form --sort -KEY (a value starting with a dash) sorts descending.
+    const sorted = await json<{ items: { username: string }[] }>(
+      'credentials',
+      'list',
+      '--sort',
+      '-username',
+    );
+    const names = sorted.items.map((i) => i.username);
+    expect(names).toEqual([...names].sort().reverse());
+    // Both password flags at once are refused; an empty password names its flag.
+    const both = await cli('credentials', 'change', creds[0]!.id, '--password', 'x', '--password-stdin');
+    expect(both.code).toBe(1);
+    expect(both.stderr).toContain('--password and --password-stdin');
     const id = creds[2]!.id;
     const before2 = await expectStatus<{ password: string }>(
       stack.admin.get(`/credentials/${id}/password`),

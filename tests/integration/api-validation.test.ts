@@ -13,6 +13,7 @@ import type { ApiResponse } from '../support/http.js';
 
 let c: InProcessCoordinator;
 let siteId: string;
+let otherSiteId: string;
 let targetId: string;
 let credentialId: string;
 let agent: FakeAgent;
@@ -20,6 +21,7 @@ let agent: FakeAgent;
 beforeAll(async () => {
   c = await startInProcessCoordinator('api-validation', inject('redisUrl'));
   siteId = (await createSite(c.admin)).id;
+  otherSiteId = (await createSite(c.admin)).id;
   targetId = await createTarget(c.admin, siteId);
   credentialId = (await createCredential(c.admin, targetId)).id;
   agent = await FakeAgent.enroll(c.url, c.admin, siteId);
@@ -133,6 +135,11 @@ describe('malformed API input', () => {
     expectIssue(
       await admin.post('/sync-runs', { kind: 'verify', scope: { siteId: 'x' } }),
       'body.scope.siteId',
+    );
+    // A target of another site than the scope's site: no run that would do nothing.
+    expectIssue(
+      await admin.post('/sync-runs', { kind: 'verify', scope: { siteId: otherSiteId, targetId } }),
+      'body.scope.targetId',
     );
 
     expectIssue(await admin.get('/credentials?limit=0'), 'query.limit');

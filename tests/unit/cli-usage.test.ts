@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Command } from '../../cli/commands/command.js';
 import { COMMANDS } from '../../cli/commands/index.js';
 import { findCommand } from '../../cli/dispatch.js';
-import { parseOptions } from '../../cli/options.js';
+import { joinDashValues, parseOptions } from '../../cli/options.js';
 import { commandLines, commandList, helpFor, usage } from '../../cli/usage.js';
 
 const DOC = new URL('../../docs/cli.md', import.meta.url);
@@ -72,6 +72,41 @@ describe('syncctl usage', () => {
     expect(() => parseOptions([...COMMANDS, { ...fake, options: '--url URL' }])).toThrow(
       /--url is an option of every command/,
     );
+  });
+
+  it('takes a value that starts with a dash for its flag (--sort -KEY), a known flag as a flag', () => {
+    const options = parseOptions(COMMANDS);
+    expect(joinDashValues(['credentials', 'list', '--sort', '-username', '--all'], options)).toEqual([
+      'credentials',
+      'list',
+      '--sort=-username',
+      '--all',
+    ]);
+    expect(joinDashValues(['runs', 'list', '--limit', '-1'], options)).toEqual([
+      'runs',
+      'list',
+      '--limit=-1',
+    ]);
+    // A flag after a flag that takes a value stays a flag (parseArgs then says the value is missing).
+    expect(joinDashValues(['credentials', 'list', '--site', '--all'], options)).toEqual([
+      'credentials',
+      'list',
+      '--site',
+      '--all',
+    ]);
+    expect(joinDashValues(['credentials', 'list', '--site', '-h'], options)).toEqual([
+      'credentials',
+      'list',
+      '--site',
+      '-h',
+    ]);
+    // A boolean flag takes no value: the next word is not joined.
+    expect(joinDashValues(['runs', 'start', '--wait', '-x'], options)).toEqual([
+      'runs',
+      'start',
+      '--wait',
+      '-x',
+    ]);
   });
 
   it('prints the lines of one resource or one command', () => {
