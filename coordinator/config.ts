@@ -142,6 +142,11 @@ export const CoordinatorEnvSchema = z.object({
    * connections, calls fail at once.
    */
   REDIS_REQUEST_TIMEOUT_MS: envInt(100, 30_000).default(1000),
+  /**
+   * Longest a statement waits for a PostgreSQL connection (a new one, or a free one of the pool):
+   * past it the request answers 503 UNAVAILABLE instead of waiting for a database that does not answer.
+   */
+  DATABASE_CONNECT_TIMEOUT_MS: envInt(100, 60_000).default(5000),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, { message: 'letters, digits, _ and - only (1-40)' })

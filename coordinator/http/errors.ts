@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { isSyncError, SyncError, type FieldIssue } from '../../shared/errors.js';
 import { invalidInput } from '../../shared/validation.js';
 import type { Logger } from '../../shared/logger.js';
+import { isDatabaseUnavailable } from '../store/db.js';
 
 /**
  * What the log keeps of an unexpected error (as `error`, not pino's `err`, whose serializer would
@@ -21,7 +22,14 @@ export function installErrorHandler(app: FastifyInstance, log: Logger): void {
   app.setErrorHandler((err: FastifyError | SyncError, req, reply) => {
     let e: SyncError;
     if (isSyncError(err)) e = err;
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    else if (isDatabaseUnavailable(err)) {
+      // Not the coordinator's fault: a short line, and the client may try again.
+      log.warn(
+        { reqId: req.id, route: req.routeOptions.url, err: (err as Error).message },
+        'database unavailable',
+      );
+      e = new SyncError('UNAVAILABLE', 'the database (PostgreSQL) is unavailable; try again');
+    } else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
       e = new SyncError('UNSUPPORTED_MEDIA_TYPE', 'send application/json');
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
       e = new SyncError('VALIDATION_FAILED', 'body: too large');

@@ -87,6 +87,10 @@ const BATCH =
   'surrogate in any of its strings too) is refused and audited alone, and the others are taken; ' +
   'the body as a whole (its keys, the number of items) is a 400 like any body.';
 
+/** Every route but the system ones reads PostgreSQL (http/errors.ts maps its connection errors). */
+const DATABASE_DOWN =
+  'the database (PostgreSQL) refused a connection or gave none within DATABASE_CONNECT_TIMEOUT_MS (try again)';
+
 /** 429 of the auth-failure limiter (coordinator/app.ts): every route that takes a token, and enroll. */
 const TOO_MANY = error(
   'too many failed authentications from this source (AUTH_FAILURES_PER_MINUTE); try again after `Retry-After` seconds',
@@ -99,13 +103,13 @@ function errorResponses(r: RegisteredRoute, shared: Shared): Record<string, unkn
   // Every route that reads a query refuses one it does not take (an unknown key), even with no query schema.
   if (r.params || r.body || readsQuery(r)) out['400'] = error(BAD_INPUT);
   if (r.url.includes('/:')) out['404'] = error('NOT_FOUND: no such object (an id of the path)');
-  if (r.unavailable)
+  if (r.unavailable || r.tag !== 'system')
     out['503'] = r.unavailableBody
       ? {
           description: r.unavailable,
           content: { 'application/json': { schema: jsonSchema(r.unavailableBody, 'output', shared) } },
         }
-      : error(r.unavailable);
+      : error(r.unavailable ? `${r.unavailable}; or ${DATABASE_DOWN}` : `UNAVAILABLE: ${DATABASE_DOWN}`);
   if (r.conflict) out['409'] = error(`CONFLICT: ${r.conflict}`);
   // A route that takes no body ignores one (app.ts), but reads it: within the limit too.
   if (r.method !== 'GET')
@@ -163,6 +167,9 @@ export function openApiDocument(routes: RegisteredRoute[], version: string): Rec
       security: r.auth === 'public' ? [] : [{ bearer: [] }],
       'x-required-role': r.auth,
       ...(r.bodyLimit ? { 'x-body-limit-bytes': r.bodyLimit } : {}),
+      // The routes that answer 503 while Redis is unavailable (docs/operations.md); every other
+      // route's 503 is the database's.
+      ...(r.unavailable ? { 'x-redis-required': true } : {}),
       ...(parameters.length ? { parameters } : {}),
       ...(r.body
         ? {

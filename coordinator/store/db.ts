@@ -86,8 +86,50 @@ pg.types.setTypeParser(
   timestamptzParser(pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ)),
 );
 
-export function connectPg(url: string, max = 10): Db {
-  const pool = new pg.Pool({ connectionString: url, max, application_name: 'sync-coordinator' });
+/** How long a statement waits for a connection (a new one, or one of the pool's) by default. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+
+/**
+ * Connection errors of PostgreSQL (refused, reset, no connection within `connectTimeoutMs`, the
+ * server shutting down or not accepting connections yet): the database is unavailable, not the
+ * coordinator at fault. An API request answers 503 UNAVAILABLE for them (http/errors.ts).
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (
+      [
+        'ECONNREFUSED',
+        'ECONNRESET',
+        'ETIMEDOUT',
+        'EHOSTUNREACH',
+        'ENETUNREACH',
+        'EPIPE',
+        'ENOTFOUND',
+      ].includes(code)
+    )
+      return true;
+    // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now).
+    if (code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
+  }
+  return /^(timeout exceeded when trying to connect|Connection terminated)/.test(err.message);
+}
+
+/**
+ * `connectTimeoutMs`: the longest a statement waits for a connection, a new one (a server that
+ * accepts and never answers) or one of the pool's (every one busy): past it the statement fails as
+ * unavailable rather than waiting for ever.
+ */
+export function connectPg(url: string, max = 10, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    application_name: 'sync-coordinator',
+    connectionTimeoutMillis: connectTimeoutMs,
+    // A server gone without a word (a network cut) is found by TCP keepalive, not never.
+    keepAlive: true,
+  });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
   const query: Queryable['query'] = async (sql, params) => {
@@ -204,10 +246,11 @@ export async function connectPglite(dataDir: string, opts: { trigrams?: boolean 
 /** The database of a configuration: `DATABASE_URL`, else PGlite in `DATA_DIR/postgres`. */
 export async function connectDb(config: {
   DATABASE_URL?: string | undefined;
+  DATABASE_CONNECT_TIMEOUT_MS?: number;
   DATA_DIR: string;
 }): Promise<Db> {
   return config.DATABASE_URL
-    ? connectPg(config.DATABASE_URL)
+    ? connectPg(config.DATABASE_URL, undefined, config.DATABASE_CONNECT_TIMEOUT_MS)
     : connectPglite(join(config.DATA_DIR, 'postgres'));
 }
 

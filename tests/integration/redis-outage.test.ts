@@ -83,13 +83,14 @@ interface Operation {
   hasBody: boolean;
   /** The status the route answers on success. */
   success: number;
-  /** Documented: the route may answer 503 while Redis is unreachable. */
+  /** Documented (`x-redis-required`): the route may answer 503 while Redis is unreachable. */
   unavailable: boolean;
 }
 
 async function routeTable(): Promise<Operation[]> {
   type Op = {
     'x-required-role': string;
+    'x-redis-required'?: boolean;
     requestBody?: unknown;
     responses: Record<string, unknown>;
   };
@@ -104,7 +105,7 @@ async function routeTable(): Promise<Operation[]> {
       auth: op['x-required-role'],
       hasBody: op.requestBody !== undefined,
       success: Number(Object.keys(op.responses).find((s) => s.startsWith('2')) ?? 200),
-      unavailable: '503' in op.responses,
+      unavailable: op['x-redis-required'] === true,
     })),
   );
 }
