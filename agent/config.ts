@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import { configError, envInt, envUrl, loadEnv, LogLevelSchema, readFileSetting } from '../shared/config.js';
+import { configError, envInt, envUrl, loadEnv, LogLevelSchema, readPemSetting } from '../shared/config.js';
 import type { TlsMaterial } from './http.js';
 
 /** What `syncctl sites token` and POST /api/v1/sites/{id}/enrollment-tokens print. */
@@ -86,19 +86,6 @@ export function loadAgentConfig(env: NodeJS.ProcessEnv = process.env): AgentConf
 }
 
 type AgentEnv = z.output<typeof AgentEnvSchema>;
-
-const PEM = {
-  certificate: /-----BEGIN CERTIFICATE-----/,
-  'private key': /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
-} as const;
-
-function readPemSetting(variable: string, file: string, kind: keyof typeof PEM): Buffer {
-  const pem = readFileSetting(variable, file);
-  if (!PEM[kind].test(pem.toString('latin1'))) {
-    throw configError(variable, `${file} holds no PEM ${kind} (-----BEGIN ...-----)`);
-  }
-  return pem;
-}
 
 /** Reads the TLS files now, so a missing, unreadable or wrong one stops the start naming its variable. */
 function loadTls(e: AgentEnv): TlsMaterial | undefined {

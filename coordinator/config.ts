@@ -8,6 +8,7 @@ import {
   loadEnv,
   LogLevelSchema,
   readFileSetting,
+  readPemSetting,
 } from '../shared/config.js';
 import { isMasterKeyBase64, masterKeyFromBase64, type MasterKey } from '../shared/crypto.js';
 import {
@@ -44,8 +45,9 @@ export const TrustProxySchema = z
   .string()
   .trim()
   .transform((value, ctx): boolean | number | string[] => {
-    if (value === 'false') return false;
-    if (value === 'true') return true;
+    // As every boolean setting: in any case (`TRUE`, `False`).
+    if (value.toLowerCase() === 'false') return false;
+    if (value.toLowerCase() === 'true') return true;
     if (/^\d+$/.test(value)) {
       const hops = Number(value);
       if (hops >= 1 && hops <= 32) return hops;
@@ -247,12 +249,15 @@ export interface CoordinatorConfig extends CoordinatorEnv {
   smtpCa: Buffer | undefined;
 }
 
-const readPem = (variable: string, path: string | undefined): Buffer | undefined =>
-  path ? readFileSetting(variable, path) : undefined;
+const readPem = (
+  variable: string,
+  path: string | undefined,
+  kind: 'certificate' | 'private key' = 'certificate',
+): Buffer | undefined => (path ? readPemSetting(variable, path, kind) : undefined);
 
 function loadTls(e: CoordinatorEnv): CoordinatorConfig['tls'] {
   const cert = readPem('TLS_CERT_FILE', e.TLS_CERT_FILE);
-  const key = readPem('TLS_KEY_FILE', e.TLS_KEY_FILE);
+  const key = readPem('TLS_KEY_FILE', e.TLS_KEY_FILE, 'private key');
   const ca = readPem('TLS_CLIENT_CA_FILE', e.TLS_CLIENT_CA_FILE);
   if (!cert && !key && !ca) return undefined;
   if (!cert) throw configError('TLS_CERT_FILE', 'required with TLS_KEY_FILE or TLS_CLIENT_CA_FILE');

@@ -15,7 +15,7 @@ import { SiteQueues } from './queues/site-queues.js';
 import { Wake } from './queues/wake.js';
 import { ScheduleCounts } from './runs/schedule-counts.js';
 import { SchedulerRunner } from './scheduler/runner.js';
-import { connectDb } from './store/db.js';
+import { connectDb, isDatabaseUnavailable } from './store/db.js';
 import { migrate } from './store/migrations.js';
 import { siteIds } from './store/sites.js';
 import { queueRunVerifications } from './queues/run-verifications.js';
@@ -33,14 +33,19 @@ export async function startCoordinator(
 ): Promise<Coordinator> {
   const log = createLogger('sync-coordinator', config.LOG_LEVEL, {}, options.logDestination);
   const db = await connectDb(config);
-  const applied = await migrate(db);
+  // A start that fails on a setting names it (DATABASE_URL, HOST / PORT below).
+  const applied = await migrate(db).catch((err: unknown) => {
+    throw isDatabaseUnavailable(err)
+      ? new Error(`DATABASE_URL: cannot connect to PostgreSQL (${(err as Error).message})`, { cause: err })
+      : err;
+  });
   if (applied.length > 0) log.info({ applied }, 'database migrated');
   // Publishing a wake-up serves requests (never waits for Redis); the subscriber waits for it and
   // subscribes again by itself when it is back.
   const publisher = connectRedis(config.redis, REQUEST_PATH_OPTIONS);
   const subscriber = connectRedis(config.redis, WAITING_OPTIONS);
   for (const r of [publisher, subscriber])
-    r.on('error', (err) => log.warn({ err: err.message }, 'redis error'));
+    r.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'));
   const wake = new Wake(publisher, subscriber, config.QUEUE_PREFIX, log);
   await wake.start();
   const metrics = createMetrics();
@@ -93,7 +98,14 @@ export async function startCoordinator(
     alerting.start();
   }
   const { app } = buildApp(ctx);
-  await app.listen({ port: config.PORT, host: config.HOST });
+  await app.listen({ port: config.PORT, host: config.HOST }).catch((err: unknown) => {
+    throw new Error(
+      `HOST, PORT: cannot listen on ${config.HOST}:${config.PORT} (${(err as Error).message})`,
+      {
+        cause: err,
+      },
+    );
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.PORT;
   const url = `${config.tls ? 'https' : 'http'}://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${port}`;

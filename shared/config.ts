@@ -67,3 +67,17 @@ export function readFileSetting(variable: string, file: string): Buffer {
     throw configError(variable, `cannot read the file it names, ${file} (${why})`);
   }
 }
+
+const PEM = {
+  certificate: /-----BEGIN CERTIFICATE-----/,
+  'private key': /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+} as const;
+
+/** A PEM file setting: read now, and refused naming its variable when it holds no such PEM block. */
+export function readPemSetting(variable: string, file: string, kind: keyof typeof PEM): Buffer {
+  const pem = readFileSetting(variable, file);
+  if (!PEM[kind].test(pem.toString('latin1'))) {
+    throw configError(variable, `${file} holds no PEM ${kind} (-----BEGIN ...-----)`);
+  }
+  return pem;
+}

@@ -5,7 +5,9 @@ import { VERSION } from '../../shared/version.js';
 import { BUILT_IN_ADAPTERS } from '../adapters/index.js';
 import { loadAgentConfig, type AgentConfig } from '../config.js';
 import { probeCoordinator } from '../doctor/coordinator.js';
-import { renderFindings } from '../doctor/finding.js';
+import { renderFindings, type Finding } from '../doctor/finding.js';
+import { backoffDelay } from '../backoff.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { UNIT_NAME } from '../doctor/service-unit.js';
 import { loadOrEnroll } from '../enrollment.js';
 import { parseEnvFile, readEnvText, setEnvValues, writeEnvText } from '../env-file.js';
@@ -92,7 +94,8 @@ export async function enroll(command: EnrollCommand, env: NodeJS.ProcessEnv): Pr
     );
   }
 
-  const findings = await probeCoordinator({ coordinatorUrl: config.coordinatorUrl, tls: config.tls });
+  const deadline = AbortSignal.timeout(command.timeoutMs);
+  const findings = await reachable(config, Date.now() + command.timeoutMs);
   if (findings.some((f) => f.status === 'fail')) {
     say(renderFindings(findings));
     fail('the coordinator cannot be reached as configured: nothing was written');
@@ -101,7 +104,6 @@ export async function enroll(command: EnrollCommand, env: NodeJS.ProcessEnv): Pr
   const log = createLogger('sync-agent', 'warn');
   const http = new JsonHttpClient(config.coordinatorUrl, `sync-agent/${VERSION}`, config.tls);
   const client = new GatewayClient(http);
-  const deadline = AbortSignal.timeout(command.timeoutMs);
   let identity;
   try {
     identity = await loadOrEnroll({
@@ -135,6 +137,24 @@ export async function enroll(command: EnrollCommand, env: NodeJS.ProcessEnv): Pr
   say(`Configuration written to ${file}; the agent's credential is in ${identityPath(config.stateDir)}.`);
   for (const line of nextSteps(config, file, state, identity.agentId)) say(line);
   return 0;
+}
+
+/**
+ * The coordinator checked (doctor's checks of its address, TLS trust and health), again with backoff
+ * while what fails is only reaching it (nothing listens yet, no answer, a proxy's 502 while it
+ * starts) and there is time before `endsAt` (--timeout); a setting that cannot work (TLS trust, a client
+ * certificate) fails at once. The last findings.
+ */
+async function reachable(config: AgentConfig, endsAt: number): Promise<Finding[]> {
+  for (let attempt = 1; ; attempt++) {
+    const findings = await probeCoordinator({ coordinatorUrl: config.coordinatorUrl, tls: config.tls });
+    const failed = findings.filter((f) => f.status === 'fail');
+    if (failed.length === 0 || failed.some((f) => f.check !== 'coordinator')) return findings;
+    const wait = backoffDelay(attempt, 500, 5_000);
+    if (Date.now() + wait >= endsAt) return findings;
+    say(`${failed[0]!.detail}; trying again (--timeout)`);
+    await delay(wait);
+  }
 }
 
 /** The same coordinator address, however written (`https://host/` and `https://host`, the host's case). */

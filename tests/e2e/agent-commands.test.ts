@@ -4,6 +4,7 @@
  * tested in agent-package.test.ts; this covers the refusals that must leave everything as it was.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -136,6 +137,8 @@ describe('sync-agent enroll, doctor and run --config (built tree)', () => {
       `http://127.0.0.1:${port}`,
       '--token',
       `pwe_${'y'.repeat(43)}`,
+      '--timeout',
+      '2',
     );
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(
@@ -144,6 +147,31 @@ describe('sync-agent enroll, doctor and run --config (built tree)', () => {
     expect(res.stdout).toMatch(/fix: check COORDINATOR_URL/);
     expect(res.stderr).toContain('nothing was written');
     expect(readFileSync(file, 'utf8')).toBe(original);
+  });
+
+  it('a coordinator that starts listening a moment later: tried again until --timeout, then enrolled', async () => {
+    const { file } = setup();
+    const token = await createEnrollmentToken(c.admin, siteId);
+    const port = await freePort();
+    const target = new URL(c.url);
+    // The coordinator "starts" 2 s after enroll: a relay to it opens on the port enroll was given.
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(Number(target.port), target.hostname);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+    });
+    const opening = setTimeout(() => relay.listen(port, '127.0.0.1'), 2_000);
+    try {
+      const args = ['--config', file, '--url', `http://127.0.0.1:${port}`, '--token', token];
+      const res = await agentCli('enroll', ...args, '--timeout', '30');
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stdout).toContain('trying again (--timeout)');
+      expect(res.stdout).toMatch(/Enrolled as agent [0-9a-f-]{36}/);
+    } finally {
+      clearTimeout(opening);
+      await new Promise<void>((resolve) => relay.close(() => resolve()));
+    }
   });
 
   it('doctor on a configuration without a coordinator: exit 1, the setting named', async () => {

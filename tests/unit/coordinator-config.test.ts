@@ -71,6 +71,10 @@ describe('coordinator configuration', () => {
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: 'a month' }],
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '3600000', ALERT_FLAP_WINDOW_MS: '7200000' }],
     ['RUN_SCHEDULER', { RUN_SCHEDULER: 'maybe' }],
+    ['DATABASE_CONNECT_TIMEOUT_MS', { DATABASE_CONNECT_TIMEOUT_MS: '99' }],
+    // A file that holds no PEM: named at the start, not an OpenSSL error when listening.
+    ['TLS_CERT_FILE', { TLS_CERT_FILE: 'package.json', TLS_KEY_FILE: 'package.json' }],
+    ['ALERT_SMTP_CA_FILE', { ALERT_SMTP_CA_FILE: 'package.json' }],
   ])('names %s when it is wrong', (variable, patch) => {
     const err = errorOf({ ...good, ...patch });
     expect(err.code).toBe('CONFIG_INVALID');
@@ -127,6 +131,8 @@ describe('coordinator configuration', () => {
   it('parses TRUST_PROXY as Fastify takes it (default: trust no proxy)', () => {
     expect(loadCoordinatorConfig(good).trustProxy).toBe(false);
     expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: 'TRUE' }).trustProxy).toBe(true);
+    expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: 'False' }).trustProxy).toBe(false);
     expect(loadCoordinatorConfig({ ...good, TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(
       loadCoordinatorConfig({ ...good, TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8,loopback' }).trustProxy,
