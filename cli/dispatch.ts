@@ -19,7 +19,7 @@ export function findCommand(positionals: string[]): { command: Command; args: st
 
 export async function runCommand(api: ApiClient, positionals: string[], flags: Flags): Promise<number> {
   const found = findCommand(positionals);
-  if (!found) throw new Error(`unknown command '${positionals.join(' ')}' (see syncctl --help)`);
+  if (!found) throw new Error(`unknown command '${positionals.slice(0, 2).join(' ')}' (see syncctl --help)`);
   checkCommandLine(found.command, found.args, flags);
   return found.command.handler(commandContext(api, found.args, flags));
 }

@@ -96,10 +96,14 @@ export function intFlag(flags: Flags, name: string): number | undefined {
 }
 
 /** A field per line: `key   value` (objects as JSON). */
-export const fields = (r: object): string =>
-  Object.entries(r)
-    .map(([k, v]) => `${k.padEnd(20)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`)
+export const fields = (r: object): string => {
+  const width = Math.max(20, ...Object.keys(r).map((k) => k.length));
+  return Object.entries(r)
+    .map(
+      ([k, v]) => `${k.padEnd(width)} ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v)}`,
+    )
     .join('\n');
+};
 
 /** `--connection` / `--rules` JSON, or a clear error naming the flag. */
 export function jsonFlag(flags: Flags, name: string): unknown {
