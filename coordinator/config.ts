@@ -149,6 +149,11 @@ export const CoordinatorEnvSchema = z.object({
    * past it the request answers 503 UNAVAILABLE instead of waiting for a database that does not answer.
    */
   DATABASE_CONNECT_TIMEOUT_MS: envInt(100, 60_000).default(5000),
+  /**
+   * Longest a statement waits for PostgreSQL's answer on a connection it has (a server stopped,
+   * frozen or cut off mid-way): past it that connection is closed and the request answers 503.
+   */
+  DATABASE_QUERY_TIMEOUT_MS: envInt(1000, 600_000).default(15_000),
   QUEUE_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_-]{1,40}$/, { message: 'letters, digits, _ and - only (1-40)' })

@@ -68,7 +68,11 @@ export type Exclusive<T> = { ran: true; value: T } | { ran: false };
  */
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
-  tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * `queryTimeoutMs`: how long each statement of this transaction may wait for its answer, when not
+   * DATABASE_QUERY_TIMEOUT_MS (migrations, whose index builds take longer on a large table).
+   */
+  tx<T>(fn: (q: Queryable) => Promise<T>, options?: { queryTimeoutMs?: number }): Promise<T>;
   /**
    * Runs `fn` while holding the session advisory lock `key` (pg_try_advisory_lock on a connection of
    * its own, held for the whole of `fn`, whatever connections `fn` itself uses), or skips it at once
@@ -113,21 +117,42 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now).
     if (code.startsWith('08') || ['57P01', '57P02', '57P03'].includes(code)) return true;
   }
-  return /^(timeout exceeded when trying to connect|Connection terminated)/.test(err.message);
+  return /^(timeout exceeded when trying to connect|Connection terminated|Query read timeout)/.test(
+    err.message,
+  );
+}
+
+/** How long a statement waits for its answer by default (DATABASE_QUERY_TIMEOUT_MS). */
+export const DEFAULT_QUERY_TIMEOUT_MS = 15_000;
+
+/** PostgreSQL's connection settings of the coordinator (DATABASE_CONNECT_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS). */
+export interface PgTimeouts {
+  connectTimeoutMs?: number;
+  queryTimeoutMs?: number;
 }
 
 /**
  * `connectTimeoutMs`: the longest a statement waits for a connection, a new one (a server that
- * accepts and never answers) or one of the pool's (every one busy): past it the statement fails as
- * unavailable rather than waiting for ever.
+ * accepts and never answers) or one of the pool's (every one busy); `queryTimeoutMs`: the longest it
+ * waits for its answer on one (a server that stops answering: stopped, frozen, cut off), after which
+ * that connection is closed, never used again. Past either the statement fails as unavailable
+ * rather than waiting for ever. A transaction may give its statements longer (Db.tx's `queryTimeoutMs`:
+ * migrations).
  */
-export function connectPg(url: string, max = 10, connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Db {
+export function connectPg(
+  url: string,
+  max = 10,
+  {
+    connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+    queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS,
+  }: PgTimeouts = {},
+): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     application_name: 'sync-coordinator',
     connectionTimeoutMillis: connectTimeoutMs,
-    // A server gone without a word (a network cut) is found by TCP keepalive, not never.
+    query_timeout: queryTimeoutMs,
     keepAlive: true,
   });
   // An idle client losing its server must not crash the process; the next query reconnects.
@@ -139,25 +164,40 @@ export function connectPg(url: string, max = 10, connectTimeoutMs = DEFAULT_CONN
   return {
     kind: 'pg',
     query,
-    async tx(fn) {
+    async tx(fn, options = {}) {
       const client = await pool.connect();
       const hooks: (() => Promise<void>)[] = [];
+      const timeout = options.queryTimeoutMs;
+      // A connection that failed as unavailable is closed, not given back to the pool.
+      let broken: Error | undefined;
       let result;
       try {
         await client.query('BEGIN');
         result = await fn({
           async query(sql, params) {
-            const r = await client.query(sql, params as unknown[]);
+            const r =
+              timeout === undefined
+                ? await client.query(sql, params as unknown[])
+                : // pg reads query_timeout of a statement's config too (its types leave it out).
+                  await client.query({
+                    text: sql,
+                    values: params as unknown[],
+                    query_timeout: timeout,
+                  } as pg.QueryConfig<unknown[]>);
             return { rows: r.rows, rowCount: r.rowCount ?? 0 };
           },
           afterCommit: (hook) => hooks.push(hook),
         });
         await client.query('COMMIT');
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (isDatabaseUnavailable(err)) broken = err as Error;
+        else
+          await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+            broken = rollbackErr as Error;
+          });
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
       await runHooks(hooks);
       return result;
@@ -166,7 +206,12 @@ export function connectPg(url: string, max = 10, connectTimeoutMs = DEFAULT_CONN
       const client = await pool.connect();
       let broken = false;
       try {
-        const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key]);
+        const { rows } = await client
+          .query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [key])
+          .catch((err: unknown) => {
+            broken = isDatabaseUnavailable(err); // timed out or cut: never reused
+            throw err;
+          });
         if (!rows[0]?.ok) return { ran: false };
         try {
           return { ran: true, value: await fn() };
@@ -247,10 +292,16 @@ export async function connectPglite(dataDir: string, opts: { trigrams?: boolean 
 export async function connectDb(config: {
   DATABASE_URL?: string | undefined;
   DATABASE_CONNECT_TIMEOUT_MS?: number;
+  DATABASE_QUERY_TIMEOUT_MS?: number;
   DATA_DIR: string;
 }): Promise<Db> {
   return config.DATABASE_URL
-    ? connectPg(config.DATABASE_URL, undefined, config.DATABASE_CONNECT_TIMEOUT_MS)
+    ? connectPg(config.DATABASE_URL, undefined, {
+        ...(config.DATABASE_CONNECT_TIMEOUT_MS
+          ? { connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS }
+          : {}),
+        ...(config.DATABASE_QUERY_TIMEOUT_MS ? { queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS } : {}),
+      })
     : connectPglite(join(config.DATA_DIR, 'postgres'));
 }
 

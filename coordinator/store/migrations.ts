@@ -758,21 +758,27 @@ CREATE TRIGGER events_site AFTER UPDATE OF no_agent_reported ON sites FOR EACH R
 
 const LOCK_KEY = 7_340_117; // arbitrary, fixed: "password sync migrations"
 
+/** Statements of a migration may take long on a large table (an index built over a million rows). */
+const MIGRATION_QUERY_TIMEOUT_MS = 3_600_000;
+
 export async function migrate(db: Db): Promise<number[]> {
-  return db.tx(async (q) => {
-    await q.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
-    await q.query(
-      `CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    const { rows } = await q.query<{ version: number }>('SELECT version FROM schema_migrations');
-    const done = new Set(rows.map((r) => r.version));
-    const applied: number[] = [];
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      await q.query(m.sql);
-      await q.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      applied.push(m.version);
-    }
-    return applied;
-  });
+  return db.tx(
+    async (q) => {
+      await q.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
+      await q.query(
+        `CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+      );
+      const { rows } = await q.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const done = new Set(rows.map((r) => r.version));
+      const applied: number[] = [];
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await q.query(m.sql);
+        await q.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+        applied.push(m.version);
+      }
+      return applied;
+    },
+    { queryTimeoutMs: MIGRATION_QUERY_TIMEOUT_MS },
+  );
 }

@@ -13,12 +13,15 @@ import { createTestDatabase, type TestDatabase } from '../support/postgres.js';
 import { waitFor } from '../support/wait.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
+const QUERY_TIMEOUT_MS = 1500;
 
 /** A relay to PostgreSQL on 127.0.0.1: `forward`, `hang` (accept, never answer) or `refuse` (closed). */
 class Relay {
   mode: 'forward' | 'hang' = 'forward';
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Open connections stop carrying anything either way (a server frozen: SIGSTOP, a cut link). */
+  frozen = false;
   port = 0;
 
   constructor(private readonly target: { host: string; port: number }) {}
@@ -34,7 +37,12 @@ class Relay {
       upstream.on('close', () => this.sockets.delete(upstream));
       upstream.on('error', () => client.destroy());
       client.on('error', () => upstream.destroy());
-      client.pipe(upstream).pipe(client);
+      const carry = (from: net.Socket, to: net.Socket) =>
+        from.on('data', (chunk: Buffer) => {
+          if (!this.frozen) to.write(chunk);
+        });
+      carry(client, upstream);
+      carry(upstream, client);
     });
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.port = (this.server!.address() as net.AddressInfo).port;
@@ -66,7 +74,11 @@ beforeAll(async () => {
   c = await startInProcessCoordinator(
     'db-outage',
     inject('redisUrl'),
-    { DATABASE_URL: url.toString(), DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS) },
+    {
+      DATABASE_URL: url.toString(),
+      DATABASE_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
+      DATABASE_QUERY_TIMEOUT_MS: String(QUERY_TIMEOUT_MS),
+    },
     { kind: 'postgres' },
   );
 });
@@ -85,6 +97,28 @@ async function timed(path: string, token?: string) {
 }
 
 describe('PostgreSQL unavailable', () => {
+  it('frozen on the connections the coordinator has: 503 within the query timeout; those connections are not used again', async () => {
+    const token = ADMIN_TOKEN;
+    // Warm: the pool holds open connections.
+    await Promise.all(Array.from({ length: 4 }, () => c.admin.get('/sites')));
+    relay.frozen = true;
+    const answers = await Promise.all(
+      ['/api/v1/sites', '/api/v1/summary', '/api/v1/credentials?limit=1'].map((p) => timed(p, token)),
+    );
+    for (const res of answers) {
+      expect(res.status).toBe(503);
+      expect(res.body.error?.code).toBe('UNAVAILABLE');
+      expect(res.ms).toBeLessThan(QUERY_TIMEOUT_MS + CONNECT_TIMEOUT_MS + 2000);
+    }
+    // Thawed: the connections that timed out were closed; new ones answer.
+    relay.frozen = false;
+    await waitFor(async () => (await c.admin.get('/sites')).status === 200, {
+      timeoutMs: 10_000,
+      message: 'the API answers again once PostgreSQL does',
+    });
+    for (let i = 0; i < 10; i++) expect((await c.admin.get('/sites')).status).toBe(200);
+  });
+
   it('hanging, then refusing: 503 UNAVAILABLE within the connect timeout; back by itself', async () => {
     expect((await c.admin.get('/sites')).status).toBe(200);
     const token = ADMIN_TOKEN;

@@ -72,6 +72,7 @@ describe('coordinator configuration', () => {
     ['ALERT_EVENT_RETENTION_MS', { ALERT_EVENT_RETENTION_MS: '3600000', ALERT_FLAP_WINDOW_MS: '7200000' }],
     ['RUN_SCHEDULER', { RUN_SCHEDULER: 'maybe' }],
     ['DATABASE_CONNECT_TIMEOUT_MS', { DATABASE_CONNECT_TIMEOUT_MS: '99' }],
+    ['DATABASE_QUERY_TIMEOUT_MS', { DATABASE_QUERY_TIMEOUT_MS: '999' }],
     // A file that holds no PEM: named at the start, not an OpenSSL error when listening.
     ['TLS_CERT_FILE', { TLS_CERT_FILE: 'package.json', TLS_KEY_FILE: 'package.json' }],
     ['ALERT_SMTP_CA_FILE', { ALERT_SMTP_CA_FILE: 'package.json' }],
