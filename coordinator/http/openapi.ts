@@ -89,7 +89,7 @@ const BATCH =
 
 /** Every route but the system ones reads PostgreSQL (http/errors.ts maps its connection errors). */
 const DATABASE_DOWN =
-  'the database (PostgreSQL) refused a connection or gave none within DATABASE_CONNECT_TIMEOUT_MS (try again)';
+  'the database (PostgreSQL) refused a connection, gave none within DATABASE_CONNECT_TIMEOUT_MS or no answer within DATABASE_QUERY_TIMEOUT_MS (try again)';
 
 /** 429 of the auth-failure limiter (coordinator/app.ts): every route that takes a token, and enroll. */
 const TOO_MANY = error(
