@@ -4,6 +4,13 @@ import { apiPath, fields, need, needId, passwordFrom, str, type Command, type Ro
 import { waitForRun } from './run-progress.js';
 import { GROUPS, remove, toggle } from './toggle.js';
 
+/** `--members a,b, c`: the ids, without blanks. */
+const idList = (text: string): string[] =>
+  text
+    .split(',')
+    .map((m) => m.trim())
+    .filter(Boolean);
+
 export const groupCommands: Command[] = [
   {
     name: 'groups list',
@@ -55,12 +62,29 @@ export const groupCommands: Command[] = [
       const r = await api.call<SyncGroupView>('POST', apiPath('/sync-groups'), {
         name: need(str(flags.name), '--name'),
         primaryCredentialId: need(str(flags.primary), '--primary'),
-        memberCredentialIds: need(str(flags.members), '--members')
-          .split(',')
-          .map((m) => m.trim())
-          .filter(Boolean),
+        memberCredentialIds: idList(need(str(flags.members), '--members')),
         ...(str(flags.policy) ? { policyId: str(flags.policy) } : {}),
       });
+      out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
+      return 0;
+    },
+  },
+  {
+    name: 'groups update',
+    arguments: 'ID',
+    options: '[--name N] [--primary ID] [--members ID,ID,…] [--policy ID]',
+    summary: "a group's name, primary, whole member list or policy (refused while a change is in progress)",
+    async handler({ api, args: [id], flags, out }) {
+      const members = str(flags.members);
+      const patch = {
+        ...(str(flags.name) === undefined ? {} : { name: str(flags.name) }),
+        ...(str(flags.primary) === undefined ? {} : { primaryCredentialId: str(flags.primary) }),
+        ...(members === undefined ? {} : { memberCredentialIds: idList(members) }),
+        ...(str(flags.policy) === undefined ? {} : { policyId: str(flags.policy) }),
+      };
+      if (Object.keys(patch).length === 0)
+        throw new Error('nothing to change: give --name, --primary, --members or --policy');
+      const r = await api.call<SyncGroupView>('PATCH', apiPath(`/sync-groups/${needId(id)}`), patch);
       out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
       return 0;
     },

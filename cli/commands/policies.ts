@@ -42,5 +42,26 @@ export const policyCommands: Command[] = [
       return 0;
     },
   },
+  {
+    name: 'policies update',
+    arguments: 'ID',
+    options: '[--name N] [--rules JSON] [--verify-interval S] [--rotate-interval S]',
+    summary: "a policy's name, rules or intervals (refused when it would no longer suit what uses it)",
+    async handler({ api, args: [id], flags, out }) {
+      const verify = intFlag(flags, 'verify-interval');
+      const rotate = intFlag(flags, 'rotate-interval');
+      const patch = {
+        ...(str(flags.name) === undefined ? {} : { name: str(flags.name) }),
+        ...(str(flags.rules) === undefined ? {} : { rules: jsonFlag(flags, 'rules') }),
+        ...(verify === undefined ? {} : { verifyIntervalSeconds: verify }),
+        ...(rotate === undefined ? {} : { rotateIntervalSeconds: rotate }),
+      };
+      if (Object.keys(patch).length === 0)
+        throw new Error('nothing to change: give --name, --rules, --verify-interval or --rotate-interval');
+      const r = await api.call<PolicyView>('PATCH', apiPath(`/policies/${needId(id)}`), patch);
+      out(r, () => table([r as unknown as Row], COLUMNS));
+      return 0;
+    },
+  },
   remove('policies', 'a policy nothing uses (refused naming the credential or group that does)'),
 ];

@@ -501,6 +501,16 @@ describe('administration', () => {
       stack.admin.post('/policies', { name: 'cli-admin-policy' }),
       201,
     );
+    await ok('policies', 'update', policy.id, '--name', 'cli-admin-policy-2', '--verify-interval', '7200');
+    expect(
+      await expectStatus<{ name: string; verifyIntervalSeconds: number }>(
+        stack.admin.get(`/policies/${policy.id}`),
+        200,
+      ),
+    ).toMatchObject({ name: 'cli-admin-policy-2', verifyIntervalSeconds: 7200 });
+    const nothing = await cli('policies', 'update', policy.id);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('nothing to change');
     await ok('policies', 'delete', policy.id);
     expect((await stack.admin.get(`/policies/${policy.id}`)).status).toBe(404);
   });

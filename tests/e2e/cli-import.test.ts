@@ -271,4 +271,24 @@ it('policies and sync groups: create, list, change the group with one password, 
   }
   expect(passwords.size).toBe(1);
   expect([...passwords][0]).toMatch(/^[A-Za-z0-9]{20}$/);
+
+  // Edited, disabled (a change now is refused), enabled, deleted: the members stay.
+  const renamed = await cli(
+    'groups',
+    'update',
+    groupId,
+    '--name',
+    'cli-group-2',
+    '--members',
+    `${members[0]!.id}, ${members[1]!.id}`,
+  );
+  expect(renamed.code, renamed.stderr).toBe(0);
+  expect(
+    await expectStatus<{ name: string; members: unknown[] }>(stack.admin.get(`/sync-groups/${groupId}`), 200),
+  ).toMatchObject({ name: 'cli-group-2', members: [expect.anything(), expect.anything()] });
+  expect((await cli('groups', 'disable', groupId)).code).toBe(0);
+  expect((await cli('groups', 'change', groupId)).code).toBe(2);
+  expect((await cli('groups', 'enable', groupId)).code).toBe(0);
+  expect((await cli('groups', 'delete', groupId)).stdout).toContain(`group ${groupId}: deleted`);
+  expect((await stack.admin.get(`/credentials/${members[0]!.id}`)).status).toBe(200);
 });
