@@ -46,8 +46,9 @@ export const TrustProxySchema = z
   .trim()
   .transform((value, ctx): boolean | number | string[] => {
     // As every boolean setting: in any case (`TRUE`, `False`).
-    if (value.toLowerCase() === 'false') return false;
-    if (value.toLowerCase() === 'true') return true;
+    const word = value.toLowerCase();
+    if (word === 'false') return false;
+    if (word === 'true') return true;
     if (/^\d+$/.test(value)) {
       const hops = Number(value);
       if (hops >= 1 && hops <= 32) return hops;

@@ -95,6 +95,19 @@ export function intFlag(flags: Flags, name: string): number | undefined {
   return Number(text);
 }
 
+/**
+ * The string flags given, under the API's names (`{name: 'name', primary: 'primaryCredentialId'}`):
+ * the fields of a PATCH that changes what was asked and nothing else.
+ */
+export function givenFlags(flags: Flags, names: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(names).flatMap(([flag, field]) => {
+      const value = str(flags[flag]);
+      return value === undefined ? [] : [[field, value]];
+    }),
+  );
+}
+
 /** A field per line: `key   value` (objects as JSON). */
 export const fields = (r: object): string => {
   const width = Math.max(20, ...Object.keys(r).map((k) => k.length));

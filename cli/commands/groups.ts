@@ -1,8 +1,22 @@
 import type { SyncGroupView, SyncRunView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
-import { apiPath, fields, need, needId, passwordFrom, str, type Command, type Row } from './command.js';
+import {
+  apiPath,
+  fields,
+  givenFlags,
+  need,
+  needId,
+  passwordFrom,
+  str,
+  type Command,
+  type Row,
+} from './command.js';
 import { waitForRun } from './run-progress.js';
 import { GROUPS, remove, toggle } from './toggle.js';
+
+/** A group as a row of one table. */
+const groupTable = (r: SyncGroupView) =>
+  table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']);
 
 /** `--members a,b, c`: the ids, without blanks. */
 const idList = (text: string): string[] =>
@@ -65,7 +79,7 @@ export const groupCommands: Command[] = [
         memberCredentialIds: idList(need(str(flags.members), '--members')),
         ...(str(flags.policy) ? { policyId: str(flags.policy) } : {}),
       });
-      out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
+      out(r, () => groupTable(r));
       return 0;
     },
   },
@@ -77,15 +91,13 @@ export const groupCommands: Command[] = [
     async handler({ api, args: [id], flags, out }) {
       const members = str(flags.members);
       const patch = {
-        ...(str(flags.name) === undefined ? {} : { name: str(flags.name) }),
-        ...(str(flags.primary) === undefined ? {} : { primaryCredentialId: str(flags.primary) }),
+        ...givenFlags(flags, { name: 'name', primary: 'primaryCredentialId', policy: 'policyId' }),
         ...(members === undefined ? {} : { memberCredentialIds: idList(members) }),
-        ...(str(flags.policy) === undefined ? {} : { policyId: str(flags.policy) }),
       };
       if (Object.keys(patch).length === 0)
         throw new Error('nothing to change: give --name, --primary, --members or --policy');
       const r = await api.call<SyncGroupView>('PATCH', apiPath(`/sync-groups/${needId(id)}`), patch);
-      out(r, () => table([{ ...r, members: r.members.length }], ['id', 'name', 'policyId', 'members']));
+      out(r, () => groupTable(r));
       return 0;
     },
   },

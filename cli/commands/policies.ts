@@ -1,9 +1,31 @@
 import type { PolicyView } from '../../shared/contracts/api.js';
 import { table } from '../format.js';
 import { remove } from './toggle.js';
-import { apiPath, intFlag, fields, jsonFlag, need, needId, str, type Command, type Row } from './command.js';
+import {
+  apiPath,
+  intFlag,
+  fields,
+  givenFlags,
+  jsonFlag,
+  need,
+  needId,
+  str,
+  type Command,
+  type Flags,
+  type Row,
+} from './command.js';
 
 const COLUMNS = ['id', 'name', 'verifyIntervalSeconds', 'rotateIntervalSeconds'];
+
+/** `--verify-interval S` and `--rotate-interval S`, those given. */
+function intervals(flags: Flags): { verifyIntervalSeconds?: number; rotateIntervalSeconds?: number } {
+  const verify = intFlag(flags, 'verify-interval');
+  const rotate = intFlag(flags, 'rotate-interval');
+  return {
+    ...(verify === undefined ? {} : { verifyIntervalSeconds: verify }),
+    ...(rotate === undefined ? {} : { rotateIntervalSeconds: rotate }),
+  };
+}
 
 export const policyCommands: Command[] = [
   {
@@ -30,13 +52,10 @@ export const policyCommands: Command[] = [
     options: '--name N [--rules JSON] [--verify-interval S] [--rotate-interval S]',
     summary: 'a policy: password rules (docs/passwords.md) and intervals in seconds',
     async handler({ api, flags, out }) {
-      const verify = intFlag(flags, 'verify-interval');
-      const rotate = intFlag(flags, 'rotate-interval');
       const r = await api.call<PolicyView>('POST', apiPath('/policies'), {
         name: need(str(flags.name), '--name'),
         rules: str(flags.rules) === undefined ? {} : jsonFlag(flags, 'rules'),
-        ...(verify === undefined ? {} : { verifyIntervalSeconds: verify }),
-        ...(rotate === undefined ? {} : { rotateIntervalSeconds: rotate }),
+        ...intervals(flags),
       });
       out(r, () => table([r as unknown as Row], COLUMNS));
       return 0;
@@ -48,13 +67,10 @@ export const policyCommands: Command[] = [
     options: '[--name N] [--rules JSON] [--verify-interval S] [--rotate-interval S]',
     summary: "a policy's name, rules or intervals (refused when it would no longer suit what uses it)",
     async handler({ api, args: [id], flags, out }) {
-      const verify = intFlag(flags, 'verify-interval');
-      const rotate = intFlag(flags, 'rotate-interval');
       const patch = {
-        ...(str(flags.name) === undefined ? {} : { name: str(flags.name) }),
+        ...givenFlags(flags, { name: 'name' }),
         ...(str(flags.rules) === undefined ? {} : { rules: jsonFlag(flags, 'rules') }),
-        ...(verify === undefined ? {} : { verifyIntervalSeconds: verify }),
-        ...(rotate === undefined ? {} : { rotateIntervalSeconds: rotate }),
+        ...intervals(flags),
       };
       if (Object.keys(patch).length === 0)
         throw new Error('nothing to change: give --name, --rules, --verify-interval or --rotate-interval');

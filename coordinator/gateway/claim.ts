@@ -53,15 +53,15 @@ export async function claim(
   signal: AbortSignal,
   priorityOnly = false,
 ): Promise<ClaimedJob[]> {
-  if (priorityOnly) lanesOf(ctx).set(agent.id, (lanesOf(ctx).get(agent.id) ?? 0) + 1);
+  if (!priorityOnly) return claimFor(ctx, agent, max, waitMs, signal, false);
+  const lanes = lanesOf(ctx);
+  lanes.set(agent.id, (lanes.get(agent.id) ?? 0) + 1);
   try {
-    return await claimFor(ctx, agent, max, waitMs, signal, priorityOnly);
+    return await claimFor(ctx, agent, max, waitMs, signal, true);
   } finally {
-    if (priorityOnly) {
-      const open = lanesOf(ctx).get(agent.id)! - 1;
-      if (open > 0) lanesOf(ctx).set(agent.id, open);
-      else lanesOf(ctx).delete(agent.id);
-    }
+    const open = lanes.get(agent.id)! - 1;
+    if (open > 0) lanes.set(agent.id, open);
+    else lanes.delete(agent.id);
   }
 }
 

@@ -127,8 +127,8 @@ export const DEFAULT_QUERY_TIMEOUT_MS = 15_000;
 
 /** PostgreSQL's connection settings of the coordinator (DATABASE_CONNECT_TIMEOUT_MS, DATABASE_QUERY_TIMEOUT_MS). */
 export interface PgTimeouts {
-  connectTimeoutMs?: number;
-  queryTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
+  queryTimeoutMs?: number | undefined;
 }
 
 /**
@@ -167,7 +167,6 @@ export function connectPg(
     async tx(fn, options = {}) {
       const client = await pool.connect();
       const hooks: (() => Promise<void>)[] = [];
-      const timeout = options.queryTimeoutMs;
       // A connection that failed as unavailable is closed, not given back to the pool.
       let broken: Error | undefined;
       let result;
@@ -175,15 +174,13 @@ export function connectPg(
         await client.query('BEGIN');
         result = await fn({
           async query(sql, params) {
-            const r =
-              timeout === undefined
-                ? await client.query(sql, params as unknown[])
-                : // pg reads query_timeout of a statement's config too (its types leave it out).
-                  await client.query({
-                    text: sql,
-                    values: params as unknown[],
-                    query_timeout: timeout,
-                  } as pg.QueryConfig<unknown[]>);
+            // pg reads query_timeout of a statement's config too (its types leave it out); unset,
+            // the pool's applies.
+            const r = await client.query({
+              text: sql,
+              values: params as unknown[],
+              query_timeout: options.queryTimeoutMs,
+            } as pg.QueryConfig<unknown[]>);
             return { rows: r.rows, rowCount: r.rowCount ?? 0 };
           },
           afterCommit: (hook) => hooks.push(hook),
@@ -297,10 +294,8 @@ export async function connectDb(config: {
 }): Promise<Db> {
   return config.DATABASE_URL
     ? connectPg(config.DATABASE_URL, undefined, {
-        ...(config.DATABASE_CONNECT_TIMEOUT_MS
-          ? { connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS }
-          : {}),
-        ...(config.DATABASE_QUERY_TIMEOUT_MS ? { queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS } : {}),
+        connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS,
+        queryTimeoutMs: config.DATABASE_QUERY_TIMEOUT_MS,
       })
     : connectPglite(join(config.DATA_DIR, 'postgres'));
 }
